@@ -1,0 +1,54 @@
+"""Loading and validating the run configuration against config/schema.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the key and what it allows."""
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Parse a YAML file."""
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    return ".".join(str(part) for part in error.absolute_path) or "<top level>"
+
+
+def _allowed(error: jsonschema.ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "enum":
+        return "one of " + ", ".join(repr(v) for v in error.validator_value)
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        return "only the keys " + ", ".join(known) if known else "no other keys"
+    bounds = {
+        "minimum": ">= {}", "maximum": "<= {}", "exclusiveMinimum": "> {}",
+        "exclusiveMaximum": "< {}", "minItems": "at least {} items", "maxItems": "at most {} items",
+        "multipleOf": "a multiple of {}", "minLength": "at least {} characters",
+        "pattern": "matching {}", "type": "of type {}", "required": "present (required)",
+    }
+    if error.validator in bounds:
+        return bounds[error.validator].format(error.validator_value)
+    return schema.get("description", str(error.validator))
+
+
+def validate_config(config: dict, schema_path: str | Path) -> None:
+    """Raise :class:`ConfigError` listing every invalid key, its value and what is allowed."""
+    schema = load_yaml(schema_path)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    if not errors:
+        return
+    lines = [
+        f"config key '{_key_path(e)}': {e.message}; allowed: {_allowed(e)}" for e in errors
+    ]
+    raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))

@@ -1,0 +1,91 @@
+"""Atomic outputs, checksums, provenance and logging shared by every stage."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from groundprobe import __version__
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A killed or failing job therefore never leaves a file that looks complete.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a table atomically; tab-separated unless the name ends in ``.csv`` (gzip for ``.gz``)."""
+    target = Path(path)
+    sep = "," if target.name.removesuffix(".gz").endswith(".csv") else "\t"
+    compression = "gzip" if target.suffix == ".gz" else None
+    with atomic_output(target) as tmp:
+        df.to_csv(tmp, sep=sep, index=False, compression=compression)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a table written by :func:`write_table`; text columns stay text (no NaN for empty cells)."""
+    target = Path(path)
+    sep = "," if target.name.removesuffix(".gz").endswith(".csv") else "\t"
+    return pd.read_csv(target, sep=sep, keep_default_na=False, na_values=[""],
+                       dtype={"video_id": str})
+
+
+def file_sha256(path: str | os.PathLike, block_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in blocks so that weight files of any size fit."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(block_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the checkout when there is one."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+g{commit}"
+
+
+def provenance(**fields: object) -> dict[str, str]:
+    """Provenance attributes for an artifact: code version plus the given fields as JSON strings."""
+    record = {"code_version": code_version()}
+    record.update({k: v if isinstance(v, str) else json.dumps(v, sort_keys=True) for k, v in fields.items()})
+    return record
+
+
+def setup_logging(log_path: str | os.PathLike | None) -> logging.Logger:
+    """Log to the rule's log file (and stderr) with timestamps; returns the package logger."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return logging.getLogger("groundprobe")

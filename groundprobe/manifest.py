@@ -1,0 +1,89 @@
+"""The corpus as one table: validated source rows, verticals from YouTube-8M labels, shard numbers."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import pandas as pd
+
+SOURCE_COLUMNS = ["video_id", "source", "source_type", "captions", "caption_kind", "title",
+                  "labels", "verticals", "split", "instructional"]
+REQUIRED_COLUMNS = ["video_id", "source", "split"]
+SOURCE_TYPES = ("local", "http")
+CAPTION_KINDS = ("auto", "manual")
+SPLITS = ("train", "validation")
+# Ids become file names and HDF5 dataset names: YouTube ids and similar slugs only.
+VIDEO_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
+
+
+class ManifestError(ValueError):
+    """The sources table cannot become a manifest; the message names the rows and the problem."""
+
+
+def load_yt8m_vocabulary() -> pd.DataFrame:
+    """The YouTube-8M label vocabulary shipped with the package (CC BY 4.0, see data/ATTRIBUTION.md)."""
+    with resources.files("groundprobe.data").joinpath("yt8m_vocabulary.csv").open() as handle:
+        return pd.read_csv(handle, keep_default_na=False)
+
+
+def verticals_of(labels: str, vertical_by_label: dict[str, str]) -> str:
+    """';'-separated verticals for ';'-separated labels, in the same order ('(Unknown)' if unmapped)."""
+    names = [name for name in labels.split(";") if name]
+    return ";".join(vertical_by_label.get(name) or "(Unknown)" for name in names)
+
+
+def _problem_rows(mask: pd.Series, df: pd.DataFrame, limit: int = 5) -> str:
+    ids = df.loc[mask, "video_id"].astype(str).tolist()
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
+    """Fill optional columns with their defaults and reject rows the pipeline cannot use.
+
+    Raises :class:`ManifestError` naming the offending video ids.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in sources.columns]
+    if missing:
+        raise ManifestError(f"sources table lacks required column(s): {', '.join(missing)}")
+    df = sources.copy()
+    defaults = {"source_type": "local", "captions": "", "caption_kind": "auto", "title": "",
+                "labels": "", "verticals": "", "instructional": ""}
+    for column, value in defaults.items():
+        df[column] = df[column].fillna(value).astype(str) if column in df else value
+    df["video_id"] = df["video_id"].astype(str)
+    checks = [
+        (~df["video_id"].str.match(VIDEO_ID), "invalid video_id (letters, digits, _ - . only)"),
+        (df["video_id"].duplicated(keep=False), "duplicate video_id"),
+        (~df["source_type"].isin(SOURCE_TYPES), f"source_type must be one of {', '.join(SOURCE_TYPES)}"),
+        (~df["caption_kind"].isin(CAPTION_KINDS), f"caption_kind must be one of {', '.join(CAPTION_KINDS)}"),
+        (~df["split"].isin(SPLITS), f"split must be one of {', '.join(SPLITS)}"),
+        (~df["instructional"].isin(["", "0", "1", "0.0", "1.0"]), "instructional must be 1, 0 or empty"),
+    ]
+    problems = [f"{why}: {_problem_rows(mask, df)}" for mask, why in checks if mask.any()]
+    if problems:
+        raise ManifestError("sources table has invalid rows:\n  " + "\n  ".join(problems))
+    df["instructional"] = df["instructional"].str.replace(".0", "", regex=False)
+    return df
+
+
+def assign_shards(n_videos: int, shard_size: int) -> list[int]:
+    """Shard number of each row, in table order: rows 0..shard_size-1 are shard 0, and so on.
+
+    Appending videos to a table never moves an existing video to another shard.
+    """
+    return [row // shard_size for row in range(n_videos)]
+
+
+def build_manifest(sources: pd.DataFrame, shard_size: int,
+                   vocabulary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The manifest: normalised sources, verticals filled from the labels, and a ``shard`` column."""
+    df = normalise_sources(sources)
+    vocab = load_yt8m_vocabulary() if vocabulary is None else vocabulary
+    vertical_by_label = dict(zip(vocab["Name"], vocab["Vertical1"]))
+    empty = df["verticals"] == ""
+    df.loc[empty, "verticals"] = df.loc[empty, "labels"].map(
+        lambda labels: verticals_of(labels, vertical_by_label))
+    df["shard"] = assign_shards(len(df), shard_size)
+    return df[SOURCE_COLUMNS + ["shard"]]

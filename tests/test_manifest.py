@@ -1,0 +1,57 @@
+import pandas as pd
+import pytest
+
+from groundprobe.manifest import ManifestError, assign_shards, build_manifest
+
+
+def sources(n=5, **overrides):
+    df = pd.DataFrame({
+        "video_id": [f"vid{i:03d}" for i in range(n)],
+        "source": [f"videos/vid{i:03d}.mp4" for i in range(n)],
+        "split": ["train", "validation"] * (n // 2) + ["train"] * (n % 2),
+        "labels": ["Cooking;Pet", "Video game", "", "Unheard-of label", "Car"][:n] + [""] * max(0, n - 5),
+    })
+    for column, values in overrides.items():
+        df[column] = values
+    return df
+
+
+def test_shards_chunk_rows_in_table_order():
+    assert assign_shards(7, 3) == [0, 0, 0, 1, 1, 1, 2]
+    assert assign_shards(3, 16) == [0, 0, 0]
+
+
+def test_appending_videos_keeps_existing_shards():
+    before = build_manifest(sources(5), shard_size=2)
+    after = build_manifest(sources(9), shard_size=2)
+    merged = before.merge(after, on="video_id", suffixes=("_before", "_after"))
+    assert (merged["shard_before"] == merged["shard_after"]).all()
+
+
+def test_verticals_follow_the_yt8m_vocabulary_label_by_label():
+    manifest = build_manifest(sources(5), shard_size=10)
+    assert manifest["verticals"].tolist() == [
+        "Food & Drink;Pets & Animals", "Games", "", "(Unknown)", "Autos & Vehicles"]
+
+
+def test_defaults_fill_optional_columns():
+    manifest = build_manifest(sources(2), shard_size=10)
+    assert manifest["source_type"].tolist() == ["local", "local"]
+    assert manifest["caption_kind"].tolist() == ["auto", "auto"]
+    assert manifest["instructional"].tolist() == ["", ""]
+
+
+@pytest.mark.parametrize("column, values, message", [
+    ("video_id", ["a", "a", "b", "c", "d"], "duplicate video_id: a, a"),
+    ("video_id", ["ok", "bad/id", "x", "y", "z"], "invalid video_id.*bad/id"),
+    ("split", ["train", "test", "train", "train", "train"], "split must be one of.*vid001"),
+    ("source_type", ["local", "ftp", "local", "local", "local"], "source_type must be.*vid001"),
+])
+def test_invalid_rows_are_named(column, values, message):
+    with pytest.raises(ManifestError, match=message):
+        build_manifest(sources(5, **{column: values}), shard_size=2)
+
+
+def test_missing_required_column_is_named():
+    with pytest.raises(ManifestError, match="required column.*split"):
+        build_manifest(sources(3).drop(columns="split"), shard_size=2)
