@@ -35,6 +35,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+TEXT_COLUMNS = {"video_id": str, "token": str, "tokens": str, "token_ids": str}
+
+
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table atomically; tab-separated unless the name ends in ``.csv`` (gzip for ``.gz``)."""
     target = Path(path)
@@ -45,11 +48,14 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a table written by :func:`write_table`; text columns stay text (no NaN for empty cells)."""
+    """Read a table written by :func:`write_table`; text columns stay text (no NaN for empty cells).
+
+    Ids and tokens are always read as text, so that a video id or a token such as '007' survives.
+    """
     target = Path(path)
     sep = "," if target.name.removesuffix(".gz").endswith(".csv") else "\t"
     return pd.read_csv(target, sep=sep, keep_default_na=False, na_values=[""],
-                       dtype={"video_id": str})
+                       dtype=TEXT_COLUMNS)
 
 
 def file_sha256(path: str | os.PathLike, block_bytes: int = 1 << 20) -> str:

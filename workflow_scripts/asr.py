@@ -1,0 +1,14 @@
+"""Glue for rule asr: timed word tokens of one shard's caption files."""
+
+from groundprobe.asr import extract_shard_words
+from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.qc import qc_frame
+
+log = setup_logging(snakemake.log[0])
+download = read_table(snakemake.input.download)
+videos = download[download["status"] == "ok"].rename(columns={"captions_path": "captions"})
+words, qc = extract_shard_words(videos[["video_id", "captions", "caption_kind"]])
+write_table(words, snakemake.output.words)
+write_table(qc_frame(qc), snakemake.output.qc)
+log.info("%d videos: %d tokens from %d videos, %d videos to QC", len(videos), len(words),
+         words["video_id"].nunique(), len(qc))
