@@ -1,0 +1,142 @@
+"""Intra-video AUC, segment AUC and the per-category table (Hessel et al. 2020, §4 and Table 2).
+
+Scores come from a trained :class:`~groundprobe.model.JointEmbedding`: within one video, every
+clip is compared with every caption; the temporally aligned pairs are the diagonal.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy.stats import rankdata
+
+from groundprobe.model import JointEmbedding
+from groundprobe.qc import QcRecord
+from groundprobe.train import SecondsSource, clip_windows, pad_token_ids, parse_captions, segment_length
+
+STAGE = "evaluate"
+AUC_COLUMNS = ["video_id", "n_segments", "auc"]
+SEGMENT_AUC_COLUMNS = ["video_id", "segment", "start_s", "rel_position", "n_tokens", "segment_auc"]
+CATEGORY_COLUMNS = ["category", "vertical", "n_videos", "mean_auc", "ci_low", "ci_high"]
+
+
+def _square(sim: np.ndarray) -> np.ndarray:
+    sim = np.asarray(sim, dtype=np.float64)
+    if sim.ndim != 2 or sim.shape[0] != sim.shape[1] or sim.shape[0] < 2:
+        raise ValueError(f"expected a square similarity matrix of 2 or more pairs, got shape {sim.shape}")
+    if not np.isfinite(sim).all():
+        raise ValueError("similarity matrix holds non-finite values")
+    return sim
+
+
+def intra_video_auc(sim: np.ndarray) -> float:
+    """P(aligned pair scores above a misaligned pair), ties counting 1/2, for one video.
+
+    ``sim`` (n, n): clip i vs caption j; the n aligned pairs are the diagonal, the n² - n others
+    misaligned. Computed as the Mann-Whitney U of the aligned pairs' average ranks among all n²
+    scores, divided by n (n² - n): O(n² log n).
+    """
+    sim = _square(sim)
+    n = sim.shape[0]
+    aligned_rank_sum = np.trace(rankdata(sim.ravel()).reshape(n, n))
+    u_statistic = aligned_rank_sum - n * (n + 1) / 2
+    return float(u_statistic / (n * (n * n - n)))
+
+
+def segment_auc(sim: np.ndarray) -> np.ndarray:
+    """For each caption j, P(s(j, j) > s(i, j)) over the other clips i, ties counting 1/2: (n,)."""
+    sim = _square(sim)
+    aligned = np.diag(sim)[None, :]
+    above = (aligned > sim).sum(axis=0)
+    ties = (aligned == sim).sum(axis=0) - 1  # the aligned pair ties with itself
+    return (above + 0.5 * ties) / (sim.shape[0] - 1)
+
+
+def score_video(model: JointEmbedding, seconds: np.ndarray, segments: pd.DataFrame) -> np.ndarray:
+    """Cosine similarities (n, n) of every clip (row) with every caption (column) of one video.
+
+    ``seconds`` (n_seconds, D): the video's per-second features; ``segments``: its segment rows
+    (start_s, end_s, token_ids). The model is switched to eval mode and run without gradients on
+    the device its weights are on.
+    """
+    video_id = str(segments["video_id"].iloc[0])
+    clips = clip_windows(video_id, np.asarray(seconds, dtype=np.float32),
+                         segments["start_s"].to_numpy(dtype=np.int64), segment_length(segments))
+    captions = parse_captions(video_id, segments["token_ids"].tolist(),
+                              model.word_embedding.num_embeddings - 1)
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        sim = model.similarity(model.embed_clips(torch.from_numpy(clips).to(device)),
+                               model.embed_captions(torch.from_numpy(pad_token_ids(captions)).to(device)))
+    return sim.double().cpu().numpy()
+
+
+def evaluate_videos(model: JointEmbedding, segments: pd.DataFrame, source: SecondsSource
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[QcRecord]]:
+    """Intra-video AUC per video and segment AUC per caption for every video of ``segments``.
+
+    Returns (AUC_COLUMNS table, SEGMENT_AUC_COLUMNS table, QC records); a video with fewer than
+    two segments has no misaligned pair and goes to QC.
+    """
+    video_rows, segment_tables, qc = [], [], []
+    for video_id, rows in segments.groupby("video_id", sort=False):
+        rows = rows.sort_values("segment")
+        if len(rows) < 2:
+            qc.append(QcRecord(str(video_id), STAGE, "fewer than 2 segments with words"))
+            continue
+        sim = score_video(model, source.seconds(str(video_id)), rows)
+        video_rows.append((str(video_id), len(rows), intra_video_auc(sim)))
+        segment_tables.append(rows[SEGMENT_AUC_COLUMNS[:-1]].assign(segment_auc=segment_auc(sim)))
+    by_segment = (pd.concat(segment_tables, ignore_index=True) if segment_tables
+                  else pd.DataFrame(columns=SEGMENT_AUC_COLUMNS))
+    return pd.DataFrame(video_rows, columns=AUC_COLUMNS), by_segment, qc
+
+
+def _names(cell: object) -> list[str]:
+    return [name for name in cell.split(";") if name] if isinstance(cell, str) else []
+
+
+def bootstrap_interval(values: np.ndarray, n_boot: int, confidence: float,
+                       rng: np.random.Generator, max_draws: int = 1 << 22) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values``, resampling ``n_boot`` times.
+
+    Draws in chunks of at most ``max_draws`` indices, so memory stays bounded for big categories.
+    """
+    per_chunk = max(1, max_draws // len(values))
+    means = np.concatenate([
+        values[rng.integers(0, len(values), size=(min(per_chunk, n_boot - done), len(values)))].mean(axis=1)
+        for done in range(0, n_boot, per_chunk)])
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
+
+
+def category_table(auc_by_video: pd.DataFrame, n_boot: int, confidence: float, seed: int) -> pd.DataFrame:
+    """Mean intra-video AUC per category label over the validation videos, with a bootstrap CI.
+
+    ``auc_by_video``: columns video_id, auc, split, labels and verticals (';'-separated, same
+    order). A video counts once for each of its labels, with the vertical at the same position.
+    The interval resamples the category's videos with a generator seeded by ``seed`` and the
+    category's name, so one category's interval does not depend on the others. Sorted by
+    mean_auc, highest first. Columns: CATEGORY_COLUMNS.
+    """
+    memberships = []
+    for video in auc_by_video[auc_by_video["split"] == "validation"].itertuples():
+        labels, verticals = _names(video.labels), _names(video.verticals)
+        if len(labels) != len(verticals):
+            raise ValueError(f"video {video.video_id}: {len(labels)} labels but {len(verticals)} verticals")
+        memberships.extend((label, vertical, video.video_id, float(video.auc))
+                           for label, vertical in dict.fromkeys(zip(labels, verticals)))
+    members = pd.DataFrame(memberships, columns=["category", "vertical", "video_id", "auc"])
+    rows = []
+    for category, group in members.groupby("category", sort=True):
+        aucs = group.sort_values("video_id")["auc"].to_numpy(dtype=np.float64)  # order-free CI
+        rng = np.random.default_rng([seed, zlib.crc32(str(category).encode())])
+        low, high = bootstrap_interval(aucs, n_boot, confidence, rng)
+        rows.append((category, group["vertical"].mode().iloc[0], len(aucs), aucs.mean(), low, high))
+    table = pd.DataFrame(rows, columns=CATEGORY_COLUMNS)
+    return table.sort_values(["mean_auc", "category"], ascending=[False, True],
+                             kind="stable").reset_index(drop=True)

@@ -1,0 +1,303 @@
+"""Training the joint embedding: segment batches, the seeded training loop, resumable checkpoints.
+
+Per-second features are stored once per video; a segment starting at second ``s`` is the feature
+rows ``s .. s + length_s - 1``, gathered when a batch is drawn (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Protocol, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from groundprobe.io import atomic_output, provenance, write_table
+from groundprobe.model import JointEmbedding, bidirectional_hinge_loss, resolve_device
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ["step", "loss", "seconds"]  # loss of that step's batch; wall seconds since step 0
+# Train parameters that change the weights a run produces; a resume file must agree on all of them.
+# ``steps`` is left out on purpose: raising it continues a finished run.
+TRAJECTORY_KEYS = ("batch_videos", "segments_per_video", "lr", "margin", "seed")
+
+
+class SecondsSource(Protocol):
+    """Anything that gives a video's per-second features, e.g. ``groundprobe.features.FeatureStore``."""
+
+    def seconds(self, video_id: str) -> np.ndarray:
+        """Float32 array (n_seconds, D); row k describes second [k, k + 1) of the video."""
+
+
+@dataclass(frozen=True)
+class VideoSegments:
+    """One video's per-second features and its segments."""
+
+    video_id: str
+    seconds: np.ndarray                 # (n_seconds, D) float32
+    starts: np.ndarray                  # (n_segments,) int64, start second of each segment
+    token_ids: tuple[np.ndarray, ...]   # n_segments int64 arrays of token ids (>= 1)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A training batch of N = videos x segments_per_video aligned (clip, caption) pairs."""
+
+    clips: np.ndarray        # (N, L, D) float32, L = segment length in seconds
+    token_ids: np.ndarray    # (N, T) int64, 0-padded on the right
+    video_index: np.ndarray  # (N,) int64, index of each pair's video in the video list
+
+
+def segment_length(segments: pd.DataFrame) -> int:
+    """The common length in seconds (``end_s - start_s``) of a segment table's rows."""
+    lengths = (segments["end_s"] - segments["start_s"]).unique()
+    if len(lengths) != 1:
+        raise ValueError(f"segments must share one length; found lengths {sorted(lengths.tolist())} s")
+    return int(lengths[0])
+
+
+def parse_captions(video_id: str, token_cells: Sequence[object], vocab_size: int) -> list[np.ndarray]:
+    """Token id arrays from the segment table's space-separated ``token_ids`` cells.
+
+    Raises ValueError naming the video when a caption is empty or holds an id outside
+    1..vocab_size (the vocabulary the model was built for).
+    """
+    captions = [np.array(str(cell).split(), dtype=np.int64) for cell in token_cells]
+    for segment, ids in enumerate(captions):
+        if ids.size == 0 or ids.min() < 1 or ids.max() > vocab_size:
+            raise ValueError(f"video {video_id}: segment {segment} has token ids {ids.tolist()}; "
+                             f"expected 1 to {vocab_size} (the vocabulary size) and at least one")
+    return captions
+
+
+def pad_token_ids(captions: Sequence[np.ndarray]) -> np.ndarray:
+    """Right-pad captions with 0 into one int64 array (N, longest caption)."""
+    padded = np.zeros((len(captions), max(len(c) for c in captions)), dtype=np.int64)
+    for row, ids in enumerate(captions):
+        padded[row, :len(ids)] = ids
+    return padded
+
+
+def clip_windows(video_id: str, seconds: np.ndarray, starts: np.ndarray, length_s: int) -> np.ndarray:
+    """Feature rows ``start .. start + length_s - 1`` for each start: (n, length_s, D)."""
+    if starts.size and (starts.min() < 0 or starts.max() + length_s > len(seconds)):
+        raise ValueError(f"video {video_id}: a segment starting at {int(starts.max())} s needs "
+                         f"{int(starts.max()) + length_s} seconds of features, found {len(seconds)}")
+    return seconds[starts[:, None] + np.arange(length_s)]
+
+
+def select_videos(manifest: pd.DataFrame, spec: Mapping[str, object]) -> list[str]:
+    """Ids of the manifest rows whose every ``column: value`` of ``spec`` matches.
+
+    Numbers compare numerically (``instructional: 1`` matches a cell read as 1.0); the rest as text.
+    """
+    keep = pd.Series(True, index=manifest.index)
+    for column, value in spec.items():
+        if column not in manifest.columns:
+            raise ValueError(f"model spec selects on '{column}', which the manifest lacks "
+                             f"(columns: {', '.join(manifest.columns)})")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            keep &= pd.to_numeric(manifest[column], errors="coerce") == value
+        else:
+            keep &= manifest[column].astype(str) == str(value)
+    return manifest.loc[keep, "video_id"].astype(str).tolist()
+
+
+def load_video_segments(segments: pd.DataFrame, source: SecondsSource, length_s: int,
+                        vocab_size: int) -> list[VideoSegments]:
+    """Each video's features and segments, sorted by video id, features loaded once per video.
+
+    Everything is held in memory, which suits corpora up to some thousands of videos; at
+    YouTube-600K scale this would be a streaming loader over the shards' HDF5 files.
+    """
+    videos = []
+    for video_id, rows in segments.sort_values(["video_id", "segment"]).groupby("video_id", sort=False):
+        seconds = np.asarray(source.seconds(str(video_id)), dtype=np.float32)
+        starts = rows["start_s"].to_numpy(dtype=np.int64)
+        clip_windows(str(video_id), seconds, starts, length_s)  # fail now, not mid-training
+        videos.append(VideoSegments(str(video_id), seconds, starts,
+                                    tuple(parse_captions(str(video_id), rows["token_ids"], vocab_size))))
+    return videos
+
+
+def sample_batch(rng: np.random.Generator, videos: Sequence[VideoSegments], batch_videos: int,
+                 segments_per_video: int, length_s: int) -> Batch:
+    """Draw ``batch_videos`` distinct videos and ``segments_per_video`` segments from each.
+
+    Segments are drawn without replacement when the video has enough, else with replacement (a
+    repeated segment then only adds a constant to the loss: its hinge has zero gradient).
+    """
+    chosen = rng.choice(len(videos), size=batch_videos, replace=False)
+    clips, captions = [], []
+    for v in chosen:
+        video = videos[v]
+        n = len(video.starts)
+        picks = rng.choice(n, size=segments_per_video, replace=n < segments_per_video)
+        clips.append(clip_windows(video.video_id, video.seconds, video.starts[picks], length_s))
+        captions.extend(video.token_ids[i] for i in picks)
+    return Batch(np.concatenate(clips), pad_token_ids(captions),
+                 np.repeat(chosen.astype(np.int64), segments_per_video))
+
+
+def data_fingerprint(videos: Sequence[VideoSegments]) -> str:
+    """sha256 of the training data (ids, segment starts, captions, features): a resume must match it."""
+    digest = hashlib.sha256()
+    for video in videos:
+        digest.update(video.video_id.encode())
+        digest.update(video.starts.tobytes())
+        for ids in video.token_ids:
+            digest.update(ids.tobytes() + b"|")
+        digest.update(np.ascontiguousarray(video.seconds).tobytes())
+    return digest.hexdigest()
+
+
+def train_step(model: JointEmbedding, optimizer: torch.optim.Optimizer, batch: Batch, margin: float,
+               device: torch.device) -> torch.Tensor:
+    """One optimiser step on ``batch``; returns the batch's loss (still on ``device``)."""
+    clips = torch.from_numpy(batch.clips).to(device)
+    tokens = torch.from_numpy(batch.token_ids).to(device)
+    sim = model.similarity(model.embed_clips(clips), model.embed_captions(tokens))
+    loss = bidirectional_hinge_loss(sim, torch.from_numpy(batch.video_index).to(device), margin)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _save(obj: dict, path: str | os.PathLike) -> None:
+    with atomic_output(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def _cpu_state(module_or_optimizer) -> dict:
+    """A state dict moved to the CPU, so that a checkpoint loads on any device."""
+    def to_cpu(value):
+        if isinstance(value, torch.Tensor):
+            return value.detach().cpu()
+        if isinstance(value, dict):
+            return {k: to_cpu(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [to_cpu(v) for v in value]
+        return value
+    return to_cpu(module_or_optimizer.state_dict())
+
+
+def _matching_resume(resume_path: str | os.PathLike, key: dict, steps: int) -> dict | None:
+    """The resume state at ``resume_path`` if it was written by this very run setup, else None."""
+    if not Path(resume_path).exists():
+        return None
+    state = torch.load(resume_path, map_location="cpu", weights_only=True)
+    if state.get("key") != key:
+        log.warning("resume file %s was written with other parameters or data; starting afresh",
+                    resume_path)
+        return None
+    if state["step"] > steps:
+        log.warning("resume file %s is at step %d, past the %d steps asked for; starting afresh",
+                    resume_path, state["step"], steps)
+        return None
+    return state
+
+
+def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
+                model_params: Mapping[str, int], train_params: Mapping[str, object], length_s: int,
+                out_path: str | os.PathLike, resume_path: str | os.PathLike,
+                log_tsv: str | os.PathLike) -> dict:
+    """Train a :class:`JointEmbedding` on the segments of the training videos; return a summary.
+
+    ``model_params``: config block ``model`` (word_dim, joint_dim). ``train_params``: config block
+    ``train`` (steps, batch_videos, segments_per_video, lr, margin, checkpoint_every, log_every,
+    seed, device). ``length_s``: segment length in seconds (config ``segments.length_s``).
+
+    Seeded: the model is initialised from ``seed`` (torch) and batches are drawn from a numpy
+    generator seeded with ``seed``; the model has no stochastic layers, so the generator state
+    is all the randomness a resume needs. Every ``checkpoint_every`` steps and at the last step,
+    model, optimizer, generator and log are saved atomically to ``resume_path``; a later call with
+    the same parameters and data continues from there and yields the weights of an uninterrupted
+    run. The final checkpoint at ``out_path`` holds the weights, the model's hyper-parameters and
+    provenance; ``log_tsv`` gets (step, loss, seconds) every ``log_every`` steps and at the end.
+    """
+    if segments.empty:
+        raise ValueError("no segments to train on: the selected videos have none")
+    if segment_length(segments) != length_s:
+        raise ValueError(f"segments are {segment_length(segments)} s long, config says {length_s} s")
+    videos = [v for v in load_video_segments(segments, source, length_s, vocab_size)
+              if len(v.starts) >= 2]  # a video needs a misaligned pair to teach anything
+    if len(videos) < 2:
+        raise ValueError(f"training needs at least 2 videos with 2 or more segments, found {len(videos)}")
+    video_dims = {v.seconds.shape[1] for v in videos}
+    if len(video_dims) != 1:
+        raise ValueError(f"training videos have different feature widths: {sorted(video_dims)}")
+    video_dim = video_dims.pop()
+    steps, seed = int(train_params["steps"]), int(train_params["seed"])
+    batch_videos = min(int(train_params["batch_videos"]), len(videos))
+    if batch_videos < train_params["batch_videos"]:
+        log.warning("only %d training videos: batches hold %d videos instead of %d",
+                    len(videos), batch_videos, train_params["batch_videos"])
+    segments_per_video = int(train_params["segments_per_video"])
+    hyper = {"video_dim": video_dim, "vocab_size": vocab_size,
+             "word_dim": int(model_params["word_dim"]), "joint_dim": int(model_params["joint_dim"])}
+    key = {**hyper, **{k: train_params[k] for k in TRAJECTORY_KEYS}, "length_s": length_s,
+           "data_sha256": data_fingerprint(videos)}
+
+    device = resolve_device(str(train_params["device"]))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = JointEmbedding(**hyper)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(train_params["lr"]))
+    rng = np.random.default_rng(seed)
+    start_step, log_rows, seconds_before = 0, [], 0.0
+    state = _matching_resume(resume_path, key, steps)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rng.bit_generator.state = state["numpy_rng"]
+        start_step, log_rows, seconds_before = state["step"], state["log_rows"], state["seconds"]
+        log.info("resuming from step %d of %s", start_step, resume_path)
+    log.info("training on %d videos (%d segments), %d steps, device %s", len(videos),
+             sum(len(v.starts) for v in videos), steps, device)
+
+    model.train()
+    started = time.perf_counter()
+    for step in range(start_step + 1, steps + 1):
+        batch = sample_batch(rng, videos, batch_videos, segments_per_video, length_s)
+        loss = train_step(model, optimizer, batch, float(train_params["margin"]), device)
+        elapsed = seconds_before + time.perf_counter() - started
+        if step % int(train_params["log_every"]) == 0 or step == steps:
+            value = loss.item()  # synchronises with the GPU, hence only at log steps
+            if not math.isfinite(value):
+                raise FloatingPointError(f"training loss is {value} at step {step}")
+            log_rows.append([step, value, elapsed])
+            log.info("step %d loss %.5f (%.1f s)", step, value, elapsed)
+        if step % int(train_params["checkpoint_every"]) == 0 or step == steps:
+            _save({"key": key, "step": step, "model": _cpu_state(model),
+                   "optimizer": _cpu_state(optimizer), "numpy_rng": rng.bit_generator.state,
+                   "log_rows": log_rows, "seconds": elapsed}, resume_path)
+
+    summary = {"steps": steps, "resumed_from": start_step, "n_videos": len(videos),
+               "n_segments": sum(len(v.starts) for v in videos), "batch_videos": batch_videos,
+               "final_loss": log_rows[-1][1] if log_rows else None, "device": str(device),
+               "seconds": log_rows[-1][2] if log_rows else 0.0}
+    _save({"model_state": _cpu_state(model), "model_params": hyper, "length_s": length_s,
+           "provenance": provenance(model=dict(model_params),
+                                    train={k: train_params[k] for k in TRAJECTORY_KEYS},
+                                    steps=steps, length_s=length_s, data_sha256=key["data_sha256"],
+                                    summary=summary)}, out_path)
+    write_table(pd.DataFrame(log_rows, columns=LOG_COLUMNS), log_tsv)
+    return summary
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str) -> JointEmbedding:
+    """The trained model of a final checkpoint, on ``device`` and in inference (eval) mode."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = JointEmbedding(**checkpoint["model_params"])
+    model.load_state_dict(checkpoint["model_state"])
+    return model.to(device).eval()

@@ -1,0 +1,147 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from groundprobe.evaluate import (AUC_COLUMNS, CATEGORY_COLUMNS, SEGMENT_AUC_COLUMNS, bootstrap_interval,
+                                  category_table, evaluate_videos, intra_video_auc, score_video,
+                                  segment_auc)
+from groundprobe.model import JointEmbedding
+
+
+def sklearn_auc(sim: np.ndarray) -> float:
+    return roc_auc_score(np.eye(len(sim), dtype=int).ravel(), sim.ravel())
+
+
+@pytest.mark.parametrize("n", [2, 3, 17, 64])
+@pytest.mark.parametrize("kind", ["continuous", "integer", "rounded"])
+def test_intra_video_auc_matches_sklearn(n, kind):
+    rng = np.random.default_rng(n)
+    sim = rng.normal(size=(n, n)) + np.eye(n) * rng.uniform(0, 2)
+    if kind == "integer":  # many ties, also between aligned and misaligned pairs
+        sim = rng.integers(0, 3, size=(n, n)).astype(float)
+    elif kind == "rounded":
+        sim = np.round(sim, 1)
+    assert intra_video_auc(sim) == pytest.approx(sklearn_auc(sim), abs=1e-9)
+
+
+def test_intra_video_auc_extremes():
+    assert intra_video_auc(np.eye(4)) == 1.0
+    assert intra_video_auc(1 - np.eye(4)) == 0.0
+    assert intra_video_auc(np.ones((3, 3))) == 0.5
+
+
+def test_intra_video_auc_rejects_a_single_pair_and_nan():
+    with pytest.raises(ValueError, match="square"):
+        intra_video_auc(np.ones((1, 1)))
+    with pytest.raises(ValueError, match="non-finite"):
+        intra_video_auc(np.array([[0.0, np.nan], [1.0, 0.0]]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_segment_auc_matches_a_double_loop(seed):
+    rng = np.random.default_rng(seed)
+    n = 9
+    sim = rng.integers(0, 4, size=(n, n)).astype(float)  # ties everywhere
+    expected = []
+    for j in range(n):
+        wins = 0.0
+        for i in range(n):
+            if i != j:
+                wins += 1.0 if sim[j, j] > sim[i, j] else 0.5 if sim[j, j] == sim[i, j] else 0.0
+        expected.append(wins / (n - 1))
+    np.testing.assert_allclose(segment_auc(sim), expected, atol=1e-12)
+
+
+class DictSource:
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def seconds(self, video_id):
+        return self.arrays[video_id]
+
+
+def test_evaluate_videos_scores_by_hand_and_sends_single_segment_videos_to_qc():
+    torch.manual_seed(0)
+    model = JointEmbedding(video_dim=4, vocab_size=6, word_dim=3, joint_dim=3).eval()
+    rng = np.random.default_rng(0)
+    source = DictSource({"a": rng.normal(size=(10, 4)).astype(np.float32),
+                         "b": rng.normal(size=(6, 4)).astype(np.float32)})
+    segments = pd.DataFrame({
+        "video_id": ["a", "a", "a", "b"], "segment": [0, 1, 2, 0], "start_s": [0, 3, 7, 1],
+        "end_s": [2, 5, 9, 3], "rel_position": [0.1, 0.4, 0.8, 0.3], "n_tokens": [2, 1, 3, 1],
+        "token_ids": ["1 4", "6", "2 2 5", "3"], "tokens": ["x y", "z", "u u v", "w"]})
+    auc, by_segment, qc = evaluate_videos(model, segments, source)
+    assert list(auc.columns) == AUC_COLUMNS and list(by_segment.columns) == SEGMENT_AUC_COLUMNS
+    assert [(r.video_id, r.stage, r.reason) for r in qc] == [
+        ("b", "evaluate", "fewer than 2 segments with words")]
+    # By hand: max over the clip's seconds / the caption's words, then the model's units.
+    seconds = source.arrays["a"]
+    with torch.no_grad():
+        pooled = np.stack([seconds[start:start + 2].max(axis=0) for start in (0, 3, 7)])
+        clips = model.clip_unit(torch.from_numpy(pooled))
+        words = model.word_embedding.weight
+        captions = model.caption_unit(torch.stack([words[[1, 4]].max(0).values, words[6],
+                                                   words[[2, 5]].max(0).values]))
+    sim = (clips @ captions.T).double().numpy()
+    scored = score_video(model, seconds, segments[segments.video_id == "a"])
+    np.testing.assert_allclose(scored, sim, atol=1e-6)
+    assert auc.to_dict("records") == [
+        {"video_id": "a", "n_segments": 3, "auc": pytest.approx(sklearn_auc(sim), abs=1e-9)}]
+    assert by_segment["segment"].tolist() == [0, 1, 2]
+    np.testing.assert_allclose(by_segment["segment_auc"], segment_auc(sim))
+
+
+def test_score_video_names_the_video_when_features_are_too_short():
+    model = JointEmbedding(video_dim=4, vocab_size=6, word_dim=3, joint_dim=3)
+    segments = pd.DataFrame({"video_id": ["v", "v"], "segment": [0, 1], "start_s": [0, 4], "end_s": [2, 6],
+                             "token_ids": ["1", "2"]})
+    with pytest.raises(ValueError, match="video v: .*6 seconds of features, found 5"):
+        score_video(model, np.zeros((5, 4), dtype=np.float32), segments)
+
+
+def test_category_table_by_hand():
+    videos = pd.DataFrame({
+        "video_id": ["m", "c1", "c2", "p1", "t1", "g1"],
+        "auc": [0.9, 0.7, 0.8, 0.6, 0.1, 0.55],
+        "labels": ["Cooking;Pet", "Cooking", "Cooking", "Pet", "Pet", "Video game"],
+        "verticals": ["Food & Drink;Pets & Animals", "Food & Drink", "Food & Drink", "Pets & Animals",
+                      "Pets & Animals", "Games"],
+        "split": ["validation", "validation", "validation", "validation", "train", "validation"],
+    })
+    table = category_table(videos, n_boot=2000, confidence=0.95, seed=0)
+    assert list(table.columns) == CATEGORY_COLUMNS
+    # Cooking: m, c1, c2 -> 0.8; Pet: m, p1 (t1 is a training video) -> 0.75; Video game: 0.55.
+    assert table["category"].tolist() == ["Cooking", "Pet", "Video game"]
+    assert table["vertical"].tolist() == ["Food & Drink", "Pets & Animals", "Games"]
+    assert table["n_videos"].tolist() == [3, 2, 1]
+    np.testing.assert_allclose(table["mean_auc"], [0.8, 0.75, 0.55])
+    assert (table["ci_low"] <= table["mean_auc"]).all() and (table["mean_auc"] <= table["ci_high"]).all()
+    # Pet resamples {0.9, 0.6}: the bootstrap means are 0.6, 0.75 and 0.9 (chances 1/4, 1/2, 1/4).
+    pet = table.set_index("category").loc["Pet"]
+    assert (pet.ci_low, pet.ci_high) == pytest.approx((0.6, 0.9), abs=1e-12)
+    games = table.set_index("category").loc["Video game"]
+    assert games.ci_low == games.ci_high == 0.55
+    # Cooking resamples {0.7, 0.8, 0.9}: P(mean = 0.7) = P(mean = 0.9) = 1/27 > 2.5%, so the
+    # 95% interval is [0.7, 0.9].
+    cooking = table.set_index("category").loc["Cooking"]
+    assert (cooking.ci_low, cooking.ci_high) == pytest.approx((0.7, 0.9), abs=1e-12)
+    again = category_table(videos.iloc[::-1], n_boot=2000, confidence=0.95, seed=0)
+    pd.testing.assert_frame_equal(table, again)
+
+
+def test_category_table_names_a_video_whose_labels_and_verticals_disagree():
+    videos = pd.DataFrame({"video_id": ["x"], "auc": [0.5], "labels": ["A;B"], "verticals": ["V"],
+                           "split": ["validation"]})
+    with pytest.raises(ValueError, match="video x: 2 labels but 1 verticals"):
+        category_table(videos, n_boot=10, confidence=0.9, seed=0)
+
+
+@pytest.mark.parametrize("max_draws", [1 << 22, 1000])
+def test_bootstrap_interval_agrees_with_normal_theory_for_a_large_category(max_draws):
+    values = np.random.default_rng(5).uniform(0.4, 0.9, size=400)
+    low, high = bootstrap_interval(values, 4000, 0.95, np.random.default_rng(0), max_draws=max_draws)
+    half_width = 1.96 * values.std() / np.sqrt(len(values))
+    assert low == pytest.approx(values.mean() - half_width, abs=0.15 * half_width)
+    assert high == pytest.approx(values.mean() + half_width, abs=0.15 * half_width)

@@ -1,0 +1,177 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from groundprobe.evaluate import evaluate_videos
+from groundprobe.io import read_table
+from groundprobe.train import load_model, load_video_segments, sample_batch, select_videos, train_model
+
+SEGMENT_COLUMNS = ["video_id", "segment", "start_s", "end_s", "rel_position", "n_tokens", "token_ids",
+                   "tokens"]
+N_OBJECTS, N_FILLERS, FEATURE_DIM, LENGTH_S = 12, 20, 20, 2
+VOCAB_SIZE = N_OBJECTS + N_FILLERS  # ids 1..12 name the objects, 13..32 are filler words
+MODEL = {"word_dim": 32, "joint_dim": 32}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny matrices: one thread is fastest and immune to other jobs on the machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class DictSource:
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+
+    def seconds(self, video_id: str) -> np.ndarray:
+        return self.arrays[video_id]
+
+
+def planted_corpus(seed: int, n_grounded: int, n_ungrounded: int, prefix: str, n_seconds: int = 40,
+                   scene_s: int = 4, n_segments: int = 16, rate: float = 0.9):
+    """Videos showing a sequence of objects (one per scene; a second's feature is a noisy one-hot of
+    its object). A grounded video's caption names the object on screen at the segment's start with
+    probability ``rate``, else a random object; an ungrounded one always names a random object.
+    Each caption also holds two random filler words."""
+    rng = np.random.default_rng(seed)
+    arrays, rows = {}, []
+    for k in range(n_grounded + n_ungrounded):
+        video_id = f"{prefix}{'g' if k < n_grounded else 'u'}{k:03d}"
+        scenes = rng.permutation(N_OBJECTS)[:-(-n_seconds // scene_s)]
+        shown = np.repeat(scenes, scene_s)[:n_seconds]
+        features = np.eye(N_OBJECTS, FEATURE_DIM)[shown] + 0.3 * rng.normal(size=(n_seconds, FEATURE_DIM))
+        arrays[video_id] = (features / np.linalg.norm(features, axis=1, keepdims=True)).astype(np.float32)
+        starts = np.sort(rng.choice(n_seconds - LENGTH_S + 1, n_segments, replace=False))
+        for segment, start in enumerate(starts.tolist()):
+            grounded = k < n_grounded and rng.random() < rate
+            named = shown[start] if grounded else rng.integers(N_OBJECTS)
+            ids = [int(named) + 1] + (N_OBJECTS + 1 + rng.integers(N_FILLERS, size=2)).tolist()
+            rng.shuffle(ids)
+            rows.append((video_id, segment, start, start + LENGTH_S, (start + LENGTH_S / 2) / n_seconds,
+                         len(ids), " ".join(map(str, ids)), ""))
+    return pd.DataFrame(rows, columns=SEGMENT_COLUMNS), DictSource(arrays)
+
+
+def train_params(**overrides) -> dict:
+    params = {"models": {"diverse": {"split": "train"}}, "steps": 40, "batch_videos": 4,
+              "segments_per_video": 4, "lr": 0.01, "margin": 0.2, "checkpoint_every": 10, "log_every": 10,
+              "seed": 0, "device": "cpu", "threads": 1}
+    return {**params, **overrides}
+
+
+def run(tmp_path, name, segments, source, **overrides) -> tuple[dict, dict]:
+    out = tmp_path / f"{name}.pt"
+    summary = train_model(segments, source, VOCAB_SIZE, MODEL, train_params(**overrides), LENGTH_S,
+                          out, tmp_path / f"{name}.pt.resume", tmp_path / f"{name}.log.tsv")
+    return summary, load_model(out, "cpu").state_dict()
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_planted_grounding_is_learned_and_ungrounded_videos_stay_at_chance(tmp_path):
+    train_segments, train_source = planted_corpus(0, 200, 200, "t")
+    test_segments, test_source = planted_corpus(1, 12, 12, "e")
+    run(tmp_path, "planted", train_segments, train_source, steps=300, batch_videos=8,
+        segments_per_video=8, checkpoint_every=300, log_every=100)
+    auc, _, qc = evaluate_videos(load_model(tmp_path / "planted.pt", "cpu"), test_segments, test_source)
+    assert not qc and len(auc) == 24
+    mean_auc = auc.groupby(auc["video_id"].str[1])["auc"].mean()
+    assert mean_auc["g"] > 0.8  # an oracle scoring the named object's feature reaches about 0.9
+    assert mean_auc["u"] == pytest.approx(0.5, abs=0.1)
+    log = read_table(tmp_path / "planted.log.tsv")
+    assert log["step"].tolist() == [100, 200, 300]
+
+
+def test_same_seed_same_weights_other_seed_other_weights(tmp_path):
+    segments, source = planted_corpus(2, 6, 6, "d")
+    _, first = run(tmp_path, "a", segments, source, steps=20)
+    _, second = run(tmp_path, "b", segments, source, steps=20)
+    _, reseeded = run(tmp_path, "c", segments, source, steps=20, seed=1)
+    assert_same_weights(first, second)
+    assert not torch.equal(first["clip_unit.linear.weight"], reseeded["clip_unit.linear.weight"])
+
+
+def test_resumed_training_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
+    segments, source = planted_corpus(3, 6, 6, "r")
+    uninterrupted_summary, uninterrupted = run(tmp_path, "full", segments, source, steps=40)
+    # Interrupted at step 25 (resume file written at steps 10, 20 and 25), then asked for 40 again.
+    first_part, _ = run(tmp_path, "split", segments, source, steps=25)
+    continued_summary, continued = run(tmp_path, "split", segments, source, steps=40)
+    assert (uninterrupted_summary["resumed_from"], first_part["resumed_from"],
+            continued_summary["resumed_from"]) == (0, 0, 25)
+    assert_same_weights(uninterrupted, continued)
+    assert read_table(tmp_path / "split.log.tsv")["step"].tolist() == [10, 20, 25, 30, 40]
+    assert continued_summary["final_loss"] == pytest.approx(uninterrupted_summary["final_loss"], abs=0)
+
+
+def test_resume_file_of_other_parameters_is_not_used(tmp_path):
+    segments, source = planted_corpus(4, 6, 6, "p")
+    run(tmp_path, "x", segments, source, steps=20, lr=0.05)
+    summary, restarted = run(tmp_path, "x", segments, source, steps=30)
+    _, fresh = run(tmp_path, "fresh", segments, source, steps=30)
+    assert summary["resumed_from"] == 0
+    assert_same_weights(restarted, fresh)
+
+
+def test_final_checkpoint_records_the_model_and_its_provenance(tmp_path):
+    segments, source = planted_corpus(5, 3, 3, "c")
+    run(tmp_path, "m", segments, source, steps=5, log_every=2)
+    checkpoint = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert checkpoint["model_params"] == {"video_dim": FEATURE_DIM, "vocab_size": VOCAB_SIZE, **MODEL}
+    assert {"code_version", "model", "train", "data_sha256"} <= checkpoint["provenance"].keys()
+    assert read_table(tmp_path / "m.log.tsv")["step"].tolist() == [2, 4, 5]
+
+
+def test_batches_hold_distinct_videos_with_their_own_segments():
+    arrays, rows = {}, []
+    for v, n_segments in enumerate([2, 3, 5, 8, 9, 12]):
+        video_id = f"v{v}"
+        # Second k of video v: features (v, k) so gathered rows can be traced back.
+        arrays[video_id] = np.stack([np.full(30, v), np.arange(30)], axis=1).astype(np.float32)
+        for s in range(n_segments):
+            rows.append((video_id, s, 2 * s, 2 * s + 3, 0.5, 1, str(100 * v + s + 1), ""))
+    segments = pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+    videos = load_video_segments(segments, DictSource(arrays), 3, vocab_size=2000)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        batch = sample_batch(rng, videos, batch_videos=4, segments_per_video=4, length_s=3)
+        assert batch.clips.shape == (16, 3, 2) and batch.token_ids.shape == (16, 1)
+        values, counts = np.unique(batch.video_index, return_counts=True)
+        assert len(values) == 4 and (counts == 4).all()
+        for row in range(16):
+            video = videos[batch.video_index[row]]
+            segment = int(batch.token_ids[row, 0]) - 1 - 100 * int(video.video_id[1:])
+            start = 2 * segment
+            assert (batch.clips[row, :, 0] == int(video.video_id[1:])).all()
+            assert batch.clips[row, :, 1].tolist() == [start, start + 1, start + 2]
+        for v in values:
+            drawn = batch.token_ids[batch.video_index == v, 0]
+            if len(videos[v].starts) >= 4:  # enough segments: drawn without replacement
+                assert len(set(drawn.tolist())) == 4
+
+
+def test_bad_segments_name_the_video():
+    segments = pd.DataFrame([("vid7", 0, 8, 10, 0.9, 1, "3", "")], columns=SEGMENT_COLUMNS)
+    source = DictSource({"vid7": np.zeros((9, 4), dtype=np.float32)})
+    with pytest.raises(ValueError, match="video vid7: .*10 seconds of features, found 9"):
+        load_video_segments(segments, source, 2, vocab_size=5)
+    with pytest.raises(ValueError, match=r"video vid7: segment 0 has token ids \[3\]; expected 1 to 2"):
+        load_video_segments(segments.assign(start_s=0, end_s=2), source, 2, vocab_size=2)
+
+
+def test_select_videos_matches_every_spec_entry():
+    manifest = pd.DataFrame({"video_id": ["a", "b", "c", "d"],
+                             "split": ["train", "train", "validation", "train"],
+                             "instructional": [1.0, 0.0, 1.0, np.nan]})
+    assert select_videos(manifest, {"split": "train"}) == ["a", "b", "d"]
+    assert select_videos(manifest, {"split": "train", "instructional": 1}) == ["a"]
+    with pytest.raises(ValueError, match="'domain', which the manifest lacks"):
+        select_videos(manifest, {"domain": "cooking"})
