@@ -14,15 +14,6 @@ from torch import nn
 PADDING_ID = 0
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cpu`` / ``cuda`` as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but torch sees no CUDA device")
-    return torch.device(name)
-
-
 class GatedEmbeddingUnit(nn.Module):
     """``Z = W1 x + b1; Y = Z * sigmoid(W2 Z + b2); out = Y / |Y|``: (..., in_dim) -> (..., out_dim)."""
 

@@ -20,7 +20,8 @@ import pandas as pd
 import torch
 
 from groundprobe.io import atomic_output, provenance, write_table
-from groundprobe.model import JointEmbedding, bidirectional_hinge_loss, resolve_device
+from groundprobe.device import resolve_device
+from groundprobe.model import JointEmbedding, bidirectional_hinge_loss
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import torch
 from groundprobe.evaluate import evaluate_videos
 from groundprobe.features import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.model import resolve_device
+from groundprobe.device import resolve_device
 from groundprobe.qc import qc_frame
 from groundprobe.train import load_model
 

@@ -1,0 +1,592 @@
+"""The embedded demo corpus: real H.264 videos of real photographs with planted, known grounding.
+
+Every video is a sequence of scenes; each scene pans and zooms over one photograph that ships with
+an installed Python package (scikit-image, scikit-learn, matplotlib), so a pretrained 2D backbone
+recognises it offline. The narration is a sequence of short phrases written as YouTube-style
+automatic captions (rolling WebVTT cues with per-word times). A video's category fixes the
+probability that a phrase names the object on screen while it is on screen; every other word is
+filler that names no object. Everything is drawn from the seed, so a corpus is reproducible.
+
+Planning (scenes, narration, table rows) is pure and separate from rendering (ffmpeg), so the
+planted truth can be checked without video.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import ffmpeg
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from groundprobe.io import atomic_output, write_table
+from groundprobe.manifest import SOURCE_COLUMNS, load_yt8m_vocabulary, verticals_of
+
+log = logging.getLogger(__name__)
+
+# Spoken names of each photographed object: single lower-case tokens, none of them a filler word.
+OBJECT_NAMES: dict[str, tuple[str, ...]] = {
+    "astronaut": ("astronaut",),
+    "cat": ("cat", "kitten"),
+    "coffee": ("coffee", "cup"),
+    "rocket": ("rocket",),
+    "temple": ("temple", "pagoda"),
+    "flower": ("flower", "blossom"),
+    "officer": ("officer", "admiral"),
+    "galaxy": ("galaxy", "stars"),
+    "coins": ("coins", "money"),
+    "photographer": ("photographer", "camera"),
+}
+
+# Ordinary words that never name an object (checked against OBJECT_NAMES by the tests).
+FILLER_WORDS: tuple[str, ...] = tuple("""
+a about after again all almost also always and another any anyway around at away back basically
+be because been before being best better big both but by can come could day did different do does
+doing done down each easy enough even every exactly feel few find first for from fun get give go
+going good got great guess had happy has have here honestly how i if important in into it just
+keep kind know last later least let like little long look lot made make many maybe me mean more
+most much my need never new next nice no not now of off often ok okay on once one only or other
+our out over part people perfect point pretty probably put quick quite ready really right same
+say see should show simple so some something soon start still stuff such super sure take than
+thanks that the their them then there these thing things think this those though through time to
+today together too totally try up us use usually very want was way we well were what when where
+which while who why will with work would yeah yes yet you your
+""".split())
+
+# Labels added to about a third of the videos; real YouTube-8M names that are no planted category.
+SECONDARY_LABELS: tuple[str, ...] = ("Music video", "Outdoor recreation", "Photography", "Dance",
+                                     "Fashion")
+SECONDARY_LABEL_P = 1 / 3
+
+# Expected QC stage of each deliberately bad input (the stage that must record it).
+BAD_INPUT_QC_STAGES: dict[str, str] = {"undecodable": "download", "too_short": "segments",
+                                       "no_words": "asr"}
+TOO_SHORT_S = 3.0
+UNDECODABLE_BYTES = 64 * 1024
+
+# Narration timing: 2-4 words per phrase at 2-3 words/s; speech fills most of each word's slot.
+PHRASE_WORDS = (2, 4)
+WORDS_PER_S = (2.0, 3.0)
+SPEECH_FILL = 0.85
+PHRASE_GAP_S = 0.15          # silence kept between the end of one phrase and the next
+FIRST_PHRASE_S = (0.2, 0.8)  # onset of the first phrase
+TAIL_S = 0.1                 # the last word ends at least this long before the video does
+MIN_LAST_SCENE_S = 1.0       # a shorter remainder joins the previous scene (no flash of an object)
+
+# Pan and zoom: the crop window shrinks from the photo's largest frame-shaped window by this much.
+ZOOM_RANGE = (0.65, 1.0)
+# The encoder is half the cost of a demo video: superfast at CRF 28 takes 0.7x the time of
+# veryfast and gives ~0.5 MB per 30 s at 320x240 with the photographs still crisp.
+X264_PRESET = "superfast"
+X264_CRF = 28
+
+# YouTube automatic captions: a line holds about this many characters; a longer pause clears it.
+CAPTION_LINE_CHARS = 40
+CAPTION_CLEAR_PAUSE_S = 3.0
+FROZEN_CUE_MS = 10
+MUSIC_CUE_S = 30.0
+
+VIDEO_ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "abcdefghijklmnopqrstuvwxyz0123456789-_"))
+VIDEO_ID_LENGTH = 11
+
+# Separate random streams, so that e.g. the narration of a video does not depend on its pixels.
+_TABLE_STREAM, _NARRATION_STREAM, _RENDER_STREAM = 0, 1, 2
+
+
+def _skimage_photo(name: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        import skimage.data
+        return getattr(skimage.data, name)()
+    return load
+
+
+def _sklearn_photo(filename: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from sklearn.datasets import load_sample_image
+        return load_sample_image(filename)
+    return load
+
+
+def _matplotlib_photo(filename: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        from matplotlib import cbook
+        with cbook.get_sample_data(filename) as handle:
+            return np.asarray(Image.open(handle).convert("RGB"))
+    return load
+
+
+PHOTO_LOADERS: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": _skimage_photo("astronaut"),
+    "cat": _skimage_photo("chelsea"),
+    "coffee": _skimage_photo("coffee"),
+    "rocket": _skimage_photo("rocket"),
+    "temple": _sklearn_photo("china.jpg"),
+    "flower": _sklearn_photo("flower.jpg"),
+    "officer": _matplotlib_photo("grace_hopper.jpg"),
+    "galaxy": _skimage_photo("hubble_deep_field"),
+    "coins": _skimage_photo("coins"),
+    "photographer": _skimage_photo("camera"),
+}
+
+
+def load_photo(obj: str) -> np.ndarray:
+    """The photograph of ``obj`` as uint8 RGB, shape (height, width, 3); greyscale is replicated."""
+    image = np.asarray(PHOTO_LOADERS[obj]())
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One object on screen from ``start_s`` to ``end_s`` (seconds, on frame boundaries)."""
+
+    obj: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Word:
+    """One spoken word (seconds, whole milliseconds); ``names``: the object it names, or None."""
+
+    token: str
+    start_s: float
+    end_s: float
+    names: str | None
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Consecutive words; ``named_object`` is the on-screen object the phrase names, else None."""
+
+    words: tuple[Word, ...]
+    named_object: str | None
+
+
+@dataclass(frozen=True)
+class VideoPlan:
+    """Everything drawn for one video before rendering. ``bad_input`` is '' for a normal video."""
+
+    video_id: str
+    category: str
+    rate: float
+    n_frames: int
+    fps: int
+    scenes: tuple[Scene, ...]
+    phrases: tuple[Phrase, ...]
+    split: str
+    labels: tuple[str, ...]
+    title: str
+    instructional: int
+    bad_input: str = ""
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_frames / self.fps
+
+    @property
+    def words(self) -> list[Word]:
+        return [word for phrase in self.phrases for word in phrase.words]
+
+
+def _rng(seed: int, stream: int, index: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, stream, index])
+
+
+def video_ids(n: int, rng: np.random.Generator) -> list[str]:
+    """``n`` distinct 11-character YouTube-like ids over ``[A-Za-z0-9_-]``."""
+    ids: list[str] = []
+    while len(ids) < n:
+        candidate = "".join(rng.choice(VIDEO_ID_ALPHABET, VIDEO_ID_LENGTH))
+        if candidate not in ids:
+            ids.append(candidate)
+    return ids
+
+
+def object_order(n: int, objects: list[str], rng: np.random.Generator) -> list[str]:
+    """``n`` objects: shuffled passes over the pool, never the same object twice in a row."""
+    order: list[str] = []
+    while len(order) < n:
+        cycle = [objects[i] for i in rng.permutation(len(objects))]
+        if order and len(cycle) > 1 and cycle[0] == order[-1]:
+            cycle[0], cycle[-1] = cycle[-1], cycle[0]
+        order.extend(cycle)
+    return order[:n]
+
+
+def plan_scenes(n_frames: int, fps: int, scene_s: tuple[float, float], objects: list[str],
+                rng: np.random.Generator) -> tuple[Scene, ...]:
+    """Scenes covering frames ``0 .. n_frames-1``; lengths uniform in ``scene_s`` seconds."""
+    bounds = [0]
+    while bounds[-1] < n_frames:
+        length = max(1, round(rng.uniform(*scene_s) * fps))
+        bounds.append(min(n_frames, bounds[-1] + length))
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] < MIN_LAST_SCENE_S * fps:
+        del bounds[-2]
+    names = object_order(len(bounds) - 1, objects, rng)
+    return tuple(Scene(obj, a / fps, b / fps) for obj, a, b in zip(names, bounds[:-1], bounds[1:]))
+
+
+def _scene_holding(scenes: tuple[Scene, ...], start_s: float, end_s: float) -> Scene | None:
+    for scene in scenes:
+        if scene.start_s <= start_s and end_s <= scene.end_s:
+            return scene
+    return None
+
+
+def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, phrase_s: float,
+                   rng: np.random.Generator) -> tuple[Phrase, ...]:
+    """Phrases about every ``phrase_s`` seconds; each names the on-screen object with p = ``rate``.
+
+    A naming phrase puts one object name at a word position that lies entirely inside one scene,
+    so a name is only ever spoken while its object is on screen (with scenes shorter than a word
+    no position may fit; the phrase then stays filler). Times are whole milliseconds.
+    """
+    phrases: list[Phrase] = []
+    onset = rng.uniform(*FIRST_PHRASE_S)
+    while True:
+        n_words = int(rng.integers(PHRASE_WORDS[0], PHRASE_WORDS[1] + 1))
+        slots = rng.uniform(0.8, 1.2, n_words) / rng.uniform(*WORDS_PER_S)
+        starts = np.round(onset + np.concatenate([[0.0], np.cumsum(slots[:-1])]), 3)
+        ends = np.round(starts + SPEECH_FILL * slots, 3)
+        if ends[-1] > duration_s - TAIL_S:
+            return tuple(phrases)
+        tokens = [str(t) for t in rng.choice(FILLER_WORDS, n_words)]
+        names: list[str | None] = [None] * n_words
+        named_object = None
+        if rng.random() < rate:
+            fits = [(i, scene) for i in range(n_words)
+                    if (scene := _scene_holding(scenes, starts[i], ends[i])) is not None]
+            if fits:
+                position, scene = fits[int(rng.integers(len(fits)))]
+                named_object = scene.obj
+                names[position] = scene.obj
+                tokens[position] = str(rng.choice(OBJECT_NAMES[scene.obj]))
+        phrases.append(Phrase(tuple(Word(t, float(s), float(e), n)
+                                    for t, s, e, n in zip(tokens, starts, ends, names)),
+                              named_object))
+        onset = max(onset + phrase_s * rng.uniform(0.6, 1.4), ends[-1] + PHRASE_GAP_S)
+
+
+def stratified_splits(n: int, validation_fraction: float, rng: np.random.Generator) -> list[str]:
+    """Splits of one category's ``n`` videos: round(n * fraction) validation, but at least
+    min(3, n // 2) of each split, so that every category is trained on and evaluated."""
+    least = min(3, n // 2)
+    n_validation = int(np.clip(round(n * validation_fraction), least, n - least))
+    splits = np.array(["train"] * n, dtype=object)
+    splits[rng.permutation(n)[:n_validation]] = "validation"
+    return splits.tolist()
+
+
+def make_title(topic: str, instructional: int, rng: np.random.Generator) -> str:
+    """A short title about ``topic``; instructional videos start with 'How to'."""
+    if instructional:
+        verb = rng.choice(["get started with", "improve your", "film your", "plan your",
+                           "set up your"])
+        return f"How to {verb} {topic.lower()}"
+    template = rng.choice(["My {t} weekend", "{T} highlights", "A quiet {t} afternoon",
+                           "{T} diary day {n}", "Best {t} moments"])
+    return template.format(t=topic.lower(), T=topic.capitalize(), n=int(rng.integers(1, 30)))
+
+
+def _draw_video(video_id: str, index: int, category: str, rate: float, n_frames: int,
+                split: str, table_rng: np.random.Generator, params: dict,
+                bad_input: str = "") -> VideoPlan:
+    """Table fields from ``table_rng``; scenes and narration from the video's own stream."""
+    instructional = int(table_rng.random() < 0.2 + 0.4 * rate)
+    secondary = [lab for lab in SECONDARY_LABELS
+                 if lab not in {c["label"] for c in params["categories"]}]
+    labels = (category,)
+    if secondary and table_rng.random() < SECONDARY_LABEL_P:
+        labels += (str(table_rng.choice(secondary)),)
+    title = make_title(category, instructional, table_rng)
+    fps = int(params["fps"])
+    narration_rng = _rng(int(params["seed"]), _NARRATION_STREAM, index)
+    scenes = plan_scenes(n_frames, fps, tuple(params["scene_s"]), list(OBJECT_NAMES), narration_rng)
+    phrases = () if bad_input == "no_words" else plan_narration(
+        scenes, n_frames / fps, rate, float(params["phrase_s"]), narration_rng)
+    return VideoPlan(video_id, category, rate, n_frames, fps, scenes, phrases, split, labels,
+                     title, instructional, bad_input)
+
+
+def plan_corpus(params: dict) -> list[VideoPlan]:
+    """Every video of the corpus described by the ``demo_corpus`` config block, without pixels.
+
+    Normal videos come first, category by category; the bad inputs (when ``bad_inputs``) last.
+    """
+    seed, fps = int(params["seed"]), int(params["fps"])
+    categories = params["categories"]
+    per_category = int(params["videos_per_category"])
+    n_bad = len(BAD_INPUT_QC_STAGES) if params["bad_inputs"] else 0
+    table_rng = _rng(seed, _TABLE_STREAM)
+    ids = video_ids(per_category * len(categories) + n_bad, table_rng)
+    plans: list[VideoPlan] = []
+    for category in categories:
+        splits = stratified_splits(per_category, float(params["validation_fraction"]), table_rng)
+        for split in splits:
+            n_frames = round(table_rng.uniform(*params["duration_s"]) * fps)
+            index = len(plans)
+            plans.append(_draw_video(ids[index], index, category["label"], float(category["rate"]),
+                                     n_frames, split, table_rng, params))
+    first = categories[0]
+    for kind in list(BAD_INPUT_QC_STAGES)[:n_bad]:
+        seconds = TOO_SHORT_S if kind == "too_short" else table_rng.uniform(*params["duration_s"])
+        index = len(plans)
+        plans.append(_draw_video(ids[index], index, first["label"], float(first["rate"]),
+                                 round(seconds * fps), "validation", table_rng, params, kind))
+    return plans
+
+
+def _timestamp(ms: int) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}.{millis:03d}"
+
+
+def _cue(start_ms: int, end_ms: int, first_line: str, second_line: str) -> str:
+    return (f"{_timestamp(start_ms)} --> {_timestamp(end_ms)} align:start position:0%\n"
+            f"{first_line}\n{second_line}\n")
+
+
+VTT_HEADER = "WEBVTT\nKind: captions\nLanguage: en\n"
+
+
+TimedWordMs = tuple[str, int, int]   # token, start_ms, end_ms
+
+
+def _caption_lines(words_ms: list[TimedWordMs]) -> list[tuple[list[TimedWordMs], bool]]:
+    """Words grouped into caption lines; each line says whether a long pause cleared the screen."""
+    lines: list[tuple[list[TimedWordMs], bool]] = []
+    previous_end = None
+    for word in words_ms:
+        paused = previous_end is None or word[1] - previous_end > CAPTION_CLEAR_PAUSE_S * 1000
+        if lines and not paused:
+            text = " ".join(w[0] for w in lines[-1][0]) + " " + word[0]
+            if len(text) <= CAPTION_LINE_CHARS:
+                lines[-1][0].append(word)
+                previous_end = word[2]
+                continue
+        lines.append(([word], paused))
+        previous_end = word[2]
+    return lines
+
+
+def auto_caption_vtt(words: list[tuple[str, float, float]]) -> str:
+    """WebVTT text in the format of YouTube's automatic captions for timed ``words``.
+
+    ``words``: (token, start_s, end_s) sorted by start, starts at least 20 ms apart (times are
+    written in whole milliseconds). Each caption line becomes a rolling cue: the previous line on
+    top (blank after a long pause), the new line below with a ``<hh:mm:ss.mmm><c> word</c>`` tag
+    before every word but its first, which starts at the cue start. A 10 ms cue repeating the
+    completed line follows, ending where the next line starts. Raises ValueError on bad input.
+    """
+    words_ms = [(token, round(start * 1000), round(end * 1000)) for token, start, end in words]
+    for i, (token, start, end) in enumerate(words_ms):
+        if not token or any(ch.isspace() or ch in "<>&" for ch in token):
+            raise ValueError(f"word {i} {token!r}: a token must be non-empty, "
+                             "without spaces or <>&")
+        if start < 0 or end <= start:
+            raise ValueError(f"word {i} {token!r}: needs 0 <= start < end, "
+                             f"got {start} ms, {end} ms")
+        if i and start - words_ms[i - 1][1] < 2 * FROZEN_CUE_MS:
+            raise ValueError(f"word {i} {token!r} starts less than {2 * FROZEN_CUE_MS} ms after "
+                             "the previous word; captions cannot keep their order")
+    lines = _caption_lines(words_ms)
+    cues = []
+    for k, (line, cleared) in enumerate(lines):
+        above = " " if cleared else " ".join(w[0] for w in lines[k - 1][0])
+        tagged = line[0][0] + "".join(f"<{_timestamp(s)}><c> {t}</c>" for t, s, _ in line[1:])
+        if k + 1 < len(lines):
+            next_start = lines[k + 1][0][0][1]
+            cues.append(_cue(line[0][1], next_start - FROZEN_CUE_MS, above, tagged))
+            kept = " " if lines[k + 1][1] else " ".join(w[0] for w in line)
+            cues.append(_cue(next_start - FROZEN_CUE_MS, next_start, kept, " "))
+        else:
+            cues.append(_cue(line[0][1], line[-1][2], above, tagged))
+    return "\n".join([VTT_HEADER] + cues)
+
+
+def music_only_vtt(duration_s: float) -> str:
+    """Automatic captions of a video without speech: ``[Music]`` cues, as YouTube marks music."""
+    total_ms = round(duration_s * 1000)
+    bounds = list(range(0, total_ms, round(MUSIC_CUE_S * 1000))) + [total_ms]
+    cues = []
+    for k, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
+        last = k + 2 == len(bounds)
+        cues.append(_cue(start, end if last else end - FROZEN_CUE_MS, " ", "[Music]"))
+        if not last:
+            cues.append(_cue(end - FROZEN_CUE_MS, end, " ", " "))
+    return "\n".join([VTT_HEADER] + cues)
+
+
+def working_photo(photo: np.ndarray, width: int, height: int) -> Image.Image:
+    """``photo`` rescaled once so that its largest frame-shaped window is exactly one frame;
+    per-frame crops then only ever upsample (two-tap bilinear: the cheapest smooth resize)."""
+    h, w = photo.shape[:2]
+    scale = width / min(w, h * width / height)
+    size = (max(width, round(w * scale)), max(height, round(h * scale)))
+    return Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS)
+
+
+def _random_window(image_size: tuple[int, int], aspect: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """A frame-shaped window (x, y, width) inside the image, its size a random share of the
+    largest one; ``aspect`` is frame height / width."""
+    w, h = image_size
+    size = min(w, h / aspect) * rng.uniform(*ZOOM_RANGE)
+    return np.array([rng.uniform(0, w - size), rng.uniform(0, h - size * aspect), size])
+
+
+def scene_frames(image: Image.Image, n_frames: int, width: int, height: int,
+                 rng: np.random.Generator) -> Iterator[bytes]:
+    """Raw rgb24 frames (width x height) panning and zooming from one random window to another.
+
+    Windows are interpolated with an ease-in-out curve; any mix of two windows inside the image is
+    inside it too, so every crop is valid. Sub-pixel crop boxes keep the motion smooth.
+    """
+    aspect = height / width
+    start, end = (_random_window(image.size, aspect, rng) for _ in range(2))
+    for f in range(n_frames):
+        u = f / max(n_frames - 1, 1)
+        x, y, size = start + (end - start) * (u * u * (3 - 2 * u))
+        box = (x, y, min(x + size, image.width), min(y + size * aspect, image.height))
+        yield image.resize((width, height), Image.Resampling.BILINEAR, box=box).tobytes()
+
+
+def render_video(path: Path, plan: VideoPlan, photos: dict[str, Image.Image], width: int,
+                 height: int, rng: np.random.Generator) -> None:
+    """Encode ``plan``'s scenes to an H.264 mp4 at ``path`` (atomically), one frame at a time.
+
+    Bit-exact flags and a single encoder thread make the file reproducible on one ffmpeg build.
+    """
+    with atomic_output(path) as tmp:
+        process = (
+            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
+                         framerate=plan.fps)
+            .output(str(tmp), format="mp4", vcodec="libx264", pix_fmt="yuv420p",
+                    preset=X264_PRESET, crf=X264_CRF, threads=1, fflags="+bitexact",
+                    **{"flags:v": "+bitexact", "x264-params": "threads=1"})
+            .global_args("-v", "error", "-nostdin")
+            .overwrite_output()
+            .run_async(pipe_stdin=True, pipe_stderr=True)
+        )
+        try:
+            for scene in plan.scenes:
+                n = round((scene.end_s - scene.start_s) * plan.fps)
+                for frame in scene_frames(photos[scene.obj], n, width, height, rng):
+                    process.stdin.write(frame)
+        except BrokenPipeError:
+            pass  # ffmpeg exited early; its own message is read below
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            error = process.communicate()[1].decode(errors="replace").strip()
+        if process.returncode != 0:
+            raise RuntimeError(f"{plan.video_id}: ffmpeg could not encode the demo video: {error}")
+
+
+def _caption_text(plan: VideoPlan) -> str:
+    if plan.bad_input == "no_words":
+        return music_only_vtt(plan.duration_s)
+    return auto_caption_vtt([(w.token, w.start_s, w.end_s) for w in plan.words])
+
+
+def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFrame) -> pd.DataFrame:
+    """The sources table (manifest.SOURCE_COLUMNS) of the corpus; paths as ``out_dir`` is given."""
+    vertical_by_label = dict(zip(vocabulary["Name"], vocabulary["Vertical1"]))
+    rows = []
+    for plan in plans:
+        labels = ";".join(plan.labels)
+        rows.append({
+            "video_id": plan.video_id, "source": str(out_dir / "videos" / f"{plan.video_id}.mp4"),
+            "source_type": "local",
+            "captions": str(out_dir / "captions" / f"{plan.video_id}.en.vtt"),
+            "caption_kind": "auto", "title": plan.title, "labels": labels,
+            "verticals": verticals_of(labels, vertical_by_label), "split": plan.split,
+            "instructional": plan.instructional,
+        })
+    return pd.DataFrame(rows, columns=SOURCE_COLUMNS)
+
+
+def planted_truth(params: dict, plans: list[VideoPlan], vocabulary: pd.DataFrame) -> dict:
+    """What the corpus plants: rates, verticals and videos per category, objects, bad inputs, and
+    per video its scenes and words (token, start_s, end_s, named object or null)."""
+    vertical_by_label = dict(zip(vocabulary["Name"], vocabulary["Vertical1"]))
+    normal = [p for p in plans if not p.bad_input]
+    return {
+        "seed": int(params["seed"]),
+        "categories": {
+            c["label"]: {"rate": float(c["rate"]),
+                         "vertical": verticals_of(c["label"], vertical_by_label),
+                         "video_ids": [p.video_id for p in normal if p.category == c["label"]]}
+            for c in params["categories"]},
+        "objects": {obj: list(names) for obj, names in OBJECT_NAMES.items()},
+        "filler_words": len(FILLER_WORDS),
+        "bad_inputs": {p.bad_input: {"video_id": p.video_id,
+                                     "qc_stage": BAD_INPUT_QC_STAGES[p.bad_input]}
+                       for p in plans if p.bad_input},
+        "videos": {
+            p.video_id: {
+                "category": p.category, "rate": p.rate, "duration_s": p.duration_s,
+                "phrases": len(p.phrases),
+                "named_phrases": sum(ph.named_object is not None for ph in p.phrases),
+                "scenes": [[s.obj, s.start_s, s.end_s] for s in p.scenes],
+                "words": [[w.token, w.start_s, w.end_s, w.names] for w in p.words],
+            } for p in plans},
+    }
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _write_video_files(plan: VideoPlan, index: int, out: Path, photos: dict[str, Image.Image],
+                       params: dict) -> None:
+    """The mp4 (or, for the undecodable input, random bytes) and the caption file of one video."""
+    video = out / "videos" / f"{plan.video_id}.mp4"
+    rng = _rng(int(params["seed"]), _RENDER_STREAM, index)
+    if plan.bad_input == "undecodable":
+        with atomic_output(video) as tmp:
+            tmp.write_bytes(rng.bytes(UNDECODABLE_BYTES))
+    else:
+        render_video(video, plan, photos, int(params["width"]), int(params["height"]), rng)
+    _write_text(out / "captions" / f"{plan.video_id}.en.vtt", _caption_text(plan))
+    log.info("%s: %s, %.1f s, %d words%s", plan.video_id, plan.category, plan.duration_s,
+             len(plan.words), f" (bad input: {plan.bad_input})" if plan.bad_input else "")
+
+
+def generate_demo_corpus(params: dict, out_dir: str | Path, workers: int = 1) -> Path:
+    """Write the demo corpus described by the ``demo_corpus`` config block into ``out_dir``.
+
+    Writes ``videos/<id>.mp4``, ``captions/<id>.en.vtt``, then ``planted_truth.json`` and
+    ``sources.tsv`` (last, so a complete table means a complete corpus). Returns the table's path.
+    ``workers`` videos are rendered at once (threads: Pillow and the pipe release the GIL, and
+    each video has its own ffmpeg process and random stream, so the output does not depend on it).
+    """
+    out = Path(out_dir)
+    plans = plan_corpus(params)
+    photos = {obj: working_photo(load_photo(obj), int(params["width"]), int(params["height"]))
+              for obj in OBJECT_NAMES}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs = [pool.submit(_write_video_files, plan, index, out, photos, params)
+                for index, plan in enumerate(plans)]
+        for job in jobs:
+            job.result()
+    vocabulary = load_yt8m_vocabulary()
+    _write_text(out / "planted_truth.json",
+                json.dumps(planted_truth(params, plans, vocabulary), indent=1) + "\n")
+    sources = out / "sources.tsv"
+    write_table(sources_table(plans, out, vocabulary), sources)
+    log.info("demo corpus: %d videos in %s", len(plans), out)
+    return sources

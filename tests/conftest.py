@@ -1,0 +1,20 @@
+import subprocess
+from pathlib import Path
+
+import pytest
+
+
+def make_test_video(path: Path, seconds: float, size: str = "64x48", fps: int = 30) -> Path:
+    """A real H.264 mp4 from ffmpeg's test pattern source (independent of the project's code)."""
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
+         "-t", str(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_video(tmp_path_factory) -> Path:
+    """A 6-second 64x48 30 fps H.264 video."""
+    return make_test_video(tmp_path_factory.mktemp("video") / "tiny.mp4", 6)

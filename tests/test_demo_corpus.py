@@ -1,0 +1,309 @@
+import hashlib
+import json
+import math
+import re
+import subprocess
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import webvtt
+
+from groundprobe.demo_corpus import (FILLER_WORDS, OBJECT_NAMES, SECONDARY_LABELS,
+                                     auto_caption_vtt, generate_demo_corpus, load_photo,
+                                     object_order, plan_corpus, render_video, working_photo)
+
+# Relative: sources.tsv must name paths relative to the working directory.
+OUT_DIR = "resources/demo"
+
+TINY = {
+    "out_dir": OUT_DIR, "seed": 3, "videos_per_category": 3,
+    "categories": [{"label": "Cooking", "rate": 1.0}, {"label": "Video game", "rate": 0.0}],
+    "duration_s": [6, 8], "scene_s": [2, 3], "width": 64, "height": 48, "fps": 30,
+    "phrase_s": 1.2, "validation_fraction": 0.5, "bad_inputs": True,
+}
+
+LARGE = {
+    "out_dir": OUT_DIR, "seed": 11, "videos_per_category": 40,
+    "categories": [{"label": "Cooking", "rate": 0.9}, {"label": "Pet", "rate": 0.6},
+                   {"label": "Vehicle", "rate": 0.3}, {"label": "Video game", "rate": 0.0}],
+    "duration_s": [20, 40], "scene_s": [4, 7], "width": 320, "height": 240, "fps": 30,
+    "phrase_s": 1.6, "validation_fraction": 0.5, "bad_inputs": True,
+}
+
+# The format's tags, read independently of the project's code.
+TAG = re.compile(r"<(\d\d):(\d\d):(\d\d)\.(\d{3})><c> ([^<]+)</c>")
+TIMING = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})")
+
+
+def _ms(h, m, s, ms):
+    return ((int(h) * 60 + int(m)) * 60 + int(s)) * 1000 + int(ms)
+
+
+def vtt_blocks(text):
+    """(start_ms, end_ms, lines) of every cue, parsed by hand."""
+    blocks = []
+    for block in text.split("\n\n"):
+        lines = block.strip("\n").split("\n")
+        timing = TIMING.match(lines[0]) if lines else None
+        if timing:
+            g = timing.groups()
+            blocks.append((_ms(*g[:4]), _ms(*g[4:]), lines[1:]))
+    return blocks
+
+
+def timed_words(text):
+    """(token, start_ms) of every spoken word: the untagged first word of each non-10 ms cue's
+    last line starts at the cue start, every tagged word at its tag."""
+    words = []
+    for start, end, lines in vtt_blocks(text):
+        if end - start == 10 or not lines:
+            continue
+        last = lines[-1]
+        first = last.split("<", 1)[0].strip()
+        if first:
+            words.append((first, start))
+        words.extend((m.group(5).strip(), _ms(*m.groups()[:4])) for m in TAG.finditer(last))
+    return words
+
+
+def ffprobe(path):
+    result = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,width,height,r_frame_rate,pix_fmt:format=duration", "-of", "json",
+         str(path)], capture_output=True, text=True)
+    return result.returncode, (json.loads(result.stdout) if result.returncode == 0 else None)
+
+
+def decoded_sha(path):
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    return hashlib.sha256(raw).hexdigest()
+
+
+def vocabulary():
+    with resources.files("groundprobe.data").joinpath("yt8m_vocabulary.csv").open() as handle:
+        return pd.read_csv(handle, keep_default_na=False)
+
+
+def generate(base: Path, params) -> Path:
+    """Generate into ``base/OUT_DIR`` with ``base`` as the working directory."""
+    base.mkdir(parents=True, exist_ok=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(base)
+        generate_demo_corpus(params, OUT_DIR, workers=2)
+    return base / OUT_DIR
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    out = generate(tmp_path_factory.mktemp("corpus_a"), TINY)
+    sources = pd.read_csv(out / "sources.tsv", sep="\t", keep_default_na=False, dtype=str)
+    truth = json.loads((out / "planted_truth.json").read_text())
+    return out, sources, truth
+
+
+def test_same_seed_gives_the_same_corpus_and_another_seed_another(corpus, tmp_path):
+    out, sources, _ = corpus
+    again = generate(tmp_path / "b", TINY)
+    for name in ["sources.tsv", "planted_truth.json"]:
+        assert (out / name).read_bytes() == (again / name).read_bytes()
+    captions = sorted(p.name for p in (out / "captions").iterdir())
+    assert len(captions) == len(sources)
+    for name in captions:
+        assert (out / "captions" / name).read_bytes() == (again / "captions" / name).read_bytes()
+    for video_id in sources["video_id"].iloc[:2]:
+        name = f"videos/{video_id}.mp4"
+        assert decoded_sha(out / name) == decoded_sha(again / name)
+    other = generate(tmp_path / "c", {**TINY, "seed": 4})
+    assert (other / "sources.tsv").read_bytes() != (out / "sources.tsv").read_bytes()
+    assert (other / "planted_truth.json").read_bytes() != (out / "planted_truth.json").read_bytes()
+
+
+def test_sources_table_names_every_file_relative_to_the_working_directory(corpus):
+    out, sources, _ = corpus
+    assert sources.columns.tolist() == ["video_id", "source", "source_type", "captions",
+                                        "caption_kind", "title", "labels", "verticals", "split",
+                                        "instructional"]
+    base = out.parents[1]
+    for row in sources.itertuples():
+        assert row.source == f"{OUT_DIR}/videos/{row.video_id}.mp4"
+        assert row.captions == f"{OUT_DIR}/captions/{row.video_id}.en.vtt"
+        assert (base / row.source).is_file() and (base / row.captions).is_file()
+    assert set(sources["source_type"]) == {"local"} and set(sources["caption_kind"]) == {"auto"}
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{11}", v) for v in sources["video_id"])
+    assert sources["video_id"].is_unique
+    assert len(sources) == 2 * 3 + 3
+
+
+def test_videos_are_real_h264_of_the_configured_size_rate_and_duration(corpus):
+    out, sources, truth = corpus
+    bad = {b["video_id"] for b in truth["bad_inputs"].values()}
+    for video_id in sources["video_id"]:
+        if video_id in bad:
+            continue
+        code, info = ffprobe(out / "videos" / f"{video_id}.mp4")
+        assert code == 0
+        stream = info["streams"][0]
+        assert (stream["codec_name"], stream["width"], stream["height"], stream["pix_fmt"],
+                stream["r_frame_rate"]) == ("h264", 64, 48, "yuv420p", "30/1")
+        duration = float(info["format"]["duration"])
+        assert 6 - 0.1 <= duration <= 8 + 0.1
+        assert abs(duration - truth["videos"][video_id]["duration_s"]) <= 0.1
+
+
+def test_captions_are_youtube_automatic_captions_holding_each_planted_word_once(corpus):
+    out, sources, truth = corpus
+    no_words = truth["bad_inputs"]["no_words"]["video_id"]
+    rolled = 0
+    for video_id in sources["video_id"]:
+        if video_id == no_words:
+            continue
+        path = out / "captions" / f"{video_id}.en.vtt"
+        text = path.read_text()
+        assert text.startswith("WEBVTT\nKind: captions\nLanguage: en\n")
+        captions = webvtt.read(str(path)).captions
+        blocks = vtt_blocks(text)
+        assert len(blocks) == len(captions)
+        assert all("align:start position:0%" in line for line in text.split("\n") if "-->" in line)
+        # Rolling structure: 10 ms cues repeat the line just completed; the next cue shows that
+        # line on top.
+        frozen = [i for i, (s, e, _) in enumerate(blocks) if e - s == 10]
+        assert len(frozen) == len(blocks) - len(frozen) - 1     # one between consecutive lines
+        rolled += sum(blocks[i][2][0] != " " for i in frozen)
+        for i in frozen:
+            completed = re.sub(r"<[^>]*>", "", blocks[i - 1][2][-1])
+            assert blocks[i][2][0] in (completed, " ")
+            assert blocks[i + 1][2][0] == blocks[i][2][0]
+            assert blocks[i + 1][0] == blocks[i][1] and blocks[i - 1][1] == blocks[i][0]
+        planted = [(w[0], round(w[1] * 1000)) for w in truth["videos"][video_id]["words"]]
+        extracted = timed_words(text)
+        assert [w for w, _ in extracted] == [w for w, _ in planted]
+        assert all(abs(a - b) <= 1 for (_, a), (_, b) in zip(extracted, planted))
+        assert planted
+    assert rolled > 0
+
+
+def test_caption_format_by_hand():
+    words = [("hello", 0.5, 0.8), ("big", 0.9, 1.1), ("world", 1.25, 1.5), ("again", 6.0, 6.4)]
+    assert auto_caption_vtt(words) == (
+        "WEBVTT\nKind: captions\nLanguage: en\n\n"
+        "00:00:00.500 --> 00:00:05.990 align:start position:0%\n"
+        " \nhello<00:00:00.900><c> big</c><00:00:01.250><c> world</c>\n\n"
+        "00:00:05.990 --> 00:00:06.000 align:start position:0%\n \n \n\n"   # pause > 3 s clears
+        "00:00:06.000 --> 00:00:06.400 align:start position:0%\n \nagain\n")
+    long_line = [(f"word{i:02d}", 0.5 * i, 0.5 * i + 0.4) for i in range(1, 10)]
+    text = auto_caption_vtt(long_line)
+    assert "word01 word02 word03 word04 word05\n \n" in text     # a sixth word: 41 characters
+    assert "word01 word02 word03 word04 word05\nword06<00:00:03.500><c> word07</c>" in text
+    with pytest.raises(ValueError, match="word 1 'b'"):
+        auto_caption_vtt([("a", 1.0, 1.2), ("b", 1.01, 1.3)])
+    with pytest.raises(ValueError, match="spaces"):
+        auto_caption_vtt([("two words", 1.0, 1.2)])
+
+
+def test_planted_rates_and_names_only_while_on_screen():
+    plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
+    names = {name: obj for obj, spoken in OBJECT_NAMES.items() for name in spoken}
+    assert not set(FILLER_WORDS) & set(names)
+    assert len(FILLER_WORDS) >= 100 and len(set(FILLER_WORDS)) == len(FILLER_WORDS)
+    for category in LARGE["categories"]:
+        mine = [p for p in plans if p.category == category["label"]]
+        phrases = [ph for p in mine for ph in p.phrases]
+        naming = sum(any(w.token in names for w in ph.words) for ph in phrases)
+        share, rate = naming / len(phrases), category["rate"]
+        assert abs(share - rate) <= 4 * math.sqrt(rate * (1 - rate) / len(phrases)) + 0.005, \
+            (category, share, len(phrases))
+    for p in plans:
+        for w in p.words:
+            assert 0 < w.start_s < w.end_s < p.duration_s
+            if w.token in names:
+                showing = {s.obj for s in p.scenes if s.start_s < w.end_s and w.start_s < s.end_s}
+                assert showing == {names[w.token]}, (p.video_id, w)
+        objs = [s.obj for s in p.scenes]
+        assert all(a != b for a, b in zip(objs, objs[1:]))
+        assert len(set(objs[:len(OBJECT_NAMES)])) == min(len(objs), len(OBJECT_NAMES))
+        assert all(2 <= len(ph.words) <= 4 for ph in p.phrases)
+        onsets = np.array([ph.words[0].start_s for ph in p.phrases])
+        assert 1.0 <= np.diff(onsets).mean() <= 2.4     # about every phrase_s = 1.6 s
+        assert abs(p.scenes[0].start_s) < 1e-9 and abs(p.scenes[-1].end_s - p.duration_s) < 1e-9
+
+
+def test_objects_repeat_only_after_the_whole_pool_and_never_back_to_back():
+    pool = list("abcd")
+    order = object_order(4000, pool, np.random.default_rng(0))
+    assert all(a != b for a, b in zip(order, order[1:]))
+    assert all(sorted(order[i:i + 4]) == pool for i in range(0, 4000, 4))
+
+
+def test_splits_are_stratified_and_labels_carry_their_verticals(corpus):
+    plans = plan_corpus(LARGE)
+    for category in LARGE["categories"]:
+        splits = [p.split for p in plans if p.category == category["label"] and not p.bad_input]
+        assert splits.count("validation") == 20 and splits.count("train") == 20
+    few = plan_corpus({**LARGE, "videos_per_category": 8, "validation_fraction": 0.1})
+    for category in LARGE["categories"]:
+        splits = [p.split for p in few if p.category == category["label"] and not p.bad_input]
+        assert splits.count("validation") == 3 and splits.count("train") == 5
+    vocab = vocabulary()
+    vertical = dict(zip(vocab["Name"], vocab["Vertical1"]))
+    assert vertical["Cooking"] == "Food & Drink"
+    assert set(SECONDARY_LABELS) <= set(vocab["Name"])
+    planted = {c["label"] for c in LARGE["categories"]}
+    secondary = [p.labels[1] for p in plans if len(p.labels) == 2]
+    assert set(secondary) <= set(SECONDARY_LABELS) - planted
+    assert 0.2 < len(secondary) / len(plans) < 0.45
+    for category in LARGE["categories"]:
+        mine = [p.instructional for p in plans if p.category == category["label"]]
+        expected = 0.2 + 0.4 * category["rate"]
+        assert abs(np.mean(mine) - expected) < 4 * math.sqrt(expected * (1 - expected) / len(mine))
+    assert all(p.title.startswith("How to") == bool(p.instructional) for p in plans)
+
+    _, sources, truth = corpus
+    for row in sources.itertuples():
+        labels = row.labels.split(";")
+        assert row.verticals.split(";") == [vertical[label] for label in labels]
+    assert truth["categories"]["Cooking"]["vertical"] == "Food & Drink"
+    assert truth["categories"]["Video game"]["vertical"] == "Games"
+
+
+def test_bad_inputs_fail_the_way_planted(corpus):
+    out, sources, truth = corpus
+    bad = truth["bad_inputs"]
+    assert {kind: b["qc_stage"] for kind, b in bad.items()} == {
+        "undecodable": "download", "too_short": "segments", "no_words": "asr"}
+    rows = sources.set_index("video_id").loc[[b["video_id"] for b in bad.values()]]
+    assert set(rows["split"]) == {"validation"}
+    assert set(rows["labels"].str.split(";").str[0]) == {"Cooking"}
+    for b in bad.values():
+        assert b["video_id"] not in truth["categories"]["Cooking"]["video_ids"]
+
+    undecodable = bad["undecodable"]["video_id"]
+    code, info = ffprobe(out / "videos" / f"{undecodable}.mp4")
+    assert code != 0 or not info["streams"]
+    assert timed_words((out / "captions" / f"{undecodable}.en.vtt").read_text())
+
+    short = bad["too_short"]["video_id"]
+    code, info = ffprobe(out / "videos" / f"{short}.mp4")
+    assert code == 0 and abs(float(info["format"]["duration"]) - 3.0) <= 0.1
+    assert timed_words((out / "captions" / f"{short}.en.vtt").read_text())
+
+    silent = bad["no_words"]["video_id"]
+    code, info = ffprobe(out / "videos" / f"{silent}.mp4")
+    assert code == 0 and float(info["format"]["duration"]) >= 6 - 0.1
+    text = (out / "captions" / f"{silent}.en.vtt").read_text()
+    assert not TAG.search(text) and "[Music]" in text
+    assert {w for w, _ in timed_words(text)} == {"[Music]"}
+    captions = webvtt.read(str(out / "captions" / f"{silent}.en.vtt")).captions
+    assert all(c.text.strip() in ("[Music]", "") for c in captions)
+
+
+def test_an_encoder_failure_names_the_video(tmp_path):
+    plan = plan_corpus({**TINY, "bad_inputs": False})[0]
+    odd_width = 63   # H.264 4:2:0 needs even sizes: ffmpeg refuses
+    photos = {obj: working_photo(load_photo(obj), odd_width, 48) for obj in OBJECT_NAMES}
+    with pytest.raises(RuntimeError, match=f"{plan.video_id}: ffmpeg could not encode.*divisible"):
+        render_video(tmp_path / "x.mp4", plan, photos, odd_width, 48, np.random.default_rng(0))
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,10 @@
+"""Glue for rule demo_corpus: generate the embedded demo corpus next to its sources table."""
+
+from pathlib import Path
+
+from groundprobe.demo_corpus import generate_demo_corpus
+from groundprobe.io import setup_logging
+
+setup_logging(snakemake.log[0])
+generate_demo_corpus(snakemake.params.demo, Path(snakemake.output.sources).parent,
+                     workers=snakemake.threads)

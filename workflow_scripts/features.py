@@ -1,0 +1,19 @@
+"""Glue for rules features_2d and features_3d: per-second features of one shard's videos."""
+
+import torch
+
+from groundprobe.features import extract_shard_features, stream_params
+from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.qc import qc_frame
+
+log = setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+stream = snakemake.params.stream
+# ffmpeg's decoder gets the job's threads too, so that a job never uses more cores than it holds.
+params = stream_params(snakemake.params.features, stream) | {"threads": snakemake.threads}
+downloads = read_table(snakemake.input.download)
+videos = downloads.loc[downloads["status"] == "ok", ["video_id", "video_path"]]
+qc = extract_shard_features(videos, stream, params, snakemake.output.h5, log)
+write_table(qc_frame(qc), snakemake.output.qc)
+log.info("shard %s: %s features for %d videos, %d to QC", snakemake.wildcards.shard, stream,
+         len(videos) - len(qc), len(qc))

@@ -1,0 +1,16 @@
+"""Glue for rule qc: one QC table for the run, and the check that no video was lost."""
+
+import pandas as pd
+
+from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.qc import first_reason_per_video, reconcile
+
+log = setup_logging(snakemake.log[0])
+stages = pd.concat([read_table(path) for path in snakemake.input.tables], ignore_index=True)
+qc = first_reason_per_video(stages, snakemake.params.stage_order)
+manifest = read_table(snakemake.input.manifest)
+evaluated = read_table(snakemake.input.auc_by_video)
+summary = reconcile(manifest["video_id"].tolist(), evaluated["video_id"].tolist(), qc)
+write_table(qc, snakemake.output.qc)
+write_table(summary, snakemake.output.reconciliation)
+log.info("reconciled: %s", summary.to_dict("records")[0])
