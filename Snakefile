@@ -1,0 +1,22 @@
+# groundprobe: how well speech in web videos is grounded in what they show.
+# Stages and layout: see README.md; the method: Hessel et al. 2020.
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/demo_corpus.smk"
+include: "rules/manifest.smk"
+include: "rules/download.smk"
+include: "rules/features.smk"
+include: "rules/asr.smk"
+include: "rules/segments.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/qc.smk"
+
+
+rule all:
+    input:
+        "results/auc_by_category.csv",
+    default_target: True

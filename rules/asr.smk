@@ -1,0 +1,33 @@
+rule asr:
+    input:
+        download="results/download/{shard}.tsv",
+    output:
+        words="results/asr/{shard}.tsv.gz",
+        qc="results/qc/asr/{shard}.tsv",
+    log:
+        "results/logs/asr/{shard}.log",
+    benchmark:
+        "results/benchmarks/asr/{shard}.tsv"
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/asr.py"
+
+
+rule vocab:
+    input:
+        words=per_shard("results/asr/{shard}.tsv.gz"),
+        manifest="results/manifest.tsv",
+    output:
+        vocab="results/vocab.tsv",
+    params:
+        min_count=config["asr"]["min_count"],
+        max_size=config["asr"]["max_size"],
+    log:
+        "results/logs/vocab.log",
+    benchmark:
+        "results/benchmarks/vocab.tsv"
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/vocab.py"

@@ -1,0 +1,46 @@
+# Config validation, wildcard constraints and every input function of the workflow.
+
+from pathlib import Path
+
+from groundprobe.config import validate_config
+from groundprobe.io import read_table
+
+validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+
+
+wildcard_constraints:
+    shard=r"\d{5}",
+    model=r"[A-Za-z0-9_]+",
+
+
+QC_STAGES = ["download", "features_2d", "features_3d", "asr", "segments"]
+
+
+def shard_ids(wildcards=None):
+    """Shard names of the manifest (known once the manifest checkpoint has run)."""
+    manifest = checkpoints.manifest.get().output.manifest
+    return [f"{shard:05d}" for shard in sorted(read_table(manifest)["shard"].unique())]
+
+
+def per_shard(pattern):
+    """An input function expanding ``pattern`` over every shard of the manifest."""
+    return lambda wildcards: expand(pattern, shard=shard_ids(), **wildcards)
+
+
+def stage_qc_tables(wildcards):
+    """Every per-shard QC table, the evaluation's of the reported model included."""
+    shards = shard_ids()
+    tables = expand("results/qc/{stage}/{shard}.tsv", stage=QC_STAGES, shard=shards)
+    return tables + expand(
+        "results/qc/evaluate/{model}/{shard}.tsv", model=config["evaluate"]["model"], shard=shards
+    )
+
+
+def model_spec(wildcards):
+    """Which manifest rows train ``wildcards.model`` (config train.models)."""
+    models = config["train"]["models"]
+    if wildcards.model not in models:
+        raise ValueError(
+            f"model '{wildcards.model}' is not configured; train.models has: {', '.join(models)}"
+        )
+    return models[wildcards.model]

@@ -1,0 +1,15 @@
+rule demo_corpus:
+    output:
+        sources=f"{config['demo_corpus']['out_dir']}/sources.tsv",
+        truth=f"{config['demo_corpus']['out_dir']}/planted_truth.json",
+    params:
+        demo=config["demo_corpus"],
+    log:
+        "results/logs/demo_corpus.log",
+    benchmark:
+        "results/benchmarks/demo_corpus.tsv"
+    threads: 2
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/demo_corpus.py"

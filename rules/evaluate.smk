@@ -1,0 +1,56 @@
+rule evaluate:
+    input:
+        checkpoint="results/models/{model}/checkpoint.pt",
+        segments="results/segments/{shard}.tsv.gz",
+        features_2d="results/features/2d/{shard}.h5",
+        features_3d="results/features/3d/{shard}.h5",
+    output:
+        auc="results/evaluate/{model}/{shard}.auc.tsv",
+        segment_auc="results/evaluate/{model}/{shard}.segment_auc.tsv.gz",
+        qc="results/qc/evaluate/{model}/{shard}.tsv",
+    params:
+        device=config["train"]["device"],
+    log:
+        "results/logs/evaluate/{model}/{shard}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{model}/{shard}.tsv"
+    threads: config["train"]["threads"]
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/evaluate.py"
+
+
+rule auc_by_video:
+    input:
+        auc=per_shard(f"results/evaluate/{config['evaluate']['model']}/{{shard}}.auc.tsv"),
+        manifest="results/manifest.tsv",
+    output:
+        csv="results/auc_by_video.csv",
+    log:
+        "results/logs/auc_by_video.log",
+    benchmark:
+        "results/benchmarks/auc_by_video.tsv"
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/auc_by_video.py"
+
+
+rule auc_by_category:
+    input:
+        auc_by_video="results/auc_by_video.csv",
+        # The reconciliation gate: no category table from a run that lost videos.
+        reconciliation="results/reconciliation.tsv",
+    output:
+        csv="results/auc_by_category.csv",
+    params:
+        evaluate=config["evaluate"],
+    log:
+        "results/logs/auc_by_category.log",
+    benchmark:
+        "results/benchmarks/auc_by_category.tsv"
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/auc_by_category.py"

@@ -1,0 +1,31 @@
+rule features_2d:
+    input:
+        download="results/download/{shard}.tsv",
+    output:
+        h5="results/features/2d/{shard}.h5",
+        qc="results/qc/features_2d/{shard}.tsv",
+    params:
+        stream="2d",
+        features=config["features"],
+    log:
+        "results/logs/features_2d/{shard}.log",
+    benchmark:
+        "results/benchmarks/features_2d/{shard}.tsv"
+    threads: config["features"]["threads"]
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/features.py"
+
+
+use rule features_2d as features_3d with:
+    output:
+        h5="results/features/3d/{shard}.h5",
+        qc="results/qc/features_3d/{shard}.tsv",
+    params:
+        stream="3d",
+        features=config["features"],
+    log:
+        "results/logs/features_3d/{shard}.log",
+    benchmark:
+        "results/benchmarks/features_3d/{shard}.tsv"

@@ -1,0 +1,15 @@
+checkpoint manifest:
+    input:
+        sources=config["corpus"]["sources"],
+    output:
+        manifest="results/manifest.tsv",
+    params:
+        shard_size=config["corpus"]["shard_size"],
+    log:
+        "results/logs/manifest.log",
+    benchmark:
+        "results/benchmarks/manifest.tsv"
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/manifest.py"

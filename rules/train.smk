@@ -1,0 +1,24 @@
+rule train:
+    input:
+        segments=per_shard("results/segments/{shard}.tsv.gz"),
+        features_2d=per_shard("results/features/2d/{shard}.h5"),
+        features_3d=per_shard("results/features/3d/{shard}.h5"),
+        vocab="results/vocab.tsv",
+        manifest="results/manifest.tsv",
+    output:
+        checkpoint="results/models/{model}/checkpoint.pt",
+        log_tsv="results/models/{model}/train_log.tsv",
+    params:
+        model_spec=model_spec,
+        model=config["model"],
+        train=config["train"],
+        segments=config["segments"],
+    log:
+        "results/logs/train/{model}.log",
+    benchmark:
+        "results/benchmarks/train/{model}.tsv"
+    threads: config["train"]["threads"]
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/train.py"
