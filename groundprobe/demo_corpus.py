@@ -58,6 +58,9 @@ thanks that the their them then there these thing things think this those though
 today together too totally try up us use usually very want was way we well were what when where
 which while who why will with work would yeah yes yet you your
 """.split())
+# Filler words follow Zipf's law, as words of real speech do: a few are said all the time, so that
+# off-topic talk cannot single out a moment of a video.
+FILLER_P: np.ndarray = (lambda w: w / w.sum())(1.0 / np.arange(1, len(FILLER_WORDS) + 1))
 
 # Labels added to about a third of the videos; real YouTube-8M names that are no planted category.
 SECONDARY_LABELS: tuple[str, ...] = ("Music video", "Outdoor recreation", "Photography", "Dance",
@@ -244,12 +247,15 @@ def _scene_holding(scenes: tuple[Scene, ...], start_s: float, end_s: float) -> S
 
 def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, phrase_s: float,
                    rng: np.random.Generator) -> tuple[Phrase, ...]:
-    """Phrases about every ``phrase_s`` seconds; each names the on-screen object with p = ``rate``.
+    """Phrases about every ``phrase_s`` seconds; each scene is talked about with p = ``rate``.
 
-    A naming phrase puts one object name at a word position that lies entirely inside one scene,
-    so a name is only ever spoken while its object is on screen (with scenes shorter than a word
-    no position may fit; the phrase then stays filler). Times are whole milliseconds.
+    The rate applies per scene, not per phrase, so that it shows in 5-second segments (a segment
+    holds about three phrases: per-phrase naming at 0.9 and 0.6 would name something in nearly
+    every segment either way). A phrase with a word lying entirely inside a talked-about scene
+    names that scene's object at that word, so a name is only ever spoken while its object is on
+    screen; every other word is filler. Times are whole milliseconds.
     """
+    talked_about = {scene for scene, draw in zip(scenes, rng.random(len(scenes))) if draw < rate}
     phrases: list[Phrase] = []
     onset = rng.uniform(*FIRST_PHRASE_S)
     while True:
@@ -259,17 +265,16 @@ def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, ph
         ends = np.round(starts + SPEECH_FILL * slots, 3)
         if ends[-1] > duration_s - TAIL_S:
             return tuple(phrases)
-        tokens = [str(t) for t in rng.choice(FILLER_WORDS, n_words)]
+        tokens = [str(t) for t in rng.choice(FILLER_WORDS, n_words, p=FILLER_P)]
         names: list[str | None] = [None] * n_words
         named_object = None
-        if rng.random() < rate:
-            fits = [(i, scene) for i in range(n_words)
-                    if (scene := _scene_holding(scenes, starts[i], ends[i])) is not None]
-            if fits:
-                position, scene = fits[int(rng.integers(len(fits)))]
-                named_object = scene.obj
-                names[position] = scene.obj
-                tokens[position] = str(rng.choice(OBJECT_NAMES[scene.obj]))
+        fits = [(i, scene) for i in range(n_words)
+                if (scene := _scene_holding(scenes, starts[i], ends[i])) in talked_about]
+        if fits:
+            position, scene = fits[int(rng.integers(len(fits)))]
+            named_object = scene.obj
+            names[position] = scene.obj
+            tokens[position] = str(rng.choice(OBJECT_NAMES[scene.obj]))
         phrases.append(Phrase(tuple(Word(t, float(s), float(e), n)
                                     for t, s, e, n in zip(tokens, starts, ends, names)),
                               named_object))
