@@ -22,7 +22,7 @@ def tiny_config(**overrides) -> dict:
         categories=[{"label": "Cooking", "rate": 0.9}, {"label": "Video game", "rate": 0.0}],
     )
     config["corpus"]["shard_size"] = 6
-    config["train"].update(steps=400, checkpoint_every=100, log_every=20)
+    config["train"]["log_every"] = 20
     config["evaluate"]["bootstrap"] = 200
     for key, value in overrides.items():
         section, name = key.split("__")
