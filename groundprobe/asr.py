@@ -223,6 +223,6 @@ def build_vocabulary(counts: pd.Series, min_count: int, max_size: int) -> pd.Dat
     return table.head(max_size).reset_index(drop=True)
 
 
-def token_ids(tokens: list[str], vocabulary: dict[str, int]) -> list[int]:
-    """Vocabulary ids of the tokens, in order; out-of-vocabulary tokens are dropped."""
-    return [vocabulary[t] for t in tokens if t in vocabulary]
+def vocabulary_ids(vocabulary: pd.DataFrame) -> dict[str, int]:
+    """Token -> id for a vocabulary table: id = row index + 1 (0 is the padding id)."""
+    return {token: i + 1 for i, token in enumerate(vocabulary["token"])}

@@ -41,14 +41,25 @@ def _allowed(error: jsonschema.ValidationError) -> str:
     return schema.get("description", str(error.validator))
 
 
+def cross_key_problems(config: dict) -> list[str]:
+    """Constraints between keys that a JSON schema cannot state."""
+    frames = config["features"]["2d"]
+    if frames["crop"] > frames["resize"]:
+        return [f"config key 'features.2d.crop': {frames['crop']} is larger than features.2d.resize "
+                f"({frames['resize']}); allowed: a crop no larger than the resized frame"]
+    return []
+
+
 def validate_config(config: dict, schema_path: str | Path) -> None:
     """Raise :class:`ConfigError` listing every invalid key, its value and what is allowed."""
     schema = load_yaml(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if not errors:
-        return
     lines = [
         f"config key '{_key_path(e)}': {e.message}; allowed: {_allowed(e)}" for e in errors
     ]
+    if not errors:
+        lines = cross_key_problems(config)
+    if not lines:
+        return
     raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))

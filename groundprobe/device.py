@@ -1,4 +1,4 @@
-"""Choosing the torch device for a stage from the config (``auto``, ``cpu``, ``cuda`` or ``cuda:N``)."""
+"""Choosing the torch device for a stage from the config (``auto``, ``cpu`` or ``cuda``)."""
 
 from __future__ import annotations
 

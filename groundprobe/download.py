@@ -7,6 +7,7 @@ a reason, so nothing is silently dropped.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import shutil
 import urllib.error
@@ -39,7 +40,7 @@ def fetch_http(url: str, target: Path, timeout_s: float = 60.0) -> Path:
         with urllib.request.urlopen(url, timeout=timeout_s) as response, atomic_output(target) as tmp:
             with open(tmp, "wb") as out:
                 shutil.copyfileobj(response, out)
-    except (urllib.error.URLError, OSError) as error:
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
         raise FetchError(f"cannot fetch {url}: {error}") from error
     return target
 

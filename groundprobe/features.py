@@ -183,6 +183,28 @@ def load_backbone(name: str, weights: str, device: torch.device | str = "cpu", *
     return Backbone(name, spec, module, sha, device, autocast_dtype(device, bf16_cpu))
 
 
+# Attributes that define what a feature means; threads, batch size or device may differ by shard.
+DEFINING_ATTRS = ("stream", "backbone", "weights", "weights_sha256", "dim", "fps", "resize", "crop",
+                  "frame_size", "clip_seconds")
+
+
+def feature_provenance(h5_paths: Iterable[str | os.PathLike]) -> dict[str, str]:
+    """The defining provenance attributes of a stream's shard files, which must all agree.
+
+    Raises ValueError when shards were made with different backbones, weights or sampling, since
+    their features would not be comparable.
+    """
+    records = []
+    for path in h5_paths:
+        with h5py.File(path, "r") as h5:
+            records.append({k: str(h5.attrs[k]) for k in DEFINING_ATTRS if k in h5.attrs})
+    differing = sorted({k for r in records for k in r if r.get(k) != records[0].get(k)})
+    if differing:
+        raise ValueError(f"feature shards disagree on {', '.join(differing)}; "
+                         "re-extract them with one configuration")
+    return records[0] if records else {}
+
+
 def stream_params(features_config: dict, stream: str) -> dict:
     """One stream's parameters: config ``features.<stream>`` plus the keys shared by both streams."""
     if stream not in ("2d", "3d"):

@@ -47,6 +47,9 @@ def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in sources.columns]
     if missing:
         raise ManifestError(f"sources table lacks required column(s): {', '.join(missing)}")
+    if sources["video_id"].isna().any():
+        rows = ", ".join(str(i + 2) for i in sources.index[sources["video_id"].isna()][:5])
+        raise ManifestError(f"sources table has rows without a video_id (table lines {rows})")
     df = sources.copy()
     defaults = {"source_type": "local", "captions": "", "caption_kind": "auto", "title": "",
                 "labels": "", "verticals": "", "instructional": ""}
@@ -60,6 +63,8 @@ def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
         (~df["caption_kind"].isin(CAPTION_KINDS), f"caption_kind must be one of {', '.join(CAPTION_KINDS)}"),
         (~df["split"].isin(SPLITS), f"split must be one of {', '.join(SPLITS)}"),
         (~df["instructional"].isin(["", "0", "1", "0.0", "1.0"]), "instructional must be 1, 0 or empty"),
+        ((df["verticals"] != "") & (df["verticals"].str.count(";") != df["labels"].str.count(";")),
+         "verticals must name one vertical per label (or be empty)"),
     ]
     problems = [f"{why}: {_problem_rows(mask, df)}" for mask, why in checks if mask.any()]
     if problems:

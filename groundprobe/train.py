@@ -210,8 +210,11 @@ def _matching_resume(resume_path: str | os.PathLike, key: dict, steps: int) -> d
 def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
                 model_params: Mapping[str, int], train_params: Mapping[str, object], length_s: int,
                 out_path: str | os.PathLike, resume_path: str | os.PathLike,
-                log_tsv: str | os.PathLike) -> dict:
+                log_tsv: str | os.PathLike, inputs: Mapping[str, object] | None = None) -> dict:
     """Train a :class:`JointEmbedding` on the segments of the training videos; return a summary.
+
+    ``inputs``: provenance of what the model was trained on (feature files' attributes, the
+    vocabulary's checksum), stored in the checkpoint beside the model's own.
 
     ``model_params``: config block ``model`` (word_dim, joint_dim). ``train_params``: config block
     ``train`` (steps, batch_videos, segments_per_video, lr, margin, checkpoint_every, log_every,
@@ -291,7 +294,7 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
            "provenance": provenance(model=dict(model_params),
                                     train={k: train_params[k] for k in TRAJECTORY_KEYS},
                                     steps=steps, length_s=length_s, data_sha256=key["data_sha256"],
-                                    summary=summary)}, out_path)
+                                    summary=summary, inputs=dict(inputs or {}))}, out_path)
     write_table(pd.DataFrame(log_rows, columns=LOG_COLUMNS), log_tsv)
     return summary
 

@@ -6,7 +6,8 @@ rule features_2d:
         qc="results/qc/features_2d/{shard}.tsv",
     params:
         stream="2d",
-        features=config["features"],
+        # Only this stream's settings, so that changing the other stream does not rerun this one.
+        features={key: value for key, value in config["features"].items() if key != "3d"},
     log:
         "results/logs/features_2d/{shard}.log",
     benchmark:
@@ -24,7 +25,7 @@ use rule features_2d as features_3d with:
         qc="results/qc/features_3d/{shard}.tsv",
     params:
         stream="3d",
-        features=config["features"],
+        features={key: value for key, value in config["features"].items() if key != "2d"},
     log:
         "results/logs/features_3d/{shard}.log",
     benchmark:

@@ -7,7 +7,7 @@ import pytest
 
 from groundprobe.asr import (CaptionError, Word, build_vocabulary, count_tokens,
                              extract_shard_words, parse_auto_captions, parse_captions,
-                             parse_manual_captions, token_ids, tokenize, words_table)
+                             parse_manual_captions, tokenize, vocabulary_ids, words_table)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vtt"
 REAL = Path(__file__).parents[2] / "shared" / "realdata" / "vtt"
@@ -259,7 +259,6 @@ def test_vocabulary_min_count_max_size_and_tie_order():
     assert build_vocabulary(counts, min_count=6, max_size=100).empty
 
 
-def test_token_ids_are_row_index_plus_one_and_drop_unknown_tokens():
+def test_vocabulary_ids_are_row_index_plus_one():
     vocab = build_vocabulary(pd.Series({"the": 5, "cat": 3, "dog": 2}), min_count=1, max_size=10)
-    vocabulary = {token: i + 1 for i, token in enumerate(vocab["token"])}
-    assert token_ids(["dog", "zebra", "the", "cat", "the"], vocabulary) == [3, 1, 2, 1]
+    assert vocabulary_ids(vocab) == {"the": 1, "cat": 2, "dog": 3}

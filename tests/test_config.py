@@ -51,3 +51,10 @@ def test_unknown_key_is_rejected_with_the_known_ones(config):
     bad["segments"]["lenght_s"] = 5
     with pytest.raises(ConfigError, match="'segments'.*'lenght_s' was unexpected.*candidates, length_s"):
         validate_config(bad, SCHEMA)
+
+
+def test_crop_larger_than_resize_is_named(config):
+    bad = copy.deepcopy(config)
+    bad["features"]["2d"].update(resize=128, crop=224)
+    with pytest.raises(ConfigError, match="'features.2d.crop': 224 is larger than features.2d.resize"):
+        validate_config(bad, SCHEMA)

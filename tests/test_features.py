@@ -194,3 +194,17 @@ def test_a_video_in_two_shard_files_is_an_error(tmp_path):
     files = [write_shard(tmp_path / f"{i}.h5", {"a": np.zeros((2, 3))}) for i in range(2)]
     with pytest.raises(ValueError, match="video a is in two feature files"):
         FeatureStore(files, files[:1])
+
+
+def test_feature_provenance_requires_shards_to_agree(tmp_path):
+    from groundprobe.features import feature_provenance
+
+    paths = []
+    for i, sha in enumerate(["aa", "aa", "bb"]):
+        path = tmp_path / f"{i}.h5"
+        with h5py.File(path, "w") as h5:
+            h5.attrs.update(backbone="s3d", weights_sha256=sha, threads=str(i))
+        paths.append(path)
+    assert feature_provenance(paths[:2]) == {"backbone": "s3d", "weights_sha256": "aa"}
+    with pytest.raises(ValueError, match="disagree on weights_sha256"):
+        feature_provenance(paths)

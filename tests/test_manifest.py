@@ -46,6 +46,8 @@ def test_defaults_fill_optional_columns():
     ("video_id", ["ok", "bad/id", "x", "y", "z"], "invalid video_id.*bad/id"),
     ("split", ["train", "test", "train", "train", "train"], "split must be one of.*vid001"),
     ("source_type", ["local", "ftp", "local", "local", "local"], "source_type must be.*vid001"),
+    ("verticals", ["Games", "", "", "", ""], "one vertical per label.*vid000"),
+    ("video_id", ["a", None, "b", "c", "d"], "without a video_id \\(table lines 3\\)"),
 ])
 def test_invalid_rows_are_named(column, values, message):
     with pytest.raises(ManifestError, match=message):

@@ -3,8 +3,8 @@
 import pandas as pd
 import torch
 
-from groundprobe.features import FeatureStore
-from groundprobe.io import read_table, setup_logging
+from groundprobe.features import FeatureStore, feature_provenance
+from groundprobe.io import file_sha256, read_table, setup_logging
 from groundprobe.train import select_videos, train_model
 
 log = setup_logging(snakemake.log[0])
@@ -19,5 +19,8 @@ with FeatureStore(snakemake.input.features_2d, snakemake.input.features_3d) as s
                           snakemake.params.model, snakemake.params.train,
                           snakemake.params.segments["length_s"], snakemake.output.checkpoint,
                           # Not a declared output, so that it survives a killed job.
-                          f"{snakemake.output.checkpoint}.resume", snakemake.output.log_tsv)
+                          f"{snakemake.output.checkpoint}.resume", snakemake.output.log_tsv,
+                          inputs={"features_2d": feature_provenance(snakemake.input.features_2d),
+                                  "features_3d": feature_provenance(snakemake.input.features_3d),
+                                  "vocab_sha256": file_sha256(snakemake.input.vocab)})
 log.info("trained: %s", summary)
