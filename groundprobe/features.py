@@ -269,27 +269,15 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
     return qc
 
 
-def read_video_features(h5_paths: Iterable[str | os.PathLike], video_id: str) -> np.ndarray:
-    """One video's per-second features, float32 ``(n_seconds, dim)``, from the shard file holding it."""
-    paths = list(h5_paths)
-    for path in paths:
-        with h5py.File(path, "r") as h5:
-            if video_id in h5:
-                return h5[video_id][()].astype(np.float32)
-    raise KeyError(f"video {video_id} is in none of the feature files {[str(p) for p in paths]}")
-
-
 class FeatureStore:
     """Both feature streams of many shard files, read lazily one video at a time.
 
     ``seconds(video_id)`` is the 2D row concatenated with the 3D row for every second both streams
     have (the shorter stream sets the length): float32 ``(n_seconds, D2 + D3)``. Files stay open
-    until :meth:`close`; with ``cache=True`` arrays are kept in memory after the first read (and
-    are then read-only).
+    until :meth:`close`.
     """
 
-    def __init__(self, paths_2d: Iterable[str | os.PathLike], paths_3d: Iterable[str | os.PathLike],
-                 cache: bool = False):
+    def __init__(self, paths_2d: Iterable[str | os.PathLike], paths_3d: Iterable[str | os.PathLike]):
         self._files: list[h5py.File] = []
         try:
             self._streams = (self._index(paths_2d), self._index(paths_3d))
@@ -297,7 +285,6 @@ class FeatureStore:
             self.close()
             raise
         self.video_ids: list[str] = sorted(set(self._streams[0]) & set(self._streams[1]))
-        self._cache: dict[str, np.ndarray] | None = {} if cache else None
 
     def _index(self, paths: Iterable[str | os.PathLike]) -> dict[str, h5py.Dataset]:
         """Video id -> its dataset, over the given shard files; a video in two files is an error."""
@@ -324,15 +311,9 @@ class FeatureStore:
 
     def seconds(self, video_id: str) -> np.ndarray:
         """Float32 ``(n_seconds, D2 + D3)``; row k describes second [k, k + 1) of the video."""
-        if self._cache is not None and video_id in self._cache:
-            return self._cache[video_id]
         n = self.n_seconds(video_id)
         rows = np.concatenate([dataset[:n] for dataset in self._datasets(video_id)], axis=1)
-        rows = rows.astype(np.float32)
-        if self._cache is not None:
-            rows.flags.writeable = False  # shared by every caller
-            self._cache[video_id] = rows
-        return rows
+        return rows.astype(np.float32)
 
     def close(self) -> None:
         for h5 in self._files:

@@ -36,6 +36,12 @@ def stage_qc_tables(wildcards):
     )
 
 
+def weights_input(stream):
+    """The stream's weights file as an input when it is a path, so that replacing it re-extracts."""
+    weights = config["features"][stream]["weights"]
+    return [] if weights in ("pretrained", "random") else [weights]
+
+
 def model_spec(wildcards):
     """Which manifest rows train ``wildcards.model`` (config train.models)."""
     models = config["train"]["models"]

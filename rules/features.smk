@@ -1,6 +1,7 @@
 rule features_2d:
     input:
         download="results/download/{shard}.tsv",
+        weights=weights_input("2d"),
     output:
         h5="results/features/2d/{shard}.h5",
         qc="results/qc/features_2d/{shard}.tsv",
@@ -20,6 +21,9 @@ rule features_2d:
 
 
 use rule features_2d as features_3d with:
+    input:
+        download="results/download/{shard}.tsv",
+        weights=weights_input("3d"),
     output:
         h5="results/features/3d/{shard}.h5",
         qc="results/qc/features_3d/{shard}.tsv",

@@ -15,7 +15,7 @@ from efficientnet_lite_pytorch import EfficientNet
 from skimage import data, transform
 
 from groundprobe.features import (FeatureStore, WeightsError, extract_shard_features,
-                                  extract_video_features, load_backbone, read_video_features,
+                                  extract_video_features, feature_provenance, load_backbone,
                                   stream_params)
 
 from conftest import make_test_video
@@ -173,21 +173,16 @@ def test_feature_store_concatenates_streams_over_their_common_seconds(tmp_path):
     files_3d = [write_shard(tmp_path / "3d_0.h5", {"b": b3}),
                 write_shard(tmp_path / "3d_1.h5", {"a": a3, "d": d3})]
     half = lambda x: x.astype(np.float16).astype(np.float32)  # noqa: E731
-    for cache in (False, True):
-        with FeatureStore(files_2d, files_3d, cache=cache) as store:
-            assert store.video_ids == ["a", "b"]
-            assert store.n_seconds("a") == 4
-            seconds = store.seconds("a")
-            assert seconds.dtype == np.float32 and seconds.shape == (4, 6)
-            np.testing.assert_array_equal(seconds[:, :4], half(a2[:4]))
-            np.testing.assert_array_equal(seconds[:, 4:], half(a3))
-            np.testing.assert_array_equal(store.seconds("b"), np.hstack([half(b2), half(b3)]))
-            np.testing.assert_array_equal(store.seconds("a"), seconds)
-            with pytest.raises(KeyError, match="c"):
-                store.seconds("c")
-    np.testing.assert_array_equal(read_video_features(files_2d, "c"), half(c2))
-    with pytest.raises(KeyError, match="zzz"):
-        read_video_features(files_2d, "zzz")
+    with FeatureStore(files_2d, files_3d) as store:
+        assert store.video_ids == ["a", "b"]
+        assert store.n_seconds("a") == 4
+        seconds = store.seconds("a")
+        assert seconds.dtype == np.float32 and seconds.shape == (4, 6)
+        np.testing.assert_array_equal(seconds[:, :4], half(a2[:4]))
+        np.testing.assert_array_equal(seconds[:, 4:], half(a3))
+        np.testing.assert_array_equal(store.seconds("b"), np.hstack([half(b2), half(b3)]))
+        with pytest.raises(KeyError, match="c"):
+            store.seconds("c")
 
 
 def test_a_video_in_two_shard_files_is_an_error(tmp_path):
@@ -197,8 +192,6 @@ def test_a_video_in_two_shard_files_is_an_error(tmp_path):
 
 
 def test_feature_provenance_requires_shards_to_agree(tmp_path):
-    from groundprobe.features import feature_provenance
-
     paths = []
     for i, sha in enumerate(["aa", "aa", "bb"]):
         path = tmp_path / f"{i}.h5"
