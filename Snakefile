@@ -6,6 +6,7 @@ configfile: "config.yaml"
 
 include: "rules/common.smk"
 include: "rules/demo_corpus.smk"
+include: "rules/yt8m_sources.smk"
 include: "rules/manifest.smk"
 include: "rules/download.smk"
 include: "rules/features.smk"
@@ -14,9 +15,11 @@ include: "rules/segments.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/qc.smk"
+include: "rules/funnel.smk"
 
 
 rule all:
     input:
         "results/auc_by_category.csv",
+        "results/funnel.csv",
     default_target: True

@@ -1,16 +1,25 @@
-"""ASR stage: WebVTT captions to one row per spoken token with its own time, and the vocabulary.
+"""ASR stage: caption files (WebVTT or SRT) to one row per spoken token with its own time, and the
+vocabulary.
 
-Automatic (YouTube ASR) captions carry a start time for every word: within a cue the first word of
-a line starts at the cue start and each later word at the ``<hh:mm:ss.mmm>`` tag before it. The
-same text is shown several times (rolling cues repeat the previous line, 10 ms cues freeze the last
-line), so a line counts as spoken only when it is new: it carries word-time tags, or it is not a
-repetition of the lines the previous cue showed. Human captions have no word timing; their words
-are spread evenly over the cue. All times are in seconds.
+Automatic (YouTube ASR) captions in WebVTT carry a start time for every word: within a cue the
+first word of a line starts at the cue start and each later word at the ``<hh:mm:ss.mmm>`` tag
+before it. The same text is shown several times (rolling cues repeat the previous line, 10 ms cues
+freeze the last line), so a line counts as spoken only when it is new: it carries word-time tags,
+or it is not a repetition of the lines the previous cue showed. The same captions converted to SRT
+(``yt-dlp --convert-subs srt``) have lost the word tags but keep the rolling cues, so they go
+through the same rule, and the words of each new line share its cue evenly. Human captions have no
+word timing; their words are spread evenly over the cue. All times are in seconds.
+
+The format is read from the content, not the file name: a file starting with WebVTT's mandatory
+``WEBVTT`` header is WebVTT, any other file is read as SRT (comma or dot milliseconds, BOM, CRLF,
+``<i>``/``<b>``/``<font>`` tags and ``{\\an8}`` position codes allowed).
 """
 
 from __future__ import annotations
 
+import codecs
 import html
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -29,6 +38,16 @@ WORD_COLUMNS = ["video_id", "token", "start_s", "end_s"]
 
 WORD_TIME_TAG = re.compile(r"<((?:\d+:)?\d{1,2}:\d{1,2}\.\d{1,3})>")
 CUE_TAG = re.compile(r"<[^>]*>")
+# SSA/ASS override codes that SRT files borrow for position and style: {\an8}, {\i1}, {\pos(10,20)}.
+ASS_OVERRIDE = re.compile(r"\{\\[^}]*\}")
+# An SRT timing line as webvtt-py's SRT reader accepts it: comma or dot before the milliseconds,
+# anything after the end time (some writers add X1:.. Y1:.. coordinates).
+SRT_TIMESTAMP = r"\d+:\d{1,2}:\d{1,2}[,.]\d+"
+SRT_TIMING = re.compile(rf"\s*{SRT_TIMESTAMP}\s*-->\s*{SRT_TIMESTAMP}")
+# A line meant as an SRT timing: it holds an arrow or starts with an h:mm:ss time. (Caption text
+# holding "-->" is taken for a damaged timing too: an SRT reader cannot tell them apart.)
+SRT_TIMING_LIKE = re.compile(r"\s*\d+:\d+:\d+|.*-->")
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Sound descriptions as captioners write them: [Music], [Applause], (upbeat music).
 SOUND_DESCRIPTION = re.compile(r"\[[^\]]*\]|\([^)]*\)")
 # A "word" without any letter or digit is a mark, not speech: speaker dashes "- Hi", ">> Hi", "♪".
@@ -38,7 +57,7 @@ TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 
 
 class CaptionError(ValueError):
-    """A caption file that cannot be read or is not valid WebVTT; the message names the file."""
+    """A caption file that cannot be read or is not valid WebVTT or SRT; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -57,15 +76,57 @@ class _Cue:
     lines: list[str]  # raw lines, cue tags included
 
 
-def _read_cues(path: str | os.PathLike) -> list[_Cue]:
-    """Cues of a WebVTT file; raises :class:`CaptionError` naming the file and the cause."""
+def _read_text(path: str | os.PathLike) -> str:
+    """The text of a caption file: UTF-8 (with or without a byte-order mark) or UTF-16 with one."""
     try:
-        # Not strict: YouTube's older files omit the blank line between some cues.
-        captions = webvtt.read(str(path)).captions
-    except (OSError, UnicodeDecodeError, MalformedFileError, MalformedCaptionError) as error:
+        data = Path(path).read_bytes()
+        # Windows editors save "Unicode" SRT as UTF-16 with a BOM; everything else is UTF-8.
+        utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+        return data.decode("utf-16" if utf16 else "utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
         raise CaptionError(f"{path}: {type(error).__name__}: {error}") from error
+
+
+def _check_srt_timings(text: str, path: str | os.PathLike) -> None:
+    """Raise :class:`CaptionError` for a line meant as a cue timing that the SRT reader would not
+    take as one (it would drop that cue, or read the timing as words): every timing must be
+    complete and follow its cue number (the last non-blank line before it)."""
+    last_non_blank = ""
+    for n, line in enumerate(LINE_BREAK.split(text), start=1):
+        if SRT_TIMING_LIKE.match(line):
+            if not SRT_TIMING.match(line):
+                raise CaptionError(f"{path}: line {n}: unreadable SRT cue timing {line.strip()!r}")
+            if not last_non_blank.isdigit():
+                raise CaptionError(f"{path}: line {n}: SRT cue timing without a cue number "
+                                   "before it")
+        last_non_blank = line.strip() or last_non_blank
+
+
+def _read_captions(path: str | os.PathLike) -> list[webvtt.Caption]:
+    """Captions of a WebVTT or SRT file, told apart by WebVTT's mandatory ``WEBVTT`` header (a file
+    without it cannot be WebVTT, whatever its extension, so it is read as SRT)."""
+    text = _read_text(path)
+    is_vtt = text.startswith("WEBVTT")
+    try:
+        if is_vtt:
+            # Not strict: YouTube's older files omit the blank line between some cues.
+            return webvtt.from_buffer(io.StringIO(text), format="vtt").captions
+        _check_srt_timings(text, path)
+        # lstrip: blank lines before the first cue number make the reader reject the file.
+        return webvtt.from_buffer(io.StringIO(text.lstrip()), format="srt").captions
+    except (MalformedFileError, MalformedCaptionError) as error:
+        expected = "WebVTT" if is_vtt else "SRT (no WEBVTT header, so not WebVTT)"
+        raise CaptionError(
+            f"{path}: not valid {expected}: {type(error).__name__}: {error}") from error
+
+
+def _read_cues(path: str | os.PathLike) -> list[_Cue]:
+    """Cues of a WebVTT or SRT file; raises :class:`CaptionError` naming the file and the cause.
+
+    SRT cues without text are dropped by the reader (WebVTT ones are kept).
+    """
     cues = []
-    for caption in captions:
+    for caption in _read_captions(path):
         start_s = caption.start_time.in_milliseconds() / 1000
         end_s = caption.end_time.in_milliseconds() / 1000
         if end_s < start_s:
@@ -75,8 +136,9 @@ def _read_cues(path: str | os.PathLike) -> list[_Cue]:
 
 
 def _plain(raw: str) -> str:
-    """Displayed text of a raw cue line: tags removed, entities decoded, whitespace collapsed."""
-    return " ".join(html.unescape(CUE_TAG.sub("", raw)).split())
+    """Displayed text of a raw cue line: tags and position codes removed, entities decoded,
+    whitespace collapsed."""
+    return " ".join(html.unescape(ASS_OVERRIDE.sub("", CUE_TAG.sub("", raw))).split())
 
 
 def _spoken_words(text: str) -> list[str]:
@@ -129,7 +191,11 @@ def _clip_to_next_start(words: list[Word]) -> list[Word]:
 
 
 def parse_auto_captions(path: str | os.PathLike) -> list[Word]:
-    """Each spoken word of an automatic-caption file once, with its own start and end (seconds)."""
+    """Each spoken word of an automatic-caption file once, with its own start and end (seconds).
+
+    In SRT the blank cue that clears the screen after a pause is lost (the reader drops cues
+    without text), so a line said again right after such a pause is taken for a repetition.
+    """
     words: list[Word] = []
     previous: list[str] = []
     for cue in _read_cues(path):
@@ -162,7 +228,7 @@ CAPTION_PARSERS = {"auto": parse_auto_captions, "manual": parse_manual_captions}
 
 
 def parse_captions(path: str | os.PathLike, kind: str) -> list[Word]:
-    """Words of a caption file of ``kind`` 'auto' (ASR, word-timed) or 'manual' (human)."""
+    """Words of a WebVTT or SRT caption file of ``kind`` 'auto' (ASR) or 'manual' (human)."""
     if kind not in CAPTION_PARSERS:
         raise ValueError(f"{path}: caption kind must be one of {sorted(CAPTION_PARSERS)}, got {kind!r}")
     return CAPTION_PARSERS[kind](path)

@@ -39,16 +39,21 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def table_separator(path: Path) -> str:
+    """The field separator of a table file: ',' when its name ends in ``.csv`` (or ``.csv.gz``),
+    else a tab."""
+    return "," if path.name.removesuffix(".gz").endswith(".csv") else "\t"
+
+
 TEXT_COLUMNS = {"video_id": str, "token": str, "tokens": str, "token_ids": str}
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table atomically; tab-separated unless the name ends in ``.csv`` (gzip for ``.gz``)."""
     target = Path(path)
-    sep = "," if target.name.removesuffix(".gz").endswith(".csv") else "\t"
     compression = "gzip" if target.suffix == ".gz" else None
     with atomic_output(target) as tmp:
-        df.to_csv(tmp, sep=sep, index=False, compression=compression)
+        df.to_csv(tmp, sep=table_separator(target), index=False, compression=compression)
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -57,9 +62,16 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     Ids and tokens are always read as text, so that a video id or a token such as '007' survives.
     """
     target = Path(path)
-    sep = "," if target.name.removesuffix(".gz").endswith(".csv") else "\t"
-    return pd.read_csv(target, sep=sep, keep_default_na=False, na_values=[""],
+    return pd.read_csv(target, sep=table_separator(target), keep_default_na=False, na_values=[""],
                        dtype=TEXT_COLUMNS)
+
+
+def read_text_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A user's table with every cell as text (empty cells as ''), so that ids such as '007' and
+    label lists such as '7' or '3 17' reach the validation untouched. Comma-separated when the
+    name ends in ``.csv``, else tab-separated."""
+    target = Path(path)
+    return pd.read_csv(target, sep=table_separator(target), dtype=str, keep_default_na=False)
 
 
 def file_sha256(path: str | os.PathLike, block_bytes: int = 1 << 20) -> str:

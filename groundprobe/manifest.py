@@ -10,11 +10,13 @@ import pandas as pd
 SOURCE_COLUMNS = ["video_id", "source", "source_type", "captions", "caption_kind", "title",
                   "labels", "verticals", "split", "instructional"]
 REQUIRED_COLUMNS = ["video_id", "source", "split"]
-SOURCE_TYPES = ("local", "http")
+SOURCE_TYPES = ("local", "http", "ytdlp")
 CAPTION_KINDS = ("auto", "manual")
 SPLITS = ("train", "validation")
 # Ids become file names and HDF5 dataset names: YouTube ids and similar slugs only.
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
+YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+WEB_URL = re.compile(r"^https?://\S+$")
 
 
 class ManifestError(ValueError):
@@ -31,6 +33,11 @@ def verticals_of(labels: str, vertical_by_label: dict[str, str]) -> str:
     """';'-separated verticals for ';'-separated labels, in the same order ('(Unknown)' if unmapped)."""
     names = [name for name in labels.split(";") if name]
     return ";".join(vertical_by_label.get(name) or "(Unknown)" for name in names)
+
+
+def ytdlp_url(source: str) -> str:
+    """What yt-dlp fetches for a ``ytdlp`` source: a YouTube id becomes its watch page URL."""
+    return f"https://www.youtube.com/watch?v={source}" if YOUTUBE_ID.match(source) else source
 
 
 def _problem_rows(mask: pd.Series, df: pd.DataFrame, limit: int = 5) -> str:
@@ -60,6 +67,11 @@ def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
         (~df["video_id"].str.match(VIDEO_ID), "invalid video_id (letters, digits, _ - . only)"),
         (df["video_id"].duplicated(keep=False), "duplicate video_id"),
         (~df["source_type"].isin(SOURCE_TYPES), f"source_type must be one of {', '.join(SOURCE_TYPES)}"),
+        ((df["source_type"] == "ytdlp") & ~df["source"].astype(str).str.match(YOUTUBE_ID)
+         & ~df["source"].astype(str).str.match(WEB_URL),
+         "a ytdlp source must be an 11-character YouTube id or an http(s) URL"),
+        ((df["source_type"] == "ytdlp") & (df["captions"] != ""),
+         "a ytdlp source gets its captions from the download: leave captions empty"),
         (~df["caption_kind"].isin(CAPTION_KINDS), f"caption_kind must be one of {', '.join(CAPTION_KINDS)}"),
         (~df["split"].isin(SPLITS), f"split must be one of {', '.join(SPLITS)}"),
         (~df["instructional"].isin(["", "0", "1", "0.0", "1.0"]), "instructional must be 1, 0 or empty"),
@@ -70,6 +82,8 @@ def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
     if problems:
         raise ManifestError("sources table has invalid rows:\n  " + "\n  ".join(problems))
     df["instructional"] = df["instructional"].str.replace(".0", "", regex=False)
+    ytdlp = df["source_type"] == "ytdlp"
+    df.loc[ytdlp, "source"] = df.loc[ytdlp, "source"].map(ytdlp_url)
     return df
 
 

@@ -4,8 +4,12 @@ from pathlib import Path
 
 from groundprobe.config import validate_config
 from groundprobe.io import read_table
+from groundprobe.weights import check_weights_available
 
 validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+# A configured weights file that is absent stops the run here, before any job (no torch import).
+for stream_config in (config["features"]["2d"], config["features"]["3d"]):
+    check_weights_available(stream_config["backbone"], stream_config["weights"])
 
 
 wildcard_constraints:
@@ -36,10 +40,23 @@ def stage_qc_tables(wildcards):
     )
 
 
+def pruned_video_tables(wildcards):
+    """Per-shard tables of deleted videos, only when download.delete_videos_after_features is on."""
+    if not config["download"]["delete_videos_after_features"]:
+        return []
+    return expand("results/download/pruned/{shard}.tsv", shard=shard_ids())
+
+
 def weights_input(stream):
     """The stream's weights file as an input when it is a path, so that replacing it re-extracts."""
     weights = config["features"][stream]["weights"]
     return [] if weights in ("pretrained", "random") else [weights]
+
+
+def yt8m_instructional_input(wildcards):
+    """The human instructional labels file of a YouTube-8M corpus, when one is configured."""
+    labels = config["yt8m"]["instructional_labels"]
+    return [labels] if labels else []
 
 
 def model_spec(wildcards):

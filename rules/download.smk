@@ -6,6 +6,19 @@ rule download:
         qc="results/qc/download/{shard}.tsv",
     params:
         download_dir=config["download"]["dir"],
+        # The settings that decide what a video yields. Politeness, retries, timeouts, cookies and
+        # proxy are read from the config by the script instead: they never change the result, and
+        # as params a change would rewrite every shard's table and so rerun every later stage.
+        selection={
+            key: config["download"][key]
+            for key in ("format", "max_height", "caption_languages", "caption_kinds")
+        },
+        # null: one segment's length, as a shorter video yields no segment.
+        min_duration_s=(
+            config["segments"]["length_s"]
+            if config["download"]["min_duration_s"] is None
+            else config["download"]["min_duration_s"]
+        ),
     log:
         "results/logs/download/{shard}.log",
     benchmark:
@@ -14,3 +27,23 @@ rule download:
         "../envs/groundprobe.yaml"
     script:
         "../workflow_scripts/download.py"
+
+
+# Requested only when download.delete_videos_after_features is true (see pruned_video_tables).
+rule prune_videos:
+    input:
+        download="results/download/{shard}.tsv",
+        features_2d="results/features/2d/{shard}.h5",
+        features_3d="results/features/3d/{shard}.h5",
+    output:
+        table="results/download/pruned/{shard}.tsv",
+    params:
+        download_dir=config["download"]["dir"],
+    log:
+        "results/logs/prune_videos/{shard}.log",
+    benchmark:
+        "results/benchmarks/prune_videos/{shard}.tsv"
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/prune_videos.py"

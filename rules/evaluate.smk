@@ -42,6 +42,8 @@ rule auc_by_category:
         auc_by_video="results/auc_by_video.csv",
         # The reconciliation gate: no category table from a run that lost videos.
         reconciliation="results/reconciliation.tsv",
+        # Videos are deleted once a shard's features exist, if so configured.
+        pruned=pruned_video_tables,
     output:
         csv="results/auc_by_category.csv",
     params:

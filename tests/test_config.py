@@ -2,6 +2,7 @@ import copy
 from pathlib import Path
 
 import pytest
+from snakemake.utils import update_config
 
 from groundprobe.config import ConfigError, load_yaml, validate_config
 
@@ -31,10 +32,14 @@ def test_every_schema_key_has_a_default_in_config_yaml(config):
 
 @pytest.mark.parametrize("path, value, expected", [
     (("train", "lr"), 0, "config key 'train.lr'.*allowed: > 0"),
-    (("features", "2d", "backbone"), "vgg", "config key 'features.2d.backbone'.*one of 'efficientnet_lite0'"),
+    (("features", "2d", "backbone"), "vgg",
+     "config key 'features.2d.backbone'.*one of 'efficientnet_lite0', 'inception_v3'"),
+    (("features", "3d", "backbone"), "s3d", "config key 'features.3d.backbone'.*one of 's3dg', 's3d_kinetics'"),
     (("segments", "length_s"), "five", "config key 'segments.length_s'.*of type integer"),
     (("features", "device"), "tpu", "config key 'features.device'.*one of 'auto', 'cpu', 'cuda'"),
     (("demo_corpus", "duration_s"), [20], "config key 'demo_corpus.duration_s'.*at least 2 items"),
+    (("download", "caption_kinds"), ["asr"], "config key 'download.caption_kinds.0'.*one of 'auto', 'manual'"),
+    (("download", "socket_timeout_s"), 0, "config key 'download.socket_timeout_s'.*allowed: > 0"),
 ])
 def test_invalid_value_names_key_and_what_is_allowed(config, path, value, expected):
     bad = copy.deepcopy(config)
@@ -58,3 +63,33 @@ def test_crop_larger_than_resize_is_named(config):
     bad["features"]["2d"].update(resize=128, crop=224)
     with pytest.raises(ConfigError, match="'features.2d.crop': 224 is larger than features.2d.resize"):
         validate_config(bad, SCHEMA)
+
+
+@pytest.mark.parametrize("stream, settings, expected", [
+    ("3d", {"backbone": "s3dg", "frame_size": 225}, "'features.3d.frame_size': 225 is not a multiple of 2"),
+    ("3d", {"backbone": "s3dg", "fps": 25}, "'features.3d.fps': 25 is not a multiple of 2"),
+    ("2d", {"backbone": "inception_v3", "resize": 299, "crop": 64}, "'features.2d.crop'.*allowed: >= 75"),
+])
+def test_backbone_specific_frame_rules(config, stream, settings, expected):
+    """S3D-G folds 2x2x2 blocks (even frame counts and sizes); Inception-v3 needs >= 75 pixels."""
+    bad = copy.deepcopy(config)
+    bad["features"][stream].update(settings)
+    with pytest.raises(ConfigError, match=expected):
+        validate_config(bad, SCHEMA)
+    # The rule belongs to the backbone: the other backbone of the stream accepts the same sizes.
+    bad["features"][stream]["backbone"] = {"s3dg": "s3d_kinetics",
+                                           "inception_v3": "efficientnet_lite0"}[settings["backbone"]]
+    validate_config(bad, SCHEMA)
+
+
+def test_the_youtube600k_config_merged_over_the_defaults_is_the_papers_setup(config):
+    # Merged as snakemake --configfile merges it: key by key, recursively.
+    update_config(config, load_yaml(Path(__file__).parents[1] / "config" / "youtube600k.yaml"))
+    validate_config(config, SCHEMA)
+    two_d, three_d = config["features"]["2d"], config["features"]["3d"]
+    assert (two_d["backbone"], two_d["fps"], two_d["resize"], two_d["crop"]) == ("inception_v3", 1, 256, 256)
+    assert (three_d["backbone"], three_d["fps"], three_d["clip_seconds"]) == ("s3dg", 30, 1)
+    assert two_d["weights"] == three_d["weights"] == "pretrained"
+    assert config["download"]["caption_kinds"] == ["auto"] and config["download"]["max_height"] <= 360
+    assert config["corpus"]["sources"] == config["yt8m"]["sources"] and config["yt8m"]["ids"]
+    assert config["asr"]["max_size"] == 61000 and config["train"]["steps"] == 300000

@@ -57,3 +57,17 @@ def test_invalid_rows_are_named(column, values, message):
 def test_missing_required_column_is_named():
     with pytest.raises(ManifestError, match="required column.*split"):
         build_manifest(sources(3).drop(columns="split"), shard_size=2)
+
+
+def test_ytdlp_sources_are_youtube_ids_or_urls():
+    manifest = build_manifest(sources(3, source_type=["ytdlp"] * 3,
+                                      source=["dQw4w9WgXcQ", "https://vimeo.com/76979871",
+                                              "http://127.0.0.1:8000/v.html"]), shard_size=10)
+    assert manifest["source"].tolist() == ["https://www.youtube.com/watch?v=dQw4w9WgXcQ",
+                                           "https://vimeo.com/76979871", "http://127.0.0.1:8000/v.html"]
+    with pytest.raises(ManifestError, match="ytdlp source must be an 11-character YouTube id.*vid001"):
+        build_manifest(sources(2, source_type=["ytdlp"] * 2, source=["dQw4w9WgXcQ", "dQw4w9"]),
+                       shard_size=10)
+    with pytest.raises(ManifestError, match="gets its captions from the download.*vid000"):
+        build_manifest(sources(1, source_type=["ytdlp"], source=["dQw4w9WgXcQ"], captions=["c.vtt"]),
+                       shard_size=10)

@@ -1,13 +1,19 @@
 """Glue for rule download: ingest the videos of one shard."""
 
-from groundprobe.download import ingest_shard
+from groundprobe.download import DownloadSettings, ingest_shard
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.qc import qc_frame
 
 log = setup_logging(snakemake.log[0])
 manifest = read_table(snakemake.input.manifest)
 videos = manifest[manifest["shard"] == int(snakemake.wildcards.shard)]
-table, qc = ingest_shard(videos, snakemake.params.download_dir)
+# Operational settings from the config, outcome-deciding ones from params (see rules/download.smk).
+settings = DownloadSettings.from_config(
+    snakemake.config["download"]
+    | snakemake.params.selection
+    | {"min_duration_s": snakemake.params.min_duration_s}
+)
+table, qc = ingest_shard(videos, snakemake.params.download_dir, settings)
 write_table(table, snakemake.output.table)
 write_table(qc_frame(qc), snakemake.output.qc)
 log.info("shard %s: %d videos, %d failed", snakemake.wildcards.shard, len(table), len(qc))

@@ -2,6 +2,7 @@
 
 import torch
 
+from groundprobe.download import require_video_files
 from groundprobe.features import extract_shard_features, stream_params
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.qc import qc_frame
@@ -13,6 +14,7 @@ stream = snakemake.params.stream
 params = stream_params(snakemake.params.features, stream) | {"threads": snakemake.threads}
 downloads = read_table(snakemake.input.download)
 videos = downloads.loc[downloads["status"] == "ok", ["video_id", "video_path"]]
+require_video_files(videos, f"snakemake {snakemake.input.download} --forcerun download")
 qc = extract_shard_features(videos, stream, params, snakemake.output.h5, log)
 write_table(qc_frame(qc), snakemake.output.qc)
 log.info("shard %s: %s features for %d videos, %d to QC", snakemake.wildcards.shard, stream,

@@ -1,0 +1,16 @@
+rule funnel:
+    input:
+        manifest="results/manifest.tsv",
+        downloads=per_shard("results/download/{shard}.tsv"),
+        qc="results/qc.csv",
+        auc_by_video="results/auc_by_video.csv",
+    output:
+        csv="results/funnel.csv",
+    log:
+        "results/logs/funnel.log",
+    benchmark:
+        "results/benchmarks/funnel.tsv"
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/funnel.py"
