@@ -14,6 +14,11 @@ include: "rules/asr.smk"
 include: "rules/segments.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
+include: "rules/segment_auc.smk"
+include: "rules/context_effects.smk"
+include: "rules/lexical_ols.smk"
+include: "rules/auc_by_vertical.smk"
+include: "rules/correlations.smk"
 include: "rules/qc.smk"
 include: "rules/funnel.smk"
 
@@ -22,4 +27,5 @@ rule all:
     input:
         "results/auc_by_category.csv",
         "results/funnel.csv",
+        ANALYSIS_TARGETS,
     default_target: True

@@ -17,6 +17,17 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_]+",
 
 
+# The paper's analyses (Hessel et al. 2020, sections 4-5): what `snakemake` builds beside the
+# category table.
+ANALYSIS_TARGETS = [
+    "results/auc_by_vertical.csv",
+    "results/figures/auc_by_vertical.png",
+    "results/segment_auc.csv",
+    "results/context_effects.csv",
+    "results/lexical_ftest.csv",
+    "results/correlations.csv",
+]
+
 QC_STAGES = ["download", "features_2d", "features_3d", "asr", "segments"]
 
 

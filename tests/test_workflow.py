@@ -140,7 +140,7 @@ def demo_run(tmp_path_factory):
     config = byo_config()
     write_byo_corpus(workdir, config["demo_corpus"])
     write_config(workdir, config)
-    snakemake(workdir, "--cores", "2", "results/auc_by_category.csv", "results/funnel.csv")
+    snakemake(workdir, "--cores", "2")  # the default target: category table, funnel and analyses
     return workdir
 
 
@@ -186,6 +186,26 @@ def test_funnel_of_a_local_corpus_ends_with_the_evaluated_videos(demo_run):
     # The planted bad inputs: undecodable at download, no words at asr, too short at segments.
     assert funnel.loc["available", "removed"] == 0 and funnel.loc["available", "videos"] == len(manifest)
     assert funnel.loc["used", "removed_by"] == "asr: 1; segments: 1; undecodable: 1"
+
+
+def test_the_default_target_runs_every_analysis_on_the_evaluated_videos(demo_run):
+    results = demo_run / "results"
+    verticals = pd.read_csv(results / "auc_by_vertical.csv").set_index("vertical")
+    assert verticals.loc["Food & Drink", "mean_auc"] > verticals.loc["Games", "mean_auc"] + 0.1
+    segments = pd.read_csv(results / "segment_auc.csv", dtype={"video_id": str})
+    scored = pd.concat([read_table(path) for path in (results / "evaluate/diverse").glob("*.segment_auc.tsv.gz")])
+    assert len(segments) == len(scored) and set(segments.video_id) == set(scored.video_id)
+    ftest = pd.read_csv(results / "lexical_ftest.csv", keep_default_na=False).set_index("scope")
+    assert ftest.loc["overall", "n"] == (segments.split == "validation").sum()
+    assert 0 <= float(ftest.loc["overall", "p"]) <= 1
+    correlations = pd.read_csv(results / "correlations.csv", keep_default_na=False).set_index("analysis")
+    # The sources table has no instructional labels: recorded as not computed, with the reason.
+    assert correlations.loc["instructional_vs_auc", "n"] == 0
+    assert correlations.loc["instructional_vs_auc", "note"].startswith("not computed")
+    assert correlations.loc["category_auc_vs_frequency", "n"] >= 2
+    for figure in ("auc_by_vertical", "context_position", "context_tokens"):
+        for suffix in (".png", ".svg"):
+            assert (results / "figures" / f"{figure}{suffix}").stat().st_size > 1000
 
 
 def test_own_sources_table_needs_no_demo_corpus_and_gets_verticals_from_labels(demo_run):

@@ -1,0 +1,18 @@
+rule correlations:
+    input:
+        auc_by_video="results/auc_by_video.csv",
+        # Category means as reported (and gated by reconciliation) in the category table.
+        categories="results/auc_by_category.csv",
+        manifest="results/manifest.tsv",
+    output:
+        csv="results/correlations.csv",
+    params:
+        correlations=config["analysis"]["correlations"],
+    log:
+        "results/logs/correlations.log",
+    benchmark:
+        "results/benchmarks/correlations.tsv"
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/correlations.py"

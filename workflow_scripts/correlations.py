@@ -1,0 +1,11 @@
+"""Glue for rule correlations: Spearman ρ of instructional-ness and of category frequency with AUC."""
+
+from groundprobe.correlations import correlation_table
+from groundprobe.io import read_table, setup_logging, write_table
+
+log = setup_logging(snakemake.log[0])
+table = correlation_table(read_table(snakemake.input.auc_by_video), read_table(snakemake.input.categories),
+                          read_table(snakemake.input.manifest),
+                          snakemake.params.correlations["frequency_split"])
+write_table(table, snakemake.output.csv)
+log.info("correlations:\n%s", table.to_string(index=False))
