@@ -19,6 +19,7 @@ include: "rules/context_effects.smk"
 include: "rules/lexical_ols.smk"
 include: "rules/auc_by_vertical.smk"
 include: "rules/correlations.smk"
+include: "rules/model_comparison.smk"
 include: "rules/qc.smk"
 include: "rules/funnel.smk"
 

@@ -43,11 +43,20 @@ def _allowed(error: jsonschema.ValidationError) -> str:
 
 def cross_key_problems(config: dict) -> list[str]:
     """Constraints between keys that a JSON schema cannot state."""
+    problems = []
     frames = config["features"]["2d"]
     if frames["crop"] > frames["resize"]:
-        return [f"config key 'features.2d.crop': {frames['crop']} is larger than features.2d.resize "
-                f"({frames['resize']}); allowed: a crop no larger than the resized frame"]
-    return []
+        problems.append(f"config key 'features.2d.crop': {frames['crop']} is larger than "
+                        f"features.2d.resize ({frames['resize']}); allowed: a crop no larger than "
+                        f"the resized frame")
+    models = config["train"]["models"]
+    comparison = config["analysis"]["model_comparison"]
+    for role in ("diverse", "instructional"):
+        model = comparison[role]
+        if model not in models:
+            problems.append(f"config key 'analysis.model_comparison.{role}': '{model}' is not a "
+                            f"trained model; allowed: one of {', '.join(models)} (train.models)")
+    return problems
 
 
 def validate_config(config: dict, schema_path: str | Path) -> None:

@@ -95,10 +95,12 @@ def clip_windows(video_id: str, seconds: np.ndarray, starts: np.ndarray, length_
     return seconds[starts[:, None] + np.arange(length_s)]
 
 
-def select_videos(manifest: pd.DataFrame, spec: Mapping[str, object]) -> list[str]:
-    """Ids of the manifest rows whose every ``column: value`` of ``spec`` matches.
+def select_videos(manifest: pd.DataFrame, spec: Mapping[str, object], model: str) -> list[str]:
+    """Ids of the manifest rows whose every ``column: value`` of ``spec`` matches: the training
+    videos of ``model`` (config train.models).
 
     Numbers compare numerically (``instructional: 1`` matches a cell read as 1.0); the rest as text.
+    Raises ValueError naming the model and its spec when the spec selects no video.
     """
     keep = pd.Series(True, index=manifest.index)
     for column, value in spec.items():
@@ -109,6 +111,9 @@ def select_videos(manifest: pd.DataFrame, spec: Mapping[str, object]) -> list[st
             keep &= pd.to_numeric(manifest[column], errors="coerce") == value
         else:
             keep &= manifest[column].astype(str) == str(value)
+    if not keep.any():
+        raise ValueError(f"model '{model}': its spec {dict(spec)} (config train.models) selects none "
+                         f"of the manifest's {len(manifest)} videos; nothing to train on")
     return manifest.loc[keep, "video_id"].astype(str).tolist()
 
 

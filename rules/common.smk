@@ -28,6 +28,10 @@ ANALYSIS_TARGETS = [
     "results/correlations.csv",
 ]
 
+# M_Instructional needs training videos with an instructional label; without them it is not built.
+if config["analysis"]["model_comparison"]["enabled"]:
+    ANALYSIS_TARGETS.append("results/model_comparison.csv")
+
 QC_STAGES = ["download", "features_2d", "features_3d", "asr", "segments"]
 
 

@@ -40,6 +40,11 @@ def test_every_schema_key_has_a_default_in_config_yaml(config):
     (("demo_corpus", "duration_s"), [20], "config key 'demo_corpus.duration_s'.*at least 2 items"),
     (("download", "caption_kinds"), ["asr"], "config key 'download.caption_kinds.0'.*one of 'auto', 'manual'"),
     (("download", "socket_timeout_s"), 0, "config key 'download.socket_timeout_s'.*allowed: > 0"),
+    (("analysis", "model_comparison", "diverse"), "M-Diverse",
+     "config key 'analysis.model_comparison.diverse'.*matching"),
+    (("analysis", "model_comparison", "instructional"), "howto",
+     r"config key 'analysis.model_comparison.instructional': 'howto' is not a trained model; "
+     r"allowed: one of diverse, instructional \(train.models\)"),
 ])
 def test_invalid_value_names_key_and_what_is_allowed(config, path, value, expected):
     bad = copy.deepcopy(config)

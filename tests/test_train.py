@@ -171,7 +171,15 @@ def test_select_videos_matches_every_spec_entry():
     manifest = pd.DataFrame({"video_id": ["a", "b", "c", "d"],
                              "split": ["train", "train", "validation", "train"],
                              "instructional": [1.0, 0.0, 1.0, np.nan]})
-    assert select_videos(manifest, {"split": "train"}) == ["a", "b", "d"]
-    assert select_videos(manifest, {"split": "train", "instructional": 1}) == ["a"]
+    assert select_videos(manifest, {"split": "train"}, "diverse") == ["a", "b", "d"]
+    assert select_videos(manifest, {"split": "train", "instructional": 1}, "instructional") == ["a"]
     with pytest.raises(ValueError, match="'domain', which the manifest lacks"):
-        select_videos(manifest, {"domain": "cooking"})
+        select_videos(manifest, {"domain": "cooking"}, "diverse")
+
+
+def test_a_spec_selecting_no_video_names_the_model_and_its_spec():
+    manifest = pd.DataFrame({"video_id": ["a", "b"], "split": ["train", "validation"],
+                             "instructional": [0.0, 1.0]})
+    with pytest.raises(ValueError, match=r"model 'instructional': its spec \{'split': 'train', "
+                                         r"'instructional': 1\} .*selects none"):
+        select_videos(manifest, {"split": "train", "instructional": 1}, "instructional")

@@ -9,7 +9,8 @@ from groundprobe.train import select_videos, train_model
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-training_ids = set(select_videos(read_table(snakemake.input.manifest), snakemake.params.model_spec))
+training_ids = set(select_videos(read_table(snakemake.input.manifest), snakemake.params.model_spec,
+                                   snakemake.wildcards.model))
 segments = pd.concat([read_table(path) for path in snakemake.input.segments], ignore_index=True)
 segments = segments[segments["video_id"].isin(training_ids)]
 log.info("model %s: %d videos selected by %s, %d of them with segments", snakemake.wildcards.model,

@@ -1,0 +1,22 @@
+rule model_comparison:
+    input:
+        diverse=per_shard(
+            f"results/evaluate/{config['analysis']['model_comparison']['diverse']}/{{shard}}.auc.tsv"
+        ),
+        instructional=per_shard(
+            f"results/evaluate/{config['analysis']['model_comparison']['instructional']}/{{shard}}.auc.tsv"
+        ),
+        # Split and human instructional label of every video.
+        manifest="results/manifest.tsv",
+    output:
+        csv="results/model_comparison.csv",
+    params:
+        models=config["analysis"]["model_comparison"],
+    log:
+        "results/logs/model_comparison.log",
+    benchmark:
+        "results/benchmarks/model_comparison.tsv"
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/model_comparison.py"
