@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from groundprobe.evaluate import _names, bootstrap_interval
+from groundprobe.evaluate import label_names, bootstrap_interval
 from groundprobe.figures import plt, save_figure
 
 VERTICAL_COLUMNS = ["vertical", "n_videos", "mean_auc", "median_auc", "q25_auc", "q75_auc",
@@ -37,7 +37,7 @@ def vertical_members(auc_by_video: pd.DataFrame) -> pd.DataFrame:
     """
     rows = [(vertical, video.video_id, float(video.auc))
             for video in validation_aucs(auc_by_video).itertuples()
-            for vertical in dict.fromkeys(_names(video.verticals))]
+            for vertical in dict.fromkeys(label_names(video.verticals))]
     return pd.DataFrame(rows, columns=["vertical", "video_id", "auc"])
 
 

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from scipy.stats import norm
 
+from groundprobe.evaluate import label_names
 from groundprobe.figures import save_figure
 
 OVERALL = "overall"
@@ -97,17 +98,13 @@ def clustered_mean_interval(values: np.ndarray, clusters: np.ndarray, confidence
     return mean, mean - half_width, mean + half_width
 
 
-def _labels(cell: object) -> list[str]:
-    return [name for name in cell.split(";") if name] if isinstance(cell, str) else []
-
-
 def select_categories(captions: pd.DataFrame, configured: list[str], max_categories: int) -> list[str]:
     """The categories to plot: ``configured`` if not empty, else the ``max_categories`` carried by
     the most videos of ``captions`` (ties by name). ``captions``: columns video_id, labels."""
     if configured:
         return list(configured)
     videos = captions.drop_duplicates("video_id")
-    counts = pd.Series([label for cell in videos["labels"] for label in dict.fromkeys(_labels(cell))],
+    counts = pd.Series([label for cell in videos["labels"] for label in dict.fromkeys(label_names(cell))],
                        dtype=object).value_counts()
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return [label for label, _ in ranked[:max_categories]]
@@ -119,7 +116,7 @@ def category_members(captions: pd.DataFrame, categories: list[str]) -> pd.DataFr
     A caption counts for every label its video carries, as videos do in evaluate.category_table.
     Adds a column ``category``; the row order is OVERALL first, then ``categories``.
     """
-    labels = captions["labels"].map(lambda cell: set(_labels(cell)))
+    labels = captions["labels"].map(lambda cell: set(label_names(cell)))
     groups = [captions.assign(category=OVERALL)]
     groups += [captions[labels.map(lambda names, name=name: name in names)].assign(category=name)
                for name in categories]

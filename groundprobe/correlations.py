@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from groundprobe.evaluate import _names
+from groundprobe.evaluate import label_names
 
 CORRELATION_COLUMNS = ["analysis", "x", "y", "n", "rho", "p", "note"]
 MIN_PAIRS = 3  # with 2 pairs ρ is ±1 whatever the data, and its p-value is undefined
@@ -50,7 +50,7 @@ def category_frequency(manifest: pd.DataFrame, split: str) -> pd.Series:
     """Number of videos per category label in the manifest (split ``"train"``, or ``"all"`` for the
     whole corpus), a video counted once per distinct label. Index: category; values: counts."""
     videos = manifest if split == "all" else manifest[manifest["split"] == split]
-    labels = [label for cell in videos["labels"] for label in dict.fromkeys(_names(cell))]
+    labels = [label for cell in videos["labels"] for label in dict.fromkeys(label_names(cell))]
     return pd.Series(labels, dtype=object).value_counts().rename("n_videos")
 
 

@@ -96,7 +96,8 @@ def evaluate_videos(model: JointEmbedding, segments: pd.DataFrame, source: Secon
     return pd.DataFrame(video_rows, columns=AUC_COLUMNS), by_segment, qc
 
 
-def _names(cell: object) -> list[str]:
+def label_names(cell: object) -> list[str]:
+    """The names of a ';'-separated ``labels`` or ``verticals`` cell, in order (none when empty)."""
     return [name for name in cell.split(";") if name] if isinstance(cell, str) else []
 
 
@@ -125,7 +126,7 @@ def category_table(auc_by_video: pd.DataFrame, n_boot: int, confidence: float, s
     """
     memberships = []
     for video in auc_by_video[auc_by_video["split"] == "validation"].itertuples():
-        labels, verticals = _names(video.labels), _names(video.verticals)
+        labels, verticals = label_names(video.labels), label_names(video.verticals)
         if len(labels) != len(verticals):
             raise ValueError(f"video {video.video_id}: {len(labels)} labels but {len(verticals)} verticals")
         memberships.extend((label, vertical, video.video_id, float(video.auc))

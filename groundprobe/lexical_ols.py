@@ -29,6 +29,8 @@ import scipy.sparse as sp
 import statsmodels.api as sm
 from statsmodels.regression.linear_model import RegressionResultsWrapper
 
+from groundprobe.evaluate import label_names
+
 CONTROL_NAMES = ["const", "position_first", "position_last", "log_tokens"]
 COEF_COLUMNS = ["scope", "word", "coef", "se", "t", "p", "rank", "sign"]
 FTEST_COLUMNS = ["scope", "n", "k_controls", "k_words", "F", "df_num", "df_den", "p",
@@ -172,14 +174,11 @@ def top_coefficients(coefs: pd.DataFrame, top_words: int) -> pd.DataFrame:
 def scope_rows(segments: pd.DataFrame, split: str) -> dict[str, pd.DataFrame]:
     """The captions of ``split`` for "overall" and for each category label (';'-separated
     ``labels``: a video counts in each of its categories), categories sorted by name.
-
-    Rows are de-duplicated ignoring ``category``, so a table with one row per (caption, category)
-    counts each caption once; captions without a segment AUC are dropped.
+    Captions without a segment AUC are dropped.
     """
-    rows = segments[segments["split"] == split].dropna(subset=["segment_auc"])
-    rows = rows.drop(columns="category", errors="ignore").drop_duplicates().reset_index(drop=True)
-    labels = rows["labels"].fillna("").str.split(";")
-    categories = sorted({label for names in labels for label in names if label})
+    rows = segments[segments["split"] == split].dropna(subset=["segment_auc"]).reset_index(drop=True)
+    labels = rows["labels"].map(label_names)
+    categories = sorted({label for names in labels for label in names})
     scopes = {OVERALL: rows}
     for category in categories:
         scopes[category] = rows[labels.apply(lambda names, c=category: c in names)].reset_index(drop=True)
