@@ -110,19 +110,11 @@ class DownloadSettings:
             sleep_s=self.sleep_s, cookies=self.cookies, proxy=self.proxy)
 
 
-class FetchError(RuntimeError):
-    """A source could not be brought to a local file; ``code`` is its reason code."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-
-
-class Skipped(Exception):
-    """A yt-dlp video is not downloaded: ``code`` (a permanent reason code) and a human reason."""
+class DownloadFailure(RuntimeError):
+    """A video that does not arrive: ``code`` (one of :data:`REASON_CODES`) and a human ``reason``."""
 
     def __init__(self, code: str, reason: str):
-        super().__init__(f"{code}: {reason}")
+        super().__init__(reason)
         self.code, self.reason = code, reason
 
 
@@ -162,7 +154,7 @@ def fetch_http(url: str, target: Path, timeout_s: float = 60.0) -> Path:
             if announced is not None and tmp.stat().st_size < int(announced):
                 raise http.client.IncompleteRead(b"", int(announced) - tmp.stat().st_size)
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-        raise FetchError(_http_error_code(error), f"cannot fetch {url}: {error}") from error
+        raise DownloadFailure(_http_error_code(error), f"cannot fetch {url}: {error}") from error
     return target
 
 
@@ -171,7 +163,7 @@ def localise(source: str, source_type: str, target_stem: Path, timeout_s: float 
     if source_type == "local":
         path = Path(source)
         if not path.is_file():
-            raise FetchError("unavailable", f"file not found: {source}")
+            raise DownloadFailure("unavailable", f"file not found: {source}")
         return path
     suffix = Path(urlparse(source).path).suffix or ".bin"
     return fetch_http(source, target_stem.with_name(target_stem.name + suffix), timeout_s)
@@ -202,14 +194,14 @@ def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0) -> dict:
     stem = download_dir / row.video_id
     try:
         video = localise(row.source, row.source_type, stem, timeout_s)
-    except FetchError as error:
+    except DownloadFailure as error:
         return _fail(record, error.code, str(error))
     if pd.isna(row.captions) or not row.captions:
         return _fail(record, "no_captions", "no caption file given")
     try:
         kind = "http" if _is_remote(row.captions) else "local"
         captions = localise(row.captions, kind, stem.with_name(stem.name + ".captions"), timeout_s)
-    except FetchError as error:
+    except DownloadFailure as error:
         code = "no_captions" if error.code == "unavailable" else error.code
         return _fail(record, code, f"captions: {error}")
     try:
@@ -234,7 +226,7 @@ def _preferred(keys: list[str], languages: tuple[str, ...]) -> str | None:
 
 
 def _caption_skip(info: dict, asr_language: str | None, manual_keys: list[str],
-                  languages: tuple[str, ...], kinds: tuple[str, ...]) -> Skipped:
+                  languages: tuple[str, ...], kinds: tuple[str, ...]) -> DownloadFailure:
     """Why no track was accepted: ``not_english`` if tracks of an accepted kind exist, else
     ``no_captions`` (naming kinds present but not accepted)."""
     auto_keys = ytdlp.vtt_keys(info.get("automatic_captions"))
@@ -245,10 +237,10 @@ def _caption_skip(info: dict, asr_language: str | None, manual_keys: list[str],
     if "manual" in kinds and manual_keys:
         found.append(f"manual captions in {', '.join(manual_keys)}")
     if found:
-        return Skipped("not_english", f"{'; '.join(found)}; wanted {', '.join(languages)}")
+        return DownloadFailure("not_english", f"{'; '.join(found)}; wanted {', '.join(languages)}")
     others = [kind for kind, keys in (("auto", auto_keys), ("manual", manual_keys))
               if keys and kind not in kinds]
-    return Skipped("no_captions", f"no {' or '.join(kinds)} captions" + (
+    return DownloadFailure("no_captions", f"no {' or '.join(kinds)} captions" + (
         f" (only {', '.join(others)}, not accepted by download.caption_kinds)" if others else ""))
 
 
@@ -258,7 +250,7 @@ def plan_captions(info: dict, languages: tuple[str, ...], kinds: tuple[str, ...]
     'auto' is YouTube's ASR in the video's spoken language (the rule in
     :func:`groundprobe.ytdlp_download.asr_track`: auto-translations never count); 'manual' is a
     human track. An English manual track is fetched as well when present (name '<lang>-manual').
-    Raises :class:`Skipped`: ``no_captions`` when no track of an accepted kind exists,
+    Raises :class:`DownloadFailure`: ``no_captions`` when no track of an accepted kind exists,
     ``not_english`` when tracks exist but none in ``languages``.
     """
     asr_key, asr_language = ytdlp.asr_track(info)
@@ -282,18 +274,18 @@ def plan_video(info: dict, settings: DownloadSettings) -> CaptionPlan:
 
     Checks, in this order: a single video (not a playlist), not live, captions
     (:func:`plan_captions`), duration (when yt-dlp reports one) at least ``min_duration_s``.
-    Raises :class:`Skipped`; returns the caption plan otherwise.
+    Raises :class:`DownloadFailure`; returns the caption plan otherwise.
     """
     if info.get("_type", "video") != "video":
-        raise Skipped("unavailable", f"the source is a {info.get('_type')} "
+        raise DownloadFailure("unavailable", f"the source is a {info.get('_type')} "
                                      f"({len(info.get('entries') or [])} entries), not one video")
     status = ytdlp.live_status(info)
     if status:
-        raise Skipped("live", f"live_status {status}: not a finished video")
+        raise DownloadFailure("live", f"live_status {status}: not a finished video")
     plan = plan_captions(info, settings.caption_languages, settings.caption_kinds)
     duration = info.get("duration")
     if duration is not None and duration < settings.min_duration_s:
-        raise Skipped("too_short", f"{duration} s long, under download.min_duration_s "
+        raise DownloadFailure("too_short", f"{duration} s long, under download.min_duration_s "
                                    f"({settings.min_duration_s} s)")
     return plan
 
@@ -331,7 +323,7 @@ def _ytdlp_attempt(row: Any, video_dir: Path, settings: DownloadSettings) -> dic
     record.update(_metadata(info), info_path=str(info_path))
     try:
         plan = plan_video(info, settings)
-    except Skipped as skip:
+    except DownloadFailure as skip:
         return _fail(record, skip.code, skip.reason)
     record.update(caption_kind=plan.kind, english_tracks=plan.english_tracks)
     try:

@@ -20,7 +20,7 @@ from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, GeoRestrictedError
 
 from conftest import make_test_video
-from groundprobe.download import (DownloadSettings, MissingVideoError, Skipped, ingest_shard,
+from groundprobe.download import (DownloadSettings, MissingVideoError, DownloadFailure, ingest_shard,
                                   plan_video, prune_videos, require_video_files)
 from groundprobe.ytdlp_download import (ErrorKind, asr_track, classify_error, download, extract,
                                         live_status, ytdlp_params)
@@ -396,7 +396,7 @@ def test_english_asr_is_the_untranslated_track():
 def test_english_auto_translation_of_a_german_video_is_not_english_asr():
     info = youtube_info(spoken=["de"])
     assert "en" in info["automatic_captions"]
-    with pytest.raises(Skipped) as skip:
+    with pytest.raises(DownloadFailure) as skip:
         plan_video(info, PAPER)
     assert skip.value.code == "not_english" and "'de'" in skip.value.reason
 
@@ -423,7 +423,7 @@ def test_manual_captions_are_recorded_beside_asr_and_used_only_when_accepted():
                            "en-GB-manual": ("subtitles", "en-GB")}
     assert plan.english_tracks == "auto;manual"
     german_with_english_subs = youtube_info(spoken=["de"], manual=["en", "en-GB"])
-    with pytest.raises(Skipped, match="ASR track in 'de'") as skip:
+    with pytest.raises(DownloadFailure, match="ASR track in 'de'") as skip:
         plan_video(german_with_english_subs, PAPER)
     assert skip.value.code == "not_english"
     plan = plan_video(german_with_english_subs, BOTH)
@@ -440,7 +440,7 @@ def test_manual_captions_are_recorded_beside_asr_and_used_only_when_accepted():
     ({"_type": "playlist", "entries": [{}, {}]}, PAPER, "unavailable"),
 ])
 def test_skips_are_decided_before_the_download(info, settings, code):
-    with pytest.raises(Skipped) as skip:
+    with pytest.raises(DownloadFailure) as skip:
         plan_video(info, settings)
     assert skip.value.code == code
 
