@@ -4,6 +4,9 @@
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/demo_corpus.smk"
 include: "rules/yt8m_sources.smk"

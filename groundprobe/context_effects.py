@@ -3,13 +3,16 @@
 Captions are binned by relative position (equal-width bins of [0, 1]) and by token count
 (integer ranges cut at quantiles of the token counts), per category and overall; each bin gets
 the mean segment AUC with a normal-approximation interval whose standard error is clustered by
-video, because captions of one video share a model score scale and are not independent.
+video, because captions of one video share a model score scale and are not independent. The
+length effect is also summarised by one number per category: the OLS slope of segment AUC on the
+token count, with a standard error clustered by video in the same way.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from matplotlib import pyplot as plt
 from scipy.stats import norm
 
@@ -20,6 +23,7 @@ OVERALL = "overall"
 POSITION, TOKENS = "position", "tokens"
 CONTEXT_COLUMNS = ["panel", "category", "bin", "bin_low", "bin_high", "bin_centre", "n", "n_videos",
                    "mean_segment_auc", "ci_low", "ci_high"]
+SLOPE_COLUMNS = ["category", "n", "n_videos", "slope_per_token", "se", "ci_low", "ci_high", "p"]
 AXIS_LABELS = {POSITION: "relative position in video (0 = start, 1 = end)",
                TOKENS: "tokens in caption"}
 TITLES = {POSITION: "Segment AUC by position of the caption in its video",
@@ -164,6 +168,40 @@ def context_effects(captions: pd.DataFrame, categories: list[str], n_position_bi
         summarise_bins(members, token_bin_index(members["n_tokens"].to_numpy(), tokens), tokens,
                        TOKENS, confidence),
     ], ignore_index=True)
+
+
+def token_slope(segment_auc: np.ndarray, n_tokens: np.ndarray, videos: np.ndarray,
+                confidence: float) -> tuple[float, float, float, float, float]:
+    """OLS slope of segment AUC (n,) on token count (n,) with an intercept: change in AUC per token.
+
+    The standard error is cluster-robust by ``videos`` (n,) with statsmodels' small-sample
+    correction G/(G-1)·(N-1)/(N-K); the interval and two-sided p use the normal distribution, as
+    the bin intervals do. Returns (slope, se, low, high, p); all but the slope are NaN with fewer
+    than two videos, and everything is NaN when the token count does not vary.
+    """
+    n_tokens = np.asarray(n_tokens, dtype=np.float64)
+    if len(n_tokens) < 2 or np.ptp(n_tokens) == 0:
+        return (float("nan"),) * 5
+    design = sm.add_constant(n_tokens, has_constant="add")
+    groups = pd.factorize(np.asarray(videos))[0]
+    if groups.max() < 1:
+        slope = float(sm.OLS(np.asarray(segment_auc, dtype=np.float64), design).fit().params[1])
+        return slope, float("nan"), float("nan"), float("nan"), float("nan")
+    fit = sm.OLS(np.asarray(segment_auc, dtype=np.float64), design).fit(
+        cov_type="cluster", cov_kwds={"groups": groups})
+    low, high = fit.conf_int(alpha=1 - confidence)[1]
+    return float(fit.params[1]), float(fit.bse[1]), float(low), float(high), float(fit.pvalues[1])
+
+
+def token_slopes(captions: pd.DataFrame, categories: list[str], confidence: float) -> pd.DataFrame:
+    """:func:`token_slope` overall and per category of ``captions`` (video_id, labels, n_tokens,
+    segment_auc), as SLOPE_COLUMNS; OVERALL first, then ``categories`` that have captions."""
+    rows = []
+    for category, members in category_members(captions, categories).groupby("category", sort=False):
+        slope = token_slope(members["segment_auc"].to_numpy(), members["n_tokens"].to_numpy(),
+                            members["video_id"].to_numpy(), confidence)
+        rows.append((category, len(members), members["video_id"].nunique(), *slope))
+    return pd.DataFrame(rows, columns=SLOPE_COLUMNS)
 
 
 def plot_context(table: pd.DataFrame, panel: str, confidence: float) -> plt.Figure:

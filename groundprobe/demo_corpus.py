@@ -4,8 +4,21 @@ Every video is a sequence of scenes; each scene pans and zooms over one photogra
 an installed Python package (scikit-image, scikit-learn, matplotlib), so a pretrained 2D backbone
 recognises it offline. The narration is a sequence of short phrases written as YouTube-style
 automatic captions (rolling WebVTT cues with per-word times). A video's category fixes the
-probability that a phrase names the object on screen while it is on screen; every other word is
-filler that names no object. Everything is drawn from the seed, so a corpus is reproducible.
+probability that a scene's object is named while it is on screen; every other word is filler
+that names no object. Everything is drawn from the seed, so a corpus is reproducible.
+
+Beyond the rate, the corpus plants the structure that the paper's analyses look for (Hessel et al.
+2020, §4-5), each listed in ``planted_truth.json``:
+
+- position: every video opens with intro talk ("hey welcome ...") and closes with outro talk
+  ("thanks for watching ... peace") that names the object on screen, whatever the category;
+- length: a category's ``length_effect`` sets whether talked-about scenes are narrated densely and
+  the others sparsely (``positive``: longer captions are more grounded) or the reverse;
+- words: object names are only ever said while their object is on screen; a few other nouns
+  (NEVER_GROUNDED_WORDS) only in stretches where nothing on screen is talked about;
+- instructional-ness: the label is more likely in more grounded categories (a weak positive
+  correlation with grounding), and instructional videos only show INSTRUCTIONAL_OBJECTS, so the
+  other objects form a visual sub-population that a model trained on instructional videos never sees.
 
 Planning (scenes, narration, table rows) is pure and separate from rendering (ffmpeg), so the
 planted truth can be checked without video.
@@ -30,21 +43,12 @@ from groundprobe.manifest import SOURCE_COLUMNS, load_yt8m_vocabulary, verticals
 
 log = logging.getLogger(__name__)
 
-# Spoken names of each photographed object: single lower-case tokens, none of them a filler word.
-OBJECT_NAMES: dict[str, tuple[str, ...]] = {
-    "astronaut": ("astronaut",),
-    "cat": ("cat", "kitten"),
-    "coffee": ("coffee", "cup"),
-    "rocket": ("rocket",),
-    "temple": ("temple", "pagoda"),
-    "flower": ("flower", "blossom"),
-    "officer": ("officer", "admiral"),
-    "galaxy": ("galaxy", "stars"),
-    "coins": ("coins", "money"),
-    "photographer": ("photographer", "camera"),
-}
+# The photographed objects; each is spoken as its own name (a lower-case token, no filler word).
+# One word per object: aliases would split a name's grounding between words in the lexical OLS.
+OBJECTS: tuple[str, ...] = ("astronaut", "cat", "coffee", "rocket", "temple", "flower", "officer",
+                            "galaxy", "coins", "photographer")
 
-# Ordinary words that never name an object (checked against OBJECT_NAMES by the tests).
+# Ordinary words that never name an object (checked against OBJECTS by the tests).
 FILLER_WORDS: tuple[str, ...] = tuple("""
 a about after again all almost also always and another any anyway around at away back basically
 be because been before being best better big both but by can come could day did different do does
@@ -62,6 +66,37 @@ which while who why will with work would yeah yes yet you your
 # off-topic talk cannot single out a moment of a video.
 FILLER_P: np.ndarray = (lambda w: w / w.sum())(1.0 / np.arange(1, len(FILLER_WORDS) + 1))
 
+# Intro and outro talk of every video; NAME_SLOT becomes a name of the object on screen there.
+NAME_SLOT = "{name}"
+INTRO_PHRASES: tuple[tuple[str, ...], ...] = (("hey", "welcome", NAME_SLOT), ("so", "this", "is", NAME_SLOT))
+OUTRO_PHRASES: tuple[tuple[str, ...], ...] = (("that", "was", "the", NAME_SLOT), ("thanks", "for", "watching"),
+                                               ("peace",))
+# Said where a NAME_SLOT word would straddle two scenes (names nothing).
+UNPLACED_NAME = "it"
+
+# Nouns of things no video shows, said only while nothing on screen is talked about.
+NEVER_GROUNDED_WORDS: tuple[str, ...] = ("pizza", "guitar", "beach")
+NEVER_GROUNDED_P = 0.5   # chance that an off-topic phrase carries one of them
+
+# Objects shown in instructional videos; the rest appear in non-instructional videos only.
+INSTRUCTIONAL_OBJECTS: tuple[str, ...] = ("cat", "coffee", "temple", "flower", "coins", "photographer",
+                                         "officer")
+
+
+@dataclass(frozen=True)
+class SpeechStyle:
+    """How a stretch of narration is spoken: ``words`` per phrase (inclusive range) and the mean
+    time between phrase onsets as a multiple of ``phrase_s``."""
+
+    words: tuple[int, int]
+    spacing: float
+
+
+DENSE = SpeechStyle((4, 6), 0.5)
+SPARSE = SpeechStyle((1, 2), 1.8)
+# Which style a talked-about scene gets (the others get the other one), by length_effect.
+LENGTH_EFFECTS: dict[str, SpeechStyle] = {"positive": DENSE, "negative": SPARSE}
+
 # Labels added to about a third of the videos; real YouTube-8M names that are no planted category.
 SECONDARY_LABELS: tuple[str, ...] = ("Music video", "Outdoor recreation", "Photography", "Dance",
                                      "Fashion")
@@ -73,14 +108,13 @@ BAD_INPUT_QC_STAGES: dict[str, str] = {"undecodable": "download", "too_short": "
 TOO_SHORT_S = 3.0
 UNDECODABLE_BYTES = 64 * 1024
 
-# Narration timing: 2-4 words per phrase at 2-3 words/s; speech fills most of each word's slot.
-PHRASE_WORDS = (2, 4)
+# Narration timing: 2-3 words/s; speech fills most of each word's slot.
 WORDS_PER_S = (2.0, 3.0)
 SPEECH_FILL = 0.85
 PHRASE_GAP_S = 0.15          # silence kept between the end of one phrase and the next
 FIRST_PHRASE_S = (0.2, 0.8)  # onset of the first phrase
 TAIL_S = 0.1                 # the last word ends at least this long before the video does
-MIN_LAST_SCENE_S = 1.0       # a shorter remainder joins the previous scene (no flash of an object)
+MIN_LAST_SCENE_S = 3.0       # a shorter remainder joins the previous scene (room for the outro's name)
 
 # Pan and zoom: the crop window shrinks from the photo's largest frame-shaped window by this much.
 ZOOM_RANGE = (0.65, 1.0)
@@ -168,10 +202,12 @@ class Word:
 
 @dataclass(frozen=True)
 class Phrase:
-    """Consecutive words; ``named_object`` is the on-screen object the phrase names, else None."""
+    """Consecutive words; ``named_object`` is the on-screen object the phrase names, else None;
+    ``part`` is ``intro``, ``narration`` or ``outro``."""
 
     words: tuple[Word, ...]
     named_object: str | None
+    part: str = "narration"
 
 
 @dataclass(frozen=True)
@@ -189,6 +225,7 @@ class VideoPlan:
     labels: tuple[str, ...]
     title: str
     instructional: int
+    length_effect: str = "positive"
     bad_input: str = ""
 
     @property
@@ -245,40 +282,113 @@ def _scene_holding(scenes: tuple[Scene, ...], start_s: float, end_s: float) -> S
     return None
 
 
+def _phrase_times(onset_s: float, n_words: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end times (seconds, whole ms) of ``n_words`` words spoken from ``onset_s``."""
+    slots = rng.uniform(0.8, 1.2, n_words) / rng.uniform(*WORDS_PER_S)
+    starts = np.round(onset_s + np.concatenate([[0.0], np.cumsum(slots[:-1])]), 3)
+    return starts, np.round(starts + SPEECH_FILL * slots, 3)
+
+
+def _template_phrase(template: tuple[str, ...], starts: np.ndarray, ends: np.ndarray,
+                     scenes: tuple[Scene, ...], part: str) -> Phrase:
+    """An intro or outro phrase: NAME_SLOT names the object of the scene holding that word."""
+    words, named_object = [], None
+    for token, start, end in zip(template, starts, ends):
+        names = None
+        if token == NAME_SLOT:
+            scene = _scene_holding(scenes, start, end)
+            token = scene.obj if scene else UNPLACED_NAME
+            names = named_object = scene.obj if scene else None
+        words.append(Word(token, float(start), float(end), names))
+    return Phrase(tuple(words), named_object, part)
+
+
+def _talk_times(templates: tuple[tuple[str, ...], ...], onset_s: float,
+                rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Word start and end times (seconds) of ``templates`` spoken from ``onset_s``, PHRASE_GAP_S apart."""
+    times = []
+    for template in templates:
+        starts, ends = _phrase_times(onset_s, len(template), rng)
+        times.append((starts, ends))
+        onset_s = float(ends[-1]) + PHRASE_GAP_S
+    return times
+
+
+def _talk_phrases(templates: tuple[tuple[str, ...], ...], times: list[tuple[np.ndarray, np.ndarray]],
+                  scenes: tuple[Scene, ...], part: str) -> list[Phrase]:
+    return [_template_phrase(template, starts, ends, scenes, part)
+            for template, (starts, ends) in zip(templates, times)]
+
+
+def _narration_phrase(onset_s: float, style: SpeechStyle, scenes: tuple[Scene, ...],
+                      talked_about: set[Scene], off_topic: bool,
+                      rng: np.random.Generator) -> Phrase:
+    """Filler words; a word lying entirely inside a talked-about scene may name its object (one
+    per phrase); an ``off_topic`` phrase that names nothing may carry a never-grounded word."""
+    n_words = int(rng.integers(style.words[0], style.words[1] + 1))
+    starts, ends = _phrase_times(onset_s, n_words, rng)
+    tokens = [str(t) for t in rng.choice(FILLER_WORDS, n_words, p=FILLER_P)]
+    names: list[str | None] = [None] * n_words
+    named_object = None
+    fits = [(i, scene) for i in range(n_words)
+            if (scene := _scene_holding(scenes, starts[i], ends[i])) in talked_about]
+    if fits:
+        position, scene = fits[int(rng.integers(len(fits)))]
+        named_object = scene.obj
+        names[position] = scene.obj
+        tokens[position] = scene.obj
+    elif off_topic and rng.random() < NEVER_GROUNDED_P:
+        tokens[int(rng.integers(n_words))] = str(rng.choice(NEVER_GROUNDED_WORDS))
+    return Phrase(tuple(Word(t, float(a), float(b), n) for t, a, b, n in zip(tokens, starts, ends, names)),
+                  named_object)
+
+
+def _scene_at(scenes: tuple[Scene, ...], time_s: float) -> Scene:
+    return next((scene for scene in scenes if time_s < scene.end_s), scenes[-1])
+
+
 def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, phrase_s: float,
-                   rng: np.random.Generator) -> tuple[Phrase, ...]:
-    """Phrases about every ``phrase_s`` seconds; each scene is talked about with p = ``rate``.
+                   length_effect: str, rng: np.random.Generator) -> tuple[Phrase, ...]:
+    """Intro talk, narration, outro talk; each scene is talked about with p = ``rate``.
 
     The rate applies per scene, not per phrase, so that it shows in 5-second segments (a segment
     holds about three phrases: per-phrase naming at 0.9 and 0.6 would name something in nearly
-    every segment either way). A phrase with a word lying entirely inside a talked-about scene
-    names that scene's object at that word, so a name is only ever spoken while its object is on
-    screen; every other word is filler. Times are whole milliseconds.
+    every segment either way). A narration phrase with a word lying entirely inside a
+    talked-about scene names that scene's object at that word, so a name is only ever spoken
+    while its object is on screen. Narration in a talked-about scene is spoken in the style
+    LENGTH_EFFECTS[length_effect], elsewhere in the other one. The outro ends within the last
+    whole second of the video and is left out when the video is too short to hold it after the intro; the intro
+    is left out when it does not fit either. Times are whole milliseconds (seconds).
     """
     talked_about = {scene for scene, draw in zip(scenes, rng.random(len(scenes))) if draw < rate}
-    phrases: list[Phrase] = []
-    onset = rng.uniform(*FIRST_PHRASE_S)
+    talked_style = LENGTH_EFFECTS[length_effect]
+    other_style = SPARSE if talked_style is DENSE else DENSE
+    intro = _talk_phrases(INTRO_PHRASES, _talk_times(INTRO_PHRASES, rng.uniform(*FIRST_PHRASE_S), rng),
+                          scenes, "intro")
+    # The outro is timed from 0, then moved to end 0.1-0.4 s before the last whole second of the
+    # video ends: per-second features and segments do not cover a final partial second.
+    outro_times = _talk_times(OUTRO_PHRASES, 0.0, rng)
+    outro_end = min(float(np.floor(duration_s)), duration_s - TAIL_S) - rng.uniform(0.1, 0.4)
+    shift = outro_end - float(outro_times[-1][1][-1])
+    outro = _talk_phrases(OUTRO_PHRASES, [(np.round(a + shift, 3), np.round(b + shift, 3))
+                                          for a, b in outro_times], scenes, "outro")
+    intro = [phrase for phrase in intro if phrase.words[-1].end_s <= duration_s - TAIL_S]
+    if len(intro) < len(INTRO_PHRASES):
+        return tuple(intro)
+    narration_end = outro[0].words[0].start_s - PHRASE_GAP_S
+    if narration_end < intro[-1].words[-1].end_s + PHRASE_GAP_S:
+        return tuple(intro)
+    phrases = list(intro)
+    onset = intro[-1].words[-1].end_s + PHRASE_GAP_S
     while True:
-        n_words = int(rng.integers(PHRASE_WORDS[0], PHRASE_WORDS[1] + 1))
-        slots = rng.uniform(0.8, 1.2, n_words) / rng.uniform(*WORDS_PER_S)
-        starts = np.round(onset + np.concatenate([[0.0], np.cumsum(slots[:-1])]), 3)
-        ends = np.round(starts + SPEECH_FILL * slots, 3)
-        if ends[-1] > duration_s - TAIL_S:
-            return tuple(phrases)
-        tokens = [str(t) for t in rng.choice(FILLER_WORDS, n_words, p=FILLER_P)]
-        names: list[str | None] = [None] * n_words
-        named_object = None
-        fits = [(i, scene) for i in range(n_words)
-                if (scene := _scene_holding(scenes, starts[i], ends[i])) in talked_about]
-        if fits:
-            position, scene = fits[int(rng.integers(len(fits)))]
-            named_object = scene.obj
-            names[position] = scene.obj
-            tokens[position] = str(rng.choice(OBJECT_NAMES[scene.obj]))
-        phrases.append(Phrase(tuple(Word(t, float(s), float(e), n)
-                                    for t, s, e, n in zip(tokens, starts, ends, names)),
-                              named_object))
-        onset = max(onset + phrase_s * rng.uniform(0.6, 1.4), ends[-1] + PHRASE_GAP_S)
+        scene = _scene_at(scenes, onset)
+        style = talked_style if scene in talked_about else other_style
+        phrase = _narration_phrase(onset, style, scenes, talked_about, scene not in talked_about, rng)
+        if phrase.words[-1].end_s > narration_end:
+            return tuple(phrases + outro)
+        phrases.append(phrase)
+        onset = max(onset + phrase_s * style.spacing * rng.uniform(0.6, 1.4),
+                    phrase.words[-1].end_s + PHRASE_GAP_S)
 
 
 def stratified_splits(n: int, validation_fraction: float, rng: np.random.Generator) -> list[str]:
@@ -302,24 +412,30 @@ def make_title(topic: str, instructional: int, rng: np.random.Generator) -> str:
     return template.format(t=topic.lower(), T=topic.capitalize(), n=int(rng.integers(1, 30)))
 
 
-def _draw_video(video_id: str, index: int, category: str, rate: float, n_frames: int,
-                split: str, table_rng: np.random.Generator, params: dict,
-                bad_input: str = "") -> VideoPlan:
-    """Table fields from ``table_rng``; scenes and narration from the video's own stream."""
-    instructional = int(table_rng.random() < 0.2 + 0.4 * rate)
+def _draw_video(video_id: str, index: int, category: dict, n_frames: int, split: str,
+                table_rng: np.random.Generator, params: dict, bad_input: str = "") -> VideoPlan:
+    """Table fields from ``table_rng``; scenes and narration from the video's own stream.
+
+    ``category``: one entry of the ``categories`` config (label, rate, optional length_effect).
+    """
+    rate = float(category["rate"])
+    length_effect = category.get("length_effect", "positive")
+    # The label is likelier in more grounded categories: a weak positive correlation with AUC.
+    instructional = int(table_rng.random() < 0.1 + 0.6 * rate)
     secondary = [lab for lab in SECONDARY_LABELS
                  if lab not in {c["label"] for c in params["categories"]}]
-    labels = (category,)
+    labels = (category["label"],)
     if secondary and table_rng.random() < SECONDARY_LABEL_P:
         labels += (str(table_rng.choice(secondary)),)
-    title = make_title(category, instructional, table_rng)
+    title = make_title(category["label"], instructional, table_rng)
     fps = int(params["fps"])
     narration_rng = _rng(int(params["seed"]), _NARRATION_STREAM, index)
-    scenes = plan_scenes(n_frames, fps, tuple(params["scene_s"]), list(OBJECT_NAMES), narration_rng)
+    objects = list(INSTRUCTIONAL_OBJECTS if instructional else OBJECTS)
+    scenes = plan_scenes(n_frames, fps, tuple(params["scene_s"]), objects, narration_rng)
     phrases = () if bad_input == "no_words" else plan_narration(
-        scenes, n_frames / fps, rate, float(params["phrase_s"]), narration_rng)
-    return VideoPlan(video_id, category, rate, n_frames, fps, scenes, phrases, split, labels,
-                     title, instructional, bad_input)
+        scenes, n_frames / fps, rate, float(params["phrase_s"]), length_effect, narration_rng)
+    return VideoPlan(video_id, category["label"], rate, n_frames, fps, scenes, phrases, split, labels,
+                     title, instructional, length_effect, bad_input)
 
 
 def plan_corpus(params: dict) -> list[VideoPlan]:
@@ -339,14 +455,12 @@ def plan_corpus(params: dict) -> list[VideoPlan]:
         for split in splits:
             n_frames = round(table_rng.uniform(*params["duration_s"]) * fps)
             index = len(plans)
-            plans.append(_draw_video(ids[index], index, category["label"], float(category["rate"]),
-                                     n_frames, split, table_rng, params))
-    first = categories[0]
+            plans.append(_draw_video(ids[index], index, category, n_frames, split, table_rng, params))
     for kind in list(BAD_INPUT_QC_STAGES)[:n_bad]:
         seconds = TOO_SHORT_S if kind == "too_short" else table_rng.uniform(*params["duration_s"])
         index = len(plans)
-        plans.append(_draw_video(ids[index], index, first["label"], float(first["rate"]),
-                                 round(seconds * fps), "validation", table_rng, params, kind))
+        plans.append(_draw_video(ids[index], index, categories[0], round(seconds * fps), "validation",
+                                 table_rng, params, kind))
     return plans
 
 
@@ -524,18 +638,26 @@ def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFram
 
 
 def planted_truth(params: dict, plans: list[VideoPlan], vocabulary: pd.DataFrame) -> dict:
-    """What the corpus plants: rates, verticals and videos per category, objects, bad inputs, and
-    per video its scenes and words (token, start_s, end_s, named object or null)."""
+    """What the corpus plants: rates, length effects, verticals and videos per category; objects,
+    which of them instructional videos show, intro/outro talk, always- and never-grounded words,
+    bad inputs; per video its instructional label, scenes and words (token, start_s, end_s,
+    named object or null, part of the narration)."""
     vertical_by_label = dict(zip(vocabulary["Name"], vocabulary["Vertical1"]))
     normal = [p for p in plans if not p.bad_input]
     return {
         "seed": int(params["seed"]),
         "categories": {
             c["label"]: {"rate": float(c["rate"]),
+                         "length_effect": c.get("length_effect", "positive"),
                          "vertical": verticals_of(c["label"], vertical_by_label),
                          "video_ids": [p.video_id for p in normal if p.category == c["label"]]}
             for c in params["categories"]},
-        "objects": {obj: list(names) for obj, names in OBJECT_NAMES.items()},
+        "objects": list(OBJECTS),
+        "instructional_objects": list(INSTRUCTIONAL_OBJECTS),
+        "intro_phrases": [list(t) for t in INTRO_PHRASES],
+        "outro_phrases": [list(t) for t in OUTRO_PHRASES],
+        "always_grounded_words": sorted(OBJECTS),
+        "never_grounded_words": list(NEVER_GROUNDED_WORDS),
         "filler_words": len(FILLER_WORDS),
         "bad_inputs": {p.bad_input: {"video_id": p.video_id,
                                      "qc_stage": BAD_INPUT_QC_STAGES[p.bad_input]}
@@ -543,10 +665,12 @@ def planted_truth(params: dict, plans: list[VideoPlan], vocabulary: pd.DataFrame
         "videos": {
             p.video_id: {
                 "category": p.category, "rate": p.rate, "duration_s": p.duration_s,
+                "instructional": p.instructional,
                 "phrases": len(p.phrases),
                 "named_phrases": sum(ph.named_object is not None for ph in p.phrases),
                 "scenes": [[s.obj, s.start_s, s.end_s] for s in p.scenes],
-                "words": [[w.token, w.start_s, w.end_s, w.names] for w in p.words],
+                "words": [[w.token, w.start_s, w.end_s, w.names, ph.part]
+                          for ph in p.phrases for w in ph.words],
             } for p in plans},
     }
 
@@ -582,7 +706,7 @@ def generate_demo_corpus(params: dict, out_dir: str | Path, workers: int = 1) ->
     out = Path(out_dir)
     plans = plan_corpus(params)
     photos = {obj: working_photo(load_photo(obj), int(params["width"]), int(params["height"]))
-              for obj in OBJECT_NAMES}
+              for obj in OBJECTS}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         jobs = [pool.submit(_write_video_files, plan, index, out, photos, params)
                 for index, plan in enumerate(plans)]

@@ -32,7 +32,8 @@ from statsmodels.regression.linear_model import RegressionResultsWrapper
 from groundprobe.evaluate import label_names
 
 CONTROL_NAMES = ["const", "position_first", "position_last", "log_tokens"]
-COEF_COLUMNS = ["scope", "word", "coef", "se", "t", "p", "rank", "sign"]
+WORD_COLUMNS = ["scope", "word", "coef", "se", "t", "p"]
+COEF_COLUMNS = WORD_COLUMNS + ["rank", "sign"]
 FTEST_COLUMNS = ["scope", "n", "k_controls", "k_words", "F", "df_num", "df_den", "p",
                  "r2_restricted", "r2_full", "skipped_reason"]
 OVERALL = "overall"
@@ -155,8 +156,7 @@ def ftest_row(fit: ScopeFit) -> dict[str, object]:
 
 
 def word_coefficients(fit: ScopeFit) -> pd.DataFrame:
-    """Every word's coefficient, standard error, t and two-sided p in the full model (COEF_COLUMNS
-    without rank/sign)."""
+    """Every word's coefficient, standard error, t and two-sided p in the full model (WORD_COLUMNS)."""
     k = len(CONTROL_NAMES)
     return pd.DataFrame({"scope": fit.scope, "word": fit.words, "coef": fit.full.params[k:],
                          "se": fit.full.bse[k:], "t": fit.full.tvalues[k:], "p": fit.full.pvalues[k:]})
@@ -186,11 +186,13 @@ def scope_rows(segments: pd.DataFrame, split: str) -> dict[str, pd.DataFrame]:
 
 
 def lexical_ols(segments: pd.DataFrame, split: str, min_videos: int, max_words: int, top_words: int,
-                position_bins: int, min_captions: int) -> tuple[pd.DataFrame, pd.DataFrame, str]:
-    """Fit every scope; return (coefficient table COEF_COLUMNS, F-test table FTEST_COLUMNS, text
-    of every fitted model's statsmodels summary). The overall scope is never held to
-    ``min_captions`` (only categories are), so it is skipped only for a structural reason."""
-    coef_tables, ftests, summaries = [], [], []
+                position_bins: int, min_captions: int
+                ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+    """Fit every scope; return (top coefficients COEF_COLUMNS, every word's coefficient
+    WORD_COLUMNS, F-test table FTEST_COLUMNS, text of every fitted model's statsmodels summary).
+    The overall scope is never held to ``min_captions`` (only categories are), so it is skipped
+    only for a structural reason."""
+    top_tables, word_tables, ftests, summaries = [], [], [], []
     for scope, rows in scope_rows(segments, split).items():
         fit = fit_scope(scope, rows, min_videos, max_words, position_bins,
                         0 if scope == OVERALL else min_captions)
@@ -198,10 +200,13 @@ def lexical_ols(segments: pd.DataFrame, split: str, min_videos: int, max_words: 
         if fit.full is None:
             summaries.append(f"=== {scope}: skipped ({fit.skipped_reason}) ===\n")
             continue
-        coef_tables.append(top_coefficients(word_coefficients(fit), top_words))
+        words = word_coefficients(fit)
+        word_tables.append(words)
+        top_tables.append(top_coefficients(words, top_words))
         full_summary = fit.full.summary(xname=CONTROL_NAMES + [f"word[{w}]" for w in fit.words])
         summaries.append(f"=== {scope}: restricted (controls only) ===\n"
                          f"{fit.restricted.summary(xname=CONTROL_NAMES)}\n\n"
                          f"=== {scope}: full (controls + {len(fit.words)} words) ===\n{full_summary}\n")
-    coefs = pd.concat(coef_tables, ignore_index=True) if coef_tables else pd.DataFrame(columns=COEF_COLUMNS)
-    return coefs, pd.DataFrame(ftests, columns=FTEST_COLUMNS), "\n".join(summaries)
+    top = pd.concat(top_tables, ignore_index=True) if top_tables else pd.DataFrame(columns=COEF_COLUMNS)
+    words = pd.concat(word_tables, ignore_index=True) if word_tables else pd.DataFrame(columns=WORD_COLUMNS)
+    return top, words, pd.DataFrame(ftests, columns=FTEST_COLUMNS), "\n".join(summaries)

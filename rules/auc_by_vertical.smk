@@ -4,8 +4,10 @@ rule auc_by_vertical:
         # The same gate as the category table: no vertical table from a run that lost videos.
         reconciliation="results/reconciliation.tsv",
     output:
-        csv="results/auc_by_vertical.csv",
-        png="results/figures/auc_by_vertical.png",
+        csv=report("results/auc_by_vertical.csv", caption="../report/auc_by_vertical.rst",
+                   category="2. Grounding by category"),
+        png=report("results/figures/auc_by_vertical.png", caption="../report/auc_by_vertical_figure.rst",
+                   category="2. Grounding by category"),
         svg="results/figures/auc_by_vertical.svg",
     params:
         evaluate=config["evaluate"],

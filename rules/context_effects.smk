@@ -2,10 +2,15 @@ rule context_effects:
     input:
         segment_auc="results/segment_auc.csv",
     output:
-        csv="results/context_effects.csv",
-        position_png="results/figures/context_position.png",
+        csv=report("results/context_effects.csv", caption="../report/context_effects.rst",
+                   category="3. Context effects"),
+        token_slopes=report("results/context_token_slopes.csv", caption="../report/context_token_slopes.rst",
+                            category="3. Context effects"),
+        position_png=report("results/figures/context_position.png",
+                            caption="../report/context_position_figure.rst", category="3. Context effects"),
         position_svg="results/figures/context_position.svg",
-        tokens_png="results/figures/context_tokens.png",
+        tokens_png=report("results/figures/context_tokens.png", caption="../report/context_tokens_figure.rst",
+                          category="3. Context effects"),
         tokens_svg="results/figures/context_tokens.svg",
     params:
         context=config["analysis"]["context_effects"],

@@ -5,7 +5,8 @@ rule correlations:
         categories="results/auc_by_category.csv",
         manifest="results/manifest.tsv",
     output:
-        csv="results/correlations.csv",
+        csv=report("results/correlations.csv", caption="../report/correlations.rst",
+                   category="5. Instructional videos"),
     params:
         correlations=config["analysis"]["correlations"],
     log:

@@ -26,7 +26,8 @@ rule auc_by_video:
         auc=per_shard(f"results/evaluate/{config['evaluate']['model']}/{{shard}}.auc.tsv"),
         manifest="results/manifest.tsv",
     output:
-        csv="results/auc_by_video.csv",
+        csv=report("results/auc_by_video.csv", caption="../report/auc_by_video.rst",
+                   category="2. Grounding by category"),
     log:
         "results/logs/auc_by_video.log",
     benchmark:
@@ -45,7 +46,8 @@ rule auc_by_category:
         # Videos are deleted once a shard's features exist, if so configured.
         pruned=pruned_video_tables,
     output:
-        csv="results/auc_by_category.csv",
+        csv=report("results/auc_by_category.csv", caption="../report/auc_by_category.rst",
+                   category="2. Grounding by category"),
     params:
         evaluate=config["evaluate"],
     log:

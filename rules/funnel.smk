@@ -5,7 +5,7 @@ rule funnel:
         qc="results/qc.csv",
         auc_by_video="results/auc_by_video.csv",
     output:
-        csv="results/funnel.csv",
+        csv=report("results/funnel.csv", caption="../report/funnel.rst", category="1. Corpus"),
     log:
         "results/logs/funnel.log",
     benchmark:

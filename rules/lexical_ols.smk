@@ -2,9 +2,13 @@ rule lexical_ols:
     input:
         segment_auc="results/segment_auc.csv",
     output:
-        coefficients="results/lexical_ols.csv",
-        ftest="results/lexical_ftest.csv",
-        summaries="results/lexical_ols_summaries.txt",
+        coefficients=report("results/lexical_ols.csv", caption="../report/lexical_ols.rst",
+                            category="4. Lexical OLS"),
+        words=report("results/lexical_ols_words.csv", caption="../report/lexical_ols_words.rst",
+                     category="4. Lexical OLS"),
+        ftest=report("results/lexical_ftest.csv", caption="../report/lexical_ftest.rst", category="4. Lexical OLS"),
+        summaries=report("results/lexical_ols_summaries.txt", caption="../report/lexical_ols_summaries.rst",
+                         category="4. Lexical OLS"),
     params:
         lexical_ols=config["analysis"]["lexical_ols"],
     log:

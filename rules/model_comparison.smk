@@ -9,7 +9,8 @@ rule model_comparison:
         # Split and human instructional label of every video.
         manifest="results/manifest.tsv",
     output:
-        csv="results/model_comparison.csv",
+        csv=report("results/model_comparison.csv", caption="../report/model_comparison.rst",
+                   category="5. Instructional videos"),
     params:
         models=config["analysis"]["model_comparison"],
     log:

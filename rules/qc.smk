@@ -4,8 +4,9 @@ rule qc:
         manifest="results/manifest.tsv",
         auc_by_video="results/auc_by_video.csv",
     output:
-        qc="results/qc.csv",
-        reconciliation="results/reconciliation.tsv",
+        qc=report("results/qc.csv", caption="../report/qc.rst", category="1. Corpus"),
+        reconciliation=report("results/reconciliation.tsv", caption="../report/reconciliation.rst",
+                              category="1. Corpus"),
     params:
         stage_order=QC_STAGES + ["evaluate"],
     log:

@@ -4,9 +4,10 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy.stats import norm
 
-from groundprobe.context_effects import (CONTEXT_COLUMNS, OVERALL, category_members, clustered_mean_interval,
-                                         context_effects, position_bin_index, select_categories,
-                                         token_bin_index, token_bins, write_context_figures)
+from groundprobe.context_effects import (CONTEXT_COLUMNS, OVERALL, SLOPE_COLUMNS, category_members,
+                                         clustered_mean_interval, context_effects, position_bin_index,
+                                         select_categories, token_bin_index, token_bins, token_slope,
+                                         token_slopes, write_context_figures)
 
 
 def test_position_bins_are_equal_width_and_close_the_last_bin():
@@ -88,6 +89,51 @@ def test_planted_start_and_end_effect_by_hand():
     assert tokens.loc["Pet", "3"] < tokens.loc["Pet", "1-2"]
     # Cooking, 1 token: the 8 middle captions of videos 0-9, mean shift 0.01 * (-4 + 3) / 10.
     assert tokens.loc["Cooking", "1-2"] == pytest.approx(0.499)
+
+
+def cluster_robust_slope_se(y: np.ndarray, x: np.ndarray, groups: np.ndarray) -> tuple[float, float]:
+    """Slope and its cluster-robust standard error written out in numpy: (X'X)^-1 B (X'X)^-1 with
+    B the sum over clusters of (X_g' e_g)(X_g' e_g)', times G/(G-1)·(N-1)/(N-K)."""
+    X = np.column_stack([np.ones_like(x), x])
+    beta = np.linalg.lstsq(X, y, rcond=None)[0]
+    residuals = y - X @ beta
+    bread = np.linalg.inv(X.T @ X)
+    meat = sum(np.outer(X[groups == g].T @ residuals[groups == g], X[groups == g].T @ residuals[groups == g])
+               for g in np.unique(groups))
+    n, k, n_groups = len(y), 2, len(np.unique(groups))
+    covariance = bread @ meat @ bread * n_groups / (n_groups - 1) * (n - 1) / (n - k)
+    return float(beta[1]), float(np.sqrt(covariance[1, 1]))
+
+
+def test_token_slope_matches_a_least_squares_fit_and_a_sandwich_by_hand():
+    rng = np.random.default_rng(0)
+    videos = np.repeat(np.arange(30), 12)
+    tokens = rng.integers(1, 15, len(videos)).astype(float)
+    auc = 0.5 + 0.02 * tokens + rng.normal(0, 0.1, 30)[videos] + rng.normal(0, 0.05, len(videos))
+    slope, se, low, high, p = token_slope(auc, tokens, videos, 0.95)
+    assert slope == pytest.approx(np.polyfit(tokens, auc, 1)[0])
+    assert (slope, se) == pytest.approx(cluster_robust_slope_se(auc, tokens, videos))
+    assert (low, high) == pytest.approx((slope - norm.ppf(0.975) * se, slope + norm.ppf(0.975) * se))
+    assert p == pytest.approx(2 * norm.sf(abs(slope / se)))
+    assert low < 0.02 < high
+    assert np.isnan(token_slope(auc, np.full(len(auc), 3.0), videos, 0.95)).all()
+    one_video = token_slope(auc[:12], tokens[:12], videos[:12], 0.95)
+    assert one_video[0] == pytest.approx(np.polyfit(tokens[:12], auc[:12], 1)[0]) and np.isnan(one_video[1:]).all()
+
+
+def test_token_slopes_have_the_planted_signs():
+    captions = planted_captions()
+    # Noise, so that the clustered variance is not zero (every video has the same token pattern).
+    captions["segment_auc"] += np.random.default_rng(1).normal(0, 0.01, len(captions))
+    slopes = token_slopes(captions, ["Cooking", "Pet"], 0.95)
+    assert list(slopes.columns) == SLOPE_COLUMNS
+    slopes = slopes.set_index("category")
+    assert list(slopes.index) == [OVERALL, "Cooking", "Pet"]
+    assert slopes.loc["Cooking", ["n", "n_videos"]].tolist() == [100, 10]
+    # Cooking: 3-token captions score 0.3 above 1-token ones -> 0.15 per token; Pet the reverse.
+    assert slopes.loc["Cooking", "slope_per_token"] == pytest.approx(0.15, abs=0.005)
+    assert slopes.loc["Pet", "slope_per_token"] == pytest.approx(-0.15, abs=0.005)
+    assert slopes.loc["Cooking", "p"] < 0.001 and slopes.loc["Pet", "p"] < 0.001
 
 
 def test_empty_bins_are_kept_with_no_statistics():

@@ -11,9 +11,12 @@ import pandas as pd
 import pytest
 import webvtt
 
-from groundprobe.demo_corpus import (FILLER_WORDS, OBJECT_NAMES, SECONDARY_LABELS,
-                                     auto_caption_vtt, generate_demo_corpus, load_photo,
-                                     object_order, plan_corpus, render_video, working_photo)
+from groundprobe.demo_corpus import (FILLER_WORDS, INSTRUCTIONAL_OBJECTS, INTRO_PHRASES,
+                                     NAME_SLOT, NEVER_GROUNDED_WORDS, OBJECTS, OUTRO_PHRASES,
+                                     UNPLACED_NAME,
+                                     SECONDARY_LABELS, auto_caption_vtt,
+                                     generate_demo_corpus, load_photo, object_order, plan_corpus,
+                                     render_video, working_photo)
 
 # Relative: sources.tsv must name paths relative to the working directory.
 OUT_DIR = "resources/demo"
@@ -27,7 +30,7 @@ TINY = {
 
 LARGE = {
     "out_dir": OUT_DIR, "seed": 11, "videos_per_category": 40,
-    "categories": [{"label": "Cooking", "rate": 0.9}, {"label": "Pet", "rate": 0.6},
+    "categories": [{"label": "Cooking", "rate": 0.9}, {"label": "Pet", "rate": 0.6, "length_effect": "negative"},
                    {"label": "Vehicle", "rate": 0.3}, {"label": "Video game", "rate": 0.0}],
     "duration_s": [20, 40], "scene_s": [4, 7], "width": 320, "height": 240, "fps": 30,
     "phrase_s": 1.6, "validation_fraction": 0.5, "bad_inputs": True,
@@ -204,37 +207,120 @@ def test_caption_format_by_hand():
         auto_caption_vtt([("two words", 1.0, 1.2)])
 
 
+NAMES = {obj: obj for obj in OBJECTS}  # each object is spoken as its own name
+
+
+def narration_words(plan):
+    return [w for ph in plan.phrases if ph.part == "narration" for w in ph.words]
+
+
+def words_inside(words, scene):
+    return [w for w in words if scene.start_s <= w.start_s and w.end_s <= scene.end_s]
+
+
 def test_planted_rates_and_names_only_while_on_screen():
     plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
-    names = {name: obj for obj, spoken in OBJECT_NAMES.items() for name in spoken}
-    assert not set(FILLER_WORDS) & set(names)
+    assert not set(FILLER_WORDS) & set(NAMES)
     assert len(FILLER_WORDS) >= 100 and len(set(FILLER_WORDS)) == len(FILLER_WORDS)
     for category in LARGE["categories"]:
         mine = [p for p in plans if p.category == category["label"]]
-        # The rate is per scene: the share of scenes whose object is named while it is on screen
-        # (among scenes long enough to hold a whole word of some phrase).
+        # The rate is per scene: the share of scenes whose object the narration (intro and outro
+        # aside) names while it is on screen, among scenes holding a whole narration word.
         named, holding = 0, 0
         for p in mine:
             for scene in p.scenes:
-                inside = [w for w in p.words if scene.start_s <= w.start_s and w.end_s <= scene.end_s]
+                inside = words_inside(narration_words(p), scene)
                 holding += bool(inside)
-                named += any(names.get(w.token) == scene.obj for w in inside)
+                named += any(NAMES.get(w.token) == scene.obj for w in inside)
         share, rate = named / holding, category["rate"]
         assert abs(share - rate) <= 4 * math.sqrt(rate * (1 - rate) / holding) + 0.005, \
             (category, share, holding)
     for p in plans:
         for w in p.words:
             assert 0 < w.start_s < w.end_s < p.duration_s
-            if w.token in names:
+            if w.token in NAMES:
                 showing = {s.obj for s in p.scenes if s.start_s < w.end_s and w.start_s < s.end_s}
-                assert showing == {names[w.token]}, (p.video_id, w)
+                assert showing == {NAMES[w.token]}, (p.video_id, w)
         objs = [s.obj for s in p.scenes]
         assert all(a != b for a, b in zip(objs, objs[1:]))
-        assert len(set(objs[:len(OBJECT_NAMES)])) == min(len(objs), len(OBJECT_NAMES))
-        assert all(2 <= len(ph.words) <= 4 for ph in p.phrases)
-        onsets = np.array([ph.words[0].start_s for ph in p.phrases])
-        assert 1.0 <= np.diff(onsets).mean() <= 2.4     # about every phrase_s = 1.6 s
+        pool = INSTRUCTIONAL_OBJECTS if p.instructional else OBJECTS
+        assert set(objs) <= set(pool)
+        assert len(set(objs[:len(pool)])) == min(len(objs), len(pool))
+        assert all(1 <= len(ph.words) <= 6 for ph in p.phrases)
         assert abs(p.scenes[0].start_s) < 1e-9 and abs(p.scenes[-1].end_s - p.duration_s) < 1e-9
+
+
+def test_every_video_opens_and_closes_with_talk_naming_the_object_on_screen():
+    plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
+    unplaced = 0
+    for p in plans:
+        parts = [ph.part for ph in p.phrases]
+        n_intro, n_outro = len(INTRO_PHRASES), len(OUTRO_PHRASES)
+        assert parts[:n_intro] == ["intro"] * n_intro and parts[-n_outro:] == ["outro"] * n_outro
+        assert set(parts[n_intro:-n_outro]) == {"narration"}
+        edges = list(zip(INTRO_PHRASES, p.phrases[:n_intro])) + list(zip(OUTRO_PHRASES, p.phrases[-n_outro:]))
+        for template, phrase in edges:
+            for slot, word in zip(template, phrase.words, strict=True):
+                if slot != NAME_SLOT:
+                    assert word.token == slot
+                else:
+                    on_screen = [s.obj for s in p.scenes if s.start_s <= word.start_s and word.end_s <= s.end_s]
+                    if on_screen:
+                        assert NAMES[word.token] == on_screen[0] == word.names
+                    else:  # the word straddles a scene change: it names nothing (rare)
+                        assert word.token == UNPLACED_NAME and word.names is None
+                        unplaced += 1
+        # The outro lies within the last whole second: per-second segments reach it.
+        assert p.words[-1].end_s <= math.floor(p.duration_s)
+        assert p.phrases[-n_outro].words[0].start_s >= p.duration_s - 6
+    assert unplaced <= 0.02 * len(plans) * 3
+
+
+def test_length_effect_sets_which_scenes_are_narrated_densely():
+    plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
+    for category in LARGE["categories"][:3]:  # Video game (rate 0) talks about no scene
+        talked, other = [], []  # narration words per second of scene
+        for p in (p for p in plans if p.category == category["label"]):
+            words = narration_words(p)
+            for scene in p.scenes[1:-1]:  # the intro and outro fill the first and last scene
+                inside = words_inside(words, scene)
+                named = any(w.names == scene.obj for w in inside)
+                (talked if named else other).append(len(inside) / (scene.end_s - scene.start_s))
+        ratio = np.mean(talked) / np.mean(other)
+        # Dense speech is capped by the speaking rate, so the ratio stays below the styles' nominal one.
+        if category.get("length_effect", "positive") == "positive":
+            assert ratio > 2, (category, ratio)
+        else:
+            assert ratio < 1 / 2, (category, ratio)
+
+
+def test_never_grounded_words_are_said_only_where_nothing_is_named():
+    plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
+    said = 0
+    for p in plans:
+        for phrase in p.phrases:
+            for word in phrase.words:
+                if word.token in NEVER_GROUNDED_WORDS:
+                    said += 1
+                    assert phrase.part == "narration" and phrase.named_object is None
+                    named_scenes = {w.names for w in p.words if w.names}
+                    scene = next(s for s in p.scenes if s.start_s <= word.start_s < s.end_s)
+                    assert not any(w.names == scene.obj and scene.start_s <= w.start_s < scene.end_s
+                                   for w in narration_words(p)), (p.video_id, word)
+                    assert named_scenes <= set(OBJECTS)
+    assert said >= 50
+    assert not set(NEVER_GROUNDED_WORDS) & (set(FILLER_WORDS) | set(NAMES))
+
+
+def test_instructional_label_rises_with_the_rate_and_instructional_videos_show_fewer_objects():
+    plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
+    shares = [np.mean([p.instructional for p in plans if p.category == c["label"]])
+              for c in LARGE["categories"]]
+    assert shares[0] > shares[-1]
+    vlog_only = set(OBJECTS) - set(INSTRUCTIONAL_OBJECTS)
+    assert len(vlog_only) >= 3
+    shown = {label: {s.obj for p in plans if p.instructional == label for s in p.scenes} for label in (0, 1)}
+    assert shown[1] == set(INSTRUCTIONAL_OBJECTS) and vlog_only <= shown[0]
 
 
 def test_objects_repeat_only_after_the_whole_pool_and_never_back_to_back():
@@ -309,7 +395,7 @@ def test_bad_inputs_fail_the_way_planted(corpus):
 def test_an_encoder_failure_names_the_video(tmp_path):
     plan = plan_corpus({**TINY, "bad_inputs": False})[0]
     odd_width = 63   # H.264 4:2:0 needs even sizes: ffmpeg refuses
-    photos = {obj: working_photo(load_photo(obj), odd_width, 48) for obj in OBJECT_NAMES}
+    photos = {obj: working_photo(load_photo(obj), odd_width, 48) for obj in OBJECTS}
     with pytest.raises(RuntimeError, match=f"{plan.video_id}: ffmpeg could not encode.*divisible"):
         render_video(tmp_path / "x.mp4", plan, photos, odd_width, 48, np.random.default_rng(0))
     assert list(tmp_path.iterdir()) == []

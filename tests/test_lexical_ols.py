@@ -4,7 +4,7 @@ import pytest
 import statsmodels.formula.api as smf
 from statsmodels.stats.anova import anova_lm
 
-from groundprobe.lexical_ols import (COEF_COLUMNS, FTEST_COLUMNS, fit_scope, ftest_row, lexical_ols,
+from groundprobe.lexical_ols import (COEF_COLUMNS, FTEST_COLUMNS, WORD_COLUMNS, fit_scope, ftest_row, lexical_ols,
                                      select_vocabulary, word_coefficients)
 
 POSITIVE = ["oven", "knife"]      # planted: always said while the object is visible
@@ -93,9 +93,14 @@ def test_tables_with_skipped_category():
     small = simulate(5, word_effect=0.1, n_videos=3, per_video=5).assign(
         video_id=lambda d: "s" + d["video_id"], category="Mixtape", labels="Mixtape")
     train = simulate(6, word_effect=0.1, n_videos=2).assign(split="train", video_id=lambda d: "t" + d["video_id"])
-    coefs, ftest, summaries = lexical_ols(pd.concat([big, small, train]), "validation", min_videos=2,
-                                          max_words=100, top_words=2, position_bins=10, min_captions=50)
+    coefs, words, ftest, summaries = lexical_ols(pd.concat([big, small, train]), "validation", min_videos=2,
+                                                 max_words=100, top_words=2, position_bins=10, min_captions=50)
     assert list(coefs.columns) == COEF_COLUMNS and list(ftest.columns) == FTEST_COLUMNS
+    assert list(words.columns) == WORD_COLUMNS and set(words["scope"]) == {"overall", "Cooking"}
+    # Every word of a fitted scope is listed, the top ones with the same numbers.
+    assert len(words[words["scope"] == "Cooking"]) == ftest.set_index("scope").loc["Cooking", "k_words"]
+    merged = coefs.merge(words, on=["scope", "word"], suffixes=("", "_all"))
+    assert len(merged) == len(coefs) and (merged["coef"] == merged["coef_all"]).all()
     ftest = ftest.set_index("scope")
     assert ftest.loc["overall", "n"] == len(big) + len(small)  # training captions left out
     assert ftest.loc["Mixtape", "skipped_reason"] == "15 captions < min_captions 50"

@@ -1,6 +1,7 @@
 """Glue for rule context_effects: Fig. 3 (segment AUC by position and length) on validation captions."""
 
-from groundprobe.context_effects import context_effects, select_categories, write_context_figures
+from groundprobe.context_effects import (context_effects, select_categories, token_slopes,
+                                         write_context_figures)
 from groundprobe.io import read_table, setup_logging, write_table
 
 log = setup_logging(snakemake.log[0])
@@ -14,8 +15,10 @@ absent = sorted(set(categories) - set(table["category"]))
 if absent:
     log.warning("configured categories with no validation caption: %s", ", ".join(absent))
 write_table(table, snakemake.output.csv)
+slopes = token_slopes(captions, categories, snakemake.params.confidence)
+write_table(slopes, snakemake.output.token_slopes)
 write_context_figures(table, snakemake.params.confidence, snakemake.output.position_png,
                       snakemake.output.position_svg, snakemake.output.tokens_png,
                       snakemake.output.tokens_svg)
-log.info("%d validation captions; categories %s\n%s", len(captions), categories,
-         table.to_string(index=False))
+log.info("%d validation captions; categories %s\n%s\n%s", len(captions), categories,
+         table.to_string(index=False), slopes.to_string(index=False))
