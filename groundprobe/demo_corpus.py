@@ -16,7 +16,7 @@ Beyond the rate, the corpus plants the structure that the paper's analyses look 
   the others sparsely (``positive``: longer captions are more grounded) or the reverse;
 - words: object names are only ever said while their object is on screen; a few other nouns
   (NEVER_GROUNDED_WORDS) only in stretches where nothing on screen is talked about;
-- instructional-ness: the label is more likely in more grounded categories (a weak positive
+- instructional-ness: the label is more likely in more grounded categories (a positive
   correlation with grounding), and instructional videos only show INSTRUCTIONAL_OBJECTS, so the
   other objects form a visual sub-population that a model trained on instructional videos never sees.
 
@@ -420,7 +420,7 @@ def _draw_video(video_id: str, index: int, category: dict, n_frames: int, split:
     """
     rate = float(category["rate"])
     length_effect = category.get("length_effect", "positive")
-    # The label is likelier in more grounded categories: a weak positive correlation with AUC.
+    # The label is likelier in more grounded categories: a positive correlation with AUC.
     instructional = int(table_rng.random() < 0.1 + 0.6 * rate)
     secondary = [lab for lab in SECONDARY_LABELS
                  if lab not in {c["label"] for c in params["categories"]}]

@@ -109,7 +109,7 @@ def write_byo_corpus(workdir: Path, params: dict) -> None:
     pd.DataFrame(rows).to_csv(workdir / BYO_SOURCES, sep="\t", index=False)
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900, env: dict | None = None,
+def snakemake(workdir: Path, *args: str, timeout: int = 2400, env: dict | None = None,
               check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(
         ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args],
@@ -243,7 +243,7 @@ def test_segment_auc_is_higher_at_the_start_and_end_of_videos(demo_run):
         assert end["ci_low"] > inner["segment_auc"].mean(), overall
     # The OLS controls for position carry the same effect.
     summaries = (demo_run / "results/lexical_ols_summaries.txt").read_text()
-    restricted = summaries.split("=== overall: restricted")[1].split("===")[0]
+    restricted = summaries.split("=== overall: restricted (controls only) ===")[1].split("\n=== ")[0]
     for control in ("position_first", "position_last"):
         coef = float(re.search(rf"^{control}\s+(\S+)", restricted, re.M).group(1))
         assert coef > 0.05, restricted
