@@ -96,6 +96,7 @@ DENSE = SpeechStyle((4, 6), 0.5)
 SPARSE = SpeechStyle((1, 2), 1.8)
 # Which style a talked-about scene gets (the others get the other one), by length_effect.
 LENGTH_EFFECTS: dict[str, SpeechStyle] = {"positive": DENSE, "negative": SPARSE}
+DEFAULT_LENGTH_EFFECT = "positive"  # a category without length_effect (as config/schema.yaml says)
 
 # Labels added to about a third of the videos; real YouTube-8M names that are no planted category.
 SECONDARY_LABELS: tuple[str, ...] = ("Music video", "Outdoor recreation", "Photography", "Dance",
@@ -225,7 +226,7 @@ class VideoPlan:
     labels: tuple[str, ...]
     title: str
     instructional: int
-    length_effect: str = "positive"
+    length_effect: str = DEFAULT_LENGTH_EFFECT
     bad_input: str = ""
 
     @property
@@ -357,8 +358,9 @@ def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, ph
     talked-about scene names that scene's object at that word, so a name is only ever spoken
     while its object is on screen. Narration in a talked-about scene is spoken in the style
     LENGTH_EFFECTS[length_effect], elsewhere in the other one. The outro ends within the last
-    whole second of the video and is left out when the video is too short to hold it after the intro; the intro
-    is left out when it does not fit either. Times are whole milliseconds (seconds).
+    whole second of the video. A video too short for the whole intro keeps the intro phrases that
+    fit; one too short for narration after the intro and before the outro keeps only the intro.
+    Times are whole milliseconds (seconds).
     """
     talked_about = {scene for scene, draw in zip(scenes, rng.random(len(scenes))) if draw < rate}
     talked_style = LENGTH_EFFECTS[length_effect]
@@ -419,7 +421,7 @@ def _draw_video(video_id: str, index: int, category: dict, n_frames: int, split:
     ``category``: one entry of the ``categories`` config (label, rate, optional length_effect).
     """
     rate = float(category["rate"])
-    length_effect = category.get("length_effect", "positive")
+    length_effect = category.get("length_effect", DEFAULT_LENGTH_EFFECT)
     # The label is likelier in more grounded categories: a positive correlation with AUC.
     instructional = int(table_rng.random() < 0.1 + 0.6 * rate)
     secondary = [lab for lab in SECONDARY_LABELS
@@ -648,7 +650,7 @@ def planted_truth(params: dict, plans: list[VideoPlan], vocabulary: pd.DataFrame
         "seed": int(params["seed"]),
         "categories": {
             c["label"]: {"rate": float(c["rate"]),
-                         "length_effect": c.get("length_effect", "positive"),
+                         "length_effect": c.get("length_effect", DEFAULT_LENGTH_EFFECT),
                          "vertical": verticals_of(c["label"], vertical_by_label),
                          "video_ids": [p.video_id for p in normal if p.category == c["label"]]}
             for c in params["categories"]},

@@ -303,11 +303,9 @@ def test_never_grounded_words_are_said_only_where_nothing_is_named():
                 if word.token in NEVER_GROUNDED_WORDS:
                     said += 1
                     assert phrase.part == "narration" and phrase.named_object is None
-                    named_scenes = {w.names for w in p.words if w.names}
                     scene = next(s for s in p.scenes if s.start_s <= word.start_s < s.end_s)
                     assert not any(w.names == scene.obj and scene.start_s <= w.start_s < scene.end_s
                                    for w in narration_words(p)), (p.video_id, word)
-                    assert named_scenes <= set(OBJECTS)
     assert said >= 50
     assert not set(NEVER_GROUNDED_WORDS) & (set(FILLER_WORDS) | set(NAMES))
 
