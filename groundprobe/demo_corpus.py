@@ -16,8 +16,9 @@ Beyond the rate, the corpus plants the structure that the paper's analyses look 
   the others sparsely (``positive``: longer captions are more grounded) or the reverse;
 - words: object names are only ever said while their object is on screen; a few other nouns
   (NEVER_GROUNDED_WORDS) only in stretches where nothing on screen is talked about;
-- instructional-ness: the label is more likely in more grounded categories (a positive
-  correlation with grounding), and instructional videos only show INSTRUCTIONAL_OBJECTS, so the
+- instructional-ness: a fixed share of each category and split is labelled instructional, larger
+  in more grounded categories (a weak positive correlation with grounding, with no sampling luck
+  in the shares), and instructional videos only show INSTRUCTIONAL_OBJECTS, so the
   other objects form a visual sub-population that a model trained on instructional videos never sees.
 
 Planning (scenes, narration, table rows) is pure and separate from rendering (ffmpeg), so the
@@ -403,6 +404,21 @@ def stratified_splits(n: int, validation_fraction: float, rng: np.random.Generat
     return splits.tolist()
 
 
+def instructional_share(rate: float) -> float:
+    """Share of a category's videos labelled instructional, given its grounding ``rate`` (0-1)."""
+    return 0.25 + 0.5 * rate
+
+
+def stratified_labels(splits: list[str], share: float, rng: np.random.Generator) -> list[int]:
+    """Instructional labels (0/1) for one category's videos, given their ``splits``: exactly
+    round(count * share) of each split, at random positions, so each split keeps the planted share."""
+    labels = np.zeros(len(splits), dtype=int)
+    for split in sorted(set(splits)):
+        members = np.flatnonzero(np.array(splits, dtype=object) == split)
+        labels[rng.permutation(members)[:round(len(members) * share)]] = 1
+    return labels.tolist()
+
+
 def make_title(topic: str, instructional: int, rng: np.random.Generator) -> str:
     """A short title about ``topic``; instructional videos start with 'How to'."""
     if instructional:
@@ -415,15 +431,14 @@ def make_title(topic: str, instructional: int, rng: np.random.Generator) -> str:
 
 
 def _draw_video(video_id: str, index: int, category: dict, n_frames: int, split: str,
-                table_rng: np.random.Generator, params: dict, bad_input: str = "") -> VideoPlan:
+                instructional: int, table_rng: np.random.Generator, params: dict,
+                bad_input: str = "") -> VideoPlan:
     """Table fields from ``table_rng``; scenes and narration from the video's own stream.
 
     ``category``: one entry of the ``categories`` config (label, rate, optional length_effect).
     """
     rate = float(category["rate"])
     length_effect = category.get("length_effect", DEFAULT_LENGTH_EFFECT)
-    # The label is likelier in more grounded categories: a positive correlation with AUC.
-    instructional = int(table_rng.random() < 0.1 + 0.6 * rate)
     secondary = [lab for lab in SECONDARY_LABELS
                  if lab not in {c["label"] for c in params["categories"]}]
     labels = (category["label"],)
@@ -454,15 +469,17 @@ def plan_corpus(params: dict) -> list[VideoPlan]:
     plans: list[VideoPlan] = []
     for category in categories:
         splits = stratified_splits(per_category, float(params["validation_fraction"]), table_rng)
-        for split in splits:
+        labels = stratified_labels(splits, instructional_share(float(category["rate"])), table_rng)
+        for split, instructional in zip(splits, labels):
             n_frames = round(table_rng.uniform(*params["duration_s"]) * fps)
             index = len(plans)
-            plans.append(_draw_video(ids[index], index, category, n_frames, split, table_rng, params))
+            plans.append(_draw_video(ids[index], index, category, n_frames, split, instructional,
+                                     table_rng, params))
     for kind in list(BAD_INPUT_QC_STAGES)[:n_bad]:
         seconds = TOO_SHORT_S if kind == "too_short" else table_rng.uniform(*params["duration_s"])
         index = len(plans)
         plans.append(_draw_video(ids[index], index, categories[0], round(seconds * fps), "validation",
-                                 table_rng, params, kind))
+                                 0, table_rng, params, kind))
     return plans
 
 

@@ -15,8 +15,9 @@ from groundprobe.demo_corpus import (FILLER_WORDS, INSTRUCTIONAL_OBJECTS, INTRO_
                                      NAME_SLOT, NEVER_GROUNDED_WORDS, OBJECTS, OUTRO_PHRASES,
                                      UNPLACED_NAME,
                                      SECONDARY_LABELS, auto_caption_vtt,
-                                     generate_demo_corpus, load_photo, object_order, plan_corpus,
-                                     render_video, working_photo)
+                                     generate_demo_corpus, instructional_share, load_photo,
+                                     object_order, plan_corpus, render_video, stratified_labels,
+                                     working_photo)
 
 # Relative: sources.tsv must name paths relative to the working directory.
 OUT_DIR = "resources/demo"
@@ -321,6 +322,17 @@ def test_instructional_label_rises_with_the_rate_and_instructional_videos_show_f
     assert shown[1] == set(INSTRUCTIONAL_OBJECTS) and vlog_only <= shown[0]
 
 
+def test_stratified_labels_give_each_split_its_share_at_seeded_positions():
+    splits = ["train"] * 7 + ["validation"] * 5
+    labels = stratified_labels(splits, 0.4, np.random.default_rng(3))
+    assert sum(labels[:7]) == 3 and sum(labels[7:]) == 2      # round(2.8), round(2.0)
+    assert labels == stratified_labels(splits, 0.4, np.random.default_rng(3))
+    draws = {tuple(stratified_labels(splits, 0.4, np.random.default_rng(seed))) for seed in range(20)}
+    assert len(draws) > 1
+    assert stratified_labels(splits, 0.0, np.random.default_rng(0)) == [0] * 12
+    assert stratified_labels(splits, 1.0, np.random.default_rng(0)) == [1] * 12
+
+
 def test_objects_repeat_only_after_the_whole_pool_and_never_back_to_back():
     pool = list("abcd")
     order = object_order(4000, pool, np.random.default_rng(0))
@@ -346,9 +358,11 @@ def test_splits_are_stratified_and_labels_carry_their_verticals(corpus):
     assert set(secondary) <= set(SECONDARY_LABELS) - planted
     assert 0.2 < len(secondary) / len(plans) < 0.45
     for category in LARGE["categories"]:
-        mine = [p.instructional for p in plans if p.category == category["label"]]
-        expected = 0.2 + 0.4 * category["rate"]
-        assert abs(np.mean(mine) - expected) < 4 * math.sqrt(expected * (1 - expected) / len(mine))
+        share = instructional_share(category["rate"])
+        for split in ("train", "validation"):
+            mine = [p.instructional for p in plans
+                    if p.category == category["label"] and p.split == split and not p.bad_input]
+            assert sum(mine) == round(share * len(mine)), (category, split)
     assert all(p.title.startswith("How to") == bool(p.instructional) for p in plans)
 
     _, sources, truth = corpus
