@@ -326,21 +326,24 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
 
 
 class FeatureStore:
-    """Both feature streams of many shard files, read lazily one video at a time.
+    """Feature streams of many shard files, read lazily one video at a time.
 
-    ``seconds(video_id)`` is the 2D row concatenated with the 3D row for every second both streams
-    have (the shorter stream sets the length): float32 ``(n_seconds, D2 + D3)``. Files stay open
-    until :meth:`close`.
+    Built from one list of shard files per stream (usually 2D and 3D, in that order).
+    ``seconds(video_id)`` is the streams' rows concatenated for every second all of them have (the
+    shortest stream sets the length): float32 ``(n_seconds, D2 + D3)``. Files stay open until
+    :meth:`close`.
     """
 
-    def __init__(self, paths_2d: Iterable[str | os.PathLike], paths_3d: Iterable[str | os.PathLike]):
+    def __init__(self, *streams: Iterable[str | os.PathLike]):
+        if not streams:
+            raise ValueError("a feature store needs at least one stream of shard files")
         self._files: list[h5py.File] = []
         try:
-            self._streams = (self._index(paths_2d), self._index(paths_3d))
+            self._streams = tuple(self._index(paths) for paths in streams)
         except (OSError, ValueError):
             self.close()
             raise
-        self.video_ids: list[str] = sorted(set(self._streams[0]) & set(self._streams[1]))
+        self.video_ids: list[str] = sorted(set.intersection(*(set(index) for index in self._streams)))
 
     def _index(self, paths: Iterable[str | os.PathLike]) -> dict[str, h5py.Dataset]:
         """Video id -> its dataset, over the given shard files; a video in two files is an error."""
@@ -355,14 +358,14 @@ class FeatureStore:
                 index[video_id] = h5[video_id]
         return index
 
-    def _datasets(self, video_id: str) -> tuple[h5py.Dataset, h5py.Dataset]:
+    def _datasets(self, video_id: str) -> tuple[h5py.Dataset, ...]:
         try:
-            return self._streams[0][video_id], self._streams[1][video_id]
+            return tuple(index[video_id] for index in self._streams)
         except KeyError:
-            raise KeyError(f"video {video_id} does not have both feature streams") from None
+            raise KeyError(f"video {video_id} does not have every feature stream") from None
 
     def n_seconds(self, video_id: str) -> int:
-        """Seconds covered by both streams (without reading the features)."""
+        """Seconds covered by every stream (without reading the features)."""
         return min(len(dataset) for dataset in self._datasets(video_id))
 
     def seconds(self, video_id: str) -> np.ndarray:

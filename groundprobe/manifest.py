@@ -1,4 +1,9 @@
-"""The corpus as one table: validated source rows, verticals from YouTube-8M labels, shard numbers."""
+"""The corpus as one table: validated source rows, verticals from YouTube-8M labels, shard numbers.
+
+A run studies one ``source`` corpus; curation (CUPID) adds a ``target`` corpus, whose videos go
+through the same per-shard stages (download to segments) in shards of their own but are never
+trained on: they are the domain that curation aims at and that the probes measure.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ REQUIRED_COLUMNS = ["video_id", "source", "split"]
 SOURCE_TYPES = ("local", "http", "ytdlp")
 CAPTION_KINDS = ("auto", "manual")
 SPLITS = ("train", "validation")
+SOURCE_CORPUS, TARGET_CORPUS = "source", "target"
 # Ids become file names and HDF5 dataset names: YouTube ids and similar slugs only.
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -95,14 +101,34 @@ def assign_shards(n_videos: int, shard_size: int) -> list[int]:
     return [row // shard_size for row in range(n_videos)]
 
 
-def build_manifest(sources: pd.DataFrame, shard_size: int,
-                   vocabulary: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The manifest: normalised sources, verticals filled from the labels, and a ``shard`` column."""
-    df = normalise_sources(sources)
+MANIFEST_COLUMNS = SOURCE_COLUMNS + ["corpus", "shard"]
+
+
+def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFrame | None = None,
+                   target: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The manifest: normalised sources, verticals filled from the labels, the ``corpus`` each
+    video belongs to (``source``, or ``target`` for the rows of ``target``) and a ``shard`` column.
+
+    Target videos fill shards of their own after the source's, so no job mixes the two corpora
+    (adding source videos renumbers the target's shards, never the source's). Columns:
+    MANIFEST_COLUMNS. Raises ManifestError when a video id is in both tables.
+    """
     vocab = load_yt8m_vocabulary() if vocabulary is None else vocabulary
     vertical_by_label = dict(zip(vocab["Name"], vocab["Vertical1"]))
-    empty = df["verticals"] == ""
-    df.loc[empty, "verticals"] = df.loc[empty, "labels"].map(
-        lambda labels: verticals_of(labels, vertical_by_label))
-    df["shard"] = assign_shards(len(df), shard_size)
-    return df[SOURCE_COLUMNS + ["shard"]]
+    corpora = [(SOURCE_CORPUS, sources)] + ([(TARGET_CORPUS, target)] if target is not None else [])
+    frames, first_shard = [], 0
+    for corpus, table in corpora:
+        df = normalise_sources(table)
+        empty = df["verticals"] == ""
+        df.loc[empty, "verticals"] = df.loc[empty, "labels"].map(
+            lambda labels: verticals_of(labels, vertical_by_label))
+        df["corpus"] = corpus
+        df["shard"] = [first_shard + shard for shard in assign_shards(len(df), shard_size)]
+        first_shard = df["shard"].max() + 1 if len(df) else first_shard
+        frames.append(df)
+    manifest = pd.concat(frames, ignore_index=True)
+    shared = manifest.loc[manifest["video_id"].duplicated(), "video_id"].tolist()
+    if shared:
+        raise ManifestError(f"video ids in both the source and the target table: "
+                            f"{', '.join(shared[:10])}; a video belongs to one corpus")
+    return manifest[MANIFEST_COLUMNS]

@@ -7,6 +7,7 @@ rows ``s .. s + length_s - 1``, gathered when a batch is drawn (DESIGN §4).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -20,6 +21,7 @@ import pandas as pd
 import torch
 
 from groundprobe.io import atomic_output, provenance, write_table
+from groundprobe.manifest import SOURCE_CORPUS
 from groundprobe.device import resolve_device
 from groundprobe.model import JointEmbedding, bidirectional_hinge_loss
 
@@ -96,13 +98,16 @@ def clip_windows(video_id: str, seconds: np.ndarray, starts: np.ndarray, length_
 
 
 def select_videos(manifest: pd.DataFrame, spec: Mapping[str, object], model: str) -> list[str]:
-    """Ids of the manifest rows whose every ``column: value`` of ``spec`` matches: the training
-    videos of ``model`` (config train.models).
+    """Ids of the source-corpus manifest rows whose every ``column: value`` of ``spec`` matches:
+    the training videos of ``model`` (config train.models). Target-corpus videos (curation) are
+    never selected: they are the domain the probes measure.
 
     Numbers compare numerically (``instructional: 1`` matches a cell read as 1.0); the rest as text.
     Raises ValueError naming the model and its spec when the spec selects no video.
     """
     keep = pd.Series(True, index=manifest.index)
+    if "corpus" in manifest:
+        keep &= manifest["corpus"] == SOURCE_CORPUS
     for column, value in spec.items():
         if column not in manifest.columns:
             raise ValueError(f"model spec selects on '{column}', which the manifest lacks "
@@ -310,3 +315,10 @@ def load_model(path: str | os.PathLike, device: torch.device | str) -> JointEmbe
     model = JointEmbedding(**checkpoint["model_params"])
     model.load_state_dict(checkpoint["model_state"])
     return model.to(device).eval()
+
+
+def training_summary(path: str | os.PathLike) -> dict:
+    """What a final checkpoint was trained on and for how long: train_model's summary (steps,
+    n_videos, n_segments, batch_videos, final_loss, device, seconds)."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    return json.loads(checkpoint["provenance"]["summary"])

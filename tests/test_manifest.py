@@ -71,3 +71,20 @@ def test_ytdlp_sources_are_youtube_ids_or_urls():
     with pytest.raises(ManifestError, match="gets its captions from the download.*vid000"):
         build_manifest(sources(1, source_type=["ytdlp"], source=["dQw4w9WgXcQ"], captions=["c.vtt"]),
                        shard_size=10)
+
+
+def test_target_videos_get_their_own_corpus_and_shards_after_the_source():
+    target = sources(3).assign(video_id=["tgt0", "tgt1", "tgt2"])
+    manifest = build_manifest(sources(5), shard_size=2, target=target)
+    assert manifest["corpus"].tolist() == ["source"] * 5 + ["target"] * 3
+    assert manifest["shard"].tolist() == [0, 0, 1, 1, 2, 3, 3, 4]
+    alone = build_manifest(sources(5), shard_size=2)
+    assert (alone["corpus"] == "source").all()
+    assert alone["shard"].tolist() == manifest["shard"].tolist()[:5]
+    # The target's verticals are filled like the source's.
+    assert manifest["verticals"].tolist()[5:] == ["Food & Drink;Pets & Animals", "Games", ""]
+
+
+def test_a_video_in_both_corpora_is_an_error():
+    with pytest.raises(ManifestError, match="both the source and the target.*vid001"):
+        build_manifest(sources(3), shard_size=2, target=sources(2).iloc[1:])

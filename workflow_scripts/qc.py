@@ -9,8 +9,9 @@ log = setup_logging(snakemake.log[0])
 stages = pd.concat([read_table(path) for path in snakemake.input.tables], ignore_index=True)
 qc = first_reason_per_video(stages, snakemake.params.stage_order)
 manifest = read_table(snakemake.input.manifest)
-evaluated = read_table(snakemake.input.auc_by_video)
-summary = reconcile(manifest["video_id"].tolist(), evaluated["video_id"].tolist(), qc)
+evaluated = [read_table(path)["video_id"] for path in [snakemake.input.auc_by_video,
+                                                       *snakemake.input.target_auc]]
+summary = reconcile(manifest["video_id"].tolist(), pd.concat(evaluated).tolist(), qc)
 write_table(qc, snakemake.output.qc)
 write_table(summary, snakemake.output.reconciliation)
 log.info("reconciled: %s", summary.to_dict("records")[0])
