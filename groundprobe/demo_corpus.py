@@ -19,7 +19,10 @@ Beyond the rate, the corpus plants the structure that the paper's analyses look 
 - instructional-ness: a fixed share of each category and split is labelled instructional, larger
   in more grounded categories (a weak positive correlation with grounding, with no sampling luck
   in the shares), and instructional videos only show INSTRUCTIONAL_OBJECTS, so the
-  other objects form a visual sub-population that a model trained on instructional videos never sees.
+  other objects form a visual sub-population that a model trained on instructional videos never sees;
+- a curation target domain (CUPID): a separate target corpus shows TARGET_OBJECTS only, and so does a
+  minority of the source videos (``in_domain``, a share of each category's non-instructional
+  videos, half of them titled after what they show); curation should find that minority.
 
 Planning (scenes, narration, table rows) is pure and separate from rendering (ffmpeg), so the
 planted truth can be checked without video.
@@ -30,7 +33,7 @@ from __future__ import annotations
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -48,6 +51,13 @@ log = logging.getLogger(__name__)
 # One word per object: aliases would split a name's grounding between words in the lexical OLS.
 OBJECTS: tuple[str, ...] = ("astronaut", "cat", "coffee", "rocket", "temple", "flower", "officer",
                             "galaxy", "coins", "photographer")
+
+# The curation target domain: objects of the target corpus, which in the source only the in-domain
+# minority shows (visually unlike OBJECTS).
+TARGET_OBJECTS: tuple[str, ...] = ("motorcycle", "retina", "cells", "moon", "clock")
+# Chance that an in-domain source video's title names what it shows (else its category, as others):
+# metadata finds only part of the in-domain minority.
+IN_DOMAIN_TITLE_P = 0.5
 
 # Ordinary words that never name an object (checked against OBJECTS by the tests).
 FILLER_WORDS: tuple[str, ...] = tuple("""
@@ -136,13 +146,17 @@ VIDEO_ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 VIDEO_ID_LENGTH = 11
 
 # Separate random streams, so that e.g. the narration of a video does not depend on its pixels.
-_TABLE_STREAM, _NARRATION_STREAM, _RENDER_STREAM = 0, 1, 2
+_TABLE_STREAM, _NARRATION_STREAM, _RENDER_STREAM, _TARGET_STREAM = 0, 1, 2, 3
+# Index offset of target-corpus videos in the narration and render streams (never a source index).
+TARGET_INDEX_OFFSET = 1_000_000
 
 
-def _skimage_photo(name: str) -> Callable[[], np.ndarray]:
+def _skimage_photo(name: str, item: int | None = None) -> Callable[[], np.ndarray]:
+    """Loader of scikit-image's sample ``name`` (``item`` of it when it is a tuple of images)."""
     def load() -> np.ndarray:
         import skimage.data
-        return getattr(skimage.data, name)()
+        data = getattr(skimage.data, name)()
+        return data if item is None else data[item]
     return load
 
 
@@ -172,6 +186,11 @@ PHOTO_LOADERS: dict[str, Callable[[], np.ndarray]] = {
     "galaxy": _skimage_photo("hubble_deep_field"),
     "coins": _skimage_photo("coins"),
     "photographer": _skimage_photo("camera"),
+    "motorcycle": _skimage_photo("stereo_motorcycle", 0),   # (left view, right view, disparity)
+    "retina": _skimage_photo("retina"),
+    "cells": _skimage_photo("immunohistochemistry"),
+    "moon": _skimage_photo("moon"),
+    "clock": _skimage_photo("clock"),
 }
 
 
@@ -229,6 +248,7 @@ class VideoPlan:
     instructional: int
     length_effect: str = DEFAULT_LENGTH_EFFECT
     bad_input: str = ""
+    in_domain: bool = False     # shows TARGET_OBJECTS (the target corpus, or the source's minority)
 
     @property
     def duration_s(self) -> float:
@@ -410,8 +430,9 @@ def instructional_share(rate: float) -> float:
 
 
 def stratified_labels(splits: list[str], share: float, rng: np.random.Generator) -> list[int]:
-    """Instructional labels (0/1) for one category's videos, given their ``splits``: exactly
-    round(count * share) of each split, at random positions, so each split keeps the planted share."""
+    """0/1 flags (instructional labels, in-domain flags) for one category's videos, given their
+    ``splits``: exactly round(count * share) of each split, at random positions, so each split
+    keeps the planted share."""
     labels = np.zeros(len(splits), dtype=int)
     for split in sorted(set(splits)):
         members = np.flatnonzero(np.array(splits, dtype=object) == split)
@@ -430,12 +451,22 @@ def make_title(topic: str, instructional: int, rng: np.random.Generator) -> str:
     return template.format(t=topic.lower(), T=topic.capitalize(), n=int(rng.integers(1, 30)))
 
 
+def target_title(scenes: tuple[Scene, ...]) -> str:
+    """A target video's title: the first two objects it shows ("Moon and clock"), in words that no
+    source title template uses, so that only object names can match a source title."""
+    shown = list(dict.fromkeys(scene.obj for scene in scenes))[:2]
+    return " and ".join(shown).capitalize()
+
+
 def _draw_video(video_id: str, index: int, category: dict, n_frames: int, split: str,
                 instructional: int, table_rng: np.random.Generator, params: dict,
-                bad_input: str = "") -> VideoPlan:
+                bad_input: str = "", in_domain: bool = False, titled_by_object: bool = False
+                ) -> VideoPlan:
     """Table fields from ``table_rng``; scenes and narration from the video's own stream.
 
     ``category``: one entry of the ``categories`` config (label, rate, optional length_effect).
+    ``in_domain``: the video shows TARGET_OBJECTS; ``titled_by_object``: its title names the first
+    object it shows instead of its category.
     """
     rate = float(category["rate"])
     length_effect = category.get("length_effect", DEFAULT_LENGTH_EFFECT)
@@ -444,42 +475,73 @@ def _draw_video(video_id: str, index: int, category: dict, n_frames: int, split:
     labels = (category["label"],)
     if secondary and table_rng.random() < SECONDARY_LABEL_P:
         labels += (str(table_rng.choice(secondary)),)
-    title = make_title(category["label"], instructional, table_rng)
     fps = int(params["fps"])
     narration_rng = _rng(int(params["seed"]), _NARRATION_STREAM, index)
-    objects = list(INSTRUCTIONAL_OBJECTS if instructional else OBJECTS)
+    objects = list(TARGET_OBJECTS if in_domain else INSTRUCTIONAL_OBJECTS if instructional else OBJECTS)
     scenes = plan_scenes(n_frames, fps, tuple(params["scene_s"]), objects, narration_rng)
+    title = make_title(scenes[0].obj if titled_by_object else category["label"], instructional,
+                       table_rng)
     phrases = () if bad_input == "no_words" else plan_narration(
         scenes, n_frames / fps, rate, float(params["phrase_s"]), length_effect, narration_rng)
     return VideoPlan(video_id, category["label"], rate, n_frames, fps, scenes, phrases, split, labels,
-                     title, instructional, length_effect, bad_input)
+                     title, instructional, length_effect, bad_input, in_domain)
 
 
 def plan_corpus(params: dict) -> list[VideoPlan]:
     """Every video of the corpus described by the ``demo_corpus`` config block, without pixels.
 
     Normal videos come first, category by category; the bad inputs (when ``bad_inputs``) last.
+    In each category and split, ``target_domain.source_share`` of the non-instructional videos are
+    in-domain (drawn from a stream of their own, so the rest of the corpus does not depend on it).
     """
     seed, fps = int(params["seed"]), int(params["fps"])
     categories = params["categories"]
     per_category = int(params["videos_per_category"])
     n_bad = len(BAD_INPUT_QC_STAGES) if params["bad_inputs"] else 0
     table_rng = _rng(seed, _TABLE_STREAM)
+    domain_rng = _rng(seed, _TARGET_STREAM)
     ids = video_ids(per_category * len(categories) + n_bad, table_rng)
     plans: list[VideoPlan] = []
     for category in categories:
         splits = stratified_splits(per_category, float(params["validation_fraction"]), table_rng)
         labels = stratified_labels(splits, instructional_share(float(category["rate"])), table_rng)
-        for split, instructional in zip(splits, labels):
+        # Instructional videos keep showing INSTRUCTIONAL_OBJECTS only.
+        open_videos = [k for k, label in enumerate(labels) if not label]
+        flags = stratified_labels([splits[k] for k in open_videos],
+                                  float(params["target_domain"]["source_share"]), domain_rng)
+        in_domain = {k for k, flag in zip(open_videos, flags) if flag}
+        for k, (split, instructional) in enumerate(zip(splits, labels)):
             n_frames = round(table_rng.uniform(*params["duration_s"]) * fps)
             index = len(plans)
+            titled = k in in_domain and bool(domain_rng.random() < IN_DOMAIN_TITLE_P)
             plans.append(_draw_video(ids[index], index, category, n_frames, split, instructional,
-                                     table_rng, params))
+                                     table_rng, params, in_domain=k in in_domain,
+                                     titled_by_object=titled))
     for kind in list(BAD_INPUT_QC_STAGES)[:n_bad]:
         seconds = TOO_SHORT_S if kind == "too_short" else table_rng.uniform(*params["duration_s"])
         index = len(plans)
         plans.append(_draw_video(ids[index], index, categories[0], round(seconds * fps), "validation",
                                  0, table_rng, params, kind))
+    return plans
+
+
+def plan_target_corpus(params: dict) -> list[VideoPlan]:
+    """The curation target corpus of the ``target_domain`` block, without pixels: videos that show
+    TARGET_OBJECTS only, narrated at the target's rate, titled by target_title, split like a
+    category (train: what curation compares the source with; validation: what the probes use).
+    Ids and streams are the target's own, so the source corpus does not depend on them."""
+    seed, fps = int(params["seed"]), int(params["fps"])
+    target = params["target_domain"]
+    rng = _rng(seed, _TARGET_STREAM, 1)
+    n = int(target["videos"])
+    ids = video_ids(n, rng)
+    category = {"label": target["label"], "rate": target["rate"]}
+    plans = []
+    for k, split in enumerate(stratified_splits(n, float(params["validation_fraction"]), rng)):
+        n_frames = round(rng.uniform(*params["duration_s"]) * fps)
+        plan = _draw_video(ids[k], TARGET_INDEX_OFFSET + k, category, n_frames, split, 0, rng, params,
+                           in_domain=True, titled_by_object=True)
+        plans.append(replace(plan, title=target_title(plan.scenes)))
     return plans
 
 
@@ -639,8 +701,10 @@ def _caption_text(plan: VideoPlan) -> str:
     return auto_caption_vtt([(w.token, w.start_s, w.end_s) for w in plan.words])
 
 
-def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFrame) -> pd.DataFrame:
-    """The sources table (manifest.SOURCE_COLUMNS) of the corpus; paths as ``out_dir`` is given."""
+def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFrame,
+                  labelled: bool = True) -> pd.DataFrame:
+    """The sources table (manifest.SOURCE_COLUMNS) of the corpus; paths as ``out_dir`` is given.
+    ``labelled``: write the instructional labels (the target corpus has none: empty cells)."""
     vertical_by_label = dict(zip(vocabulary["Name"], vocabulary["Vertical1"]))
     rows = []
     for plan in plans:
@@ -651,18 +715,22 @@ def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFram
             "captions": str(out_dir / "captions" / f"{plan.video_id}.en.vtt"),
             "caption_kind": "auto", "title": plan.title, "labels": labels,
             "verticals": verticals_of(labels, vertical_by_label), "split": plan.split,
-            "instructional": plan.instructional,
+            "instructional": plan.instructional if labelled else "",
         })
     return pd.DataFrame(rows, columns=SOURCE_COLUMNS)
 
 
-def planted_truth(params: dict, plans: list[VideoPlan], vocabulary: pd.DataFrame) -> dict:
+def planted_truth(params: dict, plans: list[VideoPlan], target_plans: list[VideoPlan],
+                  vocabulary: pd.DataFrame) -> dict:
     """What the corpus plants: rates, length effects, verticals and videos per category; objects,
     which of them instructional videos show, intro/outro talk, always- and never-grounded words,
-    bad inputs; per video its instructional label, scenes and words (token, start_s, end_s,
-    named object or null, part of the narration)."""
+    bad inputs; the target domain (its objects, the target corpus's videos and the source's
+    in-domain videos); per video (source and target) its instructional label, whether it is
+    in-domain, scenes and words (token, start_s, end_s, named object or null, part of the
+    narration)."""
     vertical_by_label = dict(zip(vocabulary["Name"], vocabulary["Vertical1"]))
     normal = [p for p in plans if not p.bad_input]
+    target_ids = {p.video_id for p in target_plans}
     return {
         "seed": int(params["seed"]),
         "categories": {
@@ -681,16 +749,20 @@ def planted_truth(params: dict, plans: list[VideoPlan], vocabulary: pd.DataFrame
         "bad_inputs": {p.bad_input: {"video_id": p.video_id,
                                      "qc_stage": BAD_INPUT_QC_STAGES[p.bad_input]}
                        for p in plans if p.bad_input},
+        "target_domain": {"objects": list(TARGET_OBJECTS), **params["target_domain"],
+                          "target_video_ids": [p.video_id for p in target_plans],
+                          "source_in_domain_ids": [p.video_id for p in plans if p.in_domain]},
         "videos": {
             p.video_id: {
                 "category": p.category, "rate": p.rate, "duration_s": p.duration_s,
-                "instructional": p.instructional,
+                "instructional": p.instructional, "in_domain": p.in_domain,
+                "corpus": "target" if p.video_id in target_ids else "source",
                 "phrases": len(p.phrases),
                 "named_phrases": sum(ph.named_object is not None for ph in p.phrases),
                 "scenes": [[s.obj, s.start_s, s.end_s] for s in p.scenes],
                 "words": [[w.token, w.start_s, w.end_s, w.names, ph.part]
                           for ph in p.phrases for w in ph.words],
-            } for p in plans},
+            } for p in plans + target_plans},
     }
 
 
@@ -717,23 +789,32 @@ def _write_video_files(plan: VideoPlan, index: int, out: Path, photos: dict[str,
 def generate_demo_corpus(params: dict, out_dir: str | Path, workers: int = 1) -> Path:
     """Write the demo corpus described by the ``demo_corpus`` config block into ``out_dir``.
 
-    Writes ``videos/<id>.mp4``, ``captions/<id>.en.vtt``, then ``planted_truth.json`` and
+    Writes ``videos/<id>.mp4``, ``captions/<id>.en.vtt`` (of the target corpus's videos too),
+    then ``planted_truth.json``, ``target/sources.tsv`` (when ``target_domain.videos`` > 0) and
     ``sources.tsv`` (last, so a complete table means a complete corpus). Returns the table's path.
     ``workers`` videos are rendered at once (threads: Pillow and the pipe release the GIL, and
     each video has its own ffmpeg process and random stream, so the output does not depend on it).
     """
     out = Path(out_dir)
-    plans = plan_corpus(params)
+    plans, target_plans = plan_corpus(params), plan_target_corpus(params)
+    shared = {p.video_id for p in plans} & {p.video_id for p in target_plans}
+    if shared:
+        raise ValueError(f"demo corpus: target ids {sorted(shared)} repeat source ids; change the seed")
     photos = {obj: working_photo(load_photo(obj), int(params["width"]), int(params["height"]))
-              for obj in OBJECTS}
+              for obj in OBJECTS + TARGET_OBJECTS}
+    indexed = list(enumerate(plans)) + [(TARGET_INDEX_OFFSET + k, plan)
+                                        for k, plan in enumerate(target_plans)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         jobs = [pool.submit(_write_video_files, plan, index, out, photos, params)
-                for index, plan in enumerate(plans)]
+                for index, plan in indexed]
         for job in jobs:
             job.result()
     vocabulary = load_yt8m_vocabulary()
     _write_text(out / "planted_truth.json",
-                json.dumps(planted_truth(params, plans, vocabulary), indent=1) + "\n")
+                json.dumps(planted_truth(params, plans, target_plans, vocabulary), indent=1) + "\n")
+    if target_plans:
+        write_table(sources_table(target_plans, out, vocabulary, labelled=False),
+                    out / "target" / "sources.tsv")
     sources = out / "sources.tsv"
     write_table(sources_table(plans, out, vocabulary), sources)
     log.info("demo corpus: %d videos in %s", len(plans), out)

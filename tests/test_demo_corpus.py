@@ -15,9 +15,9 @@ from groundprobe.demo_corpus import (FILLER_WORDS, INSTRUCTIONAL_OBJECTS, INTRO_
                                      NAME_SLOT, NEVER_GROUNDED_WORDS, OBJECTS, OUTRO_PHRASES,
                                      UNPLACED_NAME,
                                      SECONDARY_LABELS, auto_caption_vtt,
-                                     generate_demo_corpus, instructional_share, load_photo,
-                                     object_order, plan_corpus, render_video, stratified_labels,
-                                     working_photo)
+                                     TARGET_OBJECTS, generate_demo_corpus, instructional_share,
+                                     load_photo, object_order, plan_corpus, plan_target_corpus,
+                                     render_video, stratified_labels, working_photo)
 
 # Relative: sources.tsv must name paths relative to the working directory.
 OUT_DIR = "resources/demo"
@@ -27,6 +27,7 @@ TINY = {
     "categories": [{"label": "Cooking", "rate": 1.0}, {"label": "Video game", "rate": 0.0}],
     "duration_s": [6, 8], "scene_s": [2, 3], "width": 64, "height": 48, "fps": 30,
     "phrase_s": 1.2, "validation_fraction": 0.5, "bad_inputs": True,
+    "target_domain": {"videos": 4, "label": "Motorcycling", "rate": 0.8, "source_share": 0.5},
 }
 
 LARGE = {
@@ -35,6 +36,7 @@ LARGE = {
                    {"label": "Vehicle", "rate": 0.3}, {"label": "Video game", "rate": 0.0}],
     "duration_s": [20, 40], "scene_s": [4, 7], "width": 320, "height": 240, "fps": 30,
     "phrase_s": 1.6, "validation_fraction": 0.5, "bad_inputs": True,
+    "target_domain": {"videos": 40, "label": "Motorcycling", "rate": 0.8, "source_share": 0.25},
 }
 
 # The format's tags, read independently of the project's code.
@@ -112,10 +114,10 @@ def corpus(tmp_path_factory):
 def test_same_seed_gives_the_same_corpus_and_another_seed_another(corpus, tmp_path):
     out, sources, _ = corpus
     again = generate(tmp_path / "b", TINY)
-    for name in ["sources.tsv", "planted_truth.json"]:
+    for name in ["sources.tsv", "planted_truth.json", "target/sources.tsv"]:
         assert (out / name).read_bytes() == (again / name).read_bytes()
     captions = sorted(p.name for p in (out / "captions").iterdir())
-    assert len(captions) == len(sources)
+    assert len(captions) == len(sources) + TINY["target_domain"]["videos"]
     for name in captions:
         assert (out / "captions" / name).read_bytes() == (again / "captions" / name).read_bytes()
     for video_id in sources["video_id"].iloc[:2]:
@@ -208,7 +210,7 @@ def test_caption_format_by_hand():
         auto_caption_vtt([("two words", 1.0, 1.2)])
 
 
-NAMES = {obj: obj for obj in OBJECTS}  # each object is spoken as its own name
+NAMES = {obj: obj for obj in OBJECTS + TARGET_OBJECTS}  # each object is spoken as its own name
 
 
 def narration_words(plan):
@@ -244,7 +246,7 @@ def test_planted_rates_and_names_only_while_on_screen():
                 assert showing == {NAMES[w.token]}, (p.video_id, w)
         objs = [s.obj for s in p.scenes]
         assert all(a != b for a, b in zip(objs, objs[1:]))
-        pool = INSTRUCTIONAL_OBJECTS if p.instructional else OBJECTS
+        pool = TARGET_OBJECTS if p.in_domain else INSTRUCTIONAL_OBJECTS if p.instructional else OBJECTS
         assert set(objs) <= set(pool)
         assert len(set(objs[:len(pool)])) == min(len(objs), len(pool))
         assert all(1 <= len(ph.words) <= 6 for ph in p.phrases)
@@ -411,3 +413,62 @@ def test_an_encoder_failure_names_the_video(tmp_path):
     with pytest.raises(RuntimeError, match=f"{plan.video_id}: ffmpeg could not encode.*divisible"):
         render_video(tmp_path / "x.mp4", plan, photos, odd_width, 48, np.random.default_rng(0))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_in_domain_minority_is_a_fixed_share_of_non_instructional_videos_and_shows_the_target():
+    plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
+    share = LARGE["target_domain"]["source_share"]
+    for category in LARGE["categories"]:
+        for split in ("train", "validation"):
+            open_videos = [p for p in plans if p.category == category["label"] and p.split == split
+                           and not p.instructional]
+            assert sum(p.in_domain for p in open_videos) == round(share * len(open_videos))
+    target = set(TARGET_OBJECTS)
+    assert not target & set(OBJECTS)
+    for p in plans:
+        shown = {s.obj for s in p.scenes}
+        assert (shown <= target) if p.in_domain else not (shown & target), p.video_id
+        assert not (p.in_domain and p.instructional)
+    # Titles name what an in-domain video shows for about half of them, never for the others.
+    named = [p.title.split()[0].lower() in target or any(w in target for w in p.title.lower().split())
+             for p in plans if p.in_domain]
+    assert 0.25 < np.mean(named) < 0.75
+    assert not any(w in target for p in plans if not p.in_domain for w in p.title.lower().split())
+
+
+def test_the_in_domain_draw_leaves_the_rest_of_the_corpus_unchanged():
+    without = plan_corpus({**LARGE, "target_domain": {**LARGE["target_domain"], "source_share": 0.0}})
+    with_minority = plan_corpus(LARGE)
+    assert not any(p.in_domain for p in without)
+    same = [(a, b) for a, b in zip(without, with_minority) if not b.in_domain]
+    assert len(same) > 0.8 * len(without)
+    assert all(a == b for a, b in same)
+
+
+def test_the_target_corpus_shows_only_target_objects_with_its_own_ids_and_splits():
+    target = plan_target_corpus(LARGE)
+    source_ids = {p.video_id for p in plan_corpus(LARGE)}
+    assert len(target) == 40 and not source_ids & {p.video_id for p in target}
+    assert [p.split for p in target].count("validation") == 20
+    for p in target:
+        assert {s.obj for s in p.scenes} <= set(TARGET_OBJECTS) and p.in_domain
+        assert p.category == "Motorcycling" and p.rate == 0.8
+        first = list(dict.fromkeys(s.obj for s in p.scenes))[:2]
+        assert p.title.lower() == " and ".join(first)
+    named = [w.names for p in target for w in p.words if w.names]
+    assert set(named) <= set(TARGET_OBJECTS) and len(set(named)) == len(TARGET_OBJECTS)
+    assert plan_target_corpus(LARGE) == target
+
+
+def test_the_target_table_lists_the_target_videos_without_instructional_labels(corpus):
+    out, sources, truth = corpus
+    target = pd.read_csv(out / "target" / "sources.tsv", sep="\t", keep_default_na=False, dtype=str)
+    assert target.columns.tolist() == sources.columns.tolist()
+    assert target["video_id"].tolist() == truth["target_domain"]["target_video_ids"]
+    assert (target["instructional"] == "").all() and (target["labels"].str.startswith("Motorcycling")).all()
+    for row in target.itertuples():
+        assert (out.parents[1] / row.source).is_file() and (out.parents[1] / row.captions).is_file()
+        assert truth["videos"][row.video_id]["corpus"] == "target"
+    in_domain = [v for v, video in truth["videos"].items() if video["in_domain"] and video["corpus"] == "source"]
+    assert sorted(in_domain) == sorted(truth["target_domain"]["source_in_domain_ids"])
+    assert set(truth["target_domain"]["objects"]) == set(TARGET_OBJECTS)
