@@ -1,7 +1,9 @@
-"""Loading and validating the run configuration against config/schema.yaml."""
+"""Loading and validating the run configuration against config/schema.yaml, and reading the
+curation budgets it writes (counts or percentages)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,20 @@ def cross_key_problems(config: dict) -> list[str]:
         if model not in models:
             problems.append(f"config key 'analysis.model_comparison.{role}': '{model}' is not a "
                             f"trained model; allowed: one of {', '.join(models)} (train.models)")
+    curation = config["curation"]
+    if curation["enabled"] and not config["corpus"]["target_sources"]:
+        problems.append("config key 'curation.enabled': true, but corpus.target_sources is empty; "
+                        "allowed: a target corpus table when curation is on")
+    if curation["clips"] == "events" and not curation["events"]:
+        problems.append("config key 'curation.events': empty, but curation.clips is 'events'; "
+                        "allowed: a table of video_id, start_s, end_s")
+    if curation["baseline"] not in models:
+        problems.append(f"config key 'curation.baseline': '{curation['baseline']}' is not a "
+                        f"trained model; allowed: one of {', '.join(models)} (train.models)")
+    if curation["embedding"] != "features" and curation["embedding"] not in models:
+        problems.append(f"config key 'curation.embedding': '{curation['embedding']}' is neither "
+                        f"'features' nor a trained model; allowed: features or one of "
+                        f"{', '.join(models)} (train.models)")
     return problems
 
 
@@ -72,3 +88,40 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     if not lines:
         return
     raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def _budget_spec(budget: str | int) -> tuple[float, bool]:
+    """``(value, is_percent)`` of a budget such as ``"5%"``, ``"200"`` or ``200``; ValueError else."""
+    text = budget.strip() if isinstance(budget, str) else budget
+    if isinstance(text, str) and text.endswith("%"):
+        try:
+            percent = float(text[:-1])
+        except ValueError:
+            percent = math.nan
+        if not 0 < percent <= 100:  # also rejects nan and inf
+            raise ValueError(f"budget '{budget}': a percentage must lie in (0%, 100%]")
+        return percent, True
+    if isinstance(text, str) and text.isdigit():
+        text = int(text)
+    # bool is an int subclass, but True is no count of videos.
+    if isinstance(text, bool) or not isinstance(text, int) or text < 1:
+        raise ValueError(f"budget '{budget}': expected a percentage such as '5%' or a count >= 1")
+    return text, False
+
+
+def parse_budget(budget: str | int, n_source: int) -> int:
+    """Number of source videos to select: ``"5%"`` -> round(0.05 * n_source), at least 1; a count
+    (``200`` or ``"200"``) as given. Both are capped at ``n_source``; ValueError for anything else.
+    """
+    if n_source < 1:
+        raise ValueError(f"budget '{budget}': there are no source videos to select from")
+    value, is_percent = _budget_spec(budget)
+    count = max(1, round(value / 100 * n_source)) if is_percent else int(value)
+    return min(count, n_source)
+
+
+def budget_label(budget: str | int) -> str:
+    """A file-name-safe label of a budget: ``"5%"`` -> ``"5pct"``, ``"1.2%"`` -> ``"1.2pct"``,
+    ``200`` -> ``"200"``. ValueError for a budget :func:`parse_budget` would refuse."""
+    value, is_percent = _budget_spec(budget)
+    return f"{value:g}pct" if is_percent else str(value)

@@ -3,7 +3,9 @@
 from pathlib import Path
 
 from groundprobe.config import validate_config
+from groundprobe.config import budget_label
 from groundprobe.io import read_table
+from groundprobe.manifest import SOURCE_CORPUS, TARGET_CORPUS
 from groundprobe.weights import check_weights_available
 
 validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -12,9 +14,27 @@ for stream_config in (config["features"]["2d"], config["features"]["3d"]):
     check_weights_available(stream_config["backbone"], stream_config["weights"])
 
 
+# CUPID curation: one entry (strategy, budget label, budget as configured) per curated model; the
+# model is named curated/{strategy}/{budget label}, e.g. curated/knn/12.5pct.
+CURATION_BUDGETS = {budget_label(budget): budget for budget in config["curation"]["budgets"]}
+CURATION_ENTRIES = (
+    [
+        [strategy, label, str(budget)]
+        for strategy in config["curation"]["strategies"]
+        for label, budget in CURATION_BUDGETS.items()
+    ]
+    if config["curation"]["enabled"]
+    else []
+)
+CURATED_MODELS = [f"curated/{strategy}/{label}" for strategy, label, _ in CURATION_ENTRIES]
+
+
 wildcard_constraints:
     shard=r"\d{5}",
-    model=r"[A-Za-z0-9_]+",
+    model=r"[A-Za-z0-9_]+|curated/[a-z_]+/[0-9.]+(pct)?",
+    strategy=r"random|heuristic|avg_sim|knn",
+    budget=r"[0-9.]+(pct)?",
+    corpus=r"source|target",
 
 
 # The paper's analyses (Hessel et al. 2020, sections 4-5): what `snakemake` builds beside the
@@ -32,22 +52,38 @@ ANALYSIS_TARGETS = [
 if config["analysis"]["model_comparison"]["enabled"]:
     ANALYSIS_TARGETS.append("results/model_comparison.csv")
 
+if config["curation"]["enabled"]:
+    ANALYSIS_TARGETS += [
+        "results/curation_comparison.csv",
+        "results/figures/curation_comparison.png",
+        "results/domain_gap.csv",
+    ]
+
 QC_STAGES = ["download", "features_2d", "features_3d", "asr", "segments"]
 
 
-def shard_ids(wildcards=None):
-    """Shard names of the manifest (known once the manifest checkpoint has run)."""
-    manifest = checkpoints.manifest.get().output.manifest
-    return [f"{shard:05d}" for shard in sorted(read_table(manifest)["shard"].unique())]
+def shard_ids(corpus=None):
+    """Shard names of the manifest, of one corpus (source, target) or of all when None (known
+    once the manifest checkpoint has run)."""
+    manifest = read_table(checkpoints.manifest.get().output.manifest)
+    if corpus is not None:
+        manifest = manifest[manifest["corpus"] == corpus]
+    return [f"{shard:05d}" for shard in sorted(manifest["shard"].unique())]
 
 
-def per_shard(pattern):
-    """An input function expanding ``pattern`` over every shard of the manifest."""
-    return lambda wildcards: expand(pattern, shard=shard_ids(), **wildcards)
+def per_shard(pattern, corpus=SOURCE_CORPUS):
+    """An input function expanding ``pattern`` over every shard of ``corpus`` (the studied source
+    corpus unless told otherwise: the target's shards feed curation only)."""
+    return lambda wildcards: expand(pattern, shard=shard_ids(corpus), **wildcards)
+
+
+def corpus_shards(pattern):
+    """An input function expanding ``pattern`` over every shard of the corpus ``wildcards.corpus``."""
+    return lambda wildcards: expand(pattern, shard=shard_ids(wildcards.corpus), **wildcards)
 
 
 def stage_qc_tables(wildcards):
-    """Every per-shard QC table, the evaluation's of the reported model included."""
+    """Every per-shard QC table of both corpora, the evaluation's of the reported model included."""
     shards = shard_ids()
     tables = expand("results/qc/{stage}/{shard}.tsv", stage=QC_STAGES, shard=shards)
     return tables + expand(
@@ -68,14 +104,57 @@ def weights_input(stream):
     return [] if weights in ("pretrained", "random") else [weights]
 
 
+def demo_target_output():
+    """The demo's target corpus table as an output of rule demo_corpus, when it has one."""
+    demo = config["demo_corpus"]
+    if not demo["target_domain"]["videos"]:
+        return {}
+    return {"target": f"{demo['out_dir']}/target/sources.tsv"}
+
+
+def target_sources_input(wildcards):
+    """The curation target's sources table, when curation is on (corpus.target_sources)."""
+    return [config["corpus"]["target_sources"]] if config["curation"]["enabled"] else []
+
+
 def yt8m_instructional_input(wildcards):
     """The human instructional labels file of a YouTube-8M corpus, when one is configured."""
     labels = config["yt8m"]["instructional_labels"]
     return [labels] if labels else []
 
 
+def curation_input(wildcards):
+    """The selected videos of a curated model (curated/{strategy}/{budget}); none for the others."""
+    if not wildcards.model.startswith("curated/"):
+        return []
+    _, strategy, budget = wildcards.model.split("/")
+    return [f"results/curation/{strategy}_{budget}.tsv"]
+
+
+def video_embedding_inputs(wildcards):
+    """The inputs of one shard's video embeddings (the feature streams pooled, the clip windows'
+    segments or events table and, for a model's clip branch, that model)."""
+    curation = config["curation"]
+    by_model = curation["embedding"] != "features"
+    inputs = {
+        f"features_{stream}": f"results/features/{stream}/{wildcards.shard}.h5"
+        for stream in ("2d", "3d")
+        if by_model or stream in curation["streams"]
+    }
+    if curation["clips"] == "captions":
+        inputs["segments"] = f"results/segments/{wildcards.shard}.tsv.gz"
+    if curation["clips"] == "events":
+        inputs["events"] = curation["events"]
+    if by_model:
+        inputs["checkpoint"] = f"results/models/{curation['embedding']}/checkpoint.pt"
+    return inputs
+
+
 def model_spec(wildcards):
-    """Which manifest rows train ``wildcards.model`` (config train.models)."""
+    """Which manifest rows train ``wildcards.model`` (config train.models; a curated model trains
+    on the videos of its curation table instead)."""
+    if wildcards.model.startswith("curated/"):
+        return {}
     models = config["train"]["models"]
     if wildcards.model not in models:
         raise ValueError(

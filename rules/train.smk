@@ -5,6 +5,7 @@ rule train:
         features_3d=per_shard("results/features/3d/{shard}.h5"),
         vocab="results/vocab.tsv",
         manifest="results/manifest.tsv",
+        curation=curation_input,
     output:
         checkpoint="results/models/{model}/checkpoint.pt",
         log_tsv="results/models/{model}/train_log.tsv",

@@ -45,6 +45,13 @@ def test_every_schema_key_has_a_default_in_config_yaml(config):
     (("analysis", "model_comparison", "instructional"), "howto",
      r"config key 'analysis.model_comparison.instructional': 'howto' is not a trained model; "
      r"allowed: one of diverse, instructional \(train.models\)"),
+    (("corpus", "target_sources"), "", "config key 'curation.enabled': true, but corpus.target_sources is empty"),
+    (("curation", "baseline"), "everything", "config key 'curation.baseline': 'everything' is not a trained model"),
+    (("curation", "embedding"), "clip", "config key 'curation.embedding': 'clip' is neither 'features' nor"),
+    (("curation", "clips"), "events", "config key 'curation.events': empty, but curation.clips is 'events'"),
+    (("curation", "budgets"), ["5 %"], "config key 'curation.budgets.0'"),
+    (("curation", "budgets"), [0], "config key 'curation.budgets.0'"),
+    (("curation", "strategies"), ["greedy"], "config key 'curation.strategies.0'.*'random', 'heuristic'"),
 ])
 def test_invalid_value_names_key_and_what_is_allowed(config, path, value, expected):
     bad = copy.deepcopy(config)

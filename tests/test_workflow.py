@@ -18,6 +18,7 @@ import yaml
 from scipy.stats import spearmanr
 from snakemake.utils import update_config
 
+from groundprobe.config import budget_label, parse_budget
 from groundprobe.demo_corpus import VideoPlan, generate_demo_corpus, plan_corpus
 from groundprobe.io import read_table, read_text_table
 
@@ -26,6 +27,7 @@ pytestmark = pytest.mark.workflow
 # The bring-your-own corpus, relative to the run's directory as a user would write it.
 BYO_DIR = "my_corpus"
 BYO_SOURCES = f"{BYO_DIR}/sources.tsv"
+BYO_TARGET_SOURCES = f"{BYO_DIR}/target/sources.tsv"   # written by the generator, as it is
 CAPTION_FORMATS = ("auto vtt", "auto srt", "manual vtt", "manual srt")
 
 
@@ -42,10 +44,14 @@ def byo_config(**overrides) -> dict:
     """The demo corpus exactly as config.yaml plants it (4 categories x 16 videos of 20-40 s, so
     that the analyses have the power to recover the planted effects), read from the
     bring-your-own sources table (see :func:`write_byo_corpus`), with cheaper pixels: 160x120
-    video and a 32x32 3D stream, which carries no planted signal."""
-    config = default_config(corpus__sources=BYO_SOURCES, evaluate__bootstrap=200, **overrides)
+    video and a 32x32 3D stream, which carries no planted signal. Curation (the demo's target
+    corpus, generated beside it) at the smallest budget of config.yaml only: one model per
+    strategy."""
+    config = default_config(corpus__sources=BYO_SOURCES, corpus__target_sources=BYO_TARGET_SOURCES,
+                            evaluate__bootstrap=200, **overrides)
     config["demo_corpus"].update(width=160, height=120)
     config["features"]["3d"]["frame_size"] = 32
+    config["curation"]["budgets"] = config["curation"]["budgets"][:1]
     return config
 
 
@@ -299,7 +305,9 @@ def test_report_holds_every_table_and_figure_with_its_caption(demo_run):
     assert len(annotated) >= 15
     assert set(annotated.values()) | {"workflow.rst"} == {path.name for path in captions}
     for target in annotated:
-        assert Path(target).name in html, target
+        # A wildcard target (one selection table per strategy and budget) is there once per value.
+        name = re.escape(Path(target).name)
+        assert re.search(re.sub(r"\\\{\w+\\\}", ".+", name), html), target
     assert "Beyond Instructional Videos" in html
 
 
@@ -409,3 +417,49 @@ def test_youtube600k_config_builds_the_corpus_from_an_id_list_and_needs_the_pape
     assert jobs["download"] == jobs["features_2d"] == jobs["prune_videos"] == 3 and jobs["funnel"] == 1
     # Human labels cover validation videos only: M_Instructional and its comparison are not built.
     assert jobs["train"] == 1 and "model_comparison" not in jobs
+
+
+def curation_tables(workdir: Path) -> tuple[dict, pd.DataFrame, set, set]:
+    """The planted truth, curation_comparison.csv, the source training pool and its in-domain part."""
+    truth = planted_truth(workdir)
+    comparison = pd.read_csv(workdir / "results/curation_comparison.csv", keep_default_na=False)
+    manifest = read_table(workdir / "results/manifest.tsv")
+    pool = set(manifest.loc[(manifest["corpus"] == "source") & (manifest["split"] == "train"), "video_id"])
+    return truth, comparison, pool, pool & set(truth["target_domain"]["source_in_domain_ids"])
+
+
+def test_similarity_curation_finds_the_in_domain_minority_and_beats_random_on_the_target(demo_run):
+    truth, comparison, pool, in_domain = curation_tables(demo_run)
+    base_rate = len(in_domain) / len(pool)
+    assert 0 < base_rate < 0.3
+    budget = comparison["budget"].iloc[0]
+    rows = comparison[comparison["budget"] == budget].set_index("strategy")
+    assert set(rows.index) == {"random", "heuristic", "avg_sim", "knn"}
+    for strategy in ("avg_sim", "knn"):
+        selected = set(read_table(demo_run / f"results/curation/{strategy}_{budget_label(budget)}.tsv")["video_id"])
+        assert selected <= pool and len(selected) == parse_budget(budget, len(pool))
+        precision = len(selected & in_domain) / len(selected)
+        assert precision >= 2 * base_rate, (strategy, precision, base_rate)
+        assert rows.loc[strategy, "r5"] > rows.loc["random", "r5"], rows
+    # Only the data differ: every curated model trained as long as the baseline.
+    assert (comparison["training_steps"] == comparison["training_steps"].iloc[-1]).all()
+    assert comparison["strategy"].iloc[-1] == "baseline" and comparison["selected_videos"].iloc[-1] == len(pool)
+    for figure in (".png", ".svg"):
+        assert (demo_run / f"results/figures/curation_comparison{figure}").stat().st_size > 1000
+
+
+def test_the_target_is_probed_apart_from_the_study_and_every_target_video_is_accounted_for(demo_run):
+    truth, comparison, pool, _ = curation_tables(demo_run)
+    target_ids = set(truth["target_domain"]["target_video_ids"])
+    manifest = read_table(demo_run / "results/manifest.tsv")
+    assert set(manifest.loc[manifest["corpus"] == "target", "video_id"]) == target_ids
+    # The study's tables hold no target video; the vocabulary and the models never saw one.
+    by_video = read_table(demo_run / "results/auc_by_video.csv")
+    assert not target_ids & set(by_video["video_id"])
+    assert not target_ids & set(read_table(demo_run / "results/segment_auc.csv")["video_id"])
+    gap = pd.read_csv(demo_run / "results/domain_gap.csv", keep_default_na=False).set_index("corpus")
+    validation = manifest[(manifest["corpus"] == "target") & (manifest["split"] == "validation")]
+    assert gap.loc["target", "auc_videos"] == len(validation)
+    assert gap.loc["source", "auc_videos"] == (by_video["split"] == "validation").sum()
+    # Planted: the target's objects are rare in the source, so the whole-source model is worse there.
+    assert float(gap.loc["target - source", "r5"]) < 0, gap

@@ -1,4 +1,5 @@
-"""Glue for rule train: one joint embedding model on the manifest rows its spec selects."""
+"""Glue for rule train: one joint embedding model on the manifest rows its spec selects, or on the
+videos of its curation table (curated models)."""
 
 import pandas as pd
 import torch
@@ -9,12 +10,16 @@ from groundprobe.train import select_videos, train_model
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-training_ids = set(select_videos(read_table(snakemake.input.manifest), snakemake.params.model_spec,
-                                   snakemake.wildcards.model))
+if snakemake.input.curation:
+    training_ids = set(read_table(snakemake.input.curation[0])["video_id"])
+else:
+    training_ids = set(select_videos(read_table(snakemake.input.manifest),
+                                     snakemake.params.model_spec, snakemake.wildcards.model))
 segments = pd.concat([read_table(path) for path in snakemake.input.segments], ignore_index=True)
 segments = segments[segments["video_id"].isin(training_ids)]
 log.info("model %s: %d videos selected by %s, %d of them with segments", snakemake.wildcards.model,
-         len(training_ids), snakemake.params.model_spec, segments["video_id"].nunique())
+         len(training_ids), snakemake.input.curation or snakemake.params.model_spec,
+         segments["video_id"].nunique())
 with FeatureStore(snakemake.input.features_2d, snakemake.input.features_3d) as store:
     summary = train_model(segments, store, len(read_table(snakemake.input.vocab)),
                           snakemake.params.model, snakemake.params.train,

@@ -1,0 +1,49 @@
+# CUPID curation (Zhou et al. 2021): every video as its mean clip embedding, then one selection of
+# source training videos per (strategy, budget) in config curation.
+
+
+rule video_embeddings:
+    input:
+        unpack(video_embedding_inputs),
+    output:
+        npz="results/curation/embeddings/{shard}.npz",
+        qc="results/qc/video_embeddings/{shard}.tsv",
+    params:
+        curation={
+            key: config["curation"][key]
+            for key in ("clips", "window_s", "embedding", "streams", "device")
+        },
+    log:
+        "results/logs/video_embeddings/{shard}.log",
+    benchmark:
+        "results/benchmarks/video_embeddings/{shard}.tsv"
+    threads: config["train"]["threads"]
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/video_embeddings.py"
+
+
+rule curate:
+    input:
+        source=per_shard("results/curation/embeddings/{shard}.npz"),
+        target=per_shard("results/curation/embeddings/{shard}.npz", TARGET_CORPUS),
+        manifest="results/manifest.tsv",
+    output:
+        tsv=report("results/curation/{strategy}_{budget}.tsv", caption="../report/curation.rst",
+                   category="6. Curation", subcategory="{strategy}"),
+    params:
+        budget=lambda wildcards: CURATION_BUDGETS[wildcards.budget],
+        curation={
+            key: config["curation"][key]
+            for key in ("knn_pool_factor", "heuristic", "block_videos", "device", "seed")
+        },
+    log:
+        "results/logs/curate/{strategy}_{budget}.log",
+    benchmark:
+        "results/benchmarks/curate/{strategy}_{budget}.tsv"
+    threads: config["train"]["threads"]
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/curate.py"

@@ -1,0 +1,27 @@
+# Probes of one trained model on one corpus's validation videos (CUPID, Zhou et al. 2021): zero-shot
+# text->video retrieval and the mean intra-video AUC.
+
+
+rule probe:
+    input:
+        checkpoint="results/models/{model}/checkpoint.pt",
+        segments=corpus_shards("results/segments/{shard}.tsv.gz"),
+        features_2d=corpus_shards("results/features/2d/{shard}.h5"),
+        features_3d=corpus_shards("results/features/3d/{shard}.h5"),
+        auc=corpus_shards("results/evaluate/{model}/{shard}.auc.tsv"),
+        manifest="results/manifest.tsv",
+    output:
+        probe="results/probes/{corpus}/{model}.tsv",
+        ranks="results/probes/{corpus}/{model}.ranks.tsv.gz",
+    params:
+        retrieval=config["retrieval"],
+        device=config["train"]["device"],
+    log:
+        "results/logs/probe/{corpus}/{model}.log",
+    benchmark:
+        "results/benchmarks/probe/{corpus}/{model}.tsv"
+    threads: config["train"]["threads"]
+    conda:
+        "../envs/groundprobe.yaml"
+    script:
+        "../workflow_scripts/probe.py"

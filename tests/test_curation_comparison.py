@@ -1,0 +1,66 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from groundprobe.curation_comparison import (BASELINE, COMPARISON_COLUMNS, comparison_table,
+                                             domain_gap_table, plot_comparison)
+from groundprobe.probe import PROBE_COLUMNS, probe_row, validation_ids
+
+
+def probe(model, corpus, n_videos, r5, mean_auc):
+    metrics = {"n_queries": 40, "r1": r5 / 3, "r5": r5, "r10": min(1.0, 1.5 * r5), "median_rank": 9.0,
+               "mean_rank": 12.5, "queries_with_ties": 0}
+    auc = pd.DataFrame({"video_id": ["a", "b"], "auc": [mean_auc - 0.1, mean_auc + 0.1]})
+    return probe_row(model, corpus, {"n_videos": n_videos, "steps": 200}, metrics, auc)
+
+
+def test_probe_row_takes_training_size_metrics_and_mean_auc():
+    row = probe("curated/knn/25pct", "target", 8, 0.3, 0.7).iloc[0]
+    assert list(row.index) == PROBE_COLUMNS
+    assert (row["training_videos"], row["training_steps"], row["auc_videos"]) == (8, 200, 2)
+    assert row["mean_auc"] == pytest.approx(0.7) and row["r5"] == 0.3
+    empty = probe_row("m", "target", {"n_videos": 2, "steps": 1}, probe("m", "t", 1, 0.1, 0.5).iloc[0],
+                      pd.DataFrame({"video_id": [], "auc": []}))
+    assert empty["auc_videos"].iloc[0] == 0 and np.isnan(empty["mean_auc"].iloc[0])
+
+
+def test_validation_ids_of_one_corpus():
+    manifest = pd.DataFrame({"video_id": list("abcd"), "corpus": ["source", "target", "target", "source"],
+                             "split": ["validation", "validation", "train", "train"]})
+    assert validation_ids(manifest, "target") == {"b"}
+    assert validation_ids(manifest, "source") == {"a"}
+
+
+def test_comparison_rows_keep_strategy_budget_and_selection_size_then_the_baseline():
+    selection = pd.DataFrame({"video_id": ["v1", "v2", "v3"], "score": [0.0] * 3, "rank": [1, 2, 3]})
+    curated = [("random", "12.5%", selection, probe("curated/random/12.5pct", "target", 3, 0.1, 0.55)),
+               ("knn", "12.5%", selection.iloc[:2], probe("curated/knn/12.5pct", "target", 2, 0.4, 0.7))]
+    table = comparison_table(curated, probe("diverse", "target", 30, 0.2, 0.6))
+    assert list(table.columns) == COMPARISON_COLUMNS
+    assert table["strategy"].tolist() == ["random", "knn", BASELINE]
+    assert table["budget"].tolist() == ["12.5%", "12.5%", "100%"]
+    assert table["selected_videos"].tolist() == [3, 2, 30]
+    assert table["model"].tolist() == ["curated/random/12.5pct", "curated/knn/12.5pct", "diverse"]
+    assert table["r5"].tolist() == [0.1, 0.4, 0.2]
+
+
+def test_domain_gap_is_target_minus_source():
+    table = domain_gap_table(probe("diverse", "source", 30, 0.5, 0.8), probe("diverse", "target", 30, 0.2, 0.6))
+    assert table["corpus"].tolist() == ["source", "target", "target - source"]
+    gap = table.iloc[2]
+    assert gap["r5"] == pytest.approx(-0.3) and gap["mean_auc"] == pytest.approx(-0.2)
+    assert pd.isna(gap["training_videos"]) and pd.isna(gap["n_queries"])
+    assert table["training_videos"].tolist()[:2] == [30, 30]
+
+
+def test_the_figure_is_written_as_png_and_svg(tmp_path):
+    curated = [(s, b, pd.DataFrame({"video_id": [f"v{k}" for k in range(n)]}),
+                probe(f"curated/{s}/{b}", "target", n, r5, 0.6))
+               for s, b, n, r5 in [("random", "4", 4, 0.1), ("random", "8", 8, 0.15),
+                                   ("knn", "4", 4, 0.3), ("knn", "8", 8, 0.35)]]
+    table = comparison_table(curated, probe("diverse", "target", 32, 0.2, 0.6))
+    plot_comparison(table, "r5", tmp_path / "c.png", tmp_path / "c.svg")
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = (tmp_path / "c.svg").read_text()
+    for text in ("R@5", "selected source videos", "random", "knn", "whole source (32 videos)"):
+        assert text in svg

@@ -1,0 +1,29 @@
+"""Glue for rule probe: retrieval and intra-video AUC of one model on one corpus's validation videos."""
+
+import pandas as pd
+import torch
+
+from groundprobe.device import resolve_device
+from groundprobe.features import FeatureStore
+from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.probe import probe_row, validation_ids
+from groundprobe.retrieval import retrieve
+from groundprobe.train import load_model, training_summary
+
+log = setup_logging(snakemake.log[0])
+torch.set_num_threads(snakemake.threads)
+model_name, corpus = snakemake.wildcards.model, snakemake.wildcards.corpus
+validation = validation_ids(read_table(snakemake.input.manifest), corpus)
+segments = pd.concat([read_table(path) for path in snakemake.input.segments], ignore_index=True)
+segments = segments[segments["video_id"].isin(validation)]
+auc = pd.concat([read_table(path) for path in snakemake.input.auc], ignore_index=True)
+auc = auc[auc["video_id"].isin(validation)]
+model = load_model(snakemake.input.checkpoint, resolve_device(snakemake.params.device))
+params = snakemake.params.retrieval
+with FeatureStore(snakemake.input.features_2d, snakemake.input.features_3d) as store:
+    ranks, metrics = retrieve(model, segments, store, params["clips_per_video"], params["query_block"],
+                              params["max_items"], params["seed"])
+row = probe_row(model_name, corpus, training_summary(snakemake.input.checkpoint), metrics, auc)
+write_table(ranks, snakemake.output.ranks)
+write_table(row, snakemake.output.probe)
+log.info("model %s on %s validation videos:\n%s", model_name, corpus, row.to_string(index=False))
