@@ -72,6 +72,16 @@ def cross_key_problems(config: dict) -> list[str]:
         problems.append(f"config key 'curation.embedding': '{curation['embedding']}' is neither "
                         f"'features' nor a trained model; allowed: features or one of "
                         f"{', '.join(models)} (train.models)")
+    labels = []
+    for k, budget in enumerate(curation["budgets"]):
+        try:
+            labels.append(budget_label(budget))
+        except ValueError as error:
+            problems.append(f"config key 'curation.budgets.{k}': {error}")
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        problems.append(f"config key 'curation.budgets': {curation['budgets']} name the same budget "
+                        f"more than once ({', '.join(repeated)}); allowed: distinct budgets")
     return problems
 
 
@@ -90,6 +100,9 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
 
+MIN_BUDGET = 2  # a model trains on pairs of videos (groundprobe.train)
+
+
 def _budget_spec(budget: str | int) -> tuple[float, bool]:
     """``(value, is_percent)`` of a budget such as ``"5%"``, ``"200"`` or ``200``; ValueError else."""
     text = budget.strip() if isinstance(budget, str) else budget
@@ -104,19 +117,22 @@ def _budget_spec(budget: str | int) -> tuple[float, bool]:
     if isinstance(text, str) and text.isdigit():
         text = int(text)
     # bool is an int subclass, but True is no count of videos.
-    if isinstance(text, bool) or not isinstance(text, int) or text < 1:
-        raise ValueError(f"budget '{budget}': expected a percentage such as '5%' or a count >= 1")
+    if isinstance(text, bool) or not isinstance(text, int) or text < MIN_BUDGET:
+        raise ValueError(f"budget '{budget}': expected a percentage such as '5%' or a count "
+                         f">= {MIN_BUDGET}")
     return text, False
 
 
 def parse_budget(budget: str | int, n_source: int) -> int:
-    """Number of source videos to select: ``"5%"`` -> round(0.05 * n_source), at least 1; a count
-    (``200`` or ``"200"``) as given. Both are capped at ``n_source``; ValueError for anything else.
+    """Number of source videos to select: ``"5%"`` -> round(0.05 * n_source), at least
+    :data:`MIN_BUDGET`; a count (``200`` or ``"200"``) as given. Both are capped at ``n_source``;
+    ValueError for anything else and for fewer than MIN_BUDGET source videos.
     """
-    if n_source < 1:
-        raise ValueError(f"budget '{budget}': there are no source videos to select from")
+    if n_source < MIN_BUDGET:
+        raise ValueError(f"budget '{budget}': {n_source} source videos to select from; a curated "
+                         f"model needs at least {MIN_BUDGET}")
     value, is_percent = _budget_spec(budget)
-    count = max(1, round(value / 100 * n_source)) if is_percent else int(value)
+    count = max(MIN_BUDGET, round(value / 100 * n_source)) if is_percent else int(value)
     return min(count, n_source)
 
 

@@ -216,7 +216,8 @@ def knn_select(target_means: np.ndarray,
     The pool is the first pool_size = min(n_source, ceil(pool_factor * budget)) distinct sources of
     the rank-major neighbour lists (:func:`knn_pool`). k starts at ceil(pool_size / n_target) and
     doubles, with a new pass over ``blocks_factory()``, while target videos share so many
-    neighbours that the pool stays short and k < n_source. n_source is only known after the first
+    neighbours that the pool stays short and k < n_source; a pool as large as the source is the
+    whole source, without growing k. n_source is only known after the first
     pass, so that pass uses the uncapped pool size; the pool itself does not depend on k, since
     longer lists only extend the rank-major order. The draw is ``np.random.default_rng(seed)``
     without replacement (the whole pool when smaller than ``budget``); score is each video's best
@@ -232,6 +233,9 @@ def knn_select(target_means: np.ndarray,
     while True:
         ids, neighbours, similarities, best = _neighbour_pass(target_means, blocks_factory(), k, device)
         pool_size = min(len(ids), wanted)
+        if pool_size == len(ids):  # the pool is every source: no longer lists needed
+            pool = np.arange(len(ids))
+            break
         pool = knn_pool(neighbours, similarities, pool_size)
         k = neighbours.shape[1]  # capped at n_source
         if len(pool) >= pool_size or k >= len(ids):
@@ -311,6 +315,12 @@ def heuristic_select(source: pd.DataFrame, target: pd.DataFrame, genres: Mapping
     videos = pd.DataFrame({"video_id": source["video_id"].astype(str), "shared": shared,
                            "criteria": in_genre.astype(int) + (shared > 0).astype(int),
                            "manual": _text(source["caption_kind"]) == "manual"})
+    tiers = videos["criteria"].value_counts()
+    log.info("heuristic: %d candidates meet both criteria, %d one, %d none; budget %d",
+             tiers.get(2, 0), tiers.get(1, 0), tiers.get(0, 0), budget)
+    if tiers.get(2, 0) < budget:
+        log.warning("heuristic: fewer candidates than the budget; %d videos meeting fewer criteria "
+                    "fill it (score < 2)", budget - min(budget, tiers.get(2, 0)))
     videos = videos.sort_values("video_id", kind="stable")
     videos["draw"] = np.random.default_rng(seed).permutation(len(videos))
     ranked = videos.sort_values(["criteria", "manual", "shared", "draw"],

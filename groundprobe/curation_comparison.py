@@ -45,7 +45,8 @@ def domain_gap_table(source: pd.DataFrame, target: pd.DataFrame) -> pd.DataFrame
     difference = {"model": table["model"].iloc[0], "corpus": "target - source",
                   **{c: target[c].iloc[0] - source[c].iloc[0] for c in GAP_METRICS}}
     table = pd.concat([table, pd.DataFrame([difference])], ignore_index=True)[PROBE_COLUMNS]
-    counts = ["training_videos", "training_steps", "n_queries", "queries_with_ties", "auc_videos"]
+    counts = ["training_videos", "training_steps", "training_batch_videos", "n_queries",
+              "queries_with_ties", "auc_videos"]
     return table.astype({column: "Int64" for column in counts})
 
 

@@ -111,7 +111,8 @@ def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFr
 
     Target videos fill shards of their own after the source's, so no job mixes the two corpora
     (adding source videos renumbers the target's shards, never the source's). Columns:
-    MANIFEST_COLUMNS. Raises ManifestError when a video id is in both tables.
+    MANIFEST_COLUMNS. Raises ManifestError when a video id is in both tables or the target lacks
+    training or validation videos.
     """
     vocab = load_yt8m_vocabulary() if vocabulary is None else vocabulary
     vertical_by_label = dict(zip(vocab["Name"], vocab["Vertical1"]))
@@ -122,6 +123,11 @@ def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFr
         empty = df["verticals"] == ""
         df.loc[empty, "verticals"] = df.loc[empty, "labels"].map(
             lambda labels: verticals_of(labels, vertical_by_label))
+        missing = sorted(set(SPLITS) - set(df["split"])) if corpus == TARGET_CORPUS else []
+        if missing:
+            raise ManifestError(f"the target table has no {missing[0]} videos: curation "
+                                f"selects toward the target's training videos and probes its "
+                                f"validation videos (column 'split')")
         df["corpus"] = corpus
         df["shard"] = [first_shard + shard for shard in assign_shards(len(df), shard_size)]
         first_shard = df["shard"].max() + 1 if len(df) else first_shard

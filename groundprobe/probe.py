@@ -11,7 +11,7 @@ import pandas as pd
 
 from groundprobe.retrieval import METRIC_KEYS
 
-PROBE_COLUMNS = ["model", "corpus", "training_videos", "training_steps", *METRIC_KEYS,
+PROBE_COLUMNS = ["model", "corpus", "training_videos", "training_steps", "training_batch_videos", *METRIC_KEYS,
                  "auc_videos", "mean_auc"]
 
 
@@ -24,10 +24,12 @@ def validation_ids(manifest: pd.DataFrame, corpus: str) -> set[str]:
 def probe_row(model: str, corpus: str, training: dict, metrics: dict, auc: pd.DataFrame) -> pd.DataFrame:
     """The one-row probe table (PROBE_COLUMNS).
 
-    ``training``: the model's training summary (steps, n_videos); ``metrics``: retrieval metrics
+    ``training``: the model's training summary (steps, n_videos, batch_videos: a model trained on
+    fewer videos than train.batch_videos saw smaller batches); ``metrics``: retrieval metrics
     (retrieval.METRIC_KEYS); ``auc``: intra-video AUC (column ``auc``) of the validation videos.
     """
     row = {"model": model, "corpus": corpus, "training_videos": int(training["n_videos"]),
-           "training_steps": int(training["steps"]), **{key: metrics[key] for key in METRIC_KEYS},
+           "training_steps": int(training["steps"]),
+           "training_batch_videos": int(training["batch_videos"]), **{key: metrics[key] for key in METRIC_KEYS},
            "auc_videos": len(auc), "mean_auc": float(np.mean(auc["auc"])) if len(auc) else np.nan}
     return pd.DataFrame([row], columns=PROBE_COLUMNS)

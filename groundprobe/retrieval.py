@@ -7,6 +7,7 @@ clip that scores exactly as high as the correct one neither pushes it down nor l
 
 from __future__ import annotations
 
+import zlib
 from typing import Sequence
 
 import numpy as np
@@ -21,27 +22,31 @@ RECALL_KS = (1, 5, 10)
 METRIC_KEYS = ["n_queries", *(f"r{k}" for k in RECALL_KS), "median_rank", "mean_rank", "queries_with_ties"]
 
 
-def retrieval_items(segments: pd.DataFrame, clips_per_video: int | None) -> pd.DataFrame:
+def retrieval_items(segments: pd.DataFrame, clips_per_video: int | None, seed: int = 0) -> pd.DataFrame:
     """The segments that become retrieval items: non-overlapping ones, at most ``clips_per_video``
     per video (None: no cap).
 
     Segments are random windows that may overlap, and a near-duplicate of the correct clip in the
     gallery would make its query ill-posed. So per video, in order of (start_s, segment), a segment
-    is kept when it starts at or after the end of the last kept one, until the cap is reached.
+    is kept when it starts at or after the end of the last kept one. Of a video's kept segments,
+    ``clips_per_video`` are drawn at random (seeded by ``seed`` and the video id, so a video's items
+    do not depend on the other videos): the first ones would all come from the video's opening.
     Returns the kept rows with all their columns, sorted by video_id then start_s, index 0..n-1.
     """
     if clips_per_video is not None and clips_per_video < 1:
         raise ValueError(f"clips_per_video must be at least 1 or None, got {clips_per_video}")
     ordered = segments.sort_values(["video_id", "start_s", "segment"], kind="stable").reset_index(drop=True)
     kept: list[int] = []
-    for _, rows in ordered.groupby("video_id", sort=False):
-        last_end, n_kept = -np.inf, 0
+    for video_id, rows in ordered.groupby("video_id", sort=False):
+        last_end, disjoint = -np.inf, []
         for row, start, end in zip(rows.index, rows["start_s"], rows["end_s"]):
-            if n_kept == clips_per_video:  # never true for None: no cap
-                break
             if start >= last_end:
-                kept.append(row)
-                last_end, n_kept = end, n_kept + 1
+                disjoint.append(row)
+                last_end = end
+        if clips_per_video is not None and len(disjoint) > clips_per_video:
+            rng = np.random.default_rng([seed, zlib.crc32(str(video_id).encode())])
+            disjoint = sorted(rng.choice(disjoint, size=clips_per_video, replace=False).tolist())
+        kept += disjoint
     return ordered.loc[kept].reset_index(drop=True)
 
 
@@ -136,7 +141,7 @@ def retrieve(model: JointEmbedding, segments: pd.DataFrame, source: SecondsSourc
     """
     if query_block < 1:
         raise ValueError(f"query_block must be at least 1, got {query_block}")
-    items = sample_items(retrieval_items(segments, clips_per_video), max_items, seed)
+    items = sample_items(retrieval_items(segments, clips_per_video, seed), max_items, seed)
     if len(items) < 2:
         raise ValueError(f"retrieval needs at least 2 candidate clips, found {len(items)} "
                          f"non-overlapping segment(s) in {segments['video_id'].nunique()} video(s)")

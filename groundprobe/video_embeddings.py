@@ -79,7 +79,7 @@ def video_means(video_ids: Sequence[str], windows_of: Callable[[str, int], np.nd
 
     ``windows_of(video_id, n_seconds)``: the video's clip windows (int (n, 2) of seconds).
     Returns (ids, means (n_videos, E) float32, clip counts (n_videos,) int64, QC records of the
-    videos without any clip).
+    videos without any clip); with no video embedded, means is (0, 0).
     """
     ids, means, counts, qc = [], [], [], []
     for video_id in video_ids:
@@ -91,9 +91,8 @@ def video_means(video_ids: Sequence[str], windows_of: Callable[[str, int], np.nd
         ids.append(video_id)
         means.append(clips.mean(axis=0))
         counts.append(len(windows))
-    width = means[0].shape[0] if means else 0
-    return (ids, np.array(means, dtype=np.float32).reshape(-1, width),
-            np.array(counts, dtype=np.int64), qc)
+    stacked = np.stack(means).astype(np.float32) if means else np.zeros((0, 0), np.float32)
+    return ids, stacked, np.array(counts, dtype=np.int64), qc
 
 
 def save_embeddings(path: str | os.PathLike, video_ids: Sequence[str], means: np.ndarray,
@@ -121,12 +120,15 @@ def windows_by_video(table: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndar
 def embedding_blocks(paths: Sequence[str | os.PathLike], keep: set[str], block_videos: int
                      ) -> Iterator[tuple[list[str], np.ndarray]]:
     """Video means of the ``keep`` videos, read shard file by shard file and yielded in blocks of
-    up to ``block_videos`` rows (ids, (n, E) float32): memory holds one block, not the corpus."""
+    up to ``block_videos`` rows (ids, (n, E) float32): memory holds one block, not the corpus.
+    Shards without a kept video (e.g. one whose videos all failed, stored as (0, 0)) are skipped."""
     ids: list[str] = []
     parts: list[np.ndarray] = []
     for path in paths:
         shard_ids, means, _ = load_embeddings(path)
         rows = [k for k, video_id in enumerate(shard_ids) if video_id in keep]
+        if not rows:
+            continue
         ids += [shard_ids[k] for k in rows]
         parts.append(means[rows])
         while len(ids) >= block_videos:

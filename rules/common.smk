@@ -161,3 +161,15 @@ def model_spec(wildcards):
             f"model '{wildcards.model}' is not configured; train.models has: {', '.join(models)}"
         )
     return models[wildcards.model]
+
+
+def curation_params(*keys):
+    """The config curation keys a rule's result depends on: ``window_s`` counts only for uniform
+    clips, so that changing an unused key (or block_videos, read from config by the scripts since
+    it changes memory, not results) reruns nothing."""
+    curation = config["curation"]
+    return {
+        key: curation[key]
+        for key in keys
+        if key != "window_s" or curation["clips"] == "uniform"
+    }

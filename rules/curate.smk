@@ -9,10 +9,7 @@ rule video_embeddings:
         npz="results/curation/embeddings/{shard}.npz",
         qc="results/qc/video_embeddings/{shard}.tsv",
     params:
-        curation={
-            key: config["curation"][key]
-            for key in ("clips", "window_s", "embedding", "streams", "device")
-        },
+        curation=curation_params("clips", "window_s", "embedding", "streams", "device"),
     log:
         "results/logs/video_embeddings/{shard}.log",
     benchmark:
@@ -34,10 +31,7 @@ rule curate:
                    category="6. Curation", subcategory="{strategy}"),
     params:
         budget=lambda wildcards: CURATION_BUDGETS[wildcards.budget],
-        curation={
-            key: config["curation"][key]
-            for key in ("knn_pool_factor", "heuristic", "block_videos", "device", "seed")
-        },
+        curation=curation_params("knn_pool_factor", "heuristic", "device", "seed"),
     log:
         "results/logs/curate/{strategy}_{budget}.log",
     benchmark:

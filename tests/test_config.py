@@ -51,6 +51,9 @@ def test_every_schema_key_has_a_default_in_config_yaml(config):
     (("curation", "clips"), "events", "config key 'curation.events': empty, but curation.clips is 'events'"),
     (("curation", "budgets"), ["5 %"], "config key 'curation.budgets.0'"),
     (("curation", "budgets"), [0], "config key 'curation.budgets.0'"),
+    (("curation", "budgets"), [1], "config key 'curation.budgets.0'"),
+    (("curation", "budgets"), ["5%", "1"], "config key 'curation.budgets.1': budget '1': .*count >= 2"),
+    (("curation", "budgets"), ["5%", "5.0%"], "name the same budget more than once [(]5pct[)]"),
     (("curation", "strategies"), ["greedy"], "config key 'curation.strategies.0'.*'random', 'heuristic'"),
 ])
 def test_invalid_value_names_key_and_what_is_allowed(config, path, value, expected):

@@ -165,21 +165,28 @@ def test_knn_select_scores_are_the_best_similarity_to_any_target():
     np.testing.assert_allclose(result["score"], best[[ids.index(v) for v in result["video_id"]]], atol=1e-5)
 
 
-def test_knn_select_doubles_k_when_targets_share_neighbours(caplog):
-    # Four identical targets share every neighbour list, so the rank-major pool only grows with k:
-    # pool_size 8 -> k = 2 gives 2 sources, k = 4 gives 4, k = 8 gives 8.
+def _shared_neighbour_knn(n_source: int, budget: int, caplog) -> tuple[list[str], pd.DataFrame, int]:
+    """knn_select with four identical targets, which share every neighbour list, over n_source
+    sources on a line; returns (source ids, selection, number of passes over the source)."""
     t = np.tile(np.array([[1.0, 0.0]], dtype=np.float32), (4, 1))
-    s = np.stack([np.linspace(1.0, 0.05, 20), np.zeros(20)], axis=1).astype(np.float32)
-    ids = [f"v{i:02d}" for i in range(20)]
+    s = np.stack([np.linspace(1.0, 0.05, n_source), np.zeros(n_source)], axis=1).astype(np.float32)
+    ids = [f"v{i:02d}" for i in range(n_source)]
     passes = []
 
     def blocks():
         passes.append(1)
-        return source_blocks(ids, s, 6)
+        return source_blocks(ids, s, 5)
 
     with caplog.at_level(logging.INFO, logger="groundprobe.curate"):
-        result = knn_select(t, blocks, budget=4, pool_factor=2.0, seed=0, device=CPU)
-    assert len(passes) == 3
+        result = knn_select(t, blocks, budget=budget, pool_factor=2.0, seed=0, device=CPU)
+    return ids, result, len(passes)
+
+
+def test_knn_select_doubles_k_when_targets_share_neighbours(caplog):
+    # Shared neighbour lists make the rank-major pool grow only with k:
+    # pool_size 8 -> k = 2 gives 2 sources, k = 4 gives 4, k = 8 gives 8.
+    ids, result, passes = _shared_neighbour_knn(20, 4, caplog)
+    assert passes == 3
     assert "final k=8" in caplog.text
     assert set(result["video_id"]) <= set(ids[:8])
     assert len(result) == 4 and result["video_id"].is_unique
@@ -191,6 +198,13 @@ def test_knn_select_stops_doubling_when_all_sources_are_listed():
     ids = list("abcde")
     result = knn_select(t, _all_blocks(ids, s, 2), budget=10, pool_factor=3.0, seed=0, device=CPU)
     assert sorted(result["video_id"]) == ids
+
+
+def test_knn_select_takes_every_source_in_one_pass_when_the_pool_is_the_whole_source(caplog):
+    # Growing k could only reach the whole source anyway.
+    ids, result, passes = _shared_neighbour_knn(12, 6, caplog)
+    assert passes == 1 and "pool of 12 distinct" in caplog.text
+    assert len(result) == 6 and result["video_id"].is_unique and set(result["video_id"]) <= set(ids)
 
 
 def test_avg_sim_select_picks_the_planted_top_ids():
@@ -227,22 +241,23 @@ def test_random_select_is_seeded_distinct_and_independent_of_input_order():
 
 
 @pytest.mark.parametrize("budget, n_source, expected", [
-    ("5%", 1000, 50), ("1.2%", 1000, 12), ("0.01%", 1000, 1), ("100%", 7, 7), (" 5% ", 40, 2),
-    (200, 1000, 200), ("200", 1000, 200), (200, 150, 150), (1, 1, 1),
+    ("5%", 1000, 50), ("1.2%", 1000, 12), ("0.01%", 1000, 2), ("100%", 7, 7), (" 5% ", 40, 2),
+    (" 5% ", 60, 3), (200, 1000, 200), ("200", 1000, 200), (200, 150, 150), (2, 2, 2), ("1%", 2, 2),
 ])
 def test_parse_budget(budget, n_source, expected):
     assert parse_budget(budget, n_source) == expected
 
 
-@pytest.mark.parametrize("budget", [-5, 0, "0", "abc", "150%", "0%", "-1%", "x%", "%", 2.5, True, ""])
+@pytest.mark.parametrize("budget", [-5, 0, "0", 1, "1", "abc", "150%", "0%", "-1%", "x%", "%", 2.5, True, ""])
 def test_parse_budget_refuses_what_is_no_budget(budget):
     with pytest.raises(ValueError, match="budget"):
         parse_budget(budget, 1000)
 
 
-def test_parse_budget_refuses_an_empty_source():
-    with pytest.raises(ValueError, match="no source videos"):
-        parse_budget("5%", 0)
+@pytest.mark.parametrize("n_source", [0, 1])
+def test_parse_budget_refuses_a_source_too_small_to_train_on(n_source):
+    with pytest.raises(ValueError, match="needs at least 2"):
+        parse_budget("5%", n_source)
 
 
 @pytest.mark.parametrize("budget, label", [("5%", "5pct"), ("1.2%", "1.2pct"), (200, "200"), ("200", "200"),
@@ -291,8 +306,12 @@ def test_heuristic_select_ranks_manual_then_shared_words():
     assert result["rank"].tolist() == [1, 2, 3]
 
 
-def test_heuristic_select_fills_the_budget_with_videos_meeting_fewer_criteria():
+def test_heuristic_select_fills_the_budget_with_videos_meeting_fewer_criteria(caplog):
     source, target = _metadata()
+    with caplog.at_level(logging.INFO, logger="groundprobe.curate"):
+        heuristic_select(source, target, GENRES, "Food", budget=7, seed=0)
+    assert "5 candidates meet both criteria, 5 one, 0 none; budget 7" in caplog.text
+    assert "2 videos meeting fewer criteria fill it" in caplog.text
     orders = set()
     for seed in range(20):
         result = heuristic_select(source, target, GENRES, "Food", budget=50, seed=seed)

@@ -11,15 +11,18 @@ def probe(model, corpus, n_videos, r5, mean_auc):
     metrics = {"n_queries": 40, "r1": r5 / 3, "r5": r5, "r10": min(1.0, 1.5 * r5), "median_rank": 9.0,
                "mean_rank": 12.5, "queries_with_ties": 0}
     auc = pd.DataFrame({"video_id": ["a", "b"], "auc": [mean_auc - 0.1, mean_auc + 0.1]})
-    return probe_row(model, corpus, {"n_videos": n_videos, "steps": 200}, metrics, auc)
+    training = {"n_videos": n_videos, "steps": 200, "batch_videos": min(n_videos, 16)}
+    return probe_row(model, corpus, training, metrics, auc)
 
 
 def test_probe_row_takes_training_size_metrics_and_mean_auc():
     row = probe("curated/knn/25pct", "target", 8, 0.3, 0.7).iloc[0]
     assert list(row.index) == PROBE_COLUMNS
     assert (row["training_videos"], row["training_steps"], row["auc_videos"]) == (8, 200, 2)
+    assert row["training_batch_videos"] == 8
     assert row["mean_auc"] == pytest.approx(0.7) and row["r5"] == 0.3
-    empty = probe_row("m", "target", {"n_videos": 2, "steps": 1}, probe("m", "t", 1, 0.1, 0.5).iloc[0],
+    empty = probe_row("m", "target", {"n_videos": 2, "steps": 1, "batch_videos": 2},
+                      probe("m", "t", 1, 0.1, 0.5).iloc[0],
                       pd.DataFrame({"video_id": [], "auc": []}))
     assert empty["auc_videos"].iloc[0] == 0 and np.isnan(empty["mean_auc"].iloc[0])
 
@@ -42,6 +45,7 @@ def test_comparison_rows_keep_strategy_budget_and_selection_size_then_the_baseli
     assert table["selected_videos"].tolist() == [3, 2, 30]
     assert table["model"].tolist() == ["curated/random/12.5pct", "curated/knn/12.5pct", "diverse"]
     assert table["r5"].tolist() == [0.1, 0.4, 0.2]
+    assert table["training_batch_videos"].tolist() == [3, 2, 16]
 
 
 def test_domain_gap_is_target_minus_source():

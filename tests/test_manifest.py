@@ -87,4 +87,12 @@ def test_target_videos_get_their_own_corpus_and_shards_after_the_source():
 
 def test_a_video_in_both_corpora_is_an_error():
     with pytest.raises(ManifestError, match="both the source and the target.*vid001"):
-        build_manifest(sources(3), shard_size=2, target=sources(2).iloc[1:])
+        build_manifest(sources(3), shard_size=2, target=sources(3).iloc[1:])
+
+
+@pytest.mark.parametrize("splits, missing", [(["train", "train"], "validation"),
+                                             (["validation", "validation"], "train")])
+def test_a_target_without_training_or_validation_videos_is_an_error(splits, missing):
+    target = sources(2).assign(video_id=["tgt0", "tgt1"], split=splits)
+    with pytest.raises(ManifestError, match=f"the target table has no {missing} videos"):
+        build_manifest(sources(3), shard_size=2, target=target)

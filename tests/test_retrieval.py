@@ -89,15 +89,29 @@ def test_retrieval_items_keep_non_overlapping_segments_greedily():
         ("a", 1), ("a", 2), ("b", 0), ("b", 2), ("b", 3)]
     assert list(items.columns) == list(segments.columns) and items.index.tolist() == list(range(5))
     assert items["token_ids"].tolist() == ["2", "3", "1", "3", "4"]
-    capped = retrieval_items(segments, 2)
-    assert list(zip(capped["video_id"], capped["segment"])) == [("a", 1), ("a", 2), ("b", 0), ("b", 2)]
+    assert retrieval_items(segments, 3).equals(items)  # no video has more than 3: nothing drawn
     one = retrieval_items(segments, 1)
-    assert list(zip(one["video_id"], one["segment"])) == [("a", 1), ("b", 0)]
+    assert len(one) == 2 and set(zip(one["video_id"], one["segment"])) <= set(zip(items["video_id"], items["segment"]))
     for seed in range(5):
         shuffled = segments.sample(frac=1, random_state=seed).reset_index(drop=True)
         pd.testing.assert_frame_equal(retrieval_items(shuffled, None), items)
     with pytest.raises(ValueError, match="clips_per_video"):
         retrieval_items(segments, 0)
+
+
+def test_capped_retrieval_items_are_drawn_from_the_whole_video_not_its_opening():
+    # 30 back-to-back segments: the first 3 would all be the video's opening.
+    long = pd.DataFrame({"video_id": "v", "segment": range(30), "start_s": range(0, 150, 5),
+                         "end_s": range(5, 155, 5), "token_ids": "1"})
+    drawn = [retrieval_items(long, 3, seed)["segment"].tolist() for seed in range(20)]
+    assert all(len(segs) == 3 and segs == sorted(set(segs)) for segs in drawn)
+    assert drawn[0] == retrieval_items(long, 3, 0)["segment"].tolist()  # seeded
+    assert len({tuple(segs) for segs in drawn}) > 10
+    assert np.mean([np.mean(segs) for segs in drawn]) == pytest.approx(14.5, abs=3)
+    # A video's draw does not depend on which other videos are in the table.
+    other = long.assign(video_id="w")
+    both = retrieval_items(pd.concat([other, long]), 3, 7)
+    assert both.loc[both["video_id"] == "v", "segment"].tolist() == retrieval_items(long, 3, 7)["segment"].tolist()
 
 
 def random_corpus(seed: int) -> tuple[pd.DataFrame, DictSource]:

@@ -50,6 +50,19 @@ def test_video_means_average_the_normalised_clips_and_skip_videos_without_clips(
     assert [(r.video_id, r.stage) for r in qc] == [("b", "video_embeddings")]
 
 
+def test_a_shard_without_embedded_videos_is_stored_and_skipped_when_blocks_are_read(tmp_path):
+    source = ArraySource({"a": np.ones((4, 3), np.float32)})
+    ids, means, counts, qc = video_means(["a"], lambda v, n: np.zeros((0, 2), int), source,
+                                         lambda v: 4, normalised)
+    assert ids == [] and means.shape == (0, 0) and len(counts) == 0 and len(qc) == 1
+    empty, full = tmp_path / "00000.npz", tmp_path / "00001.npz"
+    save_embeddings(empty, ids, means, counts)
+    save_embeddings(full, ["b", "c"], np.eye(2, 5, dtype=np.float32), np.array([1, 2]))
+    blocks = list(embedding_blocks([empty, full, empty], {"a", "b", "c"}, 8))
+    assert [block_ids for block_ids, _ in blocks] == [["b", "c"]]
+    np.testing.assert_array_equal(blocks[0][1], np.eye(2, 5))
+
+
 def test_model_embedder_is_the_clip_branch_of_the_model():
     torch.manual_seed(0)
     model = JointEmbedding(video_dim=6, vocab_size=5, word_dim=4, joint_dim=3)

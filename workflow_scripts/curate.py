@@ -21,7 +21,8 @@ target_train = set(train.loc[train["corpus"] == TARGET_CORPUS, "video_id"])
 
 def source_blocks():
     """A fresh pass over the source training videos that have an embedding, block by block."""
-    return embedding_blocks(snakemake.input.source, source_train, params["block_videos"])
+    return embedding_blocks(snakemake.input.source, source_train,
+                            snakemake.config["curation"]["block_videos"])
 
 
 # Every strategy picks from the same pool: the source training videos with a clip embedding.
