@@ -318,9 +318,10 @@ def heuristic_select(source: pd.DataFrame, target: pd.DataFrame, genres: Mapping
     tiers = videos["criteria"].value_counts()
     log.info("heuristic: %d candidates meet both criteria, %d one, %d none; budget %d",
              tiers.get(2, 0), tiers.get(1, 0), tiers.get(0, 0), budget)
-    if tiers.get(2, 0) < budget:
+    filled = min(budget, len(videos)) - tiers.get(2, 0)
+    if filled > 0:
         log.warning("heuristic: fewer candidates than the budget; %d videos meeting fewer criteria "
-                    "fill it (score < 2)", budget - min(budget, tiers.get(2, 0)))
+                    "fill it (score < 2)", filled)
     videos = videos.sort_values("video_id", kind="stable")
     videos["draw"] = np.random.default_rng(seed).permutation(len(videos))
     ranked = videos.sort_values(["criteria", "manual", "shared", "draw"],

@@ -104,6 +104,12 @@ def assign_shards(n_videos: int, shard_size: int) -> list[int]:
 MANIFEST_COLUMNS = SOURCE_COLUMNS + ["corpus", "shard"]
 
 
+def corpus_videos(manifest: pd.DataFrame, corpus: str = SOURCE_CORPUS) -> pd.DataFrame:
+    """The manifest rows of one corpus: by default the studied (source) corpus, without the
+    curation target's videos."""
+    return manifest[manifest["corpus"] == corpus]
+
+
 def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFrame | None = None,
                    target: pd.DataFrame | None = None) -> pd.DataFrame:
     """The manifest: normalised sources, verticals filled from the labels, the ``corpus`` each

@@ -9,16 +9,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from groundprobe.manifest import corpus_videos
 from groundprobe.retrieval import METRIC_KEYS
 
-PROBE_COLUMNS = ["model", "corpus", "training_videos", "training_steps", "training_batch_videos", *METRIC_KEYS,
-                 "auc_videos", "mean_auc"]
+PROBE_COLUMNS = ["model", "corpus", "training_videos", "training_steps", "training_batch_videos",
+                 *METRIC_KEYS, "auc_videos", "mean_auc"]
 
 
 def validation_ids(manifest: pd.DataFrame, corpus: str) -> set[str]:
     """Ids of the validation videos of ``corpus`` (source or target)."""
-    rows = manifest[(manifest["corpus"] == corpus) & (manifest["split"] == "validation")]
-    return set(rows["video_id"].astype(str))
+    rows = corpus_videos(manifest, corpus)
+    return set(rows.loc[rows["split"] == "validation", "video_id"].astype(str))
 
 
 def probe_row(model: str, corpus: str, training: dict, metrics: dict, auc: pd.DataFrame) -> pd.DataFrame:
@@ -30,6 +31,7 @@ def probe_row(model: str, corpus: str, training: dict, metrics: dict, auc: pd.Da
     """
     row = {"model": model, "corpus": corpus, "training_videos": int(training["n_videos"]),
            "training_steps": int(training["steps"]),
-           "training_batch_videos": int(training["batch_videos"]), **{key: metrics[key] for key in METRIC_KEYS},
+           "training_batch_videos": int(training["batch_videos"]),
+           **{key: metrics[key] for key in METRIC_KEYS},
            "auc_videos": len(auc), "mean_auc": float(np.mean(auc["auc"])) if len(auc) else np.nan}
     return pd.DataFrame([row], columns=PROBE_COLUMNS)

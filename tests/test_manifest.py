@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from groundprobe.manifest import ManifestError, assign_shards, build_manifest
+from groundprobe.manifest import ManifestError, assign_shards, build_manifest, corpus_videos
 
 
 def sources(n=5, **overrides):
@@ -81,6 +81,8 @@ def test_target_videos_get_their_own_corpus_and_shards_after_the_source():
     alone = build_manifest(sources(5), shard_size=2)
     assert (alone["corpus"] == "source").all()
     assert alone["shard"].tolist() == manifest["shard"].tolist()[:5]
+    assert corpus_videos(manifest)["video_id"].tolist() == sources(5)["video_id"].tolist()
+    assert corpus_videos(manifest, "target")["video_id"].tolist() == ["tgt0", "tgt1", "tgt2"]
     # The target's verticals are filled like the source's.
     assert manifest["verticals"].tolist()[5:] == ["Food & Drink;Pets & Animals", "Games", ""]
 

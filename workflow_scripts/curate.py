@@ -6,7 +6,7 @@ from groundprobe.config import parse_budget
 from groundprobe.curate import avg_sim_select, heuristic_select, knn_select, random_select
 from groundprobe.device import resolve_device
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import SOURCE_CORPUS, TARGET_CORPUS
+from groundprobe.manifest import TARGET_CORPUS, corpus_videos
 from groundprobe.video_embeddings import embedding_blocks
 
 log = setup_logging(snakemake.log[0])
@@ -15,8 +15,8 @@ params = snakemake.params.curation
 strategy = snakemake.wildcards.strategy
 manifest = read_table(snakemake.input.manifest)
 train = manifest[manifest["split"] == "train"]
-source_train = set(train.loc[train["corpus"] == SOURCE_CORPUS, "video_id"])
-target_train = set(train.loc[train["corpus"] == TARGET_CORPUS, "video_id"])
+source_train = set(corpus_videos(train)["video_id"])
+target_train = set(corpus_videos(train, TARGET_CORPUS)["video_id"])
 
 
 def source_blocks():

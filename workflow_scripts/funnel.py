@@ -5,12 +5,11 @@ import pandas as pd
 
 from groundprobe.funnel import corpus_funnel
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import SOURCE_CORPUS
+from groundprobe.manifest import corpus_videos
 
 log = setup_logging(snakemake.log[0])
 downloads = pd.concat([read_table(path) for path in snakemake.input.downloads], ignore_index=True)
-manifest = read_table(snakemake.input.manifest)
-funnel = corpus_funnel(manifest[manifest["corpus"] == SOURCE_CORPUS], downloads,
+funnel = corpus_funnel(corpus_videos(read_table(snakemake.input.manifest)), downloads,
                        read_table(snakemake.input.qc),
                        set(read_table(snakemake.input.auc_by_video)["video_id"]))
 write_table(funnel, snakemake.output.csv)
