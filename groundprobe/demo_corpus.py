@@ -20,9 +20,10 @@ Beyond the rate, the corpus plants the structure that the paper's analyses look 
   in more grounded categories (a weak positive correlation with grounding, with no sampling luck
   in the shares), and instructional videos only show INSTRUCTIONAL_OBJECTS, so the
   other objects form a visual sub-population that a model trained on instructional videos never sees;
-- a curation target domain (CUPID): a separate target corpus shows TARGET_OBJECTS only, and so does a
-  minority of the source videos (``in_domain``, a share of each category's non-instructional
-  videos, half of them titled after what they show); curation should find that minority.
+- a curation target domain (CUPID): a separate target corpus shows TARGET_OBJECTS only, and so does an
+  in-domain minority added to the source's training split (``in_domain``: a few videos per
+  category, narrated at the target's rate, half of them titled after what they show); curation
+  should find that minority, and pre-training on it should teach the target.
 
 Planning (scenes, narration, table rows) is pure and separate from rendering (ffmpeg), so the
 planted truth can be checked without video.
@@ -488,40 +489,59 @@ def _draw_video(video_id: str, index: int, category: dict, n_frames: int, split:
 
 
 def plan_corpus(params: dict) -> list[VideoPlan]:
-    """Every video of the corpus described by the ``demo_corpus`` config block, without pixels.
-
-    Normal videos come first, category by category; the bad inputs (when ``bad_inputs``) last.
-    In each category and split, ``target_domain.source_share`` of the non-instructional videos are
-    in-domain (drawn from a stream of their own, so the rest of the corpus does not depend on it).
+    """Every video of the source corpus described by the ``demo_corpus`` config block, without
+    pixels: normal videos category by category, the bad inputs (when ``bad_inputs``), then the
+    in-domain minority (:func:`plan_in_domain_minority`), which draws from a stream of its own
+    and comes last, so that the rest of the corpus does not depend on it.
     """
     seed, fps = int(params["seed"]), int(params["fps"])
     categories = params["categories"]
     per_category = int(params["videos_per_category"])
     n_bad = len(BAD_INPUT_QC_STAGES) if params["bad_inputs"] else 0
     table_rng = _rng(seed, _TABLE_STREAM)
-    domain_rng = _rng(seed, _TARGET_STREAM)
     ids = video_ids(per_category * len(categories) + n_bad, table_rng)
     plans: list[VideoPlan] = []
     for category in categories:
         splits = stratified_splits(per_category, float(params["validation_fraction"]), table_rng)
         labels = stratified_labels(splits, instructional_share(float(category["rate"])), table_rng)
-        # Instructional videos keep showing INSTRUCTIONAL_OBJECTS only.
-        open_videos = [k for k, label in enumerate(labels) if not label]
-        flags = stratified_labels([splits[k] for k in open_videos],
-                                  float(params["target_domain"]["source_share"]), domain_rng)
-        in_domain = {k for k, flag in zip(open_videos, flags) if flag}
-        for k, (split, instructional) in enumerate(zip(splits, labels)):
+        for split, instructional in zip(splits, labels):
             n_frames = round(table_rng.uniform(*params["duration_s"]) * fps)
             index = len(plans)
-            titled = k in in_domain and bool(domain_rng.random() < IN_DOMAIN_TITLE_P)
             plans.append(_draw_video(ids[index], index, category, n_frames, split, instructional,
-                                     table_rng, params, in_domain=k in in_domain,
-                                     titled_by_object=titled))
+                                     table_rng, params))
     for kind in list(BAD_INPUT_QC_STAGES)[:n_bad]:
         seconds = TOO_SHORT_S if kind == "too_short" else table_rng.uniform(*params["duration_s"])
         index = len(plans)
         plans.append(_draw_video(ids[index], index, categories[0], round(seconds * fps), "validation",
                                  0, table_rng, params, kind))
+    minority = plan_in_domain_minority(params, len(plans))
+    repeated = {p.video_id for p in plans} & {p.video_id for p in minority}
+    if repeated:
+        raise ValueError(f"demo corpus: in-domain ids {sorted(repeated)} repeat other ids; change the seed")
+    return plans + minority
+
+
+def plan_in_domain_minority(params: dict, first_index: int) -> list[VideoPlan]:
+    """The source's in-domain minority: ``target_domain.source_videos`` training videos per
+    category that show TARGET_OBJECTS, narrated at ``target_domain.rate``, non-instructional,
+    titled after their first object with probability IN_DOMAIN_TITLE_P (after their category
+    otherwise). Training videos only: the pool curation selects from, while the study's
+    validation videos keep their category's planted grounding. Indices (narration and render
+    streams) start at ``first_index``."""
+    seed, fps = int(params["seed"]), int(params["fps"])
+    target = params["target_domain"]
+    per_category = int(target["source_videos"])
+    rng = _rng(seed, _TARGET_STREAM)
+    ids = video_ids(per_category * len(params["categories"]), rng)
+    plans: list[VideoPlan] = []
+    for category in params["categories"]:
+        narrated_like_target = {"label": category["label"], "rate": target["rate"]}
+        for _ in range(per_category):
+            n_frames = round(rng.uniform(*params["duration_s"]) * fps)
+            titled = bool(rng.random() < IN_DOMAIN_TITLE_P)
+            plans.append(_draw_video(ids[len(plans)], first_index + len(plans), narrated_like_target,
+                                     n_frames, "train", 0, rng, params, in_domain=True,
+                                     titled_by_object=titled))
     return plans
 
 

@@ -27,7 +27,7 @@ TINY = {
     "categories": [{"label": "Cooking", "rate": 1.0}, {"label": "Video game", "rate": 0.0}],
     "duration_s": [6, 8], "scene_s": [2, 3], "width": 64, "height": 48, "fps": 30,
     "phrase_s": 1.2, "validation_fraction": 0.5, "bad_inputs": True,
-    "target_domain": {"videos": 4, "label": "Motorcycling", "rate": 0.8, "source_share": 0.5},
+    "target_domain": {"videos": 4, "label": "Motorcycling", "rate": 0.8, "source_videos": 1},
 }
 
 LARGE = {
@@ -36,7 +36,7 @@ LARGE = {
                    {"label": "Vehicle", "rate": 0.3}, {"label": "Video game", "rate": 0.0}],
     "duration_s": [20, 40], "scene_s": [4, 7], "width": 320, "height": 240, "fps": 30,
     "phrase_s": 1.6, "validation_fraction": 0.5, "bad_inputs": True,
-    "target_domain": {"videos": 40, "label": "Motorcycling", "rate": 0.8, "source_share": 0.25},
+    "target_domain": {"videos": 40, "label": "Motorcycling", "rate": 0.8, "source_videos": 3},
 }
 
 # The format's tags, read independently of the project's code.
@@ -141,7 +141,7 @@ def test_sources_table_names_every_file_relative_to_the_working_directory(corpus
     assert set(sources["source_type"]) == {"local"} and set(sources["caption_kind"]) == {"auto"}
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{11}", v) for v in sources["video_id"])
     assert sources["video_id"].is_unique
-    assert len(sources) == 2 * 3 + 3
+    assert len(sources) == 2 * 3 + 3 + 2 * TINY["target_domain"]["source_videos"]
 
 
 def test_videos_are_real_h264_of_the_configured_size_rate_and_duration(corpus):
@@ -225,8 +225,11 @@ def test_planted_rates_and_names_only_while_on_screen():
     plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
     assert not set(FILLER_WORDS) & set(NAMES)
     assert len(FILLER_WORDS) >= 100 and len(set(FILLER_WORDS)) == len(FILLER_WORDS)
-    for category in LARGE["categories"]:
-        mine = [p for p in plans if p.category == category["label"]]
+    # The in-domain minority is narrated at the target's rate, the rest at their category's.
+    groups = [(c["rate"], [p for p in plans if p.category == c["label"] and not p.in_domain])
+              for c in LARGE["categories"]]
+    groups.append((LARGE["target_domain"]["rate"], [p for p in plans if p.in_domain]))
+    for rate, mine in groups:
         # The rate is per scene: the share of scenes whose object the narration (intro and outro
         # aside) names while it is on screen, among scenes holding a whole narration word.
         named, holding = 0, 0
@@ -235,9 +238,9 @@ def test_planted_rates_and_names_only_while_on_screen():
                 inside = words_inside(narration_words(p), scene)
                 holding += bool(inside)
                 named += any(NAMES.get(w.token) == scene.obj for w in inside)
-        share, rate = named / holding, category["rate"]
+        share = named / holding
         assert abs(share - rate) <= 4 * math.sqrt(rate * (1 - rate) / holding) + 0.005, \
-            (category, share, holding)
+            (rate, share, holding)
     for p in plans:
         for w in p.words:
             assert 0 < w.start_s < w.end_s < p.duration_s
@@ -345,11 +348,13 @@ def test_objects_repeat_only_after_the_whole_pool_and_never_back_to_back():
 def test_splits_are_stratified_and_labels_carry_their_verticals(corpus):
     plans = plan_corpus(LARGE)
     for category in LARGE["categories"]:
-        splits = [p.split for p in plans if p.category == category["label"] and not p.bad_input]
+        splits = [p.split for p in plans if p.category == category["label"] and not p.bad_input
+                  and not p.in_domain]
         assert splits.count("validation") == 20 and splits.count("train") == 20
     few = plan_corpus({**LARGE, "videos_per_category": 8, "validation_fraction": 0.1})
     for category in LARGE["categories"]:
-        splits = [p.split for p in few if p.category == category["label"] and not p.bad_input]
+        splits = [p.split for p in few if p.category == category["label"] and not p.bad_input
+                  and not p.in_domain]
         assert splits.count("validation") == 3 and splits.count("train") == 5
     vocab = vocabulary()
     vertical = dict(zip(vocab["Name"], vocab["Vertical1"]))
@@ -362,8 +367,8 @@ def test_splits_are_stratified_and_labels_carry_their_verticals(corpus):
     for category in LARGE["categories"]:
         share = instructional_share(category["rate"])
         for split in ("train", "validation"):
-            mine = [p.instructional for p in plans
-                    if p.category == category["label"] and p.split == split and not p.bad_input]
+            mine = [p.instructional for p in plans if p.category == category["label"]
+                    and p.split == split and not p.bad_input and not p.in_domain]
             assert sum(mine) == round(share * len(mine)), (category, split)
     assert all(p.title.startswith("How to") == bool(p.instructional) for p in plans)
 
@@ -415,14 +420,17 @@ def test_an_encoder_failure_names_the_video(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_in_domain_minority_is_a_fixed_share_of_non_instructional_videos_and_shows_the_target():
+def test_the_in_domain_minority_is_added_to_each_categorys_training_videos_narrated_like_the_target():
     plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
-    share = LARGE["target_domain"]["source_share"]
+    target_domain = LARGE["target_domain"]
     for category in LARGE["categories"]:
-        for split in ("train", "validation"):
-            open_videos = [p for p in plans if p.category == category["label"] and p.split == split
-                           and not p.instructional]
-            assert sum(p.in_domain for p in open_videos) == round(share * len(open_videos))
+        mine = [p for p in plans if p.category == category["label"]]
+        assert len(mine) == LARGE["videos_per_category"] + target_domain["source_videos"]
+        minority = [p for p in mine if p.in_domain]
+        assert len(minority) == target_domain["source_videos"]
+        assert all(p.split == "train" and p.rate == target_domain["rate"] for p in minority)
+        assert all(p.rate == category["rate"] for p in mine if not p.in_domain)
+    assert len({p.video_id for p in plans}) == len(plans)
     target = set(TARGET_OBJECTS)
     assert not target & set(OBJECTS)
     for p in plans:
@@ -436,13 +444,12 @@ def test_the_in_domain_minority_is_a_fixed_share_of_non_instructional_videos_and
     assert not any(w in target for p in plans if not p.in_domain for w in p.title.lower().split())
 
 
-def test_the_in_domain_draw_leaves_the_rest_of_the_corpus_unchanged():
-    without = plan_corpus({**LARGE, "target_domain": {**LARGE["target_domain"], "source_share": 0.0}})
+def test_the_in_domain_minority_comes_last_and_leaves_the_rest_of_the_corpus_unchanged():
+    without = plan_corpus({**LARGE, "target_domain": {**LARGE["target_domain"], "source_videos": 0}})
     with_minority = plan_corpus(LARGE)
     assert not any(p.in_domain for p in without)
-    same = [(a, b) for a, b in zip(without, with_minority) if not b.in_domain]
-    assert len(same) > 0.8 * len(without)
-    assert all(a == b for a, b in same)
+    assert with_minority[:len(without)] == without
+    assert all(p.in_domain for p in with_minority[len(without):])
 
 
 def test_the_target_corpus_shows_only_target_objects_with_its_own_ids_and_splits():
