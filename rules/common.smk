@@ -14,8 +14,9 @@ for stream_config in (config["features"]["2d"], config["features"]["3d"]):
     check_weights_available(stream_config["backbone"], stream_config["weights"])
 
 
-# CUPID curation: one entry (strategy, budget label, budget as configured) per curated model; the
-# model is named curated/{strategy}/{budget label}, e.g. curated/knn/12.5pct.
+# CUPID curation: one entry (strategy, budget label, budget as configured) per selection, and
+# curation.seeds models per entry, named curated/{strategy}/{budget label}/seed{training seed},
+# e.g. curated/knn/12.5pct/seed0.
 CURATION_BUDGETS = {budget_label(budget): budget for budget in config["curation"]["budgets"]}
 CURATION_ENTRIES = (
     [
@@ -26,12 +27,17 @@ CURATION_ENTRIES = (
     if config["curation"]["enabled"]
     else []
 )
-CURATED_MODELS = [f"curated/{strategy}/{label}" for strategy, label, _ in CURATION_ENTRIES]
+CURATION_SEEDS = [config["train"]["seed"] + offset for offset in range(config["curation"]["seeds"])]
+CURATED_MODELS = [
+    f"curated/{strategy}/{label}/seed{seed}"
+    for strategy, label, _ in CURATION_ENTRIES
+    for seed in CURATION_SEEDS
+]
 
 
 wildcard_constraints:
     shard=r"\d{5}",
-    model=r"[A-Za-z0-9_]+|curated/[a-z_]+/[0-9.]+(pct)?",
+    model=r"[A-Za-z0-9_]+|curated/[a-z_]+/[0-9.]+(pct)?/seed[0-9]+",
     strategy=r"random|heuristic|avg_sim|knn",
     budget=r"[0-9.]+(pct)?",
     corpus=r"source|target",
@@ -123,12 +129,29 @@ def yt8m_instructional_input(wildcards):
     return [labels] if labels else []
 
 
+def curated_model(model):
+    """(strategy, budget label, training seed) of a curated model's name, None for the others."""
+    if not model.startswith("curated/"):
+        return None
+    _, strategy, budget, seed = model.split("/")
+    return strategy, budget, int(seed.removeprefix("seed"))
+
+
 def curation_input(wildcards):
-    """The selected videos of a curated model (curated/{strategy}/{budget}); none for the others."""
-    if not wildcards.model.startswith("curated/"):
-        return []
-    _, strategy, budget = wildcards.model.split("/")
-    return [f"results/curation/{strategy}_{budget}.tsv"]
+    """The selected videos of a curated model (curated/{strategy}/{budget}/seed{n}); none for the
+    others."""
+    curated = curated_model(wildcards.model)
+    return [f"results/curation/{curated[0]}_{curated[1]}.tsv"] if curated else []
+
+
+def training_params(wildcards):
+    """Config train without the list of models (adding a model retrains no other); a curated model
+    trains with the seed its name ends with."""
+    params = {key: value for key, value in config["train"].items() if key != "models"}
+    curated = curated_model(wildcards.model)
+    if curated:
+        params["seed"] = curated[2]
+    return params
 
 
 def video_embedding_inputs(wildcards):
@@ -153,7 +176,7 @@ def video_embedding_inputs(wildcards):
 def model_spec(wildcards):
     """Which manifest rows train ``wildcards.model`` (config train.models; a curated model trains
     on the videos of its curation table instead)."""
-    if wildcards.model.startswith("curated/"):
+    if curated_model(wildcards.model):
         return {}
     models = config["train"]["models"]
     if wildcards.model not in models:

@@ -6,6 +6,7 @@ rule curation_comparison:
         selections=[
             f"results/curation/{strategy}_{label}.tsv" for strategy, label, _ in CURATION_ENTRIES
         ],
+        # Entry by entry, the seeds of each in order (CURATED_MODELS).
         probes=[f"results/probes/target/{model}.tsv" for model in CURATED_MODELS],
         baseline=f"results/probes/target/{config['curation']['baseline']}.tsv",
     output:
@@ -16,6 +17,7 @@ rule curation_comparison:
         svg="results/figures/curation_comparison.svg",
     params:
         entries=CURATION_ENTRIES,
+        seeds=len(CURATION_SEEDS),
         metric=config["retrieval"]["figure_metric"],
     log:
         "results/logs/curation_comparison.log",

@@ -12,8 +12,7 @@ rule train:
     params:
         model_spec=model_spec,
         model=config["model"],
-        # Without the list of models, so that adding a model does not retrain the others.
-        train={key: value for key, value in config["train"].items() if key != "models"},
+        train=training_params,
         segments=config["segments"],
     log:
         "results/logs/train/{model}.log",

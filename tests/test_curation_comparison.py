@@ -34,18 +34,31 @@ def test_validation_ids_of_one_corpus():
     assert validation_ids(manifest, "source") == {"a"}
 
 
-def test_comparison_rows_keep_strategy_budget_and_selection_size_then_the_baseline():
+def test_comparison_rows_average_the_seeds_of_each_selection_then_the_baseline():
     selection = pd.DataFrame({"video_id": ["v1", "v2", "v3"], "score": [0.0] * 3, "rank": [1, 2, 3]})
-    curated = [("random", "12.5%", selection, probe("curated/random/12.5pct", "target", 3, 0.1, 0.55)),
-               ("knn", "12.5%", selection.iloc[:2], probe("curated/knn/12.5pct", "target", 2, 0.4, 0.7))]
+    random_r5, knn_r5 = [0.1, 0.2, 0.3], [0.4, 0.5]
+    curated = [("random", "12.5%", selection,
+                [probe(f"curated/random/12.5pct/seed{s}", "target", 3, r5, 0.5 + r5)
+                 for s, r5 in enumerate(random_r5)]),
+               ("knn", "12.5%", selection.iloc[:2],
+                [probe(f"curated/knn/12.5pct/seed{s}", "target", 2, r5, 0.7) for s, r5 in enumerate(knn_r5)])]
     table = comparison_table(curated, probe("diverse", "target", 30, 0.2, 0.6))
     assert list(table.columns) == COMPARISON_COLUMNS
     assert table["strategy"].tolist() == ["random", "knn", BASELINE]
     assert table["budget"].tolist() == ["12.5%", "12.5%", "100%"]
     assert table["selected_videos"].tolist() == [3, 2, 30]
-    assert table["model"].tolist() == ["curated/random/12.5pct", "curated/knn/12.5pct", "diverse"]
-    assert table["r5"].tolist() == [0.1, 0.4, 0.2]
+    assert table["seeds"].tolist() == [3, 2, 1]
+    assert table["models"].tolist() == ["curated/random/12.5pct/seed0;curated/random/12.5pct/seed1;"
+                                        "curated/random/12.5pct/seed2",
+                                        "curated/knn/12.5pct/seed0;curated/knn/12.5pct/seed1", "diverse"]
+    # Means and sample standard deviations, computed by hand.
+    assert table["r5"].tolist() == pytest.approx([0.2, 0.45, 0.2])
+    assert table["r5_sd"].iloc[:2].tolist() == pytest.approx([0.1, np.sqrt(0.005)])
+    assert table["r1"].iloc[0] == pytest.approx(0.2 / 3) and table["r1_sd"].iloc[0] == pytest.approx(0.1 / 3)
+    assert table["mean_auc"].iloc[0] == pytest.approx(0.7) and table["mean_auc_sd"].iloc[1] == pytest.approx(0)
+    assert table["median_rank_sd"].iloc[0] == 0 and np.isnan(table["r5_sd"].iloc[2])
     assert table["training_batch_videos"].tolist() == [3, 2, 16]
+    assert table["training_videos"].tolist() == [3, 2, 30]
 
 
 def test_domain_gap_is_target_minus_source():
@@ -59,12 +72,13 @@ def test_domain_gap_is_target_minus_source():
 
 def test_the_figure_is_written_as_png_and_svg(tmp_path):
     curated = [(s, b, pd.DataFrame({"video_id": [f"v{k}" for k in range(n)]}),
-                probe(f"curated/{s}/{b}", "target", n, r5, 0.6))
+                [probe(f"curated/{s}/{b}/seed{seed}", "target", n, r5 + 0.05 * seed, 0.6) for seed in (0, 1)])
                for s, b, n, r5 in [("random", "4", 4, 0.1), ("random", "8", 8, 0.15),
                                    ("knn", "4", 4, 0.3), ("knn", "8", 8, 0.35)]]
     table = comparison_table(curated, probe("diverse", "target", 32, 0.2, 0.6))
     plot_comparison(table, "r5", tmp_path / "c.png", tmp_path / "c.svg")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     svg = (tmp_path / "c.svg").read_text()
-    for text in ("R@5", "selected source videos", "random", "knn", "whole source (32 videos)"):
+    for text in ("R@5", "selected source videos", "random", "knn", "whole source (32 videos)",
+                 "mean of 2 seeds"):
         assert text in svg

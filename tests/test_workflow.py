@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 import pandas as pd
 import pytest
+import torch
 import yaml
 from scipy.stats import spearmanr
 from snakemake.utils import update_config
@@ -450,7 +451,15 @@ def test_similarity_curation_finds_the_in_domain_minority_and_beats_random_on_th
         assert selected <= pool and len(selected) == parse_budget(budget, len(pool))
         precision = len(selected & in_domain) / len(selected)
         assert precision >= 2 * base_rate, (strategy, precision, base_rate)
+        # The mean over the seeds' models.
         assert rows.loc[strategy, "r5"] > rows.loc["random", "r5"], rows
+    seeds = default_config()["curation"]["seeds"]
+    assert (rows["seeds"] == seeds).all() and seeds > 1
+    assert all(len(set(models.split(";"))) == seeds for models in rows["models"])
+    for seed in range(seeds):  # each model trained with the seed its name ends with
+        checkpoint = demo_run / f"results/models/curated/knn/{budget_label(budget)}/seed{seed}/checkpoint.pt"
+        train = torch.load(checkpoint, map_location="cpu", weights_only=True)["provenance"]["train"]
+        assert json.loads(train)["seed"] == seed
     # Only the data differ: every curated model trained as long as the baseline.
     assert (comparison["training_steps"] == comparison["training_steps"].iloc[-1]).all()
     assert comparison["strategy"].iloc[-1] == "baseline" and comparison["selected_videos"].iloc[-1] == len(pool)
