@@ -8,7 +8,6 @@ rule probe:
         segments=corpus_shards("results/segments/{shard}.tsv.gz"),
         features_2d=corpus_shards("results/features/2d/{shard}.h5"),
         features_3d=corpus_shards("results/features/3d/{shard}.h5"),
-        auc=corpus_shards("results/evaluate/{model}/{shard}.auc.tsv"),
         manifest="results/manifest.tsv",
     output:
         probe="results/probes/{corpus}/{model}.tsv",

@@ -4,6 +4,7 @@ import pandas as pd
 import torch
 
 from groundprobe.device import resolve_device
+from groundprobe.evaluate import evaluate_videos
 from groundprobe.features import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.probe import probe_row, validation_ids
@@ -16,13 +17,14 @@ model_name, corpus = snakemake.wildcards.model, snakemake.wildcards.corpus
 validation = validation_ids(read_table(snakemake.input.manifest), corpus)
 segments = pd.concat([read_table(path) for path in snakemake.input.segments], ignore_index=True)
 segments = segments[segments["video_id"].isin(validation)]
-auc = pd.concat([read_table(path) for path in snakemake.input.auc], ignore_index=True)
-auc = auc[auc["video_id"].isin(validation)]
 model = load_model(snakemake.input.checkpoint, resolve_device(snakemake.params.device))
 params = snakemake.params.retrieval
 with FeatureStore(snakemake.input.features_2d, snakemake.input.features_3d) as store:
     ranks, metrics = retrieve(model, segments, store, params["clips_per_video"], params["query_block"],
                               params["max_items"], params["seed"])
+    # Here rather than from rule evaluate's shard tables: a job per shard and model costs more
+    # than scoring the validation videos (curated models are many).
+    auc, _, _ = evaluate_videos(model, segments, store)
 row = probe_row(model_name, corpus, training_summary(snakemake.input.checkpoint), metrics, auc)
 write_table(ranks, snakemake.output.ranks)
 write_table(row, snakemake.output.probe)
