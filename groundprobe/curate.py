@@ -16,7 +16,8 @@ function keeps only per-block results.
 Strategies (:data:`STRATEGIES`): ``random`` (a seeded uniform sample), ``heuristic`` (CUPID's HAP:
 genre labels plus shared title words), ``avg_sim`` (highest mean similarity to the target videos)
 and ``knn`` (a random draw from the pool of the target videos' nearest source videos). Every
-selection is a table with :data:`SELECTION_COLUMNS`, rank 1 being the first selected.
+selection is a table with :data:`SELECTION_COLUMNS`, rank 1 being the first selected; the
+selections of several seeds (draws) are stacked into one table by :func:`stack_draws`.
 Matrix products run in float32 with torch on the given device.
 """
 
@@ -34,6 +35,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 STRATEGIES = ("random", "heuristic", "avg_sim", "knn")
 SELECTION_COLUMNS = ["video_id", "score", "rank"]
+DRAW_COLUMNS = ["draw", *SELECTION_COLUMNS]
 
 Blocks = Iterable[tuple[Sequence[str], np.ndarray]]
 
@@ -327,3 +329,21 @@ def heuristic_select(source: pd.DataFrame, target: pd.DataFrame, genres: Mapping
     ranked = videos.sort_values(["criteria", "manual", "shared", "draw"],
                                 ascending=[False, False, False, True]).head(budget)
     return _selection(ranked["video_id"].tolist(), ranked["criteria"].to_numpy(dtype=float))
+
+
+def stack_draws(selections: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The selections of draws 0, 1, … (each drawn with its own seed) as one table with
+    DRAW_COLUMNS, draw by draw."""
+    if not selections:
+        raise ValueError("no draws to stack")
+    return pd.concat([selection.assign(draw=draw) for draw, selection in enumerate(selections)],
+                     ignore_index=True)[DRAW_COLUMNS]
+
+
+def drawn_videos(table: pd.DataFrame, draw: int) -> list[str]:
+    """The video ids of one draw of a :func:`stack_draws` table, in selection order."""
+    ids = table.loc[table["draw"] == draw].sort_values("rank")["video_id"]
+    if ids.empty:
+        raise ValueError(f"the selection has no draw {draw} (it has draws "
+                         f"{sorted(set(table['draw'].tolist()))}); rerun rule curate")
+    return ids.astype(str).tolist()

@@ -11,6 +11,7 @@ import pandas as pd
 
 from matplotlib.ticker import ScalarFormatter
 
+from groundprobe.curate import drawn_videos
 from groundprobe.figures import plt, save_figure
 from groundprobe.probe import PROBE_COLUMNS
 
@@ -41,13 +42,15 @@ def comparison_table(curated: list[tuple[str, str, pd.DataFrame, list[pd.DataFra
                      baseline: pd.DataFrame) -> pd.DataFrame:
     """One row per (strategy, budget), then the baseline (COMPARISON_COLUMNS).
 
-    ``curated``: (strategy, budget as configured, its selection table, the target probe rows of
-    the models pre-trained on it, one per seed; see :func:`seed_summary`); ``baseline``: the
+    ``curated``: (strategy, budget as configured, its selection table (one draw per seed, as
+    written by :func:`groundprobe.curate.stack_draws`), the target probe rows of the models
+    pre-trained on the draws, one per seed; see :func:`seed_summary`); ``baseline``: the
     target probe row of the model trained on the whole source (strategy ``baseline``, budget 100%,
     selected videos = the videos it trained on).
     """
     rows = [seed_summary(pd.concat(probes, ignore_index=True))
-            | {"strategy": strategy, "budget": budget, "selected_videos": len(selection)}
+            | {"strategy": strategy, "budget": budget,
+               "selected_videos": len(drawn_videos(selection, 0))}
             for strategy, budget, selection, probes in curated]
     base = seed_summary(baseline)
     rows.append(base | {"strategy": BASELINE, "budget": "100%",

@@ -144,6 +144,13 @@ def curation_input(wildcards):
     return [f"results/curation/{curated[0]}_{curated[1]}.tsv"] if curated else []
 
 
+def curation_draw(wildcards):
+    """The selection draw a curated model trains on (its seed minus train.seed); None for the
+    others."""
+    curated = curated_model(wildcards.model)
+    return curated[2] - config["train"]["seed"] if curated else None
+
+
 def training_params(wildcards):
     """Config train without the list of models (adding a model retrains no other); a curated model
     trains with the seed its name ends with."""

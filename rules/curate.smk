@@ -1,5 +1,5 @@
-# CUPID curation (Zhou et al. 2021): every video as its mean clip embedding, then one selection of
-# source training videos per (strategy, budget) in config curation.
+# CUPID curation (Zhou et al. 2021): every video as its mean clip embedding, then the selections of
+# source training videos per (strategy, budget) in config curation, one draw per seed.
 
 
 rule video_embeddings:
@@ -31,7 +31,7 @@ rule curate:
                    category="6. Curation", subcategory="{strategy}"),
     params:
         budget=lambda wildcards: CURATION_BUDGETS[wildcards.budget],
-        curation=curation_params("knn_pool_factor", "heuristic", "device", "seed"),
+        curation=curation_params("knn_pool_factor", "heuristic", "device", "seed", "seeds"),
     log:
         "results/logs/curate/{strategy}_{budget}.log",
     benchmark:

@@ -13,6 +13,7 @@ rule train:
         model_spec=model_spec,
         model=config["model"],
         train=training_params,
+        draw=curation_draw,
         segments=config["segments"],
     log:
         "results/logs/train/{model}.log",

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from groundprobe.config import budget_label, parse_budget
-from groundprobe.curate import (SELECTION_COLUMNS, average_similarity, avg_sim_select,
-                                heuristic_select, knn_pool, knn_select, nearest_sources,
-                                random_select, source_blocks, title_words, video_mean)
+from groundprobe.curate import (DRAW_COLUMNS, SELECTION_COLUMNS, average_similarity, avg_sim_select,
+                                drawn_videos, heuristic_select, knn_pool, knn_select, nearest_sources,
+                                random_select, source_blocks, stack_draws, title_words, video_mean)
 
 CPU = torch.device("cpu")
 
@@ -238,6 +238,22 @@ def test_random_select_is_seeded_distinct_and_independent_of_input_order():
     pd.testing.assert_frame_equal(first, random_select(ids[::-1], 20, seed=7))
     assert first["video_id"].tolist() != random_select(ids, 20, seed=8)["video_id"].tolist()
     assert sorted(random_select(ids[:5], 20, seed=7)["video_id"]) == ids[:5]
+
+
+def test_draws_are_stacked_in_order_and_each_is_read_back_in_selection_order():
+    ids = [f"v{i:03d}" for i in range(50)]
+    draws = [random_select(ids, 5, seed) for seed in (3, 4, 5)]
+    table = stack_draws(draws)
+    assert list(table.columns) == DRAW_COLUMNS and table["draw"].tolist() == [0] * 5 + [1] * 5 + [2] * 5
+    for draw, selection in enumerate(draws):
+        assert drawn_videos(table, draw) == selection["video_id"].tolist()
+        # Rows in any order: the ranks give the selection order back.
+        assert drawn_videos(table.iloc[::-1], draw) == selection["video_id"].tolist()
+    assert drawn_videos(table, 0) != drawn_videos(table, 1)
+    with pytest.raises(ValueError, match="no draw 3 .*draws \\[0, 1, 2\\]"):
+        drawn_videos(table, 3)
+    with pytest.raises(ValueError, match="no draws"):
+        stack_draws([])
 
 
 @pytest.mark.parametrize("budget, n_source, expected", [

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from groundprobe.curate import stack_draws
 from groundprobe.curation_comparison import (BASELINE, COMPARISON_COLUMNS, comparison_table,
                                              domain_gap_table, plot_comparison)
 from groundprobe.probe import PROBE_COLUMNS, probe_row, validation_ids
@@ -37,10 +38,10 @@ def test_validation_ids_of_one_corpus():
 def test_comparison_rows_average_the_seeds_of_each_selection_then_the_baseline():
     selection = pd.DataFrame({"video_id": ["v1", "v2", "v3"], "score": [0.0] * 3, "rank": [1, 2, 3]})
     random_r5, knn_r5 = [0.1, 0.2, 0.3], [0.4, 0.5]
-    curated = [("random", "12.5%", selection,
+    curated = [("random", "12.5%", stack_draws([selection, selection.iloc[::-1]]),
                 [probe(f"curated/random/12.5pct/seed{s}", "target", 3, r5, 0.5 + r5)
                  for s, r5 in enumerate(random_r5)]),
-               ("knn", "12.5%", selection.iloc[:2],
+               ("knn", "12.5%", stack_draws([selection.iloc[:2]]),
                 [probe(f"curated/knn/12.5pct/seed{s}", "target", 2, r5, 0.7) for s, r5 in enumerate(knn_r5)])]
     table = comparison_table(curated, probe("diverse", "target", 30, 0.2, 0.6))
     assert list(table.columns) == COMPARISON_COLUMNS
@@ -71,7 +72,8 @@ def test_domain_gap_is_target_minus_source():
 
 
 def test_the_figure_is_written_as_png_and_svg(tmp_path):
-    curated = [(s, b, pd.DataFrame({"video_id": [f"v{k}" for k in range(n)]}),
+    curated = [(s, b, stack_draws([pd.DataFrame({"video_id": [f"v{k}" for k in range(n)], "score": 0.0,
+                                                 "rank": range(1, n + 1)})]),
                 [probe(f"curated/{s}/{b}/seed{seed}", "target", n, r5 + 0.05 * seed, 0.6) for seed in (0, 1)])
                for s, b, n, r5 in [("random", "4", 4, 0.1), ("random", "8", 8, 0.15),
                                    ("knn", "4", 4, 0.3), ("knn", "8", 8, 0.35)]]

@@ -1,9 +1,10 @@
-"""Glue for rule curate: one selection of source training videos for one (strategy, budget)."""
+"""Glue for rule curate: the selections of source training videos for one (strategy, budget), one
+draw per seed (curation.seed, curation.seed + 1, …; one per curated model)."""
 
 import torch
 
 from groundprobe.config import parse_budget
-from groundprobe.curate import avg_sim_select, heuristic_select, knn_select, random_select
+from groundprobe.curate import avg_sim_select, heuristic_select, knn_select, random_select, stack_draws
 from groundprobe.device import resolve_device
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.manifest import TARGET_CORPUS, corpus_videos
@@ -37,17 +38,18 @@ if strategy in ("avg_sim", "knn"):
         raise ValueError("curation needs target training videos with a clip embedding; the target "
                          "corpus has none (see results/qc.csv)")
     target_means = target_blocks[0][1]
+seeds = [params["seed"] + draw for draw in range(params["seeds"])]
 if strategy == "random":
-    selection = random_select(pool, budget, params["seed"])
+    draws = [random_select(pool, budget, seed) for seed in seeds]
 elif strategy == "heuristic":
     in_pool = manifest["video_id"].isin(set(pool))
-    selection = heuristic_select(manifest[in_pool], manifest[manifest["video_id"].isin(target_train)],
-                                 params["heuristic"]["genres"], params["heuristic"]["target_genre"],
-                                 budget, params["seed"])
-elif strategy == "avg_sim":
-    selection = avg_sim_select(target_means, source_blocks(), budget, device)
+    draws = [heuristic_select(manifest[in_pool], manifest[manifest["video_id"].isin(target_train)],
+                              params["heuristic"]["genres"], params["heuristic"]["target_genre"],
+                              budget, seed) for seed in seeds]
+elif strategy == "avg_sim":  # no random element: every draw is the same
+    draws = [avg_sim_select(target_means, source_blocks(), budget, device)] * len(seeds)
 else:
-    selection = knn_select(target_means, source_blocks, budget, params["knn_pool_factor"],
-                           params["seed"], device)
-write_table(selection, snakemake.output.tsv)
-log.info("%s selected %d videos", strategy, len(selection))
+    draws = [knn_select(target_means, source_blocks, budget, params["knn_pool_factor"], seed, device)
+             for seed in seeds]
+write_table(stack_draws(draws), snakemake.output.tsv)
+log.info("%s selected %d videos in each of %d draws", strategy, budget, len(draws))
