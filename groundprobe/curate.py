@@ -345,5 +345,5 @@ def drawn_videos(table: pd.DataFrame, draw: int) -> list[str]:
     ids = table.loc[table["draw"] == draw].sort_values("rank")["video_id"]
     if ids.empty:
         raise ValueError(f"the selection has no draw {draw} (it has draws "
-                         f"{sorted(set(table['draw'].tolist()))}); rerun rule curate")
+                         f"{sorted(set(table['draw'].tolist()))}); raise curation.seeds or rerun rule curate")
     return ids.astype(str).tolist()

@@ -17,8 +17,9 @@ from groundprobe.probe import PROBE_COLUMNS
 
 BASELINE = "baseline"   # the strategy name of the model trained on every source training video
 GAP_METRICS = ["r1", "r5", "r10", "median_rank", "mean_rank", "mean_auc"]
-# Probe columns that are the same for every seed of one (strategy, budget); the others are averaged.
-FIXED_COLUMNS = ["training_videos", "training_steps", "training_batch_videos", "n_queries", "auc_videos"]
+# Probe columns that are the same for every seed of one (strategy, budget); the others are averaged
+# (training_videos too: draws may differ in how many of their videos have 2 segments to train on).
+FIXED_COLUMNS = ["training_steps", "n_queries", "auc_videos"]
 MEAN_COLUMNS = [c for c in PROBE_COLUMNS if c not in ("model", "corpus", *FIXED_COLUMNS)]
 SPREAD_COLUMNS = [f"{metric}_sd" for metric in ("r1", "r5", "r10", "median_rank", "mean_auc")]
 COMPARISON_COLUMNS = ["strategy", "budget", "selected_videos", "seeds", *FIXED_COLUMNS, *MEAN_COLUMNS,
@@ -48,10 +49,15 @@ def comparison_table(curated: list[tuple[str, str, pd.DataFrame, list[pd.DataFra
     target probe row of the model trained on the whole source (strategy ``baseline``, budget 100%,
     selected videos = the videos it trained on).
     """
-    rows = [seed_summary(pd.concat(probes, ignore_index=True))
-            | {"strategy": strategy, "budget": budget,
-               "selected_videos": len(drawn_videos(selection, 0))}
-            for strategy, budget, selection, probes in curated]
+    rows = []
+    for strategy, budget, selection, probes in curated:
+        draws = sorted(set(selection["draw"].tolist()))
+        if draws != list(range(len(probes))):
+            raise ValueError(f"{strategy} {budget}: {len(probes)} models but draws {draws} in the "
+                             f"selection; rerun rule curate")
+        rows.append(seed_summary(pd.concat(probes, ignore_index=True))
+                    | {"strategy": strategy, "budget": budget,
+                       "selected_videos": len(drawn_videos(selection, 0))})
     base = seed_summary(baseline)
     rows.append(base | {"strategy": BASELINE, "budget": "100%",
                         "selected_videos": base["training_videos"]})

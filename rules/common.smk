@@ -130,11 +130,18 @@ def yt8m_instructional_input(wildcards):
 
 
 def curated_model(model):
-    """(strategy, budget label, training seed) of a curated model's name, None for the others."""
+    """(strategy, budget label, training seed) of a curated model's name, None for the others; a
+    seed outside CURATION_SEEDS has no draw to train on and stops the run here."""
     if not model.startswith("curated/"):
         return None
     _, strategy, budget, seed = model.split("/")
-    return strategy, budget, int(seed.removeprefix("seed"))
+    seed = int(seed.removeprefix("seed"))
+    if seed not in CURATION_SEEDS:
+        raise ValueError(
+            f"model '{model}': curated models have seeds {CURATION_SEEDS[0]}..{CURATION_SEEDS[-1]} "
+            "(train.seed + 0 .. curation.seeds - 1); raise curation.seeds for more"
+        )
+    return strategy, budget, seed
 
 
 def curation_input(wildcards):

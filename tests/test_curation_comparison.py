@@ -17,7 +17,7 @@ def probe(model, corpus, n_videos, r5, mean_auc):
 
 
 def test_probe_row_takes_training_size_metrics_and_mean_auc():
-    row = probe("curated/knn/25pct", "target", 8, 0.3, 0.7).iloc[0]
+    row = probe("curated/knn/25pct/seed0", "target", 8, 0.3, 0.7).iloc[0]
     assert list(row.index) == PROBE_COLUMNS
     assert (row["training_videos"], row["training_steps"], row["auc_videos"]) == (8, 200, 2)
     assert row["training_batch_videos"] == 8
@@ -38,10 +38,12 @@ def test_validation_ids_of_one_corpus():
 def test_comparison_rows_average_the_seeds_of_each_selection_then_the_baseline():
     selection = pd.DataFrame({"video_id": ["v1", "v2", "v3"], "score": [0.0] * 3, "rank": [1, 2, 3]})
     random_r5, knn_r5 = [0.1, 0.2, 0.3], [0.4, 0.5]
-    curated = [("random", "12.5%", stack_draws([selection, selection.iloc[::-1]]),
-                [probe(f"curated/random/12.5pct/seed{s}", "target", 3, r5, 0.5 + r5)
-                 for s, r5 in enumerate(random_r5)]),
-               ("knn", "12.5%", stack_draws([selection.iloc[:2]]),
+    random_draws = [selection.assign(video_id=[f"v{3 * d + k}" for k in range(3)]) for d in range(3)]
+    # The third draw's model found only 2 of its videos trainable.
+    curated = [("random", "12.5%", stack_draws(random_draws),
+                [probe(f"curated/random/12.5pct/seed{s}", "target", n, r5, 0.5 + r5)
+                 for s, (r5, n) in enumerate(zip(random_r5, [3, 3, 2]))]),
+               ("knn", "12.5%", stack_draws([selection.iloc[:2]] * 2),
                 [probe(f"curated/knn/12.5pct/seed{s}", "target", 2, r5, 0.7) for s, r5 in enumerate(knn_r5)])]
     table = comparison_table(curated, probe("diverse", "target", 30, 0.2, 0.6))
     assert list(table.columns) == COMPARISON_COLUMNS
@@ -58,8 +60,11 @@ def test_comparison_rows_average_the_seeds_of_each_selection_then_the_baseline()
     assert table["r1"].iloc[0] == pytest.approx(0.2 / 3) and table["r1_sd"].iloc[0] == pytest.approx(0.1 / 3)
     assert table["mean_auc"].iloc[0] == pytest.approx(0.7) and table["mean_auc_sd"].iloc[1] == pytest.approx(0)
     assert table["median_rank_sd"].iloc[0] == 0 and np.isnan(table["r5_sd"].iloc[2])
-    assert table["training_batch_videos"].tolist() == [3, 2, 16]
-    assert table["training_videos"].tolist() == [3, 2, 30]
+    assert table["training_batch_videos"].tolist() == pytest.approx([8 / 3, 2, 16])
+    assert table["training_videos"].tolist() == pytest.approx([8 / 3, 2, 30])
+    # A model without its draw (or a draw without its model) is an error, not a silent mismatch.
+    with pytest.raises(ValueError, match="random 12.5%: 2 models but draws \\[0, 1, 2\\]"):
+        comparison_table([(*curated[0][:3], curated[0][3][:2])], probe("diverse", "target", 30, 0.2, 0.6))
 
 
 def test_domain_gap_is_target_minus_source():
@@ -73,7 +78,7 @@ def test_domain_gap_is_target_minus_source():
 
 def test_the_figure_is_written_as_png_and_svg(tmp_path):
     curated = [(s, b, stack_draws([pd.DataFrame({"video_id": [f"v{k}" for k in range(n)], "score": 0.0,
-                                                 "rank": range(1, n + 1)})]),
+                                                 "rank": range(1, n + 1)})] * 2),
                 [probe(f"curated/{s}/{b}/seed{seed}", "target", n, r5 + 0.05 * seed, 0.6) for seed in (0, 1)])
                for s, b, n, r5 in [("random", "4", 4, 0.1), ("random", "8", 8, 0.15),
                                    ("knn", "4", 4, 0.3), ("knn", "8", 8, 0.35)]]

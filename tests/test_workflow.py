@@ -47,8 +47,8 @@ def byo_config(**overrides) -> dict:
     that the analyses have the power to recover the planted effects), read from the
     bring-your-own sources table (see :func:`write_byo_corpus`), with cheaper pixels: 160x120
     video and a 32x32 3D stream, which carries no planted signal. Curation (the demo's target
-    corpus, generated beside it) at the smallest budget of config.yaml only: one model per
-    strategy."""
+    corpus, generated beside it) at the smallest budget of config.yaml only: curation.seeds
+    models per strategy."""
     config = default_config(corpus__sources=BYO_SOURCES, corpus__target_sources=BYO_TARGET_SOURCES,
                             evaluate__bootstrap=200, **overrides)
     config["demo_corpus"].update(width=160, height=120)
@@ -470,10 +470,14 @@ def test_similarity_curation_finds_the_in_domain_minority_and_beats_random_on_th
         assert rows.loc[strategy, "mean_auc"] > rows.loc["random", "mean_auc"], rows
     assert (rows["seeds"] == seeds).all() and seeds > 1
     assert all(len(set(models.split(";"))) == seeds for models in rows["models"])
-    for seed in range(seeds):  # each model trained with the seed its name ends with
-        checkpoint = demo_run / f"results/models/curated/knn/{budget_label(budget)}/seed{seed}/checkpoint.pt"
+    first_seed = default_config()["train"]["seed"]
+    for seed in range(first_seed, first_seed + seeds):  # trained with its seed, on its draw
+        model = f"curated/knn/{budget_label(budget)}/seed{seed}"
+        checkpoint = demo_run / f"results/models/{model}/checkpoint.pt"
         train = torch.load(checkpoint, map_location="cpu", weights_only=True)["provenance"]["train"]
         assert json.loads(train)["seed"] == seed
+        log = (demo_run / f"results/logs/train/{model}.log").read_text()
+        assert f"selected by draw {seed - first_seed} of results/curation/knn_" in log
     # Only the data differ: every curated model trained as long as the baseline.
     assert (comparison["training_steps"] == comparison["training_steps"].iloc[-1]).all()
     assert comparison["strategy"].iloc[-1] == "baseline" and comparison["selected_videos"].iloc[-1] == len(pool)
