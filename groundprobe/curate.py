@@ -213,7 +213,16 @@ def _check_budget(budget: int) -> None:
 def knn_select(target_means: np.ndarray,
                blocks_factory: Callable[[], Blocks],
                budget: int, pool_factor: float, seed: int, device: torch.device) -> pd.DataFrame:
-    """CUPID's k-NN selection: ``budget`` source videos drawn uniformly from the neighbour pool.
+    """CUPID's k-NN selection: ``budget`` source videos drawn uniformly from the neighbour pool
+    with ``seed`` (one draw of :func:`knn_draws`)."""
+    return knn_draws(target_means, blocks_factory, budget, pool_factor, [seed], device)[0]
+
+
+def knn_draws(target_means: np.ndarray,
+              blocks_factory: Callable[[], Blocks],
+              budget: int, pool_factor: float, seeds: Sequence[int],
+              device: torch.device) -> list[pd.DataFrame]:
+    """CUPID's k-NN selection, one draw per seed from one neighbour pool (searched once).
 
     The pool is the first pool_size = min(n_source, ceil(pool_factor * budget)) distinct sources of
     the rank-major neighbour lists (:func:`knn_pool`). k starts at ceil(pool_size / n_target) and
@@ -221,7 +230,7 @@ def knn_select(target_means: np.ndarray,
     neighbours that the pool stays short and k < n_source; a pool as large as the source is the
     whole source, without growing k. n_source is only known after the first
     pass, so that pass uses the uncapped pool size; the pool itself does not depend on k, since
-    longer lists only extend the rank-major order. The draw is ``np.random.default_rng(seed)``
+    longer lists only extend the rank-major order. A draw is ``np.random.default_rng(seed)``
     without replacement (the whole pool when smaller than ``budget``); score is each video's best
     similarity to any target video, rank the order of the draw.
     """
@@ -245,8 +254,8 @@ def knn_select(target_means: np.ndarray,
         k *= 2
     log.info("knn: final k=%d, pool of %d distinct source videos (wanted %d) from %d",
              k, len(pool), pool_size, len(ids))
-    drawn = pool[np.random.default_rng(seed).permutation(len(pool))[:budget]]
-    return _selection([ids[i] for i in drawn], best[drawn])
+    draws = [pool[np.random.default_rng(seed).permutation(len(pool))[:budget]] for seed in seeds]
+    return [_selection([ids[i] for i in drawn], best[drawn]) for drawn in draws]
 
 
 def avg_sim_select(target_means: np.ndarray, blocks: Blocks, budget: int,

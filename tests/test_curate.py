@@ -7,7 +7,7 @@ import torch
 
 from groundprobe.config import budget_label, parse_budget
 from groundprobe.curate import (DRAW_COLUMNS, SELECTION_COLUMNS, average_similarity, avg_sim_select,
-                                drawn_videos, heuristic_select, knn_pool, knn_select, nearest_sources,
+                                drawn_videos, heuristic_select, knn_draws, knn_pool, knn_select, nearest_sources,
                                 random_select, source_blocks, stack_draws, title_words, video_mean)
 
 CPU = torch.device("cpu")
@@ -153,6 +153,16 @@ def test_knn_select_draws_budget_distinct_ids_from_the_pool_with_the_seed():
     assert set().union(*(set(r["video_id"]) for r in draws)) == pool
     pd.testing.assert_frame_equal(draws[0], knn_select(t, _all_blocks(ids, s, 2), 3, 2.0, 0, CPU))
     assert len({tuple(r["video_id"]) for r in draws}) > 10
+    # Many draws at once: the same draws, from one neighbour search.
+    passes = []
+
+    def counted_blocks():
+        passes.append(1)
+        return source_blocks(ids, s, 2)
+    together = knn_draws(t, counted_blocks, 3, 2.0, range(40), CPU)
+    for alone, drawn in zip(draws, together):
+        pd.testing.assert_frame_equal(alone, drawn)
+    assert len(together) == 40 and len(passes) <= 2
 
 
 def test_knn_select_scores_are_the_best_similarity_to_any_target():

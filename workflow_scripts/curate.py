@@ -4,7 +4,7 @@ draw per seed (curation.seed, curation.seed + 1, …; one per curated model)."""
 import torch
 
 from groundprobe.config import parse_budget
-from groundprobe.curate import avg_sim_select, heuristic_select, knn_select, random_select, stack_draws
+from groundprobe.curate import avg_sim_select, heuristic_select, knn_draws, random_select, stack_draws
 from groundprobe.device import resolve_device
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.manifest import TARGET_CORPUS, corpus_videos
@@ -49,7 +49,6 @@ elif strategy == "heuristic":
 elif strategy == "avg_sim":  # no random element: every draw is the same
     draws = [avg_sim_select(target_means, source_blocks(), budget, device)] * len(seeds)
 else:
-    draws = [knn_select(target_means, source_blocks, budget, params["knn_pool_factor"], seed, device)
-             for seed in seeds]
+    draws = knn_draws(target_means, source_blocks, budget, params["knn_pool_factor"], seeds, device)
 write_table(stack_draws(draws), snakemake.output.tsv)
 log.info("%s selected %d videos in each of %d draws", strategy, budget, len(draws))
