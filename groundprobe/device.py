@@ -1,18 +1,49 @@
-"""Choosing the torch device for a stage from the config (``auto``, ``cpu`` or ``cuda``)."""
+"""Choosing the torch device for a stage from the config (``auto``, ``cpu`` or ``cuda``) and the GPUs
+the scheduler assigned to the job."""
 
 from __future__ import annotations
 
+import logging
+import os
+from typing import Mapping
+
 import torch
 
+log = logging.getLogger(__name__)
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available (the GPU SLURM assigned, via CUDA_VISIBLE_DEVICES), else CPU.
+# What SLURM and CUDA put in CUDA_VISIBLE_DEVICES when a job holds no GPU.
+NO_GPU_VALUES = ("", "-1", "NoDevFiles")
 
-    Asking for CUDA on a machine without it is a clear error, not a silent CPU run.
+
+def assigned_gpus(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """The GPUs the scheduler assigned to this job (CUDA_VISIBLE_DEVICES, which SLURM sets for a job
+    with ``--gpus``); empty when none were assigned."""
+    value = environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    return [] if value in NO_GPU_VALUES else value.split(",")
+
+
+def resolve_device(name: str, allow_cpu_fallback: bool = True,
+                   environ: Mapping[str, str] = os.environ) -> torch.device:
+    """``auto`` -> CUDA when torch sees a device (the GPU SLURM assigned), else CPU; ``cpu``; ``cuda``.
+
+    Asking for CUDA on a machine without it is a clear error, not a silent CPU run. So is ``auto``
+    in a job that the scheduler gave GPUs torch cannot use (no driver, a CPU-only torch), unless
+    ``allow_cpu_fallback`` (config resources.allow_cpu_fallback). The choice and the assigned GPUs
+    are logged, so that a job's log shows what it ran on.
     """
+    gpus = assigned_gpus(environ)
+    cuda = torch.cuda.is_available()
+    if name == "auto" and not cuda and gpus and not allow_cpu_fallback:
+        raise RuntimeError(
+            f"the scheduler assigned GPU(s) {','.join(gpus)} (CUDA_VISIBLE_DEVICES) but torch "
+            f"{torch.__version__} sees no CUDA device; fix the node's driver or torch build, or set "
+            "resources.allow_cpu_fallback: true to run this job on CPU")
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device '{name}' requested but torch sees no CUDA device here")
+        device = torch.device("cuda" if cuda else "cpu")
+    else:
+        device = torch.device(name)
+        if device.type == "cuda" and not cuda:
+            raise ValueError(f"device '{name}' requested but torch sees no CUDA device here")
+    log.info("device %s (GPUs assigned by the scheduler: %s; SLURM job %s)", device,
+             ",".join(gpus) or "none", environ.get("SLURM_JOB_ID", "none"))
     return device

@@ -32,6 +32,8 @@ from groundprobe.qc import QcRecord
 from groundprobe.s3dg import S3DG
 from groundprobe.weights import WeightsError, weights_file
 
+log = logging.getLogger(__name__)
+
 SHARED_KEYS = ("device", "threads", "bf16_cpu", "decode_chunk_frames")
 CHUNK_SECONDS = 256  # HDF5 chunk rows: reading one video touches only its own chunks
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
@@ -159,16 +161,36 @@ class Backbone:
         self.device, self.precision = device, precision
         self.module = module.eval().requires_grad_(False).to(device)
         self._spec = spec
+        self.max_batch: int | None = None  # set after an out-of-memory error: the largest size that fits
 
     def __call__(self, batch: np.ndarray) -> torch.Tensor:
         """Features of uint8 RGB frames ``(n, H, W, 3)`` (2D) or clips ``(n, T, H, W, 3)`` (3D).
 
-        Returns float32 ``(n, dim)`` on the CPU, not normalised.
+        Returns float32 ``(n, dim)`` on the CPU, not normalised. A batch that runs out of GPU
+        memory is split in halves until it fits (an item that alone does not fit is an error).
         """
         expected_ndim = 4 if self.kind == "2d" else 5
         if batch.ndim != expected_ndim or batch.shape[-1] != 3 or batch.dtype != np.uint8:
             raise ValueError(f"{self.name} expects uint8 arrays of {expected_ndim} dims ending in RGB, "
                              f"got {batch.dtype} {batch.shape}")
+        while True:
+            size = self.max_batch or len(batch)
+            try:
+                return torch.cat([self._pooled(batch[i:i + size]) for i in range(0, len(batch), size)])
+            except torch.cuda.OutOfMemoryError:
+                # Items are independent, so smaller sub-batches give the same features; the
+                # smaller size then holds for the rest of the job.
+                if size == 1:
+                    raise RuntimeError(f"{self.name}: one item of {batch.shape[1:]} does not fit "
+                                       f"in the memory of {self.device}") from None
+                self.max_batch = size // 2
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                log.warning("%s: out of memory on %s at %d items per batch; retrying at %d",
+                            self.name, self.device, size, self.max_batch)
+
+    def _pooled(self, batch: np.ndarray) -> torch.Tensor:
+        """Raw pooled features of one sub-batch: float32 ``(n, dim)`` on the CPU."""
         with torch.inference_mode():
             pixels = torch.from_numpy(batch).to(self.device, non_blocking=True)
             x = self._spec.normalise(pixels.movedim(-1, 1).float())
@@ -296,7 +318,7 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
     out and returned as QC records. The file appears only when the whole shard is done.
     """
     stage = f"features_{stream}"
-    device = resolve_device(params["device"])
+    device = resolve_device(params["device"], params.get("allow_cpu_fallback", True))
     backbone = load_backbone(params["backbone"], params["weights"], device, bf16_cpu=params["bf16_cpu"])
     if backbone.kind != stream:
         raise ValueError(f"backbone {backbone.name} is {backbone.kind}, not usable for stream {stream}")

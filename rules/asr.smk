@@ -8,8 +8,10 @@ rule asr:
         "results/logs/asr/{shard}.log",
     benchmark:
         "results/benchmarks/asr/{shard}.tsv"
+    resources:
+        **job_resources("asr"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/download.yaml"
     script:
         "../workflow_scripts/asr.py"
 
@@ -27,7 +29,9 @@ rule vocab:
         "results/logs/vocab.log",
     benchmark:
         "results/benchmarks/vocab.tsv"
+    resources:
+        **job_resources("vocab"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/download.yaml"
     script:
         "../workflow_scripts/vocab.py"

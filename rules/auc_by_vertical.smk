@@ -16,7 +16,9 @@ rule auc_by_vertical:
         "results/logs/auc_by_vertical.log",
     benchmark:
         "results/benchmarks/auc_by_vertical.tsv"
+    resources:
+        **job_resources("auc_by_vertical"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/auc_by_vertical.py"

@@ -19,7 +19,9 @@ rule context_effects:
         "results/logs/context_effects.log",
     benchmark:
         "results/benchmarks/context_effects.tsv"
+    resources:
+        **job_resources("context_effects"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/context_effects.py"

@@ -13,7 +13,9 @@ rule correlations:
         "results/logs/correlations.log",
     benchmark:
         "results/benchmarks/correlations.tsv"
+    resources:
+        **job_resources("correlations"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/correlations.py"

@@ -15,8 +15,10 @@ rule video_embeddings:
     benchmark:
         "results/benchmarks/video_embeddings/{shard}.tsv"
     threads: config["train"]["threads"]
+    resources:
+        **job_resources("video_embeddings", config["train"]["threads"], config["curation"]["device"]),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/video_embeddings.py"
 
@@ -37,7 +39,9 @@ rule curate:
     benchmark:
         "results/benchmarks/curate/{strategy}_{budget}.tsv"
     threads: config["train"]["threads"]
+    resources:
+        **job_resources("curate", config["train"]["threads"], config["curation"]["device"]),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/curate.py"

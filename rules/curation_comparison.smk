@@ -23,8 +23,10 @@ rule curation_comparison:
         "results/logs/curation_comparison.log",
     benchmark:
         "results/benchmarks/curation_comparison.tsv"
+    resources:
+        **job_resources("curation_comparison"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/curation_comparison.py"
 
@@ -40,7 +42,9 @@ rule domain_gap:
         "results/logs/domain_gap.log",
     benchmark:
         "results/benchmarks/domain_gap.tsv"
+    resources:
+        **job_resources("domain_gap"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/domain_gap.py"

@@ -10,7 +10,9 @@ rule demo_corpus:
     benchmark:
         "results/benchmarks/demo_corpus.tsv"
     threads: 2
+    resources:
+        **job_resources("demo_corpus"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/download.yaml"
     script:
         "../workflow_scripts/demo_corpus.py"

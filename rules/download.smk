@@ -23,8 +23,10 @@ rule download:
         "results/logs/download/{shard}.log",
     benchmark:
         "results/benchmarks/download/{shard}.tsv"
+    resources:
+        **job_resources("download"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/download.yaml"
     script:
         "../workflow_scripts/download.py"
 
@@ -43,7 +45,9 @@ rule prune_videos:
         "results/logs/prune_videos/{shard}.log",
     benchmark:
         "results/benchmarks/prune_videos/{shard}.tsv"
+    resources:
+        **job_resources("prune_videos"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/download.yaml"
     script:
         "../workflow_scripts/prune_videos.py"

@@ -15,8 +15,10 @@ rule evaluate:
     benchmark:
         "results/benchmarks/evaluate/{model}/{shard}.tsv"
     threads: config["train"]["threads"]
+    resources:
+        **job_resources("evaluate", config["train"]["threads"], config["train"]["device"]),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -32,8 +34,10 @@ rule auc_by_video:
         "results/logs/auc_by_video.log",
     benchmark:
         "results/benchmarks/auc_by_video.tsv"
+    resources:
+        **job_resources("auc_by_video"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/auc_by_video.py"
 
@@ -54,7 +58,9 @@ rule auc_by_category:
         "results/logs/auc_by_category.log",
     benchmark:
         "results/benchmarks/auc_by_category.tsv"
+    resources:
+        **job_resources("auc_by_category"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/auc_by_category.py"

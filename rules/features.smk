@@ -14,8 +14,10 @@ rule features_2d:
     benchmark:
         "results/benchmarks/features_2d/{shard}.tsv"
     threads: config["features"]["threads"]
+    resources:
+        **job_resources("features_2d", config["features"]["threads"], config["features"]["device"]),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/features.py"
 
@@ -34,3 +36,5 @@ use rule features_2d as features_3d with:
         "results/logs/features_3d/{shard}.log",
     benchmark:
         "results/benchmarks/features_3d/{shard}.tsv"
+    resources:
+        **job_resources("features_3d", config["features"]["threads"], config["features"]["device"]),

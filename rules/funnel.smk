@@ -10,7 +10,9 @@ rule funnel:
         "results/logs/funnel.log",
     benchmark:
         "results/benchmarks/funnel.tsv"
+    resources:
+        **job_resources("funnel"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/funnel.py"

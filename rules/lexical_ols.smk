@@ -15,7 +15,9 @@ rule lexical_ols:
         "results/logs/lexical_ols.log",
     benchmark:
         "results/benchmarks/lexical_ols.tsv"
+    resources:
+        **job_resources("lexical_ols"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/lexical_ols.py"

@@ -10,7 +10,9 @@ checkpoint manifest:
         "results/logs/manifest.log",
     benchmark:
         "results/benchmarks/manifest.tsv"
+    resources:
+        **job_resources("manifest"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/download.yaml"
     script:
         "../workflow_scripts/manifest.py"

@@ -17,7 +17,9 @@ rule model_comparison:
         "results/logs/model_comparison.log",
     benchmark:
         "results/benchmarks/model_comparison.tsv"
+    resources:
+        **job_resources("model_comparison"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/model_comparison.py"

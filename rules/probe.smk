@@ -20,7 +20,9 @@ rule probe:
     benchmark:
         "results/benchmarks/probe/{corpus}/{model}.tsv"
     threads: config["train"]["threads"]
+    resources:
+        **job_resources("probe", config["train"]["threads"], config["train"]["device"]),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/probe.py"

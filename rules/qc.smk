@@ -17,7 +17,9 @@ rule qc:
         "results/logs/qc.log",
     benchmark:
         "results/benchmarks/qc.tsv"
+    resources:
+        **job_resources("qc"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/qc.py"

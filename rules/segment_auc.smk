@@ -13,7 +13,9 @@ rule segment_auc:
         "results/logs/segment_auc.log",
     benchmark:
         "results/benchmarks/segment_auc.tsv"
+    resources:
+        **job_resources("segment_auc"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/segment_auc.py"

@@ -13,7 +13,9 @@ rule segments:
         "results/logs/segments/{shard}.log",
     benchmark:
         "results/benchmarks/segments/{shard}.tsv"
+    resources:
+        **job_resources("segments"),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/segments.py"

@@ -20,7 +20,9 @@ rule train:
     benchmark:
         "results/benchmarks/train/{model}.tsv"
     threads: config["train"]["threads"]
+    resources:
+        **job_resources("train", config["train"]["threads"], config["train"]["device"]),
     conda:
-        "../envs/groundprobe.yaml"
+        "../envs/torch.yaml"
     script:
         "../workflow_scripts/train.py"

@@ -18,3 +18,15 @@ def make_test_video(path: Path, seconds: float, size: str = "64x48", fps: int = 
 def tiny_video(tmp_path_factory) -> Path:
     """A 6-second 64x48 30 fps H.264 video."""
     return make_test_video(tmp_path_factory.mktemp("video") / "tiny.mp4", 6)
+
+
+@pytest.fixture(scope="session")
+def tiny_local_run(tmp_path_factory) -> tuple[Path, str]:
+    """The tiny workflow run locally once per session: its directory and snakemake's output. Tests
+    that change the run work on a copy."""
+    from tiny_workflow import TARGET, snakemake, tiny_config, write_config
+
+    workdir = tmp_path_factory.mktemp("tiny_local")
+    write_config(workdir, tiny_config())
+    run = snakemake(workdir, "--cores", "2", TARGET)
+    return workdir, run.stdout + run.stderr

@@ -372,3 +372,30 @@ def test_feature_provenance_requires_shards_to_agree(tmp_path):
     assert feature_provenance(paths[:2]) == {"backbone": "s3d_kinetics", "weights_sha256": "aa"}
     with pytest.raises(ValueError, match="disagree on weights_sha256"):
         feature_provenance(paths)
+
+
+def test_a_batch_out_of_gpu_memory_is_split_until_it_fits_with_the_same_features(caplog):
+    backbone = load_backbone("efficientnet_lite0", "random")
+    frames = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    expected = backbone(frames)
+    first_conv = next(m for m in backbone.module.modules() if isinstance(m, torch.nn.Conv2d))
+
+    def out_of_memory_above_3(module, inputs):
+        if inputs[0].shape[0] > 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    hook = first_conv.register_forward_pre_hook(out_of_memory_above_3)
+    with caplog.at_level("WARNING"):
+        split = backbone(frames)
+    assert backbone.max_batch == 2  # 8 -> 4 -> 2
+    assert "retrying at 4" in caplog.text and "retrying at 2" in caplog.text
+    torch.testing.assert_close(split, expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(backbone(frames[:5]), expected[:5], rtol=1e-4, atol=1e-5)
+    hook.remove()
+
+    def always_out_of_memory(module, inputs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    first_conv.register_forward_pre_hook(always_out_of_memory)
+    with pytest.raises(RuntimeError, match="one item of .* does not fit"):
+        backbone(frames)

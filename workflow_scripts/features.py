@@ -11,7 +11,11 @@ log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 stream = snakemake.params.stream
 # ffmpeg's decoder gets the job's threads too, so that a job never uses more cores than it holds.
-params = stream_params(snakemake.params.features, stream) | {"threads": snakemake.threads}
+# The CPU fallback is read from the config, not params: it never changes what a feature means.
+params = stream_params(snakemake.params.features, stream) | {
+    "threads": snakemake.threads,
+    "allow_cpu_fallback": snakemake.config["resources"]["allow_cpu_fallback"],
+}
 downloads = read_table(snakemake.input.download)
 videos = downloads.loc[downloads["status"] == "ok", ["video_id", "video_path"]]
 require_video_files(videos, f"snakemake {snakemake.input.download} --forcerun download")

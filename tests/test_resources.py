@@ -1,0 +1,61 @@
+"""What each job asks of a scheduler (config resources, rules/common.smk job_resources), read from
+the resources Snakemake plans for the jobs of the tiny run (a dry run from the downloads on)."""
+
+import math
+import re
+
+import pytest
+import yaml
+
+from tiny_workflow import ROOT, TARGET, snakemake, tiny_config
+
+pytestmark = pytest.mark.workflow
+GPU_RULES = {"features_2d", "features_3d", "train"}
+
+
+def planned_resources(workdir, *args: str) -> dict[str, dict[str, str]]:
+    """Rule -> the resources of its (last) job in a dry run that plans every job of TARGET after
+    the manifest (a checkpoint: a forced manifest would hide the jobs after it)."""
+    output = snakemake(workdir, TARGET, "-n", *args, "--forcerun", "download").stdout
+    resources = {}
+    for block in output.split("\nrule ")[1:]:
+        rule = block.split(":", 1)[0]
+        line = re.search(r"^\s+resources: (.*)$", block, re.M).group(1)
+        resources[rule] = dict(item.split("=", 1) for item in line.split(", "))
+    return resources
+
+
+def test_gpu_rules_ask_for_a_gpu_and_every_rule_for_memory_and_time(tiny_local_run):
+    config = tiny_config()
+    shard_size = config["corpus"]["shard_size"]
+    planned = planned_resources(tiny_local_run[0])
+    assert GPU_RULES | {"download", "evaluate", "auc_by_category"} <= set(planned)
+    for rule, resources in planned.items():
+        spec = config["resources"]["rules"].get(rule, config["resources"]["default"])
+        assert int(resources["mem_mb"]) == spec["mem_mb"], rule
+        assert int(resources["runtime"]) == math.ceil(
+            spec["runtime"] + spec.get("runtime_per_video", 0) * shard_size), rule
+        if rule in GPU_RULES:
+            assert resources["gpu"] == "1" and resources["cpus_per_gpu"] == "1", rule
+            assert "gpu_model" not in resources, rule
+        else:
+            assert "gpu" not in resources and "cpus_per_gpu" not in resources, rule
+
+
+def test_gpu_type_count_and_cpu_device_come_from_the_config(tiny_local_run, tmp_path):
+    overrides = {"resources": {"gpu_model": "a100", "rules": {"train": {"gpu": 2, "mem_mb": 900,
+                                                                        "runtime": 7}}},
+                 "features": {"device": "cpu", "threads": 4}, "train": {"threads": 4}}
+    (tmp_path / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    planned = planned_resources(tiny_local_run[0], "--configfile", str(tmp_path / "overrides.yaml"))
+    assert {key: planned["train"][key] for key in ("gpu", "gpu_model", "cpus_per_gpu", "mem_mb")} == {
+        "gpu": "2", "gpu_model": "a100", "cpus_per_gpu": "2", "mem_mb": "900"}
+    # Features on the CPU: CPU jobs, whatever the GPU setting says.
+    assert "gpu" not in planned["features_2d"] and "gpu" not in planned["features_3d"]
+
+
+def test_the_schema_names_every_rule_of_the_workflow():
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    named = set(schema["properties"]["resources"]["properties"]["rules"]["propertyNames"]["enum"])
+    listed = snakemake(ROOT, "--list-rules", "--config", "yt8m={ids: ids.csv}").stdout.split()
+    assert named == set(listed) - {"all"}

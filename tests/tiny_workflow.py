@@ -1,0 +1,53 @@
+"""A tiny demo run of the workflow, small enough to run several times per test session: 2 categories
+x 4 videos of 10-14 s at 64x48 pixels plus the 3 bad inputs, in shards of 8, trained for 20 steps,
+without curation. The SLURM test and the rerun tests share it."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = "results/auc_by_category.csv"
+
+
+def tiny_config() -> dict:
+    """config.yaml, shrunk; every job single-threaded so that a 2-core SLURM node runs two at once
+    and local and SLURM runs compute alike."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["corpus"].update(shard_size=8, target_sources="")
+    config["demo_corpus"].update(
+        videos_per_category=4, duration_s=[10, 14], scene_s=[3, 5], width=64, height=48, fps=10,
+        categories=[{"label": "Cooking", "rate": 0.8}, {"label": "Video game", "rate": 0.0}])
+    config["demo_corpus"]["target_domain"]["videos"] = 0
+    config["features"].update(threads=1)
+    config["features"]["3d"].update(frame_size=32)
+    config["train"].update(steps=20, batch_videos=4, checkpoint_every=10, log_every=10, threads=1)
+    config["evaluate"]["bootstrap"] = 100
+    config["curation"]["enabled"] = False
+    config["analysis"]["model_comparison"]["enabled"] = False
+    # Small enough for a 2-core, 24 GB test node; GPU jobs fall back to the CPU of its fake GPUs.
+    config["resources"].update(allow_cpu_fallback=True, default={"mem_mb": 1000, "runtime": 10})
+    config["resources"]["rules"] = {
+        name: {**spec, "mem_mb": 1500, "runtime": 10}
+        for name, spec in config["resources"]["rules"].items()}
+    return config
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 1200, check: bool = True,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """snakemake on the project's Snakefile in ``workdir``, killed (SIGKILL) after ``timeout`` s."""
+    result = subprocess.run(
+        ["timeout", "-s", "KILL", str(timeout), "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+         "--directory", str(workdir), *args],
+        capture_output=True, text=True, env=None if env is None else os.environ | env)
+    assert result.returncode == 0 or not check, (
+        f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+        f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+    return result
