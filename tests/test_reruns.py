@@ -1,0 +1,137 @@
+"""Rerunning single stages of a finished run, as README "Rerunning stages" documents: each command
+plans exactly the jobs it should, on a copy of the tiny local run."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tiny_workflow import ROOT, TARGET, snakemake
+
+pytestmark = pytest.mark.workflow
+PER_SHARD_AFTER_SEGMENTS = {"segments", "train", "evaluate", "auc_by_video", "qc", "auc_by_category"}
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Jobs per rule of a dry run of TARGET (the target comes first: --forcerun and --until take
+    several values and would swallow it)."""
+    run = snakemake(workdir, TARGET, "-n", *args)
+    table = (run.stdout + run.stderr).split("Job stats:")[-1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+            if m.group(1) != "total"}
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:                        # the process ended meanwhile
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
+@pytest.fixture
+def finished_run(tiny_local_run, tmp_path) -> Path:
+    """A copy of the tiny local run (files and Snakemake's metadata, modification times kept)."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_local_run[0], workdir, symlinks=True)
+    return workdir
+
+
+def shards(workdir: Path) -> int:
+    return len(list(workdir.glob("results/segments/*.tsv.gz")))
+
+
+def test_a_finished_run_plans_nothing(finished_run):
+    assert "Nothing to be done" in snakemake(finished_run, TARGET, "-n").stdout
+
+
+def test_forcerun_redoes_a_stage_and_its_dependants_only(finished_run):
+    n = shards(finished_run)
+    assert planned_jobs(finished_run, "--forcerun", "segments") == {
+        "segments": n, "train": 1, "evaluate": n, "auc_by_video": 1, "qc": 1, "auc_by_category": 1}
+
+
+def test_until_stops_at_a_stage(finished_run):
+    n = shards(finished_run)
+    assert planned_jobs(finished_run, "--forcerun", "download", "--until", "features_2d") == {
+        "download": n, "features_2d": n}
+
+
+def test_a_changed_parameter_reruns_only_its_dependants(finished_run):
+    config_path = finished_run / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["evaluate"]["bootstrap"] = 150      # the category table's confidence interval only
+    config["download"]["sleep_s"] = 0          # politeness: read by the script, never reruns
+    config["resources"]["rules"]["train"]["mem_mb"] = 1700  # what a job asks for, not its result
+    config_path.write_text(yaml.safe_dump(config))
+    assert planned_jobs(finished_run) == {"auc_by_category": 1}
+    before = {path: path.stat().st_mtime_ns for path in finished_run.glob("results/**/*")
+              if path.is_file()}
+    snakemake(finished_run, TARGET, "--cores", "2")
+    changed = {path.relative_to(finished_run).as_posix() for path, mtime in before.items()
+               if path.stat().st_mtime_ns != mtime}
+    assert {path for path in changed if not path.startswith(("results/logs/",
+                                                             "results/benchmarks/"))} == {TARGET}
+
+    config["train"]["steps"] = 25              # the model: everything downstream of training
+    config_path.write_text(yaml.safe_dump(config))
+    assert planned_jobs(finished_run) == {"train": 1, "evaluate": shards(finished_run),
+                                          "auc_by_video": 1, "qc": 1, "auc_by_category": 1}
+
+
+def test_a_killed_run_is_completed_by_rerun_incomplete(finished_run, tiny_local_run):
+    """SIGKILL of snakemake and its job while a features job extracts (after a change of the
+    decoder's chunk size, which reruns feature extraction without changing a feature): after
+    --unlock, --rerun-incomplete redoes the unfinished shards' features and what depends on them,
+    and the results equal the uninterrupted run's."""
+    config_path = finished_run / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["features"]["decode_chunk_frames"] = 16
+    config_path.write_text(yaml.safe_dump(config))
+    n = shards(finished_run)
+    assert planned_jobs(finished_run)["features_3d"] == n
+    run = subprocess.Popen(
+        ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(finished_run),
+         TARGET, "--cores", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    logs = finished_run / "results" / "logs"
+    started = time.time()
+    deadline = time.monotonic() + 300
+
+    def extracting() -> bool:
+        """A features job of this run has loaded its backbone."""
+        return any(log.stat().st_mtime > started and "backbone" in log.read_text()
+                   for log in logs.glob("features_*/*.log"))
+
+    while not extracting():
+        assert run.poll() is None and time.monotonic() < deadline, "no features job started"
+        time.sleep(0.1)
+    # The job runs in a session of its own: kill it with snakemake, as a node failure would.
+    for pid in [run.pid, *descendants(run.pid)]:
+        os.kill(pid, signal.SIGKILL)
+    run.wait()
+
+    locked = snakemake(finished_run, TARGET, "--cores", "1", check=False)
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+    snakemake(finished_run, TARGET, "--unlock")
+    planned = planned_jobs(finished_run, "--rerun-incomplete")
+    assert 1 <= planned.get("features_2d", 0) + planned.get("features_3d", 0) <= 2 * n, planned
+    assert planned["auc_by_category"] == 1, planned
+    snakemake(finished_run, TARGET, "--cores", "2", "--rerun-incomplete")
+    assert "Nothing to be done" in snakemake(finished_run, TARGET, "-n").stdout
+    for path in ("results/auc_by_video.csv", "results/qc.csv", TARGET):
+        assert (finished_run / path).read_bytes() == (tiny_local_run[0] / path).read_bytes(), path
