@@ -107,7 +107,10 @@ def setup_logging(log_path: str | os.PathLike | None) -> logging.Logger:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w"))
+        Path(log_path).write_text("")
+        # Appending, so that the lines of processes the job starts (rule train's training
+        # processes append to this file) are not overwritten by this handler's next line.
+        handlers.append(logging.FileHandler(log_path, mode="a"))
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return logging.getLogger("groundprobe")

@@ -57,6 +57,15 @@ class JointEmbedding(nn.Module):
         words = self.word_embedding(token_ids).masked_fill(~real.unsqueeze(-1), float("-inf"))
         return self.caption_unit(words.amax(dim=1))
 
+    def forward(self, seconds: torch.Tensor,
+                token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips ``(N, L, D)`` and their captions ``(N, T)`` -> unit vectors ``((N, E), (N, E))``.
+
+        Multi-process training calls the model through this method: DistributedDataParallel
+        synchronises the gradients of what runs through ``forward`` only.
+        """
+        return self.embed_clips(seconds), self.embed_captions(token_ids)
+
     @staticmethod
     def similarity(clips: torch.Tensor, captions: torch.Tensor) -> torch.Tensor:
         """Cosine similarities ``(N, M)`` of unit vectors; entry [i, j] is clip i vs caption j."""

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Protocol, Sequence
@@ -19,6 +20,9 @@ from typing import Mapping, Protocol, Sequence
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
+from torch.distributed.nn.functional import all_gather
+from torch.nn.parallel import DistributedDataParallel
 
 from groundprobe.io import atomic_output, provenance, write_table
 from groundprobe.manifest import SOURCE_CORPUS
@@ -183,6 +187,75 @@ def train_step(model: JointEmbedding, optimizer: torch.optim.Optimizer, batch: B
     return loss.detach()
 
 
+@dataclass(frozen=True)
+class Replica:
+    """This process's place among the processes that train one model together (the default
+    torch.distributed process group, initialised)."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+
+def rank_rows(video_index: np.ndarray, rank: int, world_size: int) -> np.ndarray:
+    """Rows of a batch that process ``rank`` of ``world_size`` embeds: the pairs of the batch's
+    videos ``rank, rank + world_size, ...`` in batch order, so that a video's pairs stay together.
+
+    ``video_index`` (N,): each row's video, a video's rows consecutive (as :func:`sample_batch`
+    draws them). Returns sorted row indices (int64).
+    """
+    new_video = np.r_[True, video_index[1:] != video_index[:-1]]
+    position = np.cumsum(new_video) - 1  # the video's place among the batch's videos
+    return np.flatnonzero(position % world_size == rank)
+
+
+def gather_rows(local: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
+    """Every process's rows, rank 0's first: ``local`` (counts[rank], E) -> (sum(counts), E).
+
+    Differentiable: the backward of all_gather sums, over the processes, the gradients that reach
+    each process's rows. Shares may differ by a video; all_gather needs equal shapes, so each is
+    padded to the largest with zero rows, which are dropped again.
+    """
+    padded = F.pad(local, (0, 0, 0, max(counts) - len(local)))
+    with warnings.catch_warnings():
+        # Deprecated in favour of a function of a private module (_functional_collectives).
+        warnings.simplefilter("ignore", FutureWarning)
+        parts = all_gather(padded)
+    return torch.cat([part[:count] for part, count in zip(parts, counts)])
+
+
+def replica_train_step(model: DistributedDataParallel, optimizer: torch.optim.Optimizer,
+                       batch: Batch, margin: float, replica: Replica) -> torch.Tensor:
+    """One optimiser step of one of ``replica.world_size`` processes that all hold the same
+    ``batch``; returns the batch's loss (on ``replica.device``), equal on every process.
+
+    The process embeds its share of the pairs (:func:`rank_rows`); the shares' embeddings are
+    gathered back into batch order and every process computes the in-batch loss L of the whole
+    batch, as :func:`train_step` does. Why the update is the single-process one: every process
+    computes the same L, and all_gather's backward sums the N processes' gradients of L with
+    respect to a share, so a process's embeddings receive N dL/d(own share) and its parameter
+    gradients are N times the part of dL/dtheta that flows through its share. DDP all-reduces and
+    divides by N: (1 / N) sum_r N dL/dtheta|share r = sum_r dL/dtheta|share r = dL/dtheta, since
+    the shares partition the batch.
+    """
+    shares = [rank_rows(batch.video_index, r, replica.world_size) for r in range(replica.world_size)]
+    rows = shares[replica.rank]
+    # A share keeps the batch's padding width; padding never changes a caption's embedding
+    # anyway (padded positions are masked out of the max-pool, see JointEmbedding.embed_captions).
+    clip_units, caption_units = model(torch.from_numpy(batch.clips[rows]).to(replica.device),
+                                      torch.from_numpy(batch.token_ids[rows]).to(replica.device))
+    counts = [len(share) for share in shares]
+    batch_order = torch.from_numpy(np.argsort(np.concatenate(shares))).to(replica.device)
+    sim = JointEmbedding.similarity(gather_rows(clip_units, counts)[batch_order],
+                                    gather_rows(caption_units, counts)[batch_order])
+    loss = bidirectional_hinge_loss(sim, torch.from_numpy(batch.video_index).to(replica.device),
+                                    margin)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def _save(obj: dict, path: str | os.PathLike) -> None:
     with atomic_output(path) as tmp:
         torch.save(obj, tmp)
@@ -220,7 +293,8 @@ def _matching_resume(resume_path: str | os.PathLike, key: dict, steps: int) -> d
 def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
                 model_params: Mapping[str, int], train_params: Mapping[str, object], length_s: int,
                 out_path: str | os.PathLike, resume_path: str | os.PathLike,
-                log_tsv: str | os.PathLike, inputs: Mapping[str, object] | None = None) -> dict:
+                log_tsv: str | os.PathLike, inputs: Mapping[str, object] | None = None,
+                replica: Replica | None = None) -> dict:
     """Train a :class:`JointEmbedding` on the segments of the training videos; return a summary.
 
     ``inputs``: provenance of what the model was trained on (feature files' attributes, the
@@ -237,6 +311,12 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
     the same parameters and data continues from there and yields the weights of an uninterrupted
     run. The final checkpoint at ``out_path`` holds the weights, the model's hyper-parameters and
     provenance; ``log_tsv`` gets (step, loss, seconds) every ``log_every`` steps and at the end.
+
+    ``replica``: this process's place among several that train the model together (one call per
+    process, each with the same arguments), else None. The processes draw the same batches, train
+    on ``replica.device`` (the config's device is not used) with
+    :func:`replica_train_step`, which gives the single-process update, and all read a resume
+    file; rank 0 alone writes the resume file, the final checkpoint and the log.
     """
     if segments.empty:
         raise ValueError("no segments to train on: the selected videos have none")
@@ -255,13 +335,20 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
     if batch_videos < train_params["batch_videos"]:
         log.warning("only %d training videos: batches hold %d videos instead of %d",
                     len(videos), batch_videos, train_params["batch_videos"])
+    world_size = 1 if replica is None else replica.world_size
+    if batch_videos < world_size:
+        raise ValueError(f"{world_size} training processes need at least {world_size} videos per "
+                         f"batch, one for each; batches hold {batch_videos}")
     segments_per_video = int(train_params["segments_per_video"])
     hyper = {"video_dim": video_dim, "vocab_size": vocab_size,
              "word_dim": int(model_params["word_dim"]), "joint_dim": int(model_params["joint_dim"])}
     key = {**hyper, **{k: train_params[k] for k in TRAJECTORY_KEYS}, "length_s": length_s,
            "data_sha256": data_fingerprint(videos)}
 
-    device = resolve_device(str(train_params["device"]))
+    device = (resolve_device(str(train_params["device"]),
+                             bool(train_params.get("allow_cpu_fallback", True)))
+              if replica is None else replica.device)
+    writes = replica is None or replica.rank == 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = JointEmbedding(**hyper)
@@ -276,14 +363,19 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
         rng.bit_generator.state = state["numpy_rng"]
         start_step, log_rows, seconds_before = state["step"], state["log_rows"], state["seconds"]
         log.info("resuming from step %d of %s", start_step, resume_path)
-    log.info("training on %d videos (%d segments), %d steps, device %s", len(videos),
-             sum(len(v.starts) for v in videos), steps, device)
+    # Built after the resume file is read: the construction is a collective (it broadcasts rank
+    # 0's weights), so rank 0 cannot overwrite the file before every process has read it.
+    shared = None if replica is None else DistributedDataParallel(model)
+    log.info("training on %d videos (%d segments), %d steps, %d process(es), device %s", len(videos),
+             sum(len(v.starts) for v in videos), steps, world_size, device)
 
     model.train()
+    margin = float(train_params["margin"])
     started = time.perf_counter()
     for step in range(start_step + 1, steps + 1):
         batch = sample_batch(rng, videos, batch_videos, segments_per_video, length_s)
-        loss = train_step(model, optimizer, batch, float(train_params["margin"]), device)
+        loss = (train_step(model, optimizer, batch, margin, device) if shared is None
+                else replica_train_step(shared, optimizer, batch, margin, replica))
         elapsed = seconds_before + time.perf_counter() - started
         if step % int(train_params["log_every"]) == 0 or step == steps:
             value = loss.item()  # synchronises with the GPU, hence only at log steps
@@ -291,7 +383,7 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
                 raise FloatingPointError(f"training loss is {value} at step {step}")
             log_rows.append([step, value, elapsed])
             log.info("step %d loss %.5f (%.1f s)", step, value, elapsed)
-        if step % int(train_params["checkpoint_every"]) == 0 or step == steps:
+        if writes and (step % int(train_params["checkpoint_every"]) == 0 or step == steps):
             _save({"key": key, "step": step, "model": _cpu_state(model),
                    "optimizer": _cpu_state(optimizer), "numpy_rng": rng.bit_generator.state,
                    "log_rows": log_rows, "seconds": elapsed}, resume_path)
@@ -299,7 +391,9 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
     summary = {"steps": steps, "resumed_from": start_step, "n_videos": len(videos),
                "n_segments": sum(len(v.starts) for v in videos), "batch_videos": batch_videos,
                "final_loss": log_rows[-1][1] if log_rows else None, "device": str(device),
-               "seconds": log_rows[-1][2] if log_rows else 0.0}
+               "processes": world_size, "seconds": log_rows[-1][2] if log_rows else 0.0}
+    if not writes:
+        return summary
     _save({"model_state": _cpu_state(model), "model_params": hyper, "length_s": length_s,
            "provenance": provenance(model=dict(model_params),
                                     train={k: train_params[k] for k in TRAJECTORY_KEYS},
@@ -319,6 +413,6 @@ def load_model(path: str | os.PathLike, device: torch.device | str) -> JointEmbe
 
 def training_summary(path: str | os.PathLike) -> dict:
     """What a final checkpoint was trained on and for how long: train_model's summary (steps,
-    n_videos, n_segments, batch_videos, final_loss, device, seconds)."""
+    n_videos, n_segments, batch_videos, final_loss, device, processes, seconds)."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     return json.loads(checkpoint["provenance"]["summary"])

@@ -1,11 +1,18 @@
+import time
+from datetime import timedelta
+
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.distributed as dist
 
+from groundprobe.distributed import TrainingJob, launch, train_processes
 from groundprobe.evaluate import evaluate_videos
-from groundprobe.io import read_table
-from groundprobe.train import load_model, load_video_segments, sample_batch, select_videos, train_model
+from groundprobe.io import read_table, write_table
+from groundprobe.train import (load_model, load_video_segments, rank_rows, sample_batch,
+                               select_videos, train_model)
 
 SEGMENT_COLUMNS = ["video_id", "segment", "start_s", "end_s", "rel_position", "n_tokens", "token_ids",
                    "tokens"]
@@ -183,3 +190,86 @@ def test_a_spec_selecting_no_video_names_the_model_and_its_spec():
     with pytest.raises(ValueError, match=r"model 'instructional': its spec \{'split': 'train', "
                                          r"'instructional': 1\} .*selects none"):
         select_videos(manifest, {"split": "train", "instructional": 1}, "instructional")
+
+
+def corpus_files(directory, segments: pd.DataFrame, source: DictSource) -> dict:
+    """A corpus as rule train reads it: a segment table, the features split into a 2D (the first 12
+    columns) and a 3D stream, a vocabulary and a manifest whose videos are all in the train split."""
+    write_table(segments, directory / "segments.tsv")
+    streams = {"features_2d": slice(0, 12), "features_3d": slice(12, None)}
+    for stream, columns in streams.items():
+        with h5py.File(directory / f"{stream}.h5", "w") as h5:
+            for video_id, array in source.arrays.items():
+                h5.create_dataset(video_id, data=array[:, columns])
+    write_table(pd.DataFrame({"token": [f"w{i}" for i in range(1, VOCAB_SIZE + 1)]}),
+                directory / "vocab.tsv")
+    write_table(pd.DataFrame({"video_id": sorted(source.arrays), "split": "train"}),
+                directory / "manifest.tsv")
+    return {"segments": (str(directory / "segments.tsv"),),
+            **{stream: (str(directory / f"{stream}.h5"),) for stream in streams},
+            "vocab": str(directory / "vocab.tsv"), "manifest": str(directory / "manifest.tsv")}
+
+
+def training_job(directory, name: str, files: dict, length_s: int = LENGTH_S,
+                 **overrides) -> TrainingJob:
+    return TrainingJob(model="diverse", curation=None, draw=None, model_spec={"split": "train"},
+                       model_params=MODEL, train_params=train_params(**overrides), length_s=length_s,
+                       checkpoint=str(directory / f"{name}.pt"),
+                       resume=str(directory / f"{name}.pt.resume"),
+                       log_tsv=str(directory / f"{name}.log.tsv"), **files)
+
+
+def test_rank_rows_split_the_batch_by_video():
+    video_index = np.repeat([7, 2, 9, 4, 0], 3)
+    shares = [rank_rows(video_index, rank, 2) for rank in range(2)]
+    assert shares[0].tolist() == [0, 1, 2, 6, 7, 8, 12, 13, 14]
+    assert shares[1].tolist() == [3, 4, 5, 9, 10, 11]
+
+
+def test_two_processes_train_as_one_on_the_same_batches(tmp_path):
+    segments, source = planted_corpus(6, 6, 6, "m")
+    files = corpus_files(tmp_path, segments, source)
+    # 5 videos a batch: the processes embed 3 and 2 of them, so the gather pads one share.
+    params = {"batch_videos": 5, "log_every": 5, "checkpoint_every": 10}
+    one = train_processes(training_job(tmp_path, "one", files, steps=20, **params), 1, threads=1)
+    # Two processes stopped at step 10, then continued to 20 from the resume file, which both read.
+    first = train_processes(training_job(tmp_path, "two", files, steps=10, **params), 2, threads=1,
+                            timeout_s=60)
+    two = train_processes(training_job(tmp_path, "two", files, steps=20, **params), 2, threads=1,
+                          timeout_s=60)
+    assert (one["processes"], first["processes"], two["processes"]) == (1, 2, 2)
+    assert (first["resumed_from"], two["resumed_from"]) == (0, 10)
+    log_one, log_two = read_table(tmp_path / "one.log.tsv"), read_table(tmp_path / "two.log.tsv")
+    assert log_two["step"].tolist() == log_one["step"].tolist() == [5, 10, 15, 20]
+    np.testing.assert_allclose(log_two["loss"], log_one["loss"], rtol=1e-4)
+    weights_one = load_model(tmp_path / "one.pt", "cpu").state_dict()
+    weights_two = load_model(tmp_path / "two.pt", "cpu").state_dict()
+    assert weights_one.keys() == weights_two.keys()
+    for key in weights_one:
+        torch.testing.assert_close(weights_two[key], weights_one[key], rtol=1e-4, atol=1e-5)
+
+
+def test_an_error_in_the_training_processes_is_raised_with_its_message(tmp_path):
+    segments, source = planted_corpus(8, 3, 3, "f")
+    job = training_job(tmp_path, "bad", corpus_files(tmp_path, segments, source), length_s=3)
+    with pytest.raises(RuntimeError, match=r"process [01] of 2 failed: ValueError: segments are 2 s "
+                                           r"long, config says 3 s"):
+        train_processes(job, 2, threads=1, timeout_s=60)
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def fail_on_rank_1(timeout_s: float) -> None:
+    """Rank 1 fails while rank 0 waits for it in a collective (the processes of
+    test_a_process_failing_while_others_wait_stops_them)."""
+    dist.init_process_group("gloo", timeout=timedelta(seconds=timeout_s))
+    if dist.get_rank() == 1:
+        raise ValueError("rank 1 gives up")
+    dist.barrier()
+
+
+def test_a_process_failing_while_others_wait_stops_them():
+    started = time.perf_counter()
+    with pytest.raises(RuntimeError, match="process 1 of 2 failed: ValueError: rank 1 gives up"):
+        launch(fail_on_rank_1, (600.0,), 2, timeout_s=60)
+    # Well before the collective's timeout: the launcher stopped rank 0 when rank 1 failed.
+    assert time.perf_counter() - started < 120
