@@ -7,10 +7,15 @@ trained on: they are the domain that curation aims at and that the probes measur
 
 from __future__ import annotations
 
+import os
 import re
+from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
+
+from groundprobe.io import table_separator
 
 SOURCE_COLUMNS = ["video_id", "source", "source_type", "captions", "caption_kind", "title",
                   "labels", "verticals", "split", "instructional"]
@@ -144,3 +149,29 @@ def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFr
         raise ManifestError(f"video ids in both the source and the target table: "
                             f"{', '.join(shared[:10])}; a video belongs to one corpus")
     return manifest[MANIFEST_COLUMNS]
+
+
+def manifest_shards(path: str | os.PathLike) -> dict[str | None, tuple[str, ...]]:
+    """The shard names ('00042') of a manifest file, per corpus and of all corpora (key None), in
+    order.
+
+    The workflow's input functions ask for them once per aggregate job; at YouTube-600K scale the
+    manifest holds ~800,000 rows (~110 MB), so this reads only its corpus and shard columns, and
+    only once per version of the file: the answer is cached by the file's path, inode, size and
+    modification time, so a rewritten manifest (a rerun of the checkpoint) is read again.
+    """
+    stat = os.stat(path)
+    return _manifest_shards(os.path.realpath(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _manifest_shards(path: str, inode: int, size: int, mtime_ns: int) -> dict[str | None, tuple[str, ...]]:
+    table = pd.read_csv(path, sep=table_separator(Path(path)), usecols=["corpus", "shard"],
+                        dtype={"corpus": str, "shard": "int64"}, keep_default_na=False)
+
+    def names(shards: pd.Series) -> tuple[str, ...]:
+        return tuple(f"{shard:05d}" for shard in sorted(set(shards)))
+
+    by_corpus = {corpus: names(group) for corpus, group in table.groupby("corpus")["shard"]}
+    by_corpus[None] = names(table["shard"])
+    return by_corpus

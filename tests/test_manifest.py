@@ -98,3 +98,28 @@ def test_a_target_without_training_or_validation_videos_is_an_error(splits, miss
     target = sources(2).assign(video_id=["tgt0", "tgt1"], split=splits)
     with pytest.raises(ManifestError, match=f"the target table has no {missing} videos"):
         build_manifest(sources(3), shard_size=2, target=target)
+
+
+def test_manifest_shards_are_read_once_per_version_of_the_manifest(tmp_path, monkeypatch):
+    from groundprobe import manifest as manifest_module
+    from groundprobe.io import write_table
+
+    path = tmp_path / "manifest.tsv"
+    write_table(build_manifest(sources(5), shard_size=2, target=sources(4).assign(
+        video_id=[f"t{i}" for i in range(4)])), path)
+    reads = []
+    read_csv = pd.read_csv
+    def counted_read_csv(source, *args, **kwargs):
+        reads.extend([source] if str(source) == str(path) else [])
+        return read_csv(source, *args, **kwargs)
+
+    monkeypatch.setattr(manifest_module.pd, "read_csv", counted_read_csv)
+    shards = manifest_module.manifest_shards(path)
+    assert shards == {"source": ("00000", "00001", "00002"), "target": ("00003", "00004"),
+                      None: ("00000", "00001", "00002", "00003", "00004")}
+    assert manifest_module.manifest_shards(path) == shards and len(reads) == 1
+    write_table(build_manifest(sources(9), shard_size=2), path)   # the checkpoint reran
+    assert manifest_module.manifest_shards(path) == {
+        "source": ("00000", "00001", "00002", "00003", "00004"),
+        None: ("00000", "00001", "00002", "00003", "00004")}
+    assert len(reads) == 2

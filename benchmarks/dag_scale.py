@@ -1,0 +1,274 @@
+"""Benchmark: the workflow's DAG at YouTube-600K scale (how long `snakemake -n` takes, and its memory).
+
+For each corpus size N it builds, in a temporary work directory, what a YouTube-600K run starts
+from: a sources table of N videos of source_type ytdlp (fake 11-character YouTube ids, 1-3
+YouTube-8M label names each, drawn by the vocabulary's video counts, YouTube-8M-like train and
+validation split) and a config (config.yaml, or with --preset youtube600k config.yaml merged with
+config/youtube600k.yaml as the paper's run does, with the given shard_size, curation off since there
+is no target corpus, and the model comparison off unless --instructional gives training videos an
+instructional label). Then it
+
+  1. runs the manifest checkpoint for real (`snakemake --cores 1 results/manifest.tsv`), without
+     network access where `unshare -rn` can take it away (ytdlp rows need none until download),
+  2. times dry runs of the targets (`snakemake -n --cores all results/auc_by_category.csv`, and the
+     default target `all`),
+
+each in a fresh measuring process (the manifest's time includes snakemake's start-up, which
+without a network can wait up to 10 s more for the slurm executor plugin's `scontrol show config`
+where a slurm client is installed), and prints wall seconds, peak memory (ru_maxrss of the measuring
+process's children: the largest of snakemake and any process it starts), shards, planned jobs, jobs
+per shard and, per rule, the planned jobs at each N. Nothing is downloaded or computed beyond the
+manifest.
+
+    python benchmarks/dag_scale.py                                  # 8K, 80K, 800K videos
+    python benchmarks/dag_scale.py --videos 800000 --shard-size 500 --preset youtube600k
+    python benchmarks/dag_scale.py --videos 6100000 --targets results/auc_by_category.csv
+
+Budget (README): `snakemake -n` at 800K videos in under 60 s and 4 GB on a 2-core machine;
+--strict exits 1 when a dry run misses --wall-budget or --memory-budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from snakemake.utils import update_config
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from groundprobe.manifest import load_yt8m_vocabulary  # noqa: E402
+
+DEFAULT_TARGET = "all"   # run without a target: the Snakefile's default target, rule all
+# YouTube's id alphabet; ids are 5 random characters and the row number in 6 base-64 digits, so
+# they are unique by construction and still look like (and validate as) YouTube ids.
+ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
+# The paper's weights, which config/youtube600k.yaml names: the start-up check wants the files to
+# exist (an empty file is enough for a dry run).
+PAPER_WEIGHTS = ("inception_v3_google-0cc3c7bd.pth", "s3d_howto100m.pth")
+
+# Run in a fresh interpreter per measurement: runs the command with its output to a file and
+# reports the command's wall time and the peak RSS of its process tree (RUSAGE_CHILDREN: the
+# largest resident set among the waited-for descendants; Linux reports kB).
+MEASURE = r"""
+import json, resource, subprocess, sys, time
+log, cmd = sys.argv[1], sys.argv[2:]
+with open(log, "w") as out:
+    start = time.perf_counter()
+    rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
+    wall = time.perf_counter() - start
+print(json.dumps({"rc": rc, "wall_s": wall,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def fake_youtube_ids(n: int, rng: np.random.Generator) -> list[str]:
+    """n distinct 11-character YouTube-style ids."""
+    prefix = ID_ALPHABET[rng.integers(0, 64, size=(n, 5))]
+    rows = np.arange(n)
+    digits = ID_ALPHABET[np.stack([(rows >> (6 * k)) & 63 for k in range(5, -1, -1)], axis=1)]
+    return ["".join(chars) for chars in np.concatenate([prefix, digits], axis=1)]
+
+
+def sources_table(n: int, seed: int = 0, instructional: float = 0.0) -> pd.DataFrame:
+    """A sources table of n ytdlp videos (README "Bring your own corpus"): video_id and source the
+    YouTube id, labels 1-3 YouTube-8M label names (verticals left empty, so the manifest looks
+    them up), split train or validation (YouTube-8M's ~6:1), captions empty as ytdlp rows need.
+    With ``instructional`` > 0 that fraction of the videos carries a 1/0 instructional label."""
+    rng = np.random.default_rng(seed)
+    vocab = load_yt8m_vocabulary()
+    vocab = vocab[vocab["Name"] != ""]
+    names = vocab["Name"].to_numpy()
+    weights = vocab["TrainVideoCount"].to_numpy(dtype=float)
+    drawn = rng.choice(len(names), size=(n, 3), p=weights / weights.sum())
+    n_labels = rng.integers(1, 4, size=n)
+    labels = [";".join(dict.fromkeys(names[row[:k]])) for row, k in zip(drawn, n_labels)]
+    split = np.where(rng.random(n) < 6 / 7, "train", "validation")
+    labelled = rng.random(n) < instructional
+    flags = np.where(labelled, np.where(rng.random(n) < 0.3, "1", "0"), "")
+    ids = fake_youtube_ids(n, rng)
+    return pd.DataFrame({"video_id": ids, "source": ids, "source_type": "ytdlp", "captions": "",
+                         "labels": labels, "verticals": "", "split": split, "instructional": flags})
+
+
+def scale_config(preset: str, shard_size: int, model_comparison: bool) -> dict:
+    """config.yaml (merged with config/youtube600k.yaml for that preset), reading sources.tsv in
+    shards of shard_size, with no curation (no target corpus)."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    if preset == "youtube600k":
+        update_config(config, yaml.safe_load((ROOT / "config/youtube600k.yaml").read_text()))
+    config["corpus"].update(sources="sources.tsv", shard_size=shard_size, target_sources="")
+    config["curation"]["enabled"] = False
+    config["analysis"]["model_comparison"]["enabled"] = model_comparison
+    return config
+
+
+def no_network_prefix() -> list[str]:
+    """`unshare -rn` (a private network namespace with no interfaces) when this system allows it."""
+    if shutil.which("unshare") is None:
+        return []
+    probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True)
+    return ["unshare", "-rn"] if probe.returncode == 0 else []
+
+
+def measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
+    """Wall seconds, peak MB and exit status of ``cmd``, run by a fresh measuring interpreter."""
+    result = subprocess.run([sys.executable, "-c", MEASURE, str(log), *cmd],
+                            capture_output=True, text=True, env=env, check=True)
+    return json.loads(result.stdout)
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """Job counts per rule from the 'Job stats' table a dry run prints (as tests/test_workflow.py)."""
+    table = dry_run_output.split("Job stats:")[-1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+            if m.group(1) != "total"}
+
+
+def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
+    return ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
+
+
+def run_size(n: int, args: argparse.Namespace, base: Path, isolate: list[str]) -> list[dict]:
+    """Build the corpus of n videos, run its manifest, time the dry runs; one row per command."""
+    workdir = base / f"videos_{n}"
+    workdir.mkdir(parents=True)
+    env = None
+    if args.preset == "youtube600k":
+        checkpoints = workdir / "torch/hub/checkpoints"
+        checkpoints.mkdir(parents=True)
+        for name in PAPER_WEIGHTS:
+            (checkpoints / name).write_bytes(b"")
+        env = {**os.environ, "TORCH_HOME": str(workdir / "torch")}
+    instructional = args.instructional > 0
+    config = scale_config(args.preset, args.shard_size, instructional)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    sources_table(n, args.seed, args.instructional).to_csv(workdir / "sources.tsv", sep="\t",
+                                                           index=False)
+    rows = []
+    manifest = measure(isolate + snakemake_cmd(workdir, "--cores", "1", "results/manifest.tsv"),
+                       workdir / "manifest.log", env)
+    if manifest["rc"] != 0:
+        sys.exit(f"manifest of {n} videos failed, see {workdir / 'manifest.log'}:\n"
+                 + (workdir / "manifest.log").read_text()[-3000:])
+    shards = pd.read_csv(workdir / "results/manifest.tsv", sep="\t", usecols=["shard"])["shard"].nunique()
+    rows.append({"videos": n, "shards": shards, "command": "manifest (--cores 1)", **manifest,
+                 "jobs": 1, "rules": {}})
+    for target in args.targets:
+        timings, jobs = [], {}
+        for repeat in range(args.repeat):
+            log = workdir / f"dry_{target.replace('/', '_')}_{repeat}.log"
+            targets = [] if target == DEFAULT_TARGET else [target]
+            timing = measure(snakemake_cmd(workdir, "-n", "--cores", "all", *targets), log, env)
+            if timing["rc"] != 0:
+                sys.exit(f"dry run of {target} at {n} videos failed, see {log}:\n"
+                         + log.read_text()[-3000:])
+            timings.append(timing)
+            jobs = planned_jobs(log.read_text())
+        rows.append({"videos": n, "shards": shards, "command": f"-n {target}", "rc": 0,
+                     "wall_s": float(np.median([t["wall_s"] for t in timings])),
+                     "peak_mb": max(t["peak_mb"] for t in timings),
+                     "jobs": sum(jobs.values()), "rules": jobs})
+    if not args.keep:
+        shutil.rmtree(workdir)
+    return rows
+
+
+def print_tables(rows: list[dict], args: argparse.Namespace) -> bool:
+    """The summary table and the per-rule job counts; True when every dry run met the budgets."""
+    ok = True
+    print(f"\n{'videos':>9} {'shards':>7}  {'command':<34} {'wall s':>7} {'peak MB':>8} "
+          f"{'jobs':>7} {'jobs/shard':>10}  budget")
+    for row in rows:
+        dry = row["command"].startswith("-n")
+        met = row["wall_s"] < args.wall_budget and row["peak_mb"] < args.memory_budget
+        ok &= met or not dry
+        verdict = ("ok" if met else "MISSED") if dry else ""
+        per_shard = f"{row['jobs'] / row['shards']:.2f}" if dry else ""
+        print(f"{row['videos']:>9,} {row['shards']:>7,}  {row['command']:<34} {row['wall_s']:>7.1f} "
+              f"{row['peak_mb']:>8.0f} {row['jobs']:>7,} {per_shard:>10}  {verdict}")
+    print(f"(budget: a dry run under {args.wall_budget:g} s and {args.memory_budget:g} MB)")
+    for target in args.targets:
+        dry = [row for row in rows if row["command"] == f"-n {target}"]
+        rules = list(dict.fromkeys(rule for row in dry for rule in row["rules"]))
+        print(f"\njobs by rule, -n {target}")
+        print(f"{'rule':<20}" + "".join(f"{row['shards']:>9,}" for row in dry) + "  (shards)")
+        for rule in rules:
+            counts = [row["rules"].get(rule, 0) for row in dry]
+            print(f"{rule:<20}" + "".join(f"{c:>9,}" for c in counts) + f"  {growth(counts, dry)}")
+    return ok
+
+
+def growth(counts: list[int], dry: list[dict]) -> str:
+    """How a rule's job count grows: k per shard, constant per run, or neither (OTHER)."""
+    per_shard = {count / row["shards"] for count, row in zip(counts, dry)}
+    constant = len(set(counts)) == 1
+    if len(per_shard) == 1 and not (constant and len(dry) > 1):
+        k = per_shard.pop()
+        if k >= 1 and k == int(k):
+            return f"{int(k)} per shard"
+    return f"{counts[0]} per run" if constant else "OTHER"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, nargs="+", default=[8_000, 80_000, 800_000],
+                        help="corpus sizes N (default: 8000 80000 800000)")
+    parser.add_argument("--shard-size", type=int, default=1000,
+                        help="corpus.shard_size (default 1000, as config/youtube600k.yaml)")
+    parser.add_argument("--preset", choices=("default", "youtube600k"), default="default",
+                        help="config.yaml alone, or merged with config/youtube600k.yaml (the "
+                             "paper's backbones, deleting videos after features: rule prune_videos)")
+    parser.add_argument("--targets", nargs="+",
+                        default=["results/auc_by_category.csv", DEFAULT_TARGET],
+                        help=f"dry-run targets; '{DEFAULT_TARGET}' runs without one (the default target)")
+    parser.add_argument("--instructional", type=float, default=0.0,
+                        help="fraction of videos with an instructional label; > 0 also turns the "
+                             "model comparison on (M_Instructional is trained)")
+    parser.add_argument("--repeat", type=int, default=1, help="dry runs per target (median wall s)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the work directories go (default: a temporary directory)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directories")
+    parser.add_argument("--wall-budget", type=float, default=60.0, help="seconds per dry run")
+    parser.add_argument("--memory-budget", type=float, default=4096.0, help="MB per dry run")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a dry run misses a budget")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    args = parser.parse_args()
+
+    isolate = no_network_prefix()
+    print(f"manifest runs {'without network (unshare -rn)' if isolate else 'with the host network'}; "
+          f"preset {args.preset}, shard_size {args.shard_size}", flush=True)
+    rows = []
+    base = Path(tempfile.mkdtemp(prefix="dag_scale_", dir=args.workdir))
+    try:
+        for n in args.videos:
+            rows += run_size(n, args, base, isolate)
+            for row in rows[-1 - len(args.targets):]:
+                print(f"  {row['videos']:,} videos, {row['command']}: {row['wall_s']:.1f} s, "
+                      f"{row['peak_mb']:.0f} MB, {row['jobs']:,} jobs", flush=True)
+    finally:
+        if args.keep:
+            print(f"work directories kept in {base}")
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    ok = print_tables(rows, args)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    if args.strict and not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
