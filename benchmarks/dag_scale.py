@@ -59,7 +59,7 @@ ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxy
 PAPER_WEIGHTS = ("inception_v3_google-0cc3c7bd.pth", "s3d_howto100m.pth")
 
 # Run in a fresh interpreter per measurement: runs the command with its output to a file and
-# reports the command's wall time and the peak RSS of its process tree (RUSAGE_CHILDREN: the
+# reports the command's wall time and the peak RSS of its largest process (RUSAGE_CHILDREN: the
 # largest resident set among the waited-for descendants; Linux reports kB).
 MEASURE = r"""
 import json, resource, subprocess, sys, time

@@ -11,7 +11,8 @@ import torch
 
 log = logging.getLogger(__name__)
 
-# What SLURM and CUDA put in CUDA_VISIBLE_DEVICES when a job holds no GPU.
+# Values of CUDA_VISIBLE_DEVICES that hide every GPU (SLURM writes NoDevFiles; "" and -1 are the
+# usual ways to hide them by hand).
 NO_GPU_VALUES = ("", "-1", "NoDevFiles")
 
 
@@ -22,9 +23,12 @@ def assigned_gpus(environ: Mapping[str, str] = os.environ) -> list[str]:
     return [] if value in NO_GPU_VALUES else value.split(",")
 
 
-def resolve_device(name: str, allow_cpu_fallback: bool = True,
+def resolve_device(name: str, allow_cpu_fallback: bool = False,
                    environ: Mapping[str, str] = os.environ) -> torch.device:
     """``auto`` -> CUDA when torch sees a device (the GPU SLURM assigned), else CPU; ``cpu``; ``cuda``.
+
+    In a SLURM job that holds no GPU, ``auto`` is the CPU even where torch sees one (a node without
+    device constraints): the scheduler counted the job as a CPU job.
 
     Asking for CUDA on a machine without it is a clear error, not a silent CPU run. So is ``auto``
     in a job that the scheduler gave GPUs torch cannot use (no driver, a CPU-only torch), unless
@@ -39,7 +43,8 @@ def resolve_device(name: str, allow_cpu_fallback: bool = True,
             f"{torch.__version__} sees no CUDA device; fix the node's driver or torch build, or set "
             "resources.allow_cpu_fallback: true to run this job on CPU")
     if name == "auto":
-        device = torch.device("cuda" if cuda else "cpu")
+        cpu_job = "SLURM_JOB_ID" in environ and not gpus
+        device = torch.device("cuda" if cuda and not cpu_job else "cpu")
     else:
         device = torch.device(name)
         if device.type == "cuda" and not cuda:

@@ -84,7 +84,7 @@ def train_job(job: TrainingJob, replica: Replica | None = None) -> dict:
                            replica=replica)
 
 
-def process_device(name: str, local_rank: int, allow_cpu_fallback: bool = True) -> torch.device:
+def process_device(name: str, local_rank: int, allow_cpu_fallback: bool = False) -> torch.device:
     """The device of the training process ``local_rank`` on this machine: GPU ``local_rank`` when
     config ``name`` (auto, cpu, cuda) resolves to CUDA, else the CPU (see
     :func:`groundprobe.device.resolve_device` for ``allow_cpu_fallback``)."""
@@ -115,7 +115,7 @@ def _train_worker(job: TrainingJob, threads: int, timeout_s: float, log_file: st
     _log_to(log_file, int(os.environ["RANK"]))
     torch.set_num_threads(threads)
     device = process_device(str(job.train_params["device"]), local_rank,
-                            bool(job.train_params.get("allow_cpu_fallback", True)))
+                            bool(job.train_params.get("allow_cpu_fallback", False)))
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo",

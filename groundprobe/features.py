@@ -178,16 +178,17 @@ class Backbone:
             try:
                 return torch.cat([self._pooled(batch[i:i + size]) for i in range(0, len(batch), size)])
             except torch.cuda.OutOfMemoryError:
-                # Items are independent, so smaller sub-batches give the same features; the
-                # smaller size then holds for the rest of the job.
                 if size == 1:
                     raise RuntimeError(f"{self.name}: one item of {batch.shape[1:]} does not fit "
                                        f"in the memory of {self.device}") from None
-                self.max_batch = size // 2
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                log.warning("%s: out of memory on %s at %d items per batch; retrying at %d",
-                            self.name, self.device, size, self.max_batch)
+            # Items are independent, so smaller sub-batches give the same features (to float
+            # rounding); the smaller size then holds for the rest of the job. The cache is
+            # emptied here, once the failed attempt's tensors are released with its traceback.
+            self.max_batch = size // 2
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            log.warning("%s: out of memory on %s at %d items per batch; retrying at %d",
+                        self.name, self.device, size, self.max_batch)
 
     def _pooled(self, batch: np.ndarray) -> torch.Tensor:
         """Raw pooled features of one sub-batch: float32 ``(n, dim)`` on the CPU."""
@@ -318,7 +319,7 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
     out and returned as QC records. The file appears only when the whole shard is done.
     """
     stage = f"features_{stream}"
-    device = resolve_device(params["device"], params.get("allow_cpu_fallback", True))
+    device = resolve_device(params["device"], params.get("allow_cpu_fallback", False))
     backbone = load_backbone(params["backbone"], params["weights"], device, bf16_cpu=params["bf16_cpu"])
     if backbone.kind != stream:
         raise ValueError(f"backbone {backbone.name} is {backbone.kind}, not usable for stream {stream}")

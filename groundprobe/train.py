@@ -346,7 +346,7 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
            "data_sha256": data_fingerprint(videos)}
 
     device = (resolve_device(str(train_params["device"]),
-                             bool(train_params.get("allow_cpu_fallback", True)))
+                             bool(train_params.get("allow_cpu_fallback", False)))
               if replica is None else replica.device)
     writes = replica is None or replica.rank == 0
     with torch.random.fork_rng(devices=[]):

@@ -213,20 +213,22 @@ def curation_params(*keys):
 
 def job_resources(rule, threads=1, device="auto"):
     """What one job of ``rule`` asks of the scheduler, from config resources (its default entry
-    for the unlisted ones). mem_mb (MB) times the attempt, so that a retry gets more, and runtime
-    (minutes), each grown with corpus.shard_size by its per-video term. Unless the device is cpu,
-    its GPUs too (gpu, gpu_model when configured, and ``threads`` per GPU)."""
+    for the unlisted ones): mem_mb (MB) and runtime (minutes), each grown with corpus.shard_size
+    by its per-video term and multiplied by the attempt, so that a retry after running out of
+    memory or time gets more. Unless the device is cpu, its GPUs too: gpu, gpu_model when
+    configured, ``threads`` shared out over the GPUs, and one node, since the processes of a
+    multi-GPU job meet on 127.0.0.1; each process holds its own data, so mem_mb is per GPU."""
     spec = config["resources"]["rules"].get(rule, config["resources"]["default"])
     videos = config["corpus"]["shard_size"]
-    mem_mb = math.ceil(spec["mem_mb"] + spec.get("mem_mb_per_video", 0) * videos)
+    gpus = spec.get("gpu", 0) if device != "cpu" else 0
+    mem_mb = math.ceil(spec["mem_mb"] + spec.get("mem_mb_per_video", 0) * videos) * max(1, gpus)
+    runtime = math.ceil(spec["runtime"] + spec.get("runtime_per_video", 0) * videos)
     resources = {
         "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
-        "runtime": math.ceil(spec["runtime"] + spec.get("runtime_per_video", 0) * videos),
+        "runtime": lambda wildcards, attempt: runtime * attempt,
     }
-    gpus = spec.get("gpu", 0) if device != "cpu" else 0
     if gpus:
-        resources["gpu"] = gpus
-        resources["cpus_per_gpu"] = max(1, threads // gpus)
+        resources.update(gpu=gpus, cpus_per_gpu=max(1, threads // gpus), nodes=1)
         if config["resources"]["gpu_model"]:
             resources["gpu_model"] = config["resources"]["gpu_model"]
     return resources

@@ -120,8 +120,10 @@ def test_a_killed_run_is_completed_by_rerun_incomplete(finished_run, tiny_local_
     while not extracting():
         assert run.poll() is None and time.monotonic() < deadline, "no features job started"
         time.sleep(0.1)
-    # The job runs in a session of its own: kill it with snakemake, as a node failure would.
-    for pid in [run.pid, *descendants(run.pid)]:
+    # The job runs in a session of its own: kill it with snakemake, as a node failure would;
+    # snakemake is stopped first, so that it starts no job between the listing and the kill.
+    os.kill(run.pid, signal.SIGSTOP)
+    for pid in [*descendants(run.pid), run.pid]:
         os.kill(pid, signal.SIGKILL)
     run.wait()
 

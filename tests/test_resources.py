@@ -32,14 +32,16 @@ def test_gpu_rules_ask_for_a_gpu_and_every_rule_for_memory_and_time(tiny_local_r
     assert GPU_RULES | {"download", "evaluate", "auc_by_category"} <= set(planned)
     for rule, resources in planned.items():
         spec = config["resources"]["rules"].get(rule, config["resources"]["default"])
-        assert int(resources["mem_mb"]) == spec["mem_mb"], rule
+        gpus = spec.get("gpu", 0)
+        assert int(resources["mem_mb"]) == spec["mem_mb"] * max(1, gpus), rule
         assert int(resources["runtime"]) == math.ceil(
             spec["runtime"] + spec.get("runtime_per_video", 0) * shard_size), rule
         if rule in GPU_RULES:
-            assert resources["gpu"] == "1" and resources["cpus_per_gpu"] == "1", rule
+            assert (resources["gpu"], resources["cpus_per_gpu"], resources["nodes"]) == (
+                str(gpus), "1", "1"), rule
             assert "gpu_model" not in resources, rule
         else:
-            assert "gpu" not in resources and "cpus_per_gpu" not in resources, rule
+            assert not {"gpu", "cpus_per_gpu", "nodes"} & set(resources), rule
 
 
 def test_gpu_type_count_and_cpu_device_come_from_the_config(tiny_local_run, tmp_path):
@@ -49,7 +51,7 @@ def test_gpu_type_count_and_cpu_device_come_from_the_config(tiny_local_run, tmp_
     (tmp_path / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     planned = planned_resources(tiny_local_run[0], "--configfile", str(tmp_path / "overrides.yaml"))
     assert {key: planned["train"][key] for key in ("gpu", "gpu_model", "cpus_per_gpu", "mem_mb")} == {
-        "gpu": "2", "gpu_model": "a100", "cpus_per_gpu": "2", "mem_mb": "900"}
+        "gpu": "2", "gpu_model": "a100", "cpus_per_gpu": "2", "mem_mb": "1800"}
     # Features on the CPU: CPU jobs, whatever the GPU setting says.
     assert "gpu" not in planned["features_2d"] and "gpu" not in planned["features_3d"]
 

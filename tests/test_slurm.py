@@ -19,7 +19,7 @@ from tiny_workflow import ROOT, TARGET, snakemake, tiny_config, write_config
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 CLUSTER_SCRIPT = ROOT / "tests" / "local_slurm.sh"
 STARTED_PIDS = Path("/run/local_slurm/started.pids")
-GPU_RULES = {"features_2d", "features_3d", "train"}
+GPUS = {"features_2d": 1, "features_3d": 1, "train": 2}  # as tiny_workflow configures them
 # Compared byte for byte with the local run: every video's AUC, the QC table, the category table
 # (seeded bootstrap); the training log's losses too (its seconds are wall time).
 SAME_OUTPUTS = ["results/auc_by_video.csv", "results/qc.csv", TARGET, "results/manifest.tsv"]
@@ -34,13 +34,16 @@ def slurm_cluster():
     already_up = STARTED_PIDS.exists() and STARTED_PIDS.read_text().strip()
     env = os.environ | {"SLURM_FAKE_GPUS": "2", "SLURM_WITH_DBD": "1",
                         "LOCAL_SLURM_PARTITIONS": "cpu gpu"}
-    start = subprocess.run(["timeout", "-s", "KILL", "900", "bash", str(CLUSTER_SCRIPT), "start"],
-                           capture_output=True, text=True, env=env)
-    assert start.returncode == 0, f"SLURM did not start:\n{start.stdout[-3000:]}\n{start.stderr[-3000:]}"
-    yield
-    if not already_up:
-        subprocess.run(["timeout", "-s", "KILL", "120", "bash", str(CLUSTER_SCRIPT), "stop"],
-                       capture_output=True)
+    try:
+        start = subprocess.run(["timeout", "-s", "KILL", "900", "bash", str(CLUSTER_SCRIPT), "start"],
+                               capture_output=True, text=True, env=env)
+        assert start.returncode == 0, (
+            f"SLURM did not start:\n{start.stdout[-3000:]}\n{start.stderr[-3000:]}")
+        yield
+    finally:
+        if not already_up:
+            subprocess.run(["timeout", "-s", "KILL", "120", "bash", str(CLUSTER_SCRIPT), "stop"],
+                           capture_output=True)
 
 
 def finished_jobs(snakemake_output: str) -> Counter:
@@ -79,19 +82,24 @@ def test_the_tiny_demo_on_slurm_equals_a_local_run(slurm_cluster, tiny_local_run
     assert Counter(job["rule"] for job in jobs) == expected == finished_jobs(run.stdout + run.stderr)
     assert {job["state"] for job in jobs} == {"COMPLETED"}
     for job in jobs:
-        gpu_rule = job["rule"] in GPU_RULES
+        gpu_rule = job["rule"] in GPUS
         asked_gpus = re.search(r"--gpus=(\S+)", job["submit"])
-        assert (asked_gpus is not None and asked_gpus.group(1) == "1") == gpu_rule, job
+        assert (asked_gpus.group(1) if asked_gpus else None) == (
+            str(GPUS[job["rule"]]) if gpu_rule else None), job
         assert ("--cpus-per-gpu=1" in job["submit"]) == gpu_rule, job
+        assert ("--nodes=1" in job["submit"]) == gpu_rule, job
         assert job["partition"] == ("gpu" if gpu_rule else "cpu"), job
         assert re.search(r" --mem \d+ ", job["submit"]) and re.search(r" -t \d+ ", job["submit"]), job
-    # Each GPU job received a GPU from SLURM (CUDA_VISIBLE_DEVICES), fell back to the CPU as
-    # configured, and says so in its log; a CPU job that loads a model got none.
+    # Each GPU job received its GPUs from SLURM (CUDA_VISIBLE_DEVICES) and says so in its log
+    # (falling back to the CPU, as configured, on this cluster's fake GPUs); training ran in two
+    # processes; a CPU job that loads a model got none.
     for log in [*tmp_path.glob("results/logs/features_2d/*.log"),
-                *tmp_path.glob("results/logs/features_3d/*.log"),
-                tmp_path / "results/logs/train/diverse.log"]:
-        assert re.search(r"device cpu \(GPUs assigned by the scheduler: \d; SLURM job \d+\)",
+                *tmp_path.glob("results/logs/features_3d/*.log")]:
+        assert re.search(r"device \w+ \(GPUs assigned by the scheduler: \d; SLURM job \d+\)",
                          log.read_text()), log
+    train_log = (tmp_path / "results/logs/train/diverse.log").read_text()
+    assert re.search(r"GPUs assigned by the scheduler: \d,\d; SLURM job \d+", train_log), train_log
+    assert "2 process(es)" in train_log, train_log
     for log in tmp_path.glob("results/logs/evaluate/diverse/*.log"):
         assert "GPUs assigned by the scheduler: none; SLURM job" in log.read_text(), log
 

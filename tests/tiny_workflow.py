@@ -1,8 +1,7 @@
 """A tiny demo run of the workflow, small enough to run several times per test session: 2 categories
-x 4 videos of 10-14 s at 64x48 pixels plus the 3 bad inputs, in shards of 8, trained for 20 steps,
-without curation. The SLURM test and the rerun tests share it."""
+x 4 videos of 10-14 s at 64x48 pixels plus the 3 bad inputs, in shards of 8, trained for 20 steps
+in 2 processes, without curation. The SLURM test and the rerun tests share it."""
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -32,6 +31,8 @@ def tiny_config() -> dict:
     config["resources"]["rules"] = {
         name: {**spec, "mem_mb": 1500, "runtime": 10}
         for name, spec in config["resources"]["rules"].items()}
+    # Training on 2 GPUs: 2 DistributedDataParallel processes (gloo where torch sees no GPU).
+    config["resources"]["rules"]["train"].update(gpu=2, mem_mb=1000)
     return config
 
 
@@ -40,13 +41,13 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 1200, check: bool = True,
-              env: dict | None = None) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, timeout: int = 1200,
+              check: bool = True) -> subprocess.CompletedProcess:
     """snakemake on the project's Snakefile in ``workdir``, killed (SIGKILL) after ``timeout`` s."""
     result = subprocess.run(
         ["timeout", "-s", "KILL", str(timeout), "snakemake", "--snakefile", str(ROOT / "Snakefile"),
          "--directory", str(workdir), *args],
-        capture_output=True, text=True, env=None if env is None else os.environ | env)
+        capture_output=True, text=True)
     assert result.returncode == 0 or not check, (
         f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
         f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
