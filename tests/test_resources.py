@@ -45,15 +45,19 @@ def test_gpu_rules_ask_for_a_gpu_and_every_rule_for_memory_and_time(tiny_local_r
 
 
 def test_gpu_type_count_and_cpu_device_come_from_the_config(tiny_local_run, tmp_path):
-    overrides = {"resources": {"gpu_model": "a100", "rules": {"train": {"gpu": 2, "mem_mb": 900,
-                                                                        "runtime": 7}}},
+    overrides = {"resources": {"gpu_model": "a100",
+                               "rules": {"train": {"gpu": 2, "mem_mb": 900, "runtime": 7},
+                                         "features_2d": {"mem_mb_per_video": 10.5}}},
                  "features": {"device": "cpu", "threads": 4}, "train": {"threads": 4}}
     (tmp_path / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     planned = planned_resources(tiny_local_run[0], "--configfile", str(tmp_path / "overrides.yaml"))
     assert {key: planned["train"][key] for key in ("gpu", "gpu_model", "cpus_per_gpu", "mem_mb")} == {
         "gpu": "2", "gpu_model": "a100", "cpus_per_gpu": "2", "mem_mb": "1800"}
-    # Features on the CPU: CPU jobs, whatever the GPU setting says.
+    # Features on the CPU: CPU jobs, whatever the GPU setting says; memory grows with the shard.
     assert "gpu" not in planned["features_2d"] and "gpu" not in planned["features_3d"]
+    config = tiny_config()
+    assert planned["features_2d"]["mem_mb"] == str(math.ceil(
+        config["resources"]["rules"]["features_2d"]["mem_mb"] + 10.5 * config["corpus"]["shard_size"]))
 
 
 def test_the_schema_names_every_rule_of_the_workflow():
