@@ -14,8 +14,14 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
+import torch
+
+from groundprobe.asr import tokenize
+from groundprobe.model import JointEmbedding
+from groundprobe.train import pad_token_ids
 
 
 @dataclass(frozen=True)
@@ -98,10 +104,46 @@ def window_starts(duration_s: float, window_s: float, stride_s: float) -> np.nda
     return np.arange(0.0, duration_s - window_s + 1e-9, stride_s)
 
 
+def step_token_ids(steps: Sequence[str], vocabulary: Mapping[str, int]) -> list[np.ndarray]:
+    """Each step name tokenised as captions are, as its in-vocabulary token ids (int64; empty when
+    the vocabulary holds none of its words)."""
+    return [np.array([vocabulary[token] for token in tokenize(step) if token in vocabulary],
+                     dtype=np.int64) for step in steps]
+
+
+def score_windows(model: JointEmbedding, seconds: np.ndarray, window_s: int, stride_s: int,
+                  steps: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Window start times (seconds, int64) and the cosine similarity (n_windows, n_steps) of every
+    window of ``window_s`` seconds every ``stride_s`` seconds with every step name, embedded as a
+    clip and a caption. ``seconds`` (n_seconds, D): the video's per-second features; ``steps``:
+    the step names' token ids (:func:`step_token_ids`). A step without a known word scores NaN
+    in every window: it is never localised."""
+    starts = window_starts(len(seconds), window_s, stride_s).astype(np.int64)
+    scores = np.full((len(starts), len(steps)), np.nan)
+    known = [k for k, ids in enumerate(steps) if ids.size]
+    if not len(starts) or not known:
+        return starts, scores
+    clips = np.asarray(seconds, dtype=np.float32)[starts[:, None] + np.arange(window_s)]
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.inference_mode():
+        sim = model.similarity(model.embed_clips(torch.from_numpy(clips).to(device)),
+                               model.embed_captions(torch.from_numpy(
+                                   pad_token_ids([steps[k] for k in known])).to(device)))
+    scores[:, known] = sim.double().cpu().numpy()
+    return starts, scores
+
+
+def _never_nan(scores: np.ndarray) -> np.ndarray:
+    """Scores as float64 with NaN (a step that cannot be scored) as -inf."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return np.where(np.isnan(scores), -np.inf, scores)
+
+
 def predict_argmax(scores: np.ndarray) -> np.ndarray:
     """For each step, the window that scores highest: ``scores`` (n_windows, n_steps) -> (n_steps,)
     window indices."""
-    return np.asarray(scores).argmax(axis=0)
+    return _never_nan(scores).argmax(axis=0)
 
 
 def predict_ordered(scores: np.ndarray) -> np.ndarray:
@@ -109,7 +151,7 @@ def predict_ordered(scores: np.ndarray) -> np.ndarray:
     steps' windows strictly increasing in step order, maximising the summed score; ``scores``
     (n_windows, n_steps) -> (n_steps,) window indices. Dynamic programming, O(n_windows x n_steps).
     Raises ValueError when there are fewer windows than steps."""
-    scores = np.asarray(scores, dtype=np.float64)
+    scores = _never_nan(scores)
     n_windows, n_steps = scores.shape
     if n_windows < n_steps:
         raise ValueError(f"{n_steps} steps need at least as many windows; found {n_windows}")
@@ -134,7 +176,8 @@ def predict_ordered(scores: np.ndarray) -> np.ndarray:
 
 def recalled_steps(predicted_s: np.ndarray, intervals: list[StepInterval]) -> tuple[int, int]:
     """(recalled, annotated) steps of one video: a step is annotated when it has an interval, and
-    recalled when its predicted time (seconds; ``predicted_s[step]``) lies inside one of them."""
+    recalled when its predicted time (seconds; ``predicted_s[step]``, NaN for a step that was not
+    localised) lies inside one of them."""
     annotated = {interval.step for interval in intervals}
     recalled = {interval.step for interval in intervals
                 if interval.start_s <= predicted_s[interval.step] <= interval.end_s}

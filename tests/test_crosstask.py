@@ -2,9 +2,12 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
 from groundprobe.crosstask import (StepInterval, predict_argmax, predict_ordered, read_annotation,
-                                   read_tasks, read_video_list, recalled_steps, window_starts)
+                                   read_tasks, read_video_list, recalled_steps, score_windows,
+                                   step_token_ids, window_starts)
+from groundprobe.model import JointEmbedding
 
 # CrossTask's release format, written by hand: blocks of id, name, URL, step count, step names
 # (one with a quoted comma), a blank line between blocks and trailing blank lines.
@@ -90,3 +93,23 @@ def test_the_ordered_assignment_is_the_best_increasing_one():
             scores[list(best), range(n_steps)].sum())
     with pytest.raises(ValueError, match="3 steps need at least as many windows"):
         predict_ordered(np.zeros((2, 3)))
+
+
+def test_windows_are_scored_as_the_model_embeds_clips_and_captions():
+    torch.manual_seed(0)
+    model = JointEmbedding(video_dim=6, vocab_size=5, word_dim=4, joint_dim=3)
+    seconds = np.random.default_rng(1).normal(size=(12, 6)).astype(np.float32)
+    steps = step_token_ids(["Add flour!", "whisk eggs", "unknown words"],
+                           {"add": 1, "flour": 2, "eggs": 4})
+    assert [ids.tolist() for ids in steps] == [[1, 2], [4], []]
+    starts, scores = score_windows(model, seconds, window_s=5, stride_s=3, steps=steps)
+    assert starts.tolist() == [0, 3, 6]
+    with torch.no_grad():
+        clip = model.embed_clips(torch.from_numpy(seconds[3:8][None]))
+        caption = model.embed_captions(torch.tensor([[1, 2]]))
+        expected = torch.nn.functional.cosine_similarity(clip, caption).item()
+    assert scores[1, 0] == pytest.approx(expected, abs=1e-6)
+    # The step with no known word is never localised, so never recalled.
+    assert np.isnan(scores[:, 2]).all()
+    predicted_s = np.where(np.isnan(scores).all(axis=0), np.nan, starts[predict_argmax(scores)] + 2.5)
+    assert recalled_steps(predicted_s, [StepInterval(2, 0, 12)]) == (0, 1)
