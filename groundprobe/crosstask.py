@@ -21,7 +21,7 @@ import torch
 
 from groundprobe.asr import tokenize
 from groundprobe.model import JointEmbedding
-from groundprobe.train import pad_token_ids
+from groundprobe.train import clip_windows, pad_token_ids
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def score_windows(model: JointEmbedding, seconds: np.ndarray, window_s: int, str
     known = [k for k, ids in enumerate(steps) if ids.size]
     if not len(starts) or not known:
         return starts, scores
-    clips = np.asarray(seconds, dtype=np.float32)[starts[:, None] + np.arange(window_s)]
+    clips = clip_windows("crosstask", np.asarray(seconds, dtype=np.float32), starts, window_s)
     device = next(model.parameters()).device
     model.eval()
     with torch.inference_mode():
@@ -162,9 +162,9 @@ def predict_ordered(scores: np.ndarray) -> np.ndarray:
     for k in range(1, n_steps):
         # The best placement of step k-1 strictly before each window.
         prefix_best = np.maximum.accumulate(best[:, k - 1])
-        prefix_arg = np.zeros(n_windows, dtype=np.int64)
-        for w in range(1, n_windows):
-            prefix_arg[w] = w if best[w, k - 1] > prefix_best[w - 1] else prefix_arg[w - 1]
+        # The last window up to each w where step k-1's running best is reached.
+        prefix_arg = np.maximum.accumulate(
+            np.where(best[:, k - 1] == prefix_best, np.arange(n_windows), 0))
         best[1:, k] = prefix_best[:-1] + scores[1:, k]
         came_from[1:, k] = prefix_arg[:-1]
     windows = np.zeros(n_steps, dtype=np.int64)

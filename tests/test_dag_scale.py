@@ -10,15 +10,13 @@ became per-shard-pair or quadratic fits no line. benchmarks/dag_scale.py measure
 YouTube-600K scale.
 """
 
-import re
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tiny_workflow import ROOT, planned_jobs, snakemake
 pytestmark = pytest.mark.workflow
 
 SHARDS = (8, 16)
@@ -31,22 +29,6 @@ PER_SHARD = {"download": 1, "features_2d": 1, "features_3d": 1, "asr": 1, "segme
 AGGREGATE = {"vocab": 1, "train": 2, "auc_by_video": 1, "qc": 1, "auc_by_category": 1,
              "funnel": 1, "model_comparison": 1, "all": 1}
 MAX_AGGREGATE_JOBS = 4  # any other aggregate rule (the analyses) plans at most this many jobs
-
-
-def planned_jobs(dry_run_output: str) -> dict[str, int]:
-    """Job counts per rule from the 'Job stats' table a dry run prints (as tests/test_workflow.py)."""
-    table = dry_run_output.split("Job stats:")[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
-            if m.group(1) != "total"}
-
-
-def snakemake(workdir: Path, *args: str) -> str:
-    result = subprocess.run(
-        ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-4000:]}"
-    return result.stdout + result.stderr
 
 
 def write_corpus(workdir: Path, shards: int) -> None:
@@ -75,10 +57,11 @@ def jobs_by_shards(tmp_path_factory) -> dict[int, dict[str, int]]:
     for shards in SHARDS:
         workdir = tmp_path_factory.mktemp(f"dag_{shards}_shards")
         write_corpus(workdir, shards)
-        snakemake(workdir, "--cores", "1", "results/manifest.tsv")
+        snakemake(workdir, "--cores", "1", "results/manifest.tsv", timeout=300)
         manifest = pd.read_csv(workdir / "results/manifest.tsv", sep="\t")
         assert manifest["shard"].nunique() == shards and (manifest["source_type"] == "ytdlp").all()
-        counts[shards] = planned_jobs(snakemake(workdir, "-n", "--cores", "all"))  # default target
+        dry_run = snakemake(workdir, "-n", "--cores", "all", timeout=300)  # default target
+        counts[shards] = planned_jobs(dry_run.stdout + dry_run.stderr)
     return counts
 
 

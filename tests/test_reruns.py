@@ -2,7 +2,6 @@
 plans exactly the jobs it should, on a copy of the tiny local run."""
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -12,19 +11,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tiny_workflow import ROOT, TARGET, snakemake
+from tiny_workflow import ROOT, TARGET, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 PER_SHARD_AFTER_SEGMENTS = {"segments", "train", "evaluate", "auc_by_video", "qc", "auc_by_category"}
 
 
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+def planned(workdir: Path, *args: str) -> dict[str, int]:
     """Jobs per rule of a dry run of TARGET (the target comes first: --forcerun and --until take
     several values and would swallow it)."""
     run = snakemake(workdir, TARGET, "-n", *args)
-    table = (run.stdout + run.stderr).split("Job stats:")[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
-            if m.group(1) != "total"}
+    return planned_jobs(run.stdout + run.stderr)
 
 
 def descendants(pid: int) -> list[int]:
@@ -62,13 +59,13 @@ def test_a_finished_run_plans_nothing(finished_run):
 
 def test_forcerun_redoes_a_stage_and_its_dependants_only(finished_run):
     n = shards(finished_run)
-    assert planned_jobs(finished_run, "--forcerun", "segments") == {
+    assert planned(finished_run, "--forcerun", "segments") == {
         "segments": n, "train": 1, "evaluate": n, "auc_by_video": 1, "qc": 1, "auc_by_category": 1}
 
 
 def test_until_stops_at_a_stage(finished_run):
     n = shards(finished_run)
-    assert planned_jobs(finished_run, "--forcerun", "download", "--until", "features_2d") == {
+    assert planned(finished_run, "--forcerun", "download", "--until", "features_2d") == {
         "download": n, "features_2d": n}
 
 
@@ -79,7 +76,7 @@ def test_a_changed_parameter_reruns_only_its_dependants(finished_run):
     config["download"]["sleep_s"] = 0          # politeness: read by the script, never reruns
     config["resources"]["rules"]["train"]["mem_mb"] = 1700  # what a job asks for, not its result
     config_path.write_text(yaml.safe_dump(config))
-    assert planned_jobs(finished_run) == {"auc_by_category": 1}
+    assert planned(finished_run) == {"auc_by_category": 1}
     before = {path: path.stat().st_mtime_ns for path in finished_run.glob("results/**/*")
               if path.is_file()}
     snakemake(finished_run, TARGET, "--cores", "2")
@@ -90,7 +87,7 @@ def test_a_changed_parameter_reruns_only_its_dependants(finished_run):
 
     config["train"]["steps"] = 25              # the model: everything downstream of training
     config_path.write_text(yaml.safe_dump(config))
-    assert planned_jobs(finished_run) == {"train": 1, "evaluate": shards(finished_run),
+    assert planned(finished_run) == {"train": 1, "evaluate": shards(finished_run),
                                           "auc_by_video": 1, "qc": 1, "auc_by_category": 1}
 
 
@@ -104,7 +101,7 @@ def test_a_killed_run_is_completed_by_rerun_incomplete(finished_run, tiny_local_
     config["features"]["decode_chunk_frames"] = 16
     config_path.write_text(yaml.safe_dump(config))
     n = shards(finished_run)
-    assert planned_jobs(finished_run)["features_3d"] == n
+    assert planned(finished_run)["features_3d"] == n
     run = subprocess.Popen(
         ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(finished_run),
          TARGET, "--cores", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -130,9 +127,9 @@ def test_a_killed_run_is_completed_by_rerun_incomplete(finished_run, tiny_local_
     locked = snakemake(finished_run, TARGET, "--cores", "1", check=False)
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     snakemake(finished_run, TARGET, "--unlock")
-    planned = planned_jobs(finished_run, "--rerun-incomplete")
-    assert 1 <= planned.get("features_2d", 0) + planned.get("features_3d", 0) <= 2 * n, planned
-    assert planned["auc_by_category"] == 1, planned
+    jobs = planned(finished_run, "--rerun-incomplete")
+    assert 1 <= jobs.get("features_2d", 0) + jobs.get("features_3d", 0) <= 2 * n, jobs
+    assert jobs["auc_by_category"] == 1, jobs
     snakemake(finished_run, TARGET, "--cores", "2", "--rerun-incomplete")
     assert "Nothing to be done" in snakemake(finished_run, TARGET, "-n").stdout
     for path in ("results/auc_by_video.csv", "results/qc.csv", TARGET):

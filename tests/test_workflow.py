@@ -6,7 +6,6 @@ listed in a hand-made sources table whose caption files mix automatic and manual
 """
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -23,6 +22,7 @@ from groundprobe.config import budget_label, parse_budget
 from groundprobe.curate import drawn_videos
 from groundprobe.demo_corpus import VideoPlan, generate_demo_corpus, plan_corpus
 from groundprobe.io import read_table, read_text_table
+from tiny_workflow import planned_jobs, snakemake, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -115,28 +115,6 @@ def write_byo_corpus(workdir: Path, params: dict) -> None:
                      "captions": captions, "caption_kind": kind, "labels": video.labels,
                      "verticals": "", "split": video.split, "instructional": video.instructional})
     pd.DataFrame(rows).to_csv(workdir / BYO_SOURCES, sep="\t", index=False)
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 2400, env: dict | None = None,
-              check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), *args],
-        capture_output=True, text=True, timeout=timeout, env=None if env is None else os.environ | env,
-    )
-    assert result.returncode == 0 or not check, f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
-    return result
-
-
-def write_config(workdir: Path, config: dict) -> None:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-
-
-def planned_jobs(dry_run_output: str) -> dict[str, int]:
-    """Job counts per rule from the table a dry run prints."""
-    table = dry_run_output.split("Job stats:")[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
-            if m.group(1) != "total"}
 
 
 def planted_truth(workdir: Path) -> dict:

@@ -1,7 +1,9 @@
-"""A tiny demo run of the workflow, small enough to run several times per test session: 2 categories
-x 4 videos of 10-14 s at 64x48 pixels plus the 3 bad inputs, in shards of 8, trained for 20 steps
+"""Running the workflow from the tests: snakemake in a directory, a dry run's job counts, and a tiny
+demo run small enough to run several times per test session: 2 categories x 4 videos of 10-14 s at 64x48 pixels plus the 3 bad inputs, in shards of 8, trained for 20 steps
 in 2 processes, without curation. The SLURM test and the rerun tests share it."""
 
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -41,14 +43,23 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 1200,
-              check: bool = True) -> subprocess.CompletedProcess:
-    """snakemake on the project's Snakefile in ``workdir``, killed (SIGKILL) after ``timeout`` s."""
+def snakemake(workdir: Path, *args: str, timeout: int = 2400, check: bool = True,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """snakemake on the project's Snakefile in ``workdir`` (``env`` added to the environment),
+    killed (SIGKILL) after ``timeout`` s."""
     result = subprocess.run(
         ["timeout", "-s", "KILL", str(timeout), "snakemake", "--snakefile", str(ROOT / "Snakefile"),
          "--directory", str(workdir), *args],
-        capture_output=True, text=True)
+        capture_output=True, text=True, env=None if env is None else os.environ | env)
     assert result.returncode == 0 or not check, (
         f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
         f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
     return result
+
+
+def planned_jobs(dry_run_output: str) -> dict[str, int]:
+    """Job counts per rule from the 'Job stats' table a dry run prints (the last, after the
+    checkpoint's re-evaluation)."""
+    table = dry_run_output.split("Job stats:")[-1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+            if m.group(1) != "total"}
