@@ -28,6 +28,7 @@ include: "rules/correlations.smk"
 include: "rules/model_comparison.smk"
 include: "rules/qc.smk"
 include: "rules/funnel.smk"
+include: "rules/crosstask.smk"
 
 
 rule all:

@@ -6,6 +6,12 @@ Inputs are in CrossTask's release format: ``tasks_primary.txt`` (blocks of task 
 number of steps, comma-separated step names, blank line), one annotation CSV per video named
 ``<task>_<video>.csv`` with rows ``step,start,end`` (1-based step, seconds), and video lists with
 rows ``task,video_id,url``.
+
+The evaluation (:func:`localise_task_videos`) predicts one time per step, the centre of the chosen
+window (``argmax``: the best window per step; ``dp``: the best order-respecting assignment), and
+counts a step as recalled when that time lies inside one of its annotated intervals; recall per
+task is recalled / annotated steps over the task's videos (:func:`recall_table`). Beside the
+models stands the expected recall of a window drawn uniformly at random per step.
 """
 
 from __future__ import annotations
@@ -14,14 +20,30 @@ import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from groundprobe.asr import tokenize
 from groundprobe.model import JointEmbedding
-from groundprobe.train import clip_windows, pad_token_ids
+from groundprobe.qc import QcRecord
+from groundprobe.train import SecondsSource, clip_windows, pad_token_ids
+
+STAGE = "crosstask"
+# One row per (model, task, video): steps with an annotation, those recalled, and the expected
+# recalled steps of a window drawn at random per step (the same for every model).
+BY_VIDEO_COLUMNS = ["model", "task_id", "video_id", "annotated_steps", "recalled_steps",
+                    "random_window_steps"]
+RANDOM_WINDOW = "random window (expected)"
+# Average recall (%) over CrossTask's 18 primary tasks as published; on other task sets (the demo's)
+# they are not comparable, only a frame of reference.
+PUBLISHED_RECALL: dict[str, float] = {
+    "Zhukov et al. 2019 (weakly supervised)": 13.3,
+    "Zhukov et al. 2019 (fully supervised upper bound)": 31.6,
+    "Miech et al. 2019 (HowTo100M, zero-shot)": 33.6,
+}
 
 
 @dataclass(frozen=True)
@@ -182,3 +204,148 @@ def recalled_steps(predicted_s: np.ndarray, intervals: list[StepInterval]) -> tu
     recalled = {interval.step for interval in intervals
                 if interval.start_s <= predicted_s[interval.step] <= interval.end_s}
     return len(recalled), len(annotated)
+
+
+@dataclass(frozen=True)
+class TaskVideo:
+    """One video of the evaluated list with its task and annotated step intervals."""
+
+    task_id: str
+    video_id: str
+    intervals: tuple[StepInterval, ...]
+
+
+def read_task_videos(listed: Sequence[tuple[str, str]], tasks: Mapping[str, Task],
+                     annotations_dir: str | os.PathLike) -> tuple[list[TaskVideo], list[QcRecord]]:
+    """The (task, video) rows of a video list with their annotations
+    (``<annotations_dir>/<task>_<video>.csv``). A row whose task is not in ``tasks`` or whose
+    annotation file is missing or has no interval becomes a QC record instead; a repeated row
+    counts once. Raises ValueError naming a video listed under two tasks."""
+    task_of: dict[str, str] = {}
+    for task_id, video_id in listed:
+        if task_of.setdefault(video_id, task_id) != task_id:
+            raise ValueError(f"video {video_id} is listed under tasks {task_of[video_id]} and "
+                             f"{task_id}; a video belongs to one task")
+    videos, qc = [], []
+    for video_id, task_id in task_of.items():
+        path = Path(annotations_dir) / f"{task_id}_{video_id}.csv"
+        if task_id not in tasks:
+            qc.append(QcRecord(video_id, STAGE, f"task {task_id} is not in the tasks file"))
+        elif not path.is_file():
+            qc.append(QcRecord(video_id, STAGE, f"no annotation file {path}"))
+        else:
+            intervals = tuple(read_annotation(path, len(tasks[task_id].steps)))
+            if intervals:
+                videos.append(TaskVideo(task_id, video_id, intervals))
+            else:
+                qc.append(QcRecord(video_id, STAGE, f"annotation {path} has no step interval"))
+    return videos, qc
+
+
+def unevaluated_videos(videos: Sequence[TaskVideo], fetched: set[str], stage_qc: pd.DataFrame
+                       ) -> tuple[list[TaskVideo], list[QcRecord]]:
+    """The videos that have features, and QC records for the others: not in the CrossTask
+    sources table (``fetched``: its video ids), or dropped by an earlier stage (``stage_qc``:
+    QC rows video_id, stage, reason; the first one of a video counts)."""
+    first = stage_qc.drop_duplicates("video_id").set_index("video_id")
+    kept, qc = [], []
+    for video in videos:
+        if video.video_id not in fetched:
+            qc.append(QcRecord(video.video_id, STAGE, "not in the CrossTask sources table"))
+        elif video.video_id in first.index:
+            row = first.loc[video.video_id]
+            qc.append(QcRecord(video.video_id, str(row["stage"]), str(row["reason"])))
+        else:
+            kept.append(video)
+    return kept, qc
+
+
+def sources_from_video_list(listed: Sequence[tuple[str, str]], tasks: Mapping[str, Task]
+                            ) -> pd.DataFrame:
+    """A sources table (video_id, source, source_type, split) fetching the listed videos of the
+    known tasks with yt-dlp by their YouTube ids, each once, as validation videos."""
+    ids = list(dict.fromkeys(video_id for task_id, video_id in listed if task_id in tasks))
+    return pd.DataFrame({"video_id": ids, "source": ids, "source_type": "ytdlp",
+                         "split": "validation"})
+
+
+def random_window_steps(starts: np.ndarray, window_s: float, intervals: Sequence[StepInterval]
+                        ) -> float:
+    """Expected recalled steps when each annotated step gets a window drawn uniformly from those
+    starting at ``starts`` (seconds): per step, the share of window centres inside its intervals."""
+    centres = np.asarray(starts, dtype=np.float64) + window_s / 2
+    inside: dict[int, np.ndarray] = {}
+    for interval in intervals:
+        hit = (interval.start_s <= centres) & (centres <= interval.end_s)
+        inside[interval.step] = inside.get(interval.step, np.zeros_like(hit)) | hit
+    return float(sum(hit.mean() for hit in inside.values())) if len(centres) else 0.0
+
+
+PREDICTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "argmax": predict_argmax, "dp": predict_ordered}
+
+
+def predicted_times(starts: np.ndarray, scores: np.ndarray, window_s: float, prediction: str
+                    ) -> np.ndarray:
+    """Predicted time (seconds, the centre of the chosen window) of each step, NaN for a step
+    that cannot be scored (no known word); ``scores`` (n_windows, n_steps), ``prediction``
+    ``argmax`` or ``dp`` (the order is kept among the steps that can be scored)."""
+    times = np.full(scores.shape[1], np.nan)
+    known = np.flatnonzero(~np.isnan(scores).all(axis=0))
+    if known.size:
+        windows = PREDICTIONS[prediction](scores[:, known])
+        times[known] = np.asarray(starts, dtype=np.float64)[windows] + window_s / 2
+    return times
+
+
+def localise_task_videos(models: Mapping[str, JointEmbedding], videos: Sequence[TaskVideo],
+                         tasks: Mapping[str, Task], source: SecondsSource,
+                         vocabulary: Mapping[str, int], window_s: int, stride_s: int,
+                         prediction: str) -> tuple[pd.DataFrame, list[QcRecord]]:
+    """Every model's step localisation in every video (``source``: per-second features); returns
+    the BY_VIDEO_COLUMNS table and QC records for the videos that cannot be evaluated (shorter
+    than one window; with ``dp``, fewer windows than steps that can be scored)."""
+    rows, qc = [], []
+    steps = {task_id: step_token_ids(task.steps, vocabulary) for task_id, task in tasks.items()}
+    for video in videos:
+        seconds = source.seconds(video.video_id)
+        starts = window_starts(len(seconds), window_s, stride_s)
+        scorable = sum(ids.size > 0 for ids in steps[video.task_id])
+        if not len(starts) or (prediction == "dp" and len(starts) < scorable):
+            qc.append(QcRecord(video.video_id, STAGE, f"{len(seconds)} s of features hold "
+                               f"{len(starts)} windows of {window_s} s; too few for the "
+                               f"{len(steps[video.task_id])} steps of task {video.task_id}"))
+            continue
+        chance = random_window_steps(starts, window_s, video.intervals)
+        for name, model in models.items():
+            starts_s, scores = score_windows(model, seconds, window_s, stride_s, steps[video.task_id])
+            recalled, annotated = recalled_steps(
+                predicted_times(starts_s, scores, window_s, prediction), list(video.intervals))
+            rows.append((name, video.task_id, video.video_id, annotated, recalled, chance))
+    return pd.DataFrame(rows, columns=BY_VIDEO_COLUMNS), qc
+
+
+def recall_table(by_video: pd.DataFrame, tasks: Mapping[str, Task], prediction: str
+                 ) -> pd.DataFrame:
+    """Recall (%) per model (rows, in order of appearance) and task (columns, by task name, in
+    the order of ``tasks``): recalled / annotated steps over the task's videos; ``average``: the
+    mean over tasks. Then the random-window row and the published averages (columns
+    ``model, source, prediction, <tasks>, average``)."""
+    names = {task_id: task.name for task_id, task in tasks.items() if task_id in set(by_video["task_id"])}
+    totals = by_video.groupby(["model", "task_id"], sort=False)[
+        ["annotated_steps", "recalled_steps", "random_window_steps"]].sum()
+
+    def row(model: str, source: str, recalled: pd.Series, annotated: pd.Series) -> dict:
+        recall = {names[t]: 100 * recalled[t] / annotated[t] for t in names}
+        return {"model": model, "source": source, "prediction": prediction, **recall,
+                "average": float(np.mean(list(recall.values())))}
+
+    models = list(dict.fromkeys(by_video["model"]))
+    rows = [row(model, "this run", totals.loc[model, "recalled_steps"],
+                totals.loc[model, "annotated_steps"]) for model in models]
+    if models:
+        rows.append(row(RANDOM_WINDOW, "this run", totals.loc[models[0], "random_window_steps"],
+                        totals.loc[models[0], "annotated_steps"]))
+    rows += [{"model": model, "source": "published (CrossTask's 18 primary tasks)",
+              "prediction": "", "average": recall} for model, recall in PUBLISHED_RECALL.items()]
+    return pd.DataFrame(rows, columns=["model", "source", "prediction", *names.values(), "average"])

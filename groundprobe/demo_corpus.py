@@ -23,7 +23,11 @@ Beyond the rate, the corpus plants the structure that the paper's analyses look 
 - a curation target domain (CUPID): a separate target corpus shows TARGET_OBJECTS only, and so does an
   in-domain minority added to the source's training split (``in_domain``: a few videos per
   category, narrated at the target's rate, half of them titled after what they show); curation
-  should find that minority, and pre-training on it should teach the target.
+  should find that minority, and pre-training on it should teach the target;
+- step localisation (CrossTask): a task set in CrossTask's release format (``crosstask/``) whose
+  silent videos show each of a task's steps (CROSSTASK_TASKS, each naming one object every model
+  saw) in order, some left out, one scene per step with other objects before and between, so
+  every step's annotated interval is exactly the scene of its object.
 
 Planning (scenes, narration, table rows) is pure and separate from rendering (ffmpeg), so the
 planted truth can be checked without video.
@@ -31,8 +35,11 @@ planted truth can be checked without video.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,7 +51,7 @@ import pandas as pd
 from PIL import Image
 
 from groundprobe.io import atomic_output, write_table
-from groundprobe.manifest import SOURCE_COLUMNS, load_yt8m_vocabulary, verticals_of
+from groundprobe.manifest import SOURCE_COLUMNS, load_yt8m_vocabulary, verticals_of, ytdlp_url
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +155,50 @@ VIDEO_ID_LENGTH = 11
 
 # Separate random streams, so that e.g. the narration of a video does not depend on its pixels.
 _TABLE_STREAM, _NARRATION_STREAM, _RENDER_STREAM, _TARGET_STREAM = 0, 1, 2, 3
+_CROSSTASK_STREAM = 4
 # Index offset of target-corpus videos in the narration and render streams (never a source index).
 TARGET_INDEX_OFFSET = 1_000_000
+# The same for the CrossTask task set's videos (never a source or target index).
+CROSSTASK_INDEX_OFFSET = 2_000_000
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    """A procedural task of the demo's CrossTask-format task set: a numeric id, a name, a
+    wikiHow-style URL and its step names in procedural order (each names one object to show)."""
+
+    task_id: str
+    name: str
+    url: str
+    steps: tuple[str, ...]
+
+    @property
+    def step_objects(self) -> tuple[str, ...]:
+        """The object each step shows (:func:`step_object`), in step order."""
+        return tuple(step_object(step) for step in self.steps)
+
+
+def step_object(step: str) -> str:
+    """The one INSTRUCTIONAL_OBJECTS word of a step name; ValueError unless there is exactly one."""
+    found = [word for word in re.findall(r"[a-z]+", step.lower()) if word in INSTRUCTIONAL_OBJECTS]
+    if len(found) != 1:
+        raise ValueError(f"step {step!r} must name exactly one of {INSTRUCTIONAL_OBJECTS}; "
+                         f"names {found}")
+    return found[0]
+
+
+# The CrossTask-format task set: every step shows an object that every trained model saw; a step
+# name with a comma makes the release file quote it.
+CROSSTASK_TASKS: tuple[DemoTask, ...] = (
+    DemoTask("90101", "Plan a temple visit", "https://www.wikihow.com/Plan-a-Temple-Visit",
+             ("pay with coins", "visit the temple", "find the cat, then wait", "smell the flower")),
+    DemoTask("90102", "Serve coffee to a guest", "https://www.wikihow.com/Serve-Coffee-to-a-Guest",
+             ("brew the coffee", "greet the officer", "feed the cat", "call the photographer")),
+)
+CROSSTASK_SKIP_P = 0.25       # chance that a video leaves out a step
+CROSSTASK_MIN_STEPS = 2       # steps every video shows at least
+CROSSTASK_BREAK_P = 0.5       # chance of a non-step scene between two consecutive shown steps
+CROSSTASK_SPLIT = "validation"
 
 
 def _skimage_photo(name: str, item: int | None = None) -> Callable[[], np.ndarray]:
@@ -285,17 +334,25 @@ def object_order(n: int, objects: list[str], rng: np.random.Generator) -> list[s
     return order[:n]
 
 
+def scene_length(fps: int, scene_s: tuple[float, float], rng: np.random.Generator) -> int:
+    """Frames of one scene: uniform in ``scene_s`` seconds, rounded to a frame, at least one."""
+    return max(1, round(rng.uniform(*scene_s) * fps))
+
+
+def scenes_at(names: list[str], bounds: list[int], fps: int) -> tuple[Scene, ...]:
+    """Scene k shows ``names[k]`` from frame ``bounds[k]`` to ``bounds[k + 1]`` (times in seconds)."""
+    return tuple(Scene(obj, a / fps, b / fps) for obj, a, b in zip(names, bounds[:-1], bounds[1:]))
+
+
 def plan_scenes(n_frames: int, fps: int, scene_s: tuple[float, float], objects: list[str],
                 rng: np.random.Generator) -> tuple[Scene, ...]:
     """Scenes covering frames ``0 .. n_frames-1``; lengths uniform in ``scene_s`` seconds."""
     bounds = [0]
     while bounds[-1] < n_frames:
-        length = max(1, round(rng.uniform(*scene_s) * fps))
-        bounds.append(min(n_frames, bounds[-1] + length))
+        bounds.append(min(n_frames, bounds[-1] + scene_length(fps, scene_s, rng)))
     if len(bounds) > 2 and bounds[-1] - bounds[-2] < MIN_LAST_SCENE_S * fps:
         del bounds[-2]
-    names = object_order(len(bounds) - 1, objects, rng)
-    return tuple(Scene(obj, a / fps, b / fps) for obj, a, b in zip(names, bounds[:-1], bounds[1:]))
+    return scenes_at(object_order(len(bounds) - 1, objects, rng), bounds, fps)
 
 
 def _scene_holding(scenes: tuple[Scene, ...], start_s: float, end_s: float) -> Scene | None:
@@ -515,10 +572,16 @@ def plan_corpus(params: dict) -> list[VideoPlan]:
         plans.append(_draw_video(ids[index], index, categories[0], round(seconds * fps), "validation",
                                  0, table_rng, params, kind))
     minority = plan_in_domain_minority(params, len(plans))
-    repeated = {p.video_id for p in plans} & {p.video_id for p in minority}
-    if repeated:
-        raise ValueError(f"demo corpus: in-domain ids {sorted(repeated)} repeat other ids; change the seed")
+    refuse_repeated_ids("in-domain", minority, plans)
     return plans + minority
+
+
+def refuse_repeated_ids(name: str, plans: list[VideoPlan], others: list[VideoPlan]) -> None:
+    """ValueError when a video of ``plans`` (the ``name`` videos) has the id of one of ``others``
+    (ids are drawn from separate streams, so a seed could make two collide)."""
+    repeated = {p.video_id for p in plans} & {p.video_id for p in others}
+    if repeated:
+        raise ValueError(f"demo corpus: {name} ids {sorted(repeated)} repeat other ids; change the seed")
 
 
 def plan_in_domain_minority(params: dict, first_index: int) -> list[VideoPlan]:
@@ -563,6 +626,72 @@ def plan_target_corpus(params: dict) -> list[VideoPlan]:
                            in_domain=True, titled_by_object=True)
         plans.append(replace(plan, title=target_title(plan.scenes)))
     return plans
+
+
+@dataclass(frozen=True)
+class CrossTaskVideo:
+    """One video of the CrossTask-format task set: the task whose steps its ``plan`` shows."""
+
+    task: DemoTask
+    plan: VideoPlan
+
+    def step_intervals(self) -> list[tuple[int, float, float]]:
+        """(1-based step, start_s, end_s) of every shown step in order: its scene, in seconds
+        rounded to whole milliseconds."""
+        objects = self.task.step_objects
+        return [(objects.index(scene.obj) + 1, round(scene.start_s, 3), round(scene.end_s, 3))
+                for scene in self.plan.scenes if scene.obj in objects]
+
+
+def kept_steps(n_steps: int, rng: np.random.Generator) -> list[int]:
+    """0-based indices of the steps a video shows, in order: each is left out with p =
+    CROSSTASK_SKIP_P, drawn again until at least CROSSTASK_MIN_STEPS are kept."""
+    while True:
+        kept = np.flatnonzero(rng.random(n_steps) >= CROSSTASK_SKIP_P)
+        if len(kept) >= min(CROSSTASK_MIN_STEPS, n_steps):
+            return kept.tolist()
+
+
+def crosstask_objects(task: DemoTask, rng: np.random.Generator) -> list[str]:
+    """The objects of one task video's scenes: a non-step object (one of OBJECTS that no step of
+    ``task`` shows), then the kept steps' objects in order, with a non-step object between two
+    consecutive ones with p = CROSSTASK_BREAK_P."""
+    steps = [task.step_objects[k] for k in kept_steps(len(task.steps), rng)]
+    breaks = rng.random(len(steps) - 1) < CROSSTASK_BREAK_P
+    others = [obj for obj in OBJECTS if obj not in task.step_objects]
+    fillers = iter(object_order(1 + int(breaks.sum()), others, rng))
+    objects = [next(fillers), steps[0]]
+    for step, pause in zip(steps[1:], breaks):
+        objects += [next(fillers), step] if pause else [step]
+    return objects
+
+
+def plan_crosstask_video(task: DemoTask, video_id: str, params: dict,
+                         rng: np.random.Generator) -> VideoPlan:
+    """A silent validation video showing ``task``'s steps (:func:`crosstask_objects`), each scene
+    uniform in ``scene_s`` seconds on frame boundaries; titled and categorised by the task name."""
+    fps = int(params["fps"])
+    objects = crosstask_objects(task, rng)
+    bounds = np.cumsum([0] + [scene_length(fps, tuple(params["scene_s"]), rng) for _ in objects])
+    scenes = scenes_at(objects, bounds.tolist(), fps)
+    return VideoPlan(video_id, task.name, 0.0, int(bounds[-1]), fps, scenes, (), CROSSTASK_SPLIT, (),
+                     task.name, 0)
+
+
+def plan_crosstask(params: dict) -> list[CrossTaskVideo]:
+    """The CrossTask-format task set of the ``crosstask`` block, without pixels:
+    ``videos_per_task`` videos of each of CROSSTASK_TASKS, task by task. Ids come from a stream of
+    their own and each video's scenes from its own (narration stream, CROSSTASK_INDEX_OFFSET + k),
+    so the rest of the corpus does not depend on the task set."""
+    seed = int(params["seed"])
+    per_task = int(params["crosstask"]["videos_per_task"])
+    ids = iter(video_ids(per_task * len(CROSSTASK_TASKS), _rng(seed, _CROSSTASK_STREAM)))
+    videos = []
+    for task in CROSSTASK_TASKS:
+        for _ in range(per_task):
+            rng = _rng(seed, _NARRATION_STREAM, CROSSTASK_INDEX_OFFSET + len(videos))
+            videos.append(CrossTaskVideo(task, plan_crosstask_video(task, next(ids), params, rng)))
+    return videos
 
 
 def _timestamp(ms: int) -> str:
@@ -722,9 +851,10 @@ def _caption_text(plan: VideoPlan) -> str:
 
 
 def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFrame,
-                  labelled: bool = True) -> pd.DataFrame:
+                  labelled: bool = True, captioned: bool = True) -> pd.DataFrame:
     """The sources table (manifest.SOURCE_COLUMNS) of the corpus; paths as ``out_dir`` is given.
-    ``labelled``: write the instructional labels (the target corpus has none: empty cells)."""
+    ``labelled``: write the instructional labels (the target corpus has none: empty cells);
+    ``captioned``: name the caption files (the CrossTask task set has none: empty cells)."""
     vertical_by_label = dict(zip(vocabulary["Name"], vocabulary["Vertical1"]))
     rows = []
     for plan in plans:
@@ -732,7 +862,7 @@ def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFram
         rows.append({
             "video_id": plan.video_id, "source": str(out_dir / "videos" / f"{plan.video_id}.mp4"),
             "source_type": "local",
-            "captions": str(out_dir / "captions" / f"{plan.video_id}.en.vtt"),
+            "captions": str(out_dir / "captions" / f"{plan.video_id}.en.vtt") if captioned else "",
             "caption_kind": "auto", "title": plan.title, "labels": labels,
             "verticals": verticals_of(labels, vertical_by_label), "split": plan.split,
             "instructional": plan.instructional if labelled else "",
@@ -741,13 +871,13 @@ def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFram
 
 
 def planted_truth(params: dict, plans: list[VideoPlan], target_plans: list[VideoPlan],
-                  vocabulary: pd.DataFrame) -> dict:
+                  vocabulary: pd.DataFrame, crosstask: list[CrossTaskVideo] = ()) -> dict:
     """What the corpus plants: rates, length effects, verticals and videos per category; objects,
     which of them instructional videos show, intro/outro talk, always- and never-grounded words,
     bad inputs; the target domain (its objects, the target corpus's videos and the source's
     in-domain videos); per video (source and target) its instructional label, whether it is
     in-domain, scenes and words (token, start_s, end_s, named object or null, part of the
-    narration)."""
+    narration); the CrossTask task set when there is one (:func:`crosstask_truth`)."""
     vertical_by_label = dict(zip(vocabulary["Name"], vocabulary["Vertical1"]))
     normal = [p for p in plans if not p.bad_input]
     target_ids = {p.video_id for p in target_plans}
@@ -783,6 +913,22 @@ def planted_truth(params: dict, plans: list[VideoPlan], target_plans: list[Video
                 "words": [[w.token, w.start_s, w.end_s, w.names, ph.part]
                           for ph in p.phrases for w in ph.words],
             } for p in plans + target_plans},
+        **({"crosstask": crosstask_truth(crosstask)} if crosstask else {}),
+    }
+
+
+def crosstask_truth(videos: list[CrossTaskVideo]) -> dict:
+    """The CrossTask task set's planted truth: the tasks (id, name, URL, step names and the object
+    each step shows) and per video its task, duration (seconds), scenes and step intervals as
+    [1-based step, start_s, end_s]."""
+    return {
+        "tasks": [{"task_id": t.task_id, "name": t.name, "url": t.url, "steps": list(t.steps),
+                   "step_objects": list(t.step_objects)} for t in CROSSTASK_TASKS],
+        "videos": {v.plan.video_id: {
+            "task_id": v.task.task_id, "duration_s": v.plan.duration_s,
+            "scenes": [[s.obj, s.start_s, s.end_s] for s in v.plan.scenes],
+            "step_intervals_1based": [list(interval) for interval in v.step_intervals()],
+        } for v in videos},
     }
 
 
@@ -792,8 +938,9 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _write_video_files(plan: VideoPlan, index: int, out: Path, photos: dict[str, Image.Image],
-                       params: dict) -> None:
-    """The mp4 (or, for the undecodable input, random bytes) and the caption file of one video."""
+                       params: dict, captioned: bool = True) -> None:
+    """The mp4 (or, for the undecodable input, random bytes) and, when ``captioned``, the caption
+    file of one video."""
     video = out / "videos" / f"{plan.video_id}.mp4"
     rng = _rng(int(params["seed"]), _RENDER_STREAM, index)
     if plan.bad_input == "undecodable":
@@ -801,40 +948,78 @@ def _write_video_files(plan: VideoPlan, index: int, out: Path, photos: dict[str,
             tmp.write_bytes(rng.bytes(UNDECODABLE_BYTES))
     else:
         render_video(video, plan, photos, int(params["width"]), int(params["height"]), rng)
-    _write_text(out / "captions" / f"{plan.video_id}.en.vtt", _caption_text(plan))
+    if captioned:
+        _write_text(out / "captions" / f"{plan.video_id}.en.vtt", _caption_text(plan))
     log.info("%s: %s, %.1f s, %d words%s", plan.video_id, plan.category, plan.duration_s,
              len(plan.words), f" (bad input: {plan.bad_input})" if plan.bad_input else "")
+
+
+def _csv_text(rows: list) -> str:
+    """CSV lines (comma-separated, quoted only where needed, ``\\n`` line ends) of ``rows``."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def crosstask_tasks_text(tasks: tuple[DemoTask, ...]) -> str:
+    """``tasks_primary.txt`` in CrossTask's release format: per task its id, name, URL, number of
+    steps and the step names as one CSV line (a name with a comma quoted), then a blank line."""
+    return "".join("\n".join([t.task_id, t.name, t.url, str(len(t.steps))]) + "\n"
+                   + _csv_text([t.steps]) + "\n" for t in tasks)
+
+
+def write_crosstask(videos: list[CrossTaskVideo], out: Path, vocabulary: pd.DataFrame) -> None:
+    """The CrossTask task set under ``out/crosstask``: ``tasks_primary.txt``,
+    ``annotations/<task>_<video>.csv`` (rows ``step,start,end``: 1-based step, seconds),
+    ``videos_val.csv`` (rows ``task,video_id,url``) and, last, ``sources.tsv`` (the videos,
+    without captions, instructional labels or YouTube-8M labels; split CROSSTASK_SPLIT)."""
+    folder = out / "crosstask"
+    _write_text(folder / "tasks_primary.txt", crosstask_tasks_text(CROSSTASK_TASKS))
+    for video in videos:
+        _write_text(folder / "annotations" / f"{video.task.task_id}_{video.plan.video_id}.csv",
+                    _csv_text(video.step_intervals()))
+    _write_text(folder / "videos_val.csv", _csv_text(
+        [[v.task.task_id, v.plan.video_id, ytdlp_url(v.plan.video_id)] for v in videos]))
+    write_table(sources_table([v.plan for v in videos], out, vocabulary, labelled=False,
+                              captioned=False), folder / "sources.tsv")
 
 
 def generate_demo_corpus(params: dict, out_dir: str | Path, workers: int = 1) -> Path:
     """Write the demo corpus described by the ``demo_corpus`` config block into ``out_dir``.
 
-    Writes ``videos/<id>.mp4``, ``captions/<id>.en.vtt`` (of the target corpus's videos too),
-    then ``planted_truth.json``, ``target/sources.tsv`` (when ``target_domain.videos`` > 0) and
-    ``sources.tsv`` (last, so a complete table means a complete corpus). Returns the table's path.
-    ``workers`` videos are rendered at once (threads: Pillow and the pipe release the GIL, and
-    each video has its own ffmpeg process and random stream, so the output does not depend on it).
+    Writes ``videos/<id>.mp4``, ``captions/<id>.en.vtt`` (of the target corpus's videos too; the
+    CrossTask task set's videos have none), then ``planted_truth.json``, ``target/sources.tsv``
+    (when ``target_domain.videos`` > 0), ``crosstask/`` (:func:`write_crosstask`, when
+    ``crosstask.videos_per_task`` > 0) and ``sources.tsv`` (last, so a complete table means a
+    complete corpus). Returns the table's path. ``workers`` videos are rendered at once (threads:
+    Pillow and the pipe release the GIL, and each video has its own ffmpeg process and random
+    stream, so the output does not depend on it).
     """
     out = Path(out_dir)
     plans, target_plans = plan_corpus(params), plan_target_corpus(params)
-    shared = {p.video_id for p in plans} & {p.video_id for p in target_plans}
-    if shared:
-        raise ValueError(f"demo corpus: target ids {sorted(shared)} repeat source ids; change the seed")
+    crosstask = plan_crosstask(params)
+    refuse_repeated_ids("target", target_plans, plans)
+    refuse_repeated_ids("CrossTask", [v.plan for v in crosstask], plans + target_plans)
     photos = {obj: working_photo(load_photo(obj), int(params["width"]), int(params["height"]))
               for obj in OBJECTS + TARGET_OBJECTS}
-    indexed = list(enumerate(plans)) + [(TARGET_INDEX_OFFSET + k, plan)
-                                        for k, plan in enumerate(target_plans)]
+    # (render stream index, plan, whether it has captions)
+    indexed = ([(index, plan, True) for index, plan in enumerate(plans)]
+               + [(TARGET_INDEX_OFFSET + k, plan, True) for k, plan in enumerate(target_plans)]
+               + [(CROSSTASK_INDEX_OFFSET + k, v.plan, False) for k, v in enumerate(crosstask)])
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(_write_video_files, plan, index, out, photos, params)
-                for index, plan in indexed]
+        jobs = [pool.submit(_write_video_files, plan, index, out, photos, params, captioned)
+                for index, plan, captioned in indexed]
         for job in jobs:
             job.result()
     vocabulary = load_yt8m_vocabulary()
     _write_text(out / "planted_truth.json",
-                json.dumps(planted_truth(params, plans, target_plans, vocabulary), indent=1) + "\n")
+                json.dumps(planted_truth(params, plans, target_plans, vocabulary, crosstask),
+                           indent=1) + "\n")
     if target_plans:
         write_table(sources_table(target_plans, out, vocabulary, labelled=False),
                     out / "target" / "sources.tsv")
+    if crosstask:
+        write_crosstask(crosstask, out, vocabulary)
     sources = out / "sources.tsv"
     write_table(sources_table(plans, out, vocabulary), sources)
     log.info("demo corpus: %d videos in %s", len(plans), out)

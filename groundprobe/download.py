@@ -83,6 +83,9 @@ class DownloadSettings:
     socket_timeout_s: float = 30.0               # silence after which a connection fails
     cookies: str = ""                            # Netscape cookie file; '' = none
     proxy: str = ""                              # proxy URL; '' = direct
+    # False: a video without an accepted caption track is fetched all the same (CrossTask's
+    # videos: step localisation needs no speech).
+    captions_required: bool = True
 
     @classmethod
     def from_config(cls, download: Mapping[str, Any]) -> DownloadSettings:
@@ -100,7 +103,8 @@ class DownloadSettings:
     def fingerprint(self) -> dict[str, Any]:
         """The settings that decide a video's outcome; a completion marker holds only for these."""
         return {"format": self.format_selector(), "caption_languages": list(self.caption_languages),
-                "caption_kinds": list(self.caption_kinds), "min_duration_s": self.min_duration_s}
+                "caption_kinds": list(self.caption_kinds), "min_duration_s": self.min_duration_s,
+                "captions_required": self.captions_required}
 
     def ytdlp_options(self) -> ytdlp.YtdlpOptions:
         """What yt-dlp itself needs."""
@@ -188,27 +192,33 @@ def _fail(record: dict, code: str, reason: str) -> dict:
     return record
 
 
-def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0) -> dict:
-    """Localise and probe one local/http manifest row (a namedtuple from ``itertuples``)."""
+def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0,
+                 captions_required: bool = True) -> dict:
+    """Localise and probe one local/http manifest row (a namedtuple from ``itertuples``); a row
+    without a caption file fails unless ``captions_required`` is False."""
     record = _record(row)
     stem = download_dir / row.video_id
     try:
         video = localise(row.source, row.source_type, stem, timeout_s)
     except DownloadFailure as error:
         return _fail(record, error.code, str(error))
-    if pd.isna(row.captions) or not row.captions:
+    captions, english_tracks = "", ""
+    if (pd.isna(row.captions) or not row.captions) and captions_required:
         return _fail(record, "no_captions", "no caption file given")
-    try:
-        kind = "http" if _is_remote(row.captions) else "local"
-        captions = localise(row.captions, kind, stem.with_name(stem.name + ".captions"), timeout_s)
-    except DownloadFailure as error:
-        code = "no_captions" if error.code == "unavailable" else error.code
-        return _fail(record, code, f"captions: {error}")
+    if not pd.isna(row.captions) and row.captions:
+        try:
+            kind = "http" if _is_remote(row.captions) else "local"
+            captions = str(localise(row.captions, kind, stem.with_name(stem.name + ".captions"),
+                                    timeout_s))
+        except DownloadFailure as error:
+            code = "no_captions" if error.code == "unavailable" else error.code
+            return _fail(record, code, f"captions: {error}")
+        english_tracks = row.caption_kind
     try:
         info = probe_video(video)
     except DecodeError as error:
         return _fail(record, "undecodable", str(error))
-    record.update(video_path=str(video), captions_path=str(captions), english_tracks=row.caption_kind,
+    record.update(video_path=str(video), captions_path=captions, english_tracks=english_tracks,
                   duration_s=round(info.duration_s, 3), status="ok")
     return record
 
@@ -273,7 +283,8 @@ def plan_video(info: dict, settings: DownloadSettings) -> CaptionPlan:
     """Decide from the extracted info, before any video byte is fetched, whether to download.
 
     Checks, in this order: a single video (not a playlist), not live, captions
-    (:func:`plan_captions`), duration (when yt-dlp reports one) at least ``min_duration_s``.
+    (:func:`plan_captions`; without an accepted track, the plan fetches none when captions are
+    not required), duration (when yt-dlp reports one) at least ``min_duration_s``.
     Raises :class:`DownloadFailure`; returns the caption plan otherwise.
     """
     if info.get("_type", "video") != "video":
@@ -282,7 +293,12 @@ def plan_video(info: dict, settings: DownloadSettings) -> CaptionPlan:
     status = ytdlp.live_status(info)
     if status:
         raise DownloadFailure("live", f"live_status {status}: not a finished video")
-    plan = plan_captions(info, settings.caption_languages, settings.caption_kinds)
+    try:
+        plan = plan_captions(info, settings.caption_languages, settings.caption_kinds)
+    except DownloadFailure:
+        if settings.captions_required:
+            raise
+        plan = CaptionPlan(kind="", captions="", manual=None, wanted={}, english_tracks="")
     duration = info.get("duration")
     if duration is not None and duration < settings.min_duration_s:
         raise DownloadFailure("too_short", f"{duration} s long, under download.min_duration_s "
@@ -340,7 +356,7 @@ def _ytdlp_attempt(row: Any, video_dir: Path, settings: DownloadSettings) -> dic
         return _fail(record, "too_short", f"{duration_s:.3f} s long, under download.min_duration_s "
                                           f"({settings.min_duration_s} s)")
     record.update(status="ok", video_path=str(files.video), duration_s=round(duration_s, 3),
-                  captions_path=str(files.captions[plan.captions]),
+                  captions_path=str(files.captions[plan.captions]) if plan.captions else "",
                   manual_captions_path=str(files.captions[plan.manual]) if plan.manual else "")
     return record
 
@@ -413,7 +429,8 @@ def ingest_shard(videos: pd.DataFrame, download_dir: str | Path,
         if row.source_type == "ytdlp":
             records.append(ingest_ytdlp(row, Path(download_dir), settings))
         else:
-            records.append(ingest_video(row, Path(download_dir), settings.socket_timeout_s))
+            records.append(ingest_video(row, Path(download_dir), settings.socket_timeout_s,
+                                        settings.captions_required))
     table = pd.DataFrame(records, columns=DOWNLOAD_COLUMNS)
     failed = table[table["status"] != "ok"]
     for row in failed.itertuples():

@@ -2,7 +2,9 @@
 
 A run studies one ``source`` corpus; curation (CUPID) adds a ``target`` corpus, whose videos go
 through the same per-shard stages (download to segments) in shards of their own but are never
-trained on: they are the domain that curation aims at and that the probes measure.
+trained on: they are the domain that curation aims at and that the probes measure. The CrossTask
+evaluation adds a ``crosstask`` corpus: its videos are downloaded and their features extracted, in
+shards of their own, for step localisation; they need no captions and are never trained on.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ REQUIRED_COLUMNS = ["video_id", "source", "split"]
 SOURCE_TYPES = ("local", "http", "ytdlp")
 CAPTION_KINDS = ("auto", "manual")
 SPLITS = ("train", "validation")
-SOURCE_CORPUS, TARGET_CORPUS = "source", "target"
+SOURCE_CORPUS, TARGET_CORPUS, CROSSTASK_CORPUS = "source", "target", "crosstask"
+# The corpora whose videos the grounding study and curation follow to the end (qc reconciles
+# them); the CrossTask videos keep a ledger of their own (rule crosstask).
+STUDIED_CORPORA = (SOURCE_CORPUS, TARGET_CORPUS)
 # Ids become file names and HDF5 dataset names: YouTube ids and similar slugs only.
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -116,20 +121,27 @@ def corpus_videos(manifest: pd.DataFrame, corpus: str = SOURCE_CORPUS) -> pd.Dat
 
 
 def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFrame | None = None,
-                   target: pd.DataFrame | None = None) -> pd.DataFrame:
+                   target: pd.DataFrame | None = None,
+                   crosstask: pd.DataFrame | None = None) -> pd.DataFrame:
     """The manifest: normalised sources, verticals filled from the labels, the ``corpus`` each
-    video belongs to (``source``, or ``target`` for the rows of ``target``) and a ``shard`` column.
+    video belongs to (``source``, ``target`` for the rows of ``target``, ``crosstask`` for those
+    of ``crosstask``) and a ``shard`` column.
 
-    Target videos fill shards of their own after the source's, so no job mixes the two corpora
-    (adding source videos renumbers the target's shards, never the source's). Columns:
-    MANIFEST_COLUMNS. Raises ManifestError when a video id is in both tables or the target lacks
+    Each further corpus fills shards of its own after the previous one's, so no job mixes two
+    corpora (adding source videos renumbers the others' shards, never the source's). CrossTask
+    rows without a split are ``validation`` (they are only ever evaluated). Columns:
+    MANIFEST_COLUMNS. Raises ManifestError when a video id is in two tables or the target lacks
     training or validation videos.
     """
     vocab = load_yt8m_vocabulary() if vocabulary is None else vocabulary
     vertical_by_label = dict(zip(vocab["Name"], vocab["Vertical1"]))
-    corpora = [(SOURCE_CORPUS, sources)] + ([(TARGET_CORPUS, target)] if target is not None else [])
+    corpora = [(SOURCE_CORPUS, sources), (TARGET_CORPUS, target), (CROSSTASK_CORPUS, crosstask)]
     frames, first_shard = [], 0
     for corpus, table in corpora:
+        if table is None:
+            continue
+        if corpus == CROSSTASK_CORPUS and "split" not in table:
+            table = table.assign(split="validation")
         df = normalise_sources(table)
         empty = df["verticals"] == ""
         df.loc[empty, "verticals"] = df.loc[empty, "labels"].map(
@@ -144,10 +156,13 @@ def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFr
         first_shard = df["shard"].max() + 1 if len(df) else first_shard
         frames.append(df)
     manifest = pd.concat(frames, ignore_index=True)
-    shared = manifest.loc[manifest["video_id"].duplicated(), "video_id"].tolist()
-    if shared:
-        raise ManifestError(f"video ids in both the source and the target table: "
-                            f"{', '.join(shared[:10])}; a video belongs to one corpus")
+    repeated = manifest["video_id"].duplicated(keep=False)
+    if repeated.any():
+        where = (manifest[repeated].groupby("video_id")["corpus"].agg(" and ".join)
+                 .head(10).items())
+        raise ManifestError("video ids in more than one corpus's table (a video belongs to one "
+                            "corpus; evaluating on a training video says nothing): "
+                            + ", ".join(f"{video_id} ({corpora_of})" for video_id, corpora_of in where))
     return manifest[MANIFEST_COLUMNS]
 
 

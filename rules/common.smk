@@ -5,7 +5,13 @@ from pathlib import Path
 
 from groundprobe.config import validate_config
 from groundprobe.config import budget_label
-from groundprobe.manifest import SOURCE_CORPUS, TARGET_CORPUS, manifest_shards
+from groundprobe.manifest import (
+    CROSSTASK_CORPUS,
+    SOURCE_CORPUS,
+    STUDIED_CORPORA,
+    TARGET_CORPUS,
+    manifest_shards,
+)
 from groundprobe.weights import check_weights_available
 
 validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -33,6 +39,23 @@ CURATED_MODELS = [
     for strategy, label, _ in CURATION_ENTRIES
     for seed in CURATION_SEEDS
 ]
+
+# CrossTask: the models whose step localisation is compared (crosstask.models, else the reported
+# model, the model_comparison pair and every curated model).
+CROSSTASK_MODELS = config["crosstask"]["models"] or list(
+    dict.fromkeys(
+        [config["evaluate"]["model"]]
+        + (
+            [
+                config["analysis"]["model_comparison"]["diverse"],
+                config["analysis"]["model_comparison"]["instructional"],
+            ]
+            if config["analysis"]["model_comparison"]["enabled"]
+            else []
+        )
+        + CURATED_MODELS
+    )
+)
 
 
 wildcard_constraints:
@@ -65,6 +88,9 @@ if config["curation"]["enabled"]:
         "results/domain_gap.csv",
     ]
 
+if config["crosstask"]["enabled"]:
+    ANALYSIS_TARGETS.append("results/crosstask_recall.csv")
+
 QC_STAGES = ["download", "features_2d", "features_3d", "asr", "segments"]
 
 
@@ -87,9 +113,16 @@ def corpus_shards(pattern):
     return lambda wildcards: expand(pattern, shard=shard_ids(wildcards.corpus), **wildcards)
 
 
+def studied_shard_ids():
+    """Shard names of the source and the target corpus (not CrossTask's: rule crosstask keeps
+    their ledger)."""
+    return [shard for corpus in STUDIED_CORPORA for shard in shard_ids(corpus)]
+
+
 def stage_qc_tables(wildcards):
-    """Every per-shard QC table of both corpora, the evaluation's of the reported model included."""
-    shards = shard_ids()
+    """Every per-shard QC table of the source and the target corpus, the evaluation's of the
+    reported model included."""
+    shards = studied_shard_ids()
     tables = expand("results/qc/{stage}/{shard}.tsv", stage=QC_STAGES, shard=shards)
     return tables + expand(
         "results/qc/evaluate/{model}/{shard}.tsv", model=config["evaluate"]["model"], shard=shards
@@ -100,7 +133,7 @@ def pruned_video_tables(wildcards):
     """Per-shard tables of deleted videos, only when download.delete_videos_after_features is on."""
     if not config["download"]["delete_videos_after_features"]:
         return []
-    return expand("results/download/pruned/{shard}.tsv", shard=shard_ids())
+    return expand("results/download/pruned/{shard}.tsv", shard=studied_shard_ids())
 
 
 def weights_input(stream):
@@ -109,17 +142,45 @@ def weights_input(stream):
     return [] if weights in ("pretrained", "random") else [weights]
 
 
-def demo_target_output():
-    """The demo's target corpus table as an output of rule demo_corpus, when it has one."""
-    demo = config["demo_corpus"]
-    if not demo["target_domain"]["videos"]:
-        return {}
-    return {"target": f"{demo['out_dir']}/target/sources.tsv"}
+def demo_optional_outputs():
+    """The demo's target corpus table and CrossTask task set as outputs of rule demo_corpus,
+    when it makes them."""
+    demo, outputs = config["demo_corpus"], {}
+    if demo["target_domain"]["videos"]:
+        outputs["target"] = f"{demo['out_dir']}/target/sources.tsv"
+    if demo["crosstask"]["videos_per_task"]:
+        outputs.update(
+            crosstask_tasks=f"{demo['out_dir']}/crosstask/tasks_primary.txt",
+            crosstask_annotations=directory(f"{demo['out_dir']}/crosstask/annotations"),
+            crosstask_videos=f"{demo['out_dir']}/crosstask/videos_val.csv",
+            crosstask_sources=f"{demo['out_dir']}/crosstask/sources.tsv",
+        )
+    return outputs
 
 
 def target_sources_input(wildcards):
     """The curation target's sources table, when curation is on (corpus.target_sources)."""
     return [config["corpus"]["target_sources"]] if config["curation"]["enabled"] else []
+
+
+def crosstask_sources():
+    """The CrossTask videos' sources table: crosstask.sources, or the one rule crosstask_sources
+    writes from the video list."""
+    return config["crosstask"]["sources"] or "results/crosstask/sources.tsv"
+
+
+def crosstask_sources_input(wildcards):
+    """The CrossTask videos' sources table, when the CrossTask evaluation is on."""
+    return [crosstask_sources()] if config["crosstask"]["enabled"] else []
+
+
+def crosstask_qc_tables(wildcards):
+    """The QC tables of the stages the CrossTask videos go through (download, features)."""
+    return expand(
+        "results/qc/{stage}/{shard}.tsv",
+        stage=["download", "features_2d", "features_3d"],
+        shard=shard_ids(CROSSTASK_CORPUS),
+    )
 
 
 def yt8m_instructional_input(wildcards):

@@ -2,7 +2,7 @@ rule demo_corpus:
     output:
         sources=f"{config['demo_corpus']['out_dir']}/sources.tsv",
         truth=f"{config['demo_corpus']['out_dir']}/planted_truth.json",
-        **demo_target_output(),
+        **demo_optional_outputs(),
     params:
         demo=config["demo_corpus"],
     log:

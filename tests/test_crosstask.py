@@ -1,13 +1,18 @@
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from groundprobe.crosstask import (StepInterval, predict_argmax, predict_ordered, read_annotation,
-                                   read_tasks, read_video_list, recalled_steps, score_windows,
-                                   step_token_ids, window_starts)
+from groundprobe.crosstask import (PUBLISHED_RECALL, RANDOM_WINDOW, StepInterval, Task, TaskVideo,
+                                   localise_task_videos, predict_argmax, predict_ordered,
+                                   predicted_times, random_window_steps, read_annotation,
+                                   read_task_videos, read_tasks, read_video_list, recall_table,
+                                   recalled_steps, score_windows, sources_from_video_list,
+                                   step_token_ids, unevaluated_videos, window_starts)
 from groundprobe.model import JointEmbedding
+from groundprobe.qc import QcRecord
 
 # CrossTask's release format, written by hand: blocks of id, name, URL, step count, step names
 # (one with a quoted comma), a blank line between blocks and trailing blank lines.
@@ -113,3 +118,152 @@ def test_windows_are_scored_as_the_model_embeds_clips_and_captions():
     assert np.isnan(scores[:, 2]).all()
     predicted_s = np.where(np.isnan(scores).all(axis=0), np.nan, starts[predict_argmax(scores)] + 2.5)
     assert recalled_steps(predicted_s, [StepInterval(2, 0, 12)]) == (0, 1)
+
+
+def test_listed_videos_without_a_known_task_or_an_annotation_go_to_qc(tmp_path):
+    (tmp_path / "tasks_primary.txt").write_text(TASKS)
+    tasks = read_tasks(tmp_path / "tasks_primary.txt")
+    (tmp_path / "16815_vidA.csv").write_text("2,1.5,4\n")
+    (tmp_path / "16815_vidE.csv").write_text("\n")
+    listed = [("16815", "vidA"), ("16815", "vidB"), ("99999", "vidC"), ("16815", "vidE"),
+              ("16815", "vidA")]
+    videos, qc = read_task_videos(listed, tasks, tmp_path)
+    assert videos == [TaskVideo("16815", "vidA", (StepInterval(1, 1.5, 4.0),))]
+    assert [(r.video_id, r.reason) for r in qc] == [
+        ("vidB", f"no annotation file {tmp_path / '16815_vidB.csv'}"),
+        ("vidC", "task 99999 is not in the tasks file"),
+        ("vidE", f"annotation {tmp_path / '16815_vidE.csv'} has no step interval")]
+    with pytest.raises(ValueError, match="vidA is listed under tasks 16815 and 23521"):
+        read_task_videos(listed + [("23521", "vidA")], tasks, tmp_path)
+    table = sources_from_video_list(listed + [("23521", "vidF")], tasks)
+    assert table.to_dict("list") == {"video_id": ["vidA", "vidB", "vidE", "vidF"],
+                                     "source": ["vidA", "vidB", "vidE", "vidF"],
+                                     "source_type": ["ytdlp"] * 4, "split": ["validation"] * 4}
+
+
+def test_videos_without_features_keep_the_reason_of_the_stage_that_dropped_them():
+    videos = [TaskVideo("1", vid, (StepInterval(0, 0, 5),)) for vid in ("ok", "gone", "cut", "new")]
+    stage_qc = pd.DataFrame({"video_id": ["gone", "cut", "cut"],
+                             "stage": ["download", "features_3d", "features_2d"],
+                             "reason": ["unavailable: private video", "too short", "later"]})
+    kept, qc = unevaluated_videos(videos, {"ok", "gone", "cut"}, stage_qc)
+    assert [video.video_id for video in kept] == ["ok"]
+    assert qc == [QcRecord("gone", "download", "unavailable: private video"),
+                  QcRecord("cut", "features_3d", "too short"),
+                  QcRecord("new", "crosstask", "not in the CrossTask sources table")]
+
+
+def test_random_window_recall_is_the_share_of_window_centres_inside_each_step():
+    # Windows of 4 s at 0..8 s: centres 2, 3, ..., 10.
+    starts = window_starts(12, 4, 1)
+    intervals = [StepInterval(0, 2.5, 4.0), StepInterval(0, 9.0, 20.0), StepInterval(2, 0.0, 3.0)]
+    # Step 0: centres 3, 4, 9, 10 of 9; step 2: centres 2, 3 of 9; step 1 is not annotated.
+    assert random_window_steps(starts, 4, intervals) == pytest.approx(4 / 9 + 2 / 9)
+
+
+def test_a_step_without_a_known_word_is_skipped_and_dp_orders_the_others():
+    scores = SCORES.copy()
+    scores[:, 0] = np.nan
+    starts = np.arange(6) * 2
+    # Without step 0, the best increasing placement of steps 1, 2 is windows 2, 3.
+    assert predicted_times(starts, scores, 4, "dp").tolist()[1:] == [6.0, 8.0]
+    assert np.isnan(predicted_times(starts, scores, 4, "dp")[0])
+    assert predicted_times(starts, scores, 4, "argmax").tolist()[1:] == [6.0, 4.0]
+
+
+class Seconds:
+    def __init__(self, by_video):
+        self.by_video = by_video
+
+    def seconds(self, video_id):
+        return self.by_video[video_id]
+
+
+def planted_model(n_objects: int) -> JointEmbedding:
+    """Clips of one-hot object seconds and words 1..n naming object 0..n-1 meet in the same space:
+    a window scores 1 against a step whose object fills it, 1/sqrt(2) when it shares the window.
+    Word n + 1 ('the') embeds as zeros: it adds nothing to a step's max-pooled words."""
+    model = JointEmbedding(video_dim=n_objects, vocab_size=n_objects + 1, word_dim=n_objects,
+                           joint_dim=n_objects)
+    with torch.no_grad():
+        for unit in (model.clip_unit, model.caption_unit):
+            unit.linear.weight.copy_(torch.eye(n_objects))
+            unit.linear.bias.zero_()
+            unit.gate.weight.zero_()
+            unit.gate.bias.fill_(20.0)
+        model.word_embedding.weight.zero_()
+        model.word_embedding.weight[1:n_objects + 1] = torch.eye(n_objects)
+    return model
+
+
+def test_a_planted_model_recalls_every_step_far_above_random_windows():
+    # Seconds 0-3 object 0 (no step), 4-9 step 1's object 1, 10-12 object 0, 13-19 object 2
+    # (step 2), 20-29 object 3 (step 3); step 4 ("stir") names no known word.
+    objects = [0] * 4 + [1] * 6 + [0] * 3 + [2] * 7 + [3] * 10
+    seconds = np.eye(4, dtype=np.float32)[objects]
+    tasks = {"1": Task("1", "Demo", "", ("take the one", "two, then", "three", "stir"))}
+    vocabulary = {"one": 2, "two": 3, "three": 4, "the": 5}
+    intervals = (StepInterval(0, 4, 10), StepInterval(1, 13, 20), StepInterval(2, 20, 30),
+                 StepInterval(3, 0, 30))
+    videos = [TaskVideo("1", "long", intervals), TaskVideo("1", "short", intervals)]
+    source = Seconds({"long": seconds, "short": seconds[:4]})
+    for prediction in ("argmax", "dp"):
+        table, qc = localise_task_videos({"planted": planted_model(4)}, videos, tasks, source,
+                                         vocabulary, window_s=5, stride_s=1, prediction=prediction)
+        assert qc == [QcRecord("short", "crosstask", "4 s of features hold 0 windows of 5 s; too few "
+                                                    "for the 4 steps of task 1")]
+        row = table.iloc[0]
+        assert (row.annotated_steps, row.recalled_steps) == (4, 3)
+        # 26 windows, centres 2.5..27.5: 6, 7 and 8 inside steps 1-3, all 26 inside step 4.
+        assert row.random_window_steps == pytest.approx((6 + 7 + 8 + 26) / 26)
+        recall = recall_table(table, tasks, prediction).set_index("model")
+        assert recall.loc["planted", "Demo"] == pytest.approx(75.0)
+        assert recall.loc[RANDOM_WINDOW, "average"] == pytest.approx(100 * 47 / 26 / 4)
+        assert recall.loc[list(PUBLISHED_RECALL), "average"].tolist() == [13.3, 31.6, 33.6]
+        assert recall.loc["planted", "prediction"] == prediction
+
+
+def test_recall_per_task_pools_the_videos_and_the_average_weighs_tasks_equally():
+    tasks = {"a": Task("a", "Task A", "", ("x",)), "b": Task("b", "Task B", "", ("y",))}
+    table = pd.DataFrame([("m", "a", "v1", 4, 1, 1.0), ("m", "a", "v2", 1, 1, 0.5),
+                          ("m", "b", "v3", 2, 0, 0.5)],
+                         columns=["model", "task_id", "video_id", "annotated_steps",
+                                  "recalled_steps", "random_window_steps"])
+    recall = recall_table(table, tasks, "argmax").set_index("model")
+    assert recall.loc["m", ["Task A", "Task B", "average"]].tolist() == pytest.approx([40.0, 0.0, 20.0])
+    assert recall.loc[RANDOM_WINDOW, ["Task A", "Task B"]].tolist() == pytest.approx([30.0, 25.0])
+
+
+@pytest.mark.workflow
+def test_without_a_sources_table_the_listed_videos_are_fetched_with_ytdlp(tmp_path):
+    """crosstask.sources "": the manifest holds the list's known-task videos as yt-dlp rows in a
+    shard of their own, and the CrossTask table needs their download and features, nothing of
+    the study's captions, only the compared models."""
+    from tiny_workflow import planned_jobs, snakemake, tiny_config, write_config
+
+    release = tmp_path / "crosstask"
+    release.mkdir()
+    (release / "tasks_primary.txt").write_text(TASKS)
+    (release / "videos_val.csv").write_text(
+        "16815,dQw4w9WgXcQ,https://www.youtube.com/watch?v=dQw4w9WgXcQ\n"
+        "23521,9bZkp7q19f0,https://www.youtube.com/watch?v=9bZkp7q19f0\n"
+        "77777,kJQP7kiw5Fk,https://www.youtube.com/watch?v=kJQP7kiw5Fk\n")
+    config = tiny_config()
+    config["crosstask"].update(enabled=True, tasks=str(release / "tasks_primary.txt"),
+                               annotations=str(release / "annotations"),
+                               videos=str(release / "videos_val.csv"), sources="")
+    write_config(tmp_path, config)
+    snakemake(tmp_path, "--cores", "1", "results/manifest.tsv")
+    manifest = pd.read_csv(tmp_path / "results/manifest.tsv", sep="\t", dtype=str)
+    crosstask = manifest[manifest["corpus"] == "crosstask"]
+    assert crosstask["video_id"].tolist() == ["dQw4w9WgXcQ", "9bZkp7q19f0"]
+    assert set(crosstask["source_type"]) == {"ytdlp"} and set(crosstask["split"]) == {"validation"}
+    assert crosstask["source"].tolist()[0] == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert crosstask["shard"].nunique() == 1
+    assert not set(crosstask["shard"]) & set(manifest.loc[manifest["corpus"] == "source", "shard"])
+    (release / "annotations").mkdir()
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "results/crosstask_recall.csv").stdout)
+    source_shards = manifest.loc[manifest["corpus"] == "source", "shard"].nunique()
+    assert jobs["download"] == jobs["features_2d"] == jobs["features_3d"] == source_shards + 1
+    assert jobs["asr"] == jobs["segments"] == source_shards
+    assert jobs["train"] == 1 and jobs["crosstask"] == 1

@@ -11,13 +11,17 @@ import pandas as pd
 import pytest
 import webvtt
 
-from groundprobe.demo_corpus import (FILLER_WORDS, INSTRUCTIONAL_OBJECTS, INTRO_PHRASES,
-                                     NAME_SLOT, NEVER_GROUNDED_WORDS, OBJECTS, OUTRO_PHRASES,
-                                     UNPLACED_NAME,
-                                     SECONDARY_LABELS, auto_caption_vtt,
+from dataclasses import replace
+
+from groundprobe import crosstask, demo_corpus
+from groundprobe.demo_corpus import (CROSSTASK_TASKS, FILLER_WORDS, INSTRUCTIONAL_OBJECTS,
+                                     INTRO_PHRASES, NAME_SLOT, NEVER_GROUNDED_WORDS, OBJECTS,
+                                     OUTRO_PHRASES, UNPLACED_NAME,
+                                     SECONDARY_LABELS, CrossTaskVideo, auto_caption_vtt,
                                      TARGET_OBJECTS, generate_demo_corpus, instructional_share,
-                                     load_photo, object_order, plan_corpus, plan_target_corpus,
-                                     render_video, stratified_labels, working_photo)
+                                     load_photo, object_order, plan_corpus, plan_crosstask,
+                                     plan_target_corpus, render_video, stratified_labels,
+                                     working_photo)
 
 # Relative: sources.tsv must name paths relative to the working directory.
 OUT_DIR = "resources/demo"
@@ -28,6 +32,7 @@ TINY = {
     "duration_s": [6, 8], "scene_s": [2, 3], "width": 64, "height": 48, "fps": 30,
     "phrase_s": 1.2, "validation_fraction": 0.5, "bad_inputs": True,
     "target_domain": {"videos": 4, "label": "Motorcycling", "rate": 0.8, "source_videos": 1},
+    "crosstask": {"videos_per_task": 1},
 }
 
 LARGE = {
@@ -37,6 +42,7 @@ LARGE = {
     "duration_s": [20, 40], "scene_s": [4, 7], "width": 320, "height": 240, "fps": 30,
     "phrase_s": 1.6, "validation_fraction": 0.5, "bad_inputs": True,
     "target_domain": {"videos": 40, "label": "Motorcycling", "rate": 0.8, "source_videos": 3},
+    "crosstask": {"videos_per_task": 200},
 }
 
 # The format's tags, read independently of the project's code.
@@ -114,7 +120,9 @@ def corpus(tmp_path_factory):
 def test_same_seed_gives_the_same_corpus_and_another_seed_another(corpus, tmp_path):
     out, sources, _ = corpus
     again = generate(tmp_path / "b", TINY)
-    for name in ["sources.tsv", "planted_truth.json", "target/sources.tsv"]:
+    crosstask_files = sorted(str(p.relative_to(out)) for p in (out / "crosstask").rglob("*.*"))
+    assert len(crosstask_files) == 3 + 2 * TINY["crosstask"]["videos_per_task"]
+    for name in ["sources.tsv", "planted_truth.json", "target/sources.tsv"] + crosstask_files:
         assert (out / name).read_bytes() == (again / name).read_bytes()
     captions = sorted(p.name for p in (out / "captions").iterdir())
     assert len(captions) == len(sources) + TINY["target_domain"]["videos"]
@@ -479,3 +487,139 @@ def test_the_target_table_lists_the_target_videos_without_instructional_labels(c
     in_domain = [v for v, video in truth["videos"].items() if video["in_domain"] and video["corpus"] == "source"]
     assert sorted(in_domain) == sorted(truth["target_domain"]["source_in_domain_ids"])
     assert set(truth["target_domain"]["objects"]) == set(TARGET_OBJECTS)
+
+
+# The CrossTask-format task set.
+
+def crosstask_ids(plans):
+    return {video.plan.video_id for video in plans}
+
+
+def test_every_crosstask_step_names_one_object_every_model_saw():
+    other_nouns = set(OBJECTS + TARGET_OBJECTS + NEVER_GROUNDED_WORDS)
+    for task in CROSSTASK_TASKS:
+        assert task.task_id.isdigit() and 5 <= len(task.task_id) <= 6
+        assert len(task.steps) == 4 and task.url.startswith("https://www.wikihow.com/")
+        for step, obj in zip(task.steps, task.step_objects, strict=True):
+            nouns = [w for w in re.findall(r"[a-z]+", step) if w in other_nouns]
+            assert nouns == [obj] and obj in INSTRUCTIONAL_OBJECTS, step
+        assert len(set(task.step_objects)) == len(task.steps)
+    assert len({task.task_id for task in CROSSTASK_TASKS}) == len(CROSSTASK_TASKS) == 2
+    assert any("," in step for task in CROSSTASK_TASKS for step in task.steps)
+    with pytest.raises(ValueError, match="exactly one"):
+        demo_corpus.step_object("pay with coins at the temple")
+
+
+def test_crosstask_videos_show_their_steps_in_order_each_in_one_scene():
+    videos = plan_crosstask(LARGE)
+    per_task = LARGE["crosstask"]["videos_per_task"]
+    assert [v.task for v in videos] == [t for t in CROSSTASK_TASKS for _ in range(per_task)]
+    fps, (low, high) = LARGE["fps"], LARGE["scene_s"]
+    shown, breaks, gaps = 0, 0, 0
+    for video in videos:
+        plan, steps = video.plan, video.task.step_objects
+        objs = [s.obj for s in plan.scenes]
+        assert plan.phrases == () and plan.split == "validation" and plan.fps == fps
+        assert objs[0] not in steps and set(objs) <= set(OBJECTS)
+        assert all(a != b for a, b in zip(objs, objs[1:]))
+        assert abs(plan.scenes[0].start_s) < 1e-9 and abs(plan.scenes[-1].end_s - plan.duration_s) < 1e-9
+        for a, b in zip(plan.scenes, plan.scenes[1:]):
+            assert a.end_s == b.start_s
+        for scene in plan.scenes:
+            frames = (scene.end_s - scene.start_s) * fps
+            assert abs(frames - round(frames)) < 1e-6 and low * fps - 1 <= frames <= high * fps + 1
+        intervals = video.step_intervals()
+        numbers = [step for step, _, _ in intervals]
+        assert len(numbers) >= 2 and numbers == sorted(set(numbers))
+        assert [start for _, start, _ in intervals] == sorted(start for _, start, _ in intervals)
+        for step, start, end in intervals:
+            # The step's object is on screen for exactly its interval, and nowhere else.
+            [scene] = [s for s in plan.scenes if s.obj == steps[step - 1]]
+            assert abs(scene.start_s - start) <= 5e-4 and abs(scene.end_s - end) <= 5e-4
+        shown_steps = [s.obj for s in plan.scenes if s.obj in steps]
+        assert len(shown_steps) == len(intervals)
+        shown += len(intervals)
+        gaps += len(intervals) - 1
+        breaks += sum(a in steps and b not in steps for a, b in zip(objs[1:], objs[2:]))
+    # Each step left out with p 0.25 (redrawn below 2 steps: 0.22); a break between steps with p 0.5.
+    assert 0.18 < 1 - shown / (4 * len(videos)) < 0.27
+    assert 0.4 < breaks / gaps < 0.6
+    assert plan_crosstask(LARGE) == videos
+
+
+def test_the_crosstask_set_has_its_own_ids_and_leaves_the_rest_of_the_corpus_unchanged():
+    videos = plan_crosstask(LARGE)
+    ids = crosstask_ids(videos)
+    assert len(ids) == len(videos)
+    assert not ids & ({p.video_id for p in plan_corpus(LARGE)} | {p.video_id for p in plan_target_corpus(LARGE)})
+    without = {**LARGE, "crosstask": {"videos_per_task": 0}}
+    assert plan_crosstask(without) == []
+    assert plan_corpus(without) == plan_corpus(LARGE)
+    assert plan_target_corpus(without) == plan_target_corpus(LARGE)
+    # More videos per task keep the first ones' ids.
+    fewer = plan_crosstask({**LARGE, "crosstask": {"videos_per_task": 3}})
+    assert [v.plan.video_id for v in fewer][:3] == [v.plan.video_id for v in videos][:3]
+
+
+def test_crosstask_files_parse_with_the_evaluations_readers_and_match_the_planted_truth(corpus):
+    out, sources, truth = corpus
+    folder = out / "crosstask"
+    text = (folder / "tasks_primary.txt").read_text()
+    assert text.endswith("\n\n") and '"find the cat, then wait"' in text
+    tasks = crosstask.read_tasks(folder / "tasks_primary.txt")
+    assert list(tasks) == [t.task_id for t in CROSSTASK_TASKS]
+    for task in CROSSTASK_TASKS:   # step names (one with a comma) survive the round trip
+        assert (tasks[task.task_id].name, tasks[task.task_id].url, tasks[task.task_id].steps) == (
+            task.name, task.url, task.steps)
+    planted = truth["crosstask"]
+    assert [t["steps"] for t in planted["tasks"]] == [list(t.steps) for t in CROSSTASK_TASKS]
+    listed = crosstask.read_video_list(folder / "videos_val.csv")
+    assert listed == [(v["task_id"], video_id) for video_id, v in planted["videos"].items()]
+    assert len(listed) == len(CROSSTASK_TASKS) * TINY["crosstask"]["videos_per_task"]
+    rows = (folder / "videos_val.csv").read_text().splitlines()
+    assert all(row.endswith(f"https://www.youtube.com/watch?v={video}") for row, (_, video) in zip(rows, listed))
+    for task_id, video_id in listed:
+        intervals = crosstask.read_annotation(folder / "annotations" / f"{task_id}_{video_id}.csv",
+                                              len(tasks[task_id].steps))
+        assert [[i.step + 1, i.start_s, i.end_s] for i in intervals] == \
+            planted["videos"][video_id]["step_intervals_1based"]
+        assert len(intervals) >= 2 and [i.step for i in intervals] == sorted({i.step for i in intervals})
+    table = pd.read_csv(folder / "sources.tsv", sep="\t", keep_default_na=False, dtype=str)
+    assert table.columns.tolist() == sources.columns.tolist()
+    assert table["video_id"].tolist() == [video for _, video in listed]
+    assert (table[["captions", "labels", "verticals", "instructional"]] == "").all().all()
+    assert set(table["split"]) == {"validation"} and set(table["source_type"]) == {"local"}
+    assert not set(table["video_id"]) & (set(sources["video_id"]) | set(truth["target_domain"]["target_video_ids"]))
+    assert not set(table["video_id"]) & set(truth["videos"])
+    for row in table.itertuples():
+        assert row.source == f"{OUT_DIR}/videos/{row.video_id}.mp4"
+        assert not (out / "captions" / f"{row.video_id}.en.vtt").exists()
+        code, info = ffprobe(out.parents[1] / row.source)
+        assert code == 0 and info["streams"][0]["width"] == TINY["width"]
+        assert abs(float(info["format"]["duration"]) - planted["videos"][row.video_id]["duration_s"]) <= 0.1
+
+
+def test_no_crosstask_set_writes_no_crosstask_folder_and_the_same_corpus_otherwise(corpus, tmp_path):
+    out, sources, truth = corpus
+    without = generate(tmp_path, {**TINY, "crosstask": {"videos_per_task": 0}})
+    assert not (without / "crosstask").exists()
+    for name in ["sources.tsv", "target/sources.tsv"]:
+        assert (out / name).read_bytes() == (without / name).read_bytes()
+    assert json.loads((without / "planted_truth.json").read_text()) == {
+        k: v for k, v in truth.items() if k != "crosstask"}
+    assert sorted(p.name for p in (without / "captions").iterdir()) == \
+        sorted(p.name for p in (out / "captions").iterdir())
+    assert {p.stem for p in (without / "videos").iterdir()} == \
+        {p.stem for p in (out / "videos").iterdir()} - set(truth["crosstask"]["videos"])
+    video = f"videos/{sources['video_id'].iloc[0]}.mp4"
+    assert decoded_sha(out / video) == decoded_sha(without / video)
+
+
+def test_a_crosstask_id_that_repeats_another_id_is_refused_before_rendering(tmp_path, monkeypatch):
+    source_id = plan_corpus(TINY)[0].video_id
+    video = plan_crosstask(TINY)[0]
+    repeated = [CrossTaskVideo(video.task, replace(video.plan, video_id=source_id))]
+    monkeypatch.setattr(demo_corpus, "plan_crosstask", lambda params: repeated)
+    with pytest.raises(ValueError, match=f"CrossTask ids \\['{re.escape(source_id)}'\\] repeat other ids"):
+        generate_demo_corpus(TINY, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

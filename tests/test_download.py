@@ -329,6 +329,33 @@ def test_paper_default_accepts_asr_only_so_human_captions_are_no_captions(tmp_pa
     assert video_site.media_hits("human") == 0
 
 
+def test_videos_without_captions_are_fetched_when_captions_are_not_required(tmp_path, video_site,
+                                                                           tiny_video):
+    """CrossTask's videos: no accepted track (none, or only German) is no reason to skip; the
+    video arrives without a caption file, and a video that has one still gets it."""
+    video = tiny_video.read_bytes()
+    video_site.videos.update({"silent": SiteVideo(video, {}),
+                              "german": SiteVideo(video, {"de": vtt("nur deutsch")}),
+                              "english": SiteVideo(video, {"en": vtt("hello")})})
+    rows = manifest_rows([(vid, video_site.page(vid), "ytdlp", "", "auto")
+                          for vid in ("silent", "german", "english")]
+                         + [("local", str(tiny_video), "local", "", "auto")])
+    optional = dataclasses.replace(FAST, captions_required=False)
+    table, qc = ingest_shard(rows, tmp_path / "dl", optional)
+    assert not qc
+    by_id = table.set_index("video_id")
+    assert (by_id["status"] == "ok").all()
+    assert by_id["captions_path"].to_dict() == {
+        "silent": "", "german": "", "english": str(tmp_path / "dl" / "english" / "english.en-manual.vtt"),
+        "local": ""}
+    for vid in ("silent", "german", "english"):
+        assert Path(by_id.loc[vid, "video_path"]).read_bytes() == video
+    # A marker settled while captions were optional does not hold once they are required.
+    table, qc = ingest_shard(rows, tmp_path / "dl", FAST)
+    assert {r.video_id: r.reason.split(":")[0] for r in qc} == {
+        "silent": "no_captions", "german": "not_english", "local": "no_captions"}
+
+
 def test_asr_and_manual_tracks_are_fetched_side_by_side(tmp_path, video_site, tiny_video):
     """The generic extractor lists human tracks only; reshaped as yt-dlp's YouTube extractor lists
     them (untranslated ASR under 'en-orig', an auto-translation, a human track), the same download

@@ -87,9 +87,22 @@ def test_target_videos_get_their_own_corpus_and_shards_after_the_source():
     assert manifest["verticals"].tolist()[5:] == ["Food & Drink;Pets & Animals", "Games", ""]
 
 
-def test_a_video_in_both_corpora_is_an_error():
-    with pytest.raises(ManifestError, match="both the source and the target.*vid001"):
-        build_manifest(sources(3), shard_size=2, target=sources(3).iloc[1:])
+def test_crosstask_videos_follow_the_target_in_shards_of_their_own_as_validation_videos():
+    target = sources(3).assign(video_id=["tgt0", "tgt1", "tgt2"])
+    crosstask = pd.DataFrame({"video_id": ["ct0", "ct1", "ct2"],
+                              "source": ["ct0.mp4", "ct1.mp4", "ct2.mp4"]})
+    manifest = build_manifest(sources(3), shard_size=2, target=target, crosstask=crosstask)
+    assert manifest["corpus"].tolist() == ["source"] * 3 + ["target"] * 3 + ["crosstask"] * 3
+    assert manifest["shard"].tolist() == [0, 0, 1, 2, 2, 3, 4, 4, 5]
+    assert (corpus_videos(manifest, "crosstask")["split"] == "validation").all()
+    without_target = build_manifest(sources(3), shard_size=2, crosstask=crosstask)
+    assert without_target["shard"].tolist() == [0, 0, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize("other", ["target", "crosstask"])
+def test_a_video_in_two_corpora_is_an_error(other):
+    with pytest.raises(ManifestError, match=f"more than one corpus.*vid001 \\(source and {other}\\)"):
+        build_manifest(sources(3), shard_size=2, **{other: sources(3).iloc[1:]})
 
 
 @pytest.mark.parametrize("splits, missing", [(["train", "train"], "validation"),

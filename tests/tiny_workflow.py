@@ -1,6 +1,6 @@
 """Running the workflow from the tests: snakemake in a directory, a dry run's job counts, and a tiny
 demo run small enough to run several times per test session: 2 categories x 4 videos of 10-14 s at 64x48 pixels plus the 3 bad inputs, in shards of 8, trained for 20 steps
-in 2 processes, without curation. The SLURM test and the rerun tests share it."""
+in 2 processes, without curation and CrossTask. The SLURM test and the rerun tests share it."""
 
 import os
 import re
@@ -22,12 +22,14 @@ def tiny_config() -> dict:
         videos_per_category=4, duration_s=[10, 14], scene_s=[3, 5], width=64, height=48, fps=10,
         categories=[{"label": "Cooking", "rate": 0.8}, {"label": "Video game", "rate": 0.0}])
     config["demo_corpus"]["target_domain"]["videos"] = 0
+    config["demo_corpus"]["crosstask"]["videos_per_task"] = 0
     config["features"].update(threads=1)
     config["features"]["3d"].update(frame_size=32)
     config["train"].update(steps=20, batch_videos=4, checkpoint_every=10, log_every=10, threads=1)
     config["evaluate"]["bootstrap"] = 100
     config["curation"]["enabled"] = False
     config["analysis"]["model_comparison"]["enabled"] = False
+    config["crosstask"]["enabled"] = False
     # Small enough for a 2-core, 24 GB test node; GPU jobs fall back to the CPU of its fake GPUs.
     config["resources"].update(allow_cpu_fallback=True, default={"mem_mb": 1000, "runtime": 10})
     config["resources"]["rules"] = {

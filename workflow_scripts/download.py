@@ -1,6 +1,7 @@
 """Glue for rule download: ingest the videos of one shard."""
 
 from groundprobe.download import DownloadSettings, ingest_shard
+from groundprobe.manifest import CROSSTASK_CORPUS
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.qc import qc_frame
 
@@ -11,7 +12,9 @@ videos = manifest[manifest["shard"] == int(snakemake.wildcards.shard)]
 settings = DownloadSettings.from_config(
     snakemake.config["download"]
     | snakemake.params.selection
-    | {"min_duration_s": snakemake.params.min_duration_s}
+    | {"min_duration_s": snakemake.params.min_duration_s,
+       # CrossTask's videos are only ever looked at, so they need no captions.
+       "captions_required": not (videos["corpus"] == CROSSTASK_CORPUS).all()}
 )
 table, qc = ingest_shard(videos, snakemake.params.download_dir, settings)
 write_table(table, snakemake.output.table)
