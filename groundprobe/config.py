@@ -72,6 +72,19 @@ def cross_key_problems(config: dict) -> list[str]:
         problems.append(f"config key 'curation.embedding': '{curation['embedding']}' is neither "
                         f"'features' nor a trained model; allowed: features or one of "
                         f"{', '.join(models)} (train.models)")
+    crosstask = config["crosstask"]
+    for k, model in enumerate(crosstask["models"]):
+        if model not in models and not model.startswith("curated/"):
+            problems.append(f"config key 'crosstask.models.{k}': '{model}' is not a trained model; "
+                            f"allowed: one of {', '.join(models)} (train.models) or a curated "
+                            f"model's name")
+    demo_tasks = Path(config["demo_corpus"]["out_dir"]) / "crosstask"
+    if (crosstask["enabled"] and not config["demo_corpus"]["crosstask"]["videos_per_task"]
+            and demo_tasks in Path(crosstask["tasks"]).parents):
+        problems.append(f"config key 'crosstask.enabled': true with the demo's task set "
+                        f"({crosstask['tasks']}), but demo_corpus.crosstask.videos_per_task is 0; "
+                        f"allowed: a task set (videos_per_task > 0, or CrossTask's release files), "
+                        f"or crosstask.enabled: false")
     labels = []
     for k, budget in enumerate(curation["budgets"]):
         try:

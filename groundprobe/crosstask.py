@@ -17,6 +17,7 @@ models stands the expected recall of a window drawn uniformly at random per step
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,24 +97,38 @@ def read_tasks(path: str | os.PathLike) -> dict[str, Task]:
 
 def read_annotation(path: str | os.PathLike, n_steps: int) -> list[StepInterval]:
     """The step intervals of one video's annotation CSV (rows ``step,start,end``, 1-based steps,
-    seconds). Raises ValueError naming the file for a step outside 1..n_steps or end < start."""
+    seconds). Raises ValueError naming the file and row for a row that is not three numbers, a
+    step outside 1..n_steps, a time that is not finite or end < start."""
     intervals = []
     with open(path, newline="", encoding="utf-8") as handle:
         for number, row in enumerate(csv.reader(handle), start=1):
             if not row or not "".join(row).strip():
                 continue
-            step, start, end = int(row[0]), float(row[1]), float(row[2])
-            if not 1 <= step <= n_steps or end < start:
+            try:
+                step, start, end = int(row[0]), float(row[1]), float(row[2])
+            except (ValueError, IndexError):
+                raise ValueError(f"{path}, row {number}: {row}; a row is step,start,end "
+                                 f"(1-based step, seconds)") from None
+            if not 1 <= step <= n_steps or not start <= end < math.inf:
                 raise ValueError(f"{path}, row {number}: step {step}, {start}-{end} s; steps are "
-                                 f"1..{n_steps} and an interval must not end before it starts")
+                                 f"1..{n_steps} and an interval is finite and does not end "
+                                 f"before it starts")
             intervals.append(StepInterval(step - 1, start, end))
     return intervals
 
 
 def read_video_list(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """(task id, video id) of each row of a video list (``task,video_id,url``)."""
+    """(task id, video id) of each row of a video list (``task,video_id,url``). Raises ValueError
+    naming the row for one without a video id."""
+    listed = []
     with open(path, newline="", encoding="utf-8") as handle:
-        return [(row[0].strip(), row[1].strip()) for row in csv.reader(handle) if row and row[0].strip()]
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if not row or not row[0].strip():
+                continue
+            if len(row) < 2 or not row[1].strip():
+                raise ValueError(f"{path}, row {number}: {row}; a row is task,video_id,url")
+            listed.append((row[0].strip(), row[1].strip()))
+    return listed
 
 
 def window_starts(duration_s: float, window_s: float, stride_s: float) -> np.ndarray:
@@ -172,7 +187,8 @@ def predict_ordered(scores: np.ndarray) -> np.ndarray:
     """The order-respecting assignment (Zhukov et al.'s post-processing): one window per step, the
     steps' windows strictly increasing in step order, maximising the summed score; ``scores``
     (n_windows, n_steps) -> (n_steps,) window indices. Dynamic programming, O(n_windows x n_steps).
-    Raises ValueError when there are fewer windows than steps."""
+    Raises ValueError when there are fewer windows than steps or every assignment scores -inf
+    (NaN scores count as -inf)."""
     scores = _never_nan(scores)
     n_windows, n_steps = scores.shape
     if n_windows < n_steps:
@@ -189,6 +205,8 @@ def predict_ordered(scores: np.ndarray) -> np.ndarray:
             np.where(best[:, k - 1] == prefix_best, np.arange(n_windows), 0))
         best[1:, k] = prefix_best[:-1] + scores[1:, k]
         came_from[1:, k] = prefix_arg[:-1]
+    if best[:, -1].max() == -np.inf:
+        raise ValueError("no order-respecting assignment of the steps has a finite score")
     windows = np.zeros(n_steps, dtype=np.int64)
     windows[-1] = int(best[:, -1].argmax())
     for k in range(n_steps - 1, 0, -1):
@@ -219,8 +237,8 @@ def read_task_videos(listed: Sequence[tuple[str, str]], tasks: Mapping[str, Task
                      annotations_dir: str | os.PathLike) -> tuple[list[TaskVideo], list[QcRecord]]:
     """The (task, video) rows of a video list with their annotations
     (``<annotations_dir>/<task>_<video>.csv``). A row whose task is not in ``tasks`` or whose
-    annotation file is missing or has no interval becomes a QC record instead; a repeated row
-    counts once. Raises ValueError naming a video listed under two tasks."""
+    annotation file is missing, unreadable or without an interval becomes a QC record instead; a
+    repeated row counts once. Raises ValueError naming a video listed under two tasks."""
     task_of: dict[str, str] = {}
     for task_id, video_id in listed:
         if task_of.setdefault(video_id, task_id) != task_id:
@@ -234,7 +252,11 @@ def read_task_videos(listed: Sequence[tuple[str, str]], tasks: Mapping[str, Task
         elif not path.is_file():
             qc.append(QcRecord(video_id, STAGE, f"no annotation file {path}"))
         else:
-            intervals = tuple(read_annotation(path, len(tasks[task_id].steps)))
+            try:
+                intervals = tuple(read_annotation(path, len(tasks[task_id].steps)))
+            except ValueError as error:
+                qc.append(QcRecord(video_id, STAGE, f"unreadable annotation: {error}"))
+                continue
             if intervals:
                 videos.append(TaskVideo(task_id, video_id, intervals))
             else:
@@ -260,11 +282,10 @@ def unevaluated_videos(videos: Sequence[TaskVideo], fetched: set[str], stage_qc:
     return kept, qc
 
 
-def sources_from_video_list(listed: Sequence[tuple[str, str]], tasks: Mapping[str, Task]
-                            ) -> pd.DataFrame:
-    """A sources table (video_id, source, source_type, split) fetching the listed videos of the
-    known tasks with yt-dlp by their YouTube ids, each once, as validation videos."""
-    ids = list(dict.fromkeys(video_id for task_id, video_id in listed if task_id in tasks))
+def sources_from_video_list(listed: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """A sources table (video_id, source, source_type, split) fetching the listed videos with
+    yt-dlp by their YouTube ids, each once, as validation videos."""
+    ids = list(dict.fromkeys(video_id for _, video_id in listed))
     return pd.DataFrame({"video_id": ids, "source": ids, "source_type": "ytdlp",
                          "split": "validation"})
 
@@ -314,7 +335,7 @@ def localise_task_videos(models: Mapping[str, JointEmbedding], videos: Sequence[
         if not len(starts) or (prediction == "dp" and len(starts) < scorable):
             qc.append(QcRecord(video.video_id, STAGE, f"{len(seconds)} s of features hold "
                                f"{len(starts)} windows of {window_s} s; too few for the "
-                               f"{len(steps[video.task_id])} steps of task {video.task_id}"))
+                               f"{scorable} steps of task {video.task_id} with a known word"))
             continue
         chance = random_window_steps(starts, window_s, video.intervals)
         for name, model in models.items():

@@ -104,7 +104,8 @@ class DownloadSettings:
         """The settings that decide a video's outcome; a completion marker holds only for these."""
         return {"format": self.format_selector(), "caption_languages": list(self.caption_languages),
                 "caption_kinds": list(self.caption_kinds), "min_duration_s": self.min_duration_s,
-                "captions_required": self.captions_required}
+                # Only when off, so that the markers of captioned corpora keep holding.
+                **({} if self.captions_required else {"captions_required": False})}
 
     def ytdlp_options(self) -> ytdlp.YtdlpOptions:
         """What yt-dlp itself needs."""
@@ -194,8 +195,8 @@ def _fail(record: dict, code: str, reason: str) -> dict:
 
 def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0,
                  captions_required: bool = True) -> dict:
-    """Localise and probe one local/http manifest row (a namedtuple from ``itertuples``); a row
-    without a caption file fails unless ``captions_required`` is False."""
+    """Localise and probe one local/http manifest row (a namedtuple from ``itertuples``); without
+    ``captions_required``, its caption file is neither needed nor read."""
     record = _record(row)
     stem = download_dir / row.video_id
     try:
@@ -203,9 +204,9 @@ def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0,
     except DownloadFailure as error:
         return _fail(record, error.code, str(error))
     captions, english_tracks = "", ""
-    if (pd.isna(row.captions) or not row.captions) and captions_required:
-        return _fail(record, "no_captions", "no caption file given")
-    if not pd.isna(row.captions) and row.captions:
+    if captions_required:
+        if pd.isna(row.captions) or not row.captions:
+            return _fail(record, "no_captions", "no caption file given")
         try:
             kind = "http" if _is_remote(row.captions) else "local"
             captions = str(localise(row.captions, kind, stem.with_name(stem.name + ".captions"),
@@ -283,8 +284,8 @@ def plan_video(info: dict, settings: DownloadSettings) -> CaptionPlan:
     """Decide from the extracted info, before any video byte is fetched, whether to download.
 
     Checks, in this order: a single video (not a playlist), not live, captions
-    (:func:`plan_captions`; without an accepted track, the plan fetches none when captions are
-    not required), duration (when yt-dlp reports one) at least ``min_duration_s``.
+    (:func:`plan_captions`; when captions are not required, the plan fetches none), duration
+    (when yt-dlp reports one) at least ``min_duration_s``.
     Raises :class:`DownloadFailure`; returns the caption plan otherwise.
     """
     if info.get("_type", "video") != "video":
@@ -293,11 +294,9 @@ def plan_video(info: dict, settings: DownloadSettings) -> CaptionPlan:
     status = ytdlp.live_status(info)
     if status:
         raise DownloadFailure("live", f"live_status {status}: not a finished video")
-    try:
+    if settings.captions_required:
         plan = plan_captions(info, settings.caption_languages, settings.caption_kinds)
-    except DownloadFailure:
-        if settings.captions_required:
-            raise
+    else:
         plan = CaptionPlan(kind="", captions="", manual=None, wanted={}, english_tracks="")
     duration = info.get("duration")
     if duration is not None and duration < settings.min_duration_s:

@@ -3,8 +3,10 @@
 A run studies one ``source`` corpus; curation (CUPID) adds a ``target`` corpus, whose videos go
 through the same per-shard stages (download to segments) in shards of their own but are never
 trained on: they are the domain that curation aims at and that the probes measure. The CrossTask
-evaluation adds a ``crosstask`` corpus: its videos are downloaded and their features extracted, in
-shards of their own, for step localisation; they need no captions and are never trained on.
+evaluation has a manifest of its own (:func:`build_crosstask_manifest`, corpus ``crosstask``,
+shards named ``ct00000``...): its videos are downloaded and their features extracted for step
+localisation only, and turning it on or changing its video list leaves the study's manifest, and
+so every job of the study, untouched.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ SOURCE_TYPES = ("local", "http", "ytdlp")
 CAPTION_KINDS = ("auto", "manual")
 SPLITS = ("train", "validation")
 SOURCE_CORPUS, TARGET_CORPUS, CROSSTASK_CORPUS = "source", "target", "crosstask"
-# The corpora whose videos the grounding study and curation follow to the end (qc reconciles
-# them); the CrossTask videos keep a ledger of their own (rule crosstask).
-STUDIED_CORPORA = (SOURCE_CORPUS, TARGET_CORPUS)
+# Shard names are the shard number in 5 digits, after this prefix for the corpora with a
+# manifest of their own (so no shard name is in two manifests).
+SHARD_PREFIXES = {CROSSTASK_CORPUS: "ct"}
 # Ids become file names and HDF5 dataset names: YouTube ids and similar slugs only.
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -121,27 +123,20 @@ def corpus_videos(manifest: pd.DataFrame, corpus: str = SOURCE_CORPUS) -> pd.Dat
 
 
 def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFrame | None = None,
-                   target: pd.DataFrame | None = None,
-                   crosstask: pd.DataFrame | None = None) -> pd.DataFrame:
+                   target: pd.DataFrame | None = None) -> pd.DataFrame:
     """The manifest: normalised sources, verticals filled from the labels, the ``corpus`` each
-    video belongs to (``source``, ``target`` for the rows of ``target``, ``crosstask`` for those
-    of ``crosstask``) and a ``shard`` column.
+    video belongs to (``source``, or ``target`` for the rows of ``target``) and a ``shard`` column.
 
-    Each further corpus fills shards of its own after the previous one's, so no job mixes two
-    corpora (adding source videos renumbers the others' shards, never the source's). CrossTask
-    rows without a split are ``validation`` (they are only ever evaluated). Columns:
-    MANIFEST_COLUMNS. Raises ManifestError when a video id is in two tables or the target lacks
+    Target videos fill shards of their own after the source's, so no job mixes the two corpora
+    (adding source videos renumbers the target's shards, never the source's). Columns:
+    MANIFEST_COLUMNS. Raises ManifestError when a video id is in both tables or the target lacks
     training or validation videos.
     """
     vocab = load_yt8m_vocabulary() if vocabulary is None else vocabulary
     vertical_by_label = dict(zip(vocab["Name"], vocab["Vertical1"]))
-    corpora = [(SOURCE_CORPUS, sources), (TARGET_CORPUS, target), (CROSSTASK_CORPUS, crosstask)]
+    corpora = [(SOURCE_CORPUS, sources)] + ([(TARGET_CORPUS, target)] if target is not None else [])
     frames, first_shard = [], 0
     for corpus, table in corpora:
-        if table is None:
-            continue
-        if corpus == CROSSTASK_CORPUS and "split" not in table:
-            table = table.assign(split="validation")
         df = normalise_sources(table)
         empty = df["verticals"] == ""
         df.loc[empty, "verticals"] = df.loc[empty, "labels"].map(
@@ -156,19 +151,47 @@ def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFr
         first_shard = df["shard"].max() + 1 if len(df) else first_shard
         frames.append(df)
     manifest = pd.concat(frames, ignore_index=True)
-    repeated = manifest["video_id"].duplicated(keep=False)
-    if repeated.any():
-        where = (manifest[repeated].groupby("video_id")["corpus"].agg(" and ".join)
-                 .head(10).items())
-        raise ManifestError("video ids in more than one corpus's table (a video belongs to one "
-                            "corpus; evaluating on a training video says nothing): "
-                            + ", ".join(f"{video_id} ({corpora_of})" for video_id, corpora_of in where))
+    refuse_shared_ids(manifest)
     return manifest[MANIFEST_COLUMNS]
 
 
+def refuse_shared_ids(manifest: pd.DataFrame) -> None:
+    """ManifestError naming (up to ten) video ids that rows of two corpora share."""
+    repeated = manifest["video_id"].duplicated(keep=False)
+    if repeated.any():
+        where = manifest[repeated].groupby("video_id")["corpus"].agg(" and ".join).head(10)
+        raise ManifestError("video ids in more than one corpus's table (a video belongs to one "
+                            "corpus; evaluating on a training video says nothing): "
+                            + ", ".join(f"{video_id} ({corpora})" for video_id, corpora in where.items()))
+
+
+def build_crosstask_manifest(videos: pd.DataFrame, shard_size: int, study: pd.DataFrame
+                             ) -> pd.DataFrame:
+    """The CrossTask videos' manifest: their sources table normalised, every row a ``validation``
+    video of corpus ``crosstask`` (they are only ever evaluated), in shards numbered from 0
+    (named ``ct00000``...). ``study``: the study's manifest; a video in it too is a ManifestError.
+    Columns: MANIFEST_COLUMNS."""
+    df = normalise_sources(videos.assign(split="validation"))
+    df["corpus"] = CROSSTASK_CORPUS
+    df["shard"] = pd.Series(assign_shards(len(df), shard_size), index=df.index, dtype="int64")
+    refuse_shared_ids(pd.concat([study[["video_id", "corpus"]], df[["video_id", "corpus"]]]))
+    return df[MANIFEST_COLUMNS]
+
+
+def shard_name(corpus: str, shard: int) -> str:
+    """The name of a corpus's shard in file names and the ``shard`` wildcard: '00042', 'ct00003'."""
+    return f"{SHARD_PREFIXES.get(corpus, '')}{shard:05d}"
+
+
+def shard_rows(manifest: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The manifest rows of the shard named ``name`` (:func:`shard_name`)."""
+    names = [shard_name(corpus, int(shard)) for corpus, shard in zip(manifest["corpus"], manifest["shard"])]
+    return manifest[[n == name for n in names]]
+
+
 def manifest_shards(path: str | os.PathLike) -> dict[str | None, tuple[str, ...]]:
-    """The shard names ('00042') of a manifest file, per corpus and of all corpora (key None), in
-    order.
+    """The shard names (:func:`shard_name`) of a manifest file, per corpus and of all corpora
+    (key None), in order.
 
     The workflow's input functions ask for them once per aggregate job; at YouTube-600K scale the
     manifest holds ~800,000 rows (~110 MB), so this reads only its corpus and shard columns, and
@@ -184,9 +207,7 @@ def _manifest_shards(path: str, inode: int, size: int, mtime_ns: int) -> dict[st
     table = pd.read_csv(path, sep=table_separator(Path(path)), usecols=["corpus", "shard"],
                         dtype={"corpus": str, "shard": "int64"}, keep_default_na=False)
 
-    def names(shards: pd.Series) -> tuple[str, ...]:
-        return tuple(f"{shard:05d}" for shard in sorted(set(shards)))
-
-    by_corpus = {corpus: names(group) for corpus, group in table.groupby("corpus")["shard"]}
-    by_corpus[None] = names(table["shard"])
+    by_corpus = {corpus: tuple(shard_name(corpus, shard) for shard in sorted(set(group)))
+                 for corpus, group in table.groupby("corpus")["shard"]}
+    by_corpus[None] = tuple(sorted(name for names in by_corpus.values() for name in names))
     return by_corpus

@@ -7,8 +7,8 @@ from groundprobe.config import validate_config
 from groundprobe.config import budget_label
 from groundprobe.manifest import (
     CROSSTASK_CORPUS,
+    SHARD_PREFIXES,
     SOURCE_CORPUS,
-    STUDIED_CORPORA,
     TARGET_CORPUS,
     manifest_shards,
 )
@@ -59,7 +59,7 @@ CROSSTASK_MODELS = config["crosstask"]["models"] or list(
 
 
 wildcard_constraints:
-    shard=r"\d{5}",
+    shard=r"(ct)?\d{5}",
     model=r"[A-Za-z0-9_]+|curated/[a-z_]+/[0-9.]+(pct)?/seed[0-9]+",
     strategy=r"random|heuristic|avg_sim|knn",
     budget=r"[0-9.]+(pct)?",
@@ -95,11 +95,19 @@ QC_STAGES = ["download", "features_2d", "features_3d", "asr", "segments"]
 
 
 def shard_ids(corpus=None):
-    """Shard names of the manifest, of one corpus (source, target) or of all when None (known
-    once the manifest checkpoint has run). Read once per version of the manifest file, not once
-    per call: at YouTube-600K scale each read of the whole table took seconds."""
-    shards = manifest_shards(checkpoints.manifest.get().output.manifest)
-    return list(shards.get(corpus, ()))
+    """Shard names of one corpus (source, target, crosstask) or of the study's manifest (source
+    and target) when None, known once its manifest checkpoint has run. Read once per version of
+    the manifest file, not once per call: at YouTube-600K scale each read of the whole table took
+    seconds."""
+    listing = checkpoints.crosstask_manifest if corpus == CROSSTASK_CORPUS else checkpoints.manifest
+    return list(manifest_shards(listing.get().output.manifest).get(corpus, ()))
+
+
+def manifest_of_shard(wildcards):
+    """The manifest that lists shard ``wildcards.shard``: the CrossTask videos' or the study's."""
+    if wildcards.shard.startswith(SHARD_PREFIXES[CROSSTASK_CORPUS]):
+        return "results/crosstask/manifest.tsv"
+    return "results/manifest.tsv"
 
 
 def per_shard(pattern, corpus=SOURCE_CORPUS):
@@ -113,16 +121,9 @@ def corpus_shards(pattern):
     return lambda wildcards: expand(pattern, shard=shard_ids(wildcards.corpus), **wildcards)
 
 
-def studied_shard_ids():
-    """Shard names of the source and the target corpus (not CrossTask's: rule crosstask keeps
-    their ledger)."""
-    return [shard for corpus in STUDIED_CORPORA for shard in shard_ids(corpus)]
-
-
 def stage_qc_tables(wildcards):
-    """Every per-shard QC table of the source and the target corpus, the evaluation's of the
-    reported model included."""
-    shards = studied_shard_ids()
+    """Every per-shard QC table of both corpora, the evaluation's of the reported model included."""
+    shards = shard_ids()
     tables = expand("results/qc/{stage}/{shard}.tsv", stage=QC_STAGES, shard=shards)
     return tables + expand(
         "results/qc/evaluate/{model}/{shard}.tsv", model=config["evaluate"]["model"], shard=shards
@@ -133,7 +134,7 @@ def pruned_video_tables(wildcards):
     """Per-shard tables of deleted videos, only when download.delete_videos_after_features is on."""
     if not config["download"]["delete_videos_after_features"]:
         return []
-    return expand("results/download/pruned/{shard}.tsv", shard=studied_shard_ids())
+    return expand("results/download/pruned/{shard}.tsv", shard=shard_ids())
 
 
 def weights_input(stream):
@@ -169,9 +170,10 @@ def crosstask_sources():
     return config["crosstask"]["sources"] or "results/crosstask/sources.tsv"
 
 
-def crosstask_sources_input(wildcards):
-    """The CrossTask videos' sources table, when the CrossTask evaluation is on."""
-    return [crosstask_sources()] if config["crosstask"]["enabled"] else []
+def crosstask_annotation_files(wildcards):
+    """Every annotation file in crosstask.annotations, so that editing one reruns the CrossTask
+    table (Snakemake compares a folder input by the folder's own time only)."""
+    return sorted(str(path) for path in Path(config["crosstask"]["annotations"]).glob("*.csv"))
 
 
 def crosstask_qc_tables(wildcards):

@@ -2,10 +2,9 @@
 # models localise each step of a task in the CrossTask videos, zero-shot.
 
 
-# Used when crosstask.sources is "": the listed videos of the known tasks, fetched with yt-dlp.
+# Used when crosstask.sources is "": the listed videos, fetched with yt-dlp.
 rule crosstask_sources:
     input:
-        tasks=config["crosstask"]["tasks"],
         videos=config["crosstask"]["videos"],
     output:
         sources="results/crosstask/sources.tsv",
@@ -22,6 +21,29 @@ rule crosstask_sources:
         "../workflow_scripts/crosstask_sources.py"
 
 
+# The CrossTask videos' own manifest and shards (ct00000...): the study's manifest, and so its
+# jobs, never change with CrossTask.
+checkpoint crosstask_manifest:
+    input:
+        sources=crosstask_sources(),
+        # A video of the study is refused.
+        study="results/manifest.tsv",
+    output:
+        manifest="results/crosstask/manifest.tsv",
+    params:
+        shard_size=config["corpus"]["shard_size"],
+    log:
+        "results/logs/crosstask_manifest.log",
+    benchmark:
+        "results/benchmarks/crosstask_manifest.tsv"
+    resources:
+        **job_resources("crosstask_manifest"),
+    conda:
+        "../envs/download.yaml"
+    script:
+        "../workflow_scripts/crosstask_manifest.py"
+
+
 rule crosstask:
     input:
         checkpoints=expand("results/models/{model}/checkpoint.pt", model=CROSSTASK_MODELS),
@@ -30,9 +52,10 @@ rule crosstask:
         features_3d=per_shard("results/features/3d/{shard}.h5", CROSSTASK_CORPUS),
         # The download and feature QC of the CrossTask videos: their ledger.
         stage_qc=crosstask_qc_tables,
-        manifest="results/manifest.tsv",
+        manifest="results/crosstask/manifest.tsv",
         tasks=config["crosstask"]["tasks"],
         annotations=config["crosstask"]["annotations"],
+        annotation_files=crosstask_annotation_files,
         videos=config["crosstask"]["videos"],
     output:
         recall=report("results/crosstask_recall.csv", caption="../report/crosstask_recall.rst",

@@ -1,6 +1,6 @@
 rule download:
     input:
-        manifest="results/manifest.tsv",
+        manifest=manifest_of_shard,
     output:
         table="results/download/{shard}.tsv",
         qc="results/qc/download/{shard}.tsv",

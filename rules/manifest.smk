@@ -2,7 +2,6 @@ checkpoint manifest:
     input:
         sources=config["corpus"]["sources"],
         target=target_sources_input,
-        crosstask=crosstask_sources_input,
     output:
         manifest="results/manifest.tsv",
     params:

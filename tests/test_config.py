@@ -80,6 +80,19 @@ def test_crop_larger_than_resize_is_named(config):
         validate_config(bad, SCHEMA)
 
 
+def test_crosstask_models_and_task_set_are_checked_against_the_rest(config):
+    bad = copy.deepcopy(config)
+    bad["crosstask"]["models"] = ["diverse", "curated/knn/5pct/seed0", "diversee"]
+    bad["demo_corpus"]["crosstask"]["videos_per_task"] = 0
+    with pytest.raises(ConfigError) as error:
+        validate_config(bad, SCHEMA)
+    assert "'crosstask.models.2': 'diversee' is not a trained model" in str(error.value)
+    assert "'crosstask.models.1'" not in str(error.value)
+    assert "'crosstask.enabled': true with the demo's task set" in str(error.value)
+    bad["crosstask"].update(models=[], tasks="resources/crosstask/tasks_primary.txt")
+    validate_config(bad, SCHEMA)
+
+
 @pytest.mark.parametrize("stream, settings, expected", [
     ("3d", {"backbone": "s3dg", "frame_size": 225}, "'features.3d.frame_size': 225 is not a multiple of 2"),
     ("3d", {"backbone": "s3dg", "fps": 25}, "'features.3d.fps': 25 is not a multiple of 2"),

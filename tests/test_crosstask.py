@@ -62,8 +62,14 @@ def test_annotations_are_one_based_steps_in_seconds(tmp_path):
     (tmp_path / "bad.csv").write_text("4,1.0,2.0\n")
     with pytest.raises(ValueError, match="row 1: step 4"):
         read_annotation(tmp_path / "bad.csv", 3)
+    (tmp_path / "torn.csv").write_text("1,1.0,2.0\n2,start\n")
+    with pytest.raises(ValueError, match="torn.csv, row 2: .* a row is step,start,end"):
+        read_annotation(tmp_path / "torn.csv", 3)
     (tmp_path / "videos_val.csv").write_text("16815,abc,https://www.youtube.com/watch?v=abc\n")
     assert read_video_list(tmp_path / "videos_val.csv") == [("16815", "abc")]
+    (tmp_path / "videos_bad.csv").write_text("16815,abc,url\n\n16815\n")
+    with pytest.raises(ValueError, match="row 3: \\['16815'\\]; a row is task,video_id,url"):
+        read_video_list(tmp_path / "videos_bad.csv")
 
 
 def test_windows_slide_by_the_stride_and_fit_in_the_video():
@@ -125,20 +131,23 @@ def test_listed_videos_without_a_known_task_or_an_annotation_go_to_qc(tmp_path):
     tasks = read_tasks(tmp_path / "tasks_primary.txt")
     (tmp_path / "16815_vidA.csv").write_text("2,1.5,4\n")
     (tmp_path / "16815_vidE.csv").write_text("\n")
+    (tmp_path / "16815_vidG.csv").write_text("1,nan,nan\n")
     listed = [("16815", "vidA"), ("16815", "vidB"), ("99999", "vidC"), ("16815", "vidE"),
-              ("16815", "vidA")]
+              ("16815", "vidA"), ("16815", "vidG")]
     videos, qc = read_task_videos(listed, tasks, tmp_path)
     assert videos == [TaskVideo("16815", "vidA", (StepInterval(1, 1.5, 4.0),))]
     assert [(r.video_id, r.reason) for r in qc] == [
         ("vidB", f"no annotation file {tmp_path / '16815_vidB.csv'}"),
         ("vidC", "task 99999 is not in the tasks file"),
-        ("vidE", f"annotation {tmp_path / '16815_vidE.csv'} has no step interval")]
+        ("vidE", f"annotation {tmp_path / '16815_vidE.csv'} has no step interval"),
+        ("vidG", f"unreadable annotation: {tmp_path / '16815_vidG.csv'}, row 1: step 1, nan-nan s; "
+                 "steps are 1..3 and an interval is finite and does not end before it starts")]
     with pytest.raises(ValueError, match="vidA is listed under tasks 16815 and 23521"):
         read_task_videos(listed + [("23521", "vidA")], tasks, tmp_path)
-    table = sources_from_video_list(listed + [("23521", "vidF")], tasks)
-    assert table.to_dict("list") == {"video_id": ["vidA", "vidB", "vidE", "vidF"],
-                                     "source": ["vidA", "vidB", "vidE", "vidF"],
-                                     "source_type": ["ytdlp"] * 4, "split": ["validation"] * 4}
+    table = sources_from_video_list(listed)
+    assert table.to_dict("list") == {"video_id": ["vidA", "vidB", "vidC", "vidE", "vidG"],
+                                     "source": ["vidA", "vidB", "vidC", "vidE", "vidG"],
+                                     "source_type": ["ytdlp"] * 5, "split": ["validation"] * 5}
 
 
 def test_videos_without_features_keep_the_reason_of_the_stage_that_dropped_them():
@@ -211,7 +220,7 @@ def test_a_planted_model_recalls_every_step_far_above_random_windows():
         table, qc = localise_task_videos({"planted": planted_model(4)}, videos, tasks, source,
                                          vocabulary, window_s=5, stride_s=1, prediction=prediction)
         assert qc == [QcRecord("short", "crosstask", "4 s of features hold 0 windows of 5 s; too few "
-                                                    "for the 4 steps of task 1")]
+                                                    "for the 3 steps of task 1 with a known word")]
         row = table.iloc[0]
         assert (row.annotated_steps, row.recalled_steps) == (4, 3)
         # 26 windows, centres 2.5..27.5: 6, 7 and 8 inside steps 1-3, all 26 inside step 4.
@@ -236,34 +245,37 @@ def test_recall_per_task_pools_the_videos_and_the_average_weighs_tasks_equally()
 
 @pytest.mark.workflow
 def test_without_a_sources_table_the_listed_videos_are_fetched_with_ytdlp(tmp_path):
-    """crosstask.sources "": the manifest holds the list's known-task videos as yt-dlp rows in a
-    shard of their own, and the CrossTask table needs their download and features, nothing of
-    the study's captions, only the compared models."""
+    """crosstask.sources "": the CrossTask manifest holds the listed videos as yt-dlp rows in
+    shards of its own, the study's manifest is untouched, and the CrossTask table needs their
+    download and features, nothing of the study's captions, only the compared models."""
     from tiny_workflow import planned_jobs, snakemake, tiny_config, write_config
 
     release = tmp_path / "crosstask"
-    release.mkdir()
+    (release / "annotations").mkdir(parents=True)
     (release / "tasks_primary.txt").write_text(TASKS)
     (release / "videos_val.csv").write_text(
         "16815,dQw4w9WgXcQ,https://www.youtube.com/watch?v=dQw4w9WgXcQ\n"
-        "23521,9bZkp7q19f0,https://www.youtube.com/watch?v=9bZkp7q19f0\n"
-        "77777,kJQP7kiw5Fk,https://www.youtube.com/watch?v=kJQP7kiw5Fk\n")
+        "23521,9bZkp7q19f0,https://www.youtube.com/watch?v=9bZkp7q19f0\n")
     config = tiny_config()
+    write_config(tmp_path, config)
+    snakemake(tmp_path, "--cores", "1", "results/manifest.tsv")
+    study = (tmp_path / "results/manifest.tsv").read_bytes()
     config["crosstask"].update(enabled=True, tasks=str(release / "tasks_primary.txt"),
                                annotations=str(release / "annotations"),
                                videos=str(release / "videos_val.csv"), sources="")
     write_config(tmp_path, config)
-    snakemake(tmp_path, "--cores", "1", "results/manifest.tsv")
-    manifest = pd.read_csv(tmp_path / "results/manifest.tsv", sep="\t", dtype=str)
-    crosstask = manifest[manifest["corpus"] == "crosstask"]
-    assert crosstask["video_id"].tolist() == ["dQw4w9WgXcQ", "9bZkp7q19f0"]
-    assert set(crosstask["source_type"]) == {"ytdlp"} and set(crosstask["split"]) == {"validation"}
-    assert crosstask["source"].tolist()[0] == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
-    assert crosstask["shard"].nunique() == 1
-    assert not set(crosstask["shard"]) & set(manifest.loc[manifest["corpus"] == "source", "shard"])
-    (release / "annotations").mkdir()
+    assert "Nothing to be done" in snakemake(tmp_path, "-n", "results/manifest.tsv").stdout
+    snakemake(tmp_path, "--cores", "1", "results/crosstask/manifest.tsv")
+    assert (tmp_path / "results/manifest.tsv").read_bytes() == study
+    manifest = pd.read_csv(tmp_path / "results/crosstask/manifest.tsv", sep="\t", dtype=str)
+    assert manifest["video_id"].tolist() == ["dQw4w9WgXcQ", "9bZkp7q19f0"]
+    assert set(manifest["source_type"]) == {"ytdlp"} and set(manifest["split"]) == {"validation"}
+    assert manifest["source"].tolist()[0] == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
     jobs = planned_jobs(snakemake(tmp_path, "-n", "results/crosstask_recall.csv").stdout)
-    source_shards = manifest.loc[manifest["corpus"] == "source", "shard"].nunique()
-    assert jobs["download"] == jobs["features_2d"] == jobs["features_3d"] == source_shards + 1
-    assert jobs["asr"] == jobs["segments"] == source_shards
-    assert jobs["train"] == 1 and jobs["crosstask"] == 1
+    study_shards = pd.read_csv(tmp_path / "results/manifest.tsv", sep="\t")["shard"].nunique()
+    # The study's shards for the vocabulary and M_Diverse, one CrossTask shard of 2 videos.
+    assert jobs["download"] == jobs["features_2d"] == jobs["features_3d"] == study_shards + 1
+    assert jobs["asr"] == jobs["segments"] == study_shards
+    assert jobs["train"] == 1 and jobs["crosstask"] == 1 and "manifest" not in jobs
+    dry_run = snakemake(tmp_path, "-n", "results/download/ct00000.tsv").stdout
+    assert "results/crosstask/manifest.tsv" in dry_run

@@ -331,8 +331,8 @@ def test_paper_default_accepts_asr_only_so_human_captions_are_no_captions(tmp_pa
 
 def test_videos_without_captions_are_fetched_when_captions_are_not_required(tmp_path, video_site,
                                                                            tiny_video):
-    """CrossTask's videos: no accepted track (none, or only German) is no reason to skip; the
-    video arrives without a caption file, and a video that has one still gets it."""
+    """CrossTask's videos: no accepted track (none, or only German) is no reason to skip, and no
+    track is fetched (a failing caption request cannot cost the video)."""
     video = tiny_video.read_bytes()
     video_site.videos.update({"silent": SiteVideo(video, {}),
                               "german": SiteVideo(video, {"de": vtt("nur deutsch")}),
@@ -345,15 +345,23 @@ def test_videos_without_captions_are_fetched_when_captions_are_not_required(tmp_
     assert not qc
     by_id = table.set_index("video_id")
     assert (by_id["status"] == "ok").all()
-    assert by_id["captions_path"].to_dict() == {
-        "silent": "", "german": "", "english": str(tmp_path / "dl" / "english" / "english.en-manual.vtt"),
-        "local": ""}
+    assert (by_id["captions_path"] == "").all()
     for vid in ("silent", "german", "english"):
         assert Path(by_id.loc[vid, "video_path"]).read_bytes() == video
+        assert not list((tmp_path / "dl" / vid).glob("*.vtt"))
     # A marker settled while captions were optional does not hold once they are required.
     table, qc = ingest_shard(rows, tmp_path / "dl", FAST)
     assert {r.video_id: r.reason.split(":")[0] for r in qc} == {
         "silent": "no_captions", "german": "not_english", "local": "no_captions"}
+    assert Path(table.set_index("video_id").loc["english", "captions_path"]).read_text() == vtt("hello")
+
+
+def test_markers_of_captioned_corpora_hold_across_the_captions_required_setting():
+    """Markers written before the setting existed hold: the default leaves the fingerprint as it
+    was; only an optional-captions download differs."""
+    assert "captions_required" not in DownloadSettings().fingerprint()
+    optional = dataclasses.replace(DownloadSettings(), captions_required=False).fingerprint()
+    assert optional == DownloadSettings().fingerprint() | {"captions_required": False}
 
 
 def test_asr_and_manual_tracks_are_fetched_side_by_side(tmp_path, video_site, tiny_video):

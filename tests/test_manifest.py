@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from groundprobe.manifest import ManifestError, assign_shards, build_manifest, corpus_videos
+from groundprobe.manifest import (ManifestError, assign_shards, build_crosstask_manifest,
+                                  build_manifest, corpus_videos, shard_name, shard_rows)
 
 
 def sources(n=5, **overrides):
@@ -87,22 +88,28 @@ def test_target_videos_get_their_own_corpus_and_shards_after_the_source():
     assert manifest["verticals"].tolist()[5:] == ["Food & Drink;Pets & Animals", "Games", ""]
 
 
-def test_crosstask_videos_follow_the_target_in_shards_of_their_own_as_validation_videos():
-    target = sources(3).assign(video_id=["tgt0", "tgt1", "tgt2"])
-    crosstask = pd.DataFrame({"video_id": ["ct0", "ct1", "ct2"],
-                              "source": ["ct0.mp4", "ct1.mp4", "ct2.mp4"]})
-    manifest = build_manifest(sources(3), shard_size=2, target=target, crosstask=crosstask)
-    assert manifest["corpus"].tolist() == ["source"] * 3 + ["target"] * 3 + ["crosstask"] * 3
-    assert manifest["shard"].tolist() == [0, 0, 1, 2, 2, 3, 4, 4, 5]
-    assert (corpus_videos(manifest, "crosstask")["split"] == "validation").all()
-    without_target = build_manifest(sources(3), shard_size=2, crosstask=crosstask)
-    assert without_target["shard"].tolist() == [0, 0, 1, 2, 2, 3]
+def test_crosstask_videos_get_a_manifest_of_their_own_with_named_shards():
+    study = build_manifest(sources(3), shard_size=2)
+    crosstask = pd.DataFrame({"video_id": ["ct0", "ct1", "ct2"], "source": ["a.mp4", "b.mp4", "c.mp4"],
+                              "split": ["train", "", ""]})
+    manifest = build_crosstask_manifest(crosstask, 2, study)
+    assert manifest["corpus"].tolist() == ["crosstask"] * 3
+    assert manifest["split"].tolist() == ["validation"] * 3, "only ever evaluated"
+    assert manifest["shard"].tolist() == [0, 0, 1]
+    assert [shard_name(c, s) for c, s in zip(manifest["corpus"], manifest["shard"])] == [
+        "ct00000", "ct00000", "ct00001"]
+    assert shard_rows(manifest, "ct00001")["video_id"].tolist() == ["ct2"]
+    assert shard_rows(study, "00001")["video_id"].tolist() == ["vid002"]
+    assert shard_rows(study, "ct00001").empty
+    with pytest.raises(ManifestError, match="vid001 \\(source and crosstask\\)"):
+        build_crosstask_manifest(sources(2).iloc[1:], 2, study)
+    empty = build_crosstask_manifest(crosstask.iloc[:0], 2, study)
+    assert empty.empty and list(empty.columns) == list(manifest.columns)
 
 
-@pytest.mark.parametrize("other", ["target", "crosstask"])
-def test_a_video_in_two_corpora_is_an_error(other):
-    with pytest.raises(ManifestError, match=f"more than one corpus.*vid001 \\(source and {other}\\)"):
-        build_manifest(sources(3), shard_size=2, **{other: sources(3).iloc[1:]})
+def test_a_video_in_two_corpora_is_an_error():
+    with pytest.raises(ManifestError, match="more than one corpus.*vid001 \\(source and target\\)"):
+        build_manifest(sources(3), shard_size=2, target=sources(3).iloc[1:])
 
 
 @pytest.mark.parametrize("splits, missing", [(["train", "train"], "validation"),
@@ -136,3 +143,8 @@ def test_manifest_shards_are_read_once_per_version_of_the_manifest(tmp_path, mon
         "source": ("00000", "00001", "00002", "00003", "00004"),
         None: ("00000", "00001", "00002", "00003", "00004")}
     assert len(reads) == 2
+    crosstask = build_crosstask_manifest(sources(3).assign(video_id=["c0", "c1", "c2"]), 2,
+                                         build_manifest(sources(9), shard_size=2))
+    write_table(crosstask, tmp_path / "crosstask.tsv")
+    assert manifest_module.manifest_shards(tmp_path / "crosstask.tsv") == {
+        "crosstask": ("ct00000", "ct00001"), None: ("ct00000", "ct00001")}

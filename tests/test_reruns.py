@@ -8,19 +8,21 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
+from conftest import make_test_video
 from tiny_workflow import ROOT, TARGET, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 PER_SHARD_AFTER_SEGMENTS = {"segments", "train", "evaluate", "auc_by_video", "qc", "auc_by_category"}
 
 
-def planned(workdir: Path, *args: str) -> dict[str, int]:
-    """Jobs per rule of a dry run of TARGET (the target comes first: --forcerun and --until take
+def planned(workdir: Path, *args: str, target: str = TARGET) -> dict[str, int]:
+    """Jobs per rule of a dry run of ``target`` (it comes first: --forcerun and --until take
     several values and would swallow it)."""
-    run = snakemake(workdir, TARGET, "-n", *args)
+    run = snakemake(workdir, target, "-n", *args)
     return planned_jobs(run.stdout + run.stderr)
 
 
@@ -89,6 +91,36 @@ def test_a_changed_parameter_reruns_only_its_dependants(finished_run):
     config_path.write_text(yaml.safe_dump(config))
     assert planned(finished_run) == {"train": 1, "evaluate": shards(finished_run),
                                           "auc_by_video": 1, "qc": 1, "auc_by_category": 1}
+
+
+def test_crosstask_runs_beside_a_finished_study_and_an_edited_annotation_reruns_only_its_table(
+        finished_run):
+    """Turning CrossTask on reruns nothing of the study (its videos have a manifest of their own);
+    the CrossTask table is made from a local task set, and editing one annotation file reruns it
+    alone."""
+    release = finished_run / "crosstask"
+    (release / "annotations").mkdir(parents=True)
+    (release / "tasks_primary.txt").write_text("1\nWatch\nhttps://example.org\n2\nlook,watch\n\n")
+    (release / "videos_val.csv").write_text("1,clipA,https://example.org/a\n1,clipB,https://example.org/b\n")
+    for video in ("clipA", "clipB"):
+        make_test_video(release / f"{video}.mp4", 12, fps=10)
+        (release / "annotations" / f"1_{video}.csv").write_text("1,0,5\n2,6,11\n")
+    (release / "sources.tsv").write_text(
+        "video_id\tsource\nclipA\tcrosstask/clipA.mp4\nclipB\tcrosstask/clipB.mp4\n")
+    config_path = finished_run / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["crosstask"].update(enabled=True, tasks="crosstask/tasks_primary.txt",
+                               annotations="crosstask/annotations",
+                               videos="crosstask/videos_val.csv", sources="crosstask/sources.tsv")
+    config_path.write_text(yaml.safe_dump(config))
+    assert "Nothing to be done" in snakemake(finished_run, TARGET, "-n").stdout
+    snakemake(finished_run, "--cores", "2", "results/crosstask_recall.csv")
+    by_video = pd.read_csv(finished_run / "results/crosstask/recall_by_video.csv")
+    assert by_video["video_id"].tolist() == ["clipA", "clipB"]
+    assert by_video["annotated_steps"].tolist() == [2, 2]
+    time.sleep(1)
+    (release / "annotations" / "1_clipB.csv").write_text("1,0,5\n")
+    assert planned(finished_run, target="results/crosstask_recall.csv") == {"crosstask": 1}
 
 
 def test_a_killed_run_is_completed_by_rerun_incomplete(finished_run, tiny_local_run):

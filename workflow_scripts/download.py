@@ -1,13 +1,12 @@
 """Glue for rule download: ingest the videos of one shard."""
 
 from groundprobe.download import DownloadSettings, ingest_shard
-from groundprobe.manifest import CROSSTASK_CORPUS
 from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.manifest import CROSSTASK_CORPUS, shard_rows
 from groundprobe.qc import qc_frame
 
 log = setup_logging(snakemake.log[0])
-manifest = read_table(snakemake.input.manifest)
-videos = manifest[manifest["shard"] == int(snakemake.wildcards.shard)]
+videos = shard_rows(read_table(snakemake.input.manifest), snakemake.wildcards.shard)
 # Operational settings from the config, outcome-deciding ones from params (see rules/download.smk).
 settings = DownloadSettings.from_config(
     snakemake.config["download"]

@@ -1,17 +1,14 @@
-"""Glue for rule qc: one QC table for the run, and the check that no video of the source and
-target corpora was lost (CrossTask's videos are reconciled by rule crosstask)."""
+"""Glue for rule qc: one QC table for the run, and the check that no video was lost."""
 
 import pandas as pd
 
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import STUDIED_CORPORA
 from groundprobe.qc import first_reason_per_video, reconcile
 
 log = setup_logging(snakemake.log[0])
 stages = pd.concat([read_table(path) for path in snakemake.input.tables], ignore_index=True)
 qc = first_reason_per_video(stages, snakemake.params.stage_order)
 manifest = read_table(snakemake.input.manifest)
-manifest = manifest[manifest["corpus"].isin(STUDIED_CORPORA)]
 evaluated = [read_table(path)["video_id"] for path in [snakemake.input.auc_by_video,
                                                        *snakemake.input.target_auc]]
 summary = reconcile(manifest["video_id"].tolist(), pd.concat(evaluated).tolist(), qc)
