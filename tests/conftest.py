@@ -1,3 +1,4 @@
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -30,3 +31,11 @@ def tiny_local_run(tmp_path_factory) -> tuple[Path, str]:
     write_config(workdir, tiny_config())
     run = snakemake(workdir, "--cores", "2", TARGET)
     return workdir, run.stdout + run.stderr
+
+
+@pytest.fixture
+def finished_run(tiny_local_run, tmp_path) -> Path:
+    """A copy of the tiny local run (files and Snakemake's metadata, modification times kept)."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_local_run[0], workdir, symlinks=True)
+    return workdir

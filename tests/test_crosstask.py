@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from groundprobe.crosstask import (PUBLISHED_RECALL, RANDOM_WINDOW, StepInterval, Task, TaskVideo,
                                    localise_task_videos, predict_argmax, predict_ordered,
@@ -244,38 +245,31 @@ def test_recall_per_task_pools_the_videos_and_the_average_weighs_tasks_equally()
 
 
 @pytest.mark.workflow
-def test_without_a_sources_table_the_listed_videos_are_fetched_with_ytdlp(tmp_path):
-    """crosstask.sources "": the CrossTask manifest holds the listed videos as yt-dlp rows in
-    shards of its own, the study's manifest is untouched, and the CrossTask table needs their
-    download and features, nothing of the study's captions, only the compared models."""
-    from tiny_workflow import planned_jobs, snakemake, tiny_config, write_config
+def test_without_a_sources_table_the_listed_videos_are_fetched_with_ytdlp(finished_run):
+    """crosstask.sources "" beside a finished study: the CrossTask manifest holds the listed
+    videos as yt-dlp rows in shards of its own, and the CrossTask table needs only their download
+    and features and its own job (the study, its vocabulary and M_Diverse are done)."""
+    from tiny_workflow import TARGET, planned_jobs, snakemake
 
-    release = tmp_path / "crosstask"
+    release = finished_run / "crosstask"
     (release / "annotations").mkdir(parents=True)
     (release / "tasks_primary.txt").write_text(TASKS)
     (release / "videos_val.csv").write_text(
         "16815,dQw4w9WgXcQ,https://www.youtube.com/watch?v=dQw4w9WgXcQ\n"
         "23521,9bZkp7q19f0,https://www.youtube.com/watch?v=9bZkp7q19f0\n")
-    config = tiny_config()
-    write_config(tmp_path, config)
-    snakemake(tmp_path, "--cores", "1", "results/manifest.tsv")
-    study = (tmp_path / "results/manifest.tsv").read_bytes()
+    config_path = finished_run / "config.yaml"
+    config = yaml.safe_load(config_path.read_text())
     config["crosstask"].update(enabled=True, tasks=str(release / "tasks_primary.txt"),
                                annotations=str(release / "annotations"),
                                videos=str(release / "videos_val.csv"), sources="")
-    write_config(tmp_path, config)
-    assert "Nothing to be done" in snakemake(tmp_path, "-n", "results/manifest.tsv").stdout
-    snakemake(tmp_path, "--cores", "1", "results/crosstask/manifest.tsv")
-    assert (tmp_path / "results/manifest.tsv").read_bytes() == study
-    manifest = pd.read_csv(tmp_path / "results/crosstask/manifest.tsv", sep="\t", dtype=str)
+    config_path.write_text(yaml.safe_dump(config))
+    snakemake(finished_run, "--cores", "1", "results/crosstask/manifest.tsv")
+    manifest = pd.read_csv(finished_run / "results/crosstask/manifest.tsv", sep="\t", dtype=str)
     assert manifest["video_id"].tolist() == ["dQw4w9WgXcQ", "9bZkp7q19f0"]
     assert set(manifest["source_type"]) == {"ytdlp"} and set(manifest["split"]) == {"validation"}
     assert manifest["source"].tolist()[0] == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
-    jobs = planned_jobs(snakemake(tmp_path, "-n", "results/crosstask_recall.csv").stdout)
-    study_shards = pd.read_csv(tmp_path / "results/manifest.tsv", sep="\t")["shard"].nunique()
-    # The study's shards for the vocabulary and M_Diverse, one CrossTask shard of 2 videos.
-    assert jobs["download"] == jobs["features_2d"] == jobs["features_3d"] == study_shards + 1
-    assert jobs["asr"] == jobs["segments"] == study_shards
-    assert jobs["train"] == 1 and jobs["crosstask"] == 1 and "manifest" not in jobs
-    dry_run = snakemake(tmp_path, "-n", "results/download/ct00000.tsv").stdout
-    assert "results/crosstask/manifest.tsv" in dry_run
+    assert "Nothing to be done" in snakemake(finished_run, TARGET, "-n").stdout
+    dry_run = snakemake(finished_run, "-n", "results/crosstask_recall.csv").stdout
+    assert planned_jobs(dry_run) == {"download": 1, "features_2d": 1, "features_3d": 1,
+                                     "crosstask": 1}
+    assert "results/download/ct00000.tsv" in dry_run

@@ -2,7 +2,6 @@
 plans exactly the jobs it should, on a copy of the tiny local run."""
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -41,14 +40,6 @@ def descendants(pid: int) -> list[int]:
         found += below
         todo += below
     return found
-
-
-@pytest.fixture
-def finished_run(tiny_local_run, tmp_path) -> Path:
-    """A copy of the tiny local run (files and Snakemake's metadata, modification times kept)."""
-    workdir = tmp_path / "run"
-    shutil.copytree(tiny_local_run[0], workdir, symlinks=True)
-    return workdir
 
 
 def shards(workdir: Path) -> int:
