@@ -148,19 +148,24 @@ def step_token_ids(steps: Sequence[str], vocabulary: Mapping[str, int]) -> list[
                      dtype=np.int64) for step in steps]
 
 
-def score_windows(model: JointEmbedding, seconds: np.ndarray, window_s: int, stride_s: int,
-                  steps: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Window start times (seconds, int64) and the cosine similarity (n_windows, n_steps) of every
-    window of ``window_s`` seconds every ``stride_s`` seconds with every step name, embedded as a
-    clip and a caption. ``seconds`` (n_seconds, D): the video's per-second features; ``steps``:
-    the step names' token ids (:func:`step_token_ids`). A step without a known word scores NaN
-    in every window: it is never localised."""
+def window_clips(video_id: str, seconds: np.ndarray, window_s: int, stride_s: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Start times (seconds, int64) and clips (n_windows, window_s, D), float32, of the windows of
+    ``window_s`` seconds every ``stride_s`` seconds of a video's per-second features ``seconds``
+    (n_seconds, D)."""
     starts = window_starts(len(seconds), window_s, stride_s).astype(np.int64)
-    scores = np.full((len(starts), len(steps)), np.nan)
+    return starts, clip_windows(video_id, np.asarray(seconds, dtype=np.float32), starts, window_s)
+
+
+def score_windows(model: JointEmbedding, clips: np.ndarray, steps: Sequence[np.ndarray]) -> np.ndarray:
+    """The cosine similarity (n_windows, n_steps) of every window clip (:func:`window_clips`) with
+    every step name, embedded as a clip and a caption; ``steps``: the step names' token ids
+    (:func:`step_token_ids`). A step without a known word scores NaN in every window: it is never
+    localised."""
+    scores = np.full((len(clips), len(steps)), np.nan)
     known = [k for k, ids in enumerate(steps) if ids.size]
-    if not len(starts) or not known:
-        return starts, scores
-    clips = clip_windows("crosstask", np.asarray(seconds, dtype=np.float32), starts, window_s)
+    if not len(clips) or not known:
+        return scores
     device = next(model.parameters()).device
     model.eval()
     with torch.inference_mode():
@@ -168,7 +173,7 @@ def score_windows(model: JointEmbedding, seconds: np.ndarray, window_s: int, str
                                model.embed_captions(torch.from_numpy(
                                    pad_token_ids([steps[k] for k in known])).to(device)))
     scores[:, known] = sim.double().cpu().numpy()
-    return starts, scores
+    return scores
 
 
 def _never_nan(scores: np.ndarray) -> np.ndarray:
@@ -330,7 +335,7 @@ def localise_task_videos(models: Mapping[str, JointEmbedding], videos: Sequence[
     steps = {task_id: step_token_ids(task.steps, vocabulary) for task_id, task in tasks.items()}
     for video in videos:
         seconds = source.seconds(video.video_id)
-        starts = window_starts(len(seconds), window_s, stride_s)
+        starts, clips = window_clips(video.video_id, seconds, window_s, stride_s)
         scorable = sum(ids.size > 0 for ids in steps[video.task_id])
         if not len(starts) or (prediction == "dp" and len(starts) < scorable):
             qc.append(QcRecord(video.video_id, STAGE, f"{len(seconds)} s of features hold "
@@ -339,9 +344,9 @@ def localise_task_videos(models: Mapping[str, JointEmbedding], videos: Sequence[
             continue
         chance = random_window_steps(starts, window_s, video.intervals)
         for name, model in models.items():
-            starts_s, scores = score_windows(model, seconds, window_s, stride_s, steps[video.task_id])
+            scores = score_windows(model, clips, steps[video.task_id])
             recalled, annotated = recalled_steps(
-                predicted_times(starts_s, scores, window_s, prediction), list(video.intervals))
+                predicted_times(starts, scores, window_s, prediction), list(video.intervals))
             rows.append((name, video.task_id, video.video_id, annotated, recalled, chance))
     return pd.DataFrame(rows, columns=BY_VIDEO_COLUMNS), qc
 

@@ -11,7 +11,8 @@ from groundprobe.crosstask import (PUBLISHED_RECALL, RANDOM_WINDOW, StepInterval
                                    predicted_times, random_window_steps, read_annotation,
                                    read_task_videos, read_tasks, read_video_list, recall_table,
                                    recalled_steps, score_windows, sources_from_video_list,
-                                   step_token_ids, unevaluated_videos, window_starts)
+                                   step_token_ids, unevaluated_videos, window_clips,
+                                   window_starts)
 from groundprobe.model import JointEmbedding
 from groundprobe.qc import QcRecord
 
@@ -114,8 +115,10 @@ def test_windows_are_scored_as_the_model_embeds_clips_and_captions():
     steps = step_token_ids(["Add flour!", "whisk eggs", "unknown words"],
                            {"add": 1, "flour": 2, "eggs": 4})
     assert [ids.tolist() for ids in steps] == [[1, 2], [4], []]
-    starts, scores = score_windows(model, seconds, window_s=5, stride_s=3, steps=steps)
-    assert starts.tolist() == [0, 3, 6]
+    starts, clips = window_clips("v", seconds, window_s=5, stride_s=3)
+    assert starts.tolist() == [0, 3, 6] and clips.shape == (3, 5, 6)
+    assert np.array_equal(clips[2], seconds[6:11])
+    scores = score_windows(model, clips, steps)
     with torch.no_grad():
         clip = model.embed_clips(torch.from_numpy(seconds[3:8][None]))
         caption = model.embed_captions(torch.tensor([[1, 2]]))
@@ -123,8 +126,8 @@ def test_windows_are_scored_as_the_model_embeds_clips_and_captions():
     assert scores[1, 0] == pytest.approx(expected, abs=1e-6)
     # The step with no known word is never localised, so never recalled.
     assert np.isnan(scores[:, 2]).all()
-    predicted_s = np.where(np.isnan(scores).all(axis=0), np.nan, starts[predict_argmax(scores)] + 2.5)
-    assert recalled_steps(predicted_s, [StepInterval(2, 0, 12)]) == (0, 1)
+    assert recalled_steps(predicted_times(starts, scores, 5, "argmax"), [StepInterval(2, 0, 12)]) == (0, 1)
+    assert score_windows(model, clips[:0], steps).shape == (0, 3)
 
 
 def test_listed_videos_without_a_known_task_or_an_annotation_go_to_qc(tmp_path):

@@ -10,7 +10,6 @@ from groundprobe.crosstask import (localise_task_videos, read_task_videos, read_
 from groundprobe.device import resolve_device
 from groundprobe.features import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import CROSSTASK_CORPUS, corpus_videos
 from groundprobe.qc import qc_frame, reconcile
 from groundprobe.train import load_model
 
@@ -22,7 +21,7 @@ listed = read_video_list(snakemake.input.videos)
 videos, qc = read_task_videos(listed, tasks, snakemake.input.annotations)
 stage_tables = [read_table(path) for path in snakemake.input.stage_qc]
 stage_qc = pd.concat(stage_tables, ignore_index=True) if stage_tables else qc_frame([])
-fetched = set(corpus_videos(read_table(snakemake.input.manifest), CROSSTASK_CORPUS)["video_id"])
+fetched = set(read_table(snakemake.input.manifest)["video_id"])
 videos, dropped = unevaluated_videos(videos, fetched, stage_qc)
 qc += dropped
 device = resolve_device(params.device)
