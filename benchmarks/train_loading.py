@@ -16,16 +16,32 @@ read through the page cache (written just before), as on a node whose disk keeps
     python benchmarks/train_loading.py                          # both settings, 0 vs 2 workers
     python benchmarks/train_loading.py --videos 300 --steps 60 --workers 0 1 2
 
-Measured 2026-12-03 on the shared 2-core CPU machine (load average ~14 from other jobs, so
-absolute times are inflated; the ratios come from one run), 300 videos in 3 shards, 60 steps:
+The wait includes the workers' start (fork, opening the store, the first batch), spread over
+the steps run. Measured 2026-12-03 with ``python benchmarks/train_loading.py --steps 60 --workers
+0 1 2`` (300 videos in 3 shards, 2 torch threads) on the shared 2-core CPU machine under a load
+average of 14-19 from other jobs, so the absolute times are inflated several-fold; the shares
+and ratios come from one run:
 
-    see the table printed at the end of the run (filled in below)
+    setting     workers  ms/step  wait ms wait share
+    demo-like         0   2262.4    134.7       6.0%
+    demo-like         1   1978.0     61.1       3.1%
+    demo-like         2   1774.9     76.7       4.3%
+    demo-like   wait share with 1 workers / with 0: 0.518
+    demo-like   wait share with 2 workers / with 0: 0.725
+    paper-like        0   2734.5    202.2       7.4%
+    paper-like        1   3975.8     63.9       1.6%
+    paper-like        2   3124.9     80.9       2.6%
+    paper-like  wait share with 1 workers / with 0: 0.217
+    paper-like  wait share with 2 workers / with 0: 0.350
+
+Not measured: a GPU step (much shorter than these CPU steps), where more workers are needed to
+stay under 10%: a worker reads a batch's 16 whole videos (FeatureStore.seconds) although the
+batch needs only 8 x 5 of each one's seconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -130,8 +146,6 @@ def main() -> None:
         for result in results[1:]:
             print(f"{name:<11} wait share with {result['workers']} workers / with {base['workers']}: "
                   f"{result['share'] / base['share']:.3f}")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS of the training process: {peak_mb:.0f} MB")
 
 
 if __name__ == "__main__":
