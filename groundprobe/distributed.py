@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Mapping, Sequence
 
-import pandas as pd
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
@@ -26,9 +26,9 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from groundprobe.curate import drawn_videos
 from groundprobe.device import resolve_device
-from groundprobe.features import FeatureStore, feature_provenance
+from groundprobe.features import feature_provenance
 from groundprobe.io import file_sha256, read_table
-from groundprobe.train import Replica, select_videos, train_model
+from groundprobe.train import Replica, select_videos, train_model, training_videos
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class TrainingJob:
     that it can be pickled to the training processes."""
 
     model: str                          # the model's name (config train.models key or curated/...)
-    segments: tuple[str, ...]           # segment tables of the source shards
+    segments: tuple[str, ...]           # segment indexes of the source shards (groundprobe.segments)
     features_2d: tuple[str, ...]        # feature shard files, one list per stream
     features_3d: tuple[str, ...]
     vocab: str                          # vocabulary table: one row per token id
@@ -66,22 +66,21 @@ def train_job(job: TrainingJob, replica: Replica | None = None) -> dict:
     its spec selects; ``replica`` as in :func:`groundprobe.train.train_model`.
     """
     if job.curation:
-        training_ids = set(drawn_videos(read_table(job.curation), job.draw))
+        training_ids = np.unique(np.array(drawn_videos(read_table(job.curation), job.draw), dtype=str))
         selected_by = f"draw {job.draw} of {job.curation}"
     else:
-        training_ids = set(select_videos(read_table(job.manifest), job.model_spec, job.model))
+        training_ids = select_videos(job.manifest, job.model_spec, job.model)
         selected_by = str(dict(job.model_spec))
-    segments = pd.concat([read_table(path) for path in job.segments], ignore_index=True)
-    segments = segments[segments["video_id"].isin(training_ids)]
+    vocab_size = len(read_table(job.vocab))
+    videos = training_videos(job.segments, training_ids, job.length_s, vocab_size)
     log.info("model %s: %d videos selected by %s, %d of them with segments", job.model,
-             len(training_ids), selected_by, segments["video_id"].nunique())
-    with FeatureStore(job.features_2d, job.features_3d) as store:
-        return train_model(segments, store, len(read_table(job.vocab)), job.model_params,
-                           job.train_params, job.length_s, job.checkpoint, job.resume, job.log_tsv,
-                           inputs={"features_2d": feature_provenance(job.features_2d),
-                                   "features_3d": feature_provenance(job.features_3d),
-                                   "vocab_sha256": file_sha256(job.vocab)},
-                           replica=replica)
+             len(training_ids), selected_by, videos.n_with_segments)
+    return train_model(videos, (job.features_2d, job.features_3d), vocab_size, job.model_params,
+                       job.train_params, job.length_s, job.checkpoint, job.resume, job.log_tsv,
+                       inputs={"features_2d": feature_provenance(job.features_2d),
+                               "features_3d": feature_provenance(job.features_3d),
+                               "vocab_sha256": file_sha256(job.vocab)},
+                       replica=replica)
 
 
 def process_device(name: str, local_rank: int, allow_cpu_fallback: bool = False) -> torch.device:

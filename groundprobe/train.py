@@ -1,11 +1,28 @@
-"""Training the joint embedding: segment batches, the seeded training loop, resumable checkpoints.
+"""Training the joint embedding: batches streamed from the shards, the seeded training loop,
+resumable checkpoints.
 
 Per-second features are stored once per video; a segment starting at second ``s`` is the feature
 rows ``s .. s + length_s - 1``, gathered when a batch is drawn (DESIGN §4).
+
+Memory does not grow with the corpus's features or captions: the training process holds 12 bytes
+per training video (:class:`TrainingVideos`: its shard, its row in the shard's segment index, its
+number of segments). Each step's batch plan (which videos, which of their segments) is drawn here
+from the seeded generator; the batch's features and captions are read from the shard files
+(:class:`BatchReader`) by DataLoader worker processes that keep the next batches ready (config
+``train.loader_workers``). The data's identity in a resume key is the shards' own fingerprints
+(computed once per shard by rule segments) and the training videos' ids, never a hash of features.
+
+The word embedding keeps dense gradients and dense Adam on purpose. Only the batch's words get a
+non-zero gradient, but Adam still moves every other row that has ever been seen, by its decaying
+moments (``m / (sqrt(v) + eps)`` with ``m``, ``v`` decayed each step), so SparseAdam or any lazy
+update that skips those rows trains other weights; replaying the skipped steps' decays when a row
+is next seen is not bit-identical in floating point either.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import hashlib
 import json
 import logging
@@ -15,7 +32,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence
+from typing import Iterator, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -23,11 +40,14 @@ import torch
 import torch.nn.functional as F
 from torch.distributed.nn.functional import all_gather
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
 
-from groundprobe.io import atomic_output, provenance, write_table
-from groundprobe.manifest import SOURCE_CORPUS
 from groundprobe.device import resolve_device
+from groundprobe.features import FeatureStore
+from groundprobe.io import atomic_output, provenance, table_separator, write_table
+from groundprobe.manifest import SOURCE_CORPUS
 from groundprobe.model import JointEmbedding, bidirectional_hinge_loss
+from groundprobe.segments import SegmentIndex
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +55,9 @@ LOG_COLUMNS = ["step", "loss", "seconds"]  # loss of that step's batch; wall sec
 # Train parameters that change the weights a run produces; a resume file must agree on all of them.
 # ``steps`` is left out on purpose: raising it continues a finished run.
 TRAJECTORY_KEYS = ("batch_videos", "segments_per_video", "lr", "margin", "seed")
+MANIFEST_CHUNK_ROWS = 100_000  # manifest rows read at a time when selecting the training videos
+PREFETCH_BATCHES = 2           # batches each loader worker keeps ready
+OPEN_INDEXES = 64              # segment index files a batch reader keeps open (least recently used closed)
 
 
 class SecondsSource(Protocol):
@@ -42,16 +65,6 @@ class SecondsSource(Protocol):
 
     def seconds(self, video_id: str) -> np.ndarray:
         """Float32 array (n_seconds, D); row k describes second [k, k + 1) of the video."""
-
-
-@dataclass(frozen=True)
-class VideoSegments:
-    """One video's per-second features and its segments."""
-
-    video_id: str
-    seconds: np.ndarray                 # (n_seconds, D) float32
-    starts: np.ndarray                  # (n_segments,) int64, start second of each segment
-    token_ids: tuple[np.ndarray, ...]   # n_segments int64 arrays of token ids (>= 1)
 
 
 @dataclass(frozen=True)
@@ -71,18 +84,25 @@ def segment_length(segments: pd.DataFrame) -> int:
     return int(lengths[0])
 
 
-def parse_captions(video_id: str, token_cells: Sequence[object], vocab_size: int) -> list[np.ndarray]:
-    """Token id arrays from the segment table's space-separated ``token_ids`` cells.
+def checked_captions(video_id: str, captions: Sequence[np.ndarray], segments: Sequence[int],
+                     vocab_size: int) -> list[np.ndarray]:
+    """``captions`` (int64 token id arrays of the video's ``segments``), unchanged once checked.
 
-    Raises ValueError naming the video when a caption is empty or holds an id outside
+    Raises ValueError naming the video and segment when a caption is empty or holds an id outside
     1..vocab_size (the vocabulary the model was built for).
     """
-    captions = [np.array(str(cell).split(), dtype=np.int64) for cell in token_cells]
-    for segment, ids in enumerate(captions):
+    for segment, ids in zip(segments, captions):
         if ids.size == 0 or ids.min() < 1 or ids.max() > vocab_size:
             raise ValueError(f"video {video_id}: segment {segment} has token ids {ids.tolist()}; "
                              f"expected 1 to {vocab_size} (the vocabulary size) and at least one")
-    return captions
+    return list(captions)
+
+
+def parse_captions(video_id: str, token_cells: Sequence[object], vocab_size: int) -> list[np.ndarray]:
+    """Token id arrays from the segment table's space-separated ``token_ids`` cells, checked as
+    :func:`checked_captions` does."""
+    captions = [np.array(str(cell).split(), dtype=np.int64) for cell in token_cells]
+    return checked_captions(video_id, captions, range(len(captions)), vocab_size)
 
 
 def pad_token_ids(captions: Sequence[np.ndarray]) -> np.ndarray:
@@ -101,77 +121,224 @@ def clip_windows(video_id: str, seconds: np.ndarray, starts: np.ndarray, length_
     return seconds[starts[:, None] + np.arange(length_s)]
 
 
-def select_videos(manifest: pd.DataFrame, spec: Mapping[str, object], model: str) -> list[str]:
-    """Ids of the source-corpus manifest rows whose every ``column: value`` of ``spec`` matches:
-    the training videos of ``model`` (config train.models). Target-corpus videos (curation) are
-    never selected: they are the domain the probes measure.
-
-    Numbers compare numerically (``instructional: 1`` matches a cell read as 1.0); the rest as text.
-    Raises ValueError naming the model and its spec when the spec selects no video.
-    """
+def spec_rows(manifest: pd.DataFrame, spec: Mapping[str, object]) -> pd.Series:
+    """Which rows of ``manifest`` (cells read as text) are source-corpus videos matching every
+    ``column: value`` of ``spec``: numbers compare numerically (``instructional: 1`` matches a
+    cell '1.0'), the rest as text."""
     keep = pd.Series(True, index=manifest.index)
     if "corpus" in manifest:
         keep &= manifest["corpus"] == SOURCE_CORPUS
     for column, value in spec.items():
-        if column not in manifest.columns:
-            raise ValueError(f"model spec selects on '{column}', which the manifest lacks "
-                             f"(columns: {', '.join(manifest.columns)})")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             keep &= pd.to_numeric(manifest[column], errors="coerce") == value
         else:
-            keep &= manifest[column].astype(str) == str(value)
-    if not keep.any():
-        raise ValueError(f"model '{model}': its spec {dict(spec)} (config train.models) selects none "
-                         f"of the manifest's {len(manifest)} videos; nothing to train on")
-    return manifest.loc[keep, "video_id"].astype(str).tolist()
+            keep &= manifest[column] == str(value)
+    return keep
 
 
-def load_video_segments(segments: pd.DataFrame, source: SecondsSource, length_s: int,
-                        vocab_size: int) -> list[VideoSegments]:
-    """Each video's features and segments, sorted by video id, features loaded once per video.
+def select_videos(manifest_path: str | os.PathLike, spec: Mapping[str, object], model: str,
+                  chunk_rows: int = MANIFEST_CHUNK_ROWS) -> np.ndarray:
+    """Ids of the source-corpus manifest rows whose every ``column: value`` of ``spec`` matches
+    (:func:`spec_rows`): the training videos of ``model`` (config train.models), sorted and
+    distinct (str array). Target-corpus videos (curation) are never selected: they are the domain
+    the probes measure.
 
-    Everything is held in memory, which suits corpora up to some thousands of videos; at
-    YouTube-600K scale this would be a streaming loader over the shards' HDF5 files.
+    The manifest is read ``chunk_rows`` rows at a time, only the spec's columns, keeping only the
+    selected ids. Raises ValueError naming a spec column the manifest lacks, and naming the model
+    and its spec when the spec selects no video.
     """
-    videos = []
-    for video_id, rows in segments.sort_values(["video_id", "segment"]).groupby("video_id", sort=False):
-        seconds = np.asarray(source.seconds(str(video_id)), dtype=np.float32)
-        starts = rows["start_s"].to_numpy(dtype=np.int64)
-        clip_windows(str(video_id), seconds, starts, length_s)  # fail now, not mid-training
-        videos.append(VideoSegments(str(video_id), seconds, starts,
-                                    tuple(parse_captions(str(video_id), rows["token_ids"], vocab_size))))
-    return videos
+    separator = table_separator(Path(manifest_path))
+    header = pd.read_csv(manifest_path, sep=separator, nrows=0).columns.tolist()
+    for column in spec:
+        if column not in header:
+            raise ValueError(f"model spec selects on '{column}', which the manifest lacks "
+                             f"(columns: {', '.join(header)})")
+    columns = list(dict.fromkeys(["video_id", *(["corpus"] if "corpus" in header else []), *spec]))
+    selected, n_rows = [np.empty(0, dtype=str)], 0
+    for chunk in pd.read_csv(manifest_path, sep=separator, usecols=columns, dtype=str,
+                             keep_default_na=False, chunksize=chunk_rows):
+        n_rows += len(chunk)
+        selected.append(chunk.loc[spec_rows(chunk, spec), "video_id"].to_numpy(dtype=str))
+    ids = np.unique(np.concatenate(selected))
+    if not ids.size:
+        raise ValueError(f"model '{model}': its spec {dict(spec)} (config train.models) selects none "
+                         f"of the manifest's {n_rows} videos; nothing to train on")
+    return ids
 
 
-def sample_batch(rng: np.random.Generator, videos: Sequence[VideoSegments], batch_videos: int,
-                 segments_per_video: int, length_s: int) -> Batch:
-    """Draw ``batch_videos`` distinct videos and ``segments_per_video`` segments from each.
+@dataclass(frozen=True)
+class TrainingVideos:
+    """The training videos as batch plans need them, in video-id order: 12 bytes per video."""
+
+    index_files: tuple[str, ...]  # the shards' segment index files (groundprobe.segments)
+    shard: np.ndarray             # (V,) int32, each video's shard: its place in index_files
+    row: np.ndarray               # (V,) int32, the video's row in its shard's index
+    n_segments: np.ndarray        # (V,) int32, its number of segments (>= 2)
+    n_with_segments: int          # selected videos with any segment (some have fewer than 2)
+    fingerprint: str              # sha256 of the shards' fingerprints and the videos' ids
+
+    def __len__(self) -> int:
+        return len(self.n_segments)
+
+
+def training_videos(index_files: Sequence[str | os.PathLike], selected_ids: np.ndarray,
+                    length_s: int, vocab_size: int) -> TrainingVideos:
+    """The videos of ``selected_ids`` (sorted, distinct str array) that have 2 or more segments in
+    the shards' segment indexes (a video needs a misaligned pair to teach anything).
+
+    Reads each index's video list only, one shard at a time. Raises ValueError when an index was
+    made for another segment length or a larger vocabulary, when a video is in two shards, when
+    no selected video has a segment, or when fewer than 2 have 2 or more.
+    """
+    ids, shards, rows, counts, fingerprints, n_with_segments = [], [], [], [], [], 0
+    for shard, path in enumerate(map(str, index_files)):
+        with SegmentIndex(path) as index:
+            if index.length_s != length_s:
+                raise ValueError(f"segments are {index.length_s} s long, config says {length_s} s "
+                                 f"({path})")
+            if index.max_token_id > vocab_size:
+                raise ValueError(f"{path} holds token id {index.max_token_id}, beyond the "
+                                 f"vocabulary's {vocab_size} ids; rerun rule segments")
+            shard_ids, shard_counts = index.videos()
+            fingerprints.append(index.fingerprint)
+        place = np.searchsorted(selected_ids, shard_ids).clip(max=max(len(selected_ids) - 1, 0))
+        selected = selected_ids[place] == shard_ids if len(selected_ids) else np.zeros(0, bool)
+        n_with_segments += int(selected.sum())
+        keep = np.flatnonzero(selected & (shard_counts >= 2))
+        ids.append(shard_ids[keep])
+        shards.append(np.full(len(keep), shard, dtype=np.int32))
+        rows.append(keep.astype(np.int32))
+        counts.append(shard_counts[keep].astype(np.int32))
+    if not n_with_segments:
+        raise ValueError("no segments to train on: the selected videos have none")
+    all_ids = np.concatenate(ids).astype(str)
+    order = np.argsort(all_ids, kind="stable")
+    all_ids = all_ids[order]
+    if len(all_ids) < 2:
+        raise ValueError(f"training needs at least 2 videos with 2 or more segments, found {len(all_ids)}")
+    twice = np.flatnonzero(all_ids[1:] == all_ids[:-1])
+    if twice.size:
+        raise ValueError(f"video {all_ids[twice[0]]} is in two segment index files")
+    digest = hashlib.sha256("\n".join(fingerprints).encode())
+    digest.update(f"|{all_ids.dtype.str}|".encode() + all_ids.tobytes())
+    return TrainingVideos(tuple(map(str, index_files)), np.concatenate(shards)[order],
+                          np.concatenate(rows)[order], np.concatenate(counts)[order],
+                          n_with_segments, digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Which videos and segments make one step's batch (drawn in the training process)."""
+
+    videos: np.ndarray    # (B,) int64, the videos' places in TrainingVideos
+    shard: np.ndarray     # (B,) int32, their shards
+    row: np.ndarray       # (B,) int32, their rows in their shards' indexes
+    segments: np.ndarray  # (B, segments_per_video) int64, each video's drawn segments
+
+
+def plan_batch(rng: np.random.Generator, videos: TrainingVideos, batch_videos: int,
+               segments_per_video: int) -> BatchPlan:
+    """Draw ``batch_videos`` distinct videos and ``segments_per_video`` segments of each.
 
     Segments are drawn without replacement when the video has enough, else with replacement (a
     repeated segment then only adds a constant to the loss: its hinge has zero gradient).
     """
     chosen = rng.choice(len(videos), size=batch_videos, replace=False)
-    clips, captions = [], []
-    for v in chosen:
-        video = videos[v]
-        n = len(video.starts)
-        picks = rng.choice(n, size=segments_per_video, replace=n < segments_per_video)
-        clips.append(clip_windows(video.video_id, video.seconds, video.starts[picks], length_s))
-        captions.extend(video.token_ids[i] for i in picks)
-    return Batch(np.concatenate(clips), pad_token_ids(captions),
-                 np.repeat(chosen.astype(np.int64), segments_per_video))
+    picks = [rng.choice(n, size=segments_per_video, replace=n < segments_per_video)
+             for n in videos.n_segments[chosen].tolist()]
+    return BatchPlan(chosen.astype(np.int64), videos.shard[chosen], videos.row[chosen],
+                     np.stack(picks).astype(np.int64))
 
 
-def data_fingerprint(videos: Sequence[VideoSegments]) -> str:
-    """sha256 of the training data (ids, segment starts, captions, features): a resume must match it."""
-    digest = hashlib.sha256()
-    for video in videos:
-        digest.update(video.video_id.encode())
-        digest.update(video.starts.tobytes())
-        for ids in video.token_ids:
-            digest.update(ids.tobytes() + b"|")
-        digest.update(np.ascontiguousarray(video.seconds).tobytes())
-    return digest.hexdigest()
+def first_video_width(videos: TrainingVideos, feature_streams: Sequence[Sequence[str]]) -> int:
+    """The feature width D of the first training video (every video must share it)."""
+    with SegmentIndex(videos.index_files[videos.shard[0]]) as index:
+        video_id = index.video(int(videos.row[0])).video_id
+    with FeatureStore(*feature_streams) as store:
+        return int(store.seconds(video_id).shape[1])
+
+
+class BatchReader(Dataset):
+    """Reads planned batches from the shard files: ``reader[plan]`` is the :class:`Batch` of a
+    :class:`BatchPlan`. Its files open on first use in the process that reads (each DataLoader
+    worker its own), so it travels to the workers as paths; it keeps at most
+    :data:`OPEN_INDEXES` segment indexes open."""
+
+    def __init__(self, index_files: Sequence[str], feature_streams: Sequence[Sequence[str]],
+                 length_s: int, vocab_size: int, video_dim: int):
+        self.index_files = tuple(index_files)
+        self.feature_streams = tuple(tuple(map(str, paths)) for paths in feature_streams)
+        self.length_s, self.vocab_size, self.video_dim = length_s, vocab_size, video_dim
+        self._store: FeatureStore | None = None
+        self._indexes: collections.OrderedDict[int, SegmentIndex] = collections.OrderedDict()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_store": None, "_indexes": collections.OrderedDict()}
+
+    def _index(self, shard: int) -> SegmentIndex:
+        if shard in self._indexes:
+            self._indexes.move_to_end(shard)
+        else:
+            if len(self._indexes) >= OPEN_INDEXES:
+                self._indexes.popitem(last=False)[1].close()
+            self._indexes[shard] = SegmentIndex(self.index_files[shard])
+        return self._indexes[shard]
+
+    def __getitem__(self, plan: BatchPlan) -> Batch:
+        if self._store is None:
+            self._store = FeatureStore(*self.feature_streams)
+        clips, captions = [], []
+        for shard, row, segments in zip(plan.shard.tolist(), plan.row.tolist(), plan.segments):
+            video = self._index(shard).video(row)
+            seconds = np.asarray(self._store.seconds(video.video_id), dtype=np.float32)
+            if seconds.shape[1] != self.video_dim:
+                raise ValueError(f"video {video.video_id} has {seconds.shape[1]}-d features, other "
+                                 f"training videos {self.video_dim}-d")
+            clips.append(clip_windows(video.video_id, seconds, video.starts[segments], self.length_s))
+            captions.extend(checked_captions(video.video_id, video.captions(segments),
+                                             segments.tolist(), self.vocab_size))
+        return Batch(np.concatenate(clips), pad_token_ids(captions),
+                     np.repeat(plan.videos, plan.segments.shape[1]))
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        while self._indexes:
+            self._indexes.popitem()[1].close()
+
+
+def _shared(batch: Batch) -> tuple[torch.Tensor, ...]:
+    """A batch as tensors, which go from a loader worker to the training process through shared
+    memory instead of a pickled copy."""
+    return tuple(torch.from_numpy(array) for array in (batch.clips, batch.token_ids, batch.video_index))
+
+
+def planned_batches(rng: np.random.Generator, videos: TrainingVideos, reader: BatchReader,
+                    batch_videos: int, segments_per_video: int, n_batches: int,
+                    workers: int) -> Iterator[tuple[Batch, dict]]:
+    """The next ``n_batches`` batches, each with the generator's state right after its plan (the
+    state a resume after that step starts from).
+
+    The plans are drawn here, in order, from ``rng``, as far ahead as the ``workers`` loader
+    processes read (:data:`PREFETCH_BATCHES` each); with 0 workers each batch is read here when
+    asked for. Close the iterator to stop the workers early.
+    """
+    states: collections.deque[dict] = collections.deque()
+
+    def plans() -> Iterator[BatchPlan]:
+        for _ in range(n_batches):
+            plan = plan_batch(rng, videos, batch_videos, segments_per_video)
+            states.append(rng.bit_generator.state)
+            yield plan
+
+    loader = DataLoader(reader, batch_size=None, sampler=plans(), num_workers=workers,
+                        collate_fn=_shared, prefetch_factor=PREFETCH_BATCHES if workers else None)
+    try:
+        for clips, token_ids, video_index in loader:
+            yield Batch(clips.numpy(), token_ids.numpy(), video_index.numpy()), states.popleft()
+    finally:
+        reader.close()
 
 
 def train_step(model: JointEmbedding, optimizer: torch.optim.Optimizer, batch: Batch, margin: float,
@@ -201,7 +368,7 @@ def rank_rows(video_index: np.ndarray, rank: int, world_size: int) -> np.ndarray
     """Rows of a batch that process ``rank`` of ``world_size`` embeds: the pairs of the batch's
     videos ``rank, rank + world_size, ...`` in batch order, so that a video's pairs stay together.
 
-    ``video_index`` (N,): each row's video, a video's rows consecutive (as :func:`sample_batch`
+    ``video_index`` (N,): each row's video, a video's rows consecutive (as :func:`plan_batch`
     draws them). Returns sorted row indices (int64).
     """
     new_video = np.r_[True, video_index[1:] != video_index[:-1]]
@@ -290,27 +457,33 @@ def _matching_resume(resume_path: str | os.PathLike, key: dict, steps: int) -> d
     return state
 
 
-def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
-                model_params: Mapping[str, int], train_params: Mapping[str, object], length_s: int,
-                out_path: str | os.PathLike, resume_path: str | os.PathLike,
+def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str | os.PathLike]],
+                vocab_size: int, model_params: Mapping[str, int], train_params: Mapping[str, object],
+                length_s: int, out_path: str | os.PathLike, resume_path: str | os.PathLike,
                 log_tsv: str | os.PathLike, inputs: Mapping[str, object] | None = None,
                 replica: Replica | None = None) -> dict:
-    """Train a :class:`JointEmbedding` on the segments of the training videos; return a summary.
+    """Train a :class:`JointEmbedding` on the segments of ``videos``; return a summary.
 
-    ``inputs``: provenance of what the model was trained on (feature files' attributes, the
-    vocabulary's checksum), stored in the checkpoint beside the model's own.
+    ``feature_streams``: one list of feature shard files per stream (2D, 3D), read through
+    :class:`groundprobe.features.FeatureStore`. ``inputs``: provenance of what the model was
+    trained on (feature files' attributes, the vocabulary's checksum), stored in the checkpoint
+    beside the model's own.
 
     ``model_params``: config block ``model`` (word_dim, joint_dim). ``train_params``: config block
     ``train`` (steps, batch_videos, segments_per_video, lr, margin, checkpoint_every, log_every,
-    seed, device). ``length_s``: segment length in seconds (config ``segments.length_s``).
+    seed, device, loader_workers). ``length_s``: segment length in seconds (config
+    ``segments.length_s``).
 
-    Seeded: the model is initialised from ``seed`` (torch) and batches are drawn from a numpy
+    Seeded: the model is initialised from ``seed`` (torch) and batches are planned from a numpy
     generator seeded with ``seed``; the model has no stochastic layers, so the generator state
-    is all the randomness a resume needs. Every ``checkpoint_every`` steps and at the last step,
-    model, optimizer, generator and log are saved atomically to ``resume_path``; a later call with
-    the same parameters and data continues from there and yields the weights of an uninterrupted
-    run. The final checkpoint at ``out_path`` holds the weights, the model's hyper-parameters and
-    provenance; ``log_tsv`` gets (step, loss, seconds) every ``log_every`` steps and at the end.
+    is all the randomness a resume needs. ``loader_workers`` processes read the planned batches
+    ahead of the steps (0: read in this process); the batches, and so the weights, do not depend
+    on it. Every ``checkpoint_every`` steps and at the last step, model, optimizer, generator
+    state (after that step's plan) and log are saved atomically to ``resume_path``; a later call
+    with the same parameters and data (``videos.fingerprint``) continues from there and yields
+    the weights of an uninterrupted run. The final checkpoint at ``out_path`` holds the weights,
+    the model's hyper-parameters and provenance; ``log_tsv`` gets (step, loss, seconds) every
+    ``log_every`` steps and at the end.
 
     ``replica``: this process's place among several that train the model together (one call per
     process, each with the same arguments), else None. The processes draw the same batches, train
@@ -318,18 +491,6 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
     :func:`replica_train_step`, which gives the single-process update, and all read a resume
     file; rank 0 alone writes the resume file, the final checkpoint and the log.
     """
-    if segments.empty:
-        raise ValueError("no segments to train on: the selected videos have none")
-    if segment_length(segments) != length_s:
-        raise ValueError(f"segments are {segment_length(segments)} s long, config says {length_s} s")
-    videos = [v for v in load_video_segments(segments, source, length_s, vocab_size)
-              if len(v.starts) >= 2]  # a video needs a misaligned pair to teach anything
-    if len(videos) < 2:
-        raise ValueError(f"training needs at least 2 videos with 2 or more segments, found {len(videos)}")
-    video_dims = {v.seconds.shape[1] for v in videos}
-    if len(video_dims) != 1:
-        raise ValueError(f"training videos have different feature widths: {sorted(video_dims)}")
-    video_dim = video_dims.pop()
     steps, seed = int(train_params["steps"]), int(train_params["seed"])
     batch_videos = min(int(train_params["batch_videos"]), len(videos))
     if batch_videos < train_params["batch_videos"]:
@@ -340,10 +501,11 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
         raise ValueError(f"{world_size} training processes need at least {world_size} videos per "
                          f"batch, one for each; batches hold {batch_videos}")
     segments_per_video = int(train_params["segments_per_video"])
-    hyper = {"video_dim": video_dim, "vocab_size": vocab_size,
+    streams = tuple(tuple(map(str, paths)) for paths in feature_streams)
+    hyper = {"video_dim": first_video_width(videos, streams), "vocab_size": vocab_size,
              "word_dim": int(model_params["word_dim"]), "joint_dim": int(model_params["joint_dim"])}
     key = {**hyper, **{k: train_params[k] for k in TRAJECTORY_KEYS}, "length_s": length_s,
-           "data_sha256": data_fingerprint(videos)}
+           "data_sha256": videos.fingerprint}
 
     device = (resolve_device(str(train_params["device"]),
                              bool(train_params.get("allow_cpu_fallback", False)))
@@ -366,32 +528,45 @@ def train_model(segments: pd.DataFrame, source: SecondsSource, vocab_size: int,
     # Built after the resume file is read: the construction is a collective (it broadcasts rank
     # 0's weights), so rank 0 cannot overwrite the file before every process has read it.
     shared = None if replica is None else DistributedDataParallel(model)
-    log.info("training on %d videos (%d segments), %d steps, %d process(es), device %s", len(videos),
-             sum(len(v.starts) for v in videos), steps, world_size, device)
+    n_segments = int(videos.n_segments.sum())
+    workers = int(train_params["loader_workers"])
+    log.info("training on %d videos (%d segments) of %d shards, %d steps, %d process(es), device "
+             "%s, %d loader worker(s)", len(videos), n_segments, len(videos.index_files), steps,
+             world_size, device, workers)
 
     model.train()
     margin = float(train_params["margin"])
-    started = time.perf_counter()
-    for step in range(start_step + 1, steps + 1):
-        batch = sample_batch(rng, videos, batch_videos, segments_per_video, length_s)
-        loss = (train_step(model, optimizer, batch, margin, device) if shared is None
-                else replica_train_step(shared, optimizer, batch, margin, replica))
-        elapsed = seconds_before + time.perf_counter() - started
-        if step % int(train_params["log_every"]) == 0 or step == steps:
-            value = loss.item()  # synchronises with the GPU, hence only at log steps
-            if not math.isfinite(value):
-                raise FloatingPointError(f"training loss is {value} at step {step}")
-            log_rows.append([step, value, elapsed])
-            log.info("step %d loss %.5f (%.1f s)", step, value, elapsed)
-        if writes and (step % int(train_params["checkpoint_every"]) == 0 or step == steps):
-            _save({"key": key, "step": step, "model": _cpu_state(model),
-                   "optimizer": _cpu_state(optimizer), "numpy_rng": rng.bit_generator.state,
-                   "log_rows": log_rows, "seconds": elapsed}, resume_path)
+    reader = BatchReader(videos.index_files, streams, length_s, vocab_size, hyper["video_dim"])
+    batches = planned_batches(rng, videos, reader, batch_videos, segments_per_video,
+                              steps - start_step, workers)
+    started, loading = time.perf_counter(), 0.0
+    with contextlib.closing(batches):
+        for step in range(start_step + 1, steps + 1):
+            waited = time.perf_counter()
+            batch, rng_state = next(batches)
+            loading += time.perf_counter() - waited
+            loss = (train_step(model, optimizer, batch, margin, device) if shared is None
+                    else replica_train_step(shared, optimizer, batch, margin, replica))
+            elapsed = seconds_before + time.perf_counter() - started
+            if step % int(train_params["log_every"]) == 0 or step == steps:
+                value = loss.item()  # synchronises with the GPU, hence only at log steps
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"training loss is {value} at step {step}")
+                log_rows.append([step, value, elapsed])
+                log.info("step %d loss %.5f (%.1f s)", step, value, elapsed)
+            if writes and (step % int(train_params["checkpoint_every"]) == 0 or step == steps):
+                _save({"key": key, "step": step, "model": _cpu_state(model),
+                       "optimizer": _cpu_state(optimizer), "numpy_rng": rng_state,
+                       "log_rows": log_rows, "seconds": elapsed}, resume_path)
+    trained = time.perf_counter() - started
+    log.info("waited %.1f s of %.1f s for batches (%.1f%%)", loading, trained,
+             100 * loading / trained if trained else 0.0)
 
     summary = {"steps": steps, "resumed_from": start_step, "n_videos": len(videos),
-               "n_segments": sum(len(v.starts) for v in videos), "batch_videos": batch_videos,
+               "n_segments": n_segments, "batch_videos": batch_videos,
                "final_loss": log_rows[-1][1] if log_rows else None, "device": str(device),
-               "processes": world_size, "seconds": log_rows[-1][2] if log_rows else 0.0}
+               "processes": world_size, "seconds": log_rows[-1][2] if log_rows else 0.0,
+               "loading_seconds": loading}
     if not writes:
         return summary
     _save({"model_state": _cpu_state(model), "model_params": hyper, "length_s": length_s,

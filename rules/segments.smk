@@ -6,6 +6,8 @@ rule segments:
         vocab="results/vocab.tsv",
     output:
         segments="results/segments/{shard}.tsv.gz",
+        # The same segments as CSR arrays, read per video by rule train (groundprobe.segments).
+        index="results/segments/{shard}.h5",
         qc="results/qc/segments/{shard}.tsv",
     params:
         segments=config["segments"],

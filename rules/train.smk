@@ -1,6 +1,6 @@
 rule train:
     input:
-        segments=per_shard("results/segments/{shard}.tsv.gz"),
+        segments=per_shard("results/segments/{shard}.h5"),
         features_2d=per_shard("results/features/2d/{shard}.h5"),
         features_3d=per_shard("results/features/3d/{shard}.h5"),
         vocab="results/vocab.tsv",

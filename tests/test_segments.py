@@ -1,7 +1,10 @@
+import h5py
 import numpy as np
 import pandas as pd
+import pytest
 
-from groundprobe.segments import sample_segment_starts, shard_segments, video_segments
+from groundprobe.segments import (SegmentIndex, sample_segment_starts, shard_segments, video_segments,
+                                  write_segment_index)
 
 VOCAB = {"cat": 1, "cup": 2, "rocket": 3}
 
@@ -68,3 +71,44 @@ def test_qc_records_short_and_wordless_videos():
     assert reasons == {"short": "shorter than one segment (3 s < 5 s)",
                        "oov": "no segment contains an in-vocabulary word"}
     assert set(table.video_id) == {"ok"}  # 'silent' has no words: the ASR stage records it
+
+
+def test_segment_index_gives_each_video_its_rows_of_the_table(tmp_path):
+    spoken = words([("b", "cat", t, t + 0.3) for t in range(0, 60, 2)]
+                   + [("a", "cup", t, t + 0.3) for t in range(0, 60, 7)]
+                   + [("é", "rocket", t, t + 0.3) for t in (3.0, 3.5, 30.0)])
+    table, _ = shard_segments({"b": 60, "a": 60, "é": 40}, spoken, VOCAB, 5, 20, 2, seed=3)
+    fingerprint = write_segment_index(table, 5, ["f2d", "f3d"], tmp_path / "index.h5")
+    with SegmentIndex(tmp_path / "index.h5") as index:
+        ids, counts = index.videos()
+        assert ids.tolist() == ["a", "b", "é"]  # sorted as Python sorts str
+        assert (index.length_s, index.fingerprint, index.max_token_id) == (5, fingerprint, 3)
+        for row, video_id in enumerate(ids):
+            rows = table[table.video_id == video_id].sort_values("segment")
+            video = index.video(row)
+            assert video.video_id == video_id and counts[row] == len(rows)
+            assert video.starts.tolist() == rows["start_s"].tolist()
+            picks = np.arange(len(rows))[::-1]
+            assert [c.tolist() for c in video.captions(picks)] == [
+                [int(i) for i in cell.split()] for cell in rows["token_ids"].iloc[picks]]
+
+
+def test_segment_index_fingerprint_follows_the_data_and_the_feature_files(tmp_path):
+    table, _ = shard_segments({"a": 60, "b": 60}, words([(v, "cat", t, t + 0.3) for v in "ab"
+                                                         for t in range(0, 60, 3)]), VOCAB, 5, 20, 2, 0)
+    fingerprint = lambda t, features=("x", "y"), length_s=5: write_segment_index(
+        t, length_s, list(features), tmp_path / "index.h5")
+    same = fingerprint(table)
+    assert fingerprint(table.sample(frac=1, random_state=0)) == same  # row order is not data
+    assert fingerprint(table, features=("x", "z")) != same
+    assert fingerprint(table, length_s=6) != same
+    assert fingerprint(table.assign(start_s=table["start_s"] + (table.index == 3))) != same
+    assert fingerprint(table.assign(token_ids=table["token_ids"].where(table.index != 5, "1 2"))) != same
+    assert fingerprint(table[table.video_id == "a"]) != same
+
+
+def test_a_file_that_is_no_segment_index_is_refused(tmp_path):
+    with h5py.File(tmp_path / "features.h5", "w") as h5:
+        h5.create_dataset("v1", data=np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="is not a segment index .*rerun rule segments"):
+        SegmentIndex(tmp_path / "features.h5")

@@ -5,6 +5,9 @@ videos of its draw of a curation table (curated models), in as many processes as
 from groundprobe.distributed import TrainingJob, train_processes
 from groundprobe.io import setup_logging
 
+# Config train keys that decide how the model is trained, never which weights come out.
+EXECUTION_KEYS = ("device", "threads", "log_every", "checkpoint_every", "loader_workers")
+
 # The training processes are spawned: each imports this file as its main module, and the guard
 # keeps them from running the rule again.
 if __name__ == "__main__":
@@ -21,8 +24,9 @@ if __name__ == "__main__":
         draw=snakemake.params.draw,
         model_spec=dict(snakemake.params.model_spec),
         model_params=dict(snakemake.params.model),
-        # The CPU fallback comes from the config, not params: it never changes the weights.
+        # Execution settings come from the config, not params: they never change the weights.
         train_params=dict(snakemake.params.train)
+        | {key: snakemake.config["train"][key] for key in EXECUTION_KEYS}
         | {"allow_cpu_fallback": snakemake.config["resources"]["allow_cpu_fallback"]},
         length_s=int(snakemake.params.segments["length_s"]),
         checkpoint=str(snakemake.output.checkpoint),

@@ -1,0 +1,152 @@
+"""Benchmark: the share of training step time spent waiting for data, streamed from the shards.
+
+Writes synthetic shards in the pipeline's layout (per stream one HDF5 feature file per shard, one
+float16 dataset per video, chunks of up to 256 rows; per shard a segment index written by
+groundprobe.segments.write_segment_index from a segment table like rule segments makes: up to 256
+distinct 5-second windows per video, 1 to 32 tokens each), then trains with
+groundprobe.train.train_model in this process, once per number of loader workers, and prints per
+setting: milliseconds per step, of which waiting for the next batch, and that share. The batches
+and weights are the same for every number of workers (tests/test_train.py); only the wait changes.
+
+Settings: demo-like (features 1280 + 1024 = 2304-d, videos of 20-40 s, vocabulary 2,000, batches
+of 16 videos x 8 segments, the model of config.yaml) and paper-like (2048 + 1024 = 3072-d,
+videos of 60-340 s (mean 200 s, YouTube-600K's 3.4 min), vocabulary 61,000, 16 x 8). Shards are
+read through the page cache (written just before), as on a node whose disk keeps up.
+
+    python benchmarks/train_loading.py                          # both settings, 0 vs 2 workers
+    python benchmarks/train_loading.py --videos 300 --steps 60 --workers 0 1 2
+
+The wait includes the workers' start (fork, opening the store, the first batch), spread over
+the steps run. Measured 2026-12-03 with ``python benchmarks/train_loading.py --steps 60 --workers
+0 1 2`` (300 videos in 3 shards, 2 torch threads) on the shared 2-core CPU machine under a load
+average of 14-19 from other jobs, so the absolute times are inflated several-fold; the shares
+and ratios come from one run:
+
+    setting     workers  ms/step  wait ms wait share
+    demo-like         0   2262.4    134.7       6.0%
+    demo-like         1   1978.0     61.1       3.1%
+    demo-like         2   1774.9     76.7       4.3%
+    demo-like   wait share with 1 workers / with 0: 0.518
+    demo-like   wait share with 2 workers / with 0: 0.725
+    paper-like        0   2734.5    202.2       7.4%
+    paper-like        1   3975.8     63.9       1.6%
+    paper-like        2   3124.9     80.9       2.6%
+    paper-like  wait share with 1 workers / with 0: 0.217
+    paper-like  wait share with 2 workers / with 0: 0.350
+
+Not measured: a GPU step (much shorter than these CPU steps), where more workers are needed to
+stay under 10%: a worker reads a batch's 16 whole videos (FeatureStore.seconds) although the
+batch needs only 8 x 5 of each one's seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from groundprobe.io import file_sha256  # noqa: E402
+from groundprobe.segments import SEGMENT_COLUMNS, SegmentIndex, write_segment_index  # noqa: E402
+from groundprobe.train import train_model, training_videos  # noqa: E402
+
+SETTINGS = {
+    "demo-like": {"dims": (1280, 1024), "seconds": (20, 40), "vocab": 2_000},
+    "paper-like": {"dims": (2048, 1024), "seconds": (60, 340), "vocab": 61_000},
+}
+LENGTH_S, CANDIDATES, MAX_TOKENS = 5, 256, 32
+MODEL = {"word_dim": 300, "joint_dim": 256}
+
+
+def write_shards(directory: Path, n_videos: int, n_shards: int, dims: tuple[int, int],
+                 seconds: tuple[int, int], vocab: int, seed: int = 0) -> dict:
+    """Feature files of both streams and segment indexes of ``n_shards`` shards."""
+    rng = np.random.default_rng(seed)
+    files = {"segments": [], "features_2d": [], "features_3d": []}
+    for shard in range(n_shards):
+        ids = [f"s{shard}v{k:05d}" for k in range(shard, n_videos, n_shards)]
+        lengths = rng.integers(seconds[0], seconds[1] + 1, size=len(ids))
+        for stream, dim in zip(("features_2d", "features_3d"), dims):
+            path = directory / f"{stream}_{shard}.h5"
+            with h5py.File(path, "w") as h5:
+                for video_id, n in zip(ids, lengths.tolist()):
+                    features = rng.standard_normal((n, dim), dtype=np.float32).astype(np.float16)
+                    h5.create_dataset(video_id, data=features, chunks=(min(n, 256), dim))
+            files[stream].append(str(path))
+        rows = []
+        for video_id, n in zip(ids, lengths.tolist()):
+            starts = np.sort(rng.choice(n - LENGTH_S + 1, min(CANDIDATES, n - LENGTH_S + 1),
+                                        replace=False))
+            for segment, start in enumerate(starts.tolist()):
+                tokens = rng.integers(1, vocab + 1, size=rng.integers(1, MAX_TOKENS + 1))
+                rows.append((video_id, segment, start, start + LENGTH_S, 0.5, len(tokens),
+                             " ".join(map(str, tokens.tolist())), ""))
+        index = directory / f"segments_{shard}.h5"
+        write_segment_index(pd.DataFrame(rows, columns=SEGMENT_COLUMNS), LENGTH_S,
+                            [file_sha256(files[s][-1]) for s in ("features_2d", "features_3d")], index)
+        files["segments"].append(str(index))
+    return files
+
+
+def train_once(directory: Path, files: dict, vocab: int, steps: int, workers: int,
+               threads: int) -> dict:
+    """Train ``steps`` steps from the shards; milliseconds per step and waiting for batches."""
+    ids = []
+    for path in files["segments"]:
+        with SegmentIndex(path) as index:
+            ids.append(index.videos()[0])
+    videos = training_videos(files["segments"], np.unique(np.concatenate(ids)), LENGTH_S, vocab)
+    params = {"steps": steps, "batch_videos": 16, "segments_per_video": 8, "lr": 1e-3,
+              "margin": 0.1, "checkpoint_every": 10**9, "log_every": steps, "seed": 0,
+              "device": "cpu", "loader_workers": workers}
+    torch.set_num_threads(threads)
+    name = f"w{workers}"
+    started = time.perf_counter()
+    summary = train_model(videos, (files["features_2d"], files["features_3d"]), vocab, MODEL, params,
+                          LENGTH_S, directory / f"{name}.pt", directory / f"{name}.resume",
+                          directory / f"{name}.log.tsv")
+    total = time.perf_counter() - started
+    (directory / f"{name}.resume").unlink()
+    return {"workers": workers, "step_ms": 1e3 * summary["seconds"] / steps,
+            "wait_ms": 1e3 * summary["loading_seconds"] / steps,
+            "share": summary["loading_seconds"] / summary["seconds"], "total_s": total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--videos", type=int, default=300)
+    parser.add_argument("--shards", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of the training process")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    args = parser.parse_args()
+    print(f"{'setting':<11} {'workers':>7} {'ms/step':>8} {'wait ms':>8} {'wait share':>10}")
+    for name in args.settings:
+        setting = SETTINGS[name]
+        with tempfile.TemporaryDirectory(prefix="train_loading_") as tmp:
+            directory = Path(tmp)
+            files = write_shards(directory, args.videos, args.shards, setting["dims"],
+                                 setting["seconds"], setting["vocab"])
+            results = [train_once(directory, files, setting["vocab"], args.steps, workers, args.threads)
+                       for workers in args.workers]
+        for result in results:
+            print(f"{name:<11} {result['workers']:>7} {result['step_ms']:>8.1f} "
+                  f"{result['wait_ms']:>8.1f} {result['share']:>10.1%}", flush=True)
+        base = results[0]
+        for result in results[1:]:
+            print(f"{name:<11} wait share with {result['workers']} workers / with {base['workers']}: "
+                  f"{result['share'] / base['share']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
