@@ -23,12 +23,20 @@ CATEGORY_COLUMNS = ["category", "vertical", "n_videos", "mean_auc", "ci_low", "c
 
 
 def _square(sim: np.ndarray) -> np.ndarray:
-    sim = np.asarray(sim, dtype=np.float64)
+    """``sim`` as a square float array of 2 or more pairs, float32 kept as it is (the model's
+    scores: sorting them in float32 is faster and, the values being the same, every comparison
+    is too)."""
+    sim = np.asarray(sim)
+    if sim.dtype not in (np.float32, np.float64):
+        sim = sim.astype(np.float64)
     if sim.ndim != 2 or sim.shape[0] != sim.shape[1] or sim.shape[0] < 2:
         raise ValueError(f"expected a square similarity matrix of 2 or more pairs, got shape {sim.shape}")
-    if not np.isfinite(sim).all():
-        raise ValueError("similarity matrix holds non-finite values")
     return sim
+
+
+def _refuse_non_finite(values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        raise ValueError("similarity matrix holds non-finite values")
 
 
 def intra_video_auc(sim: np.ndarray) -> float:
@@ -44,6 +52,7 @@ def intra_video_auc(sim: np.ndarray) -> float:
     sim = _square(sim)
     n = sim.shape[0]
     ordered = np.sort(sim, axis=None)
+    _refuse_non_finite(ordered[[0, -1]])  # sorted: -inf first, inf and NaN last
     aligned = np.diagonal(sim)
     below = np.searchsorted(ordered, aligned, side="left")
     at_or_below = np.searchsorted(ordered, aligned, side="right")
@@ -59,6 +68,7 @@ def segment_auc(sim: np.ndarray) -> np.ndarray:
     (benchmarks/auc_ranks.py measures both).
     """
     sim = _square(sim)
+    _refuse_non_finite(sim)
     aligned = np.diagonal(sim)[None, :]
     below = (sim < aligned).sum(axis=0)
     at_or_below = (sim <= aligned).sum(axis=0)
@@ -66,7 +76,8 @@ def segment_auc(sim: np.ndarray) -> np.ndarray:
 
 
 def score_video(model: JointEmbedding, seconds: np.ndarray, segments: pd.DataFrame) -> np.ndarray:
-    """Cosine similarities (n, n) of every clip (row) with every caption (column) of one video.
+    """Cosine similarities (n, n), float32 as the model computes them, of every clip (row) with
+    every caption (column) of one video.
 
     ``seconds`` (n_seconds, D): the video's per-second features; ``segments``: its segment rows
     (start_s, end_s, token_ids). The model is switched to eval mode and run without gradients on
@@ -82,7 +93,7 @@ def score_video(model: JointEmbedding, seconds: np.ndarray, segments: pd.DataFra
     with torch.inference_mode():
         sim = model.similarity(model.embed_clips(torch.from_numpy(clips).to(device)),
                                model.embed_captions(torch.from_numpy(pad_token_ids(captions)).to(device)))
-    return sim.double().cpu().numpy()
+    return sim.cpu().numpy()
 
 
 def evaluate_videos(model: JointEmbedding, segments: pd.DataFrame, source: SecondsSource

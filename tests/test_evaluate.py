@@ -70,11 +70,13 @@ def test_intra_video_auc_extremes():
     assert intra_video_auc(np.ones((3, 3))) == 0.5
 
 
-def test_intra_video_auc_rejects_a_single_pair_and_nan():
-    with pytest.raises(ValueError, match="square"):
-        intra_video_auc(np.ones((1, 1)))
-    with pytest.raises(ValueError, match="non-finite"):
-        intra_video_auc(np.array([[0.0, np.nan], [1.0, 0.0]]))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_aucs_reject_a_single_pair_and_non_finite_scores(bad):
+    for auc in (intra_video_auc, segment_auc):
+        with pytest.raises(ValueError, match="square"):
+            auc(np.ones((1, 1)))
+        with pytest.raises(ValueError, match="non-finite"):
+            auc(np.array([[0.0, bad, 0.5], [1.0, 0.0, 0.2], [0.3, 0.1, 0.9]], dtype=np.float32))
 
 
 class DictSource:
