@@ -11,52 +11,73 @@ import zlib
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import rankdata
 
 from groundprobe.model import JointEmbedding
 from groundprobe.qc import QcRecord
+from groundprobe.segment_auc import SEGMENT_AUC_COLUMNS
 from groundprobe.train import SecondsSource, clip_windows, pad_token_ids, parse_captions, segment_length
 
 STAGE = "evaluate"
 AUC_COLUMNS = ["video_id", "n_segments", "auc"]
-SEGMENT_AUC_COLUMNS = ["video_id", "segment", "start_s", "rel_position", "n_tokens", "segment_auc"]
 CATEGORY_COLUMNS = ["category", "vertical", "n_videos", "mean_auc", "ci_low", "ci_high"]
 
 
 def _square(sim: np.ndarray) -> np.ndarray:
-    sim = np.asarray(sim, dtype=np.float64)
+    """``sim`` as a square float array of 2 or more pairs, float32 kept as it is (the model's
+    scores: sorting them in float32 is faster and, the values being the same, every comparison
+    is too)."""
+    sim = np.asarray(sim)
+    if sim.dtype not in (np.float32, np.float64):
+        sim = sim.astype(np.float64)
     if sim.ndim != 2 or sim.shape[0] != sim.shape[1] or sim.shape[0] < 2:
         raise ValueError(f"expected a square similarity matrix of 2 or more pairs, got shape {sim.shape}")
-    if not np.isfinite(sim).all():
-        raise ValueError("similarity matrix holds non-finite values")
     return sim
+
+
+def _refuse_non_finite(values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        raise ValueError("similarity matrix holds non-finite values")
 
 
 def intra_video_auc(sim: np.ndarray) -> float:
     """P(aligned pair scores above a misaligned pair), ties counting 1/2, for one video.
 
     ``sim`` (n, n): clip i vs caption j; the n aligned pairs are the diagonal, the n² - n others
-    misaligned. Computed as the Mann-Whitney U of the aligned pairs' average ranks among all n²
-    scores, divided by n (n² - n): O(n² log n).
+    misaligned. The Mann-Whitney U of the aligned pairs among all n² scores, divided by n (n² - n),
+    by ranks: with b_j scores strictly below aligned score j and e_j at or below it (itself
+    included), its average rank among the n² is (b_j + e_j + 1) / 2, so
+    U = rank sum - n (n + 1) / 2 = (sum_j (b_j + e_j) - n²) / 2. One sort of the n² scores and
+    two binary searches, O(n² log n); integer counts and one division, so ties are exact.
     """
     sim = _square(sim)
     n = sim.shape[0]
-    aligned_rank_sum = np.trace(rankdata(sim.ravel()).reshape(n, n))
-    u_statistic = aligned_rank_sum - n * (n + 1) / 2
-    return float(u_statistic / (n * (n * n - n)))
+    ordered = np.sort(sim, axis=None)
+    _refuse_non_finite(ordered[[0, -1]])  # sorted: -inf first, inf and NaN last
+    aligned = np.diagonal(sim)
+    below = np.searchsorted(ordered, aligned, side="left")
+    at_or_below = np.searchsorted(ordered, aligned, side="right")
+    return float((int(below.sum()) + int(at_or_below.sum()) - n * n) / (2 * n * (n * n - n)))
 
 
 def segment_auc(sim: np.ndarray) -> np.ndarray:
-    """For each caption j, P(s(j, j) > s(i, j)) over the other clips i, ties counting 1/2: (n,)."""
+    """For each caption j, P(s(j, j) > s(i, j)) over the other clips i, ties counting 1/2: (n,).
+
+    By counts per column: with b_j clips strictly below the aligned score and e_j at or below it
+    (the aligned clip included), (b_j + e_j - 1) / (2 (n - 1)). Counted by comparing each column
+    with its aligned score, O(n²): cheaper than sorting the columns, O(n² log n)
+    (benchmarks/auc_ranks.py measures both).
+    """
     sim = _square(sim)
-    aligned = np.diag(sim)[None, :]
-    above = (aligned > sim).sum(axis=0)
-    ties = (aligned == sim).sum(axis=0) - 1  # the aligned pair ties with itself
-    return (above + 0.5 * ties) / (sim.shape[0] - 1)
+    _refuse_non_finite(sim)
+    aligned = np.diagonal(sim)[None, :]
+    below = (sim < aligned).sum(axis=0)
+    at_or_below = (sim <= aligned).sum(axis=0)
+    return (below + at_or_below - 1) / (2 * (sim.shape[0] - 1))
 
 
 def score_video(model: JointEmbedding, seconds: np.ndarray, segments: pd.DataFrame) -> np.ndarray:
-    """Cosine similarities (n, n) of every clip (row) with every caption (column) of one video.
+    """Cosine similarities (n, n), float32 as the model computes them, of every clip (row) with
+    every caption (column) of one video.
 
     ``seconds`` (n_seconds, D): the video's per-second features; ``segments``: its segment rows
     (start_s, end_s, token_ids). The model is switched to eval mode and run without gradients on
@@ -72,7 +93,7 @@ def score_video(model: JointEmbedding, seconds: np.ndarray, segments: pd.DataFra
     with torch.inference_mode():
         sim = model.similarity(model.embed_clips(torch.from_numpy(clips).to(device)),
                                model.embed_captions(torch.from_numpy(pad_token_ids(captions)).to(device)))
-    return sim.double().cpu().numpy()
+    return sim.cpu().numpy()
 
 
 def evaluate_videos(model: JointEmbedding, segments: pd.DataFrame, source: SecondsSource

@@ -1,38 +1,60 @@
-"""The per-caption segment AUC table: every scored caption with its video's metadata and tokens.
+"""The per-caption tables: evaluation's segment AUC scores and the segment AUC table, as Parquet.
 
 Segment AUC (one caption against every clip of its video, ties 1/2) is computed by
-:func:`groundprobe.evaluate.segment_auc` during evaluation; this module only joins it with the
-segments table (tokens) and the manifest (split, categories), one shard at a time so that memory
-is bounded by the largest shard, not by the corpus.
+:func:`groundprobe.evaluate.segment_auc` during evaluation, which writes one Parquet file of
+scores per shard (SCORE_SCHEMA). This module joins each shard's scores with the shard's segments
+(tokens) and manifest rows (split, categories) into the segment AUC table of that shard
+(SEGMENT_TABLE_SCHEMA, one Parquet file per shard), and reads those files back lazily, one shard
+at a time and only the columns asked for, so that no job holds more than one shard (the full
+corpus holds ~10^8 captions). A video's captions are all in one shard, so one shard's table
+holds every caption of its videos. Imports no torch: rule segment_auc runs in the analysis env.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from groundprobe.io import atomic_output, table_separator
+from groundprobe.manifest import shard_name
 
+# One row per scored caption, as rule evaluate writes it: rel_position is the caption's centre as
+# a fraction [0-1] of its video, start_s in seconds.
+SEGMENT_AUC_COLUMNS = ["video_id", "segment", "start_s", "rel_position", "n_tokens", "segment_auc"]
+SCORE_SCHEMA = pa.schema([
+    ("video_id", pa.string()), ("segment", pa.int64()), ("start_s", pa.int64()),
+    ("rel_position", pa.float64()), ("n_tokens", pa.int64()), ("segment_auc", pa.float64())])
 # ``labels`` is the video's ';'-separated categories: a caption belongs to every category of its
 # video, the convention of evaluate.category_table (no "first label" column, so that no analysis
-# can silently use a second convention).
+# can silently use a second convention). ``tokens``: the caption's in-vocabulary words,
+# space-separated. labels, verticals and instructional are null where the manifest leaves them
+# empty.
 SEGMENT_TABLE_COLUMNS = ["video_id", "split", "labels", "verticals", "instructional", "segment",
                          "start_s", "rel_position", "n_tokens", "tokens", "segment_auc"]
 VIDEO_COLUMNS = ["video_id", "split", "labels", "verticals", "instructional"]
+_TYPES = dict(zip(SCORE_SCHEMA.names, SCORE_SCHEMA.types)) | {
+    "split": pa.string(), "labels": pa.string(), "verticals": pa.string(),
+    "instructional": pa.int64(), "tokens": pa.string()}
+SEGMENT_TABLE_SCHEMA = pa.schema([(name, _TYPES[name]) for name in SEGMENT_TABLE_COLUMNS])
+# Manifest rows parsed per chunk when one shard's rows are picked out (bounded memory).
+MANIFEST_CHUNK_ROWS = 100_000
 
 
 def join_segment_auc(scores: pd.DataFrame, segments: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
     """One row per scored caption: its segment AUC, tokens and video metadata.
 
-    ``scores``: evaluate.SEGMENT_AUC_COLUMNS (video_id, segment, start_s [s], rel_position [0-1],
+    ``scores``: SEGMENT_AUC_COLUMNS (video_id, segment, start_s [s], rel_position [0-1],
     n_tokens, segment_auc); ``segments``: the segments table of the same shard (video_id, segment,
-    start_s, tokens space-separated); ``videos``: the manifest (VIDEO_COLUMNS). Segments that were
-    not scored (videos with a single segment) are left out. Raises ValueError when a scored
-    caption has no segment or video row, or when start_s disagrees (tables of different runs).
-    Columns: SEGMENT_TABLE_COLUMNS, in the order of ``scores``.
+    start_s, tokens space-separated); ``videos``: manifest rows (VIDEO_COLUMNS) holding at least
+    the scored videos. Segments that were not scored (videos with a single segment) are left out.
+    Raises ValueError when a scored caption has no segment or video row, or when start_s
+    disagrees (tables of different runs). Columns: SEGMENT_TABLE_COLUMNS, in the order of ``scores``.
     """
     joined = scores.merge(segments[["video_id", "segment", "start_s", "tokens"]],
                           on=["video_id", "segment"], how="left", validate="one_to_one",
@@ -53,18 +75,57 @@ def join_segment_auc(scores: pd.DataFrame, segments: pd.DataFrame, videos: pd.Da
     return joined[SEGMENT_TABLE_COLUMNS]
 
 
-def write_segment_auc(shards: Iterable[pd.DataFrame], path: str | os.PathLike) -> int:
-    """Write the joined shard tables one after the other into one table, atomically.
+def write_parquet(table: pd.DataFrame, path: str | os.PathLike, schema: pa.Schema) -> None:
+    """Write ``table``'s columns of ``schema`` as one Parquet file, atomically, with ``schema``'s
+    types whatever pandas inferred (an empty shard gets the same schema as a full one). Raises
+    pyarrow's ArrowInvalid when a column cannot take its type (e.g. a fractional instructional)."""
+    arrow = pa.Table.from_pandas(table[schema.names], schema=schema, preserve_index=False)
+    with atomic_output(path) as tmp:
+        pq.write_table(arrow, tmp)
 
-    Streaming keeps memory at one shard (the full corpus holds ~10^8 captions). The separator
-    follows the file name as in io.write_table, so io.read_table reads it back. Returns the
-    number of rows written.
+
+def read_scores(path: str | os.PathLike) -> pd.DataFrame:
+    """One shard's scores written by rule evaluate (SEGMENT_AUC_COLUMNS)."""
+    return pq.read_table(path, columns=SEGMENT_AUC_COLUMNS).to_pandas()
+
+
+def read_shard_videos(manifest: str | os.PathLike, shard: str,
+                      chunk_rows: int = MANIFEST_CHUNK_ROWS) -> pd.DataFrame:
+    """The manifest rows (VIDEO_COLUMNS) of the shard named ``shard`` (manifest.shard_name).
+
+    Parses the manifest ``chunk_rows`` rows at a time, only the columns needed, and keeps the
+    shard's rows: memory is one chunk plus one shard, whatever the manifest's length. Cells are
+    read as io.read_table reads them (ids as text, empty cells as missing).
     """
-    rows = 0
-    sep = table_separator(Path(path))
-    with atomic_output(path) as tmp, open(tmp, "w", newline="") as handle:
-        pd.DataFrame(columns=SEGMENT_TABLE_COLUMNS).to_csv(handle, sep=sep, index=False)
-        for table in shards:
-            table[SEGMENT_TABLE_COLUMNS].to_csv(handle, sep=sep, index=False, header=False)
-            rows += len(table)
-    return rows
+    name = re.fullmatch(r"[a-z]*(\d+)", shard)
+    if name is None:
+        raise ValueError(f"'{shard}' is not a shard name such as 00042 or ct00003")
+    number, path = int(name.group(1)), Path(manifest)
+    chunks = pd.read_csv(path, sep=table_separator(path), usecols=VIDEO_COLUMNS + ["corpus", "shard"],
+                         dtype={"video_id": str, "split": str, "labels": str, "verticals": str,
+                                "corpus": str, "shard": "int64"},
+                         keep_default_na=False, na_values=[""], chunksize=chunk_rows)
+    kept = []
+    for chunk in chunks:
+        rows = chunk[chunk["shard"] == number]
+        # The number alone is ambiguous: CrossTask shards are numbered from 0 too.
+        kept.append(rows[rows["corpus"].map(lambda corpus: shard_name(corpus, number)) == shard])
+    return pd.concat(kept, ignore_index=True)[VIDEO_COLUMNS]
+
+
+def iter_segment_tables(paths: Iterable[str | os.PathLike], columns: Sequence[str] | None = None,
+                        filters: list[tuple] | None = None) -> Iterator[pd.DataFrame]:
+    """The per-shard segment AUC tables (results/segment_auc/{shard}.parquet), one shard at a time.
+
+    ``columns``: the columns to read (SEGMENT_TABLE_COLUMNS names; all when None), so that an
+    analysis holds only what it uses; ``filters``: pyarrow's row filter, e.g.
+    ``[("split", "==", "validation")]``, applied while reading. Each frame holds every (kept)
+    caption of its videos, since a video's captions are all in one shard; text columns come back
+    as text, null cells as missing. Raises ValueError for a column that is not in the table.
+    """
+    unknown = sorted(set(columns or ()) - set(SEGMENT_TABLE_COLUMNS))
+    if unknown:
+        raise ValueError(f"not columns of the segment AUC table: {', '.join(unknown)}")
+    wanted = list(columns) if columns is not None else None
+    return (pq.read_table(path, columns=wanted, filters=filters).to_pandas() for path in paths)
+

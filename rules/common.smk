@@ -71,7 +71,8 @@ wildcard_constraints:
 ANALYSIS_TARGETS = [
     "results/auc_by_vertical.csv",
     "results/figures/auc_by_vertical.png",
-    "results/segment_auc.csv",
+    # The per-caption tables (results/segment_auc/{shard}.parquet) are built as inputs of
+    # context_effects and lexical_ols (issue 16: no corpus-wide per-caption CSV).
     "results/context_effects.csv",
     "results/lexical_ftest.csv",
     "results/correlations.csv",

@@ -1,6 +1,6 @@
 rule context_effects:
     input:
-        segment_auc="results/segment_auc.csv",
+        segment_auc=per_shard("results/segment_auc/{shard}.parquet"),
     output:
         csv=report("results/context_effects.csv", caption="../report/context_effects.rst",
                    category="3. Context effects"),

@@ -6,7 +6,7 @@ rule evaluate:
         features_3d="results/features/3d/{shard}.h5",
     output:
         auc="results/evaluate/{model}/{shard}.auc.tsv",
-        segment_auc="results/evaluate/{model}/{shard}.segment_auc.tsv.gz",
+        segment_auc="results/evaluate/{model}/{shard}.segment_auc.parquet",
         qc="results/qc/evaluate/{model}/{shard}.tsv",
     params:
         device=config["train"]["device"],

@@ -1,18 +1,19 @@
-# Segment-level analyses of the reported model (Hessel et al. 2020, §5): the per-caption table
-# and the context effects of position in the video and caption length (their Fig. 3).
+# Segment-level analyses of the reported model (Hessel et al. 2020, §5): the per-caption table,
+# one Parquet file per shard, and the context effects of position in the video and caption length
+# (their Fig. 3).
 
 
 rule segment_auc:
     input:
-        scores=per_shard(f"results/evaluate/{config['evaluate']['model']}/{{shard}}.segment_auc.tsv.gz"),
-        segments=per_shard("results/segments/{shard}.tsv.gz"),
-        manifest="results/manifest.tsv",
+        scores=f"results/evaluate/{config['evaluate']['model']}/{{shard}}.segment_auc.parquet",
+        segments="results/segments/{shard}.tsv.gz",
+        manifest=manifest_of_shard,
     output:
-        csv="results/segment_auc.csv",
+        table="results/segment_auc/{shard}.parquet",
     log:
-        "results/logs/segment_auc.log",
+        "results/logs/segment_auc/{shard}.log",
     benchmark:
-        "results/benchmarks/segment_auc.tsv"
+        "results/benchmarks/segment_auc/{shard}.tsv"
     resources:
         **job_resources("segment_auc"),
     conda:

@@ -26,32 +26,57 @@ def test_intra_video_auc_matches_sklearn(n, kind):
     assert intra_video_auc(sim) == pytest.approx(sklearn_auc(sim), abs=1e-9)
 
 
+def pairwise_auc(sim: np.ndarray) -> float:
+    """Every (aligned, misaligned) pair compared: wins + ties / 2 over n (n² - n) pairs."""
+    n = len(sim)
+    aligned, misaligned = np.diag(sim), sim[~np.eye(n, dtype=bool)]
+    wins = (aligned[:, None] > misaligned[None, :]).sum() + 0.5 * (aligned[:, None] == misaligned[None, :]).sum()
+    return wins / (n * (n * n - n))
+
+
+def pairwise_segment_auc(sim: np.ndarray) -> np.ndarray:
+    n = len(sim)
+    return np.array([sum(1.0 if sim[j, j] > sim[i, j] else 0.5 if sim[j, j] == sim[i, j] else 0.0
+                         for i in range(n) if i != j) / (n - 1) for j in range(n)])
+
+
+def tied_matrix(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
+    """Random (n, n) scores: continuous, with few distinct values (ties everywhere, -0.0 and 0.0
+    among them), or with every aligned score copied from a misaligned one of its video."""
+    if kind == "continuous":
+        return rng.normal(size=(n, n)) + np.eye(n)
+    if kind == "few values":
+        return rng.choice([-0.0, 0.0, 0.25, 1.0], size=(n, n))
+    sim = np.round(rng.normal(size=(n, n)), 1)
+    off = np.flatnonzero(~np.eye(n, dtype=bool).ravel())
+    np.fill_diagonal(sim, sim.ravel()[rng.choice(off, size=n)])
+    return sim
+
+
+@pytest.mark.parametrize("n", [2, 3, 21, 60])
+@pytest.mark.parametrize("kind", ["continuous", "few values", "aligned tied"])
+def test_auc_by_ranks_equals_a_pairwise_count(n, kind):
+    rng = np.random.default_rng(n)
+    for _ in range(3):
+        sim = tied_matrix(rng, n, kind)
+        # The same rational from integer counts: equal to the last bit.
+        assert intra_video_auc(sim) == pairwise_auc(sim)
+        np.testing.assert_array_equal(segment_auc(sim), pairwise_segment_auc(sim))
+
+
 def test_intra_video_auc_extremes():
     assert intra_video_auc(np.eye(4)) == 1.0
     assert intra_video_auc(1 - np.eye(4)) == 0.0
     assert intra_video_auc(np.ones((3, 3))) == 0.5
 
 
-def test_intra_video_auc_rejects_a_single_pair_and_nan():
-    with pytest.raises(ValueError, match="square"):
-        intra_video_auc(np.ones((1, 1)))
-    with pytest.raises(ValueError, match="non-finite"):
-        intra_video_auc(np.array([[0.0, np.nan], [1.0, 0.0]]))
-
-
-@pytest.mark.parametrize("seed", range(4))
-def test_segment_auc_matches_a_double_loop(seed):
-    rng = np.random.default_rng(seed)
-    n = 9
-    sim = rng.integers(0, 4, size=(n, n)).astype(float)  # ties everywhere
-    expected = []
-    for j in range(n):
-        wins = 0.0
-        for i in range(n):
-            if i != j:
-                wins += 1.0 if sim[j, j] > sim[i, j] else 0.5 if sim[j, j] == sim[i, j] else 0.0
-        expected.append(wins / (n - 1))
-    np.testing.assert_allclose(segment_auc(sim), expected, atol=1e-12)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_aucs_reject_a_single_pair_and_non_finite_scores(bad):
+    for auc in (intra_video_auc, segment_auc):
+        with pytest.raises(ValueError, match="square"):
+            auc(np.ones((1, 1)))
+        with pytest.raises(ValueError, match="non-finite"):
+            auc(np.array([[0.0, bad, 0.5], [1.0, 0.0, 0.2], [0.3, 0.1, 0.9]], dtype=np.float32))
 
 
 class DictSource:

@@ -4,8 +4,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from groundprobe.evaluate import SEGMENT_AUC_COLUMNS, segment_auc
-from groundprobe.io import read_table
-from groundprobe.segment_auc import SEGMENT_TABLE_COLUMNS, join_segment_auc, write_segment_auc
+from groundprobe.io import read_table, write_table
+from groundprobe.manifest import MANIFEST_COLUMNS, shard_rows
+from groundprobe.segment_auc import (SCORE_SCHEMA, SEGMENT_TABLE_COLUMNS, SEGMENT_TABLE_SCHEMA,
+                                     VIDEO_COLUMNS, iter_segment_tables, join_segment_auc, read_scores,
+                                     read_shard_videos, write_parquet)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -54,11 +57,48 @@ def test_join_refuses_tables_that_do_not_match(break_it, message):
         join_segment_auc(*break_it(*_shard()))
 
 
-def test_written_table_reads_back_and_keeps_text_tokens(tmp_path):
+def test_per_shard_tables_read_back_lazily_with_their_types(tmp_path):
     scores, segments, videos = _shard()
-    shard = join_segment_auc(scores, segments, videos)
-    path = tmp_path / "segment_auc.csv"
-    assert write_segment_auc([shard.iloc[:2], shard.iloc[2:]], path) == len(shard)
-    pd.testing.assert_frame_equal(read_table(path), shard.reset_index(drop=True), check_dtype=False)
-    assert write_segment_auc([], path) == 0
-    assert list(read_table(path).columns) == SEGMENT_TABLE_COLUMNS
+    videos.loc[videos["video_id"] == "b", ["labels", "verticals", "instructional"]] = np.nan
+    write_parquet(scores.assign(video_id=scores["video_id"].map({"a": "007", "b": "b"})),
+                  tmp_path / "scores.parquet", SCORE_SCHEMA)
+    assert read_scores(tmp_path / "scores.parquet")["video_id"].tolist() == ["007", "007", "b", "b", "b"]
+    table = join_segment_auc(scores, segments, videos)
+    paths = [tmp_path / "00000.parquet", tmp_path / "00001.parquet", tmp_path / "00002.parquet"]
+    write_parquet(table.iloc[:2], paths[0], SEGMENT_TABLE_SCHEMA)
+    write_parquet(table.iloc[2:], paths[1], SEGMENT_TABLE_SCHEMA)
+    write_parquet(table.iloc[:0], paths[2], SEGMENT_TABLE_SCHEMA)  # a shard with no scored video
+    shards = list(iter_segment_tables(paths))
+    assert [len(shard) for shard in shards] == [2, 3, 0]
+    assert all(list(shard.columns) == SEGMENT_TABLE_COLUMNS for shard in shards)
+    pd.testing.assert_frame_equal(pd.concat(shards[:2], ignore_index=True), table.reset_index(drop=True),
+                                  check_dtype=False)
+    assert shards[1]["labels"].isna().all() and shards[1]["instructional"].isna().all()
+    assert shards[0]["instructional"].tolist() == [1, 1] and shards[1]["tokens"].tolist()[1] == "007"
+    # Only the columns and rows asked for.
+    validation = list(iter_segment_tables(paths, ["video_id", "segment_auc"], [("split", "==", "validation")]))
+    assert [list(shard.columns) for shard in validation] == [["video_id", "segment_auc"]] * 3
+    assert [len(shard) for shard in validation] == [2, 0, 0]
+    with pytest.raises(ValueError, match="not columns of the segment AUC table: title"):
+        iter_segment_tables(paths, ["video_id", "title"])
+
+
+def test_a_shard_reads_only_its_rows_of_the_manifest(tmp_path):
+    # Source shards 0-1, target shard 2 and a CrossTask shard numbered 0 (ct00000) in one table,
+    # parsed 2 rows at a time.
+    manifest = pd.DataFrame({column: "" for column in MANIFEST_COLUMNS}, index=range(7))
+    manifest["video_id"] = ["007", "s2", "s3", "s4", "t1", "c1", "c2"]
+    manifest["corpus"] = ["source"] * 4 + ["target", "crosstask", "crosstask"]
+    manifest["shard"] = [0, 0, 1, 1, 2, 0, 0]
+    manifest["split"] = "validation"
+    manifest["labels"] = ["A;B", "", "C", "A", "D", "", ""]
+    manifest["instructional"] = ["1", "", "0", "1", "", "", ""]
+    write_table(manifest, tmp_path / "manifest.tsv")
+    everything = read_table(tmp_path / "manifest.tsv")
+    for shard in ("00000", "00001", "00002", "ct00000", "00003"):
+        videos = read_shard_videos(tmp_path / "manifest.tsv", shard, chunk_rows=2)
+        expected = shard_rows(everything, shard)[VIDEO_COLUMNS].reset_index(drop=True)
+        pd.testing.assert_frame_equal(videos, expected, check_dtype=False)
+    assert read_shard_videos(tmp_path / "manifest.tsv", "00000")["video_id"].tolist() == ["007", "s2"]
+    with pytest.raises(ValueError, match="not a shard name"):
+        read_shard_videos(tmp_path / "manifest.tsv", "../x")

@@ -22,6 +22,7 @@ from groundprobe.config import budget_label, parse_budget
 from groundprobe.curate import drawn_videos
 from groundprobe.demo_corpus import VideoPlan, generate_demo_corpus, plan_corpus
 from groundprobe.io import read_table, read_text_table
+from groundprobe.segment_auc import iter_segment_tables, read_scores
 from tiny_workflow import planned_jobs, snakemake, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,8 +222,8 @@ def test_the_default_target_runs_every_analysis_on_the_evaluated_videos(demo_run
     results = demo_run / "results"
     verticals = pd.read_csv(results / "auc_by_vertical.csv").set_index("vertical")
     assert verticals.loc["Food & Drink", "mean_auc"] > verticals.loc["Games", "mean_auc"] + 0.1
-    segments = pd.read_csv(results / "segment_auc.csv", dtype={"video_id": str})
-    scored = pd.concat([read_table(path) for path in (results / "evaluate/diverse").glob("*.segment_auc.tsv.gz")])
+    segments = segment_table(demo_run)
+    scored = pd.concat([read_scores(path) for path in (results / "evaluate/diverse").glob("*.segment_auc.parquet")])
     manifest = read_table(results / "manifest.tsv")
     scored = scored[scored["video_id"].isin(manifest.loc[manifest["corpus"] == "source", "video_id"])]
     assert len(segments) == len(scored) and set(segments.video_id) == set(scored.video_id)
@@ -252,8 +253,14 @@ def test_the_default_target_runs_every_analysis_on_the_evaluated_videos(demo_run
             assert (results / "figures" / f"{figure}{suffix}").stat().st_size > 1000
 
 
+def segment_table(workdir: Path) -> pd.DataFrame:
+    """Every shard's per-caption table (results/segment_auc/{shard}.parquet) as one frame."""
+    return pd.concat(iter_segment_tables(sorted((workdir / "results/segment_auc").glob("*.parquet"))),
+                     ignore_index=True)
+
+
 def validation_captions(workdir: Path) -> pd.DataFrame:
-    captions = pd.read_csv(workdir / "results/segment_auc.csv", dtype={"video_id": str})
+    captions = segment_table(workdir)
     return captions[captions["split"] == "validation"]
 
 
@@ -503,7 +510,7 @@ def test_the_target_is_probed_apart_from_the_study_and_every_target_video_is_acc
     # The study's tables hold no target video.
     by_video = read_table(demo_run / "results/auc_by_video.csv")
     assert not target_ids & set(by_video["video_id"])
-    assert not target_ids & set(read_table(demo_run / "results/segment_auc.csv")["video_id"])
+    assert not target_ids & set(segment_table(demo_run)["video_id"])
     gap = pd.read_csv(demo_run / "results/domain_gap.csv", keep_default_na=False).set_index("corpus")
     validation = manifest[(manifest["corpus"] == "target") & (manifest["split"] == "validation")]
     assert int(gap.loc["target", "auc_videos"]) == len(validation)
