@@ -5,9 +5,12 @@ from groundprobe.lexical_ols import lexical_ols
 
 log = setup_logging(snakemake.log[0])
 params = snakemake.params.lexical_ols
+# The library streams one table per shard, once per pass; until the per-shard tables exist, the
+# whole per-caption table is that one table.
+segments = read_table(snakemake.input.segment_auc)
 top, words, ftest, summaries = lexical_ols(
-    read_table(snakemake.input.segment_auc), params["split"], params["min_videos"], params["max_words"],
-    params["top_words"], params["position_bins"], params["min_captions"])
+    lambda: [segments], params["split"], params["min_videos"], params["max_words"], params["top_words"],
+    params["position_bins"], params["min_captions"], params["cluster_by_video"])
 write_table(top, snakemake.output.coefficients)
 write_table(words, snakemake.output.words)
 write_table(ftest, snakemake.output.ftest)
