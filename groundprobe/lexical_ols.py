@@ -329,21 +329,65 @@ def cluster_meat(tables: Tables, split: str, scopes: list[str], columns: list[np
 
 
 @dataclass(frozen=True)
+class Factor:
+    """Pivoted Cholesky factor of a p × p X'X scaled to unit diagonal (LAPACK dpstrf):
+    S = X'X / d d' (d: column norms, 1 for a zero column), S[order][:, order] = U'U. ``rank``: the
+    pivots above p × machine epsilon (dpstrf's default tolerance); U is meaningful when rank = p."""
+
+    upper: np.ndarray  # (p, p) U, upper triangular
+    order: np.ndarray  # (p,) pivot order, 0-based
+    norms: np.ndarray  # (p,) d
+    rank: int
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """(X'X)^-1 rhs for a (p,) vector."""
+        z = rhs[self.order] / self.norms[self.order]
+        x = scipy.linalg.solve_triangular(self.upper, scipy.linalg.solve_triangular(self.upper, z, trans="T"))
+        out = np.empty_like(x)
+        out[self.order] = x
+        return out / self.norms
+
+    def inverse_upper(self) -> np.ndarray:
+        return scipy.linalg.solve_triangular(self.upper, np.eye(len(self.upper)))
+
+    def inverse_diagonal(self) -> np.ndarray:
+        """The diagonal of (X'X)^-1, (p,)."""
+        out = np.empty(len(self.upper))
+        out[self.order] = (self.inverse_upper() ** 2).sum(axis=1)
+        return out / self.norms ** 2
+
+    def inverse(self) -> np.ndarray:
+        """(X'X)^-1, (p, p)."""
+        inverse_upper = self.inverse_upper()
+        out = np.empty_like(inverse_upper)
+        out[np.ix_(self.order, self.order)] = inverse_upper @ inverse_upper.T
+        return out / np.outer(self.norms, self.norms)
+
+
+def factorize(xtx: np.ndarray) -> Factor:
+    norms = np.sqrt(np.diag(xtx))
+    norms[norms == 0] = 1.0  # a zero column stays zero: its pivot, 0, counts as rank lost
+    upper, pivots, rank, _ = scipy.linalg.lapack.dpstrf(xtx / np.outer(norms, norms), lower=0)
+    return Factor(np.triu(upper), pivots - 1, norms, int(rank))
+
+
+@dataclass(frozen=True)
 class OlsFit:
     """OLS solved from sufficient statistics; the attributes mirror statsmodels' results.
 
-    ``params``: (p,) with the intercept first; ``normalized_cov``: (X'X)^-1; ``cluster_cov``: the
-    CRV1 covariance clustered by video (None when not asked for).
+    ``params``: (p,) with the intercept first; ``cov_diagonal``: the diagonal of (X'X)^-1;
+    ``cluster_variance``: the diagonal of the covariance clustered by video and ``cluster_wald``
+    the (F, p) of the words' Wald test under it (None when not asked for).
     """
 
     params: np.ndarray
-    normalized_cov: np.ndarray
+    cov_diagonal: np.ndarray
     ssr: float
     centered_tss: float
     nobs: int
-    condition_number: float
-    n_videos: int = 0
-    cluster_cov: np.ndarray | None = None
+    n_videos: int
+    cluster_variance: np.ndarray | None = None
+    cluster_wald: tuple[float, float] | None = None
 
     @property
     def df_resid(self) -> int:
@@ -359,7 +403,7 @@ class OlsFit:
 
     @property
     def bse(self) -> np.ndarray:
-        return np.sqrt(np.diag(self.normalized_cov) * self.scale)
+        return np.sqrt(self.cov_diagonal * self.scale)
 
     @property
     def tvalues(self) -> np.ndarray:
@@ -399,7 +443,7 @@ class OlsFit:
 
     @property
     def bse_cluster(self) -> np.ndarray:
-        return np.sqrt(np.diag(self.cluster_cov))
+        return np.sqrt(self.cluster_variance)
 
     @property
     def tvalues_cluster(self) -> np.ndarray:
@@ -415,59 +459,35 @@ class OlsFit:
         f_value = (restricted.ssr - self.ssr) / df_num / self.scale
         return f_value, float(stats.f.sf(f_value, df_num, self.df_resid)), df_num
 
-    def cluster_wald_test(self, block: slice) -> tuple[float, float]:
-        """(F, p) of the Wald test that the ``block`` coefficients are all 0 under the clustered
-        covariance, F(k, G-1); NaNs when that covariance is singular on the block."""
-        params, cov = self.params[block], self.cluster_cov[block, block]
-        if self.n_videos - 1 < len(params) or np.linalg.matrix_rank(cov) < len(params):
-            return np.nan, np.nan
-        f_value = float(params @ np.linalg.solve(cov, params)) / len(params)
-        return f_value, float(stats.f.sf(f_value, len(params), self.n_videos - 1))
 
-
-def unit_diagonal(xtx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(X'X scaled to unit diagonal, the column norms d): scaled = X'X / d d'."""
-    norms = np.sqrt(np.diag(xtx))
-    return xtx / np.outer(norms, norms), norms
-
-
-def design_rank(xtx: np.ndarray) -> int:
-    """Rank of the design behind ``xtx``: eigenvalues of the unit-diagonal X'X above the largest ×
-    p × machine epsilon (a zero column counts as rank lost)."""
-    nonzero = np.diag(xtx) > 0
-    if not nonzero.any():
-        return 0
-    eigenvalues = np.linalg.eigvalsh(unit_diagonal(xtx[np.ix_(nonzero, nonzero)])[0])
-    return int((eigenvalues > eigenvalues[-1] * len(xtx) * np.finfo(float).eps).sum())
-
-
-def ols_from_moments(moments: Moments, columns: np.ndarray, shift: float) -> OlsFit:
-    """The OLS fit over the design ``columns`` (indices into the moments' columns; the first is
-    the intercept) of a full-rank design. ``shift`` was subtracted from y before summing; the
-    intercept gets it back."""
-    xtx = moments.xtx[np.ix_(columns, columns)]
+def ols_fit(moments: Moments, columns: np.ndarray, factor: Factor, shift: float) -> OlsFit:
+    """The OLS fit over the design ``columns`` (indices into the moments' columns, the intercept
+    first) of a full-rank design, ``factor`` its factorized X'X. ``shift`` was subtracted from y
+    before summing; the intercept gets it back."""
     xty = moments.xty[columns]
-    scaled, norms = unit_diagonal(xtx)
-    factor = scipy.linalg.cho_factor(scaled)
-    params = scipy.linalg.cho_solve(factor, xty / norms) / norms
-    normalized_cov = scipy.linalg.cho_solve(factor, np.eye(len(columns))) / np.outer(norms, norms)
+    params = factor.solve(xty)
     ssr = moments.yty - params @ xty
     centered_tss = moments.yty - moments.xty[0] ** 2 / moments.n  # column 0 is the intercept
-    eigenvalues = np.linalg.eigvalsh(xtx)
-    params = params.copy()
     params[0] += shift
-    return OlsFit(params, normalized_cov, float(ssr), float(centered_tss), moments.n,
-                  float(np.sqrt(eigenvalues[-1] / eigenvalues[0])), moments.n_videos)
+    return OlsFit(params, factor.inverse_diagonal(), float(ssr), float(centered_tss), moments.n, moments.n_videos)
 
 
-def with_cluster_cov(fit: OlsFit, meat: np.ndarray) -> OlsFit:
-    """``fit`` with its CRV1 covariance clustered by video (statsmodels' correction G/(G-1) ·
-    (n-1)/(n-p)); NaN with fewer than 2 videos."""
+def with_cluster_cov(fit: OlsFit, bread: np.ndarray, meat: np.ndarray, block: slice) -> OlsFit:
+    """``fit`` with the CRV1 covariance clustered by video, bread · meat · bread times
+    statsmodels' correction G/(G-1) · (n-1)/(n-p) (``bread`` = (X'X)^-1, ``meat`` = Σ_v s_v s_v'),
+    and the Wald test of the ``block`` coefficients under it, F(k, G-1): NaN when that
+    covariance is singular on the block (fewer videos than words) or with fewer than 2 videos."""
     groups, p = fit.n_videos, len(fit.params)
     if groups < 2:
-        return replace(fit, cluster_cov=np.full((p, p), np.nan))
-    sandwich = fit.normalized_cov @ meat @ fit.normalized_cov
-    return replace(fit, cluster_cov=sandwich * groups / (groups - 1) * (fit.nobs - 1) / (fit.nobs - p))
+        return replace(fit, cluster_variance=np.full(p, np.nan), cluster_wald=(np.nan, np.nan))
+    cov = bread @ meat @ bread * (groups / (groups - 1) * (fit.nobs - 1) / (fit.nobs - p))
+    params = fit.params[block]
+    wald = np.nan, np.nan
+    factor = factorize(cov[block, block])
+    if groups - 1 >= len(params) and factor.rank == len(params):
+        f_value = float(params @ factor.solve(params)) / len(params)
+        wald = f_value, float(stats.f.sf(f_value, len(params), groups - 1))
+    return replace(fit, cluster_variance=np.diag(cov).copy(), cluster_wald=wald)
 
 
 def drop_redundant_words(moments: Moments) -> np.ndarray:
@@ -505,24 +525,25 @@ class ScopeFit:
 
 
 def fit_from_moments(scope: str, moments: Moments, vocabulary: list[str], min_videos: int,
-                     shift: float) -> tuple[ScopeFit, np.ndarray]:
-    """The scope's fit from its moments over the controls + ``vocabulary`` columns, and the
-    design columns used (into the moments' columns; empty when skipped)."""
+                     shift: float) -> tuple[ScopeFit, np.ndarray, Factor | None]:
+    """The scope's fit from its moments over the controls + ``vocabulary`` columns, the design
+    columns used (into the moments' columns) and the full model's factor (None when skipped)."""
     kept = drop_redundant_words(moments)
     words = [vocabulary[j] for j in kept]
-    none = np.zeros(0, dtype=np.int64)
-    if not words:
-        return ScopeFit(scope, moments.n, [], skipped_reason=f"no word said in >= {min_videos} videos"), none
-    n_params = K + len(words)
-    if moments.n <= n_params:
-        return ScopeFit(scope, moments.n, words, skipped_reason=f"{moments.n} captions <= {n_params} parameters"), none
     columns = np.r_[np.arange(K), K + kept]
-    rank = design_rank(moments.xtx[np.ix_(columns, columns)])
-    if rank < n_params:
-        return ScopeFit(scope, moments.n, words,
-                        skipped_reason=f"singular design: rank {rank} < {n_params} parameters"), none
-    return ScopeFit(scope, moments.n, words, ols_from_moments(moments, np.arange(K), shift),
-                    ols_from_moments(moments, columns, shift)), columns
+    if not words:
+        return ScopeFit(scope, moments.n, [], skipped_reason=f"no word said in >= {min_videos} videos"), columns, None
+    if moments.n <= len(columns):
+        return (ScopeFit(scope, moments.n, words, skipped_reason=f"{moments.n} captions <= {len(columns)} parameters"),
+                columns, None)
+    factor = factorize(moments.xtx[np.ix_(columns, columns)])
+    if factor.rank < len(columns):
+        return (ScopeFit(scope, moments.n, words,
+                         skipped_reason=f"singular design: rank {factor.rank} < {len(columns)} parameters"),
+                columns, None)
+    controls = np.arange(K)
+    restricted = ols_fit(moments, controls, factorize(moments.xtx[np.ix_(controls, controls)]), shift)
+    return ScopeFit(scope, moments.n, words, restricted, ols_fit(moments, columns, factor, shift)), columns, factor
 
 
 def batches(sizes: list[int], budget: int) -> list[list[int]]:
@@ -562,7 +583,7 @@ def ftest_row(fit: ScopeFit, cluster_by_video: bool = False) -> dict[str, object
         row.update(F=f_value, df_num=df_num, df_den=fit.full.df_resid, p=p_value,
                    r2_restricted=fit.restricted.rsquared, r2_full=fit.full.rsquared)
         if cluster_by_video:
-            f_cluster, p_cluster = fit.full.cluster_wald_test(slice(K, None))
+            f_cluster, p_cluster = fit.full.cluster_wald
             row.update(n_videos=fit.full.n_videos, F_cluster=f_cluster, df_den_cluster=fit.full.n_videos - 1,
                        p_cluster=p_cluster)
     return row
@@ -574,7 +595,7 @@ def word_coefficients(fit: ScopeFit) -> pd.DataFrame:
     full = fit.full
     table = pd.DataFrame({"scope": fit.scope, "word": fit.words, "coef": full.params[K:],
                           "se": full.bse[K:], "t": full.tvalues[K:], "p": full.pvalues[K:]})
-    if full.cluster_cov is not None:
+    if full.cluster_variance is not None:
         table = table.assign(se_cluster=full.bse_cluster[K:], t_cluster=full.tvalues_cluster[K:],
                              p_cluster=full.pvalues_cluster[K:])
     return table
@@ -596,11 +617,10 @@ def model_summary(fit: OlsFit, names: list[str]) -> str:
     header = (f"OLS of segment_auc   n = {fit.nobs}   parameters = {len(fit.params)}   df_resid = {fit.df_resid}\n"
               f"R-squared {fit.rsquared:.6f}   adj. R-squared {fit.rsquared_adj:.6f}   "
               f"F-statistic {fit.fvalue:.6g}   Prob (F-statistic) {fit.f_pvalue:.4g}\n"
-              f"Log-likelihood {fit.llf:.6g}   AIC {fit.aic:.6g}   BIC {fit.bic:.6g}   "
-              f"Cond. No. {fit.condition_number:.4g}\n")
+              f"Log-likelihood {fit.llf:.6g}   AIC {fit.aic:.6g}   BIC {fit.bic:.6g}\n")
     width = max(len(name) for name in names)
     columns = f"{'coef':>12} {'std err':>12} {'t':>9} {'P>|t|':>10} {'[0.025':>12} {'0.975]':>12}"
-    clustered = fit.cluster_cov is not None
+    clustered = fit.cluster_variance is not None
     if clustered:
         header += f"clustered by video: {fit.n_videos} videos, t on {fit.n_videos - 1} df\n"
         columns += f" {'se_cluster':>12} {'t_cluster':>9} {'p_cluster':>10}"
@@ -624,23 +644,24 @@ def scope_summary(fit: ScopeFit) -> str:
             f"{model_summary(fit.full, CONTROL_NAMES + [f'word[{w}]' for w in fit.words])}\n")
 
 
-def add_cluster_cov(tables: Tables, split: str, fits: list[tuple[ScopeFit, np.ndarray]],
-                    columns: list[np.ndarray], words: pa.Array, position_bins: int,
-                    shift: float) -> list[tuple[ScopeFit, np.ndarray]]:
-    """``fits`` (with the columns of fit_from_moments) whose full models gain their covariance
-    clustered by video (pass 4); ``columns``: each scope's design columns of pass 3."""
-    done = [j for j, (fit, _) in enumerate(fits) if fit.full is not None]
+def add_cluster_cov(tables: Tables, split: str, fits: list[ScopeFit], factors: list[Factor | None],
+                    design_columns: list[np.ndarray], words: pa.Array, position_bins: int,
+                    shift: float) -> list[ScopeFit]:
+    """``fits`` whose full models gain their covariance clustered by video (pass 4); ``factors``:
+    their full models' factors (None for a skipped scope), ``design_columns``: their Frame.design
+    columns."""
+    done = [j for j, factor in enumerate(factors) if factor is not None]
     params = []
     for j in done:
-        shifted = fits[j][0].full.params.copy()
+        shifted = fits[j].full.params.copy()
         shifted[0] -= shift  # the residuals of pass 4 are of the shifted y
         params.append(shifted)
-    meat = cluster_meat(tables, split, [fits[j][0].scope for j in done], [columns[j][fits[j][1]] for j in done],
+    meat = cluster_meat(tables, split, [fits[j].scope for j in done], [design_columns[j] for j in done],
                         params, words, position_bins, shift)
     fits = list(fits)
     for j, scope_meat in zip(done, meat):
-        fit, used = fits[j]
-        fits[j] = (replace(fit, full=with_cluster_cov(fit.full, scope_meat)), used)
+        full = with_cluster_cov(fits[j].full, factors[j].inverse(), scope_meat, slice(K, None))
+        fits[j] = replace(fits[j], full=full)
     return fits
 
 
@@ -668,11 +689,18 @@ def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, posi
         names = [todo[i] for i in group]
         columns = [np.r_[np.arange(K), K + chosen[name]] for name in names]
         moments = accumulate_moments(tables, split, names, columns, words, position_bins, counts.mean_auc)
-        fits = [fit_from_moments(name, m, [counts.words[i] for i in chosen[name]], min_videos, counts.mean_auc)
-                for name, m in zip(names, moments)]
+        fits, factors, design_columns = [], [], []
+        for name, cols, scope_moments in zip(names, columns, moments):
+            fit, used, factor = fit_from_moments(name, scope_moments, [counts.words[i] for i in chosen[name]],
+                                                 min_videos, counts.mean_auc)
+            fits.append(fit)
+            factors.append(factor if cluster_by_video else None)
+            design_columns.append(cols[used])
+        del moments  # X'X is no longer needed: only the factors stay (for the cluster pass)
         if cluster_by_video:
-            fits = add_cluster_cov(tables, split, fits, columns, words, position_bins, counts.mean_auc)
-        results.update({fit.scope: fit for fit, _ in fits})
+            fits = add_cluster_cov(tables, split, fits, factors, design_columns, words, position_bins,
+                                   counts.mean_auc)
+        results.update({fit.scope: fit for fit in fits})
         log.info("lexical OLS: %d of %d scopes done", len(results), 1 + len(categories))
     return [results[name] for name in [OVERALL] + categories]
 

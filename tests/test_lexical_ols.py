@@ -112,7 +112,6 @@ def test_matches_statsmodels_on_the_dense_design_with_clustered_errors(seed):
             for attribute in ("params", "bse", "tvalues", "pvalues", "ssr", "rsquared", "rsquared_adj", "fvalue",
                               "f_pvalue", "llf", "aic", "bic", "df_resid"):
                 close(getattr(model, attribute), getattr(reference_model, attribute))
-            close(model.condition_number, reference_model.condition_number, rtol=1e-6)
         f_value, p_value, df_num = full.compare_f_test(restricted)
         row = ftest_row(ours, cluster_by_video=True)
         close([row["F"], row["p"], row["df_num"], row["df_den"], row["r2_full"], row["r2_restricted"]],
