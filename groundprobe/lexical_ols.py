@@ -30,20 +30,20 @@ by scope per table), never copied per category. Every video's captions must lie 
 shard holds whole videos): the per-video counts of passes 1-2 and the per-video score sums of
 pass 4 rely on it.
 
-Memory: one table's parse (rows × a few words, sparse) plus the accumulators of one batch of
-scopes, at most ``accumulator_bytes`` (default 1 GiB; a single scope larger than that is its own
-batch): 8·p² bytes per scope for X'X (×2 with the cluster meat), p = 4 + its words ≤ 4 +
-max_words (32 MB at p = 2004), and 8 bytes × candidate words per category in pass 2. The
-candidate words are the distinct tokens said in ≥ min_videos videos, bounded by the model's
-vocabulary (``vocab.max_size``); the per-scope word lists are ≤ max_words each. Nothing grows with
-the number of captions.
+Memory: one table's parse (its rows with their few words, sparse) plus the accumulators of one
+batch of scopes, at most ``accumulator_bytes`` (default 1 GiB; a single scope larger than that is
+its own batch): 8·p² bytes per scope for X'X (×2 with cluster_by_video: the factor of X'X and the
+meat), p = 4 + its words ≤ 4 + max_words (32 MB at p = 2004), and 8 bytes × candidate words per
+category in pass 2; a finished scope keeps O(p) numbers. The candidate words are the distinct
+tokens said in ≥ min_videos videos, bounded by the model's vocabulary (``vocab.max_size``), and
+the scopes by the labels. Nothing grows with the number of captions.
 
 Equal to statsmodels' OLS on the dense design (coefficients, standard errors, t, p, R², the nested
-F-test) up to rounding: the normal equations are solved by Cholesky after scaling X'X to unit
-diagonal, so the error grows with the square of the (scaled) design's condition number, ~1e-12
-relative on the demo. Rank: statsmodels tests the singular values of X; here a scope is singular
-when the scaled X'X has an eigenvalue ≤ its largest × p × machine epsilon (numpy's matrix_rank
-rule applied to X'X), which catches exact collinearity (words whose indicators add up to another
+F-test) up to rounding: the normal equations are solved by a pivoted Cholesky factor of X'X scaled
+to unit diagonal, so the error grows with the square of the (scaled) design's condition number,
+~1e-12 relative on demo-like tables. Rank: statsmodels tests the singular values of X; here a
+scope is singular when a pivot of that factor falls to ≤ p × machine epsilon (LAPACK dpstrf's
+default tolerance), which catches exact collinearity (words whose indicators add up to another
 column) and near-collinearity that the normal equations could not solve to 1e-8.
 
 Cluster-robust standard errors by video (optional, new ``*_cluster`` columns): CRV1 with
@@ -163,10 +163,15 @@ class Frame:
 
 def parse_frame(table: pd.DataFrame, split: str, words: pa.Array, scopes: dict[str, int],
                 position_bins: int, shift: float) -> Frame | None:
-    """The Frame of ``table`` over the candidate ``words``; None when it has no caption of ``split``."""
+    """The Frame of ``table`` over the candidate ``words``, its captions in ``scopes`` only (a
+    batch of categories parses only its own videos); None when there are none."""
     rows = split_captions(table, split)
-    if rows.empty:
+    members = scope_membership(rows["labels"], scopes)
+    in_scope = np.diff(members.tocsr().indptr) > 0
+    if not in_scope.any():
         return None
+    if not in_scope.all():
+        rows, members = rows[in_scope].reset_index(drop=True), members[in_scope]
     caption, token = caption_words(rows["tokens"])
     column = pc.index_in(token, value_set=words)
     known = column.is_valid().to_numpy(zero_copy_only=False)
@@ -178,7 +183,7 @@ def parse_frame(table: pd.DataFrame, split: str, words: pa.Array, scopes: dict[s
     video, uniques = pd.factorize(rows["video_id"])
     return Frame(design=sp.hstack([sp.csr_matrix(controls), indicators], format="csr"),
                  y=rows["segment_auc"].to_numpy(dtype=np.float64) - shift, video=video,
-                 n_videos=len(uniques), members=scope_membership(rows["labels"], scopes))
+                 n_videos=len(uniques), members=members.tocsc())
 
 
 def frames(tables: Tables, split: str, words: pa.Array, scopes: dict[str, int], position_bins: int,
@@ -625,13 +630,13 @@ def model_summary(fit: OlsFit, names: list[str]) -> str:
         header += f"clustered by video: {fit.n_videos} videos, t on {fit.n_videos - 1} df\n"
         columns += f" {'se_cluster':>12} {'t_cluster':>9} {'p_cluster':>10}"
     lines = [f"{'':<{width}} {columns}"]
+    coef, se, t, p = fit.params, fit.bse, fit.tvalues, fit.pvalues  # each a vector, computed once
+    cluster = (fit.bse_cluster, fit.tvalues_cluster, fit.pvalues_cluster) if clustered else None
     for j, name in enumerate(names):
-        line = (f"{name:<{width}} {fit.params[j]:>12.6f} {fit.bse[j]:>12.6f} {fit.tvalues[j]:>9.3f} "
-                f"{fit.pvalues[j]:>10.4g} {fit.params[j] - quantile * fit.bse[j]:>12.6f} "
-                f"{fit.params[j] + quantile * fit.bse[j]:>12.6f}")
-        if clustered:
-            line += (f" {fit.bse_cluster[j]:>12.6f} {fit.tvalues_cluster[j]:>9.3f} "
-                     f"{fit.pvalues_cluster[j]:>10.4g}")
+        line = (f"{name:<{width}} {coef[j]:>12.6f} {se[j]:>12.6f} {t[j]:>9.3f} {p[j]:>10.4g} "
+                f"{coef[j] - quantile * se[j]:>12.6f} {coef[j] + quantile * se[j]:>12.6f}")
+        if cluster:
+            line += f" {cluster[0][j]:>12.6f} {cluster[1][j]:>9.3f} {cluster[2][j]:>10.4g}"
         lines.append(line)
     return header + "\n".join(lines) + "\n"
 
