@@ -68,31 +68,36 @@ def write_shards(directory: Path, captions: int, seed: int = 0) -> list[Path]:
     return paths
 
 
-def fit(directory: Path, cluster: bool) -> dict:
-    """Fit the shards of ``directory`` in this process: seconds, peak RSS (MB), captions, scopes."""
+def fit(directory: Path, cluster: bool, max_words: int) -> dict:
+    """Fit the shards of ``directory`` in this process: seconds, peak RSS (MB) overall and above
+    the imports, captions, fitted scopes, overall words, and the X'X accumulators of the fitted
+    scopes (MB, Σ 8·p²: the part of memory that grows with the vocabulary up to max_words)."""
     from groundprobe.lexical_ols import INPUT_COLUMNS, lexical_ols
 
     imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # torch, via groundprobe.evaluate
     paths = sorted(directory.glob("*.parquet"))
     start = time.perf_counter()
     _, words, ftest, _ = lexical_ols(lambda: (pd.read_parquet(p, columns=INPUT_COLUMNS) for p in paths),
-                                     "validation", min_videos=5, max_words=2000, top_words=10, position_bins=5,
+                                     "validation", min_videos=5, max_words=max_words, top_words=10, position_bins=5,
                                      min_captions=200, cluster_by_video=cluster)
     seconds = time.perf_counter() - start
+    fitted = ftest[ftest["skipped_reason"] == ""]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"seconds": seconds, "peak_rss_mb": peak_mb, "above_imports_mb": peak_mb - imports_mb,
             "captions": int(ftest["n"].iloc[0]), "fitted_scopes": int((ftest["skipped_reason"] == "").sum()),
-            "words_overall": int(ftest["k_words"].iloc[0])}
+            "words_overall": int(ftest["k_words"].iloc[0]),
+            "accumulators_mb": float((8 * (4 + fitted["k_words"]) ** 2).sum() / 2**20)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--cluster", action="store_true", help="with standard errors clustered by video")
+    parser.add_argument("--max-words", type=int, default=2000, help="analysis.lexical_ols.max_words")
     parser.add_argument("--fit", type=Path, help=argparse.SUPPRESS)  # child: fit one directory
     args = parser.parse_args()
     if args.fit:
-        print(json.dumps(fit(args.fit, args.cluster)))
+        print(json.dumps(fit(args.fit, args.cluster, args.max_words)))
         return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,8 +105,8 @@ def main() -> None:
             directory = Path(tmp) / str(size)
             directory.mkdir()
             write_shards(directory, size)
-            child = subprocess.run([sys.executable, __file__, "--fit", str(directory)]
-                                   + (["--cluster"] if args.cluster else []),
+            child = subprocess.run([sys.executable, __file__, "--fit", str(directory), "--max-words",
+                                    str(args.max_words)] + (["--cluster"] if args.cluster else []),
                                    check=True, capture_output=True, text=True)
             rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
@@ -109,7 +114,7 @@ def main() -> None:
     table["rss_ratio"] = table["peak_rss_mb"] / table["peak_rss_mb"].iloc[0]
     table["above_imports_ratio"] = table["above_imports_mb"] / table["above_imports_mb"].iloc[0]
     table["time_ratio"] = table["seconds"] / table["seconds"].iloc[0]
-    print(f"cluster_by_video={args.cluster}, {SHARD_CAPTIONS} captions per shard")
+    print(f"cluster_by_video={args.cluster}, max_words={args.max_words}, {SHARD_CAPTIONS} captions per shard")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 

@@ -585,7 +585,8 @@ def ftest_row(fit: ScopeFit, cluster_by_video: bool = False) -> dict[str, object
     row.update(scope=fit.scope, n=fit.n, k_controls=K, k_words=len(fit.words), skipped_reason=fit.skipped_reason)
     if fit.full is not None:
         f_value, p_value, df_num = fit.full.compare_f_test(fit.restricted)
-        row.update(F=f_value, df_num=df_num, df_den=fit.full.df_resid, p=p_value,
+        # Degrees of freedom as floats, as statsmodels gives them (the written tables keep "49.0").
+        row.update(F=f_value, df_num=float(df_num), df_den=float(fit.full.df_resid), p=p_value,
                    r2_restricted=fit.restricted.rsquared, r2_full=fit.full.rsquared)
         if cluster_by_video:
             f_cluster, p_cluster = fit.full.cluster_wald
