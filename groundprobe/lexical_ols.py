@@ -324,8 +324,10 @@ def cluster_meat(tables: Tables, split: str, scopes: list[str], columns: list[np
             design = frame.design[rows][:, cols]
             residual = frame.y[rows] - design @ params[j]
             video, uniques = pd.factorize(frame.video[rows])
-            scores = video_one_hot(video, len(uniques)) @ sp.diags(residual) @ design  # (videos, p)
-            add_sparse(meat[j], scores.T @ scores)
+            # (videos, p), dense: a video says many of the words, so S'S is nearly dense and a
+            # sparse product would hold several times the p × p accumulator in temporaries.
+            scores = (video_one_hot(video, len(uniques)) @ sp.diags(residual) @ design).toarray()
+            meat[j] += scores.T @ scores
     return meat
 
 
