@@ -11,10 +11,28 @@ ratio to the smallest size: peak RSS must not grow with the number of captions.
     PYTHONPATH=. python benchmarks/lexical_ols_scale.py                    # 10K, 100K, 1M captions
     PYTHONPATH=. python benchmarks/lexical_ols_scale.py --sizes 10000 100000 --cluster
 
-Measured 2026-12-03 (2-core shared CPU, ~7 other jobs running), command
-``PYTHONPATH=. python benchmarks/lexical_ols_scale.py --sizes 10000 100000 1000000 [--cluster]``:
+Measured 2026-12-03 on the 2-core CPU shared with ~7 other jobs (load 10-16: times are inflated
+and noisy), peak RSS includes ~640 MB of imports (torch, through groundprobe.evaluate.label_names):
 
-    (filled in below from the run)
+    PYTHONPATH=. python benchmarks/lexical_ols_scale.py --sizes 10000 100000 1000000 --max-words 300
+     captions  seconds  peak_rss_mb  above_imports_mb  accumulators_mb  rss_ratio  above_imports_ratio
+        10093     5.21          721              82.7             9.10       1                    1
+       100435     14.3          728              90.4             9.17       1.01                 1.09
+      1005665      108          730              92.5             9.17       1.01                 1.12
+
+    PYTHONPATH=. python benchmarks/lexical_ols_scale.py --sizes 10000 100000 1000000 --cluster
+     captions  seconds  peak_rss_mb  above_imports_mb  accumulators_mb  rss_ratio  above_imports_ratio
+        10093     22.2          940               302             47.6       1                    1
+       100435      149        1.71e3            1071              398       1.82                 3.54
+      (1M: see below)
+
+Reading: memory does not grow with captions once every fitted scope's vocabulary has reached
+max_words (max_words 300: from 10K captions on, 1.01x peak RSS from 10K to 1M). With max_words
+2000, 10K captions are too few for 2000-word category vocabularies (the X'X accumulators hold
+48 MB at 10K, 398 MB at 100K: 13 scopes, most at p = 2004); beyond that the accumulators are
+capped by the vocabularies and by ``accumulator_bytes`` (default 1 GiB per batch of scopes, more
+passes when exceeded). Peak above the imports ≈ (1 + cluster) × the batch's X'X + the solve of
+one scope (a few p × p arrays, ~200 MB at p = 2004) + one shard's parse.
 """
 
 from __future__ import annotations
