@@ -1,19 +1,16 @@
 """Glue for rule lexical_ols: OLS of segment AUC on controls + unigrams, F-test of the word block."""
 
-import pandas as pd
-
 from groundprobe.io import atomic_output, setup_logging, write_table
-from groundprobe.lexical_ols import lexical_ols
+from groundprobe.lexical_ols import INPUT_COLUMNS, lexical_ols
 from groundprobe.segment_auc import iter_segment_tables
 
 log = setup_logging(snakemake.log[0])
 params = snakemake.params.lexical_ols
-# Every shard's table at once, as the whole CSV was read before: the OLS from per-shard
-# sufficient statistics replaces this (issue 16).
-segments = pd.concat(iter_segment_tables(snakemake.input.segment_auc), ignore_index=True)
+# The per-shard tables are read afresh for each pass of the library, one shard at a time.
 top, words, ftest, summaries = lexical_ols(
-    segments, params["split"], params["min_videos"], params["max_words"], params["top_words"],
-    params["position_bins"], params["min_captions"])
+    lambda: iter_segment_tables(snakemake.input.segment_auc, columns=INPUT_COLUMNS),
+    params["split"], params["min_videos"], params["max_words"], params["top_words"],
+    params["position_bins"], params["min_captions"], params["cluster_by_video"])
 write_table(top, snakemake.output.coefficients)
 write_table(words, snakemake.output.words)
 write_table(ftest, snakemake.output.ftest)
