@@ -2,6 +2,7 @@
 videos of its draw of a curation table (curated models), in as many processes as the rule has GPUs
 (resources gpu; one process without it)."""
 
+from groundprobe.config import with_execution_settings
 from groundprobe.distributed import TrainingJob, train_processes
 from groundprobe.io import setup_logging
 
@@ -21,8 +22,9 @@ if __name__ == "__main__":
         draw=snakemake.params.draw,
         model_spec=dict(snakemake.params.model_spec),
         model_params=dict(snakemake.params.model),
-        # The CPU fallback comes from the config, not params: it never changes the weights.
-        train_params=dict(snakemake.params.train)
+        # Execution settings (device, threads, checkpoint and log intervals) and the CPU fallback
+        # come from the config, not params: they never change the weights.
+        train_params=with_execution_settings(snakemake.params.train, snakemake.config["train"], "train")
         | {"allow_cpu_fallback": snakemake.config["resources"]["allow_cpu_fallback"]},
         length_s=int(snakemake.params.segments["length_s"]),
         checkpoint=str(snakemake.output.checkpoint),
