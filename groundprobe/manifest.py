@@ -37,6 +37,7 @@ SHARD_PREFIXES = {CROSSTASK_CORPUS: "ct"}
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
 YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 WEB_URL = re.compile(r"^https?://\S+$")
+WATCH_URL = "https://www.youtube.com/watch?v="
 
 
 class ManifestError(ValueError):
@@ -57,7 +58,7 @@ def verticals_of(labels: str, vertical_by_label: dict[str, str]) -> str:
 
 def ytdlp_url(source: str) -> str:
     """What yt-dlp fetches for a ``ytdlp`` source: a YouTube id becomes its watch page URL."""
-    return f"https://www.youtube.com/watch?v={source}" if YOUTUBE_ID.match(source) else source
+    return f"{WATCH_URL}{source}" if YOUTUBE_ID.match(source) else source
 
 
 def _problem_rows(mask: pd.Series, df: pd.DataFrame, limit: int = 5) -> str:
@@ -103,7 +104,9 @@ def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
         raise ManifestError("sources table has invalid rows:\n  " + "\n  ".join(problems))
     df["instructional"] = df["instructional"].str.replace(".0", "", regex=False)
     ytdlp = df["source_type"] == "ytdlp"
-    df.loc[ytdlp, "source"] = df.loc[ytdlp, "source"].map(ytdlp_url)
+    # ytdlp_url, column-wise: a YouTube id becomes its watch page URL.
+    youtube_id = ytdlp & df["source"].astype(str).str.match(YOUTUBE_ID)
+    df.loc[youtube_id, "source"] = WATCH_URL + df.loc[youtube_id, "source"].astype(str)
     return df
 
 
@@ -141,8 +144,10 @@ def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFr
     for corpus, table in corpora:
         df = normalise_sources(table)
         empty = df["verticals"] == ""
-        df.loc[empty, "verticals"] = df.loc[empty, "labels"].map(
-            lambda labels: verticals_of(labels, vertical_by_label))
+        labels = df.loc[empty, "labels"]
+        # Once per distinct label list (at 6.1M videos a few hundred thousand), not per video.
+        df.loc[empty, "verticals"] = labels.map(
+            {names: verticals_of(names, vertical_by_label) for names in labels.unique()})
         missing = sorted(set(SPLITS) - set(df["split"])) if corpus == TARGET_CORPUS else []
         if missing:
             raise ManifestError(f"the target table has no {missing[0]} videos: curation "
@@ -294,3 +299,19 @@ def _manifest_shards(path: str, inode: int, size: int, mtime_ns: int) -> dict[st
                  for corpus, group in table.groupby("corpus")["shard"]}
     by_corpus[None] = tuple(sorted(name for names in by_corpus.values() for name in names))
     return by_corpus
+
+
+def write_shard_listing(paths: list[str], out: str | os.PathLike) -> None:
+    """A listing of per-shard files, one path a line, in shard order (rule shard_listing)."""
+    Path(out).write_text("".join(f"{path}\n" for path in paths))
+
+
+def read_shard_listing(path: str | os.PathLike) -> tuple[str, ...]:
+    """The per-shard files a listing written by :func:`write_shard_listing` names, in order.
+
+    An aggregate job (vocab, train) depends on one listing per kind of shard file rather than on
+    every shard file: Snakemake checks each consumer of a job's output against that job's whole
+    input list, so with the shard files as train's input the DAG of 6,100 shards cost
+    consumers (one evaluate job per shard) x inputs (3 per shard), quadratic in the shards.
+    """
+    return tuple(line for line in Path(path).read_text().splitlines() if line)

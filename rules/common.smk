@@ -57,8 +57,19 @@ CROSSTASK_MODELS = config["crosstask"]["models"] or list(
 )
 
 
+# The kinds of per-shard file of the studied (source) corpus that rule shard_listing lists for
+# the aggregates with per-shard consumers.
+SHARD_LISTINGS = {
+    "asr": "results/asr/{shard}.tsv.gz",
+    "segments": "results/segments/{shard}.tsv.gz",
+    "features_2d": "results/features/2d/{shard}.h5",
+    "features_3d": "results/features/3d/{shard}.h5",
+}
+
+
 wildcard_constraints:
     shard=r"(ct)?\d{5}",
+    kind="|".join(SHARD_LISTINGS),
     model=r"[A-Za-z0-9_]+|curated/[a-z_]+/[0-9.]+(pct)?/seed[0-9]+",
     strategy=r"random|heuristic|avg_sim|knn",
     budget=r"[0-9.]+(pct)?",

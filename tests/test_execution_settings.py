@@ -99,8 +99,9 @@ def test_result_params_drop_exactly_the_execution_settings_and_scripts_get_them_
 @pytest.mark.parametrize("path", sorted(CHANGED))
 def test_a_changed_execution_setting_plans_no_job_on_a_finished_run(finished_run, path):
     config = yaml.safe_load((finished_run / "config.yaml").read_text())
-    (finished_run / "changed.yaml").write_text(yaml.safe_dump(changed_config(config, [path])))
-    run = snakemake(finished_run, TARGET, "-n", "--configfile", "changed.yaml")
+    changed = finished_run / "changed.yaml"
+    changed.write_text(yaml.safe_dump(changed_config(config, [path])))
+    run = snakemake(finished_run, TARGET, "-n", "--configfile", str(changed))
     assert "Nothing to be done" in run.stdout, run.stdout[-3000:]
 
 

@@ -5,6 +5,7 @@ videos of its draw of a curation table (curated models), in as many processes as
 from groundprobe.config import with_execution_settings
 from groundprobe.distributed import TrainingJob, train_processes
 from groundprobe.io import setup_logging
+from groundprobe.manifest import read_shard_listing
 
 # The training processes are spawned: each imports this file as its main module, and the guard
 # keeps them from running the rule again.
@@ -13,9 +14,9 @@ if __name__ == "__main__":
     n_processes = max(1, int(snakemake.resources.get("gpu", 1)))
     job = TrainingJob(
         model=snakemake.wildcards.model,
-        segments=tuple(map(str, snakemake.input.segments)),
-        features_2d=tuple(map(str, snakemake.input.features_2d)),
-        features_3d=tuple(map(str, snakemake.input.features_3d)),
+        segments=read_shard_listing(snakemake.input.segments),
+        features_2d=read_shard_listing(snakemake.input.features_2d),
+        features_3d=read_shard_listing(snakemake.input.features_3d),
         vocab=str(snakemake.input.vocab),
         manifest=str(snakemake.input.manifest),
         curation=str(snakemake.input.curation[0]) if snakemake.input.curation else None,
