@@ -53,7 +53,8 @@ def test_a_finished_run_plans_nothing(finished_run):
 def test_forcerun_redoes_a_stage_and_its_dependants_only(finished_run):
     n = shards(finished_run)
     assert planned(finished_run, "--forcerun", "segments") == {
-        "segments": n, "train": 1, "evaluate": n, "auc_by_video": 1, "qc": 1, "auc_by_category": 1}
+        "segments": n, "shard_listing": 1, "train": 1, "evaluate": n, "auc_by_video": 1, "qc": 1,
+        "auc_by_category": 1}
 
 
 def test_until_stops_at_a_stage(finished_run):
