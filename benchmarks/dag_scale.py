@@ -41,9 +41,11 @@ Measured 2026-12-03 on the 2-core development machine under a load average of 12
 sessions' benchmarks), 1,000,000 videos (1,000 shards), target results/auc_by_category.csv,
 counting Snakemake's path comparisons (_IOFile.__eq__, /tmp count_eq wrapper around the CLI):
 
-    | 1,000 shards                | path comparisons | CPU s | wall s | peak MB |
-    | before (9190cc1)            |        8,121,094 |  28.8 |  304   |   341   |
-    | after (shard_listing)       |          133,093 |  28.6 |  335   |   340   |
+    | 1,000 shards           | path comparisons | CPU s (counted run) | CPU s (plain run) | peak MB |
+    | before (9190cc1)       |        8,121,094 |        33.0         |       28.8        |   341   |
+    | after (shard_listing)  |          133,093 |        32.0         |       28.6        |   340   |
+
+(wall times 160-335 s: the machine's load, not the dry run's cost)
 
 At 1,000 shards the comparisons cost ~3 s of the 29 (cProfile: 17.7 of 96 profiled s), hence the
 equal CPU times; they grow with shards², the rest with shards: extrapolated to 6,100 shards,
