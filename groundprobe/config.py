@@ -154,3 +154,70 @@ def budget_label(budget: str | int) -> str:
     ``200`` -> ``"200"``. ValueError for a budget :func:`parse_budget` would refuse."""
     value, is_percent = _budget_spec(budget)
     return f"{value:g}pct" if is_percent else str(value)
+
+
+# Execution-only settings, per config block: how a job runs (threads, device, batch and block
+# sizes, decoding, logging and checkpoint intervals, politeness of downloads, what a job asks of
+# the scheduler), never what it computes. They are never rule params, since Snakemake reruns a job
+# whose params changed: rules pass result_params(block) and the scripts read these keys from
+# snakemake.config (with_execution_settings). A nested key is a dotted path ("2d.batch_size").
+# A key listed here that a config lacks is skipped, so that a block may list a key another branch
+# adds (features.decoders).
+# Two of them can touch numerics without changing what a result means, which is accepted:
+#   device: CUDA runs inference in bf16 where supported (groundprobe.features.autocast_dtype), and
+#     GPU and CPU kernels round differently; features.bf16_cpu, which changes CPU features on
+#     purpose, is a result setting.
+#   train.log_every: which steps train_log.tsv lists; the model is the same.
+EXECUTION_SETTINGS: dict[str, tuple[str, ...]] = {
+    "features": ("device", "threads", "decode_chunk_frames", "decoders", "2d.batch_size",
+                 "3d.batch_size"),
+    "train": ("device", "threads", "checkpoint_every", "log_every", "loader_workers"),
+    "curation": ("device", "block_videos"),
+    "retrieval": ("query_block",),
+    "download": ("rate_limit", "sleep_s", "retries", "retry_backoff_s", "video_attempts",
+                 "socket_timeout_s", "cookies", "proxy"),
+    "resources": ("gpu_model", "allow_cpu_fallback", "default", "rules"),
+}
+
+
+def _split(path: str) -> tuple[list[str], str]:
+    *parents, key = path.split(".")
+    return parents, key
+
+
+def _holder(block: dict, parents: list[str]) -> dict | None:
+    """The dict ``block[p0][p1]...`` or None when a level is missing."""
+    for parent in parents:
+        block = block.get(parent) if isinstance(block, dict) else None
+    return block if isinstance(block, dict) else None
+
+
+def result_params(block: dict, block_name: str, drop: tuple[str, ...] = ()) -> dict:
+    """A copy of config block ``block_name`` without its EXECUTION_SETTINGS (and the keys
+    ``drop``): what a rule passes as params, so that only a result setting reruns its jobs. Key
+    order is kept (Snakemake compares params by their repr)."""
+    copy = _deep_copy(block)
+    for path in EXECUTION_SETTINGS.get(block_name, ()) + drop:
+        parents, key = _split(path)
+        holder = _holder(copy, parents)
+        if holder is not None:
+            holder.pop(key, None)
+    return copy
+
+
+def with_execution_settings(params: dict, config_block: dict, block_name: str) -> dict:
+    """``params`` (from :func:`result_params`) with block ``block_name``'s execution settings put
+    back from ``config_block`` (snakemake.config[block_name]) where ``params`` has their parent:
+    what a script hands to the library."""
+    merged = _deep_copy(params)
+    for path in EXECUTION_SETTINGS.get(block_name, ()):
+        parents, key = _split(path)
+        source, target = _holder(config_block, parents), _holder(merged, parents)
+        if source is not None and target is not None and key in source:
+            target[key] = source[key]
+    return merged
+
+
+def _deep_copy(block: dict) -> dict:
+    return {key: _deep_copy(value) if isinstance(value, dict) else value
+            for key, value in dict(block).items()}

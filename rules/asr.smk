@@ -18,7 +18,8 @@ rule asr:
 
 rule vocab:
     input:
-        words=per_shard("results/asr/{shard}.tsv.gz"),
+        # results/asr/{shard}.tsv.gz of every shard, listed (rules/shard_listing.smk).
+        words="results/shards/asr.txt",
         manifest="results/manifest.tsv",
     output:
         vocab="results/vocab.tsv",

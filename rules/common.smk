@@ -3,8 +3,7 @@
 import math
 from pathlib import Path
 
-from groundprobe.config import validate_config
-from groundprobe.config import budget_label
+from groundprobe.config import budget_label, result_params, validate_config
 from groundprobe.manifest import (
     CROSSTASK_CORPUS,
     SHARD_PREFIXES,
@@ -58,8 +57,19 @@ CROSSTASK_MODELS = config["crosstask"]["models"] or list(
 )
 
 
+# The kinds of per-shard file of the studied (source) corpus that rule shard_listing lists for
+# the aggregates with per-shard consumers.
+SHARD_LISTINGS = {
+    "asr": "results/asr/{shard}.tsv.gz",
+    "segments": "results/segments/{shard}.tsv.gz",
+    "features_2d": "results/features/2d/{shard}.h5",
+    "features_3d": "results/features/3d/{shard}.h5",
+}
+
+
 wildcard_constraints:
     shard=r"(ct)?\d{5}",
+    kind="|".join(SHARD_LISTINGS),
     model=r"[A-Za-z0-9_]+|curated/[a-z_]+/[0-9.]+(pct)?/seed[0-9]+",
     strategy=r"random|heuristic|avg_sim|knn",
     budget=r"[0-9.]+(pct)?",
@@ -222,9 +232,10 @@ def curation_draw(wildcards):
 
 
 def training_params(wildcards):
-    """Config train without the list of models (adding a model retrains no other); a curated model
-    trains with the seed its name ends with."""
-    params = {key: value for key, value in config["train"].items() if key != "models"}
+    """Config train without the list of models (adding a model retrains no other) and without its
+    execution settings (groundprobe.config.EXECUTION_SETTINGS: device, threads, checkpoint and log
+    intervals); a curated model trains with the seed its name ends with."""
+    params = result_params(config["train"], "train", drop=("models",))
     curated = curated_model(wildcards.model)
     if curated:
         params["seed"] = curated[2]
@@ -265,8 +276,8 @@ def model_spec(wildcards):
 
 def curation_params(*keys):
     """The config curation keys a rule's result depends on: ``window_s`` counts only for uniform
-    clips, so that changing an unused key (or block_videos, read from config by the scripts since
-    it changes memory, not results) reruns nothing."""
+    clips, so that changing an unused key reruns nothing. Never an execution setting (device,
+    block_videos: groundprobe.config.EXECUTION_SETTINGS), which the scripts read from the config."""
     curation = config["curation"]
     return {
         key: curation[key]

@@ -67,7 +67,6 @@ rule crosstask:
         window_s=config["crosstask"]["window_s"],
         stride_s=config["crosstask"]["stride_s"],
         prediction=config["crosstask"]["prediction"],
-        device=config["train"]["device"],
     log:
         "results/logs/crosstask.log",
     benchmark:

@@ -9,7 +9,7 @@ rule video_embeddings:
         npz="results/curation/embeddings/{shard}.npz",
         qc="results/qc/video_embeddings/{shard}.tsv",
     params:
-        curation=curation_params("clips", "window_s", "embedding", "streams", "device"),
+        curation=curation_params("clips", "window_s", "embedding", "streams"),
     log:
         "results/logs/video_embeddings/{shard}.log",
     benchmark:
@@ -33,7 +33,7 @@ rule curate:
                    category="6. Curation", subcategory="{strategy}"),
     params:
         budget=lambda wildcards: CURATION_BUDGETS[wildcards.budget],
-        curation=curation_params("knn_pool_factor", "heuristic", "device", "seed", "seeds"),
+        curation=curation_params("knn_pool_factor", "heuristic", "seed", "seeds"),
     log:
         "results/logs/curate/{strategy}_{budget}.log",
     benchmark:

@@ -7,8 +7,10 @@ rule download:
     params:
         download_dir=config["download"]["dir"],
         # The settings that decide what a video yields. Politeness, retries, timeouts, cookies and
-        # proxy are read from the config by the script instead: they never change the result, and
-        # as params a change would rewrite every shard's table and so rerun every later stage.
+        # proxy (groundprobe.config.EXECUTION_SETTINGS) are read from the config by the script
+        # instead: they never change the result, and as params a change would rewrite every
+        # shard's table and so rerun every later stage. Listed key by key in this order, so that
+        # the params recorded by existing runs stay equal whatever the config's key order.
         selection={
             key: config["download"][key]
             for key in ("format", "max_height", "caption_languages", "caption_kinds")

@@ -8,8 +8,6 @@ rule evaluate:
         auc="results/evaluate/{model}/{shard}.auc.tsv",
         segment_auc="results/evaluate/{model}/{shard}.segment_auc.parquet",
         qc="results/qc/evaluate/{model}/{shard}.tsv",
-    params:
-        device=config["train"]["device"],
     log:
         "results/logs/evaluate/{model}/{shard}.log",
     benchmark:

@@ -7,8 +7,9 @@ rule features_2d:
         qc="results/qc/features_2d/{shard}.tsv",
     params:
         stream="2d",
-        # Only this stream's settings, so that changing the other stream does not rerun this one.
-        features={key: value for key, value in config["features"].items() if key != "3d"},
+        # Only this stream's result settings, so that changing the other stream or an execution
+        # setting (threads, device, batch size, decoding; groundprobe.config) reruns nothing.
+        features=result_params(config["features"], "features", drop=("3d",)),
     log:
         "results/logs/features_2d/{shard}.log",
     benchmark:
@@ -31,7 +32,7 @@ use rule features_2d as features_3d with:
         qc="results/qc/features_3d/{shard}.tsv",
     params:
         stream="3d",
-        features={key: value for key, value in config["features"].items() if key != "2d"},
+        features=result_params(config["features"], "features", drop=("2d",)),
     log:
         "results/logs/features_3d/{shard}.log",
     benchmark:

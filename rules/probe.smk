@@ -13,8 +13,7 @@ rule probe:
         probe="results/probes/{corpus}/{model}.tsv",
         ranks="results/probes/{corpus}/{model}.ranks.tsv.gz",
     params:
-        retrieval=config["retrieval"],
-        device=config["train"]["device"],
+        retrieval=result_params(config["retrieval"], "retrieval"),
     log:
         "results/logs/probe/{corpus}/{model}.log",
     benchmark:

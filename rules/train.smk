@@ -1,8 +1,10 @@
 rule train:
     input:
-        segments=per_shard("results/segments/{shard}.h5"),
-        features_2d=per_shard("results/features/2d/{shard}.h5"),
-        features_3d=per_shard("results/features/3d/{shard}.h5"),
+        # Every shard's files, listed (rules/shard_listing.smk): evaluate's jobs, one per shard,
+        # depend on train, and Snakemake checks each against train's whole input list.
+        segments="results/shards/segments.txt",
+        features_2d="results/shards/features_2d.txt",
+        features_3d="results/shards/features_3d.txt",
         vocab="results/vocab.tsv",
         manifest="results/manifest.tsv",
         curation=curation_input,

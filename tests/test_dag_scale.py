@@ -25,9 +25,10 @@ SHARD_SIZE = 5          # more than any rule's jobs per shard, so that per-video
 # videos deleted after features (prune_videos); evaluate runs for both compared models.
 PER_SHARD = {"download": 1, "features_2d": 1, "features_3d": 1, "asr": 1, "segments": 1,
              "prune_videos": 1, "evaluate": 2}
-# Rules that run once per run, whatever the corpus size (train: the two compared models).
+# Rules that run once per run, whatever the corpus size (train: the two compared models;
+# shard_listing: the asr, segments and two feature listings that vocab and train read).
 AGGREGATE = {"vocab": 1, "train": 2, "auc_by_video": 1, "qc": 1, "auc_by_category": 1,
-             "funnel": 1, "model_comparison": 1, "all": 1}
+             "funnel": 1, "model_comparison": 1, "all": 1, "shard_listing": 4}
 MAX_AGGREGATE_JOBS = 4  # any other aggregate rule (the analyses) plans at most this many jobs
 
 

@@ -1,8 +1,9 @@
 import pandas as pd
 import pytest
 
-from groundprobe.manifest import (ManifestError, assign_shards, build_crosstask_manifest,
-                                  build_manifest, corpus_videos, shard_name, shard_rows)
+from groundprobe.manifest import (MANIFEST_COLUMNS, ManifestError, assign_shards,
+                                  build_crosstask_manifest, build_manifest, corpus_videos,
+                                  shard_name, shard_rows)
 
 
 def sources(n=5, **overrides):
@@ -148,3 +149,107 @@ def test_manifest_shards_are_read_once_per_version_of_the_manifest(tmp_path, mon
     write_table(crosstask, tmp_path / "crosstask.tsv")
     assert manifest_module.manifest_shards(tmp_path / "crosstask.tsv") == {
         "crosstask": ("ct00000", "ct00001"), None: ("ct00000", "ct00001")}
+
+
+def read_text_manifest(path) -> pd.DataFrame:
+    """The reference: the whole manifest file read by pandas, every column but shard as text."""
+    return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""],
+                       dtype={column: str for column in MANIFEST_COLUMNS if column != "shard"})
+
+
+class CountingFile:
+    """A binary file that counts the bytes read from it."""
+
+    def __init__(self, path, mode):
+        self.handle, self.bytes_read = open(path, mode), 0
+
+    def read(self, *args):
+        data = self.handle.read(*args)
+        self.bytes_read += len(data)
+        return data
+
+    def readline(self, *args):
+        line = self.handle.readline(*args)
+        self.bytes_read += len(line)
+        return line
+
+    def seek(self, *args):
+        return self.handle.seek(*args)
+
+    def tell(self):
+        return self.handle.tell()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+def bytes_read(monkeypatch, call):
+    """(call(), bytes groundprobe.manifest read from files); fails when it parsed a whole file."""
+    from groundprobe import manifest as manifest_module
+
+    files, whole_reads = [], []
+    monkeypatch.setattr(manifest_module, "open",
+                        lambda path, mode: files.append(CountingFile(path, mode)) or files[-1],
+                        raising=False)
+    read_text = manifest_module.read_manifest_text
+    monkeypatch.setattr(manifest_module, "read_manifest_text", lambda source, separator: (
+        whole_reads.append(source) if not hasattr(source, "read") else None,
+        read_text(source, separator))[1])
+    result = call()
+    monkeypatch.undo()
+    assert not whole_reads, "the whole manifest was parsed"
+    return result, sum(file.bytes_read for file in files)
+
+
+@pytest.mark.parametrize("shard_size", [1, 3, 7])
+def test_a_shard_is_read_from_its_own_bytes_equal_to_filtering_the_whole_table(tmp_path, shard_size,
+                                                                              monkeypatch):
+    from groundprobe.io import write_table
+    from groundprobe.manifest import read_shard_rows
+
+    target = sources(8).assign(video_id=[f"t{i}" for i in range(8)],
+                               split=["train", "validation"] * 4)
+    # Titles with a separator-like comma, quotes and digits only, and empty cells.
+    study = build_manifest(sources(200, title=[f'a, "b" {i}' if i % 3 else str(i)
+                                               for i in range(200)]),
+                           shard_size, target=target)
+    crosstask = build_crosstask_manifest(
+        pd.DataFrame({"video_id": [f"c{i}" for i in range(5)], "source": ["x.mp4"] * 5}),
+        shard_size, study)
+    for manifest, name in ((study, "manifest.tsv"), (crosstask, "crosstask.tsv")):
+        path = tmp_path / name
+        write_table(manifest, path)
+        whole = read_text_manifest(path)
+        names = {shard_name(c, s) for c, s in zip(manifest["corpus"], manifest["shard"])}
+        with path.open("rb") as handle:
+            size = len(handle.read())
+        ordered = sorted(names)
+        # The first, second, a middle and the last two shards (the source's last and the
+        # target's), and shards the manifest lacks.
+        picked = dict.fromkeys(ordered[:2] + ordered[len(ordered) // 2:][:1] + ordered[-9:-8]
+                               + ordered[-2:])
+        for shard in [*picked, "00999", "ct00999"]:
+            expected = shard_rows(whole, shard).reset_index(drop=True)
+            got, read = bytes_read(monkeypatch, lambda: read_shard_rows(path, shard))
+            assert len(got) == len(expected) and (len(got) > 0) == (shard in names), shard
+            if len(got):
+                pd.testing.assert_frame_equal(got, expected)
+            assert read < size / 2 or name == "crosstask.tsv", f"{shard}: read {read} of {size} bytes"
+
+
+def test_a_field_with_a_line_break_falls_back_to_reading_the_whole_manifest(tmp_path):
+    from groundprobe.io import write_table
+    from groundprobe.manifest import read_shard_rows
+
+    manifest = build_manifest(sources(9, title=["two\nlines" if i == 4 else "" for i in range(9)]),
+                              shard_size=2)
+    path = tmp_path / "manifest.tsv"
+    write_table(manifest, path)
+    whole = read_text_manifest(path)
+    assert whole["title"].tolist().count("two\nlines") == 1
+    for shard in ("00000", "00001", "00002", "00003", "00004"):
+        pd.testing.assert_frame_equal(read_shard_rows(path, shard),
+                                      shard_rows(whole, shard).reset_index(drop=True))

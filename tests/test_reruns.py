@@ -53,7 +53,8 @@ def test_a_finished_run_plans_nothing(finished_run):
 def test_forcerun_redoes_a_stage_and_its_dependants_only(finished_run):
     n = shards(finished_run)
     assert planned(finished_run, "--forcerun", "segments") == {
-        "segments": n, "train": 1, "evaluate": n, "auc_by_video": 1, "qc": 1, "auc_by_category": 1}
+        "segments": n, "shard_listing": 1, "train": 1, "evaluate": n, "auc_by_video": 1, "qc": 1,
+        "auc_by_category": 1}
 
 
 def test_until_stops_at_a_stage(finished_run):
@@ -115,19 +116,15 @@ def test_crosstask_runs_beside_a_finished_study_and_an_edited_annotation_reruns_
 
 
 def test_a_killed_run_is_completed_by_rerun_incomplete(finished_run, tiny_local_run):
-    """SIGKILL of snakemake and its job while a features job extracts (after a change of the
-    decoder's chunk size, which reruns feature extraction without changing a feature): after
-    --unlock, --rerun-incomplete redoes the unfinished shards' features and what depends on them,
-    and the results equal the uninterrupted run's."""
-    config_path = finished_run / "config.yaml"
-    config = yaml.safe_load(config_path.read_text())
-    config["features"]["decode_chunk_frames"] = 16
-    config_path.write_text(yaml.safe_dump(config))
+    """SIGKILL of snakemake and its job while a features job extracts (forced to rerun, which
+    recomputes the same features): after --unlock, --rerun-incomplete redoes the unfinished
+    shards' features and what depends on them, and the results equal the uninterrupted run's."""
     n = shards(finished_run)
-    assert planned(finished_run)["features_3d"] == n
+    assert planned(finished_run, "--forcerun", "features_3d")["features_3d"] == n
     run = subprocess.Popen(
         ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(finished_run),
-         TARGET, "--cores", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         TARGET, "--cores", "1", "--forcerun", "features_3d"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     logs = finished_run / "results" / "logs"
     started = time.time()
     deadline = time.monotonic() + 300

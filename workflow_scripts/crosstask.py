@@ -24,7 +24,7 @@ stage_qc = pd.concat(stage_tables, ignore_index=True) if stage_tables else qc_fr
 fetched = set(read_table(snakemake.input.manifest)["video_id"])
 videos, dropped = unevaluated_videos(videos, fetched, stage_qc)
 qc += dropped
-device = resolve_device(params.device)
+device = resolve_device(snakemake.config["train"]["device"])
 models = {name: load_model(path, device) for name, path in zip(params.models, snakemake.input.checkpoints)}
 vocabulary = vocabulary_ids(read_table(snakemake.input.vocab))
 with FeatureStore(snakemake.input.features_2d, snakemake.input.features_3d) as store:

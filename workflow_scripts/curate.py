@@ -31,7 +31,8 @@ pool = [video_id for ids, _ in source_blocks() for video_id in ids]
 budget = parse_budget(snakemake.params.budget, len(pool))
 log.info("%s: %d of %d source training videos (budget %s), target reference: %d training videos",
          strategy, budget, len(pool), snakemake.params.budget, len(target_train))
-device = resolve_device(params["device"], snakemake.config["resources"]["allow_cpu_fallback"])
+device = resolve_device(snakemake.config["curation"]["device"],
+                        snakemake.config["resources"]["allow_cpu_fallback"])
 if strategy in ("avg_sim", "knn"):
     target_blocks = list(embedding_blocks(snakemake.input.target, target_train, len(target_train) or 1))
     if not target_blocks:

@@ -1,12 +1,13 @@
 """Glue for rule download: ingest the videos of one shard."""
 
 from groundprobe.download import DownloadSettings, ingest_shard
-from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import CROSSTASK_CORPUS, shard_rows
+from groundprobe.io import setup_logging, write_table
+from groundprobe.manifest import CROSSTASK_CORPUS, read_shard_rows
 from groundprobe.qc import qc_frame
 
 log = setup_logging(snakemake.log[0])
-videos = shard_rows(read_table(snakemake.input.manifest), snakemake.wildcards.shard)
+# Only this shard's rows: reading the whole manifest in every job costs N² / shard_size in all.
+videos = read_shard_rows(snakemake.input.manifest, snakemake.wildcards.shard)
 # Operational settings from the config, outcome-deciding ones from params (see rules/download.smk).
 settings = DownloadSettings.from_config(
     snakemake.config["download"]

@@ -12,7 +12,7 @@ from groundprobe.train import load_model
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-model = load_model(snakemake.input.checkpoint, resolve_device(snakemake.params.device))
+model = load_model(snakemake.input.checkpoint, resolve_device(snakemake.config["train"]["device"]))
 with FeatureStore([snakemake.input.features_2d], [snakemake.input.features_3d]) as store:
     auc, segment_auc, qc = evaluate_videos(model, read_table(snakemake.input.segments), store)
 write_table(auc, snakemake.output.auc)

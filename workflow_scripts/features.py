@@ -2,6 +2,7 @@
 
 import torch
 
+from groundprobe.config import with_execution_settings
 from groundprobe.download import require_video_files
 from groundprobe.features import extract_shard_features, stream_params
 from groundprobe.io import read_table, setup_logging, write_table
@@ -10,9 +11,11 @@ from groundprobe.qc import qc_frame
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 stream = snakemake.params.stream
-# ffmpeg's decoder gets the job's threads too, so that a job never uses more cores than it holds.
-# The CPU fallback is read from the config, not params: it never changes what a feature means.
-params = stream_params(snakemake.params.features, stream) | {
+# Execution settings (device, batch sizes, decoding) and the CPU fallback are read from the config,
+# not params: they never change what a feature means. ffmpeg's decoder gets the job's threads too,
+# so that a job never uses more cores than it holds.
+features = with_execution_settings(snakemake.params.features, snakemake.config["features"], "features")
+params = stream_params(features, stream) | {
     "threads": snakemake.threads,
     "allow_cpu_fallback": snakemake.config["resources"]["allow_cpu_fallback"],
 }

@@ -3,6 +3,7 @@
 import pandas as pd
 import torch
 
+from groundprobe.config import with_execution_settings
 from groundprobe.device import resolve_device
 from groundprobe.evaluate import evaluate_videos
 from groundprobe.features import FeatureStore
@@ -17,8 +18,8 @@ model_name, corpus = snakemake.wildcards.model, snakemake.wildcards.corpus
 validation = validation_ids(read_table(snakemake.input.manifest), corpus)
 segments = pd.concat([read_table(path) for path in snakemake.input.segments], ignore_index=True)
 segments = segments[segments["video_id"].isin(validation)]
-model = load_model(snakemake.input.checkpoint, resolve_device(snakemake.params.device))
-params = snakemake.params.retrieval
+model = load_model(snakemake.input.checkpoint, resolve_device(snakemake.config["train"]["device"]))
+params = with_execution_settings(snakemake.params.retrieval, snakemake.config["retrieval"], "retrieval")
 with FeatureStore(snakemake.input.features_2d, snakemake.input.features_3d) as store:
     ranks, metrics = retrieve(model, segments, store, params["clips_per_video"], params["query_block"],
                               params["max_items"], params["seed"])

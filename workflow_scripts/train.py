@@ -2,11 +2,10 @@
 videos of its draw of a curation table (curated models), in as many processes as the rule has GPUs
 (resources gpu; one process without it)."""
 
+from groundprobe.config import with_execution_settings
 from groundprobe.distributed import TrainingJob, train_processes
 from groundprobe.io import setup_logging
-
-# Config train keys that decide how the model is trained, never which weights come out.
-EXECUTION_KEYS = ("device", "threads", "log_every", "checkpoint_every", "loader_workers")
+from groundprobe.manifest import read_shard_listing
 
 # The training processes are spawned: each imports this file as its main module, and the guard
 # keeps them from running the rule again.
@@ -15,18 +14,18 @@ if __name__ == "__main__":
     n_processes = max(1, int(snakemake.resources.get("gpu", 1)))
     job = TrainingJob(
         model=snakemake.wildcards.model,
-        segments=tuple(map(str, snakemake.input.segments)),
-        features_2d=tuple(map(str, snakemake.input.features_2d)),
-        features_3d=tuple(map(str, snakemake.input.features_3d)),
+        segments=read_shard_listing(snakemake.input.segments),
+        features_2d=read_shard_listing(snakemake.input.features_2d),
+        features_3d=read_shard_listing(snakemake.input.features_3d),
         vocab=str(snakemake.input.vocab),
         manifest=str(snakemake.input.manifest),
         curation=str(snakemake.input.curation[0]) if snakemake.input.curation else None,
         draw=snakemake.params.draw,
         model_spec=dict(snakemake.params.model_spec),
         model_params=dict(snakemake.params.model),
-        # Execution settings come from the config, not params: they never change the weights.
-        train_params=dict(snakemake.params.train)
-        | {key: snakemake.config["train"][key] for key in EXECUTION_KEYS}
+        # Execution settings (device, threads, checkpoint and log intervals) and the CPU fallback
+        # come from the config, not params: they never change the weights.
+        train_params=with_execution_settings(snakemake.params.train, snakemake.config["train"], "train")
         | {"allow_cpu_fallback": snakemake.config["resources"]["allow_cpu_fallback"]},
         length_s=int(snakemake.params.segments["length_s"]),
         checkpoint=str(snakemake.output.checkpoint),

@@ -17,7 +17,8 @@ params = snakemake.params.curation
 by_model = params["embedding"] != "features"
 streams = ("2d", "3d") if by_model else tuple(params["streams"])
 if by_model:
-    embed = model_embedder(load_model(snakemake.input.checkpoint, resolve_device(params["device"])))
+    device = resolve_device(snakemake.config["curation"]["device"])
+    embed = model_embedder(load_model(snakemake.input.checkpoint, device))
 else:
     embed = normalised
 

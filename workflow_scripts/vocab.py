@@ -4,12 +4,13 @@ import pandas as pd
 
 from groundprobe.asr import build_vocabulary, count_tokens
 from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.manifest import read_shard_listing
 
 log = setup_logging(snakemake.log[0])
 manifest = read_table(snakemake.input.manifest)
 train_ids = set(manifest.loc[manifest["split"] == "train", "video_id"])
 counts = pd.Series(dtype="int64")
-for path in snakemake.input.words:
+for path in read_shard_listing(snakemake.input.words):
     words = read_table(path)
     counts = counts.add(count_tokens(words[words["video_id"].isin(train_ids)]), fill_value=0)
 vocab = build_vocabulary(counts.astype("int64"), snakemake.params.min_count, snakemake.params.max_size)
