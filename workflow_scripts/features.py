@@ -10,10 +10,12 @@ from groundprobe.qc import qc_frame
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 stream = snakemake.params.stream
-# ffmpeg's decoder gets the job's threads too, so that a job never uses more cores than it holds.
-# The CPU fallback is read from the config, not params: it never changes what a feature means.
+# ffmpeg's decoders share the job's threads too, so that a job never uses more cores than it holds.
+# The CPU fallback and the number of decoder processes are read from the config, not params: they
+# never change what a feature means.
 params = stream_params(snakemake.params.features, stream) | {
     "threads": snakemake.threads,
+    "decoders": snakemake.config["features"]["decoders"],
     "allow_cpu_fallback": snakemake.config["resources"]["allow_cpu_fallback"],
 }
 downloads = read_table(snakemake.input.download)
