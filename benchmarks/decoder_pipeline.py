@@ -1,0 +1,159 @@
+"""Benchmark: with N decoder processes, a feature job runs at min(model rate, N x one decoder's rate).
+
+Feature extraction (groundprobe.features.iter_shard_features) runs a stand-in model of a fixed
+speed that holds no CPU: it sleeps len(batch) / rate seconds per batch (time.sleep releases the
+GIL, as a GPU kernel does) and returns pixel samples as features. Videos are ffmpeg testsrc2
+clips (640x360, 30 fps, H.264: YouTube-600K's 360p downloads) made in a temp dir. Each ffmpeg
+decoder runs on one thread.
+
+For each stream kind and N in --decoders:
+- r1: one decoder's rate, measured just before with its own process (ParallelDecoder, N=1,
+  nothing consuming but counting);
+- the stand-in's rate M = --model-factor x r1 (measured once per kind, before N=1);
+- bound = min(M, N x r1): what the job should reach;
+- decode-only: N decoders with nothing consuming (what this machine's cores give N of them);
+- pipeline: items/s of iter_shard_features with N decoders and the stand-in (wall time from the
+  start of the decoders to the last video's features); ratio = pipeline / bound;
+- serial: the serial path (extract_video_features: decode, then model, in one thread), once.
+Features of every N are compared with the serial path's (arrays must be equal).
+Exit status 0 only if every ratio is >= --min-ratio (0.9) and every feature array is equal.
+
+On a 2-core machine N decoders get at most 2 cores, so N x r1 is reachable only up to N = 2: with
+the default --model-factor 1.6, bound is r1 for N = 1 (decoder-bound: decoding must overlap with the
+model, as the serial path does not) and M = 1.6 r1 for N = 2 and 4 (model-bound: the decoders
+together must outrun one decoder by 1.6x, and 4 of them on 2 cores must keep up as well as 2).
+
+    python benchmarks/decoder_pipeline.py                     # 3d and 2d, N = 1, 2, 4
+    python benchmarks/decoder_pipeline.py --kinds 3d --decoders 1 2 --videos 4 --seconds 4
+
+Measured 2026-12-03, `python benchmarks/decoder_pipeline.py` on the 2-core development machine,
+shared with other jobs (load average about 6 during the run); items are 3D clips (30 frames at
+112x112) and 2D frames (1 fps, 256 -> 224):
+
+    MEASURED_TABLE
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from decode_feature_memory import make_video  # noqa: E402  (benchmarks/ is not a package)
+
+from groundprobe.decode import ParallelDecoder  # noqa: E402
+from groundprobe.features import extract_video_features, iter_shard_features  # noqa: E402
+
+PARAMS = {  # the pipeline's stream parameters; threads = 1: one ffmpeg thread per decoder
+    "3d": {"fps": 30, "clip_seconds": 1, "frame_size": 112, "batch_size": 4,
+           "decode_chunk_frames": 64, "threads": 1},
+    "2d": {"fps": 1, "resize": 256, "crop": 224, "batch_size": 8, "decode_chunk_frames": 64,
+           "threads": 1},
+}
+UNITS = {"3d": "clips/s", "2d": "frames/s"}
+
+
+class StandInModel:
+    """A backbone of fixed speed that holds no CPU: ``items_per_s`` items per second.
+
+    ``model(batch)`` sleeps ``len(batch) / items_per_s`` seconds and returns ``dim`` evenly spaced
+    pixels of each item as float32 ``(n, dim)`` features, so that features depend on the frames.
+    """
+
+    def __init__(self, kind: str, items_per_s: float, dim: int = 32):
+        self.kind, self.items_per_s, self.dim = kind, items_per_s, dim
+
+    def __call__(self, batch: np.ndarray) -> torch.Tensor:
+        time.sleep(len(batch) / self.items_per_s)
+        flat = batch.reshape(len(batch), -1)
+        return torch.from_numpy(flat[:, ::flat.shape[1] // self.dim][:, :self.dim].astype(np.float32))
+
+
+def decode_rate(paths: list[Path], kind: str, params: dict, decoders: int) -> float:
+    """Items per second that ``decoders`` decoder processes deliver when nothing else runs."""
+    items = 0
+    start = time.perf_counter()
+    with ParallelDecoder(paths, kind, params, decoders) as decoded:
+        for event in decoded:
+            if event.error is not None:
+                raise event.error
+            items += 0 if event.frames is None else len(event.frames)
+    return items / (time.perf_counter() - start)
+
+
+def items_of(features: list[np.ndarray], kind: str, params: dict) -> int:
+    """Model items behind feature rows: a 2D row is fps frames, a 3D row one clip."""
+    return sum(len(f) for f in features) * (params["fps"] if kind == "2d" else 1)
+
+
+def run_pipeline(paths: list[Path], model: StandInModel, params: dict,
+                 decoders: int) -> tuple[float, list[np.ndarray]]:
+    """Items per second of iter_shard_features with ``decoders`` processes, and its features."""
+    start = time.perf_counter()
+    features = []
+    for _, rows in iter_shard_features(paths, model, params, decoders):
+        if not isinstance(rows, np.ndarray):
+            raise rows
+        features.append(rows)
+    return items_of(features, model.kind, params) / (time.perf_counter() - start), features
+
+
+def run_serial(paths: list[Path], model: StandInModel, params: dict) -> tuple[float, list[np.ndarray]]:
+    """Items per second and features of the serial path (decode, then model, in one thread)."""
+    start = time.perf_counter()
+    features = [extract_video_features(path, model, params) for path in paths]
+    return items_of(features, model.kind, params) / (time.perf_counter() - start), features
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kinds", nargs="+", choices=["3d", "2d"], default=["3d", "2d"])
+    parser.add_argument("--decoders", nargs="+", type=int, default=[1, 2, 4])
+    parser.add_argument("--videos", type=int, default=8, help="videos per run")
+    parser.add_argument("--seconds", type=float, default=6, help="length of each video")
+    parser.add_argument("--model-factor", type=float, default=1.6,
+                        help="stand-in model rate as a multiple of one decoder's rate")
+    parser.add_argument("--min-ratio", type=float, default=0.9)
+    parser.add_argument("--workdir", help="keep the generated videos here (default: a temp dir)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # the main process only normalises rows; the decoders need the cores
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.workdir or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = [make_video(folder / f"testsrc2_640x360_{i}_{args.seconds:g}s.mp4",
+                            args.seconds / 60, 640, 360, 30) for i in range(args.videos)]
+        print(f"{args.videos} videos of {args.seconds:g} s, 640x360 at 30 fps; one ffmpeg thread "
+              f"per decoder; stand-in model at {args.model_factor:g} x r1")
+        header = (f"{'kind':<5}{'N':>3}{'r1':>8}{'M':>8}{'bound':>8}{'decode-only':>13}"
+                  f"{'pipeline':>10}{'serial':>8}{'ratio':>7}  same features")
+        print(header)
+        ok = True
+        for kind in args.kinds:
+            params = PARAMS[kind]
+            model = StandInModel(kind, args.model_factor * decode_rate(paths, kind, params, 1))
+            serial_rate, serial = run_serial(paths, model, params)
+            for decoders in args.decoders:
+                r1 = decode_rate(paths, kind, params, 1)
+                bound = min(model.items_per_s, decoders * r1)
+                decode_only = decode_rate(paths, kind, params, decoders)
+                rate, features = run_pipeline(paths, model, params, decoders)
+                same = all(np.array_equal(a, b) for a, b in zip(features, serial, strict=True))
+                ratio = rate / bound
+                ok &= same and ratio >= args.min_ratio
+                print(f"{kind:<5}{decoders:>3}{r1:>8.2f}{model.items_per_s:>8.2f}{bound:>8.2f}"
+                      f"{decode_only:>13.2f}{rate:>10.2f}{serial_rate:>8.2f}{ratio:>7.2f}  "
+                      f"{'yes' if same else 'NO'}", flush=True)
+        print(f"rates in {', '.join(f'{UNITS[k]} ({k})' for k in args.kinds)}; bound = min(M, N x r1)")
+        print(f"every ratio >= {args.min_ratio} and features equal: {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
