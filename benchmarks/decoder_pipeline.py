@@ -55,10 +55,11 @@ from decode_feature_memory import make_video  # noqa: E402  (benchmarks/ is not 
 from groundprobe.decode import ParallelDecoder  # noqa: E402
 from groundprobe.features import extract_video_features, iter_shard_features  # noqa: E402
 
-PARAMS = {  # the pipeline's stream parameters; threads = 1: one ffmpeg thread per decoder
-    "3d": {"fps": 30, "clip_seconds": 1, "frame_size": 112, "batch_size": 4,
+PARAMS = {  # stream parameters; threads = 1: one ffmpeg thread per decoder; small batches keep
+    # the stream of batches fine-grained in runs of a few seconds
+    "3d": {"fps": 30, "clip_seconds": 1, "frame_size": 112, "batch_size": 2,
            "decode_chunk_frames": 64, "threads": 1},
-    "2d": {"fps": 1, "resize": 256, "crop": 224, "batch_size": 8, "decode_chunk_frames": 64,
+    "2d": {"fps": 1, "resize": 256, "crop": 224, "batch_size": 2, "decode_chunk_frames": 64,
            "threads": 1},
 }
 UNITS = {"3d": "clips/s", "2d": "frames/s"}

@@ -418,6 +418,10 @@ class ParallelDecoder:
                 if dead:
                     raise RuntimeError(f"decoder process {dead[0].pid} died with exit status "
                                        f"{dead[0].exitcode} before its videos were decoded") from None
+                if all(p.exitcode is not None for p in self._processes) and self._results.empty():
+                    # Exited decoders have flushed their messages: none is on its way.
+                    raise RuntimeError("the decoder processes ended before every video was "
+                                       "reported") from None
 
     def close(self) -> None:
         """End the decoder processes: let them exit after a complete run, else SIGTERM them (they
