@@ -49,6 +49,10 @@ earlier run at load 12, with batches of 4; here M was set from an r1 measured un
 so M was only 1.07 r1 and model and decoder took turns). 2D at N = 2 and 4 stays near 9 frames/s
 although decode-only reaches 11-16: with 4-s videos a 2D decoder spends most of its time
 starting ffprobe and ffmpeg for 4 frames, and where that time goes is not yet understood.
+A 2D run with 12-s videos (`--kinds 2d --seconds 12 --repeats 1`, load average 3.5) gave ratios
+0.70, 0.71, 0.89 for N = 1, 2, 4 (r1 23-26 frames/s, decode-only 23, 26, 53; pipeline 16.2,
+28.3, 35.7; serial 14.1): decode-only of 2 decoders barely beat one, so the machine's load
+varied within the run; the 2D shortfall is open.
 """
 
 from __future__ import annotations
