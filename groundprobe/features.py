@@ -26,8 +26,8 @@ import torch.nn.functional as F
 import torchvision
 from efficientnet_lite_pytorch import EfficientNet
 
-from groundprobe.decode import (DecodeError, ffmpeg_version, frames_per_second, iter_clips_3d,
-                                iter_seconds_2d)
+from groundprobe.decode import (DecodeError, ParallelDecoder, ffmpeg_version, frames_per_second,
+                                stream_batches)
 from groundprobe.device import resolve_device
 from groundprobe.io import atomic_output, file_sha256, provenance
 from groundprobe.qc import QcRecord
@@ -36,7 +36,7 @@ from groundprobe.weights import WeightsError, weights_file
 
 log = logging.getLogger(__name__)
 
-SHARED_KEYS = ("device", "threads", "bf16_cpu", "decode_chunk_frames")
+SHARED_KEYS = ("device", "threads", "bf16_cpu", "decode_chunk_frames", "decoders")
 MAX_CHUNK_ROWS = 256  # a chunk of 256 x 2048 float16 is 1 MiB, HDF5's default chunk cache
 MAX_OPEN_FILES = 32  # shard files a FeatureStore keeps open at once
 METADATA_CACHE_BYTES = 256 * 1024  # HDF5 metadata cache of a shard file open for reading
@@ -310,23 +310,66 @@ def stream_params(features_config: dict, stream: str) -> dict:
     return dict(features_config[stream]) | {key: features_config[key] for key in SHARED_KEYS}
 
 
+def rows_per_item(kind: str, params: dict) -> int:
+    """Backbone outputs averaged into one row: the frames of a second for 2D, 1 clip for 3D."""
+    return frames_per_second(params) if kind == "2d" else 1
+
+
+def batch_rows(backbone: Backbone, batch: np.ndarray, per_row: int) -> np.ndarray:
+    """Rows of one decoded batch: float16 ``(len(batch) // per_row, dim)``, L2-normalised, each
+    the mean of ``per_row`` consecutive items' features."""
+    features = backbone(batch).view(-1, per_row, backbone.dim).mean(dim=1)
+    return F.normalize(features, dim=1).numpy().astype(np.float16)
+
+
+def _stacked(rows: list[np.ndarray], dim: int) -> np.ndarray:
+    return np.concatenate(rows) if rows else np.empty((0, dim), np.float16)
+
+
 def extract_video_features(path: str | os.PathLike, backbone: Backbone, params: dict) -> np.ndarray:
     """Per-second features of one video: float16 ``(n_seconds, dim)``, each row L2-normalised.
 
-    Frames stream through the backbone batch by batch; only the output grows with video length.
-    For 2D at ``fps > 1`` a second's row is the mean of its frames' features.
-    Raises :class:`DecodeError` when the video cannot be decoded.
+    Decoding and inference take turns in this process; frames stream through the backbone batch
+    by batch, so only the output grows with video length. For 2D at ``fps > 1`` a second's row
+    is the mean of its frames' features. Raises :class:`DecodeError` when the video cannot be
+    decoded. (:func:`iter_shard_features` gives the same rows with decoding in parallel.)
     """
-    if backbone.kind == "2d":
-        batches: Iterator[np.ndarray] = iter_seconds_2d(path, params)
-        per_second = frames_per_second(params)
-    else:
-        batches, per_second = iter_clips_3d(path, params), 1
-    rows = []
-    for batch in batches:
-        features = backbone(batch).view(-1, per_second, backbone.dim).mean(dim=1)
-        rows.append(F.normalize(features, dim=1).numpy().astype(np.float16))
-    return np.concatenate(rows) if rows else np.empty((0, backbone.dim), np.float16)
+    per_row = rows_per_item(backbone.kind, params)
+    rows = [batch_rows(backbone, batch, per_row)
+            for batch in stream_batches(path, backbone.kind, params)]
+    return _stacked(rows, backbone.dim)
+
+
+def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, params: dict,
+                        decoders: int) -> Iterator[tuple[int, np.ndarray | DecodeError]]:
+    """``(i, features of paths[i])`` for every video in order, decoded by ``decoders`` processes
+    (:class:`ParallelDecoder`) while this process runs the backbone.
+
+    Features are those of :func:`extract_video_features` (same batches, same rows); a video that
+    cannot be decoded gives its :class:`DecodeError` instead. Any other error in a decoder is
+    raised here. Throughput is the smaller of the backbone's rate and the decoders' combined
+    rate. Videos decoded ahead of an earlier, longer one wait here as rows (float16, ``dim``
+    values per second) until it is done, so that they come out in order.
+    """
+    per_row = rows_per_item(backbone.kind, params)
+    partial: dict[int, list[np.ndarray]] = {}
+    done: dict[int, np.ndarray | DecodeError] = {}
+    next_video = 0
+    with ParallelDecoder(paths, backbone.kind, params, decoders) as decoded:
+        for event in decoded:
+            if event.frames is not None:
+                partial.setdefault(event.video, []).append(batch_rows(backbone, event.frames, per_row))
+                continue
+            rows = partial.pop(event.video, [])
+            if event.error is None:
+                done[event.video] = _stacked(rows, backbone.dim)
+            elif isinstance(event.error, DecodeError):
+                done[event.video] = event.error
+            else:
+                raise event.error
+            while next_video in done:
+                yield next_video, done.pop(next_video)
+                next_video += 1
 
 
 def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
@@ -336,25 +379,30 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
     One float16 dataset ``(n_seconds, dim)`` per video id at the file root, chunked by video; file
     attributes carry provenance. Videos that cannot be decoded or have no full second are left
     out and returned as QC records. The file appears only when the whole shard is done.
+    ``params["decoders"]`` processes decode while this one runs the backbone
+    (:func:`iter_shard_features`); the features do not depend on their number.
     """
     stage = f"features_{stream}"
     device = resolve_device(params["device"], params.get("allow_cpu_fallback", False))
     backbone = load_backbone(params["backbone"], params["weights"], device, bf16_cpu=params["bf16_cpu"])
     if backbone.kind != stream:
         raise ValueError(f"backbone {backbone.name} is {backbone.kind}, not usable for stream {stream}")
-    log.info("%s: backbone %s (%s weights, sha256 %s) on %s", stage, backbone.name, params["weights"],
-             backbone.weights_sha256, device)
+    log.info("%s: backbone %s (%s weights, sha256 %s) on %s, %d decoder process(es)", stage,
+             backbone.name, params["weights"], backbone.weights_sha256, device, params["decoders"])
     qc: list[QcRecord] = []
-    with atomic_output(out_h5) as tmp, h5py.File(tmp, "w") as h5:
+    rows = list(videos.itertuples(index=False))
+    results = iter_shard_features([video.video_path for video in rows], backbone, params,
+                                  params["decoders"])
+    with (atomic_output(out_h5) as tmp, h5py.File(tmp, "w") as h5,
+          contextlib.closing(results)):  # closing: an error here ends the decoder processes
         h5.attrs.update(provenance(
             stream=stream, dim=backbone.dim, weights_sha256=backbone.weights_sha256,
             device_used=str(device), precision=str(backbone.precision or torch.float32),
             decoder=ffmpeg_version(), **params))
-        for video in videos.itertuples(index=False):
-            try:
-                features = extract_video_features(video.video_path, backbone, params)
-            except DecodeError as error:
-                qc.append(QcRecord(video.video_id, stage, f"undecodable: {error}"))
+        for index, features in results:
+            video = rows[index]
+            if isinstance(features, DecodeError):
+                qc.append(QcRecord(video.video_id, stage, f"undecodable: {features}"))
                 log.warning("%s: %s: %s", video.video_id, stage, qc[-1].reason)
                 continue
             if not len(features):

@@ -61,7 +61,7 @@ CROSSTASK_MODELS = config["crosstask"]["models"] or list(
 # the aggregates with per-shard consumers.
 SHARD_LISTINGS = {
     "asr": "results/asr/{shard}.tsv.gz",
-    "segments": "results/segments/{shard}.tsv.gz",
+    "segments": "results/segments/{shard}.h5",  # the per-shard segment index that train reads
     "features_2d": "results/features/2d/{shard}.h5",
     "features_3d": "results/features/3d/{shard}.h5",
 }

