@@ -4,7 +4,7 @@ Issue 16 item 7: every stage that reads the corpus must run in memory that does 
 corpus's size. For each corpus size N (default 10,000 and 100,000 videos) this builds a synthetic
 corpus in the real shard layout and runs each stage the way its rule does (calling the library
 functions, not Snakemake), each in a fresh Python process, and prints per stage the peak resident
-memory (``ru_maxrss`` of that process, from ``os.wait4``) and the seconds, and per stage the ratio
+memory (``ru_maxrss`` of that process, see MEASURE) and the seconds, and per stage the ratio
 of peak memory at the largest N to the smallest (the issue's bar: <= 1.2), plus training's data
 loading share of step time.
 
@@ -47,8 +47,33 @@ taking the machine's memory; torch and BLAS get --threads threads.
 
 The exit status is 1 when a stage misses --max-ratio (or fails) at the largest size.
 
-Measured on 2026-12-03, 2 shared CPU cores, before issue 16's changes (the "before" figures):
-see the table at the end of this docstring.
+Measured on 2026-12-03 on the code before issue 16's changes (the "before" figures), 2 CPU cores
+shared with other jobs (load average 11-16, so the seconds are inflated several times and noisy;
+the memory is not), --threads 1, ``python benchmarks/corpus_scale.py``; segment_auc and
+auc_by_video from a rerun (``--stages segment_auc,auc_by_video``) after the measuring was fixed to
+start each stage from a small process (see MEASURE: the first run reported the benchmark's own
+342 MB for them). Peak RSS in MB, seconds of the stage after its imports:
+
+    stage                  MB @10000   s @10000   MB @100000   s @100000   ratio  bar <= 1.2
+    imports                      948        0.0          957         0.0    1.01  ok
+    train                       3269      246.2   over limit      (59.4)   > 1.9  MISSED (5364 MB when refused)
+    evaluate (max of 3)         1219       45.1         1215        28.0    1.00  ok
+    segment_auc                  168        5.5          226        63.2    1.34  MISSED
+    auc_by_video                 139        0.3          211         3.6    1.52  MISSED
+    auc_by_category              814        0.5          846         4.8    1.04  ok
+    context_effects              930        4.0         1280        28.4    1.38  MISSED
+    lexical_ols                 3456      298.1   over limit      (46.8)   > 1.8  MISSED (a dense 400848 x 2000 design: 5.97 GiB)
+    evaluate 00000              1214       45.1         1209        28.0    1.00  ok  (the same shard file at both sizes)
+
+    train at 10000: data loading 0.4% of step time (features held in memory), 2609 ms per step
+    (61K-word dense Adam, 1 thread, busy machine), start-up before the first step 91.7 s (feature
+    index of 20K datasets, loading every training video, fingerprint). At 2000 videos train
+    peaked at 1699 MB (1699 -> 3269 MB from 2K to 10K videos: ~0.2 MB per video); at 20000 it
+    held 4.8 GB while still starting up (stopped there).
+
+Disk: the 100K corpus takes 1.0 GB (features 969 MB: 9.7 KB per video for 3.8 KB of float16
+data, i.e. ~3 KB of HDF5 overhead per dataset); generating it took 13 minutes on the busy machine
+(~9 s per shard), once: it is cached.
 """
 
 from __future__ import annotations
@@ -59,7 +84,6 @@ import importlib
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
@@ -501,6 +525,28 @@ def child_main(args: argparse.Namespace) -> None:
     Path(args.result).write_text(json.dumps(record))
 
 
+# Starts one stage's process and reports its peak RSS: a fresh interpreter with no imports runs it
+# under the memory limit, waits (killing it after the timeout) and prints its exit code, wall time
+# and ru_maxrss (RUSAGE_CHILDREN; Linux reports kB). Why not fork the stage from the benchmark
+# itself: Linux counts in a process's ru_maxrss the memory it held before exec, i.e. the anonymous
+# pages it shared with the process that forked it, so a stage forked from a big process would
+# report at least that one's size.
+MEASURE = r"""
+import json, resource, subprocess, sys, time
+limit, timeout, log, cmd = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4:]
+resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+with open(log, "w") as out:
+    start = time.perf_counter()
+    try:
+        rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        rc = None
+    wall = time.perf_counter() - start
+print(json.dumps({"rc": rc, "wall_s": wall,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
 def measure(stage: str, corpus: Corpus, run: Path, args: argparse.Namespace,
             shard: str | None = None) -> dict:
     """Run ``stage`` in a fresh process under the memory limit; its result with peak_mb (the
@@ -511,40 +557,19 @@ def measure(stage: str, corpus: Corpus, run: Path, args: argparse.Namespace,
            "--videos", str(corpus.n_videos), "--shard-size", str(corpus.shard_size), "--run", str(run),
            "--result", str(result), "--threads", str(args.threads), "--steps", str(args.steps)]
     cmd += ["--shard", shard] if shard else []
-    limit = int(args.memory_limit_gb * 2**30)
     threads = str(args.threads)
     env = os.environ | {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                         "MKL_NUM_THREADS": threads}
-    with open(log, "w") as out:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
-            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_DATA, (limit, limit)))
-        status, usage, timed_out = wait_for(process, args.timeout_s)
-        wall = time.perf_counter() - started
+    measured = json.loads(subprocess.run(
+        [sys.executable, "-c", MEASURE, str(int(args.memory_limit_gb * 2**30)), str(args.timeout_s),
+         str(log), *cmd], env=env, capture_output=True, text=True, check=True).stdout)
     record = json.loads(result.read_text()) if result.exists() else {}
-    if timed_out:
+    if measured["rc"] is None:
         record["status"] = f"timeout after {args.timeout_s:.0f} s"
     elif not record:
-        code = os.waitstatus_to_exitcode(status)
-        record["status"] = (f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}")
-    return record | {"peak_mb": usage.ru_maxrss / 1024, "wall_s": wall, "log": str(log)}
-
-
-def wait_for(process: subprocess.Popen, timeout_s: float):
-    """Wait for ``process``; kill it after ``timeout_s``. Returns (wait status, its rusage, timed out)."""
-    deadline = time.perf_counter() + timeout_s
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return status, usage, False
-        if time.perf_counter() > deadline:
-            process.kill()
-            _, status, usage = os.wait4(process.pid, 0)
-            process.returncode = os.waitstatus_to_exitcode(status)
-            return status, usage, True
-        time.sleep(0.2)
+        code = measured["rc"]
+        record["status"] = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
+    return record | {"peak_mb": measured["peak_mb"], "wall_s": measured["wall_s"], "log": str(log)}
 
 
 def eval_shards(corpus: Corpus, count: int) -> list[str]:
@@ -645,10 +670,14 @@ def print_table(results: dict[int, dict[str, dict]], stages: list[str], args: ar
 
 
 def cell(record: dict, key: str, digits: int) -> str:
-    value = record.get(key)
-    if record.get("status") != "ok":
-        return "over limit" if record.get("status") == "over limit" else "-" if value is None else f"({value:.{digits}f})"
-    return f"{value:.{digits}f}"
+    """A table cell: the value; for a stage that did not finish, 'over limit' or '-' for its peak
+    and, in parentheses, the seconds it ran."""
+    value, status = record.get(key), record.get("status")
+    if status == "ok":
+        return f"{value:.{digits}f}"
+    if key == "peak_mb":
+        return "over limit" if status == "over limit" else "-"
+    return "-" if value is None else f"({value:.{digits}f})"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
