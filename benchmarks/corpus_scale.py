@@ -38,8 +38,10 @@ changes): imports (the floor: the interpreter with torch and the library), train
 shard), auc_by_video and auc_by_category, context_effects (its tables, not its figures) and
 lexical_ols. The config blocks are config.yaml's. Each process runs with its data segment limited
 to --memory-limit-gb (setrlimit RLIMIT_DATA: RLIMIT_AS would count the ~3.7 GB of address space
-that importing torch maps), so that a stage that would not fit prints "over limit" instead of
-taking the machine's memory; torch and BLAS get --threads threads.
+that importing torch maps; the data segment of a process with torch is ~1 GB above its RSS, so
+6 GB refuses allocations at ~5 GB of RSS), so that a stage that would not fit prints "over limit"
+(with the seconds it ran) instead of taking the machine's memory; torch and BLAS get --threads
+threads.
 
     python benchmarks/corpus_scale.py                           # 10K and 100K videos
     python benchmarks/corpus_scale.py --sizes 2000,20000        # a quick run
@@ -622,7 +624,7 @@ def worst_shard(records: list[dict]) -> dict:
 # ---------------------------------------------------------------------------------------------
 # The table
 
-def ratio_text(small: dict, large: dict, limit_mb: float) -> tuple[str, bool | None]:
+def ratio_text(small: dict, large: dict, limit_mb: float) -> tuple[str, float | None]:
     """The peak-memory ratio large / small as text, and whether it is within the bar (None: no
     ratio). A stage over the limit at the large size only has a lower bound (limit / small)."""
     if small.get("status") != "ok":
