@@ -115,6 +115,9 @@ def test_crosstask_runs_beside_a_finished_study_and_an_edited_annotation_reruns_
     assert planned(finished_run, target="results/crosstask_recall.csv") == {"crosstask": 1}
 
 
+@pytest.mark.xfail(strict=True, reason="after a killed --forcerun, --rerun-incomplete plans "
+                   "nothing (issue 17); the earlier trigger, a changed decode_chunk_frames, is an "
+                   "execution setting now and reruns nothing")
 def test_a_killed_run_is_completed_by_rerun_incomplete(finished_run, tiny_local_run):
     """SIGKILL of snakemake and its job while a features job extracts (forced to rerun, which
     recomputes the same features): after --unlock, --rerun-incomplete redoes the unfinished
