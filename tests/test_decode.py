@@ -136,20 +136,8 @@ def test_a_file_without_video_raises_a_decode_error(tmp_path):
 
 
 def ffmpeg_children() -> set[int]:
-    """Pids of this process's child processes named ffmpeg, zombies included (from /proc)."""
-    children = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-        if ppid == os.getpid() and name == "ffmpeg":
-            children.add(int(entry.name))
-    return children
+    """Pids of this process's descendants named ffmpeg, zombies included."""
+    return {pid for pid, name in descendant_processes().items() if name == "ffmpeg"}
 
 
 def test_abandoning_the_stream_leaves_no_ffmpeg_process(tiny_video):
