@@ -13,16 +13,14 @@ holds every caption of its videos. Imports no torch: rule segment_auc runs in th
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from groundprobe.io import atomic_output, table_separator
-from groundprobe.manifest import shard_name
+from groundprobe.io import atomic_output
+from groundprobe.manifest import read_shard_rows
 
 # One row per scored caption, as rule evaluate writes it: rel_position is the caption's centre as
 # a fraction [0-1] of its video, start_s in seconds.
@@ -42,8 +40,6 @@ _TYPES = dict(zip(SCORE_SCHEMA.names, SCORE_SCHEMA.types)) | {
     "split": pa.string(), "labels": pa.string(), "verticals": pa.string(),
     "instructional": pa.int64(), "tokens": pa.string()}
 SEGMENT_TABLE_SCHEMA = pa.schema([(name, _TYPES[name]) for name in SEGMENT_TABLE_COLUMNS])
-# Manifest rows parsed per chunk when one shard's rows are picked out (bounded memory).
-MANIFEST_CHUNK_ROWS = 100_000
 
 
 def join_segment_auc(scores: pd.DataFrame, segments: pd.DataFrame, videos: pd.DataFrame) -> pd.DataFrame:
@@ -89,28 +85,12 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
     return pq.read_table(path, columns=SEGMENT_AUC_COLUMNS).to_pandas()
 
 
-def read_shard_videos(manifest: str | os.PathLike, shard: str,
-                      chunk_rows: int = MANIFEST_CHUNK_ROWS) -> pd.DataFrame:
-    """The manifest rows (VIDEO_COLUMNS) of the shard named ``shard`` (manifest.shard_name).
-
-    Parses the manifest ``chunk_rows`` rows at a time, only the columns needed, and keeps the
-    shard's rows: memory is one chunk plus one shard, whatever the manifest's length. Cells are
-    read as io.read_table reads them (ids as text, empty cells as missing).
-    """
-    name = re.fullmatch(r"[a-z]*(\d+)", shard)
-    if name is None:
-        raise ValueError(f"'{shard}' is not a shard name such as 00042 or ct00003")
-    number, path = int(name.group(1)), Path(manifest)
-    chunks = pd.read_csv(path, sep=table_separator(path), usecols=VIDEO_COLUMNS + ["corpus", "shard"],
-                         dtype={"video_id": str, "split": str, "labels": str, "verticals": str,
-                                "corpus": str, "shard": "int64"},
-                         keep_default_na=False, na_values=[""], chunksize=chunk_rows)
-    kept = []
-    for chunk in chunks:
-        rows = chunk[chunk["shard"] == number]
-        # The number alone is ambiguous: CrossTask shards are numbered from 0 too.
-        kept.append(rows[rows["corpus"].map(lambda corpus: shard_name(corpus, number)) == shard])
-    return pd.concat(kept, ignore_index=True)[VIDEO_COLUMNS]
+def read_shard_videos(manifest: str | os.PathLike, shard: str) -> pd.DataFrame:
+    """The manifest rows (VIDEO_COLUMNS) of the shard named ``shard`` (manifest.shard_name), read
+    from the shard's own bytes of the file (:func:`groundprobe.manifest.read_shard_rows`), with
+    ``instructional`` as a number (missing when unlabelled)."""
+    videos = read_shard_rows(manifest, shard)[VIDEO_COLUMNS]
+    return videos.assign(instructional=pd.to_numeric(videos["instructional"]))
 
 
 def iter_segment_tables(paths: Iterable[str | os.PathLike], columns: Sequence[str] | None = None,

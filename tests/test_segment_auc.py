@@ -84,21 +84,22 @@ def test_per_shard_tables_read_back_lazily_with_their_types(tmp_path):
 
 
 def test_a_shard_reads_only_its_rows_of_the_manifest(tmp_path):
-    # Source shards 0-1, target shard 2 and a CrossTask shard numbered 0 (ct00000) in one table,
-    # parsed 2 rows at a time.
-    manifest = pd.DataFrame({column: "" for column in MANIFEST_COLUMNS}, index=range(7))
-    manifest["video_id"] = ["007", "s2", "s3", "s4", "t1", "c1", "c2"]
-    manifest["corpus"] = ["source"] * 4 + ["target", "crosstask", "crosstask"]
-    manifest["shard"] = [0, 0, 1, 1, 2, 0, 0]
+    # Source shards 0-1 and target shard 2 in one table, as build_manifest orders them.
+    manifest = pd.DataFrame({column: "" for column in MANIFEST_COLUMNS}, index=range(5))
+    manifest["video_id"] = ["007", "s2", "s3", "s4", "t1"]
+    manifest["corpus"] = ["source"] * 4 + ["target"]
+    manifest["shard"] = [0, 0, 1, 1, 2]
     manifest["split"] = "validation"
-    manifest["labels"] = ["A;B", "", "C", "A", "D", "", ""]
-    manifest["instructional"] = ["1", "", "0", "1", "", "", ""]
+    manifest["labels"] = ["A;B", "", "C", "A", "D"]
+    manifest["instructional"] = ["1", "", "0", "1", ""]
     write_table(manifest, tmp_path / "manifest.tsv")
     everything = read_table(tmp_path / "manifest.tsv")
-    for shard in ("00000", "00001", "00002", "ct00000", "00003"):
-        videos = read_shard_videos(tmp_path / "manifest.tsv", shard, chunk_rows=2)
+    for shard in ("00000", "00001", "00002", "00003"):
+        videos = read_shard_videos(tmp_path / "manifest.tsv", shard)
         expected = shard_rows(everything, shard)[VIDEO_COLUMNS].reset_index(drop=True)
         pd.testing.assert_frame_equal(videos, expected, check_dtype=False)
-    assert read_shard_videos(tmp_path / "manifest.tsv", "00000")["video_id"].tolist() == ["007", "s2"]
+    first = read_shard_videos(tmp_path / "manifest.tsv", "00000")
+    assert first["video_id"].tolist() == ["007", "s2"]
+    assert first["instructional"].iloc[0] == 1 and pd.isna(first["instructional"].iloc[1])
     with pytest.raises(ValueError, match="not a shard name"):
         read_shard_videos(tmp_path / "manifest.tsv", "../x")
