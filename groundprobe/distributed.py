@@ -74,7 +74,7 @@ def train_job(job: TrainingJob, replica: Replica | None = None) -> dict:
     vocab_size = len(read_table(job.vocab))
     videos = training_videos(job.segments, training_ids, job.length_s, vocab_size)
     log.info("model %s: %d videos selected by %s, %d of them with segments", job.model,
-             len(training_ids), selected_by, videos.n_with_segments)
+             len(training_ids), selected_by, len(videos))
     return train_model(videos, (job.features_2d, job.features_3d), vocab_size, job.model_params,
                        job.train_params, job.length_s, job.checkpoint, job.resume, job.log_tsv,
                        inputs={"features_2d": feature_provenance(job.features_2d),

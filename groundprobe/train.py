@@ -173,8 +173,7 @@ class TrainingVideos:
     index_files: tuple[str, ...]  # the shards' segment index files (groundprobe.segments)
     shard: np.ndarray             # (V,) int32, each video's shard: its place in index_files
     row: np.ndarray               # (V,) int32, the video's row in its shard's index
-    n_segments: np.ndarray        # (V,) int32, its number of segments (>= 2)
-    n_with_segments: int          # selected videos with any segment (some have fewer than 2)
+    n_segments: np.ndarray        # (V,) int32, its number of segments (>= 1)
     fingerprint: str              # sha256 of the shards' fingerprints and the videos' ids
 
     def __len__(self) -> int:
@@ -183,14 +182,15 @@ class TrainingVideos:
 
 def training_videos(index_files: Sequence[str | os.PathLike], selected_ids: np.ndarray,
                     length_s: int, vocab_size: int) -> TrainingVideos:
-    """The videos of ``selected_ids`` (sorted, distinct str array) that have 2 or more segments in
-    the shards' segment indexes (a video needs a misaligned pair to teach anything).
+    """The videos of ``selected_ids`` (sorted, distinct str array) that have segments in the shards'
+    segment indexes. A video of one segment is trained on too: its clip and caption still meet
+    other videos' as negatives (its same-video hinges are constant: plan_batch draws its one segment again).
 
     Reads each index's video list only, one shard at a time. Raises ValueError when an index was
     made for another segment length or a larger vocabulary, when a video is in two shards, when
-    no selected video has a segment, or when fewer than 2 have 2 or more.
+    fewer than 2 selected videos have segments.
     """
-    ids, shards, rows, counts, fingerprints, n_with_segments = [], [], [], [], [], 0
+    ids, shards, rows, counts, fingerprints = [], [], [], [], []
     for shard, path in enumerate(map(str, index_files)):
         with SegmentIndex(path) as index:
             if index.length_s != length_s:
@@ -203,19 +203,18 @@ def training_videos(index_files: Sequence[str | os.PathLike], selected_ids: np.n
             fingerprints.append(index.fingerprint)
         place = np.searchsorted(selected_ids, shard_ids).clip(max=max(len(selected_ids) - 1, 0))
         selected = selected_ids[place] == shard_ids if len(selected_ids) else np.zeros(0, bool)
-        n_with_segments += int(selected.sum())
-        keep = np.flatnonzero(selected & (shard_counts >= 2))
+        keep = np.flatnonzero(selected)
         ids.append(shard_ids[keep])
         shards.append(np.full(len(keep), shard, dtype=np.int32))
         rows.append(keep.astype(np.int32))
         counts.append(shard_counts[keep].astype(np.int32))
-    if not n_with_segments:
-        raise ValueError("no segments to train on: the selected videos have none")
     all_ids = np.concatenate(ids).astype(str)
     order = np.argsort(all_ids, kind="stable")
     all_ids = all_ids[order]
+    if not len(all_ids):
+        raise ValueError("no segments to train on: the selected videos have none")
     if len(all_ids) < 2:
-        raise ValueError(f"training needs at least 2 videos with 2 or more segments, found {len(all_ids)}")
+        raise ValueError(f"training needs at least 2 videos with segments, found {len(all_ids)}")
     twice = np.flatnonzero(all_ids[1:] == all_ids[:-1])
     if twice.size:
         raise ValueError(f"video {all_ids[twice[0]]} is in two segment index files")
@@ -223,7 +222,7 @@ def training_videos(index_files: Sequence[str | os.PathLike], selected_ids: np.n
     digest.update(f"|{all_ids.dtype.str}|".encode() + all_ids.tobytes())
     return TrainingVideos(tuple(map(str, index_files)), np.concatenate(shards)[order],
                           np.concatenate(rows)[order], np.concatenate(counts)[order],
-                          n_with_segments, digest.hexdigest())
+                          digest.hexdigest())
 
 
 @dataclass(frozen=True)

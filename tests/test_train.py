@@ -128,15 +128,14 @@ def assert_same_weights(a: dict, b: dict) -> None:
 def in_memory_training(segments: pd.DataFrame, source: DictSource, steps: int,
                        **overrides) -> tuple[list[float], dict]:
     """The training loop as it was before streaming, written out independently: every video's
-    features and captions loaded into memory (sorted by id, videos with 2 or more segments),
+    features and captions loaded into memory (sorted by id, every video with segments),
     batches sampled from them with the seeded generator, one optimiser step per batch. Returns
     each step's loss and the final weights."""
     params = train_params(**overrides)
     videos = []
     for video_id, rows in segments.sort_values(["video_id", "segment"]).groupby("video_id"):
-        if len(rows) >= 2:
-            videos.append((source.arrays[video_id], rows["start_s"].to_numpy(dtype=np.int64),
-                           [np.array(cell.split(), dtype=np.int64) for cell in rows["token_ids"]]))
+        videos.append((source.arrays[video_id], rows["start_s"].to_numpy(dtype=np.int64),
+                       [np.array(cell.split(), dtype=np.int64) for cell in rows["token_ids"]]))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(params["seed"])
         model = JointEmbedding(FEATURE_DIM, VOCAB_SIZE, **MODEL)
@@ -161,15 +160,15 @@ def in_memory_training(segments: pd.DataFrame, source: DictSource, steps: int,
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_streamed_training_equals_the_in_memory_loop(tmp_path, workers):
-    # Videos with 2 to 7 segments, some below segments_per_video (drawn with replacement), one
-    # with a single segment (never trained on).
+    # Videos with 1 to 7 segments, some below segments_per_video (drawn with replacement): the
+    # one of a single segment is trained on too, as before streaming.
     segments, source = planted_corpus(9, 5, 6, "s")
     n_kept = dict(zip(source.arrays, [1, 2, 3, 7, 5, 4, 6, 2, 7, 3, 5]))
     segments = segments[segments["segment"] < segments["video_id"].map(n_kept)]
     losses, weights = in_memory_training(segments, source, steps=20, segments_per_video=5)
     summary, streamed = run(tmp_path, "s", shard_files(tmp_path, segments, source, n_shards=3),
                             steps=20, segments_per_video=5, log_every=1, loader_workers=workers)
-    assert summary["n_videos"] == 10
+    assert summary["n_videos"] == 11
     assert read_table(tmp_path / "s.log.tsv")["loss"].tolist() == losses
     assert_same_weights(streamed, weights)
 
@@ -272,7 +271,7 @@ def test_batches_hold_distinct_videos_with_their_own_segments(tmp_path):
     segments, source = traced_corpus([2, 3, 5, 8, 9, 12, 1])
     files = shard_files(tmp_path, segments, source, n_shards=3, length_s=3)
     videos = training_videos(files["segments"], np.array(sorted(source.arrays)), 3, vocab_size=2000)
-    assert len(videos) == 6 and videos.n_with_segments == 7  # v6 has a single segment
+    assert len(videos) == 7  # v6, of a single segment, too
     reader = BatchReader(videos.index_files, (files["features_2d"], files["features_3d"]), 3, 2000, 12)
     rng = np.random.default_rng(0)
     for _ in range(50):
@@ -281,7 +280,7 @@ def test_batches_hold_distinct_videos_with_their_own_segments(tmp_path):
         values, counts = np.unique(batch.video_index, return_counts=True)
         assert len(values) == 4 and (counts == 4).all()
         for row in range(16):
-            v = int(batch.video_index[row])  # videos in id order: v0 .. v5
+            v = int(batch.video_index[row])  # videos in id order: v0 .. v6
             segment = int(batch.token_ids[row, 0]) - 1 - 100 * v
             start = 2 * segment
             assert (batch.clips[row, :, 0] == v).all()
