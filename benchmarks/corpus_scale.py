@@ -91,7 +91,7 @@ per-shard job, measured on 3 shards like evaluate; before it was one job over ev
     train                         1306       31.1         1318        22.4    1.01  ok
     evaluate (max of 3)            958       10.3          962         5.5    1.00  ok
     segment_auc (max of 3)         174        0.3          186         0.3    1.07  ok
-    auc_by_video                   143        0.2          225         1.2    1.57  MISSED
+    auc_by_video                   138        0.5          138         3.7    1.00  ok  (rerun, see below)
     auc_by_category                920        0.3          950         2.2    1.03  ok
     context_effects               1001        0.3         1004         3.0    1.00  ok
     lexical_ols                   1077        3.8         1959        39.3    1.82  MISSED
@@ -105,7 +105,7 @@ per-shard job, measured on 3 shards like evaluate; before it was one job over ev
 segment_auc's 1.07: it parses the manifest in chunks of 100,000 rows (segment_auc.read_shard_videos),
 the whole manifest at 10K and one chunk at 100K; constant above.
 
-What grows in the two misses, with ``--sizes 100000,200000 --stages
+What grew in the two misses, with ``--sizes 100000,200000 --stages
 auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
 
 * lexical_ols: its X'X accumulators (8 p^2 bytes per fitted scope, p = 4 controls + the scope's
@@ -118,11 +118,16 @@ auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
   budget (~2.1 GB): bounded by max_words, the number of scopes and the budget, not by N. The
   10K-to-100K ratio misses because 10K videos (8 captions each) are too few to fill the scopes'
   vocabularies, not because memory follows the captions.
-* auc_by_video: its script joins every shard's per-video AUC table with the whole manifest in
-  one DataFrame and writes it (no streaming): 143 / 225 / 274 MB at 10K / 100K / 200K, about
-  0.6-0.9 KB of RSS per video, i.e. ~0.5 GB at 640K videos. Its consumers (auc_by_category,
-  auc_by_vertical, correlations) read that per-video table whole as well (auc_by_category:
-  +30 MB from 10K to 100K, under its torch floor).
+* auc_by_video: its script joined every shard's per-video AUC table with the whole manifest in
+  one DataFrame (143 / 225 / 274 MB at 10K / 100K / 200K, ratio 1.57, ~0.5 GB at 640K videos).
+  Now ``auc_by_video.write_auc_by_video`` joins one shard's AUC table with that shard's manifest
+  rows (``manifest.read_shard_rows``) and appends it to the output: rerun with ``python
+  benchmarks/corpus_scale.py --stages auc_by_video`` (2026-12-03, load average ~5): 138 MB at
+  10K, 100K and (``--sizes 100000,200000``) 200K, ratio 1.00; 0.5 / 3.7 / 8.8 s, ~35 ms per
+  shard (parsing the shard's manifest rows and its AUC table, the join, the CSV rows; the
+  whole-table join took 1.2 s at 100K). Its consumers (auc_by_category, auc_by_vertical,
+  correlations) read that per-video table whole (auc_by_category: +30 MB from 10K to 100K,
+  under its torch floor).
 
 Disk: the 100K corpus takes 1.1 GB (features 968 MB: 9.7 KB per video for 3.8 KB of float16
 data, i.e. ~3 KB of HDF5 overhead per dataset; segment tables and indexes 71 MB; per-shard
@@ -512,13 +517,13 @@ def run_segment_auc(ctx: Context) -> dict:
 
 
 def run_auc_by_video(ctx: Context) -> dict:
-    """Rule auc_by_video (workflow_scripts/auc_by_video.py: no library function)."""
-    columns = ["video_id", "split", "labels", "verticals", "instructional", "n_segments", "auc"]
+    """Rule auc_by_video (workflow_scripts/auc_by_video.py): every shard's per-video AUC table
+    joined with that shard's manifest rows, shard by shard."""
+    from groundprobe.auc_by_video import write_auc_by_video
     c = ctx.corpus
-    auc = pd.concat([read_table(c.scores(s, "auc")) for s in c.shards], ignore_index=True)
-    table = auc.merge(read_table(c.manifest), on="video_id", how="left", validate="one_to_one")
-    write_table(table[columns], ctx.run / "auc_by_video.csv")
-    return {"videos": len(table)}
+    videos, _ = write_auc_by_video([c.scores(s, "auc") for s in c.shards], c.manifest,
+                                   ctx.run / "auc_by_video.csv")
+    return {"videos": videos}
 
 
 def run_auc_by_category(ctx: Context) -> dict:
@@ -589,7 +594,7 @@ STAGES: dict[str, Stage] = {
     "evaluate": Stage(run_evaluate, ("torch", "groundprobe.evaluate", "groundprobe.features"),
                       per_shard=True),
     "segment_auc": Stage(run_segment_auc, ("groundprobe.segment_auc",), per_shard=True),
-    "auc_by_video": Stage(run_auc_by_video, ()),
+    "auc_by_video": Stage(run_auc_by_video, ("groundprobe.auc_by_video",)),
     "auc_by_category": Stage(run_auc_by_category, ("groundprobe.evaluate",), needs=("auc_by_video",)),
     "context_effects": Stage(run_context_effects, ("groundprobe.context_effects", "groundprobe.segment_auc")),
     "lexical_ols": Stage(run_lexical_ols, ("groundprobe.lexical_ols", "groundprobe.segment_auc")),
