@@ -20,23 +20,31 @@ Synthetic corpus (cached under --cache-dir and reused; shard k is the same at ev
   video at distinct 5-s starts drawn by ``segments.sample_segment_starts`` (rule segments draws
   256 candidates; 8 keeps the analyses' run time short), 1 + Poisson(8) tokens per caption (at
   most segments.max_tokens) drawn from a Zipf(1.1) law over a 61,000-token vocabulary;
+* ``segments/{shard}.h5``: rule segments' segment index of that table
+  (``segments.write_segment_index``, fingerprinted with the feature files' sha256), what train reads;
 * ``vocab.tsv`` (token, count; id = row + 1 as ``asr.vocabulary_ids``);
 * ``sources/{shard}.tsv`` and ``manifests/{N}.tsv``: the manifest (``manifest.build_manifest``)
   with 1-3 labels per video among the 50 most frequent YouTube-8M labels (drawn by their video
   counts), half of the videos validation;
-* ``evaluate/diverse/{shard}.auc.tsv`` and ``.segment_auc.tsv.gz``: what rule evaluate writes
+* ``shards/{N}/{segments,features_2d,features_3d}.txt``: rule shard_listing's listings of the
+  N-video corpus's shard files, which train reads;
+* ``evaluate/diverse/{shard}.auc.tsv`` and ``.segment_auc.parquet``: what rule evaluate writes
   for every shard, with synthetic scores (segment AUCs on the k / (2 (n - 1)) grid a video of n
   captions gives, intra-video AUC their mean), read by the analyses; evaluating all 100 shards
   for real would take longer than the whole benchmark. The evaluate stage itself runs for real on
   --eval-shards shards (the first, the middle and the last) with an untrained model (weights do
-  not change its cost) of the configured size.
+  not change its cost) of the configured size;
+* ``segment_auc/{shard}.parquet``: rule segment_auc's per-caption table of every shard (made by
+  the same function as the stage segment_auc, in the benchmark's process, unmeasured), which
+  context_effects and lexical_ols read.
 
 Stages (each a small adapter function below, ``run_<stage>``; adapt them when a library API
 changes): imports (the floor: the interpreter with torch and the library), train (rule train via
-``distributed.train_processes``, --steps steps, config.yaml's train block on the CPU), evaluate
-(per shard, as rule evaluate), segment_auc (rule segment_auc: the per-caption table of every
-shard), auc_by_video and auc_by_category, context_effects (its tables, not its figures) and
-lexical_ols. The config blocks are config.yaml's. Each process runs with its data segment limited
+``distributed.train_processes``, --steps steps, config.yaml's train block on the CPU, batches
+streamed from the shards by its loader workers), evaluate and segment_auc (per shard, as their
+rules, on the --eval-shards shards), auc_by_video and auc_by_category, context_effects (its
+tables, not its figures) and lexical_ols (both reading every shard's segment_auc table). The
+config blocks are config.yaml's. Each process runs with its data segment limited
 to --memory-limit-gb (setrlimit RLIMIT_DATA: RLIMIT_AS would count the ~3.7 GB of address space
 that importing torch maps; the data segment of a process with torch is ~1 GB above its RSS, so
 6 GB refuses allocations at ~5 GB of RSS), so that a stage that would not fit prints "over limit"
@@ -73,9 +81,59 @@ start each stage from a small process (see MEASURE: the first run reported the b
     peaked at 1699 MB (1699 -> 3269 MB from 2K to 10K videos: ~0.2 MB per video); at 20000 it
     held 4.8 GB while still starting up (stopped there).
 
-Disk: the 100K corpus takes 1.0 GB (features 969 MB: 9.7 KB per video for 3.8 KB of float16
-data, i.e. ~3 KB of HDF5 overhead per dataset); generating it took 13 minutes on the busy machine
-(~9 s per shard), once: it is cached.
+After issue 16's changes (the "after" figures), measured on 2026-12-03 with ``python
+benchmarks/corpus_scale.py --json ...`` (10K and 100K, --threads 1, 50 steps), 2 CPU cores shared
+with other jobs (load average 2.5-7), same columns (segment_auc is now rule segment_auc's
+per-shard job, measured on 3 shards like evaluate; before it was one job over every shard):
+
+    stage                    MB @10000   s @10000   MB @100000   s @100000   ratio  bar <= 1.2
+    imports                        959        0.0          959         0.0    1.00  ok
+    train                         1306       31.1         1318        22.4    1.01  ok
+    evaluate (max of 3)            958       10.3          962         5.5    1.00  ok
+    segment_auc (max of 3)         174        0.3          186         0.3    1.07  ok
+    auc_by_video                   138        0.5          138         3.7    1.00  ok  (rerun, see below)
+    auc_by_category                920        0.3          950         2.2    1.03  ok
+    context_effects               1001        0.3         1004         3.0    1.00  ok
+    lexical_ols                   1077        3.8         1959        39.3    1.82  MISSED
+    evaluate 00000                 957       10.3          950         5.5    0.99  ok
+
+    train at 10000: data loading 2.9% of step time (goal <= 10%; 1 loader worker), 571 ms per
+    step, 2.5 s outside the training loop (start-up, final checkpoint)
+    train at 100000: data loading 4.0% of step time (goal <= 10%; 1 loader worker), 386 ms per
+    step, 3.1 s outside the training loop
+
+segment_auc's 1.07: it parses the manifest in chunks of 100,000 rows (segment_auc.read_shard_videos),
+the whole manifest at 10K and one chunk at 100K; constant above.
+
+What grew in the two misses, with ``--sizes 100000,200000 --stages
+auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
+
+* lexical_ols: its X'X accumulators (8 p^2 bytes per fitted scope, p = 4 controls + the scope's
+  words, pass 3; ``xtx_mb`` in its line), not the captions. The scopes' vocabularies (words said
+  in >= min_videos videos of the scope, at most max_words) grow with the corpus until every
+  scope has max_words: the 51 fitted scopes' X'X sum to 87 MB at 10K, 888 MB at 100K and 1.4 GB
+  at 200K, where the library's accumulator budget (1 GiB) splits them into two batches. Peak
+  RSS less that sum: 990 MB at 10K, 1071 MB at 100K (1.08x). Peak: 1077 / 1959 / 2109 MB at
+  10K / 100K / 200K (200K / 100K: 1.08x), so at any larger corpus it stays near 1 GB + the
+  budget (~2.1 GB): bounded by max_words, the number of scopes and the budget, not by N. The
+  10K-to-100K ratio misses because 10K videos (8 captions each) are too few to fill the scopes'
+  vocabularies, not because memory follows the captions.
+* auc_by_video: its script joined every shard's per-video AUC table with the whole manifest in
+  one DataFrame (143 / 225 / 274 MB at 10K / 100K / 200K, ratio 1.57, ~0.5 GB at 640K videos).
+  Now ``auc_by_video.write_auc_by_video`` joins one shard's AUC table with that shard's manifest
+  rows (``manifest.read_shard_rows``) and appends it to the output: rerun with ``python
+  benchmarks/corpus_scale.py --stages auc_by_video`` (2026-12-03, load average ~5): 138 MB at
+  10K, 100K and (``--sizes 100000,200000``) 200K, ratio 1.00; 0.5 / 3.7 / 8.8 s, ~35 ms per
+  shard (parsing the shard's manifest rows and its AUC table, the join, the CSV rows; the
+  whole-table join took 1.2 s at 100K). Its consumers (auc_by_category, auc_by_vertical,
+  correlations) read that per-video table whole (auc_by_category: +30 MB from 10K to 100K,
+  under its torch floor).
+
+Disk: the 100K corpus takes 1.1 GB (features 968 MB: 9.7 KB per video for 3.8 KB of float16
+data, i.e. ~3 KB of HDF5 overhead per dataset; segment tables and indexes 71 MB; per-shard
+Parquet tables 31 MB); generating its 90 shards beyond the 10K corpus took 110 s plus the
+segment_auc tables, once: it is cached (the before figures' layout took 13 minutes on a busier
+machine).
 """
 
 from __future__ import annotations
@@ -105,12 +163,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from groundprobe.io import atomic_output, provenance, read_table, read_text_table, write_table  # noqa: E402
+from groundprobe.io import (atomic_output, file_sha256, provenance, read_table,  # noqa: E402
+                            read_text_table, write_table)
 from groundprobe.manifest import (SOURCE_CORPUS, build_manifest, load_yt8m_vocabulary,  # noqa: E402
-                                  shard_name)
-from groundprobe.segments import SEGMENT_COLUMNS, sample_segment_starts, video_rng  # noqa: E402
+                                  read_shard_listing, shard_name, write_shard_listing)
+from groundprobe.segment_auc import SCORE_SCHEMA, write_parquet  # noqa: E402
+from groundprobe.segments import (SEGMENT_COLUMNS, sample_segment_starts, video_rng,  # noqa: E402
+                                  write_segment_index)
 
-GENERATOR_VERSION = 1   # bump when the synthetic corpus changes: a new pool directory is made
+GENERATOR_VERSION = 2   # bump when the synthetic corpus changes: a new pool directory is made
 MODEL = "diverse"       # the model name in evaluate's output paths
 ZIPF_EXPONENT = 1.1     # token frequencies ~ rank^-1.1, as word frequencies in speech
 MEAN_EXTRA_TOKENS = 8   # tokens per caption: 1 + Poisson(8), capped at segments.max_tokens
@@ -170,10 +231,22 @@ class Corpus:
     def segments(self, shard: str) -> Path:
         return self.pool / "segments" / f"{shard}.tsv.gz"
 
+    def segment_index(self, shard: str) -> Path:
+        """Rule segments' second output, read by train."""
+        return self.pool / "segments" / f"{shard}.h5"
+
     def scores(self, shard: str, kind: str) -> Path:
         """Rule evaluate's per-shard output: kind 'auc' or 'segment_auc'."""
-        suffix = ".auc.tsv" if kind == "auc" else ".segment_auc.tsv.gz"
+        suffix = ".auc.tsv" if kind == "auc" else ".segment_auc.parquet"
         return self.pool / "evaluate" / MODEL / f"{shard}{suffix}"
+
+    def segment_auc(self, shard: str) -> Path:
+        """Rule segment_auc's per-shard table, read by the caption-level analyses."""
+        return self.pool / "segment_auc" / f"{shard}.parquet"
+
+    def listing(self, kind: str) -> Path:
+        """Rule shard_listing's listing of this size's shard files of ``kind`` (LISTED)."""
+        return self.pool / "shards" / str(self.n_videos) / f"{kind}.txt"
 
     def sources(self, shard: str) -> Path:
         return self.pool / "sources" / f"{shard}.tsv"
@@ -206,8 +279,8 @@ def vocabulary_table(spec: CorpusSpec) -> pd.DataFrame:
 
 def write_video_features(h5: h5py.File, video_id: str, rows: np.ndarray) -> None:
     """One video's dataset, as ``features.extract_shard_features`` writes it (adapt with it)."""
-    from groundprobe.features import CHUNK_SECONDS
-    h5.create_dataset(video_id, data=rows, chunks=(min(len(rows), CHUNK_SECONDS), rows.shape[1]))
+    from groundprobe.features import feature_chunk_rows
+    h5.create_dataset(video_id, data=rows, chunks=(feature_chunk_rows(len(rows)), rows.shape[1]))
 
 
 def write_feature_shard(path: Path, stream: str, dim: int, video_ids: list[str],
@@ -253,7 +326,8 @@ def synthetic_scores(segments: pd.DataFrame, rng: np.random.Generator
     """What rule evaluate writes for a shard (evaluate.AUC_COLUMNS, SEGMENT_AUC_COLUMNS) with
     synthetic scores: a caption's segment AUC on the grid k / (2 (n - 1)) of its video's n
     captions, the video's AUC the mean of its captions'. Videos with one caption are left out."""
-    from groundprobe.evaluate import AUC_COLUMNS, SEGMENT_AUC_COLUMNS
+    from groundprobe.evaluate import AUC_COLUMNS
+    from groundprobe.segment_auc import SEGMENT_AUC_COLUMNS
     n = segments.groupby("video_id", sort=False)["segment"].transform("size").to_numpy()
     scored = segments[n >= 2].copy()
     steps = 2 * (n[n >= 2] - 1)
@@ -298,9 +372,12 @@ def generate_shard(spec: CorpusSpec, corpus: Corpus, number: int) -> None:
     write_feature_shard(corpus.features("3d", shard), "3d", spec.dim_3d, video_ids, lengths, rng)
     segments = segment_table(spec, video_ids, lengths, rng)
     write_table(segments, corpus.segments(shard))
+    write_segment_index(segments, spec.length_s, [file_sha256(corpus.features("2d", shard)),
+                                                  file_sha256(corpus.features("3d", shard))],
+                        corpus.segment_index(shard))
     auc, segment_auc = synthetic_scores(segments, rng)
     write_table(auc, corpus.scores(shard, "auc"))
-    write_table(segment_auc, corpus.scores(shard, "segment_auc"))
+    write_parquet(segment_auc, corpus.scores(shard, "segment_auc"), SCORE_SCHEMA)
     corpus.done(shard).parent.mkdir(parents=True, exist_ok=True)
     corpus.done(shard).touch()
 
@@ -322,7 +399,36 @@ def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int) -> Corpus:
     if not corpus.manifest.exists():
         sources = pd.concat([read_text_table(corpus.sources(s)) for s in corpus.shards], ignore_index=True)
         write_table(build_manifest(sources, spec.shard_size), corpus.manifest)
+    # Rule segment_auc's tables, which the caption-level analyses read; made here, unmeasured, as
+    # the synthetic scores are (the stage segment_auc measures the same job on a few shards).
+    # Shard k's manifest rows, and so its table, are the same at every size.
+    for shard in corpus.shards:
+        if not corpus.segment_auc(shard).exists():
+            shard_segment_auc(corpus, shard, corpus.segment_auc(shard))
+    for kind, path in LISTED.items():
+        corpus.listing(kind).parent.mkdir(parents=True, exist_ok=True)
+        write_shard_listing([str(path(corpus, shard)) for shard in corpus.shards], corpus.listing(kind))
     return corpus
+
+
+# Rule shard_listing's kinds of per-shard file that train reads (rules/common.smk SHARD_LISTINGS).
+LISTED: dict[str, Callable[[Corpus, str], Path]] = {
+    "segments": Corpus.segment_index,
+    "features_2d": lambda corpus, shard: corpus.features("2d", shard),
+    "features_3d": lambda corpus, shard: corpus.features("3d", shard),
+}
+
+
+def shard_segment_auc(corpus: Corpus, shard: str, out: Path) -> int:
+    """Rule segment_auc on one shard (workflow_scripts/segment_auc.py): its scored captions joined
+    with their tokens and their videos' manifest rows, written to ``out``; returns the captions."""
+    from groundprobe.segment_auc import (SEGMENT_TABLE_SCHEMA, join_segment_auc, read_scores,
+                                         read_shard_videos)
+    videos = read_shard_videos(corpus.manifest, shard)
+    table = join_segment_auc(read_scores(corpus.scores(shard, "segment_auc")),
+                             read_table(corpus.segments(shard)), videos)
+    write_parquet(table, out, SEGMENT_TABLE_SCHEMA)
+    return len(table)
 
 
 def write_untrained_checkpoint(path: Path, spec: CorpusSpec, model_params: dict, seed: int) -> None:
@@ -355,89 +461,69 @@ class Context:
     started: float            # perf_counter at the stage's start (after its imports)
 
 
-class LoadingTimer:
-    """Today's data loading share of training: the time spent in ``train.sample_batch`` (batches
-    gathered from features held in memory), patched into the train module, over the training
-    loop's seconds. Its first call also marks the end of the start-up (index, loading,
-    fingerprint). Replace by the train API's own figure once it reports one."""
-
-    def __init__(self, module) -> None:
-        self.seconds, self.first_call = 0.0, None
-        original = module.sample_batch
-
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            self.first_call = self.first_call or started
-            try:
-                return original(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - started
-        module.sample_batch = timed
-
-
 def run_imports(ctx: Context) -> dict:
     """Nothing: the floor every stage's process starts from."""
     return {}
 
 
 def run_train(ctx: Context) -> dict:
-    """Rule train: model 'diverse' on the manifest's training videos, all shards, one process."""
-    from groundprobe import train
+    """Rule train (workflow_scripts/train.py): model 'diverse' on the manifest's training videos,
+    streamed from every shard's files as the shard listings name them, one process, with the
+    config's loader workers. Data loading: train_model's wait for the next batch (the share its
+    log reports), over the training loop's seconds."""
     from groundprobe.distributed import TrainingJob, train_processes
     c, out = ctx.corpus, ctx.run / "train"
-    timer = LoadingTimer(train)
+    out.mkdir(parents=True, exist_ok=True)
     params = dict(ctx.config["train"]) | {"steps": ctx.steps, "checkpoint_every": ctx.steps,
                                           "log_every": max(1, ctx.steps // 5), "device": "cpu",
                                           "allow_cpu_fallback": True}
     job = TrainingJob(
-        model=MODEL, segments=tuple(str(c.segments(s)) for s in c.shards),
-        features_2d=tuple(str(c.features("2d", s)) for s in c.shards),
-        features_3d=tuple(str(c.features("3d", s)) for s in c.shards),
+        model=MODEL, segments=read_shard_listing(c.listing("segments")),
+        features_2d=read_shard_listing(c.listing("features_2d")),
+        features_3d=read_shard_listing(c.listing("features_3d")),
         vocab=str(c.vocab), manifest=str(c.manifest), curation=None, draw=None,
         model_spec={"split": "train"}, model_params=dict(ctx.config["model"]), train_params=params,
         length_s=int(ctx.config["segments"]["length_s"]), checkpoint=str(out / "checkpoint.pt"),
         resume=str(out / "checkpoint.pt.resume"), log_tsv=str(out / "train_log.tsv"))
     summary = train_processes(job, 1, threads=ctx.threads)
     loop_s = float(summary["seconds"])
-    return {"videos": summary["n_videos"], "step_ms": 1000 * loop_s / ctx.steps,
-            "loading_share": timer.seconds / loop_s if loop_s else None,
-            "startup_s": timer.first_call - ctx.started if timer.first_call else None}
+    return {"videos": summary["n_videos"], "loader_workers": int(params["loader_workers"]),
+            "step_ms": 1000 * loop_s / ctx.steps,
+            "loading_share": summary["loading_seconds"] / loop_s if loop_s else None,
+            "outside_loop_s": time.perf_counter() - ctx.started - loop_s}
 
 
 def run_evaluate(ctx: Context) -> dict:
-    """Rule evaluate on one shard: intra-video and segment AUC of its videos."""
+    """Rule evaluate on one shard (workflow_scripts/evaluate.py): intra-video and segment AUC of
+    its videos."""
     import torch
     from groundprobe.evaluate import evaluate_videos
     from groundprobe.features import FeatureStore
     from groundprobe.train import load_model
-    c, shard = ctx.corpus, ctx.shard
+    c, shard, out = ctx.corpus, ctx.shard, ctx.run / "evaluate"
     torch.set_num_threads(ctx.threads)
     model = load_model(ctx.run.parent / "untrained.pt", "cpu")
     with FeatureStore([c.features("2d", shard)], [c.features("3d", shard)]) as store:
         auc, segment_auc, _ = evaluate_videos(model, read_table(c.segments(shard)), store)
-    write_table(auc, ctx.run / "evaluate" / f"{shard}.auc.tsv")
-    write_table(segment_auc, ctx.run / "evaluate" / f"{shard}.segment_auc.tsv.gz")
+    write_table(auc, out / f"{shard}.auc.tsv")
+    write_parquet(segment_auc, out / f"{shard}.segment_auc.parquet", SCORE_SCHEMA)
     return {"videos": len(auc), "captions": len(segment_auc)}
 
 
 def run_segment_auc(ctx: Context) -> dict:
-    """Rule segment_auc: every shard's scored captions joined with tokens and video metadata."""
-    from groundprobe.segment_auc import join_segment_auc, write_segment_auc
-    c = ctx.corpus
-    videos = read_table(c.manifest)
-    shards = (join_segment_auc(read_table(c.scores(s, "segment_auc")), read_table(c.segments(s)), videos)
-              for s in c.shards)
-    return {"captions": write_segment_auc(shards, ctx.run / "segment_auc.csv")}
+    """Rule segment_auc on one shard: its scored captions with tokens and video metadata."""
+    return {"captions": shard_segment_auc(ctx.corpus, ctx.shard,
+                                          ctx.run / "segment_auc" / f"{ctx.shard}.parquet")}
 
 
 def run_auc_by_video(ctx: Context) -> dict:
-    """Rule auc_by_video (its script's join: no library function yet)."""
-    columns = ["video_id", "split", "labels", "verticals", "instructional", "n_segments", "auc"]
+    """Rule auc_by_video (workflow_scripts/auc_by_video.py): every shard's per-video AUC table
+    joined with that shard's manifest rows, shard by shard."""
+    from groundprobe.auc_by_video import write_auc_by_video
     c = ctx.corpus
-    auc = pd.concat([read_table(c.scores(s, "auc")) for s in c.shards], ignore_index=True)
-    table = auc.merge(read_table(c.manifest), on="video_id", how="left", validate="one_to_one")
-    write_table(table[columns], ctx.run / "auc_by_video.csv")
-    return {"videos": len(table)}
+    videos, _ = write_auc_by_video([c.scores(s, "auc") for s in c.shards], c.manifest,
+                                   ctx.run / "auc_by_video.csv")
+    return {"videos": videos}
 
 
 def run_auc_by_category(ctx: Context) -> dict:
@@ -450,52 +536,68 @@ def run_auc_by_category(ctx: Context) -> dict:
     return {"categories": len(table)}
 
 
+def segment_tables(ctx: Context) -> list[Path]:
+    """Rule segment_auc's per-shard tables of every shard of the corpus (the analyses' input)."""
+    return [ctx.corpus.segment_auc(shard) for shard in ctx.corpus.shards]
+
+
 def run_context_effects(ctx: Context) -> dict:
-    """Rule context_effects' tables (the figures drawn from them cost the same at any size)."""
-    from groundprobe.context_effects import context_effects, select_categories, token_slopes
+    """Rule context_effects' tables (workflow_scripts/context_effects.py; the figures drawn from
+    them cost the same at any size), read from the per-shard tables."""
+    from groundprobe.context_effects import context_effects, select_categories
+    from groundprobe.segment_auc import iter_segment_tables
     params, confidence = ctx.config["analysis"]["context_effects"], ctx.config["evaluate"]["confidence"]
-    captions = read_table(ctx.run / "segment_auc.csv")
-    captions = captions[captions["split"] == "validation"]
-    categories = select_categories(captions, params["categories"], params["max_categories"])
-    table = context_effects(captions, categories, params["position_bins"], params["token_bins"],
-                            confidence)
+    paths = segment_tables(ctx)
+
+    def validation_captions(columns):
+        return iter_segment_tables(paths, columns, [("split", "==", "validation")])
+
+    categories = select_categories(validation_captions(["video_id", "labels"]), params["categories"],
+                                   params["max_categories"])
+    table, slopes = context_effects(validation_captions, categories, params["position_bins"],
+                                    params["token_bins"], confidence)
     write_table(table, ctx.run / "context_effects.csv")
-    write_table(token_slopes(captions, categories, confidence), ctx.run / "context_token_slopes.csv")
-    return {"captions": len(captions)}
+    write_table(slopes, ctx.run / "context_token_slopes.csv")
+    return {"captions": int(slopes["n"].iloc[0])}  # the first scope's: every validation caption
 
 
 def run_lexical_ols(ctx: Context) -> dict:
-    """Rule lexical_ols: OLS of segment AUC on controls + word indicators, per scope."""
-    from groundprobe.lexical_ols import lexical_ols
-    params = ctx.config["analysis"]["lexical_ols"]
+    """Rule lexical_ols (workflow_scripts/lexical_ols.py): OLS of segment AUC on controls + word
+    indicators per scope, from sufficient statistics accumulated over the per-shard tables."""
+    from groundprobe.lexical_ols import INPUT_COLUMNS, lexical_ols
+    from groundprobe.segment_auc import iter_segment_tables
+    params, paths = ctx.config["analysis"]["lexical_ols"], segment_tables(ctx)
     top, words, ftest, _ = lexical_ols(
-        read_table(ctx.run / "segment_auc.csv"), params["split"], params["min_videos"],
-        params["max_words"], params["top_words"], params["position_bins"], params["min_captions"])
+        lambda: iter_segment_tables(paths, columns=INPUT_COLUMNS), params["split"],
+        params["min_videos"], params["max_words"], params["top_words"], params["position_bins"],
+        params["min_captions"], params["cluster_by_video"])
     write_table(ftest, ctx.run / "lexical_ftest.csv")
-    return {"scopes_fitted": int(ftest["skipped_reason"].fillna("").eq("").sum())}
+    fitted = ftest[ftest["skipped_reason"].fillna("").eq("")]
+    # X'X of every fitted scope (8 p^2 bytes, p = controls + words), held together in pass 3 up
+    # to the library's accumulator budget: what grows while the scopes' vocabularies grow
+    # towards max_words.
+    columns = fitted["k_controls"].to_numpy(np.int64) + fitted["k_words"].to_numpy(np.int64)
+    return {"scopes_fitted": len(fitted), "xtx_mb": float((8 * columns**2).sum() / 2**20)}
 
 
 @dataclass(frozen=True)
 class Stage:
     run: Callable[[Context], dict]
-    modules: tuple[str, ...]              # imported before the clock starts
+    modules: tuple[str, ...]              # imported before the clock starts (as the rule's script)
     needs: tuple[str, ...] = ()           # stages whose outputs it reads
-    per_shard: bool = False               # one process per evaluated shard
+    per_shard: bool = False               # one process per measured shard
 
 
-ANALYSIS_MODULES = ("torch", "groundprobe.evaluate")
 STAGES: dict[str, Stage] = {
     "imports": Stage(run_imports, ("torch", "groundprobe.distributed")),
     "train": Stage(run_train, ("torch", "groundprobe.distributed")),
     "evaluate": Stage(run_evaluate, ("torch", "groundprobe.evaluate", "groundprobe.features"),
                       per_shard=True),
-    "segment_auc": Stage(run_segment_auc, ("groundprobe.segment_auc",)),
-    "auc_by_video": Stage(run_auc_by_video, ()),
-    "auc_by_category": Stage(run_auc_by_category, ANALYSIS_MODULES, needs=("auc_by_video",)),
-    "context_effects": Stage(run_context_effects, ANALYSIS_MODULES + ("groundprobe.context_effects",),
-                             needs=("segment_auc",)),
-    "lexical_ols": Stage(run_lexical_ols, ANALYSIS_MODULES + ("groundprobe.lexical_ols",),
-                         needs=("segment_auc",)),
+    "segment_auc": Stage(run_segment_auc, ("groundprobe.segment_auc",), per_shard=True),
+    "auc_by_video": Stage(run_auc_by_video, ("groundprobe.auc_by_video",)),
+    "auc_by_category": Stage(run_auc_by_category, ("groundprobe.evaluate",), needs=("auc_by_video",)),
+    "context_effects": Stage(run_context_effects, ("groundprobe.context_effects", "groundprobe.segment_auc")),
+    "lexical_ols": Stage(run_lexical_ols, ("groundprobe.lexical_ols", "groundprobe.segment_auc")),
 }
 
 
@@ -668,8 +770,9 @@ def print_table(results: dict[int, dict[str, dict]], stages: list[str], args: ar
         train = records.get("train", {})
         if train.get("status") == "ok" and train.get("loading_share") is not None:
             print(f"train at {n}: data loading {100 * train['loading_share']:.1f}% of step time "
-                  f"(goal <= 10%), {train['step_ms']:.0f} ms per step, start-up before the first "
-                  f"step {train['startup_s']:.1f} s")
+                  f"(goal <= 10%; {train['loader_workers']} loader worker(s)), "
+                  f"{train['step_ms']:.0f} ms per step, {train['outside_loop_s']:.1f} s outside the "
+                  f"training loop (start-up, final checkpoint)")
     return all_met
 
 
