@@ -6,7 +6,8 @@
 
 rule shard_listing:
     input:
-        files=lambda wildcards: expand(SHARD_LISTINGS[wildcards.kind], shard=shard_ids()),
+        # The studied (source) corpus only: the target's shards feed curation, not vocab or train.
+        files=lambda wildcards: expand(SHARD_LISTINGS[wildcards.kind], shard=shard_ids(SOURCE_CORPUS)),
     output:
         listing="results/shards/{kind}.txt",
     log:

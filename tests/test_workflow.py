@@ -178,6 +178,19 @@ def test_every_video_is_evaluated_or_in_qc_with_its_reason(demo_run):
     assert summary.loc[0, "manifest"] == len(manifest) and bool(summary.loc[0, "reconciled"])
 
 
+def test_vocabulary_counts_the_training_videos_of_the_studied_corpus_only(demo_run):
+    manifest = read_table(demo_run / "results/manifest.tsv")
+    studied = manifest[(manifest["corpus"] == "source") & (manifest["split"] == "train")]
+    # The curation target has training videos too, whose words must not enter the vocabulary.
+    assert ((manifest["corpus"] == "target") & (manifest["split"] == "train")).any()
+    words = pd.concat([read_table(demo_run / f"results/asr/{int(shard):05d}.tsv.gz")
+                       for shard in sorted(set(studied["shard"].astype(int)))])
+    counts = words.loc[words["video_id"].isin(studied["video_id"]), "token"].value_counts()
+    vocab = read_table(demo_run / "results/vocab.tsv")
+    assert len(vocab) == (counts >= default_config()["asr"]["min_count"]).sum()
+    assert dict(zip(vocab["token"], vocab["count"])) == counts[vocab["token"]].to_dict()
+
+
 def test_funnel_of_a_local_corpus_ends_with_the_evaluated_videos(demo_run):
     funnel = pd.read_csv(demo_run / "results/funnel.csv", keep_default_na=False).set_index("step")
     manifest = pd.read_csv(demo_run / "results/manifest.tsv", sep="\t", dtype={"video_id": str})
