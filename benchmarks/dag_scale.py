@@ -49,19 +49,59 @@ counting Snakemake's path comparisons (_IOFile.__eq__, /tmp count_eq wrapper aro
 
 At 1,000 shards the comparisons cost ~3 s of the 29 (cProfile: 17.7 of 96 profiled s), hence the
 equal CPU times; they grow with shards², the rest with shards: extrapolated to 6,100 shards,
-before ≈ 3.0e8 comparisons (≈ 100+ s, the issue measured 241 s in all), after ≈ 0.8M. The rest
-of the dry run costs ≈ 18 ms per shard on this loaded machine (6 jobs; resources callables,
-script source look-ups and job printing inside Snakemake), i.e. ≈ 110 CPU s at 6,100 shards here;
-the issue's idle-machine figures (2M: 45 s, 4M: 108 s) put the linear term at ≈ 18 s per 1M ids,
-≈ 110 s at 6.1M too, so the < 60 s budget at 6,100 shards is NOT met by removing the quadratic
-term alone. Measured after, same machine and load (`python benchmarks/dag_scale.py --videos
-6100000 --targets results/auc_by_category.csv`):
+before ≈ 3.0e8 comparisons (≈ 100+ s, the issue measured 241 s in all), after ≈ 0.8M.
+
+Where the linear rest goes. cProfile of `snakemake -n --cores all results/auc_by_category.csv`
+at 1,000,000 videos (1,000 shards, 6,009 jobs; Snakemake 9.27.1), 2026-12-03, in profiled
+seconds (≈ 3.5x CPU s) of 84.6, cumulative, a line's parts indented:
+
+    startup: imports 11.9 (of it ~9 wall s waiting on the slurm plugin's scontrol, no CPU)
+    DAG build (DAG.update, job creation, input/output/log/params expansion)      13.6
+    postprocess: the `script:` source read per job (ScriptProcessor)            12.0
+                 needrun 5.3, check_jobs 1.9, conda envs 1.8
+    dry-run job listing (Job.log_info, 6,009 calls)                             23.5
+        Job.resources: each callable resource (mem_mb, runtime: attempt x)
+        goes through Snakemake's input-function machinery (inspect.signature
+        3x per value), besides its own tmpdir and threads                       15.2
+    the workflow's own code: manifest_shards 1.1 (0.57 after the change
+    below), every input function, params and resources callable together        0.02
+
+i.e. the workflow's code is < 2 % of the dry run; the rest is Snakemake's cost per job, set by
+the directives every rule has. Their share, measured by stripping them from a copy of the
+workflow (CPU s at 1,000 shards; one series in a row under a load of 2-4, two more interleaved
+under 5-8, all but the first row with `--rerun-triggers mtime`; single directives are within the
+noise):
+
+    | variant                                            | load 2-4 | load 5-8   |
+    | as is                                              |   21.5   | 20.7, 24.0 |
+    | constant mem_mb/runtime (no attempt x)             |   18.7   | 19.7, 22.5 |
+    | no conda:, no benchmark:                           |   17.9   |            |
+    | no conda:                                          |          | 20.5, 21.5 |
+    | no benchmark:                                      |          | 22.0, 20.5 |
+    | script: -> shell: "true"                           |          | 22.9, 20.2 |
+    | the floor: all four of the above                   |   14.7   | 19.1, 17.6 |
+    | as is, -q (no job listing nor job stats)           |   15.4   | 16.9, 16.9 |
+    | the floor, -q                                      |    8.7   |  9.7,  9.2 |
+    | start-up alone (-n results/manifest.tsv, no jobs)  |    3.0   |            |
+
+So Snakemake 9.27 spends ≈ 3.1 ms per job on these rules (≈ 1.9 ms at the floor, ≈ 1 ms of it the
+dry run's job listing): at 6 jobs per shard, 6,100 shards cost ≥ 3 + 36,609 x 1.9 ms ≈ 74 CPU s
+even with every directive dropped, and ≈ 115 s as the rules are. Under 60 s at 6,100 shards takes
+at most ≈ 18,000 planned jobs (≈ 3 per shard) with these rules, i.e. fewer per-shard jobs (merged
+per-shard rules or several shards per job), not cheaper workflow code; nothing of the kind is
+done here. Dropping the attempt-scaled resources (a retry asks for more memory and time) would
+save ≈ 13 % and is not done either.
+
+The manifest read of the input functions (groundprobe.manifest.manifest_shards) now reads the
+corpus column as a category and deduplicates (corpus, shard) pairs before grouping: 6.1M ids
+2.2-3.1 -> 1.4-1.8 CPU s per dry run. Measured after, 2026-12-03, load 5-8
+(`python benchmarks/dag_scale.py --videos 6100000 --targets results/auc_by_category.csv`):
 
     |  videos   | shards | command                        | wall s | CPU s | peak MB |  jobs  |
-    | 6,100,000 |  6,100 | manifest (--cores 1)           |  763.2 | 121.2 |  3,140  |      1 |
-    | 6,100,000 |  6,100 | -n results/auc_by_category.csv |  330.6 | 145.3 |  1,129  | 36,609 |
+    | 6,100,000 |  6,100 | manifest (--cores 1)           |  365.2 |  94.1 |  3,204  |      1 |
+    | 6,100,000 |  6,100 | -n results/auc_by_category.csv |  246.1 | 121.8 |    958  | 36,609 |
 
-145.3 CPU s for 6.1x the shards of the 1M run's 28.6: linear now (23.8 per 1,000 shards), but
+121.8 CPU s (the earlier 145.3 under a load of 12-16): linear (≈ 20 CPU s per 1,000 shards) and
 MISSED against 60 s; the memory budget (4 GB) is met.
 
 The manifest at 1M ids (build_manifest + write_table, in-process CPU s): before 7.3 + 5.8, after
