@@ -55,9 +55,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from groundprobe.features import FeatureStore  # noqa: E402
 from groundprobe.io import file_sha256  # noqa: E402
 from groundprobe.segments import SEGMENT_COLUMNS, SegmentIndex, write_segment_index  # noqa: E402
-from groundprobe.train import train_model, training_videos  # noqa: E402
+from groundprobe.train import (BatchReader, TrainingVideos, clip_windows, plan_batch,  # noqa: E402
+                               planned_batches, train_model, training_videos)
 
 SETTINGS = {
     "demo-like": {"dims": (1280, 1024), "seconds": (20, 40), "vocab": 2_000},
@@ -97,14 +99,73 @@ def write_shards(directory: Path, n_videos: int, n_shards: int, dims: tuple[int,
     return files
 
 
-def train_once(directory: Path, files: dict, vocab: int, steps: int, workers: int,
-               threads: int) -> dict:
-    """Train ``steps`` steps from the shards; milliseconds per step and waiting for batches."""
+def all_videos(files: dict, vocab: int) -> TrainingVideos:
+    """Every video of the shards as training videos."""
     ids = []
     for path in files["segments"]:
         with SegmentIndex(path) as index:
             ids.append(index.videos()[0])
-    videos = training_videos(files["segments"], np.unique(np.concatenate(ids)), LENGTH_S, vocab)
+    return training_videos(files["segments"], np.unique(np.concatenate(ids)), LENGTH_S, vocab)
+
+
+def reader_of(files: dict, vocab: int, videos: TrainingVideos) -> BatchReader:
+    streams = (files["features_2d"], files["features_3d"])
+    with FeatureStore(*streams) as store:
+        dim = store.seconds(store.video_ids[0]).shape[1]
+    return BatchReader(videos.index_files, streams, LENGTH_S, vocab, dim)
+
+
+def read_costs(files: dict, vocab: int, n_batches: int) -> dict:
+    """Milliseconds to read the features of a batch (16 videos x 8 windows) in this process, as
+    BatchReader reads them (``FeatureStore.windows``: each video's windows only) and as it did
+    before (``FeatureStore.seconds``, the whole video, then the windows cut out), the same planned
+    batches; each way timed twice, alternately, keeping the second (files open, caches warm)."""
+    videos = all_videos(files, vocab)
+    rng = np.random.default_rng(1)
+    wanted = []
+    for _ in range(n_batches):
+        plan = plan_batch(rng, videos, 16, 8)
+        for shard, row, segments in zip(plan.shard.tolist(), plan.row.tolist(), plan.segments):
+            with SegmentIndex(videos.index_files[shard]) as index:
+                video = index.video(row)
+            wanted.append((video.video_id, video.starts[segments]))
+    ways = {"windows_ms": lambda store, video_id, starts: store.windows(video_id, starts, LENGTH_S),
+            "whole_ms": lambda store, video_id, starts: clip_windows(
+                video_id, store.seconds(video_id), starts, LENGTH_S)}
+    costs = {}
+    with FeatureStore(files["features_2d"], files["features_3d"]) as store:
+        for _ in range(2):
+            for way, read in ways.items():
+                started = time.perf_counter()
+                for video_id, starts in wanted:
+                    read(store, video_id, starts)
+                costs[way] = 1e3 * (time.perf_counter() - started) / n_batches
+    return costs
+
+
+def stand_in_once(files: dict, vocab: int, steps: int, workers: int, step_ms: float) -> dict:
+    """Batches from ``workers`` loader workers consumed by a stand-in step of ``step_ms`` that
+    holds no CPU (a sleep, as a GPU step leaves the CPU to the workers); waiting per step."""
+    videos = all_videos(files, vocab)
+    batches = planned_batches(np.random.default_rng(0), videos, reader_of(files, vocab, videos),
+                              16, 8, steps, workers)
+    waits, started = [], time.perf_counter()
+    for _ in range(steps):
+        asked = time.perf_counter()
+        next(batches)
+        waits.append(time.perf_counter() - asked)
+        time.sleep(step_ms / 1e3)
+    total = time.perf_counter() - started
+    batches.close()
+    return {"workers": workers, "step_ms": 1e3 * total / steps, "wait_ms": 1e3 * sum(waits) / steps,
+            "share": sum(waits) / total, "first_ms": 1e3 * waits[0],
+            "median_ms": 1e3 * float(np.median(waits[1:]))}
+
+
+def train_once(directory: Path, files: dict, vocab: int, steps: int, workers: int,
+               threads: int) -> dict:
+    """Train ``steps`` steps from the shards; milliseconds per step and waiting for batches."""
+    videos = all_videos(files, vocab)
     params = {"steps": steps, "batch_videos": 16, "segments_per_video": 8, "lr": 1e-3,
               "margin": 0.1, "checkpoint_every": 10**9, "log_every": steps, "seed": 0,
               "device": "cpu", "loader_workers": workers}
@@ -126,26 +187,35 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=300)
     parser.add_argument("--shards", type=int, default=3)
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    parser.add_argument("--workers", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the training process")
+    parser.add_argument("--stand-in-ms", type=float, nargs="*", default=[50.0, 10.0],
+                        help="stand-in steps (a sleep) to run besides the real training step")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     args = parser.parse_args()
-    print(f"{'setting':<11} {'workers':>7} {'ms/step':>8} {'wait ms':>8} {'wait share':>10}")
+    print(f"{'setting':<11} {'step':<14} {'workers':>7} {'ms/step':>8} {'wait ms':>8} "
+          f"{'wait share':>10} {'first ms':>8} {'median ms':>9}")
     for name in args.settings:
         setting = SETTINGS[name]
         with tempfile.TemporaryDirectory(prefix="train_loading_") as tmp:
             directory = Path(tmp)
             files = write_shards(directory, args.videos, args.shards, setting["dims"],
                                  setting["seconds"], setting["vocab"])
-            results = [train_once(directory, files, setting["vocab"], args.steps, workers, args.threads)
-                       for workers in args.workers]
-        for result in results:
-            print(f"{name:<11} {result['workers']:>7} {result['step_ms']:>8.1f} "
-                  f"{result['wait_ms']:>8.1f} {result['share']:>10.1%}", flush=True)
-        base = results[0]
-        for result in results[1:]:
-            print(f"{name:<11} wait share with {result['workers']} workers / with {base['workers']}: "
-                  f"{result['share'] / base['share']:.3f}")
+            runs = [("training", [train_once(directory, files, setting["vocab"], args.steps,
+                                             workers, args.threads) for workers in args.workers])]
+            runs += [(f"stand-in {ms:g} ms", [stand_in_once(files, setting["vocab"], args.steps,
+                                                            workers, ms)
+                                              for workers in args.workers if workers])
+                     for ms in args.stand_in_ms]
+            costs = read_costs(files, setting["vocab"], args.steps)
+        for step, results in runs:
+            for result in results:
+                startup = (f" {result['first_ms']:>8.1f} {result['median_ms']:>9.2f}"
+                           if "first_ms" in result else "")
+                print(f"{name:<11} {step:<14} {result['workers']:>7} {result['step_ms']:>8.1f} "
+                      f"{result['wait_ms']:>8.1f} {result['share']:>10.1%}{startup}", flush=True)
+        print(f"{name:<11} a batch's features read in-process: windows {costs['windows_ms']:.1f} ms, "
+              f"whole videos {costs['whole_ms']:.1f} ms, ratio {costs['windows_ms'] / costs['whole_ms']:.3f}")
 
 
 if __name__ == "__main__":
