@@ -43,7 +43,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from groundprobe.device import resolve_device
-from groundprobe.features import FeatureStore
+from groundprobe.features import FeatureStore, check_windows
 from groundprobe.io import atomic_output, provenance, table_separator, write_table
 from groundprobe.manifest import SOURCE_CORPUS
 from groundprobe.model import JointEmbedding, bidirectional_hinge_loss
@@ -114,10 +114,11 @@ def pad_token_ids(captions: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def clip_windows(video_id: str, seconds: np.ndarray, starts: np.ndarray, length_s: int) -> np.ndarray:
-    """Feature rows ``start .. start + length_s - 1`` for each start: (n, length_s, D)."""
-    if starts.size and (starts.min() < 0 or starts.max() + length_s > len(seconds)):
-        raise ValueError(f"video {video_id}: a segment starting at {int(starts.max())} s needs "
-                         f"{int(starts.max()) + length_s} seconds of features, found {len(seconds)}")
+    """Feature rows ``start .. start + length_s - 1`` for each start: (n, length_s, D).
+
+    Raises ValueError (:func:`groundprobe.features.check_windows`) for a window past the end.
+    """
+    check_windows(video_id, starts, length_s, len(seconds))
     return seconds[starts[:, None] + np.arange(length_s)]
 
 
@@ -259,7 +260,8 @@ def first_video_width(videos: TrainingVideos, feature_streams: Sequence[Sequence
 
 class BatchReader(Dataset):
     """Reads planned batches from the shard files: ``reader[plan]`` is the :class:`Batch` of a
-    :class:`BatchPlan`. Its files open on first use in the process that reads (each DataLoader
+    :class:`BatchPlan`, of which only the drawn segments' feature rows are read
+    (:meth:`FeatureStore.windows`), not the videos' other seconds. Its files open on first use in the process that reads (each DataLoader
     worker its own), so it travels to the workers as paths; it keeps at most
     :data:`OPEN_INDEXES` segment indexes open."""
 
@@ -289,11 +291,11 @@ class BatchReader(Dataset):
         clips, captions = [], []
         for shard, row, segments in zip(plan.shard.tolist(), plan.row.tolist(), plan.segments):
             video = self._index(shard).video(row)
-            seconds = np.asarray(self._store.seconds(video.video_id), dtype=np.float32)
-            if seconds.shape[1] != self.video_dim:
-                raise ValueError(f"video {video.video_id} has {seconds.shape[1]}-d features, other "
+            windows = self._store.windows(video.video_id, video.starts[segments], self.length_s)
+            if windows.shape[2] != self.video_dim:
+                raise ValueError(f"video {video.video_id} has {windows.shape[2]}-d features, other "
                                  f"training videos {self.video_dim}-d")
-            clips.append(clip_windows(video.video_id, seconds, video.starts[segments], self.length_s))
+            clips.append(windows)
             captions.extend(checked_captions(video.video_id, video.captions(segments),
                                              segments.tolist(), self.vocab_size))
         return Batch(np.concatenate(clips), pad_token_ids(captions),
@@ -307,10 +309,11 @@ class BatchReader(Dataset):
             self._indexes.popitem()[1].close()
 
 
-def _shared(batch: Batch) -> tuple[torch.Tensor, ...]:
-    """A batch as tensors, which go from a loader worker to the training process through shared
-    memory instead of a pickled copy."""
-    return tuple(torch.from_numpy(array) for array in (batch.clips, batch.token_ids, batch.video_index))
+def _shared(batch: Batch) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """A batch as a loader worker sends it: the clips as a tensor, which goes to the training
+    process through shared memory instead of a pickled copy; the small token and video arrays
+    pickled (each tensor costs the receiver a connection to the worker to fetch its memory)."""
+    return torch.from_numpy(batch.clips), batch.token_ids, batch.video_index
 
 
 def planned_batches(rng: np.random.Generator, videos: TrainingVideos, reader: BatchReader,
@@ -335,7 +338,7 @@ def planned_batches(rng: np.random.Generator, videos: TrainingVideos, reader: Ba
                         collate_fn=_shared, prefetch_factor=PREFETCH_BATCHES if workers else None)
     try:
         for clips, token_ids, video_index in loader:
-            yield Batch(clips.numpy(), token_ids.numpy(), video_index.numpy()), states.popleft()
+            yield Batch(clips.numpy(), token_ids, video_index), states.popleft()
     finally:
         reader.close()
 

