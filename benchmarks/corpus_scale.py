@@ -102,8 +102,9 @@ per-shard job, measured on 3 shards like evaluate; before it was one job over ev
     train at 100000: data loading 4.0% of step time (goal <= 10%; 1 loader worker), 386 ms per
     step, 3.1 s outside the training loop
 
-segment_auc's 1.07: it parses the manifest in chunks of 100,000 rows (segment_auc.read_shard_videos),
-the whole manifest at 10K and one chunk at 100K; constant above.
+segment_auc's 1.07 was measured while it parsed the manifest in chunks of 100,000 rows (the whole
+manifest at 10K, one chunk at 100K); it now reads only its shard's bytes of the manifest
+(manifest.read_shard_rows, as download does), not yet re-measured here.
 
 What grew in the two misses, with ``--sizes 100000,200000 --stages
 auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
