@@ -33,6 +33,13 @@ jobs, load average 11; numpy 2.4.6, scikit-learn 1.9.1; CPU microseconds per vid
          180  segment: counts                   141.1      86.9    5989.4x (8722.4x)
          180  62 videos; max |ranks - sklearn| intra 1.1e-16, segment 1.1e-16 (2 videos)
 
+Rerun 2026-12-04 on a quiet machine (load average 0.1, same command): at 180 captions the sklearn
+loop 8236.9 us, ranks 243.5 us (33.8x median, 31.2x min), rankdata 2.2x; segment counts 5337x; at
+21 captions ranks 113x. The shortfall against 50x is not the load. Sorting order-preserving int32
+keys of the float32 scores (the bits with the sign folded) sorts in 137 us against 242 us for
+the floats, ~170 us with the key transform and the searches, about 48x: measured in isolation,
+not adopted.
+
 At 180 captions the sort of the n² = 32,400 float32 scores is nearly all of intra_video_auc's
 time (np.sort alone: 150 us at best, 190-310 us under this load): ranks are 34x sklearn here, short
 of the issue's 50x; batching videos would not help, since the per-call overhead is ~20 us. A
