@@ -194,6 +194,19 @@ def frames(tables: Tables, split: str, words: pa.Array, scopes: dict[str, int], 
             yield frame
 
 
+def scope_blocks(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
+                 words: pa.Array, position_bins: int,
+                 shift: float) -> Iterator[tuple[int, Frame, np.ndarray, sp.csr_matrix]]:
+    """``(j, frame, rows, design)`` for every table and every scope ``j`` with captions in it:
+    ``rows`` the frame's rows of the scope, ``design`` their design rows over ``columns[j]``."""
+    index = {name: j for j, name in enumerate(scopes)}
+    for frame in frames(tables, split, words, index, position_bins, shift):
+        for j, cols in enumerate(columns):
+            rows = frame.scope_rows(j)
+            if len(rows):
+                yield j, frame, rows, frame.design[rows][:, cols]
+
+
 def add_sparse(target: np.ndarray, product: sp.spmatrix) -> None:
     """target += product, touching only its nonzeros (no dense temporary of target's size)."""
     coo = product.tocoo()
@@ -289,24 +302,18 @@ class Moments:
 def accumulate_moments(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
                        words: pa.Array, position_bins: int, shift: float) -> list[Moments]:
     """Pass 3: the Moments of each scope over its design ``columns``."""
-    index = {name: j for j, name in enumerate(scopes)}
     n = np.zeros(len(scopes), dtype=np.int64)
     n_videos = np.zeros(len(scopes), dtype=np.int64)
     xtx = [np.zeros((len(c), len(c))) for c in columns]
     xty = [np.zeros(len(c)) for c in columns]
     yty = np.zeros(len(scopes))
-    for frame in frames(tables, split, words, index, position_bins, shift):
-        for j, cols in enumerate(columns):
-            rows = frame.scope_rows(j)
-            if not len(rows):
-                continue
-            design = frame.design[rows][:, cols]
-            y = frame.y[rows]
-            add_sparse(xtx[j], design.T @ design)
-            xty[j] += design.T @ y
-            yty[j] += y @ y
-            n[j] += len(rows)
-            n_videos[j] += len(np.unique(frame.video[rows]))
+    for j, frame, rows, design in scope_blocks(tables, split, scopes, columns, words, position_bins, shift):
+        y = frame.y[rows]
+        add_sparse(xtx[j], design.T @ design)
+        xty[j] += design.T @ y
+        yty[j] += y @ y
+        n[j] += len(rows)
+        n_videos[j] += len(np.unique(frame.video[rows]))
     return [Moments(int(n[j]), int(n_videos[j]), xtx[j], xty[j], float(yty[j])) for j in range(len(scopes))]
 
 
@@ -314,20 +321,14 @@ def cluster_meat(tables: Tables, split: str, scopes: list[str], columns: list[np
                  params: list[np.ndarray], words: pa.Array, position_bins: int, shift: float) -> list[np.ndarray]:
     """Pass 4: Σ_videos s_v s_v' per scope, s_v = X_v' e_v the video's score (X_v its captions'
     design rows over ``columns``, e_v their residuals under ``params``, shifted y)."""
-    index = {name: j for j, name in enumerate(scopes)}
     meat = [np.zeros((len(c), len(c))) for c in columns]
-    for frame in frames(tables, split, words, index, position_bins, shift):
-        for j, cols in enumerate(columns):
-            rows = frame.scope_rows(j)
-            if not len(rows):
-                continue
-            design = frame.design[rows][:, cols]
-            residual = frame.y[rows] - design @ params[j]
-            video, uniques = pd.factorize(frame.video[rows])
-            # (videos, p), dense: a video says many of the words, so S'S is nearly dense and a
-            # sparse product would hold several times the p × p accumulator in temporaries.
-            scores = (video_one_hot(video, len(uniques)) @ sp.diags(residual) @ design).toarray()
-            meat[j] += scores.T @ scores
+    for j, frame, rows, design in scope_blocks(tables, split, scopes, columns, words, position_bins, shift):
+        residual = frame.y[rows] - design @ params[j]
+        video, uniques = pd.factorize(frame.video[rows])
+        # (videos, p), dense: a video says many of the words, so S'S is nearly dense and a
+        # sparse product would hold several times the p × p accumulator in temporaries.
+        scores = (video_one_hot(video, len(uniques)) @ sp.diags(residual) @ design).toarray()
+        meat[j] += scores.T @ scores
     return meat
 
 
