@@ -104,6 +104,28 @@ corpus column as a category and deduplicates (corpus, shard) pairs before groupi
 121.8 CPU s (the earlier 145.3 under a load of 12-16): linear (≈ 20 CPU s per 1,000 shards) and
 MISSED against 60 s; the memory budget (4 GB) is met.
 
+Rerun 2026-12-04 on main at 62b5ae0, same command, load 0-2 (the same command at 1,000,000 videos
+on an idle machine: 18.4 CPU s, 27.4 wall s of which ~9 s wait for `scontrol`, 324 MB, 6,009 jobs):
+
+    | 6,100,000 |  6,100 | manifest (--cores 1)           |  106.1 |  81.5 |  3,205  |      1 |
+    | 6,100,000 |  6,100 | -n results/auc_by_category.csv |  137.3 | 105.5 |    958  | 36,609 |
+
+i.e. ≈ 3 s + 2.8 ms per planned job: still MISSED. Directive variants on a copy of the workflow,
+1,000,000 videos, idle machine, all with `--rerun-triggers mtime` (the copy's code hash differs),
+CPU s: as is 16.9, constant mem_mb/runtime 15.5 (-8 %), every `script:` a `shell:` 15.4 (-9 %).
+No directive is worth more than ~10 %, so under 60 s at 6,100 shards needs at most ≈ 20,000
+planned jobs (≈ 3.3 per shard) with these rules. The per-shard chain download → asr → features_2d,
+features_3d → segments (needs vocab, built from every shard's asr) → evaluate (needs train) has
+no two steps that merge without a cost: asr could run inside download (it has no settings), but
+merging features_2d and features_3d would recompute one stream when the other's settings change,
+and segments and evaluate sit on either side of whole-corpus rules. What would meet the budget is
+a second, coarser unit of work for the cheap or GPU-batched per-shard steps (e.g. asr, segments and
+evaluate per group of 10 shards, asr inside download: ≈ 2.2 jobs per shard, ≈ 40 s extrapolated),
+which changes every per-shard path those steps write and read; not done here. A larger
+corpus.shard_size meets it today, measured the same day under a load of 3-5 (`--videos 6100000
+--shard-size 2500 --targets results/auc_by_category.csv`): 2,440 shards, 14,649 jobs, 44.0 CPU s
+(93.8 wall s), 490 MB.
+
 The manifest at 1M ids (build_manifest + write_table, in-process CPU s): before 7.3 + 5.8, after
 8.7 + 7.8 under the same load, i.e. no measurable change from filling verticals once per distinct
 label list; peak RSS 690 MB both (≈ 4 GB at 6.1M, as the issue measured).
