@@ -43,7 +43,8 @@ from groundprobe.qc import QcRecord
 
 STAGE = "asr"
 WORD_COLUMNS = ["video_id", "token", "start_s", "end_s"]
-# One row per caption file read: format WebVTT/SRT, caption_kind as labelled, read_as the parser used.
+# One row per caption file read: its format (WebVTT or SRT), caption_kind as labelled, read_as the
+# parser used.
 READING_COLUMNS = ["video_id", "format", "caption_kind", "read_as"]
 
 WORD_TIME_TAG = re.compile(r"<((?:\d+:)?\d{1,2}:\d{1,2}\.\d{1,3})>")
@@ -162,10 +163,10 @@ def _read_text(path: str | os.PathLike) -> str:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
         line = _line_number(data[:error.start].decode(encoding, errors="replace"))
+        name = encoding.removesuffix("-sig").upper()
         raise CaptionError(
-            f"{path}: line {line}: not {encoding.removesuffix('-sig').upper()} (UnicodeDecodeError: "
-            f"{error.reason} at byte {error.start}); captions must be UTF-8, or UTF-16 with a "
-            "byte-order mark") from error
+            f"{path}: line {line}: not {name} (UnicodeDecodeError: {error.reason} at byte "
+            f"{error.start}); captions must be UTF-8, or UTF-16 with a byte-order mark") from error
     if "\x00" in text:
         line = _line_number(text[:text.index("\x00")])
         raise CaptionError(f"{path}: line {line}: NUL character (UTF-16 without a byte-order "
@@ -227,9 +228,10 @@ def _scan_timings(lines: list[str], syntax: _Syntax, path: str | os.PathLike) ->
             if timing.end_ms < timing.start_ms:
                 raise CaptionError(f"{path}: line {n}: cue {line.strip()!r} ends before it starts")
             if timings and timing.start_ms < timings[-1].start_ms:
+                previous = timings[-1]
                 raise CaptionError(
-                    f"{path}: line {n}: cue out of order: it starts at {timing.start_ms / 1000:.3f} s,"
-                    f" before the cue of line {timings[-1].line} ({timings[-1].start_ms / 1000:.3f} s)")
+                    f"{path}: line {n}: cue out of order: it starts at {timing.start_ms / 1000:.3f}"
+                    f" s, before the cue of line {previous.line} ({previous.start_ms / 1000:.3f} s)")
             timings.append(timing)
         last_non_blank = line.strip() or last_non_blank
     return timings
@@ -238,9 +240,10 @@ def _scan_timings(lines: list[str], syntax: _Syntax, path: str | os.PathLike) ->
 def _has_text(lines: list[str], timings: list[_Timing], i: int) -> bool:
     """Whether the SRT cue of ``timings[i]`` has a non-blank line of text: a line between its
     timing and the next cue's number (the last non-blank line before the next timing)."""
-    after = lines[timings[i].line:timings[i + 1].line - 1] if i + 1 < len(timings) else lines[timings[i].line:]
+    last = i + 1 == len(timings)
+    after = lines[timings[i].line:] if last else lines[timings[i].line:timings[i + 1].line - 1]
     text = [line for line in after if line.strip()]
-    return bool(text[:-1] if i + 1 < len(timings) else text)
+    return bool(text if last else text[:-1])
 
 
 def _check_vtt_blocks(lines: list[str], timing_lines: set[int], path: str | os.PathLike) -> None:

@@ -384,6 +384,10 @@ def test_extract_shard_words_tables_and_qc(tmp_path):
     assert reasons["garbage"].startswith("caption file unreadable:")
     assert "garbage.vtt" in reasons["garbage"]
     assert reasons["nocaptions"].startswith("caption file unreadable:")
+    # one reading per file read, words or not; the unreadable ones have none
+    assert readings.values.tolist() == [["manual", "WebVTT", "manual", "manual"],
+                                        ["music", "WebVTT", "auto", "auto"],
+                                        ["rolling", "WebVTT", "auto", "auto"]]
     # Input order of videos, then time; hand-counted tokens: 14 manual, 13 rolling (well-known = 2).
     assert words["video_id"].tolist() == ["manual"] * 14 + ["rolling"] * 13
     assert words["token"].tolist()[14:] == ["my", "dog", "loves", "the", "well", "known", "park",
