@@ -203,30 +203,38 @@ def _timing_problem(line: str, syntax: _Syntax) -> str:
     return f"not a {syntax.name} timing line"
 
 
+def _parse_timing(line: str, n: int, syntax: _Syntax, path: str | os.PathLike) -> _Timing:
+    """The timing on line ``n``, a line meant as one; raises :class:`CaptionError` naming the line
+    if it cannot be read (webvtt-py would drop its cue, or read the timing as words) or ends before
+    it starts."""
+    match = syntax.timing.match(line)
+    problem = _range_problem(match.groups()) if match else _timing_problem(line, syntax)
+    if problem or match is None:
+        raise CaptionError(f"{path}: line {n}: unreadable {syntax.name} cue timing "
+                           f"{line.strip()!r}: {problem}")
+    groups = match.groups()
+    timing = _Timing(n, _milliseconds(*groups[:4]), _milliseconds(*groups[4:]))
+    if timing.end_ms < timing.start_ms:
+        raise CaptionError(f"{path}: line {n}: cue {line.strip()!r} ends before it starts")
+    return timing
+
+
 def _scan_timings(lines: list[str], syntax: _Syntax, path: str | os.PathLike) -> list[_Timing]:
     """The cue timings of a caption file's lines, each with its line number.
 
     Raises :class:`CaptionError` naming the line for a line meant as a timing that cannot be read
-    (webvtt-py would drop its cue, or read the timing as words), a cue that ends before it starts
-    and a cue that starts before the previous one (cues must be in time order, as WebVTT requires;
-    the rolling-cue rule reads them in order).
+    (:func:`_parse_timing`), an SRT timing without its cue number, and a cue that starts before the
+    previous one (cues must be in time order, as WebVTT requires; the rolling-cue rule reads them
+    in order).
     """
     timings: list[_Timing] = []
     last_non_blank = ""
     for n, line in enumerate(lines, start=1):
         if syntax.timing_like.match(line):
-            match = syntax.timing.match(line)
-            problem = _range_problem(match.groups()) if match else _timing_problem(line, syntax)
-            if problem or match is None:
-                raise CaptionError(f"{path}: line {n}: unreadable {syntax.name} cue timing "
-                                   f"{line.strip()!r}: {problem}")
+            timing = _parse_timing(line, n, syntax, path)
             if syntax.needs_cue_number and not last_non_blank.isdigit():
                 raise CaptionError(f"{path}: line {n}: {syntax.name} cue timing without a cue "
                                    "number before it")
-            groups = match.groups()
-            timing = _Timing(n, _milliseconds(*groups[:4]), _milliseconds(*groups[4:]))
-            if timing.end_ms < timing.start_ms:
-                raise CaptionError(f"{path}: line {n}: cue {line.strip()!r} ends before it starts")
             if timings and timing.start_ms < timings[-1].start_ms:
                 previous = timings[-1]
                 raise CaptionError(
