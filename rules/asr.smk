@@ -3,6 +3,8 @@ rule asr:
         download="results/download/{shard}.tsv",
     output:
         words="results/asr/{shard}.tsv.gz",
+        # per caption file: format, label (caption_kind) and the parser used (read_as)
+        readings="results/asr/{shard}.readings.tsv",
         qc="results/qc/asr/{shard}.tsv",
     log:
         "results/logs/asr/{shard}.log",

@@ -229,7 +229,7 @@ def test_extract_shard_words_reads_srt_and_sends_a_malformed_srt_to_qc(tmp_path)
                      str(bad)],
         "caption_kind": ["manual", "auto", "auto"],
     })
-    words, qc = extract_shard_words(videos)
+    words, readings, qc = extract_shard_words(videos)
     assert [(r.video_id, r.stage) for r in qc] == [("bad_srt", "asr")]
     assert qc[0].reason.startswith("caption file unreadable:") and "bad.srt" in qc[0].reason
     counts = words.groupby("video_id", sort=False).size().to_dict()
@@ -375,7 +375,7 @@ def test_extract_shard_words_tables_and_qc(tmp_path):
                      str(garbage)],
         "caption_kind": ["manual", "auto", "auto", "auto", "auto", "auto"],
     })
-    words, qc = extract_shard_words(videos)
+    words, readings, qc = extract_shard_words(videos)
     reasons = {r.video_id: r.reason for r in qc}
     assert {r.stage for r in qc} == {"asr"}
     assert set(reasons) == {"missing", "music", "nocaptions", "garbage"}
@@ -384,6 +384,10 @@ def test_extract_shard_words_tables_and_qc(tmp_path):
     assert reasons["garbage"].startswith("caption file unreadable:")
     assert "garbage.vtt" in reasons["garbage"]
     assert reasons["nocaptions"].startswith("caption file unreadable:")
+    # one reading per file read, words or not; the unreadable ones have none
+    assert readings.values.tolist() == [["manual", "WebVTT", "manual", "manual"],
+                                        ["music", "WebVTT", "auto", "auto"],
+                                        ["rolling", "WebVTT", "auto", "auto"]]
     # Input order of videos, then time; hand-counted tokens: 14 manual, 13 rolling (well-known = 2).
     assert words["video_id"].tolist() == ["manual"] * 14 + ["rolling"] * 13
     assert words["token"].tolist()[14:] == ["my", "dog", "loves", "the", "well", "known", "park",
@@ -396,7 +400,7 @@ def test_extract_shard_words_tables_and_qc(tmp_path):
 def test_extract_shard_words_of_only_failures_is_an_empty_table(tmp_path):
     videos = pd.DataFrame({"video_id": ["a"], "captions": [str(FIXTURES / "music_only.en.vtt")],
                            "caption_kind": ["auto"]})
-    words, qc = extract_shard_words(videos)
+    words, readings, qc = extract_shard_words(videos)
     assert words.empty and list(words.columns) == ["video_id", "token", "start_s", "end_s"]
     assert [(r.video_id, r.reason) for r in qc] == [("a", "no words in captions")]
 
