@@ -4,6 +4,10 @@ rule asr:
     output:
         words="results/asr/{shard}.tsv.gz",
         qc="results/qc/asr/{shard}.tsv",
+    params:
+        # The caption language check (groundprobe.caption_language): what it accepts decides results.
+        caption_languages=config["download"]["caption_languages"],
+        language=config["asr"]["language"],
     log:
         "results/logs/asr/{shard}.log",
     benchmark:
