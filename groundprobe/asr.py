@@ -145,7 +145,7 @@ def _line_number(text: str) -> int:
     return len(LINE_BREAK.split(text))
 
 
-def _read_text(path: str | os.PathLike) -> str:
+def read_caption_text(path: str | os.PathLike) -> str:
     """The text of a caption file: UTF-8 (with or without a byte-order mark) or UTF-16 with one.
 
     Bytes that are not UTF-8 (Latin-1, Windows-1252) and NUL characters (UTF-16 without a
@@ -289,7 +289,7 @@ def _read_cues(path: str | os.PathLike) -> tuple[_Syntax, list[_Cue]]:
     (SRT cues without text excepted: the reader drops them, and they hold no words). Raises
     :class:`CaptionError` naming the file, and the line where one line is to blame.
     """
-    text = _read_text(path)
+    text = read_caption_text(path)
     if text.startswith("WEBVTT"):
         syntax = VTT
     else:

@@ -6,6 +6,10 @@ rule asr:
         # per caption file: format, label (caption_kind) and the parser used (read_as)
         readings="results/asr/{shard}.readings.tsv",
         qc="results/qc/asr/{shard}.tsv",
+    params:
+        # The caption language check (groundprobe.caption_language): what it accepts decides results.
+        caption_languages=config["download"]["caption_languages"],
+        language=config["asr"]["language"],
     log:
         "results/logs/asr/{shard}.log",
     benchmark:
