@@ -3,7 +3,8 @@
 The paper's YouTube-600K funnel reads 6.1M ids -> 1.4M with YouTube ASR -> 817K with English ASR
 -> 639K train / 167K validation. Here each video leaves at the step its first QC reason belongs to:
 download reason codes map to the step they fail, and every later stage's drop (too short, not
-decodable, no features, no words, no segments) counts against the last step, ``used``.
+decodable, no features, no words, no segments) counts against the last step, ``used``, except
+rule asr's language check, whose ``not_english`` reason fails ``english_asr`` as the download's does.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ def drop_codes(manifest_ids: pd.Series, downloads: pd.DataFrame, qc: pd.DataFram
                evaluated_ids: set[str]) -> pd.Series:
     """Per video (indexed by id): the reason code it left with, or ``"used"``.
 
-    A download failure gives its ``reason_code``; a later drop gives the QC stage that dropped it.
+    A download failure gives its ``reason_code``; a later drop gives the QC stage that dropped it,
+    or the funnel code its reason starts with (rule asr's language check: ``not_english: ...``).
     Raises ValueError for a video that is neither evaluated nor dropped, which the QC
     reconciliation already rules out.
     """
     failed = downloads[downloads["status"] != "ok"]
-    code = dict(zip(qc["video_id"], qc["stage"]))
+    reason_code = qc["reason"].astype(str).str.split(":", n=1).str[0]
+    code = dict(zip(qc["video_id"], qc["stage"].where(~reason_code.isin(list(DROPPED_AT)), reason_code)))
     code |= dict(zip(failed["video_id"], failed["reason_code"]))
     code |= {video_id: "used" for video_id in evaluated_ids}
     lost = [video_id for video_id in manifest_ids if video_id not in code]

@@ -46,3 +46,17 @@ def test_a_video_neither_used_nor_dropped_is_an_error():
     manifest, downloads, qc, evaluated = tables()
     with pytest.raises(ValueError, match="neither used nor dropped, e.g. v9"):
         corpus_funnel(manifest, downloads, qc, evaluated - {"v9"})
+
+
+def test_captions_refused_by_the_asr_language_check_leave_at_english_asr():
+    # v8 (train) downloaded fine, but rule asr found its captions French: a loss of english_asr,
+    # not of the last step; an asr drop for another reason (v9: no words) still counts at "used".
+    manifest, downloads, qc, evaluated = tables()
+    qc = pd.concat([qc, pd.DataFrame({"video_id": ["v8", "v9"], "stage": ["asr", "asr"],
+                                      "reason": ["not_english: text in 'fr' (confidence 1.00, 55 words)",
+                                                 "no words in captions"]})], ignore_index=True)
+    funnel = corpus_funnel(manifest, downloads, qc, set()).set_index("step")
+    assert funnel.loc["english_asr", "removed_by"] == "not_english: 2"
+    assert funnel.loc["english_asr", "train"] == 1
+    assert funnel.loc["used", "removed_by"] == "asr: 1; segments: 1; too_short: 1"
+    assert funnel.loc["used", "videos"] == 0
