@@ -79,6 +79,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode_feature_memory import make_video  # noqa: E402  (benchmarks/ is not a package)
@@ -86,12 +87,14 @@ from decode_feature_memory import make_video  # noqa: E402  (benchmarks/ is not 
 from groundprobe.decode import ParallelDecoder  # noqa: E402
 from groundprobe.features import extract_video_features, iter_shard_features  # noqa: E402
 
+TRUNCATION = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())[
+    "features"]["truncation"]
 PARAMS = {  # stream parameters; threads = 1: one ffmpeg thread per decoder; small batches keep
     # the stream of batches fine-grained in runs of a few seconds
     "3d": {"fps": 30, "clip_seconds": 1, "frame_size": 112, "batch_size": 2,
-           "decode_chunk_frames": 64, "threads": 1},
+           "decode_chunk_frames": 64, "threads": 1, "truncation": TRUNCATION},
     "2d": {"fps": 1, "resize": 256, "crop": 224, "batch_size": 2, "decode_chunk_frames": 64,
-           "threads": 1},
+           "threads": 1, "truncation": TRUNCATION},
 }
 UNITS = {"3d": "clips/s", "2d": "frames/s"}
 
@@ -147,7 +150,7 @@ def run_pipeline(paths: list[Path], model: StandInModel, params: dict,
                  decoders: int) -> tuple[float, list[np.ndarray]]:
     """Items per second of iter_shard_features with ``decoders`` processes, and its features."""
     features = []
-    for _, rows in iter_shard_features(paths, model, params, decoders):
+    for _, rows, _ in iter_shard_features(paths, model, params, decoders):
         if not isinstance(rows, np.ndarray):
             raise rows
         features.append(rows)

@@ -126,11 +126,15 @@ def make_videos(folder: Path, sizes: Sizes) -> list[Path]:
 
 def stream_params(kind: str, sizes: Sizes, threads: int) -> dict:
     """Pipeline parameters of the paper's streams (config/youtube600k.yaml) at ``sizes``."""
+    import yaml
+    truncation = yaml.safe_load((REPO / "config.yaml").read_text())["features"]["truncation"]
     if kind == "2d":
         return {"fps": 1, "resize": sizes.frame_2d, "crop": sizes.frame_2d,
-                "batch_size": sizes.batch_2d, "decode_chunk_frames": 64, "threads": threads}
+                "batch_size": sizes.batch_2d, "decode_chunk_frames": 64, "threads": threads,
+                "truncation": truncation}
     return {"fps": 30, "clip_seconds": 1, "frame_size": sizes.frame_3d,
-            "batch_size": sizes.batch_3d, "decode_chunk_frames": 64, "threads": threads}
+            "batch_size": sizes.batch_3d, "decode_chunk_frames": 64, "threads": threads,
+            "truncation": truncation}
 
 
 @contextlib.contextmanager
@@ -229,7 +233,7 @@ def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
     model_only = items / (time.perf_counter() - start)
     del batches
     timed = Timed(backbone)
-    rows = sum(len(features) for _, features in iter_shard_features(paths, timed, params, decoders))
+    rows = sum(len(features) for _, features, _ in iter_shard_features(paths, timed, params, decoders))
     pipeline = timed.rate(items)
     if rows * (params["fps"] if kind == "2d" else 1) != items:
         raise RuntimeError(f"the pipeline made {rows} rows from {items} items")

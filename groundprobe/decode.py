@@ -11,11 +11,15 @@ video, and a video has ``floor(duration_s)`` rows (only full seconds).
 "The frame shown at time t" is the last decoded frame whose timestamp is <= t. ffmpeg's ``fps``
 filter with ``round=up`` implements exactly that: an input frame at time ``t`` is rounded up to the
 output tick ``ceil(t * fps)``, and output tick ``n`` takes the last input frame rounded to <= ``n``.
+
+Complete reads: a stream whose frames end markedly before the duration the container states for
+the video stream raises :class:`TruncatedVideo` (threshold: ``params["truncation"]``), so that a
+cut-off file yields no features for the part that decodes. ffmpeg's warnings and errors while
+decoding a video are handed to the caller (``messages``) for the job's log.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import ctypes
 import math
@@ -34,11 +38,25 @@ from typing import Any, Iterable, Iterator
 import ffmpeg
 import numpy as np
 
-STDERR_LINES_KEPT = 40
+STDERR_LINES_KEPT = 40  # ffmpeg stderr lines kept per video (the first ones, plus the last)
 
 
 class DecodeError(ValueError):
     """A video cannot be probed or decoded; the message names the file and ffmpeg's complaint."""
+
+
+class TruncatedVideo(DecodeError):
+    """A video whose frames end markedly before the duration its container states for the video
+    stream (a cut-off file): ``decoded_s`` seconds decoded of ``stated_s``."""
+
+    def __init__(self, path: str, decoded_s: float, stated_s: float):
+        super().__init__(f"{path}: decoded {decoded_s:.2f} s of the {stated_s:.2f} s its "
+                         f"container states for the video stream")
+        self.path, self.decoded_s, self.stated_s = path, decoded_s, stated_s
+
+    def __reduce__(self) -> tuple:
+        # Pickled by its fields (it crosses from a decoder process), not by its message.
+        return type(self), (self.path, self.decoded_s, self.stated_s)
 
 
 @dataclass(frozen=True)
@@ -46,11 +64,16 @@ class VideoInfo:
     """What ffprobe says about the first (non cover-art) video stream of a file."""
 
     path: str
-    duration_s: float   # seconds
+    duration_s: float   # seconds: the stream's duration, else the file's (format) duration
     width: int          # pixels, as stored (before any rotation)
     height: int         # pixels
     fps: float          # average frames per second
     codec: str
+    # Seconds the container states for the video stream itself (what a complete read decodes):
+    # ffprobe's stream duration, else the stream's DURATION tag (Matroska/WebM store it there),
+    # else the format duration when the video is the file's only stream. None when none applies:
+    # a format duration is the longest stream's, e.g. an audio track that outlasts the video.
+    stream_duration_s: float | None = None
 
     @property
     def n_seconds(self) -> int:
@@ -82,13 +105,28 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     if not videos:
         raise DecodeError(f"{path}: no video stream")
     stream = videos[0]
-    duration = stream.get("duration") or meta.get("format", {}).get("duration")
+    format_duration = meta.get("format", {}).get("duration")
+    duration = stream.get("duration") or format_duration
     if duration is None:
         raise DecodeError(f"{path}: ffprobe reports no duration for its video stream")
+    only_stream = len(meta.get("streams", [])) == 1
+    stated = (stream.get("duration") or _tag_seconds(stream.get("tags", {}).get("DURATION"))
+              or (format_duration if only_stream else None))
     return VideoInfo(path=str(path), duration_s=float(duration), width=int(stream["width"]),
                      height=int(stream["height"]),
                      fps=_rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")),
-                     codec=stream.get("codec_name", "unknown"))
+                     codec=stream.get("codec_name", "unknown"),
+                     stream_duration_s=None if stated is None else float(stated))
+
+
+def _tag_seconds(text: str | None) -> float | None:
+    """Seconds of a Matroska ``DURATION`` tag ``HH:MM:SS.fffffffff``; None when absent or unreadable."""
+    parts = (text or "").split(":")
+    try:
+        hours, minutes, seconds = parts
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:  # not three fields, or not numbers
+        return None
 
 
 def ffmpeg_version() -> str:
@@ -97,25 +135,62 @@ def ffmpeg_version() -> str:
     return result.stdout.splitlines()[0]
 
 
-def _drain(pipe: Any, tail: collections.deque) -> None:
-    """Read a pipe to its end, keeping the last lines: a full stderr pipe would block ffmpeg."""
-    for line in pipe:
-        tail.append(line.decode(errors="replace"))
+class StderrLines:
+    """ffmpeg's stderr, read to its end by a thread (a full pipe would block ffmpeg): the first
+    ``keep`` non-empty lines, the last one, and how many there were."""
+
+    def __init__(self, pipe: Any, keep: int = STDERR_LINES_KEPT):
+        self._keep = keep
+        self._first: list[str] = []
+        self._last = ""
+        self._count = 0
+        self._thread = threading.Thread(target=self._drain, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _drain(self, pipe: Any) -> None:
+        for raw in pipe:
+            line = raw.decode(errors="replace").strip()
+            if line:
+                self._count += 1
+                self._last = line
+                if len(self._first) < self._keep:
+                    self._first.append(line)
+
+    def join(self) -> None:
+        """Wait until the pipe is read to its end (ffmpeg has exited or closed it)."""
+        self._thread.join()
+
+    def lines(self) -> list[str]:
+        """The lines kept; when there were more, a line counting those left out, then the last."""
+        if self._count <= self._keep:
+            return list(self._first)
+        left_out = self._count - self._keep - 1  # between the first lines and the last one
+        gap = [f"[{left_out} more lines from ffmpeg left out]"] if left_out else []
+        return [*self._first, *gap, self._last]
+
+    def gist(self) -> str:
+        """The last line, where ffmpeg states why it failed (shortened)."""
+        return _stderr_gist(self._last)
 
 
 def iter_frames(path: str | os.PathLike, *, fps: float, size: tuple[int, int], chunk_frames: int,
                 crop: int | None = None, phase: float = 0.0, max_frames: int | None = None,
-                threads: int = 0) -> Iterator[np.ndarray]:
+                threads: int = 0, messages: list[str] | None = None) -> Iterator[np.ndarray]:
     """Stream RGB frames of ``path`` resampled to ``fps`` through an ffmpeg pipe.
 
     Output frame ``n`` is the frame shown at time ``(n + phase) / fps`` seconds. Frames are scaled
     to ``size = (width, height)`` pixels (aspect ratio not kept), then centre-cropped to
     ``crop x crop`` when ``crop`` is given. Yields uint8 arrays ``(n <= chunk_frames, H, W, 3)``;
-    at most ``max_frames`` frames in total. ``threads``: decoder threads (0 = ffmpeg's choice).
+    at most ``max_frames`` frames in total (0: nothing to read, ffmpeg is not started).
+    ``threads``: decoder threads (0 = ffmpeg's choice).
+    ``messages``: when given, ffmpeg's warnings and errors (:meth:`StderrLines.lines`) are
+    appended to it once ffmpeg has ended, also when it failed.
 
     The ffmpeg process is killed and reaped when the caller stops early. Raises
     :class:`DecodeError` when ffmpeg ends with an error.
     """
+    if max_frames == 0:  # (a video shorter than one second): ffmpeg would only warn of no output
+        return
     width, height = size
     out_w, out_h = (crop, crop) if crop else (width, height)
     video = ffmpeg.input(str(path), threads=threads)["V"]  # "V": video, never cover art
@@ -127,12 +202,12 @@ def iter_frames(path: str | os.PathLike, *, fps: float, size: tuple[int, int], c
     if crop:
         video = video.filter("crop", crop, crop)
     limit = {"frames:v": max_frames} if max_frames is not None else {}
+    # Warnings too: a damaged or cut-off file decodes with "partial file" and "Invalid NAL unit"
+    # warnings and errors, yet ffmpeg exits with status 0.
     command = (video.output("pipe:", format="rawvideo", pix_fmt="rgb24", **limit)
-               .global_args("-nostdin", "-loglevel", "error"))
+               .global_args("-nostdin", "-loglevel", "warning"))
     process = command.run_async(pipe_stdout=True, pipe_stderr=True)
-    stderr_tail: collections.deque = collections.deque(maxlen=STDERR_LINES_KEPT)
-    drainer = threading.Thread(target=_drain, args=(process.stderr, stderr_tail), daemon=True)
-    drainer.start()
+    stderr = StderrLines(process.stderr)
     frame_bytes = out_w * out_h * 3
     delivered = 0
     finished = False
@@ -152,11 +227,13 @@ def iter_frames(path: str | os.PathLike, *, fps: float, size: tuple[int, int], c
             process.kill()
         process.stdout.close()
         returncode = process.wait()
-        drainer.join()
+        stderr.join()
         process.stderr.close()
+        if messages is not None:
+            messages.extend(stderr.lines())
     if returncode != 0:
         raise DecodeError(f"{path}: ffmpeg failed (exit status {returncode}) after {delivered} "
-                          f"frames: {_stderr_gist(''.join(stderr_tail))}")
+                          f"frames: {stderr.gist()}")
 
 
 def group_frames(chunks: Iterable[np.ndarray], group: int, batch: int) -> Iterator[np.ndarray]:
@@ -189,48 +266,87 @@ def frames_per_second(params: dict) -> int:
     return int(fps)
 
 
-def iter_seconds_2d(path: str | os.PathLike, params: dict) -> Iterator[np.ndarray]:
+def check_complete(info: VideoInfo, decoded_s: float, truncation: dict) -> None:
+    """Raise :class:`TruncatedVideo` when a read of ``info.path`` ended markedly early.
+
+    ``decoded_s``: seconds of frames the read delivered (frames / fps; it reads at most
+    ``info.n_seconds``). A complete read delivers the video stream's stated duration
+    (``info.stream_duration_s``) up to that cap; a read more than ``max(max_missing_s,
+    max_missing_fraction x stated duration)`` seconds short of it is truncated (``truncation``:
+    those two keys). Not checked when the stream's own duration is unknown.
+    """
+    stated = info.stream_duration_s
+    if stated is None:
+        return
+    missing = min(stated, info.n_seconds) - decoded_s
+    if missing > max(truncation["max_missing_s"], truncation["max_missing_fraction"] * stated):
+        raise TruncatedVideo(info.path, decoded_s, stated)
+
+
+def _checked(chunks: Iterable[np.ndarray], info: VideoInfo, fps: int,
+             truncation: dict) -> Iterator[np.ndarray]:
+    """``chunks`` passed on; once they end, :func:`check_complete` on the frames they held
+    (counted as they pass: no second read of the file)."""
+    frames = 0
+    for chunk in chunks:
+        frames += len(chunk)
+        yield chunk
+    check_complete(info, frames / fps, truncation)
+
+
+def iter_seconds_2d(path: str | os.PathLike, params: dict,
+                    messages: list[str] | None = None) -> Iterator[np.ndarray]:
     """Frames for the 2D stream: uint8 ``(n, crop, crop, 3)``, ``fps`` consecutive frames per second.
 
     Frames are sampled at the centres of ``1 / fps``-second intervals, scaled to
     ``resize x resize`` and centre-cropped to ``crop``. Every batch holds whole seconds, at most
     ``batch_size`` frames' worth of seconds (at least one second); only full seconds of the video.
-    ``params``: fps, resize, crop, batch_size, decode_chunk_frames, threads.
+    ``params``: fps, resize, crop, batch_size, decode_chunk_frames, threads, truncation
+    (:func:`check_complete`). ``messages``: as for :func:`iter_frames`. Raises
+    :class:`TruncatedVideo` after the last batch of a read that ended markedly early.
     """
     fps = frames_per_second(params)
-    n_seconds = probe_video(path).n_seconds
+    info = probe_video(path)
     frames = iter_frames(path, fps=fps, size=(params["resize"], params["resize"]),
-                         crop=params["crop"], phase=0.5, max_frames=n_seconds * fps,
-                         chunk_frames=params["decode_chunk_frames"], threads=params["threads"])
-    for seconds in group_frames(frames, fps, max(1, params["batch_size"] // fps)):
+                         crop=params["crop"], phase=0.5, max_frames=info.n_seconds * fps,
+                         chunk_frames=params["decode_chunk_frames"], threads=params["threads"],
+                         messages=messages)
+    checked = _checked(frames, info, fps, params["truncation"])
+    for seconds in group_frames(checked, fps, max(1, params["batch_size"] // fps)):
         yield seconds.reshape(-1, *seconds.shape[2:])
 
 
-def iter_clips_3d(path: str | os.PathLike, params: dict) -> Iterator[np.ndarray]:
+def iter_clips_3d(path: str | os.PathLike, params: dict,
+                  messages: list[str] | None = None) -> Iterator[np.ndarray]:
     """Clips for the 3D stream: uint8 ``(n <= batch_size, fps, S, S, 3)``, clip k = second [k, k+1).
 
     Frames are resampled to ``fps`` and scaled to ``S = frame_size`` pixels square; the last,
     incomplete second is dropped. ``params``: fps, clip_seconds (must be 1), frame_size,
-    batch_size, decode_chunk_frames, threads.
+    batch_size, decode_chunk_frames, threads, truncation (:func:`check_complete`).
+    ``messages``: as for :func:`iter_frames`. Raises :class:`TruncatedVideo` after the last
+    batch of a read that ended markedly early.
     """
     if params["clip_seconds"] != 1:
         raise ValueError(f"3D clips must be 1 second long (one row per second), got "
                          f"clip_seconds={params['clip_seconds']}")
     fps = frames_per_second(params)
-    n_seconds = probe_video(path).n_seconds
+    info = probe_video(path)
     size = params["frame_size"]
-    frames = iter_frames(path, fps=fps, size=(size, size), max_frames=n_seconds * fps,
-                         chunk_frames=params["decode_chunk_frames"], threads=params["threads"])
-    yield from group_frames(frames, fps, params["batch_size"])
+    frames = iter_frames(path, fps=fps, size=(size, size), max_frames=info.n_seconds * fps,
+                         chunk_frames=params["decode_chunk_frames"], threads=params["threads"],
+                         messages=messages)
+    yield from group_frames(_checked(frames, info, fps, params["truncation"]), fps,
+                            params["batch_size"])
 
 
-def stream_batches(path: str | os.PathLike, kind: str, params: dict) -> Iterator[np.ndarray]:
+def stream_batches(path: str | os.PathLike, kind: str, params: dict,
+                   messages: list[str] | None = None) -> Iterator[np.ndarray]:
     """The batches a backbone of ``kind`` ('2d' or '3d') takes: :func:`iter_seconds_2d` or
-    :func:`iter_clips_3d` of ``path``."""
+    :func:`iter_clips_3d` of ``path``; ffmpeg's messages are appended to ``messages`` when given."""
     if kind == "2d":
-        return iter_seconds_2d(path, params)
+        return iter_seconds_2d(path, params, messages)
     if kind == "3d":
-        return iter_clips_3d(path, params)
+        return iter_clips_3d(path, params, messages)
     raise ValueError(f"feature stream must be '2d' or '3d', got '{kind}'")
 
 
@@ -261,12 +377,14 @@ class DecodeEvent:
     ``frames`` set: the video's next batch, as :func:`stream_batches` yields it; a view into
     memory shared with the decoder processes, valid only until the next event is asked for.
     ``error`` set: decoding the video failed (its batches reported so far are void). Neither:
-    the video ended after its last batch.
+    the video ended after its last batch. ``messages``: on the video's last event (its end or
+    failure), what ffmpeg said while decoding it (:func:`iter_frames`), for the job's log.
     """
 
     video: int
     frames: np.ndarray | None = None
     error: BaseException | None = None
+    messages: tuple[str, ...] = ()
 
 
 def decoder_threads(threads: int, decoders: int) -> int:
@@ -295,9 +413,10 @@ def _decoder_process(paths: list[str], kind: str, params: dict, tasks: Any, free
     """Body of one decoder process: decode the videos it takes from ``tasks`` (indices into
     ``paths``, None = stop) into free slots of ``buffer`` and report each batch on ``results``.
 
-    Messages: ``(video, slot, shape, None, None)`` a batch in slot ``slot``;
-    ``(video, None, None, None, None)`` the video's end; ``(video, None, None, error, traceback)``
-    its failure. The process ends with its parent (PR_SET_PDEATHSIG) and cleans up on SIGTERM.
+    Messages: ``(video, slot, shape, None, None, None)`` a batch in slot ``slot``;
+    ``(video, None, None, None, None, lines)`` the video's end; ``(video, None, None, error,
+    traceback, lines)`` its failure; ``lines``: ffmpeg's messages about the video. The process
+    ends with its parent (PR_SET_PDEATHSIG) and cleans up on SIGTERM.
     """
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -305,19 +424,21 @@ def _decoder_process(paths: list[str], kind: str, params: dict, tasks: Any, free
         return
     try:
         while (video := tasks.get()) is not None:
+            lines: list[str] = []
             try:
-                with contextlib.closing(stream_batches(paths[video], kind, params)) as batches:
+                with contextlib.closing(stream_batches(paths[video], kind, params, lines)) as batches:
                     for batch in batches:
                         if batch.nbytes > slot_bytes:  # would overwrite the next slot
                             raise RuntimeError(f"a batch {batch.shape} exceeds its {slot_bytes}-byte slot")
                         slot = free.get()
                         view = np.frombuffer(buffer, np.uint8, batch.nbytes, slot * slot_bytes)
                         view.reshape(batch.shape)[...] = batch
-                        results.put((video, slot, batch.shape, None, None))
+                        results.put((video, slot, batch.shape, None, None, None))
             except Exception as error:  # noqa: BLE001 - every failure is reported for its video
-                results.put((video, None, None, _portable_error(error), traceback.format_exc()))
+                results.put((video, None, None, _portable_error(error), traceback.format_exc(),
+                             lines))
             else:
-                results.put((video, None, None, None, None))
+                results.put((video, None, None, None, None, lines))
     except SystemExit:
         # Stopped by the main process, which reads no more: exit without flushing messages.
         results.cancel_join_thread()
@@ -395,7 +516,7 @@ class ParallelDecoder:
             if shown is not None:
                 self._free.put(shown)
                 shown = None
-            video, slot, shape, error, trace = self._next_message()
+            video, slot, shape, error, trace, lines = self._next_message()
             if shape is not None:
                 shown = slot
                 frames = np.frombuffer(self._buffer, np.uint8, math.prod(shape),
@@ -405,7 +526,7 @@ class ParallelDecoder:
             pending -= 1
             if error is not None:
                 error.add_note(f"in the decoder process of {self._paths[video]}:\n{trace}")
-            yield DecodeEvent(video, error=error)
+            yield DecodeEvent(video, error=error, messages=tuple(lines))
         self._finished = True
 
     def _next_message(self) -> tuple:

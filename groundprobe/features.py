@@ -26,8 +26,8 @@ import torch.nn.functional as F
 import torchvision
 from efficientnet_lite_pytorch import EfficientNet
 
-from groundprobe.decode import (DecodeError, ParallelDecoder, ffmpeg_version, frames_per_second,
-                                stream_batches)
+from groundprobe.decode import (DecodeError, ParallelDecoder, TruncatedVideo, ffmpeg_version,
+                                frames_per_second, stream_batches)
 from groundprobe.device import resolve_device
 from groundprobe.io import atomic_output, file_sha256, provenance
 from groundprobe.qc import QcRecord
@@ -36,7 +36,7 @@ from groundprobe.weights import WeightsError, weights_file
 
 log = logging.getLogger(__name__)
 
-SHARED_KEYS = ("device", "threads", "bf16_cpu", "decode_chunk_frames", "decoders")
+SHARED_KEYS = ("device", "threads", "bf16_cpu", "decode_chunk_frames", "decoders", "truncation")
 MAX_CHUNK_ROWS = 256  # a chunk of 256 x 2048 float16 is 1 MiB, HDF5's default chunk cache
 MAX_OPEN_FILES = 32  # shard files a FeatureStore keeps open at once
 METADATA_CACHE_BYTES = 256 * 1024  # HDF5 metadata cache of a shard file open for reading
@@ -337,7 +337,8 @@ def extract_video_features(path: str | os.PathLike, backbone: Backbone, params: 
     Decoding and inference take turns in this process; frames stream through the backbone batch
     by batch, so only the output grows with video length. For 2D at ``fps > 1`` a second's row
     is the mean of its frames' features. Raises :class:`DecodeError` when the video cannot be
-    decoded. (:func:`iter_shard_features` gives the same rows with decoding in parallel.)
+    decoded, :class:`TruncatedVideo` when it decodes markedly shorter than its container states.
+    (:func:`iter_shard_features` gives the same rows with decoding in parallel.)
     """
     per_row = rows_per_item(backbone.kind, params)
     rows = [batch_rows(backbone, batch, per_row)
@@ -346,19 +347,22 @@ def extract_video_features(path: str | os.PathLike, backbone: Backbone, params: 
 
 
 def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, params: dict,
-                        decoders: int) -> Iterator[tuple[int, np.ndarray | DecodeError]]:
-    """``(i, features of paths[i])`` for every video in order, decoded by ``decoders`` processes
-    (:class:`ParallelDecoder`) while this process runs the backbone.
+                        decoders: int
+                        ) -> Iterator[tuple[int, np.ndarray | DecodeError, tuple[str, ...]]]:
+    """``(i, features of paths[i], ffmpeg's messages about it)`` for every video in order, decoded
+    by ``decoders`` processes (:class:`ParallelDecoder`) while this process runs the backbone.
 
     Features are those of :func:`extract_video_features` (same batches, same rows); a video that
-    cannot be decoded gives its :class:`DecodeError` instead. Any other error in a decoder is
+    cannot be decoded, or is truncated, gives its :class:`DecodeError` (:class:`TruncatedVideo`)
+    instead. The messages are ffmpeg's warnings and errors while decoding the video (often none),
+    to be logged by the caller. Any other error in a decoder is
     raised here. Throughput is the smaller of the backbone's rate and the decoders' combined
     rate. Videos decoded ahead of an earlier, longer one wait here as rows (float16, ``dim``
     values per second) until it is done, so that they come out in order.
     """
     per_row = rows_per_item(backbone.kind, params)
     partial: dict[int, list[np.ndarray]] = {}
-    done: dict[int, np.ndarray | DecodeError] = {}
+    done: dict[int, tuple[np.ndarray | DecodeError, tuple[str, ...]]] = {}
     next_video = 0
     with ParallelDecoder(paths, backbone.kind, params, decoders) as decoded:
         for event in decoded:
@@ -367,13 +371,13 @@ def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, para
                 continue
             rows = partial.pop(event.video, [])
             if event.error is None:
-                done[event.video] = _stacked(rows, backbone.dim)
+                done[event.video] = _stacked(rows, backbone.dim), event.messages
             elif isinstance(event.error, DecodeError):
-                done[event.video] = event.error
+                done[event.video] = event.error, event.messages
             else:
                 raise event.error
             while next_video in done:
-                yield next_video, done.pop(next_video)
+                yield next_video, *done.pop(next_video)
                 next_video += 1
 
 
@@ -382,8 +386,11 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
     """Features of every video of a shard (columns ``video_id, video_path``) into one HDF5 file.
 
     One float16 dataset ``(n_seconds, dim)`` per video id at the file root, chunked by video; file
-    attributes carry provenance. Videos that cannot be decoded or have no full second are left
-    out and returned as QC records. The file appears only when the whole shard is done.
+    attributes carry provenance. Videos that cannot be decoded, are truncated (decode markedly
+    shorter than their container states, :func:`groundprobe.decode.check_complete`; no features
+    for the part that decodes) or have no full second are left out and returned as QC records
+    (reasons ``undecodable: ...``, ``truncated: ...``, ``shorter than one second: ...``). ffmpeg's
+    warnings about a video go to ``log``. The file appears only when the whole shard is done.
     ``params["decoders"]`` processes decode while this one runs the backbone
     (:func:`iter_shard_features`); the features do not depend on their number.
     """
@@ -404,8 +411,14 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
             stream=stream, dim=backbone.dim, weights_sha256=backbone.weights_sha256,
             device_used=str(device), precision=str(backbone.precision or torch.float32),
             decoder=ffmpeg_version(), **params))
-        for index, features in results:
+        for index, features, messages in results:
             video = rows[index]
+            for line in messages:
+                log.warning("%s: %s: ffmpeg: %s", video.video_id, stage, line)
+            if isinstance(features, TruncatedVideo):
+                qc.append(QcRecord(video.video_id, stage, f"truncated: {features}"))
+                log.warning("%s: %s: %s", video.video_id, stage, qc[-1].reason)
+                continue
             if isinstance(features, DecodeError):
                 qc.append(QcRecord(video.video_id, stage, f"undecodable: {features}"))
                 log.warning("%s: %s: %s", video.video_id, stage, qc[-1].reason)

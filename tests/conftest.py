@@ -6,14 +6,28 @@ from pathlib import Path
 import pytest
 
 
-def make_test_video(path: Path, seconds: float, size: str = "64x48", fps: int = 30) -> Path:
-    """A real H.264 mp4 from ffmpeg's test pattern source (independent of the project's code)."""
+def make_test_video(path: Path, seconds: float, size: str = "64x48", fps: int = 30,
+                    output_args: tuple[str, ...] = ()) -> Path:
+    """A real H.264 mp4 from ffmpeg's test pattern source (independent of the project's code);
+    ``output_args``: further ffmpeg output options (filters, keyframe interval, muxer flags)."""
     subprocess.run(
         ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
-         "-t", str(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)],
+         "-t", str(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p", *output_args, str(path)],
         check=True,
     )
     return path
+
+
+# A streaming layout, as downloaded files have it: the mp4 index (moov) first, so that the first
+# half of the file still opens and decodes (with the index last, half a file does not open at all).
+FASTSTART = ("-movflags", "+faststart")
+
+
+def cut_in_half(path: Path, out: Path) -> Path:
+    """The first half of ``path``'s bytes as ``out``: a file cut off mid-copy or mid-download."""
+    data = path.read_bytes()
+    out.write_bytes(data[:len(data) // 2])
+    return out
 
 
 @pytest.fixture(scope="session")

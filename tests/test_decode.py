@@ -1,6 +1,8 @@
 import gc
+import io
 import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -8,14 +10,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
-from groundprobe.decode import (DecodeError, ParallelDecoder, decoder_threads, iter_clips_3d,
-                                iter_frames, iter_seconds_2d, max_batch_shape, probe_video,
-                                stream_batches)
+from groundprobe.decode import (STDERR_LINES_KEPT, DecodeError, ParallelDecoder, StderrLines,
+                                TruncatedVideo, decoder_threads, iter_clips_3d, iter_frames,
+                                iter_seconds_2d, max_batch_shape, probe_video, stream_batches)
 
-from conftest import descendant_processes, make_test_video
+from conftest import FASTSTART, cut_in_half, descendant_processes, make_test_video
 
 PLANT_SIZE = 32
+TRUNCATION = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["features"][
+    "truncation"]
 
 
 def reference_decode(path: Path, vf: str | None = None) -> np.ndarray:
@@ -51,12 +56,12 @@ def source_index(frames: np.ndarray, reference: np.ndarray) -> list[int]:
 
 def params_2d(**overrides):
     return {"fps": 1, "resize": 40, "crop": 24, "batch_size": 2, "decode_chunk_frames": 7,
-            "threads": 1} | overrides
+            "threads": 1, "truncation": TRUNCATION} | overrides
 
 
 def params_3d(**overrides):
     return {"fps": 30, "clip_seconds": 1, "frame_size": 16, "batch_size": 2,
-            "decode_chunk_frames": 7, "threads": 1} | overrides
+            "decode_chunk_frames": 7, "threads": 1, "truncation": TRUNCATION} | overrides
 
 
 @pytest.mark.parametrize("chunk_frames", [1, 7, 64])
@@ -135,6 +140,101 @@ def test_a_file_without_video_raises_a_decode_error(tmp_path):
         probe_video(audio)
 
 
+# 6-second videos cut in half (conftest.cut_in_half), by container and keyframe interval.
+CUT_KINDS = {
+    # libx264's default keyframe interval (250 frames) outlasts the video: the cut file decodes to
+    # its first frame only, the "truncated 6-s file" that was reported as shorter than one second.
+    "mp4, one keyframe": (".mp4", FASTSTART),
+    "mp4, a keyframe a second": (".mp4", (*FASTSTART, "-g", "30")),
+    "matroska, a keyframe a second": (".mkv", ("-g", "30")),
+}
+
+
+@pytest.fixture(scope="module")
+def cut_videos(tmp_path_factory) -> dict[str, Path]:
+    """A cut-off file of each of :data:`CUT_KINDS`."""
+    folder = tmp_path_factory.mktemp("cut")
+    return {name: cut_in_half(make_test_video(folder / f"whole{k}{ext}", 6, output_args=args),
+                              folder / f"cut{k}{ext}")
+            for k, (name, (ext, args)) in enumerate(CUT_KINDS.items())}
+
+
+def decode_all(path: Path, kind: str, params: dict) -> tuple[list[np.ndarray], list[str]]:
+    """Every batch of a stream and ffmpeg's messages."""
+    messages: list[str] = []
+    return list(stream_batches(path, kind, params, messages)), messages
+
+
+@pytest.mark.parametrize("name", CUT_KINDS)
+@pytest.mark.parametrize("kind", ["2d", "3d"])
+def test_a_video_cut_in_half_is_truncated_with_decoded_and_stated_seconds(cut_videos, name, kind):
+    path = cut_videos[name]
+    params = params_2d() if kind == "2d" else params_3d()
+    # Independent reference: the frames (30 fps) the ffmpeg CLI gets out of the cut file.
+    decodable_s = len(reference_decode(path)) / 30
+    messages: list[str] = []
+    with pytest.raises(TruncatedVideo, match=re.escape(str(path))) as caught:
+        list(stream_batches(path, kind, params, messages))
+    assert caught.value.stated_s == pytest.approx(6.0, abs=0.05)  # what the 6-s file's header states
+    assert decodable_s < 3 and abs(caught.value.decoded_s - decodable_s) <= 1 / params["fps"]
+    assert f"decoded {caught.value.decoded_s:.2f} s of the 6.00 s" in str(caught.value)
+    # ffmpeg's complaints about the damage come back (the whole files decode without a word).
+    assert any("partial file" in line or "ended prematurely" in line for line in messages), messages
+
+
+def with_audio(video: Path, out: Path, seconds: float) -> Path:
+    """``video`` with a sine tone of ``seconds`` added (the video stream copied as it is)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-f", "lavfi", "-i",
+                    f"sine=duration={seconds}", "-c:v", "copy", "-c:a", "aac", str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def complete_videos(tmp_path_factory) -> dict[str, tuple[Path, int]]:
+    """Whole videos whose reads end before the file's (format) duration or at odd times, none of
+    them cut off: ``{name: (path, seconds of video)}``."""
+    folder = tmp_path_factory.mktemp("complete")
+    three = make_test_video(folder / "three.mp4", 3, output_args=("-g", "30"))
+    return {
+        "the uncut mp4 of the cut ones": (make_test_video(folder / "whole.mp4", 6,
+                                                          output_args=(*FASTSTART, "-g", "30")), 6),
+        "the uncut matroska": (make_test_video(folder / "whole.mkv", 6, output_args=("-g", "30")), 6),
+        # The format duration is the audio's 6 s; the mp4 states the video stream's 3 s...
+        "mp4, audio longer than video": (with_audio(three, folder / "audio.mp4", 6), 3),
+        # ...Matroska only in the stream's DURATION tag.
+        "matroska, audio longer than video": (with_audio(three, folder / "audio.mkv", 6), 3),
+        # Variable frame rate: 30 fps for 2 s, no frame for 2 s, 30 fps again up to 5 s.
+        "mp4, variable frame rate": (make_test_video(
+            folder / "vfr.mp4", 5, output_args=("-vf", "setpts='if(lt(N,60),N,N+60)/30/TB'",
+                                                "-fps_mode", "vfr")), 5),
+    }
+
+
+@pytest.mark.parametrize("name", ["the uncut mp4 of the cut ones", "the uncut matroska",
+                                  "mp4, audio longer than video",
+                                  "matroska, audio longer than video", "mp4, variable frame rate"])
+def test_complete_reads_are_not_truncated(complete_videos, name):
+    path, seconds = complete_videos[name]
+    info = probe_video(path)
+    assert info.stream_duration_s == pytest.approx(seconds, abs=0.05)  # so the check does run
+    for kind, params in (("2d", params_2d()), ("3d", params_3d())):
+        batches, messages = decode_all(path, kind, params)
+        rows = sum(len(batch) for batch in batches) // (params["fps"] if kind == "2d" else 1)
+        assert (rows, messages) == (seconds, []), kind
+
+
+def test_stderr_keeps_the_first_lines_and_the_last_and_counts_the_rest():
+    lines = [f"line {k}" for k in range(100)]
+    stderr = StderrLines(io.BytesIO("\n\n".join(lines).encode()))  # empty lines are not counted
+    stderr.join()
+    assert stderr.lines() == [*lines[:STDERR_LINES_KEPT],
+                              f"[{99 - STDERR_LINES_KEPT} more lines from ffmpeg left out]", "line 99"]
+    assert stderr.gist() == "line 99"
+    few = StderrLines(io.BytesIO(b"a\nb\n"))
+    few.join()
+    assert few.lines() == ["a", "b"]
+
+
 def ffmpeg_children() -> set[int]:
     """Pids of this process's descendants named ffmpeg, zombies included."""
     return {pid for pid, name in descendant_processes().items() if name == "ffmpeg"}
@@ -155,28 +255,35 @@ def test_abandoning_the_stream_leaves_no_ffmpeg_process(tiny_video):
 
 
 @pytest.fixture(scope="module")
-def mixed_videos(tmp_path_factory, tiny_video) -> list[Path]:
-    """A shard's worth of inputs: two good videos of different lengths, random bytes, and a video
-    shorter than one second (no full second)."""
+def mixed_videos(tmp_path_factory, tiny_video, cut_videos) -> list[Path]:
+    """A shard's worth of inputs: two good videos of different lengths, random bytes, a video
+    shorter than one second (no full second) and a cut-off one."""
     folder = tmp_path_factory.mktemp("mixed")
     garbage = folder / "garbage.mp4"
     garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
     return [tiny_video, garbage, make_planted_video(folder / "plant.mp4", 25, 3.5),
-            make_test_video(folder / "short.mp4", 0.5)]
+            make_test_video(folder / "short.mp4", 0.5), cut_videos["mp4, a keyframe a second"]]
 
 
 PARALLEL_PARAMS = {"3d": params_3d(), "2d": params_2d(fps=2, batch_size=4)}
 
 
+def without_addresses(lines) -> list[str]:
+    """ffmpeg's lines without the memory addresses they name ('[h264 @ 0x55...]'), which differ
+    from run to run."""
+    return [re.sub(r" @ 0x[0-9a-f]+", "", line) for line in lines]
+
+
 @pytest.fixture(scope="module")
-def serial_events(mixed_videos) -> dict[str, list[list]]:
+def serial_events(mixed_videos) -> dict[str, list[tuple[list, list[str]]]]:
     """Per kind and video, what one pass of stream_batches gives: its batches then None, or the
-    DecodeError's text."""
-    def events(path: Path, kind: str) -> list:
+    DecodeError; and ffmpeg's messages."""
+    def events(path: Path, kind: str) -> tuple[list, list[str]]:
+        messages: list[str] = []
         try:
-            return [*stream_batches(path, kind, PARALLEL_PARAMS[kind]), None]
+            return [*stream_batches(path, kind, PARALLEL_PARAMS[kind], messages), None], messages
         except DecodeError as error:
-            return [str(error)]
+            return [error], messages
     return {kind: [events(path, kind) for path in mixed_videos] for kind in PARALLEL_PARAMS}
 
 
@@ -185,22 +292,32 @@ def test_parallel_decoders_report_each_video_as_the_serial_stream_does(mixed_vid
                                                                        kind, decoders):
     params = PARALLEL_PARAMS[kind]
     got: dict[int, list] = {}
+    messages: dict[int, tuple[str, ...]] = {}
     with ParallelDecoder(mixed_videos, kind, params, decoders) as decoded:
         for event in decoded:
             assert event.frames is None or event.error is None
-            item = event.frames.copy() if event.frames is not None else event.error
-            got.setdefault(event.video, []).append(str(item) if event.error else item)
+            got.setdefault(event.video, []).append(
+                event.frames.copy() if event.frames is not None else event.error)
             if event.frames is not None:
                 assert event.frames.nbytes <= math.prod(max_batch_shape(kind, params))
+                assert event.messages == ()
+            else:
+                messages[event.video] = event.messages
     assert sorted(got) == list(range(len(mixed_videos)))
-    for video, expected in enumerate(serial_events[kind]):
+    for video, (expected, expected_messages) in enumerate(serial_events[kind]):
         assert len(got[video]) == len(expected), mixed_videos[video]
         for mine, theirs in zip(got[video], expected):
             if isinstance(theirs, np.ndarray):
                 np.testing.assert_array_equal(mine, theirs)
+            elif isinstance(theirs, DecodeError):  # crossed from the decoder process intact
+                assert (type(mine), str(mine), vars(mine).keys() - {"__notes__"}) == (
+                    type(theirs), str(theirs), vars(theirs).keys())
             else:
                 assert mine == theirs
-    assert "garbage.mp4" in got[1][0] and got[3] == [None]  # undecodable; no full second
+        assert without_addresses(messages[video]) == without_addresses(expected_messages)
+    assert "garbage.mp4" in str(got[1][0]) and got[3] == [None]  # undecodable; no full second
+    assert isinstance(got[4][-1], TruncatedVideo) and got[4][-1].stated_s == pytest.approx(6, abs=0.05)
+    assert messages[4] and not messages[0]  # the cut file's warnings; none for a whole one
 
 
 def test_decoder_threads_share_the_jobs_threads():

@@ -88,7 +88,7 @@ def test_every_execution_setting_of_the_config_has_a_changed_value():
 def test_result_params_drop_exactly_the_execution_settings_and_scripts_get_them_back():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     features = result_params(config["features"], "features", drop=("3d",))
-    assert features == {"bf16_cpu": False,
+    assert features == {"bf16_cpu": False, "truncation": config["features"]["truncation"],
                         "2d": {key: value for key, value in config["features"]["2d"].items()
                                if key != "batch_size"}}
     assert config["features"]["2d"]["batch_size"] == 32      # the input is left as it was

