@@ -32,11 +32,13 @@ pass 4 rely on it.
 
 Memory: one table's parse (its rows with their few words, sparse) plus the accumulators of one
 batch of scopes, at most ``accumulator_bytes`` (default 1 GiB; a single scope larger than that is
-its own batch): 8·p² bytes per scope for X'X (×2 with cluster_by_video: the factor of X'X and the
-meat), p = 4 + its words ≤ 4 + max_words (32 MB at p = 2004), and 8 bytes × candidate words per
-category in pass 2; a finished scope keeps O(p) numbers. The candidate words are the distinct
-tokens said in ≥ min_videos videos, bounded by the model's vocabulary (``vocab.max_size``), and
-the scopes by the labels. Nothing grows with the number of captions.
+its own batch; accumulator_bytes_of): per scope, X'X with its word block as exact integer
+co-occurrence counts, upper triangle only, 4 bytes each (Moments): ~2·p² bytes, p = 4 + its
+words ≤ 4 + max_words (8 MB at p = 2004); with cluster_by_video also 16·p² bytes (the factor of
+X'X and the meat, dense float64); and 8 bytes × candidate words per category in pass 2. One
+scope at a time is solved from a dense float64 X'X (8·p²) and its factor. A finished scope keeps
+O(p) numbers. The candidate words are the distinct tokens said in ≥ min_videos videos, bounded by
+the model's vocabulary (``vocab.max_size``), and the scopes by the labels. Nothing grows with the number of captions.
 
 Equal to statsmodels' OLS on the dense design (coefficients, standard errors, t, p, R², the nested
 F-test) up to rounding: the normal equations are solved by a pivoted Cholesky factor of X'X scaled
@@ -288,33 +290,85 @@ def category_video_counts(tables: Tables, split: str, categories: list[str], wor
 # Passes 3-4: sufficient statistics and cluster scores
 
 
+def count_dtype(captions: int) -> type:
+    """The integer type that holds counts of up to ``captions`` captions: int32 (4 bytes) unless a
+    scope has 2^31 captions or more."""
+    return np.int32 if captions <= np.iinfo(np.int32).max else np.int64
+
+
+def triangle_offsets(k: int) -> np.ndarray:
+    """(k,) int64: where row r of a k × k upper triangle starts when stored row by row (entries
+    (r, r..k-1)), so that entry (r, c), r <= c, is at offsets[r] + c - r."""
+    r = np.arange(k, dtype=np.int64)
+    return r * k - r * (r - 1) // 2
+
+
 @dataclass(frozen=True)
 class Moments:
-    """Sufficient statistics of one scope over ``columns`` of Frame.design (shifted y)."""
+    """Sufficient statistics of one scope over ``columns`` of Frame.design (shifted y), p columns:
+    the K controls, then k = p - K words.
+
+    X'X is held in two parts: ``controls`` (K, p) float64, its control rows (the control columns
+    and their products with every word); ``cooccurrence`` (k (k + 1) / 2,) integer, the word block's
+    upper triangle row by row (triangle_offsets): how many captions say both words, exact since
+    the indicators are 0/1. That is 2 bytes per entry of X'X (int32) instead of 8, so a batch holds
+    4x the scopes; ``xtx()`` builds the dense matrix of one scope when it is solved.
+    """
 
     n: int
     n_videos: int
-    xtx: np.ndarray  # (p, p)
+    controls: np.ndarray  # (K, p)
+    cooccurrence: np.ndarray  # (k (k + 1) / 2,)
     xty: np.ndarray  # (p,)
     yty: float
 
+    def xtx(self) -> np.ndarray:
+        """(p, p) float64 X'X."""
+        p = len(self.xty)
+        out = np.empty((p, p))
+        out[:K] = self.controls
+        out[:, :K] = self.controls.T
+        k = p - K
+        for r, start in enumerate(triangle_offsets(k).tolist()):
+            row = self.cooccurrence[start:start + k - r]
+            out[K + r, K + r:] = row
+            out[K + r:, K + r] = row
+        return out
+
+
+def accumulator_bytes_of(p: int, captions: int, cluster_by_video: bool) -> int:
+    """Bytes one scope of p columns (K controls + words) with ``captions`` captions holds while its
+    batch is fitted: its Moments (pass 3); with ``cluster_by_video`` also its full model's factor
+    and its meat, dense (p, p) float64 each (pass 4)."""
+    k = p - K
+    moments = np.dtype(count_dtype(captions)).itemsize * k * (k + 1) // 2 + 8 * (K + 1) * p
+    return moments + (2 * 8 * p * p if cluster_by_video else 0)
+
 
 def accumulate_moments(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
-                       words: pa.Array, position_bins: int, shift: float) -> list[Moments]:
-    """Pass 3: the Moments of each scope over its design ``columns``."""
+                       captions: list[int], words: pa.Array, position_bins: int, shift: float) -> list[Moments]:
+    """Pass 3: the Moments of each scope over its design ``columns``; ``captions``: each scope's
+    number of captions (pass 1), which sets the integer type of its co-occurrence counts."""
     n = np.zeros(len(scopes), dtype=np.int64)
     n_videos = np.zeros(len(scopes), dtype=np.int64)
-    xtx = [np.zeros((len(c), len(c))) for c in columns]
+    controls = [np.zeros((K, len(c))) for c in columns]
+    cooccurrence = [np.zeros((len(c) - K) * (len(c) - K + 1) // 2, dtype=count_dtype(count))
+                    for c, count in zip(columns, captions)]
+    offsets = [triangle_offsets(len(c) - K) for c in columns]
     xty = [np.zeros(len(c)) for c in columns]
     yty = np.zeros(len(scopes))
     for j, frame, rows, design in scope_blocks(tables, split, scopes, columns, words, position_bins, shift):
         y = frame.y[rows]
-        add_sparse(xtx[j], design.T @ design)
+        controls[j] += (design[:, :K].T @ design).toarray()
+        indicators = design[:, K:].astype(np.int32)  # a table's counts fit in int32
+        pairs = sp.triu(indicators.T @ indicators, format="coo")  # canonical: no index repeats
+        cooccurrence[j][offsets[j][pairs.row] + pairs.col - pairs.row] += pairs.data
         xty[j] += design.T @ y
         yty[j] += y @ y
         n[j] += len(rows)
         n_videos[j] += len(np.unique(frame.video[rows]))
-    return [Moments(int(n[j]), int(n_videos[j]), xtx[j], xty[j], float(yty[j])) for j in range(len(scopes))]
+    return [Moments(int(n[j]), int(n_videos[j]), controls[j], cooccurrence[j], xty[j], float(yty[j]))
+            for j in range(len(scopes))]
 
 
 def cluster_meat(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
@@ -498,16 +552,17 @@ def with_cluster_cov(fit: OlsFit, bread: np.ndarray, meat: np.ndarray, block: sl
     return replace(fit, cluster_variance=np.diag(cov).copy(), cluster_wald=wald)
 
 
-def drop_redundant_words(moments: Moments) -> np.ndarray:
-    """Positions of the word columns (after the K controls) to keep: not constant over the scope
-    (said in no caption or in every one: collinear with the intercept) and not a duplicate of an
-    earlier kept column (words always said together), judged from the exact 0/1 counts in X'X:
-    columns i, j are equal iff count_i = count_j = co-occurrences_ij. Kept columns keep their order."""
-    counts = np.diag(moments.xtx)[K:]
-    cooccurrence = moments.xtx[K:, K:]
+def drop_redundant_words(xtx: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the word columns (after the K controls) to keep: not constant over the scope's
+    ``n`` captions (said in no caption or in every one: collinear with the intercept) and not a
+    duplicate of an earlier kept column (words always said together), judged from the exact 0/1
+    counts in X'X (p, p): columns i, j are equal iff count_i = count_j = co-occurrences_ij. Kept
+    columns keep their order."""
+    counts = np.diag(xtx)[K:]
+    cooccurrence = xtx[K:, K:]
     keep: list[int] = []
     for j in range(len(counts)):
-        if counts[j] in (0, moments.n):
+        if counts[j] in (0, n):
             continue
         kept = np.array(keep, dtype=np.int64)
         if ((counts[kept] == counts[j]) & (cooccurrence[kept, j] == counts[j])).any():
@@ -536,7 +591,8 @@ def fit_from_moments(scope: str, moments: Moments, vocabulary: list[str], min_vi
                      shift: float) -> tuple[ScopeFit, np.ndarray, Factor | None]:
     """The scope's fit from its moments over the controls + ``vocabulary`` columns, the design
     columns used (into the moments' columns) and the full model's factor (None when skipped)."""
-    kept = drop_redundant_words(moments)
+    xtx = moments.xtx()  # dense, one scope at a time
+    kept = drop_redundant_words(xtx, moments.n)
     words = [vocabulary[j] for j in kept]
     columns = np.r_[np.arange(K), K + kept]
     if not words:
@@ -544,13 +600,13 @@ def fit_from_moments(scope: str, moments: Moments, vocabulary: list[str], min_vi
     if moments.n <= len(columns):
         return (ScopeFit(scope, moments.n, words, skipped_reason=f"{moments.n} captions <= {len(columns)} parameters"),
                 columns, None)
-    factor = factorize(moments.xtx[np.ix_(columns, columns)])
+    factor = factorize(xtx[np.ix_(columns, columns)])
     if factor.rank < len(columns):
         return (ScopeFit(scope, moments.n, words,
                          skipped_reason=f"singular design: rank {factor.rank} < {len(columns)} parameters"),
                 columns, None)
     controls = np.arange(K)
-    restricted = ols_fit(moments, controls, factorize(moments.xtx[np.ix_(controls, controls)]), shift)
+    restricted = ols_fit(moments, controls, factorize(xtx[np.ix_(controls, controls)]), shift)
     return ScopeFit(scope, moments.n, words, restricted, ols_fit(moments, columns, factor, shift)), columns, factor
 
 
@@ -693,11 +749,12 @@ def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, posi
                                      skipped_reason=f"no word said in >= {min_videos} videos")
     todo = [name for name in [OVERALL] + fitted if name not in results]
     words = pa.array(counts.words, type=pa.string())
-    sizes = [8 * (K + len(chosen[name])) ** 2 * (2 if cluster_by_video else 1) for name in todo]
+    sizes = [accumulator_bytes_of(K + len(chosen[name]), counts.captions[name], cluster_by_video) for name in todo]
     for group in batches(sizes, accumulator_bytes):
         names = [todo[i] for i in group]
         columns = [np.r_[np.arange(K), K + chosen[name]] for name in names]
-        moments = accumulate_moments(tables, split, names, columns, words, position_bins, counts.mean_auc)
+        moments = accumulate_moments(tables, split, names, columns, [counts.captions[name] for name in names],
+                                     words, position_bins, counts.mean_auc)
         fits, factors, design_columns = [], [], []
         for name, cols, scope_moments in zip(names, columns, moments):
             fit, used, factor = fit_from_moments(name, scope_moments, [counts.words[i] for i in chosen[name]],
