@@ -571,7 +571,7 @@ def run_lexical_ols(ctx: Context) -> dict:
     top, words, ftest, _ = lexical_ols(
         lambda: iter_segment_tables(paths, columns=INPUT_COLUMNS), params["split"],
         params["min_videos"], params["max_words"], params["top_words"], params["position_bins"],
-        params["min_captions"], params["cluster_by_video"])
+        params["min_captions"], params["cluster_by_video"], params["accumulator_mb"] << 20)
     write_table(ftest, ctx.run / "lexical_ftest.csv")
     fitted = ftest[ftest["skipped_reason"].fillna("").eq("")]
     # X'X of every fitted scope (8 p^2 bytes, p = controls + words), held together in pass 3 up

@@ -31,14 +31,16 @@ shard holds whole videos): the per-video counts of passes 1-2 and the per-video 
 pass 4 rely on it.
 
 Memory: one table's parse (its rows with their few words, sparse) plus the accumulators of one
-batch of scopes, at most ``accumulator_bytes`` (default 1 GiB; a single scope larger than that is
-its own batch; accumulator_bytes_of): per scope, X'X with its word block as exact integer
-co-occurrence counts, upper triangle only, 4 bytes each (Moments): ~2·p² bytes, p = 4 + its
-words ≤ 4 + max_words (8 MB at p = 2004); with cluster_by_video also 16·p² bytes (the factor of
-X'X and the meat, dense float64); and 8 bytes × candidate words per category in pass 2. One
-scope at a time is solved from a dense float64 X'X (8·p²) and its factor. A finished scope keeps
-O(p) numbers. The candidate words are the distinct tokens said in ≥ min_videos videos, bounded by
-the model's vocabulary (``vocab.max_size``), and the scopes by the labels. Nothing grows with the number of captions.
+batch of scopes, at most ``accumulator_bytes`` (the rule's execution setting
+analysis.lexical_ols.accumulator_mb, 128 MiB by default; a single scope larger than that is its own
+batch; accumulator_bytes_of; each further batch is one more pass over the tables): per scope, X'X
+with its word block as exact integer co-occurrence counts, upper triangle only, 4 bytes each
+(Moments): ~2·p² bytes, p = 4 + its words ≤ 4 + max_words (8 MB at p = 2004); with cluster_by_video
+also 16·p² bytes (the factor of X'X and the meat, dense float64); and 8 bytes × candidate words per
+category in pass 2. One scope at a time is solved from a dense float64 X'X (8·p²) and its factor. A
+finished scope keeps O(p) numbers. The candidate words are the distinct tokens said in ≥ min_videos
+videos, bounded by the model's vocabulary (``vocab.max_size``), and the scopes by the labels.
+Nothing grows with the number of captions.
 
 Equal to statsmodels' OLS on the dense design (coefficients, standard errors, t, p, R², the nested
 F-test) up to rounding: the normal equations are solved by a pivoted Cholesky factor of X'X scaled
@@ -732,7 +734,7 @@ def add_cluster_cov(tables: Tables, split: str, fits: list[ScopeFit], factors: l
 
 def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, position_bins: int,
                min_captions: int, cluster_by_video: bool = False,
-               accumulator_bytes: int = 1 << 30) -> list[ScopeFit]:
+               accumulator_bytes: int = 128 << 20) -> list[ScopeFit]:
     """Every scope's fit, OVERALL first then the categories by name (module docstring: passes,
     memory). A category with fewer than ``min_captions`` captions is skipped; the overall scope
     only for a structural reason (no word, fewer captions than parameters, singular design)."""
@@ -773,7 +775,7 @@ def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, posi
 
 def lexical_ols(tables: Tables, split: str, min_videos: int, max_words: int, top_words: int,
                 position_bins: int, min_captions: int, cluster_by_video: bool = False,
-                accumulator_bytes: int = 1 << 30) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+                accumulator_bytes: int = 128 << 20) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """Fit every scope; return (top coefficients COEF_COLUMNS, every word's coefficient
     WORD_COLUMNS, F-test table FTEST_COLUMNS, text summary of every fitted model); with
     ``cluster_by_video`` the tables gain CLUSTER_WORD_COLUMNS / CLUSTER_FTEST_COLUMNS.
