@@ -324,17 +324,20 @@ class Moments:
     xty: np.ndarray  # (p,)
     yty: float
 
-    def xtx(self) -> np.ndarray:
-        """(p, p) float64 X'X."""
-        p = len(self.xty)
-        out = np.empty((p, p))
-        out[:K] = self.controls
-        out[:, :K] = self.controls.T
-        k = p - K
-        for r, start in enumerate(triangle_offsets(k).tolist()):
-            row = self.cooccurrence[start:start + k - r]
-            out[K + r, K + r:] = row
-            out[K + r:, K + r] = row
+    def cooccurrences(self, i: int | np.ndarray, j: int | np.ndarray) -> np.ndarray:
+        """The counts of captions saying both word i and word j (positions among the words)."""
+        i, j = np.minimum(i, j), np.maximum(i, j)
+        return self.cooccurrence[triangle_offsets(len(self.xty) - K)[i] + j - i]
+
+    def xtx(self, columns: np.ndarray) -> np.ndarray:
+        """(len(columns), len(columns)) float64 X'X over ``columns`` (the K controls first, then
+        word columns, increasing), one dense matrix and no intermediate of its size."""
+        words = columns[K:] - K
+        out = np.empty((len(columns), len(columns)))
+        out[:K] = self.controls[:, columns]
+        out[K:, :K] = self.controls[:, columns[K:]].T
+        for r, word in enumerate(words.tolist()):
+            out[K + r, K:] = self.cooccurrences(word, words)
         return out
 
 
@@ -412,12 +415,17 @@ class Factor:
         return out / self.norms
 
     def inverse_upper(self) -> np.ndarray:
-        return scipy.linalg.solve_triangular(self.upper, np.eye(len(self.upper)))
+        """U^-1, (p, p) upper triangular (LAPACK dtrtri: no identity matrix to solve against)."""
+        inverse, info = scipy.linalg.lapack.dtrtri(self.upper, lower=0)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"dtrtri: singular factor (info {info})")
+        return inverse
 
     def inverse_diagonal(self) -> np.ndarray:
         """The diagonal of (X'X)^-1, (p,)."""
+        inverse_upper = self.inverse_upper()
         out = np.empty(len(self.upper))
-        out[self.order] = (self.inverse_upper() ** 2).sum(axis=1)
+        out[self.order] = np.einsum("ij,ij->i", inverse_upper, inverse_upper)  # row sums of squares
         return out / self.norms ** 2
 
     def inverse(self) -> np.ndarray:
@@ -428,11 +436,18 @@ class Factor:
         return out / np.outer(self.norms, self.norms)
 
 
-def factorize(xtx: np.ndarray) -> Factor:
+def factorize(xtx: np.ndarray, overwrite: bool = False) -> Factor:
+    """The Factor of the (p, p) ``xtx``; with ``overwrite`` it is computed in ``xtx``'s memory
+    (no other p × p array: at p = 2004 each is 32 MB)."""
     norms = np.sqrt(np.diag(xtx))
     norms[norms == 0] = 1.0  # a zero column stays zero: its pivot, 0, counts as rank lost
-    upper, pivots, rank, _ = scipy.linalg.lapack.dpstrf(xtx / np.outer(norms, norms), lower=0)
-    return Factor(np.triu(upper), pivots - 1, norms, int(rank))
+    scaled = xtx if overwrite else xtx.copy()
+    for r, norm in enumerate(norms.tolist()):  # row by row: no (p, p) temporary
+        scaled[r] /= norm * norms
+    upper, pivots, rank, _ = scipy.linalg.lapack.dpstrf(scaled, lower=0, overwrite_a=1)
+    for r in range(1, len(upper)):  # dpstrf leaves the strict lower triangle as it found it
+        upper[r, :r] = 0.0
+    return Factor(upper, pivots - 1, norms, int(rank))
 
 
 @dataclass(frozen=True)
@@ -554,20 +569,18 @@ def with_cluster_cov(fit: OlsFit, bread: np.ndarray, meat: np.ndarray, block: sl
     return replace(fit, cluster_variance=np.diag(cov).copy(), cluster_wald=wald)
 
 
-def drop_redundant_words(xtx: np.ndarray, n: int) -> np.ndarray:
-    """Positions of the word columns (after the K controls) to keep: not constant over the scope's
-    ``n`` captions (said in no caption or in every one: collinear with the intercept) and not a
-    duplicate of an earlier kept column (words always said together), judged from the exact 0/1
-    counts in X'X (p, p): columns i, j are equal iff count_i = count_j = co-occurrences_ij. Kept
-    columns keep their order."""
-    counts = np.diag(xtx)[K:]
-    cooccurrence = xtx[K:, K:]
+def drop_redundant_words(moments: Moments) -> np.ndarray:
+    """Positions of the word columns (after the K controls) to keep: not constant over the scope
+    (said in no caption or in every one: collinear with the intercept) and not a duplicate of an
+    earlier kept column (words always said together), judged from the exact 0/1 counts: columns
+    i, j are equal iff count_i = count_j = co-occurrences_ij. Kept columns keep their order."""
+    counts = moments.cooccurrences(*(2 * [np.arange(len(moments.xty) - K)]))
     keep: list[int] = []
     for j in range(len(counts)):
-        if counts[j] in (0, n):
+        if counts[j] in (0, moments.n):
             continue
         kept = np.array(keep, dtype=np.int64)
-        if ((counts[kept] == counts[j]) & (cooccurrence[kept, j] == counts[j])).any():
+        if ((counts[kept] == counts[j]) & (moments.cooccurrences(kept, j) == counts[j])).any():
             continue
         keep.append(j)
     return np.array(keep, dtype=np.int64)
@@ -593,8 +606,7 @@ def fit_from_moments(scope: str, moments: Moments, vocabulary: list[str], min_vi
                      shift: float) -> tuple[ScopeFit, np.ndarray, Factor | None]:
     """The scope's fit from its moments over the controls + ``vocabulary`` columns, the design
     columns used (into the moments' columns) and the full model's factor (None when skipped)."""
-    xtx = moments.xtx()  # dense, one scope at a time
-    kept = drop_redundant_words(xtx, moments.n)
+    kept = drop_redundant_words(moments)
     words = [vocabulary[j] for j in kept]
     columns = np.r_[np.arange(K), K + kept]
     if not words:
@@ -602,13 +614,16 @@ def fit_from_moments(scope: str, moments: Moments, vocabulary: list[str], min_vi
     if moments.n <= len(columns):
         return (ScopeFit(scope, moments.n, words, skipped_reason=f"{moments.n} captions <= {len(columns)} parameters"),
                 columns, None)
-    factor = factorize(xtx[np.ix_(columns, columns)])
+    xtx = moments.xtx(columns)  # dense, one scope at a time
+    controls = np.arange(K)
+    restricted_factor = factorize(xtx[np.ix_(controls, controls)])
+    factor = factorize(xtx, overwrite=True)
+    del xtx
     if factor.rank < len(columns):
         return (ScopeFit(scope, moments.n, words,
                          skipped_reason=f"singular design: rank {factor.rank} < {len(columns)} parameters"),
                 columns, None)
-    controls = np.arange(K)
-    restricted = ols_fit(moments, controls, factorize(xtx[np.ix_(controls, controls)]), shift)
+    restricted = ols_fit(moments, controls, restricted_factor, shift)
     return ScopeFit(scope, moments.n, words, restricted, ols_fit(moments, columns, factor, shift)), columns, factor
 
 
@@ -758,13 +773,15 @@ def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, posi
         moments = accumulate_moments(tables, split, names, columns, [counts.captions[name] for name in names],
                                      words, position_bins, counts.mean_auc)
         fits, factors, design_columns = [], [], []
-        for name, cols, scope_moments in zip(names, columns, moments):
-            fit, used, factor = fit_from_moments(name, scope_moments, [counts.words[i] for i in chosen[name]],
+        moments.reverse()
+        for name, cols in zip(names, columns):
+            # Each scope's X'X is dropped once solved: its memory serves the next scope's solve
+            # (only the factors stay, for the cluster pass).
+            fit, used, factor = fit_from_moments(name, moments.pop(), [counts.words[i] for i in chosen[name]],
                                                  min_videos, counts.mean_auc)
             fits.append(fit)
             factors.append(factor if cluster_by_video else None)
             design_columns.append(cols[used])
-        del moments  # X'X is no longer needed: only the factors stay (for the cluster pass)
         if cluster_by_video:
             fits = add_cluster_cov(tables, split, fits, factors, design_columns, words, position_bins,
                                    counts.mean_auc)
