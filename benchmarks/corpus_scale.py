@@ -565,20 +565,23 @@ def run_context_effects(ctx: Context) -> dict:
 def run_lexical_ols(ctx: Context) -> dict:
     """Rule lexical_ols (workflow_scripts/lexical_ols.py): OLS of segment AUC on controls + word
     indicators per scope, from sufficient statistics accumulated over the per-shard tables."""
-    from groundprobe.lexical_ols import INPUT_COLUMNS, lexical_ols
+    from groundprobe.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, batches, lexical_ols
     from groundprobe.segment_auc import iter_segment_tables
     params, paths = ctx.config["analysis"]["lexical_ols"], segment_tables(ctx)
+    budget = params["accumulator_mb"] << 20  # the execution setting the rule's script reads
     top, words, ftest, _ = lexical_ols(
         lambda: iter_segment_tables(paths, columns=INPUT_COLUMNS), params["split"],
         params["min_videos"], params["max_words"], params["top_words"], params["position_bins"],
-        params["min_captions"], params["cluster_by_video"], params["accumulator_mb"] << 20)
+        params["min_captions"], params["cluster_by_video"], budget)
     write_table(ftest, ctx.run / "lexical_ftest.csv")
     fitted = ftest[ftest["skipped_reason"].fillna("").eq("")]
-    # X'X of every fitted scope (8 p^2 bytes, p = controls + words), held together in pass 3 up
-    # to the library's accumulator budget: what grows while the scopes' vocabularies grow
-    # towards max_words.
-    columns = fitted["k_controls"].to_numpy(np.int64) + fitted["k_words"].to_numpy(np.int64)
-    return {"scopes_fitted": len(fitted), "xtx_mb": float((8 * columns**2).sum() / 2**20)}
+    # The fitted scopes' accumulators (X'X with integer word co-occurrences, p = controls + words):
+    # what grows while the scopes' vocabularies grow towards max_words, held a batch of at most
+    # the budget at a time (each batch one pass over the tables).
+    sizes = [accumulator_bytes_of(int(k + w), int(n), params["cluster_by_video"])
+             for k, w, n in zip(fitted["k_controls"], fitted["k_words"], fitted["n"])]
+    return {"scopes_fitted": len(fitted), "accumulators_mb": sum(sizes) / 2**20,
+            "batches": len(batches(sizes, budget))}
 
 
 @dataclass(frozen=True)
@@ -617,6 +620,8 @@ def child_main(args: argparse.Namespace) -> None:
     for module in stage.modules:
         importlib.import_module(module)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    if args.accumulator_mb:
+        config["analysis"]["lexical_ols"]["accumulator_mb"] = args.accumulator_mb
     corpus = Corpus(Path(args.pool), args.videos, args.shard_size)
     started = time.perf_counter()
     ctx = Context(corpus, Path(args.run), config, args.threads, args.steps, args.shard, started)
@@ -662,6 +667,7 @@ def measure(stage: str, corpus: Corpus, run: Path, args: argparse.Namespace,
            "--videos", str(corpus.n_videos), "--shard-size", str(corpus.shard_size), "--run", str(run),
            "--result", str(result), "--threads", str(args.threads), "--steps", str(args.steps)]
     cmd += ["--shard", shard] if shard else []
+    cmd += ["--accumulator-mb", str(args.accumulator_mb)] if args.accumulator_mb else []
     threads = str(args.threads)
     env = os.environ | {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                         "MKL_NUM_THREADS": threads}
@@ -805,6 +811,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/groundprobe_corpus_scale"),
                         help="where the synthetic corpora and the stages' outputs live (reused)")
     parser.add_argument("--json", type=Path, help="also write every record to this file")
+    parser.add_argument("--accumulator-mb", type=int,
+                        help="lexical_ols's accumulator budget (MiB; default: config.yaml's "
+                             "analysis.lexical_ols.accumulator_mb), to measure its time cost")
     # The measured process's arguments (the benchmark starts itself with them).
     parser.add_argument("--child", choices=list(STAGES), help=argparse.SUPPRESS)
     for name in ("--pool", "--run", "--result", "--shard"):
