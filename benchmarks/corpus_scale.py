@@ -84,17 +84,20 @@ start each stage from a small process (see MEASURE: the first run reported the b
 After issue 16's changes (the "after" figures), measured on 2026-12-03 with ``python
 benchmarks/corpus_scale.py --json ...`` (10K and 100K, --threads 1, 50 steps), 2 CPU cores shared
 with other jobs (load average 2.5-7), same columns (segment_auc is now rule segment_auc's
-per-shard job, measured on 3 shards like evaluate; before it was one job over every shard):
+per-shard job, measured on 3 shards like evaluate; before it was one job over every shard); the
+rows marked 12-04 re-measured on 2026-12-04 with ``python benchmarks/corpus_scale.py --stages
+segment_auc,auc_by_video,context_effects,lexical_ols`` (load average 2-3.5), after the changes to
+segment_auc and lexical_ols described below:
 
     stage                    MB @10000   s @10000   MB @100000   s @100000   ratio  bar <= 1.2
     imports                        959        0.0          959         0.0    1.00  ok
     train                         1306       31.1         1318        22.4    1.01  ok
     evaluate (max of 3)            958       10.3          962         5.5    1.00  ok
-    segment_auc (max of 3)         174        0.3          186         0.3    1.07  ok
-    auc_by_video                   138        0.5          138         3.7    1.00  ok  (rerun, see below)
+    segment_auc (max of 3)         172        0.1          173         0.2    1.00  ok  (12-04)
+    auc_by_video                   138        0.2          138         1.9    1.00  ok  (12-04)
     auc_by_category                920        0.3          950         2.2    1.03  ok
-    context_effects               1001        0.3         1004         3.0    1.00  ok
-    lexical_ols                   1077        3.8         1959        39.3    1.82  MISSED
+    context_effects                999        0.2         1002         2.2    1.00  ok  (12-04)
+    lexical_ols                   1034        3.2         1155        29.5    1.12  ok  (12-04)
     evaluate 00000                 957       10.3          950         5.5    0.99  ok
 
     train at 10000: data loading 2.9% of step time (goal <= 10%; 1 loader worker), 571 ms per
@@ -102,23 +105,50 @@ per-shard job, measured on 3 shards like evaluate; before it was one job over ev
     train at 100000: data loading 4.0% of step time (goal <= 10%; 1 loader worker), 386 ms per
     step, 3.1 s outside the training loop
 
-segment_auc's 1.07 was measured while it parsed the manifest in chunks of 100,000 rows (the whole
+segment_auc: 1.07 on 12-03, while it parsed the manifest in chunks of 100,000 rows (the whole
 manifest at 10K, one chunk at 100K); it now reads only its shard's bytes of the manifest
-(manifest.read_shard_rows, as download does), not yet re-measured here.
+(manifest.read_shard_rows, as download does): 172 / 173 MB on 12-04.
 
-What grew in the two misses, with ``--sizes 100000,200000 --stages
+What grew in the two misses of 12-03, with ``--sizes 100000,200000 --stages
 auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
 
-* lexical_ols: its X'X accumulators (8 p^2 bytes per fitted scope, p = 4 controls + the scope's
-  words, pass 3; ``xtx_mb`` in its line), not the captions. The scopes' vocabularies (words said
-  in >= min_videos videos of the scope, at most max_words) grow with the corpus until every
-  scope has max_words: the 51 fitted scopes' X'X sum to 87 MB at 10K, 888 MB at 100K and 1.4 GB
-  at 200K, where the library's accumulator budget (1 GiB) splits them into two batches. Peak
-  RSS less that sum: 990 MB at 10K, 1071 MB at 100K (1.08x). Peak: 1077 / 1959 / 2109 MB at
-  10K / 100K / 200K (200K / 100K: 1.08x), so at any larger corpus it stays near 1 GB + the
-  budget (~2.1 GB): bounded by max_words, the number of scopes and the budget, not by N. The
-  10K-to-100K ratio misses because 10K videos (8 captions each) are too few to fill the scopes'
-  vocabularies, not because memory follows the captions.
+* lexical_ols (12-03: 1077 / 1959 MB, 1.82): its X'X accumulators (then 8 p^2 bytes per fitted
+  scope, p = 4 controls + the scope's words, pass 3), not the captions. The scopes' vocabularies
+  (words said in >= min_videos videos of the scope, at most max_words) grow with the corpus until
+  every scope has max_words: the 51 fitted scopes' X'X summed to 87 MB at 10K, 888 MB at 100K
+  and 1.4 GB at 200K, where the accumulator budget (then 1 GiB) split them into two batches;
+  peak 1077 / 1959 / 2109 MB at 10K / 100K / 200K. Changed on 12-04 (groundprobe/lexical_ols.py):
+  X'X's word block is held as exact int32 co-occurrence counts, upper triangle only (2 p^2 bytes
+  per scope: 22 MB at 10K, 224 MB at 100K, 353 MB at 200K; ``accumulators_mb`` in its line); a
+  scope is solved from one dense X'X built over its used columns and factored in place (before:
+  ~6 further p x p arrays, 32 MB each at p = 2004); and the budget is the execution setting
+  analysis.lexical_ols.accumulator_mb, default 128 MiB (16 scopes at p = 2004; ``batches`` in
+  its line). Measured on 12-04:
+
+      accumulator_mb   MB @10K  s @10K  MB @100K  s @100K  ratio  batches @100K
+      1024 (``--accumulator-mb 1024``)
+                          1032     3.3      1260     28.5   1.22   1
+      128 (default)       1034     3.2      1155     29.5   1.12   2
+      128, ``--sizes 100000,200000 --stages lexical_ols``: 1151 MB / 27.5 s at 100K, 1184 MB /
+      61.5 s at 200K (3 batches), 200K / 100K 1.03
+
+  Peak = imports (~810 MB: torch, imported through groundprobe.evaluate.label_names) + one
+  table's parse + the largest batch of accumulators (<= accumulator_mb) + one scope's solve. Only
+  the accumulators grow with the corpus, until every scope's vocabulary is full or the budget
+  is reached: the bound at any size is ~1.2 GB at the default, ~2 GB at 1 GiB (there the 10K
+  -> 100K ratio, 1.22, measures how far 10K synthetic videos are from full vocabularies). Each
+  further batch is one more pass over the tables: measured alone at 100K, 1.7 s (reading the 100
+  tables 1.0 s, filtering and grouping by scope 0.7 s) of a ~28 s fit, i.e. ~6% per batch; the
+  two runs above differ by less than the shared machine's noise. config/youtube600k.yaml sets
+  4096 (thousands of labels, an 8 GB job: a few passes instead of tens).
+
+  The regime: this corpus is sparse for lexical_ols. Its 8 captions of ~9 tokens give ~72 tokens
+  per 20-60 s video, 1-3 of 50 labels; rule segments keeps every 5-s window with a word among
+  segments.candidates = 256 (all ~36 starts of a 20-60 s video, ~180 of a ~200-s YouTube video:
+  DESIGN.md), and YouTube-8M has 3,862 labels. Vocabularies fill with the number of videos saying
+  each word, so with realistic videos and labels the accumulators reach the budget at fewer
+  videos and over more scopes (more batches, not more memory); not measured here, nor is one
+  table's parse at ~180 captions per video (a per-shard constant, ~22x today's rows per shard).
 * auc_by_video: its script joined every shard's per-video AUC table with the whole manifest in
   one DataFrame (143 / 225 / 274 MB at 10K / 100K / 200K, ratio 1.57, ~0.5 GB at 640K videos).
   Now ``auc_by_video.write_auc_by_video`` joins one shard's AUC table with that shard's manifest
