@@ -314,7 +314,7 @@ class Moments:
     and their products with every word); ``cooccurrence`` (k (k + 1) / 2,) integer, the word block's
     upper triangle row by row (triangle_offsets): how many captions say both words, exact since
     the indicators are 0/1. That is 2 bytes per entry of X'X (int32) instead of 8, so a batch holds
-    4x the scopes; ``xtx()`` builds the dense matrix of one scope when it is solved.
+    4x the scopes; ``xtx(columns)`` builds the dense matrix of one scope when it is solved.
     """
 
     n: int
