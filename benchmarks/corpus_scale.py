@@ -181,7 +181,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -243,6 +243,7 @@ class Corpus:
     pool: Path
     n_videos: int
     shard_size: int
+    analysis_captions: int | None = None  # candidate captions per video of the analyses' tables
 
     @property
     def shards(self) -> list[str]:
@@ -272,8 +273,10 @@ class Corpus:
         return self.pool / "evaluate" / MODEL / f"{shard}{suffix}"
 
     def segment_auc(self, shard: str) -> Path:
-        """Rule segment_auc's per-shard table, read by the caption-level analyses."""
-        return self.pool / "segment_auc" / f"{shard}.parquet"
+        """Rule segment_auc's per-shard table, read by the caption-level analyses (with
+        analysis_captions: made by dense_segment_auc)."""
+        kind = f"segment_auc_c{self.analysis_captions}" if self.analysis_captions else "segment_auc"
+        return self.pool / kind / f"{shard}.parquet"
 
     def listing(self, kind: str) -> Path:
         """Rule shard_listing's listing of this size's shard files of ``kind`` (LISTED)."""
@@ -392,12 +395,17 @@ def sources_table(spec: CorpusSpec, video_ids: list[str], rng: np.random.Generat
                          "instructional": rng.integers(0, 2, size=len(video_ids)).astype(str)})
 
 
+def shard_videos(spec: CorpusSpec, number: int) -> tuple[np.random.Generator, list[str], np.ndarray]:
+    """Shard ``number``'s random stream, after drawing its video ids and lengths (seconds)."""
+    rng = np.random.default_rng([spec.seed, number])
+    video_ids = [f"v{number * spec.shard_size + row:010d}" for row in range(spec.shard_size)]
+    return rng, video_ids, rng.integers(spec.min_seconds, spec.max_seconds + 1, size=spec.shard_size)
+
+
 def generate_shard(spec: CorpusSpec, corpus: Corpus, number: int) -> None:
     """Every file of shard ``number``; depends only on the spec and the number."""
     shard = shard_name(SOURCE_CORPUS, number)
-    rng = np.random.default_rng([spec.seed, number])
-    video_ids = [f"v{number * spec.shard_size + row:010d}" for row in range(spec.shard_size)]
-    lengths = rng.integers(spec.min_seconds, spec.max_seconds + 1, size=spec.shard_size)
+    rng, video_ids, lengths = shard_videos(spec, number)
     write_table(sources_table(spec, video_ids, rng), corpus.sources(shard))
     write_feature_shard(corpus.features("2d", shard), "2d", spec.dim_2d, video_ids, lengths, rng)
     write_feature_shard(corpus.features("3d", shard), "3d", spec.dim_3d, video_ids, lengths, rng)
@@ -413,11 +421,11 @@ def generate_shard(spec: CorpusSpec, corpus: Corpus, number: int) -> None:
     corpus.done(shard).touch()
 
 
-def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int) -> Corpus:
+def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int, analysis_captions: int | None) -> Corpus:
     """The corpus of ``n_videos`` videos, generating only the shards and manifest not yet cached."""
     if n_videos % spec.shard_size:
         raise SystemExit(f"--sizes must be multiples of --shard-size {spec.shard_size}, got {n_videos}")
-    corpus = Corpus(cache / spec.pool_name(), n_videos, spec.shard_size)
+    corpus = Corpus(cache / spec.pool_name(), n_videos, spec.shard_size, analysis_captions)
     if not corpus.vocab.exists():
         write_table(vocabulary_table(spec), corpus.vocab)
     missing = [k for k, shard in enumerate(corpus.shards) if not corpus.done(shard).exists()]
@@ -433,9 +441,15 @@ def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int) -> Corpus:
     # Rule segment_auc's tables, which the caption-level analyses read; made here, unmeasured, as
     # the synthetic scores are (the stage segment_auc measures the same job on a few shards).
     # Shard k's manifest rows, and so its table, are the same at every size.
-    for shard in corpus.shards:
+    started = time.perf_counter()
+    for number, shard in enumerate(corpus.shards):
         if not corpus.segment_auc(shard).exists():
-            shard_segment_auc(corpus, shard, corpus.segment_auc(shard))
+            if analysis_captions:
+                dense_segment_auc(spec, corpus, number)
+                print(f"  shard {shard}: analysis tables of {analysis_captions} candidate captions per video "
+                      f"({time.perf_counter() - started:.0f} s)", flush=True)
+            else:
+                shard_segment_auc(corpus, shard, corpus.segment_auc(shard))
     for kind, path in LISTED.items():
         corpus.listing(kind).parent.mkdir(parents=True, exist_ok=True)
         write_shard_listing([str(path(corpus, shard)) for shard in corpus.shards], corpus.listing(kind))
@@ -459,6 +473,23 @@ def shard_segment_auc(corpus: Corpus, shard: str, out: Path) -> int:
     table = join_segment_auc(read_scores(corpus.scores(shard, "segment_auc")),
                              read_table(corpus.segments(shard)), videos)
     write_parquet(table, out, SEGMENT_TABLE_SCHEMA)
+    return len(table)
+
+
+def dense_segment_auc(spec: CorpusSpec, corpus: Corpus, number: int) -> int:
+    """Shard ``number``'s table for the caption-level analyses with corpus.analysis_captions
+    candidate captions per video (segment_table: that many distinct 5-s starts, all of them in a
+    shorter video; 1 + Poisson(8) Zipf tokens each) and synthetic scores, joined with the shard's
+    manifest rows as rule segment_auc joins them; the videos and lengths are the cached shard's.
+    Written to corpus.segment_auc; returns the captions."""
+    from groundprobe.segment_auc import SEGMENT_TABLE_SCHEMA, join_segment_auc, read_shard_videos
+    shard = shard_name(SOURCE_CORPUS, number)
+    _, video_ids, lengths = shard_videos(spec, number)
+    rng = np.random.default_rng([spec.seed, number, corpus.analysis_captions])
+    segments = segment_table(replace(spec, captions_per_video=corpus.analysis_captions), video_ids, lengths, rng)
+    _, scores = synthetic_scores(segments, rng)
+    table = join_segment_auc(scores, segments, read_shard_videos(corpus.manifest, shard))
+    write_parquet(table, corpus.segment_auc(shard), SEGMENT_TABLE_SCHEMA)
     return len(table)
 
 
@@ -652,7 +683,7 @@ def child_main(args: argparse.Namespace) -> None:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     if args.accumulator_mb:
         config["analysis"]["lexical_ols"]["accumulator_mb"] = args.accumulator_mb
-    corpus = Corpus(Path(args.pool), args.videos, args.shard_size)
+    corpus = Corpus(Path(args.pool), args.videos, args.shard_size, args.analysis_captions)
     started = time.perf_counter()
     ctx = Context(corpus, Path(args.run), config, args.threads, args.steps, args.shard, started)
     try:
@@ -698,6 +729,7 @@ def measure(stage: str, corpus: Corpus, run: Path, args: argparse.Namespace,
            "--result", str(result), "--threads", str(args.threads), "--steps", str(args.steps)]
     cmd += ["--shard", shard] if shard else []
     cmd += ["--accumulator-mb", str(args.accumulator_mb)] if args.accumulator_mb else []
+    cmd += ["--analysis-captions", str(args.analysis_captions)] if args.analysis_captions else []
     threads = str(args.threads)
     env = os.environ | {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                         "MKL_NUM_THREADS": threads}
@@ -731,7 +763,7 @@ def run_size(spec: CorpusSpec, n_videos: int, stages: list[str], args: argparse.
              config: dict) -> dict[str, dict]:
     """Every selected stage at one corpus size; returns stage (or 'evaluate SHARD') -> record."""
     print(f"\n== {n_videos} videos", flush=True)
-    corpus = ensure_corpus(spec, args.cache_dir, n_videos)
+    corpus = ensure_corpus(spec, args.cache_dir, n_videos, args.analysis_captions)
     run = args.cache_dir / "runs" / str(n_videos)
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
@@ -841,6 +873,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/groundprobe_corpus_scale"),
                         help="where the synthetic corpora and the stages' outputs live (reused)")
     parser.add_argument("--json", type=Path, help="also write every record to this file")
+    parser.add_argument("--analysis-captions", type=int,
+                        help="candidate captions per video of the tables that context_effects and "
+                             "lexical_ols read (default: the corpus's 8; 256, config segments."
+                             "candidates, keeps every 5-s start of the 20-60-s videos, ~36 per video); "
+                             "generated once per value from the cached shards' videos and manifest")
     parser.add_argument("--accumulator-mb", type=int,
                         help="lexical_ols's accumulator budget (MiB; default: config.yaml's "
                              "analysis.lexical_ols.accumulator_mb), to measure its time cost")
