@@ -36,7 +36,10 @@ Synthetic corpus (cached under --cache-dir and reused; shard k is the same at ev
   not change its cost) of the configured size;
 * ``segment_auc/{shard}.parquet``: rule segment_auc's per-caption table of every shard (made by
   the same function as the stage segment_auc, in the benchmark's process, unmeasured), which
-  context_effects and lexical_ols read.
+  context_effects and lexical_ols read; with --analysis-captions C, ``segment_auc_cC/{shard}.parquet``
+  instead: the same videos, lengths and manifest rows with C candidate captions per video (C =
+  256, config segments.candidates, keeps every 5-s start: ~36 per 20-60-s video, ~330 tokens),
+  made once per C (under 1 s per shard).
 
 Stages (each a small adapter function below, ``run_<stage>``; adapt them when a library API
 changes): imports (the floor: the interpreter with torch and the library), train (rule train via
@@ -54,6 +57,7 @@ threads.
     python benchmarks/corpus_scale.py                           # 10K and 100K videos
     python benchmarks/corpus_scale.py --sizes 2000,20000        # a quick run
     python benchmarks/corpus_scale.py --stages train,evaluate --steps 20
+    python benchmarks/corpus_scale.py --stages context_effects,lexical_ols --analysis-captions 256
 
 The exit status is 1 when a stage misses --max-ratio (or fails) at the largest size.
 
@@ -146,9 +150,19 @@ auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
   per 20-60 s video, 1-3 of 50 labels; rule segments keeps every 5-s window with a word among
   segments.candidates = 256 (all ~36 starts of a 20-60 s video, ~180 of a ~200-s YouTube video:
   DESIGN.md), and YouTube-8M has 3,862 labels. Vocabularies fill with the number of videos saying
-  each word, so with realistic videos and labels the accumulators reach the budget at fewer
-  videos and over more scopes (more batches, not more memory); not measured here, nor is one
-  table's parse at ~180 captions per video (a per-shard constant, ~22x today's rows per shard).
+  each word. Denser, with ``--stages context_effects,lexical_ols --analysis-captions 256``
+  (12-04: every start of the same videos, 36.7 captions and ~330 tokens per video, 1.8M
+  validation captions at 100K):
+
+      accumulator_mb   MB @10K  s @10K  MB @100K  s @100K  ratio  accumulators_mb  batches @100K
+      128 (default)       1143    10.3      1152     61.5   1.01  116 / 393        4
+      1024                1148     9.4      1433     55.8   1.25  116 / 393        1
+      context_effects     1015     0.4      1028      4.1   1.01
+
+  Even there 10K videos fill only 30% of the 100K accumulators, so at 1 GiB the ratio still
+  measures the filling; three extra batches cost 5.7 s of 56 (~3% each). Not measured: ~200-s
+  videos (~180 captions each: one table's parse is a per-shard constant, ~5x these rows per
+  shard) and thousands of labels (more scopes: more batches at the same memory).
 * auc_by_video: its script joined every shard's per-video AUC table with the whole manifest in
   one DataFrame (143 / 225 / 274 MB at 10K / 100K / 200K, ratio 1.57, ~0.5 GB at 640K videos).
   Now ``auc_by_video.write_auc_by_video`` joins one shard's AUC table with that shard's manifest
@@ -441,15 +455,17 @@ def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int, analysis_caption
     # Rule segment_auc's tables, which the caption-level analyses read; made here, unmeasured, as
     # the synthetic scores are (the stage segment_auc measures the same job on a few shards).
     # Shard k's manifest rows, and so its table, are the same at every size.
+    missing = [k for k, shard in enumerate(corpus.shards) if not corpus.segment_auc(shard).exists()]
     started = time.perf_counter()
-    for number, shard in enumerate(corpus.shards):
-        if not corpus.segment_auc(shard).exists():
-            if analysis_captions:
-                dense_segment_auc(spec, corpus, number)
-                print(f"  shard {shard}: analysis tables of {analysis_captions} candidate captions per video "
-                      f"({time.perf_counter() - started:.0f} s)", flush=True)
-            else:
-                shard_segment_auc(corpus, shard, corpus.segment_auc(shard))
+    for done, number in enumerate(missing, 1):
+        shard = corpus.shards[number]
+        if analysis_captions:
+            dense_segment_auc(spec, corpus, number)
+        else:
+            shard_segment_auc(corpus, shard, corpus.segment_auc(shard))
+        if done % 10 == 0 or done == len(missing):
+            print(f"  made {done}/{len(missing)} analysis tables ({time.perf_counter() - started:.0f} s)",
+                  flush=True)
     for kind, path in LISTED.items():
         corpus.listing(kind).parent.mkdir(parents=True, exist_ok=True)
         write_shard_listing([str(path(corpus, shard)) for shard in corpus.shards], corpus.listing(kind))
