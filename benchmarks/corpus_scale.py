@@ -36,7 +36,10 @@ Synthetic corpus (cached under --cache-dir and reused; shard k is the same at ev
   not change its cost) of the configured size;
 * ``segment_auc/{shard}.parquet``: rule segment_auc's per-caption table of every shard (made by
   the same function as the stage segment_auc, in the benchmark's process, unmeasured), which
-  context_effects and lexical_ols read.
+  context_effects and lexical_ols read; with --analysis-captions C, ``segment_auc_cC/{shard}.parquet``
+  instead: the same videos, lengths and manifest rows with C candidate captions per video (C =
+  256, config segments.candidates, keeps every 5-s start: ~36 per 20-60-s video, ~330 tokens),
+  made once per C (under 1 s per shard).
 
 Stages (each a small adapter function below, ``run_<stage>``; adapt them when a library API
 changes): imports (the floor: the interpreter with torch and the library), train (rule train via
@@ -54,6 +57,7 @@ threads.
     python benchmarks/corpus_scale.py                           # 10K and 100K videos
     python benchmarks/corpus_scale.py --sizes 2000,20000        # a quick run
     python benchmarks/corpus_scale.py --stages train,evaluate --steps 20
+    python benchmarks/corpus_scale.py --stages context_effects,lexical_ols --analysis-captions 256
 
 The exit status is 1 when a stage misses --max-ratio (or fails) at the largest size.
 
@@ -84,17 +88,20 @@ start each stage from a small process (see MEASURE: the first run reported the b
 After issue 16's changes (the "after" figures), measured on 2026-12-03 with ``python
 benchmarks/corpus_scale.py --json ...`` (10K and 100K, --threads 1, 50 steps), 2 CPU cores shared
 with other jobs (load average 2.5-7), same columns (segment_auc is now rule segment_auc's
-per-shard job, measured on 3 shards like evaluate; before it was one job over every shard):
+per-shard job, measured on 3 shards like evaluate; before it was one job over every shard); the
+rows marked 12-04 re-measured on 2026-12-04 with ``python benchmarks/corpus_scale.py --stages
+segment_auc,auc_by_video,context_effects,lexical_ols`` (load average 2-3.5), after the changes to
+segment_auc and lexical_ols described below:
 
     stage                    MB @10000   s @10000   MB @100000   s @100000   ratio  bar <= 1.2
     imports                        959        0.0          959         0.0    1.00  ok
     train                         1306       31.1         1318        22.4    1.01  ok
     evaluate (max of 3)            958       10.3          962         5.5    1.00  ok
-    segment_auc (max of 3)         174        0.3          186         0.3    1.07  ok
-    auc_by_video                   138        0.5          138         3.7    1.00  ok  (rerun, see below)
+    segment_auc (max of 3)         172        0.1          173         0.2    1.00  ok  (12-04)
+    auc_by_video                   138        0.2          138         1.9    1.00  ok  (12-04)
     auc_by_category                920        0.3          950         2.2    1.03  ok
-    context_effects               1001        0.3         1004         3.0    1.00  ok
-    lexical_ols                   1077        3.8         1959        39.3    1.82  MISSED
+    context_effects                999        0.2         1002         2.2    1.00  ok  (12-04)
+    lexical_ols                   1034        3.2         1155        29.5    1.12  ok  (12-04)
     evaluate 00000                 957       10.3          950         5.5    0.99  ok
 
     train at 10000: data loading 2.9% of step time (goal <= 10%; 1 loader worker), 571 ms per
@@ -102,23 +109,60 @@ per-shard job, measured on 3 shards like evaluate; before it was one job over ev
     train at 100000: data loading 4.0% of step time (goal <= 10%; 1 loader worker), 386 ms per
     step, 3.1 s outside the training loop
 
-segment_auc's 1.07 was measured while it parsed the manifest in chunks of 100,000 rows (the whole
+segment_auc: 1.07 on 12-03, while it parsed the manifest in chunks of 100,000 rows (the whole
 manifest at 10K, one chunk at 100K); it now reads only its shard's bytes of the manifest
-(manifest.read_shard_rows, as download does), not yet re-measured here.
+(manifest.read_shard_rows, as download does): 172 / 173 MB on 12-04.
 
-What grew in the two misses, with ``--sizes 100000,200000 --stages
+What grew in the two misses of 12-03, with ``--sizes 100000,200000 --stages
 auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
 
-* lexical_ols: its X'X accumulators (8 p^2 bytes per fitted scope, p = 4 controls + the scope's
-  words, pass 3; ``xtx_mb`` in its line), not the captions. The scopes' vocabularies (words said
-  in >= min_videos videos of the scope, at most max_words) grow with the corpus until every
-  scope has max_words: the 51 fitted scopes' X'X sum to 87 MB at 10K, 888 MB at 100K and 1.4 GB
-  at 200K, where the library's accumulator budget (1 GiB) splits them into two batches. Peak
-  RSS less that sum: 990 MB at 10K, 1071 MB at 100K (1.08x). Peak: 1077 / 1959 / 2109 MB at
-  10K / 100K / 200K (200K / 100K: 1.08x), so at any larger corpus it stays near 1 GB + the
-  budget (~2.1 GB): bounded by max_words, the number of scopes and the budget, not by N. The
-  10K-to-100K ratio misses because 10K videos (8 captions each) are too few to fill the scopes'
-  vocabularies, not because memory follows the captions.
+* lexical_ols (12-03: 1077 / 1959 MB, 1.82): its X'X accumulators (then 8 p^2 bytes per fitted
+  scope, p = 4 controls + the scope's words, pass 3), not the captions. The scopes' vocabularies
+  (words said in >= min_videos videos of the scope, at most max_words) grow with the corpus until
+  every scope has max_words: the 51 fitted scopes' X'X summed to 87 MB at 10K, 888 MB at 100K
+  and 1.4 GB at 200K, where the accumulator budget (then 1 GiB) split them into two batches;
+  peak 1077 / 1959 / 2109 MB at 10K / 100K / 200K. Changed on 12-04 (groundprobe/lexical_ols.py):
+  X'X's word block is held as exact int32 co-occurrence counts, upper triangle only (2 p^2 bytes
+  per scope: 22 MB at 10K, 224 MB at 100K, 353 MB at 200K; ``accumulators_mb`` in its line); a
+  scope is solved from one dense X'X built over its used columns and factored in place (before:
+  ~6 further p x p arrays, 32 MB each at p = 2004); and the budget is the execution setting
+  analysis.lexical_ols.accumulator_mb, default 128 MiB (16 scopes at p = 2004; ``batches`` in
+  its line). Measured on 12-04:
+
+      accumulator_mb   MB @10K  s @10K  MB @100K  s @100K  ratio  batches @100K
+      1024 (``--accumulator-mb 1024``)
+                          1032     3.3      1260     28.5   1.22   1
+      128 (default)       1034     3.2      1155     29.5   1.12   2
+      128, ``--sizes 100000,200000 --stages lexical_ols``: 1151 MB / 27.5 s at 100K, 1184 MB /
+      61.5 s at 200K (3 batches), 200K / 100K 1.03
+
+  Peak = imports (~810 MB: torch, imported through groundprobe.evaluate.label_names) + one
+  table's parse + the largest batch of accumulators (<= accumulator_mb) + one scope's solve. Only
+  the accumulators grow with the corpus, until every scope's vocabulary is full or the budget
+  is reached: the bound at any size is ~1.2 GB at the default, ~2 GB at 1 GiB (there the 10K
+  -> 100K ratio, 1.22, measures how far 10K synthetic videos are from full vocabularies). Each
+  further batch is one more pass over the tables: measured alone at 100K, 1.7 s (reading the 100
+  tables 1.0 s, filtering and grouping by scope 0.7 s) of a ~28 s fit, i.e. ~6% per batch; the
+  two runs above differ by less than the shared machine's noise. config/youtube600k.yaml sets
+  4096 (thousands of labels, an 8 GB job: a few passes instead of tens).
+
+  The regime: this corpus is sparse for lexical_ols. Its 8 captions of ~9 tokens give ~72 tokens
+  per 20-60 s video, 1-3 of 50 labels; rule segments keeps every 5-s window with a word among
+  segments.candidates = 256 (all ~36 starts of a 20-60 s video, ~180 of a ~200-s YouTube video:
+  DESIGN.md), and YouTube-8M has 3,862 labels. Vocabularies fill with the number of videos saying
+  each word. Denser, with ``--stages context_effects,lexical_ols --analysis-captions 256``
+  (12-04: every start of the same videos, 36.7 captions and ~330 tokens per video, 1.8M
+  validation captions at 100K):
+
+      accumulator_mb   MB @10K  s @10K  MB @100K  s @100K  ratio  accumulators_mb  batches @100K
+      128 (default)       1143    10.3      1152     61.5   1.01  116 / 393        4
+      1024                1148     9.4      1433     55.8   1.25  116 / 393        1
+      context_effects     1015     0.4      1028      4.1   1.01
+
+  Even there 10K videos fill only 30% of the 100K accumulators, so at 1 GiB the ratio still
+  measures the filling; three extra batches cost 5.7 s of 56 (~3% each). Not measured: ~200-s
+  videos (~180 captions each: one table's parse is a per-shard constant, ~5x these rows per
+  shard) and thousands of labels (more scopes: more batches at the same memory).
 * auc_by_video: its script joined every shard's per-video AUC table with the whole manifest in
   one DataFrame (143 / 225 / 274 MB at 10K / 100K / 200K, ratio 1.57, ~0.5 GB at 640K videos).
   Now ``auc_by_video.write_auc_by_video`` joins one shard's AUC table with that shard's manifest
@@ -151,7 +195,7 @@ import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -213,6 +257,7 @@ class Corpus:
     pool: Path
     n_videos: int
     shard_size: int
+    analysis_captions: int | None = None  # candidate captions per video of the analyses' tables
 
     @property
     def shards(self) -> list[str]:
@@ -242,8 +287,10 @@ class Corpus:
         return self.pool / "evaluate" / MODEL / f"{shard}{suffix}"
 
     def segment_auc(self, shard: str) -> Path:
-        """Rule segment_auc's per-shard table, read by the caption-level analyses."""
-        return self.pool / "segment_auc" / f"{shard}.parquet"
+        """Rule segment_auc's per-shard table, read by the caption-level analyses (with
+        analysis_captions: made by dense_segment_auc)."""
+        kind = f"segment_auc_c{self.analysis_captions}" if self.analysis_captions else "segment_auc"
+        return self.pool / kind / f"{shard}.parquet"
 
     def listing(self, kind: str) -> Path:
         """Rule shard_listing's listing of this size's shard files of ``kind`` (LISTED)."""
@@ -362,12 +409,17 @@ def sources_table(spec: CorpusSpec, video_ids: list[str], rng: np.random.Generat
                          "instructional": rng.integers(0, 2, size=len(video_ids)).astype(str)})
 
 
+def shard_videos(spec: CorpusSpec, number: int) -> tuple[np.random.Generator, list[str], np.ndarray]:
+    """Shard ``number``'s random stream, after drawing its video ids and lengths (seconds)."""
+    rng = np.random.default_rng([spec.seed, number])
+    video_ids = [f"v{number * spec.shard_size + row:010d}" for row in range(spec.shard_size)]
+    return rng, video_ids, rng.integers(spec.min_seconds, spec.max_seconds + 1, size=spec.shard_size)
+
+
 def generate_shard(spec: CorpusSpec, corpus: Corpus, number: int) -> None:
     """Every file of shard ``number``; depends only on the spec and the number."""
     shard = shard_name(SOURCE_CORPUS, number)
-    rng = np.random.default_rng([spec.seed, number])
-    video_ids = [f"v{number * spec.shard_size + row:010d}" for row in range(spec.shard_size)]
-    lengths = rng.integers(spec.min_seconds, spec.max_seconds + 1, size=spec.shard_size)
+    rng, video_ids, lengths = shard_videos(spec, number)
     write_table(sources_table(spec, video_ids, rng), corpus.sources(shard))
     write_feature_shard(corpus.features("2d", shard), "2d", spec.dim_2d, video_ids, lengths, rng)
     write_feature_shard(corpus.features("3d", shard), "3d", spec.dim_3d, video_ids, lengths, rng)
@@ -383,11 +435,11 @@ def generate_shard(spec: CorpusSpec, corpus: Corpus, number: int) -> None:
     corpus.done(shard).touch()
 
 
-def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int) -> Corpus:
+def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int, analysis_captions: int | None) -> Corpus:
     """The corpus of ``n_videos`` videos, generating only the shards and manifest not yet cached."""
     if n_videos % spec.shard_size:
         raise SystemExit(f"--sizes must be multiples of --shard-size {spec.shard_size}, got {n_videos}")
-    corpus = Corpus(cache / spec.pool_name(), n_videos, spec.shard_size)
+    corpus = Corpus(cache / spec.pool_name(), n_videos, spec.shard_size, analysis_captions)
     if not corpus.vocab.exists():
         write_table(vocabulary_table(spec), corpus.vocab)
     missing = [k for k, shard in enumerate(corpus.shards) if not corpus.done(shard).exists()]
@@ -403,9 +455,17 @@ def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int) -> Corpus:
     # Rule segment_auc's tables, which the caption-level analyses read; made here, unmeasured, as
     # the synthetic scores are (the stage segment_auc measures the same job on a few shards).
     # Shard k's manifest rows, and so its table, are the same at every size.
-    for shard in corpus.shards:
-        if not corpus.segment_auc(shard).exists():
+    missing = [k for k, shard in enumerate(corpus.shards) if not corpus.segment_auc(shard).exists()]
+    started = time.perf_counter()
+    for done, number in enumerate(missing, 1):
+        shard = corpus.shards[number]
+        if analysis_captions:
+            dense_segment_auc(spec, corpus, number)
+        else:
             shard_segment_auc(corpus, shard, corpus.segment_auc(shard))
+        if done % 10 == 0 or done == len(missing):
+            print(f"  made {done}/{len(missing)} analysis tables ({time.perf_counter() - started:.0f} s)",
+                  flush=True)
     for kind, path in LISTED.items():
         corpus.listing(kind).parent.mkdir(parents=True, exist_ok=True)
         write_shard_listing([str(path(corpus, shard)) for shard in corpus.shards], corpus.listing(kind))
@@ -429,6 +489,23 @@ def shard_segment_auc(corpus: Corpus, shard: str, out: Path) -> int:
     table = join_segment_auc(read_scores(corpus.scores(shard, "segment_auc")),
                              read_table(corpus.segments(shard)), videos)
     write_parquet(table, out, SEGMENT_TABLE_SCHEMA)
+    return len(table)
+
+
+def dense_segment_auc(spec: CorpusSpec, corpus: Corpus, number: int) -> int:
+    """Shard ``number``'s table for the caption-level analyses with corpus.analysis_captions
+    candidate captions per video (segment_table: that many distinct 5-s starts, all of them in a
+    shorter video; 1 + Poisson(8) Zipf tokens each) and synthetic scores, joined with the shard's
+    manifest rows as rule segment_auc joins them; the videos and lengths are the cached shard's.
+    Written to corpus.segment_auc; returns the captions."""
+    from groundprobe.segment_auc import SEGMENT_TABLE_SCHEMA, join_segment_auc, read_shard_videos
+    shard = shard_name(SOURCE_CORPUS, number)
+    _, video_ids, lengths = shard_videos(spec, number)
+    rng = np.random.default_rng([spec.seed, number, corpus.analysis_captions])
+    segments = segment_table(replace(spec, captions_per_video=corpus.analysis_captions), video_ids, lengths, rng)
+    _, scores = synthetic_scores(segments, rng)
+    table = join_segment_auc(scores, segments, read_shard_videos(corpus.manifest, shard))
+    write_parquet(table, corpus.segment_auc(shard), SEGMENT_TABLE_SCHEMA)
     return len(table)
 
 
@@ -565,20 +642,23 @@ def run_context_effects(ctx: Context) -> dict:
 def run_lexical_ols(ctx: Context) -> dict:
     """Rule lexical_ols (workflow_scripts/lexical_ols.py): OLS of segment AUC on controls + word
     indicators per scope, from sufficient statistics accumulated over the per-shard tables."""
-    from groundprobe.lexical_ols import INPUT_COLUMNS, lexical_ols
+    from groundprobe.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, batches, lexical_ols
     from groundprobe.segment_auc import iter_segment_tables
     params, paths = ctx.config["analysis"]["lexical_ols"], segment_tables(ctx)
+    budget = params["accumulator_mb"] << 20  # the execution setting the rule's script reads
     top, words, ftest, _ = lexical_ols(
         lambda: iter_segment_tables(paths, columns=INPUT_COLUMNS), params["split"],
         params["min_videos"], params["max_words"], params["top_words"], params["position_bins"],
-        params["min_captions"], params["cluster_by_video"])
+        params["min_captions"], params["cluster_by_video"], budget)
     write_table(ftest, ctx.run / "lexical_ftest.csv")
     fitted = ftest[ftest["skipped_reason"].fillna("").eq("")]
-    # X'X of every fitted scope (8 p^2 bytes, p = controls + words), held together in pass 3 up
-    # to the library's accumulator budget: what grows while the scopes' vocabularies grow
-    # towards max_words.
-    columns = fitted["k_controls"].to_numpy(np.int64) + fitted["k_words"].to_numpy(np.int64)
-    return {"scopes_fitted": len(fitted), "xtx_mb": float((8 * columns**2).sum() / 2**20)}
+    # The fitted scopes' accumulators (X'X with integer word co-occurrences, p = controls + words):
+    # what grows while the scopes' vocabularies grow towards max_words, held a batch of at most
+    # the budget at a time (each batch one pass over the tables).
+    sizes = [accumulator_bytes_of(int(k + w), int(n), params["cluster_by_video"])
+             for k, w, n in zip(fitted["k_controls"], fitted["k_words"], fitted["n"])]
+    return {"scopes_fitted": len(fitted), "accumulators_mb": sum(sizes) / 2**20,
+            "batches": len(batches(sizes, budget))}
 
 
 @dataclass(frozen=True)
@@ -617,7 +697,9 @@ def child_main(args: argparse.Namespace) -> None:
     for module in stage.modules:
         importlib.import_module(module)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    corpus = Corpus(Path(args.pool), args.videos, args.shard_size)
+    if args.accumulator_mb:
+        config["analysis"]["lexical_ols"]["accumulator_mb"] = args.accumulator_mb
+    corpus = Corpus(Path(args.pool), args.videos, args.shard_size, args.analysis_captions)
     started = time.perf_counter()
     ctx = Context(corpus, Path(args.run), config, args.threads, args.steps, args.shard, started)
     try:
@@ -662,6 +744,8 @@ def measure(stage: str, corpus: Corpus, run: Path, args: argparse.Namespace,
            "--videos", str(corpus.n_videos), "--shard-size", str(corpus.shard_size), "--run", str(run),
            "--result", str(result), "--threads", str(args.threads), "--steps", str(args.steps)]
     cmd += ["--shard", shard] if shard else []
+    cmd += ["--accumulator-mb", str(args.accumulator_mb)] if args.accumulator_mb else []
+    cmd += ["--analysis-captions", str(args.analysis_captions)] if args.analysis_captions else []
     threads = str(args.threads)
     env = os.environ | {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                         "MKL_NUM_THREADS": threads}
@@ -695,7 +779,7 @@ def run_size(spec: CorpusSpec, n_videos: int, stages: list[str], args: argparse.
              config: dict) -> dict[str, dict]:
     """Every selected stage at one corpus size; returns stage (or 'evaluate SHARD') -> record."""
     print(f"\n== {n_videos} videos", flush=True)
-    corpus = ensure_corpus(spec, args.cache_dir, n_videos)
+    corpus = ensure_corpus(spec, args.cache_dir, n_videos, args.analysis_captions)
     run = args.cache_dir / "runs" / str(n_videos)
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
@@ -805,6 +889,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/groundprobe_corpus_scale"),
                         help="where the synthetic corpora and the stages' outputs live (reused)")
     parser.add_argument("--json", type=Path, help="also write every record to this file")
+    parser.add_argument("--analysis-captions", type=int,
+                        help="candidate captions per video of the tables that context_effects and "
+                             "lexical_ols read (default: the corpus's 8; 256, config segments."
+                             "candidates, keeps every 5-s start of the 20-60-s videos, ~36 per video); "
+                             "generated once per value from the cached shards' videos and manifest")
+    parser.add_argument("--accumulator-mb", type=int,
+                        help="lexical_ols's accumulator budget (MiB; default: config.yaml's "
+                             "analysis.lexical_ols.accumulator_mb), to measure its time cost")
     # The measured process's arguments (the benchmark starts itself with them).
     parser.add_argument("--child", choices=list(STAGES), help=argparse.SUPPRESS)
     for name in ("--pool", "--run", "--result", "--shard"):

@@ -30,9 +30,15 @@ Reading: memory does not grow with captions once every fitted scope's vocabulary
 max_words (max_words 300: from 10K captions on, 1.01x peak RSS from 10K to 1M). With max_words
 2000, 10K captions are too few for 2000-word category vocabularies (the X'X accumulators hold
 48 MB at 10K, 398 MB at 100K: 13 scopes, most at p = 2004); beyond that the accumulators are
-capped by the vocabularies (peak RSS 1M ÷ 100K: 1.00) and by ``accumulator_bytes`` (default 1 GiB per batch of scopes, more
+capped by the vocabularies (peak RSS 1M ÷ 100K: 1.00) and by ``accumulator_bytes`` (then 1 GiB by default per batch of scopes, more
 passes when exceeded). Peak above the imports ≈ (1 + cluster) × the batch's X'X + the solve of
 one scope (a few p × p arrays, ~200 MB at p = 2004) + one shard's parse.
+
+Not re-measured since 2026-12-04's changes (benchmarks/corpus_scale.py has the figures after
+them): the accumulators now hold X'X's word block as int32 co-occurrence counts, upper triangle
+only, ~2·p² bytes per scope instead of 8·p² (the accumulators_mb column above is Σ 8·p²; the
+script now prints lexical_ols.accumulator_bytes_of), one scope's solve holds one dense X'X and
+its factor's inverse, and the library's default budget is 128 MiB (the rule's config default).
 """
 
 from __future__ import annotations
@@ -89,8 +95,9 @@ def write_shards(directory: Path, captions: int, seed: int = 0) -> list[Path]:
 def fit(directory: Path, cluster: bool, max_words: int) -> dict:
     """Fit the shards of ``directory`` in this process: seconds, peak RSS (MB) overall and above
     the imports, captions, fitted scopes, overall words, and the X'X accumulators of the fitted
-    scopes (MB, Σ 8·p²: the part of memory that grows with the vocabulary up to max_words)."""
-    from groundprobe.lexical_ols import INPUT_COLUMNS, lexical_ols
+    scopes (MB, lexical_ols.accumulator_bytes_of: the part of memory that grows with the
+    vocabulary up to max_words, held a batch of at most the library's accumulator_bytes at a time)."""
+    from groundprobe.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, lexical_ols
 
     imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # torch, via groundprobe.evaluate
     paths = sorted(directory.glob("*.parquet"))
@@ -104,7 +111,8 @@ def fit(directory: Path, cluster: bool, max_words: int) -> dict:
     return {"seconds": seconds, "peak_rss_mb": peak_mb, "above_imports_mb": peak_mb - imports_mb,
             "captions": int(ftest["n"].iloc[0]), "fitted_scopes": int((ftest["skipped_reason"] == "").sum()),
             "words_overall": int(ftest["k_words"].iloc[0]),
-            "accumulators_mb": float((8 * (4 + fitted["k_words"]) ** 2).sum() / 2**20)}
+            "accumulators_mb": sum(accumulator_bytes_of(4 + int(k), int(n), cluster)
+                                   for k, n in zip(fitted["k_words"], fitted["n"])) / 2**20}
 
 
 def main() -> None:

@@ -174,6 +174,7 @@ EXECUTION_SETTINGS: dict[str, tuple[str, ...]] = {
     "train": ("device", "threads", "checkpoint_every", "log_every", "loader_workers"),
     "curation": ("device", "block_videos"),
     "retrieval": ("query_block",),
+    "analysis": ("lexical_ols.accumulator_mb",),
     "download": ("rate_limit", "sleep_s", "retries", "retry_backoff_s", "video_attempts",
                  "socket_timeout_s", "cookies", "proxy"),
     "resources": ("gpu_model", "allow_cpu_fallback", "default", "rules"),

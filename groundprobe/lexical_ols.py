@@ -31,12 +31,16 @@ shard holds whole videos): the per-video counts of passes 1-2 and the per-video 
 pass 4 rely on it.
 
 Memory: one table's parse (its rows with their few words, sparse) plus the accumulators of one
-batch of scopes, at most ``accumulator_bytes`` (default 1 GiB; a single scope larger than that is
-its own batch): 8·p² bytes per scope for X'X (×2 with cluster_by_video: the factor of X'X and the
-meat), p = 4 + its words ≤ 4 + max_words (32 MB at p = 2004), and 8 bytes × candidate words per
-category in pass 2; a finished scope keeps O(p) numbers. The candidate words are the distinct
-tokens said in ≥ min_videos videos, bounded by the model's vocabulary (``vocab.max_size``), and
-the scopes by the labels. Nothing grows with the number of captions.
+batch of scopes, at most ``accumulator_bytes`` (the rule's execution setting
+analysis.lexical_ols.accumulator_mb, 128 MiB by default; a single scope larger than that is its own
+batch; accumulator_bytes_of; each further batch is one more pass over the tables): per scope, X'X
+with its word block as exact integer co-occurrence counts, upper triangle only, 4 bytes each
+(Moments): ~2·p² bytes, p = 4 + its words ≤ 4 + max_words (8 MB at p = 2004); with cluster_by_video
+also 16·p² bytes (the factor of X'X and the meat, dense float64); and 8 bytes × candidate words per
+category in pass 2. One scope at a time is solved from a dense float64 X'X (8·p²) and its factor. A
+finished scope keeps O(p) numbers. The candidate words are the distinct tokens said in ≥ min_videos
+videos, bounded by the model's vocabulary (``vocab.max_size``), and the scopes by the labels.
+Nothing grows with the number of captions.
 
 Equal to statsmodels' OLS on the dense design (coefficients, standard errors, t, p, R², the nested
 F-test) up to rounding: the normal equations are solved by a pivoted Cholesky factor of X'X scaled
@@ -288,33 +292,88 @@ def category_video_counts(tables: Tables, split: str, categories: list[str], wor
 # Passes 3-4: sufficient statistics and cluster scores
 
 
+def count_dtype(captions: int) -> type:
+    """The integer type that holds counts of up to ``captions`` captions: int32 (4 bytes) unless a
+    scope has 2^31 captions or more."""
+    return np.int32 if captions <= np.iinfo(np.int32).max else np.int64
+
+
+def triangle_offsets(k: int) -> np.ndarray:
+    """(k,) int64: where row r of a k × k upper triangle starts when stored row by row (entries
+    (r, r..k-1)), so that entry (r, c), r <= c, is at offsets[r] + c - r."""
+    r = np.arange(k, dtype=np.int64)
+    return r * k - r * (r - 1) // 2
+
+
 @dataclass(frozen=True)
 class Moments:
-    """Sufficient statistics of one scope over ``columns`` of Frame.design (shifted y)."""
+    """Sufficient statistics of one scope over ``columns`` of Frame.design (shifted y), p columns:
+    the K controls, then k = p - K words.
+
+    X'X is held in two parts: ``controls`` (K, p) float64, its control rows (the control columns
+    and their products with every word); ``cooccurrence`` (k (k + 1) / 2,) integer, the word block's
+    upper triangle row by row (triangle_offsets): how many captions say both words, exact since
+    the indicators are 0/1. That is 2 bytes per entry of X'X (int32) instead of 8, so a batch holds
+    4x the scopes; ``xtx(columns)`` builds the dense matrix of one scope when it is solved.
+    """
 
     n: int
     n_videos: int
-    xtx: np.ndarray  # (p, p)
+    controls: np.ndarray  # (K, p)
+    cooccurrence: np.ndarray  # (k (k + 1) / 2,)
     xty: np.ndarray  # (p,)
     yty: float
 
+    def cooccurrences(self, i: int | np.ndarray, j: int | np.ndarray) -> np.ndarray:
+        """The counts of captions saying both word i and word j (positions among the words)."""
+        i, j = np.minimum(i, j), np.maximum(i, j)
+        return self.cooccurrence[triangle_offsets(len(self.xty) - K)[i] + j - i]
+
+    def xtx(self, columns: np.ndarray) -> np.ndarray:
+        """(len(columns), len(columns)) float64 X'X over ``columns`` (the K controls first, then
+        word columns, increasing), one dense matrix and no intermediate of its size."""
+        words = columns[K:] - K
+        out = np.empty((len(columns), len(columns)))
+        out[:K] = self.controls[:, columns]
+        out[K:, :K] = self.controls[:, columns[K:]].T
+        for r, word in enumerate(words.tolist()):
+            out[K + r, K:] = self.cooccurrences(word, words)
+        return out
+
+
+def accumulator_bytes_of(p: int, captions: int, cluster_by_video: bool) -> int:
+    """Bytes one scope of p columns (K controls + words) with ``captions`` captions holds while its
+    batch is fitted: its Moments (pass 3); with ``cluster_by_video`` also its full model's factor
+    and its meat, dense (p, p) float64 each (pass 4)."""
+    k = p - K
+    moments = np.dtype(count_dtype(captions)).itemsize * k * (k + 1) // 2 + 8 * (K + 1) * p
+    return moments + (2 * 8 * p * p if cluster_by_video else 0)
+
 
 def accumulate_moments(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
-                       words: pa.Array, position_bins: int, shift: float) -> list[Moments]:
-    """Pass 3: the Moments of each scope over its design ``columns``."""
+                       captions: list[int], words: pa.Array, position_bins: int, shift: float) -> list[Moments]:
+    """Pass 3: the Moments of each scope over its design ``columns``; ``captions``: each scope's
+    number of captions (pass 1), which sets the integer type of its co-occurrence counts."""
     n = np.zeros(len(scopes), dtype=np.int64)
     n_videos = np.zeros(len(scopes), dtype=np.int64)
-    xtx = [np.zeros((len(c), len(c))) for c in columns]
+    controls = [np.zeros((K, len(c))) for c in columns]
+    cooccurrence = [np.zeros((len(c) - K) * (len(c) - K + 1) // 2, dtype=count_dtype(count))
+                    for c, count in zip(columns, captions)]
+    offsets = [triangle_offsets(len(c) - K) for c in columns]
     xty = [np.zeros(len(c)) for c in columns]
     yty = np.zeros(len(scopes))
     for j, frame, rows, design in scope_blocks(tables, split, scopes, columns, words, position_bins, shift):
         y = frame.y[rows]
-        add_sparse(xtx[j], design.T @ design)
+        controls[j] += (design[:, :K].T @ design).toarray()
+        indicators = design[:, K:].astype(np.int32)  # a table's counts fit in int32
+        pairs = sp.triu(indicators.T @ indicators, format="coo")  # canonical: no index repeats
+        cooccurrence[j][offsets[j][pairs.row] + pairs.col - pairs.row] += pairs.data
         xty[j] += design.T @ y
         yty[j] += y @ y
         n[j] += len(rows)
         n_videos[j] += len(np.unique(frame.video[rows]))
-    return [Moments(int(n[j]), int(n_videos[j]), xtx[j], xty[j], float(yty[j])) for j in range(len(scopes))]
+    return [Moments(int(n[j]), int(n_videos[j]), controls[j], cooccurrence[j], xty[j], float(yty[j]))
+            for j in range(len(scopes))]
 
 
 def cluster_meat(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
@@ -356,12 +415,17 @@ class Factor:
         return out / self.norms
 
     def inverse_upper(self) -> np.ndarray:
-        return scipy.linalg.solve_triangular(self.upper, np.eye(len(self.upper)))
+        """U^-1, (p, p) upper triangular (LAPACK dtrtri: no identity matrix to solve against)."""
+        inverse, info = scipy.linalg.lapack.dtrtri(self.upper, lower=0)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"dtrtri: singular factor (info {info})")
+        return inverse
 
     def inverse_diagonal(self) -> np.ndarray:
         """The diagonal of (X'X)^-1, (p,)."""
+        inverse_upper = self.inverse_upper()
         out = np.empty(len(self.upper))
-        out[self.order] = (self.inverse_upper() ** 2).sum(axis=1)
+        out[self.order] = np.einsum("ij,ij->i", inverse_upper, inverse_upper)  # row sums of squares
         return out / self.norms ** 2
 
     def inverse(self) -> np.ndarray:
@@ -372,11 +436,18 @@ class Factor:
         return out / np.outer(self.norms, self.norms)
 
 
-def factorize(xtx: np.ndarray) -> Factor:
+def factorize(xtx: np.ndarray, overwrite: bool = False) -> Factor:
+    """The Factor of the (p, p) ``xtx``; with ``overwrite`` it is computed in ``xtx``'s memory
+    (no other p × p array: at p = 2004 each is 32 MB)."""
     norms = np.sqrt(np.diag(xtx))
     norms[norms == 0] = 1.0  # a zero column stays zero: its pivot, 0, counts as rank lost
-    upper, pivots, rank, _ = scipy.linalg.lapack.dpstrf(xtx / np.outer(norms, norms), lower=0)
-    return Factor(np.triu(upper), pivots - 1, norms, int(rank))
+    scaled = xtx if overwrite else xtx.copy()
+    for r, norm in enumerate(norms.tolist()):  # row by row: no (p, p) temporary
+        scaled[r] /= norm * norms
+    upper, pivots, rank, _ = scipy.linalg.lapack.dpstrf(scaled, lower=0, overwrite_a=1)
+    for r in range(1, len(upper)):  # dpstrf leaves the strict lower triangle as it found it
+        upper[r, :r] = 0.0
+    return Factor(upper, pivots - 1, norms, int(rank))
 
 
 @dataclass(frozen=True)
@@ -501,16 +572,15 @@ def with_cluster_cov(fit: OlsFit, bread: np.ndarray, meat: np.ndarray, block: sl
 def drop_redundant_words(moments: Moments) -> np.ndarray:
     """Positions of the word columns (after the K controls) to keep: not constant over the scope
     (said in no caption or in every one: collinear with the intercept) and not a duplicate of an
-    earlier kept column (words always said together), judged from the exact 0/1 counts in X'X:
-    columns i, j are equal iff count_i = count_j = co-occurrences_ij. Kept columns keep their order."""
-    counts = np.diag(moments.xtx)[K:]
-    cooccurrence = moments.xtx[K:, K:]
+    earlier kept column (words always said together), judged from the exact 0/1 counts: columns
+    i, j are equal iff count_i = count_j = co-occurrences_ij. Kept columns keep their order."""
+    counts = moments.cooccurrences(*(2 * [np.arange(len(moments.xty) - K)]))
     keep: list[int] = []
     for j in range(len(counts)):
         if counts[j] in (0, moments.n):
             continue
         kept = np.array(keep, dtype=np.int64)
-        if ((counts[kept] == counts[j]) & (cooccurrence[kept, j] == counts[j])).any():
+        if ((counts[kept] == counts[j]) & (moments.cooccurrences(kept, j) == counts[j])).any():
             continue
         keep.append(j)
     return np.array(keep, dtype=np.int64)
@@ -544,13 +614,16 @@ def fit_from_moments(scope: str, moments: Moments, vocabulary: list[str], min_vi
     if moments.n <= len(columns):
         return (ScopeFit(scope, moments.n, words, skipped_reason=f"{moments.n} captions <= {len(columns)} parameters"),
                 columns, None)
-    factor = factorize(moments.xtx[np.ix_(columns, columns)])
+    xtx = moments.xtx(columns)  # dense, one scope at a time
+    controls = np.arange(K)
+    restricted_factor = factorize(xtx[np.ix_(controls, controls)])
+    factor = factorize(xtx, overwrite=True)
+    del xtx
     if factor.rank < len(columns):
         return (ScopeFit(scope, moments.n, words,
                          skipped_reason=f"singular design: rank {factor.rank} < {len(columns)} parameters"),
                 columns, None)
-    controls = np.arange(K)
-    restricted = ols_fit(moments, controls, factorize(moments.xtx[np.ix_(controls, controls)]), shift)
+    restricted = ols_fit(moments, controls, restricted_factor, shift)
     return ScopeFit(scope, moments.n, words, restricted, ols_fit(moments, columns, factor, shift)), columns, factor
 
 
@@ -676,7 +749,7 @@ def add_cluster_cov(tables: Tables, split: str, fits: list[ScopeFit], factors: l
 
 def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, position_bins: int,
                min_captions: int, cluster_by_video: bool = False,
-               accumulator_bytes: int = 1 << 30) -> list[ScopeFit]:
+               accumulator_bytes: int = 128 << 20) -> list[ScopeFit]:
     """Every scope's fit, OVERALL first then the categories by name (module docstring: passes,
     memory). A category with fewer than ``min_captions`` captions is skipped; the overall scope
     only for a structural reason (no word, fewer captions than parameters, singular design)."""
@@ -693,19 +766,22 @@ def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, posi
                                      skipped_reason=f"no word said in >= {min_videos} videos")
     todo = [name for name in [OVERALL] + fitted if name not in results]
     words = pa.array(counts.words, type=pa.string())
-    sizes = [8 * (K + len(chosen[name])) ** 2 * (2 if cluster_by_video else 1) for name in todo]
+    sizes = [accumulator_bytes_of(K + len(chosen[name]), counts.captions[name], cluster_by_video) for name in todo]
     for group in batches(sizes, accumulator_bytes):
         names = [todo[i] for i in group]
         columns = [np.r_[np.arange(K), K + chosen[name]] for name in names]
-        moments = accumulate_moments(tables, split, names, columns, words, position_bins, counts.mean_auc)
+        moments = accumulate_moments(tables, split, names, columns, [counts.captions[name] for name in names],
+                                     words, position_bins, counts.mean_auc)
         fits, factors, design_columns = [], [], []
-        for name, cols, scope_moments in zip(names, columns, moments):
-            fit, used, factor = fit_from_moments(name, scope_moments, [counts.words[i] for i in chosen[name]],
+        moments.reverse()
+        for name, cols in zip(names, columns):
+            # Each scope's X'X is dropped once solved: its memory serves the next scope's solve
+            # (only the factors stay, for the cluster pass).
+            fit, used, factor = fit_from_moments(name, moments.pop(), [counts.words[i] for i in chosen[name]],
                                                  min_videos, counts.mean_auc)
             fits.append(fit)
             factors.append(factor if cluster_by_video else None)
             design_columns.append(cols[used])
-        del moments  # X'X is no longer needed: only the factors stay (for the cluster pass)
         if cluster_by_video:
             fits = add_cluster_cov(tables, split, fits, factors, design_columns, words, position_bins,
                                    counts.mean_auc)
@@ -716,7 +792,7 @@ def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, posi
 
 def lexical_ols(tables: Tables, split: str, min_videos: int, max_words: int, top_words: int,
                 position_bins: int, min_captions: int, cluster_by_video: bool = False,
-                accumulator_bytes: int = 1 << 30) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+                accumulator_bytes: int = 128 << 20) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """Fit every scope; return (top coefficients COEF_COLUMNS, every word's coefficient
     WORD_COLUMNS, F-test table FTEST_COLUMNS, text summary of every fitted model); with
     ``cluster_by_video`` the tables gain CLUSTER_WORD_COLUMNS / CLUSTER_FTEST_COLUMNS.

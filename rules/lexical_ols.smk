@@ -10,7 +10,9 @@ rule lexical_ols:
         summaries=report("results/lexical_ols_summaries.txt", caption="../report/lexical_ols_summaries.rst",
                          category="4. Lexical OLS"),
     params:
-        lexical_ols=config["analysis"]["lexical_ols"],
+        # Without its execution setting accumulator_mb (groundprobe.config.EXECUTION_SETTINGS),
+        # which the script reads from the config: it bounds memory, not results.
+        lexical_ols=result_params(config["analysis"], "analysis")["lexical_ols"],
     log:
         "results/logs/lexical_ols.log",
     benchmark:

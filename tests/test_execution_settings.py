@@ -35,6 +35,7 @@ CHANGED = {
     "curation.device": "cpu",
     "curation.block_videos": 5,
     "retrieval.query_block": 7,
+    "analysis.lexical_ols.accumulator_mb": 7,
     "download.rate_limit": 100000,
     "download.sleep_s": 0,
     "download.retries": 1,

@@ -3,12 +3,13 @@ from collections import defaultdict
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import statsmodels.api as sm
 
 from groundprobe.lexical_ols import (CLUSTER_FTEST_COLUMNS, CLUSTER_WORD_COLUMNS, COEF_COLUMNS, CONTROL_NAMES,
-                                     FTEST_COLUMNS, OVERALL, WORD_COLUMNS, fit_scopes, ftest_row, lexical_ols,
-                                     select_vocabulary, word_coefficients)
+                                     FTEST_COLUMNS, OVERALL, WORD_COLUMNS, accumulate_moments, fit_scopes,
+                                     ftest_row, lexical_ols, select_vocabulary, word_coefficients)
 
 POSITIVE = ["oven", "knife"]      # planted: always said while the object is visible
 NEGATIVE = ["subscribe", "guys"]  # planted: never
@@ -137,6 +138,32 @@ def test_tables_do_not_depend_on_sharding_or_the_memory_budget():
                        accumulator_bytes=1, **ARGS)  # every scope (and category count) in a pass of its own
     for ours, theirs in zip(one[:3], many[:3]):
         pd.testing.assert_frame_equal(ours, theirs, rtol=1e-10)
+
+
+def test_moments_hold_the_exact_xtx_of_the_dense_design_in_int32_or_int64():
+    """Pass 3's X'X (word block as integer counts, upper triangle) against the dense design's
+    X'X; the counts switch to int64 for a scope of >= 2^31 captions (only the type changes)."""
+    table = corpus(3)
+    vocabulary = ["oven", "salt", "pepper", "filler", "guys"]
+    columns = np.arange(4 + len(vocabulary))
+    scopes = [OVERALL, "Tools"]
+    moments = accumulate_moments(lambda: shards(table, 3), "validation", scopes, [columns] * 2, [100, 2**31],
+                                 pa.array(sorted(vocabulary)), 10, 0.0)
+    for scope, ours in zip(scopes, moments):
+        rows = scope_captions(table, scope)
+        said = [set(t.split()) if isinstance(t, str) else set() for t in rows["tokens"]]
+        rel, tokens = rows["rel_position"].to_numpy(), rows["n_tokens"].to_numpy()
+        # the Frame's columns: controls, then the words in the order of the word array (sorted)
+        design = np.column_stack([np.ones(len(rows)), rel < 0.1, rel >= 0.9, np.log(tokens)]
+                                 + [[w in words for words in said] for w in sorted(vocabulary)]).astype(float)
+        assert ours.n == len(rows) and ours.n_videos == rows["video_id"].nunique()
+        xtx = design.T @ design
+        np.testing.assert_allclose(ours.xtx(columns), xtx, rtol=1e-12)
+        np.testing.assert_array_equal(ours.xtx(columns)[4:, 4:], xtx[4:, 4:])  # exact counts
+        some = np.r_[0, 1, 2, 3, 5, 7, 8]  # controls and three of the words
+        np.testing.assert_allclose(ours.xtx(some), xtx[np.ix_(some, some)], rtol=1e-12)
+        close(ours.xty, design.T @ rows["segment_auc"].to_numpy())
+    assert moments[0].cooccurrence.dtype == np.int32 and moments[1].cooccurrence.dtype == np.int64
 
 
 def test_tables_columns_summaries_and_planted_words():

@@ -5,12 +5,13 @@ from groundprobe.lexical_ols import INPUT_COLUMNS, lexical_ols
 from groundprobe.segment_auc import iter_segment_tables
 
 log = setup_logging(snakemake.log[0])
-params = snakemake.params.lexical_ols
+params = snakemake.params.lexical_ols  # result settings only; the execution setting is read below
 # The per-shard tables are read afresh for each pass of the library, one shard at a time.
 top, words, ftest, summaries = lexical_ols(
     lambda: iter_segment_tables(snakemake.input.segment_auc, columns=INPUT_COLUMNS),
     params["split"], params["min_videos"], params["max_words"], params["top_words"],
-    params["position_bins"], params["min_captions"], params["cluster_by_video"])
+    params["position_bins"], params["min_captions"], params["cluster_by_video"],
+    accumulator_bytes=snakemake.config["analysis"]["lexical_ols"]["accumulator_mb"] << 20)
 write_table(top, snakemake.output.coefficients)
 write_table(words, snakemake.output.words)
 write_table(ftest, snakemake.output.ftest)
