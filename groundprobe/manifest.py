@@ -63,7 +63,9 @@ def ytdlp_url(source: str) -> str:
 
 
 def _problem_rows(mask: pd.Series, df: pd.DataFrame, limit: int = 5) -> str:
-    ids = df.loc[mask, "video_id"].astype(str).tolist()
+    """Up to ``limit`` video ids of the masked rows; an invalid id quoted, so that a space or line
+    break in it shows."""
+    ids = [v if VIDEO_ID.fullmatch(v) else repr(v) for v in df.loc[mask, "video_id"].astype(str)]
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
     return ", ".join(ids[:limit]) + more
 

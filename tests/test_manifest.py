@@ -329,7 +329,7 @@ def test_written_sources_tables_are_read_back_unchanged(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"video_id": ["vid000\n", "vid001"]}, "invalid video_id"),
+    ({"video_id": ["vid000\n", "vid001"]}, r"invalid video_id .*: 'vid000\\n'$"),
     ({"source_type": ["ytdlp"] * 2, "source": ["dQw4w9WgXcQ\n", "dQw4w9WgXcQ"],
       "video_id": ["a", "b"]}, "ytdlp source must be.*: a$"),
     ({"source_type": ["http"] * 2, "source": ["https://example.org/a.mp4", "file:///etc/hostname"]},
