@@ -11,6 +11,14 @@ import jsonschema
 import yaml
 
 
+# JSON Schema's "integer" is any number without a fractional part, 5.0 included, which then
+# reaches code that needs an int (range(), '{:d}') and crashes there. Here an integer is an int
+# as YAML reads one (5), never a float (5.0).
+_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)
+
+
 class ConfigError(ValueError):
     """An invalid configuration; the message names the key and what it allows."""
 
@@ -38,6 +46,9 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         "multipleOf": "a multiple of {}", "minLength": "at least {} characters",
         "pattern": "matching {}", "type": "of type {}", "required": "present (required)",
     }
+    if error.validator == "type" and isinstance(error.instance, float) and "integer" in error.validator_value:
+        example = f" ({int(error.instance)}, not {error.instance})" if error.instance.is_integer() else ""
+        return f"of type {error.validator_value}: a whole number without a decimal point{example}"
     if error.validator in bounds:
         return bounds[error.validator].format(error.validator_value)
     return schema.get("description", str(error.validator))
@@ -101,7 +112,7 @@ def cross_key_problems(config: dict) -> list[str]:
 def validate_config(config: dict, schema_path: str | Path) -> None:
     """Raise :class:`ConfigError` listing every invalid key, its value and what is allowed."""
     schema = load_yaml(schema_path)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     lines = [
         f"config key '{_key_path(e)}': {e.message}; allowed: {_allowed(e)}" for e in errors

@@ -28,11 +28,14 @@ import pandas as pd
 import torch
 
 from groundprobe.asr import tokenize
+from groundprobe.manifest import VIDEO_ID
 from groundprobe.model import JointEmbedding
 from groundprobe.qc import QcRecord
 from groundprobe.train import SecondsSource, clip_windows, pad_token_ids
 
 STAGE = "crosstask"
+# Task and video ids name annotation files (<task>_<video>.csv): held to the rule for video ids.
+ID_RULE = "ids name files, so they are letters, digits, _ - . only (not starting with '.')"
 # One row per (model, task, video): steps with an annotation, those recalled, and the expected
 # recalled steps of a window drawn at random per step (the same for every model).
 BY_VIDEO_COLUMNS = ["model", "task_id", "video_id", "annotated_steps", "recalled_steps",
@@ -70,7 +73,8 @@ def read_tasks(path: str | os.PathLike) -> dict[str, Task]:
     """The tasks of a ``tasks_primary.txt``-style file, by task id, in file order.
 
     Step names are one CSV line (a name with a comma is quoted). Raises ValueError naming the task
-    and line when a block is incomplete or its step count disagrees with its step names.
+    and line when a block is incomplete, its step count disagrees with its step names or its id
+    is not one that can name a file (as video ids).
     """
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     tasks: dict[str, Task] = {}
@@ -84,6 +88,8 @@ def read_tasks(path: str | os.PathLike) -> dict[str, Task]:
             raise ValueError(f"{path}, line {i + 1}: a task block needs 5 lines (id, name, URL, "
                              f"number of steps, step names); found {block}")
         task_id, name, url, count, names = (line.strip() for line in block)
+        if not VIDEO_ID.fullmatch(task_id):
+            raise ValueError(f"{path}, line {i + 1}: task id {task_id!r}: {ID_RULE}")
         steps = tuple(step.strip() for step in next(csv.reader([names])))
         if not count.isdigit() or int(count) != len(steps):
             raise ValueError(f"{path}, task {task_id}: says {count} steps but names {len(steps)}: "
@@ -119,7 +125,8 @@ def read_annotation(path: str | os.PathLike, n_steps: int) -> list[StepInterval]
 
 def read_video_list(path: str | os.PathLike) -> list[tuple[str, str]]:
     """(task id, video id) of each row of a video list (``task,video_id,url``). Raises ValueError
-    naming the row for one without a video id."""
+    naming the row for one without a video id, or with a task or video id that cannot name a file
+    (the rule for video ids)."""
     listed = []
     with open(path, newline="", encoding="utf-8") as handle:
         for number, row in enumerate(csv.reader(handle), start=1):
@@ -127,6 +134,9 @@ def read_video_list(path: str | os.PathLike) -> list[tuple[str, str]]:
                 continue
             if len(row) < 2 or not row[1].strip():
                 raise ValueError(f"{path}, row {number}: {row}; a row is task,video_id,url")
+            for what, value in (("task id", row[0].strip()), ("video id", row[1].strip())):
+                if not VIDEO_ID.fullmatch(value):
+                    raise ValueError(f"{path}, row {number}: {what} {value!r}: {ID_RULE}")
             listed.append((row[0].strip(), row[1].strip()))
     return listed
 

@@ -145,10 +145,14 @@ def _http_error_code(error: BaseException) -> str:
 def fetch_http(url: str, target: Path, timeout_s: float = 60.0) -> Path:
     """Download ``url`` to ``target`` atomically unless ``target`` already exists (then reuse it).
 
-    ``timeout_s``: seconds of silence after which the connection fails. A transfer that ends
-    before its announced length fails too (http.client reads such a body to its end silently), so
-    no partial file remains.
+    ``url``: http:// or https:// only; any other scheme (file://, which would copy a local file)
+    is a permanent ``unavailable`` failure. ``timeout_s``: seconds of silence after which the
+    connection fails. A transfer that ends before its announced length fails too (http.client
+    reads such a body to its end silently), so no partial file remains.
     """
+    if not _is_remote(url):  # urllib also opens file://, ftp:// and data: URLs
+        raise DownloadFailure("unavailable", f"cannot fetch {url}: only http:// and https:// URLs "
+                                             f"are fetched")
     if target.exists():
         return target
     try:
@@ -336,6 +340,9 @@ def _ytdlp_attempt(row: Any, video_dir: Path, settings: DownloadSettings) -> dic
         return _fail(record, ERROR_CODES[ytdlp.classify_error(error)], ytdlp.error_message(error))
     info_path = ytdlp.write_info_json(info, video_dir / f"{row.video_id}.info.json")
     record.update(_metadata(info), info_path=str(info_path))
+    for key in ytdlp.unusable_caption_keys(info):
+        log.warning("%s: caption track %r skipped: a track key names a file, so it must be "
+                    "letters, digits, _ - . only (not starting with '.')", row.video_id, key)
     try:
         plan = plan_video(info, settings)
     except DownloadFailure as skip:

@@ -1,8 +1,10 @@
-"""Atomic outputs, checksums, provenance and logging shared by every stage."""
+"""Atomic outputs, table files, checksums, provenance and logging shared by every stage."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import gzip
 import hashlib
 import json
 import logging
@@ -10,7 +12,7 @@ import os
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TextIO
 
 import pandas as pd
 
@@ -66,12 +68,91 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
                        dtype=TEXT_COLUMNS)
 
 
+class TableError(ValueError):
+    """A user's table file that is not rows of its header's fields; the message names the file
+    and the line."""
+
+
+def _quoting(target: Path) -> int:
+    """The csv quoting of a user's table: none in a tab-separated table, standard in a CSV.
+
+    A tab-separated table cannot hold a tab or a line break in a cell, so it needs no quotes: a
+    '"' is a character like any other and a cell may start with one (a quoted title). Read with
+    CSV quoting, such a cell swallowed the rows up to the next quote.
+    """
+    return csv.QUOTE_NONE if table_separator(target) == "\t" else csv.QUOTE_MINIMAL
+
+
+def _open_text(target: Path) -> TextIO:
+    """The file as UTF-8 text for the csv module (gzip-compressed when named ``.gz``; a byte
+    order mark, as spreadsheet programs write, is dropped)."""
+    opener = gzip.open if target.suffix == ".gz" else open
+    return opener(target, "rt", newline="", encoding="utf-8-sig")
+
+
 def read_text_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A user's table with every cell as text (empty cells as ''), so that ids such as '007' and
-    label lists such as '7' or '3 17' reach the validation untouched. Comma-separated when the
-    name ends in ``.csv``, else tab-separated."""
+    """A user's table (a sources table, an id list) losslessly: every cell as text, exactly as
+    written (empty cells as ''), so that ids such as '007', label lists such as '7' or '3 17' and
+    titles starting with '"' reach the validation untouched.
+
+    Tab-separated without quote processing, comma-separated (name ending in ``.csv``, or
+    ``.csv.gz``) with standard CSV quoting. Empty lines are skipped. Raises :class:`TableError`
+    naming the line of a row whose number of fields differs from the header's, of malformed CSV
+    quoting (e.g. a quote left open to the end of the file), of text that is not UTF-8, and a
+    header without columns or with a column twice. The csv module reads it: pandas' faster reader
+    pads a short row with empty cells and drops surplus fields or makes them an index, silently.
+    """
     target = Path(path)
-    return pd.read_csv(target, sep=table_separator(target), dtype=str, keep_default_na=False)
+    with _open_text(target) as handle:
+        reader = csv.reader(handle, delimiter=table_separator(target), quoting=_quoting(target),
+                            strict=True)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise TableError(f"{target}: empty file; a table starts with a header line")
+            if not any(header) or len(set(header)) != len(header):
+                raise TableError(f"{target}, line {reader.line_num}: the header needs distinct "
+                                 f"column names; found {header}")
+            rows = []
+            for row in reader:
+                if not row:                    # an empty line
+                    continue
+                if len(row) != len(header):
+                    raise TableError(f"{target}, line {reader.line_num}: {len(row)} field(s), but "
+                                     f"the header has {len(header)} ({', '.join(header)})")
+                rows.append(row)
+        except csv.Error as error:
+            raise TableError(f"{target}, line {reader.line_num}: {error}") from None
+        except UnicodeDecodeError as error:
+            raise TableError(f"{target}: not UTF-8 text ({error}); save it as UTF-8") from None
+    return pd.DataFrame(rows, columns=header, dtype=object)
+
+
+def count_table_rows(path: str | os.PathLike) -> int:
+    """The rows below the header of a user's table, counted by pandas' C parser under the quoting
+    of :func:`read_text_table` (empty lines skipped): a count independent of that reader and of
+    everything built from its rows, so that a reconciliation starting here notices a lost row."""
+    target = Path(path)
+    return len(pd.read_csv(target, sep=table_separator(target), quoting=_quoting(target),
+                           usecols=[0], dtype=str, keep_default_na=False, encoding="utf-8-sig"))
+
+
+def write_text_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a table for :func:`read_text_table` atomically: tab-separated without quoting (a
+    tab or line break in a cell is a :class:`TableError` naming the column), comma-separated with
+    standard quoting when the name ends in ``.csv`` (gzip for ``.gz``)."""
+    target = Path(path)
+    if _quoting(target) == csv.QUOTE_NONE:
+        for column in df.columns:
+            text = df[column].astype(str)
+            bad = text.str.contains(r"[\t\r\n]", regex=True)
+            if bad.any():
+                raise TableError(f"{target}: column {column} holds a tab or line break "
+                                 f"({text[bad].iloc[0]!r}), which a tab-separated table cannot")
+    compression = "gzip" if target.suffix == ".gz" else None
+    with atomic_output(target) as tmp:
+        df.to_csv(tmp, sep=table_separator(target), index=False, quoting=_quoting(target),
+                  compression=compression)
 
 
 def file_sha256(path: str | os.PathLike, block_bytes: int = 1 << 20) -> str:

@@ -33,10 +33,11 @@ SOURCE_CORPUS, TARGET_CORPUS, CROSSTASK_CORPUS = "source", "target", "crosstask"
 # Shard names are the shard number in 5 digits, after this prefix for the corpora with a
 # manifest of their own (so no shard name is in two manifests).
 SHARD_PREFIXES = {CROSSTASK_CORPUS: "ct"}
-# Ids become file names and HDF5 dataset names: YouTube ids and similar slugs only.
-VIDEO_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$")
-YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
-WEB_URL = re.compile(r"^https?://\S+$")
+# Ids become file names and HDF5 dataset names: YouTube ids and similar slugs only. Always matched
+# whole (fullmatch: '$' would accept a trailing line break).
+VIDEO_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
+YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{11}")
+WEB_URL = re.compile(r"https?://\S+")
 WATCH_URL = "https://www.youtube.com/watch?v="
 
 
@@ -58,39 +59,51 @@ def verticals_of(labels: str, vertical_by_label: dict[str, str]) -> str:
 
 def ytdlp_url(source: str) -> str:
     """What yt-dlp fetches for a ``ytdlp`` source: a YouTube id becomes its watch page URL."""
-    return f"{WATCH_URL}{source}" if YOUTUBE_ID.match(source) else source
+    return f"{WATCH_URL}{source}" if YOUTUBE_ID.fullmatch(source) else source
 
 
 def _problem_rows(mask: pd.Series, df: pd.DataFrame, limit: int = 5) -> str:
-    ids = df.loc[mask, "video_id"].astype(str).tolist()
+    """Up to ``limit`` video ids of the masked rows; an invalid id quoted, so that a space or line
+    break in it shows."""
+    ids = [v if VIDEO_ID.fullmatch(v) else repr(v) for v in df.loc[mask, "video_id"].astype(str)]
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
     return ", ".join(ids[:limit]) + more
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """A column as text, missing cells (NaN of a data frame built in code) as ''."""
+    return column.fillna("").astype(str)
 
 
 def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
     """Fill optional columns with their defaults and reject rows the pipeline cannot use.
 
-    Raises :class:`ManifestError` naming the offending video ids.
+    ``sources``: the table as :func:`groundprobe.io.read_text_table` reads it (every cell text,
+    empty cells ''; NaN counts as empty too). Raises :class:`ManifestError` naming the offending
+    video ids.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in sources.columns]
     if missing:
         raise ManifestError(f"sources table lacks required column(s): {', '.join(missing)}")
-    if sources["video_id"].isna().any():
-        rows = ", ".join(str(i + 2) for i in sources.index[sources["video_id"].isna()][:5])
-        raise ManifestError(f"sources table has rows without a video_id (table lines {rows})")
     df = sources.copy()
+    df["video_id"], df["source"], df["split"] = (_text(df[c]) for c in REQUIRED_COLUMNS)
+    if (df["video_id"] == "").any():
+        rows = ", ".join(str(i + 2) for i in df.index[df["video_id"] == ""][:5])
+        raise ManifestError(f"sources table has rows without a video_id (table lines {rows})")
     defaults = {"source_type": "local", "captions": "", "caption_kind": "auto", "title": "",
                 "labels": "", "verticals": "", "instructional": ""}
     for column, value in defaults.items():
-        df[column] = df[column].fillna(value).astype(str) if column in df else value
-    df["video_id"] = df["video_id"].astype(str)
+        df[column] = _text(df[column]).replace("", value) if column in df else value
     checks = [
-        (~df["video_id"].str.match(VIDEO_ID), "invalid video_id (letters, digits, _ - . only)"),
+        (~df["video_id"].str.fullmatch(VIDEO_ID), "invalid video_id (letters, digits, _ - . only)"),
         (df["video_id"].duplicated(keep=False), "duplicate video_id"),
         (~df["source_type"].isin(SOURCE_TYPES), f"source_type must be one of {', '.join(SOURCE_TYPES)}"),
-        ((df["source_type"] == "ytdlp") & ~df["source"].astype(str).str.match(YOUTUBE_ID)
-         & ~df["source"].astype(str).str.match(WEB_URL),
+        ((df["source_type"] == "ytdlp") & ~df["source"].str.fullmatch(YOUTUBE_ID)
+         & ~df["source"].str.fullmatch(WEB_URL),
          "a ytdlp source must be an 11-character YouTube id or an http(s) URL"),
+        # urllib would also open file:// (a copy of a local file), ftp:// and data: URLs.
+        ((df["source_type"] == "http") & ~df["source"].str.fullmatch(WEB_URL),
+         "an http source must be an http:// or https:// URL"),
         ((df["source_type"] == "ytdlp") & (df["captions"] != ""),
          "a ytdlp source gets its captions from the download: leave captions empty"),
         (~df["caption_kind"].isin(CAPTION_KINDS), f"caption_kind must be one of {', '.join(CAPTION_KINDS)}"),
@@ -105,8 +118,8 @@ def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
     df["instructional"] = df["instructional"].str.replace(".0", "", regex=False)
     ytdlp = df["source_type"] == "ytdlp"
     # ytdlp_url, column-wise: a YouTube id becomes its watch page URL.
-    youtube_id = ytdlp & df["source"].astype(str).str.match(YOUTUBE_ID)
-    df.loc[youtube_id, "source"] = WATCH_URL + df.loc[youtube_id, "source"].astype(str)
+    youtube_id = ytdlp & df["source"].str.fullmatch(YOUTUBE_ID)
+    df.loc[youtube_id, "source"] = WATCH_URL + df.loc[youtube_id, "source"]
     return df
 
 

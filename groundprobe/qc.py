@@ -24,14 +24,19 @@ def qc_frame(records: list[QcRecord]) -> pd.DataFrame:
 
 
 class ReconciliationError(RuntimeError):
-    """Some manifest videos are neither in the results nor in the QC table (or are in both)."""
+    """Rows of the sources tables are missing from the manifest, or manifest videos are neither in
+    the results nor in the QC table (or are in both)."""
 
 
-def reconcile(manifest_ids: list[str], evaluated_ids: list[str], qc: pd.DataFrame) -> pd.DataFrame:
-    """Check that every manifest video is evaluated or in QC, never both, never lost.
+def reconcile(manifest_ids: list[str], evaluated_ids: list[str], qc: pd.DataFrame,
+              source_rows: int | None = None) -> pd.DataFrame:
+    """Check that every manifest video is evaluated or in QC, never both, never lost; and, given
+    ``source_rows`` (the rows of the sources tables the manifest was built from, counted from the
+    files themselves), that every one of them is a manifest row: the manifest refuses a table
+    with an invalid row as a whole, so none is dropped with a reason.
 
-    Returns a one-row summary (manifest, evaluated, qc, reconciled); raises
-    :class:`ReconciliationError` naming up to ten offending ids otherwise.
+    Returns a one-row summary (``sources`` when given, manifest, evaluated, qc, reconciled);
+    raises :class:`ReconciliationError` naming up to ten offending ids otherwise.
     """
     manifest, evaluated, dropped = set(manifest_ids), set(evaluated_ids), set(qc["video_id"])
     lost = sorted(manifest - evaluated - dropped)
@@ -40,9 +45,13 @@ def reconcile(manifest_ids: list[str], evaluated_ids: list[str], qc: pd.DataFram
     problems = [f"{what}: {', '.join(ids[:10])}" for what, ids in
                 (("lost (neither evaluated nor in QC)", lost), ("both evaluated and in QC", both),
                  ("not in the manifest", unknown)) if ids]
+    if source_rows is not None and source_rows != len(manifest_ids):
+        problems.insert(0, f"the sources tables hold {source_rows} rows, the manifest "
+                           f"{len(manifest_ids)}: rows were lost or made up reading the tables")
     if problems:
         raise ReconciliationError("video counts do not reconcile:\n  " + "\n  ".join(problems))
-    return pd.DataFrame([{"manifest": len(manifest), "evaluated": len(evaluated),
+    counts = {"sources": source_rows} if source_rows is not None else {}
+    return pd.DataFrame([{**counts, "manifest": len(manifest), "evaluated": len(evaluated),
                           "qc": len(dropped), "reconciled": True}])
 
 

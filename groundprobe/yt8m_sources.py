@@ -55,7 +55,7 @@ def read_id_list(ids: pd.DataFrame, vocabulary: pd.DataFrame) -> pd.DataFrame:
         raise ManifestError(f"YouTube-8M id list lacks column(s): {', '.join(missing)}")
     df = ids[["video_id", "labels", "split"]].astype(str).apply(lambda c: c.str.strip())
     problems = []
-    bad_id = ~df["video_id"].str.match(YOUTUBE_ID)
+    bad_id = ~df["video_id"].str.fullmatch(YOUTUBE_ID)
     if bad_id.any():
         problems.append(f"not an 11-character YouTube id: {_first_ids(df.loc[bad_id, 'video_id'])}")
     duplicated = df["video_id"].duplicated(keep=False)

@@ -26,6 +26,7 @@ from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import ContentTooShortError, GeoRestrictedError, UnsupportedError
 
 from groundprobe.io import atomic_output
+from groundprobe.manifest import VIDEO_ID
 
 # Untranslated ASR tracks are keyed '<lang>-orig' by yt-dlp's YouTube extractor.
 ORIG_SUFFIX = "-orig"
@@ -146,10 +147,28 @@ def live_status(info: dict) -> str | None:
     return "is_live" if status is None and info.get("is_live") else None
 
 
+def _has_vtt(formats: list[dict] | None) -> bool:
+    return any(f.get("ext") == CAPTION_EXT for f in formats or ())
+
+
+def _names_a_file(key: str) -> bool:
+    """Whether a caption track key may become part of a file name (``<id>.<key>.vtt``): the site
+    reports the keys, so they are held to the rule for video ids (no '/', no leading '.')."""
+    return VIDEO_ID.fullmatch(key) is not None
+
+
 def vtt_keys(tracks: dict | None) -> list[str]:
-    """Keys of a ``subtitles``/``automatic_captions`` dict that have a WebVTT rendition."""
-    return [key for key, formats in (tracks or {}).items()
-            if any(f.get("ext") == CAPTION_EXT for f in formats or ())]
+    """Keys of a ``subtitles``/``automatic_captions`` dict that have a WebVTT rendition and may
+    name a file (the others: :func:`unusable_caption_keys`)."""
+    return [key for key, formats in (tracks or {}).items() if _has_vtt(formats) and _names_a_file(key)]
+
+
+def unusable_caption_keys(info: dict) -> list[str]:
+    """Keys of WebVTT caption tracks (ASR or manual) that :func:`vtt_keys` leaves out because they
+    cannot name a file, e.g. 'en-/../../x': the stage logs them, and they count as absent."""
+    return [key for field in ("automatic_captions", "subtitles")
+            for key, formats in (info.get(field) or {}).items()
+            if _has_vtt(formats) and not _names_a_file(key)]
 
 
 def original_audio_language(info: dict) -> str | None:

@@ -175,6 +175,11 @@ def target_sources_input(wildcards):
     return [config["corpus"]["target_sources"]] if config["curation"]["enabled"] else []
 
 
+def study_sources(wildcards):
+    """The study's sources tables: corpus.sources and, when curation is on, the target's."""
+    return [config["corpus"]["sources"], *target_sources_input(wildcards)]
+
+
 def crosstask_sources():
     """The CrossTask videos' sources table: crosstask.sources, or the one rule crosstask_sources
     writes from the video list."""

@@ -2,6 +2,8 @@ rule qc:
     input:
         tables=stage_qc_tables,
         manifest="results/manifest.tsv",
+        # The tables the manifest was built from: the reconciliation starts at their rows.
+        sources=study_sources,
         auc_by_video="results/auc_by_video.csv",
         # The curation target's videos, evaluated by the reported model (none without a target).
         target_auc=per_shard(

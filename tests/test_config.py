@@ -121,3 +121,44 @@ def test_the_youtube600k_config_merged_over_the_defaults_is_the_papers_setup(con
     assert config["download"]["caption_kinds"] == ["auto"] and config["download"]["max_height"] <= 360
     assert config["corpus"]["sources"] == config["yt8m"]["sources"] and config["yt8m"]["ids"]
     assert config["asr"]["max_size"] == 61000 and config["train"]["steps"] == 300000
+
+
+def integer_keys(schema, node, path=(), root=None):
+    """Paths of the config values that the schema types as integer (through $ref, nested objects,
+    maps of objects and arrays), found by walking config.yaml along the schema."""
+    root = root or schema
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[-1]]
+    types = schema.get("type", [])
+    if "integer" in ([types] if isinstance(types, str) else types) and type(node) is int:
+        yield path
+    if isinstance(node, dict):
+        for key, value in node.items():
+            sub = schema.get("properties", {}).get(key, schema.get("additionalProperties"))
+            if isinstance(sub, dict):
+                yield from integer_keys(sub, value, path + (key,), root)
+    if isinstance(node, list) and isinstance(schema.get("items"), dict):
+        for k, value in enumerate(node):
+            yield from integer_keys(schema["items"], value, path + (k,), root)
+
+
+def test_every_integer_key_refuses_a_float(config):
+    """JSON Schema's integer admits 5.0 (segments.length_s: 5.0 then crashed in numpy, and
+    corpus.shard_size: 16.0 in a '{:d}' format): here every integer key refuses it at start-up."""
+    keys = list(integer_keys(load_yaml(SCHEMA), config))
+    assert {("segments", "length_s"), ("corpus", "shard_size"), ("resources", "default", "mem_mb"),
+            ("demo_corpus", "width")} <= set(keys) and len(keys) > 30
+    bad = copy.deepcopy(config)
+    for path in keys:
+        node = bad
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = float(node[path[-1]])
+    with pytest.raises(ConfigError) as error:
+        validate_config(bad, SCHEMA)
+    for path in keys:
+        name = ".".join(map(str, path))
+        assert f"config key '{name}': " in str(error.value), name
+    value = float(config["segments"]["length_s"])
+    assert (f"config key 'segments.length_s': {value} is not of type 'integer'; allowed: of type "
+            f"integer: a whole number without a decimal point ({int(value)}, not {value})") in str(error.value)

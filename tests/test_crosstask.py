@@ -1,4 +1,5 @@
 import itertools
+import re
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,22 @@ def test_a_step_count_that_disagrees_with_the_names_is_an_error(tmp_path):
     (tmp_path / "tasks.txt").write_text(TASKS.replace("\n3\n", "\n4\n"))
     with pytest.raises(ValueError, match="task 16815: says 4 steps but names 3"):
         read_tasks(tmp_path / "tasks.txt")
+
+
+@pytest.mark.parametrize("task_id", ["../16815", "16815/x", ".hidden"])
+def test_a_task_id_that_cannot_name_a_file_is_refused(tmp_path, task_id):
+    """Task ids name annotation files (<task>_<video>.csv): held to the rule for video ids."""
+    (tmp_path / "tasks.txt").write_text(TASKS.replace("23521", task_id))
+    with pytest.raises(ValueError, match=f"tasks.txt, line 7: task id '{re.escape(task_id)}': ids name files"):
+        read_tasks(tmp_path / "tasks.txt")
+    (tmp_path / "videos.csv").write_text(f"16815,vidA,https://youtu.be/vidA\n{task_id},vidB,u\n")
+    with pytest.raises(ValueError, match=f"videos.csv, row 2: task id '{re.escape(task_id)}'"):
+        read_video_list(tmp_path / "videos.csv")
+    (tmp_path / "videos.csv").write_text(f"16815,vidA,u\n16815,{task_id},u\n")
+    with pytest.raises(ValueError, match=f"videos.csv, row 2: video id '{re.escape(task_id)}'"):
+        read_video_list(tmp_path / "videos.csv")
+    (tmp_path / "videos.csv").write_text("16815,vidA,u\n\n16815,-vidB_9.x,u\n")
+    assert read_video_list(tmp_path / "videos.csv") == [("16815", "vidA"), ("16815", "-vidB_9.x")]
 
 
 def test_annotations_are_one_based_steps_in_seconds(tmp_path):

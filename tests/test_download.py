@@ -23,7 +23,7 @@ from conftest import make_test_video
 from groundprobe.download import (DownloadSettings, MissingVideoError, DownloadFailure, ingest_shard,
                                   plan_video, prune_videos, require_video_files)
 from groundprobe.ytdlp_download import (ErrorKind, asr_track, classify_error, download, extract,
-                                        live_status, ytdlp_params)
+                                        live_status, unusable_caption_keys, ytdlp_params)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -94,6 +94,15 @@ def test_http_sources_are_fetched_once(tmp_path, tiny_video, http_root):
     assert again.loc[0, "status"] == "ok"
     assert len(hits) == fetched, "a complete download was fetched again"
     assert not list((tmp_path / "downloads").glob(".*.tmp")), "temporary files left behind"
+
+
+def test_an_http_source_that_is_not_http_is_refused_not_copied(tmp_path, tiny_video):
+    videos = manifest_rows([("disk", f"file://{tiny_video}", "http", "", "auto")])
+    table, qc = ingest_shard(videos, tmp_path / "downloads")
+    assert table.loc[0, "reason_code"] == "unavailable" and not table.loc[0, "retryable"]
+    assert qc[0].reason == (f"unavailable: cannot fetch file://{tiny_video}: only http:// and "
+                            f"https:// URLs are fetched")
+    assert not (tmp_path / "downloads").exists() or not any((tmp_path / "downloads").iterdir())
 
 
 # --- A small video site for yt-dlp's generic extractor -------------------------------------------
@@ -329,6 +338,20 @@ def test_paper_default_accepts_asr_only_so_human_captions_are_no_captions(tmp_pa
     assert video_site.media_hits("human") == 0
 
 
+def test_a_caption_key_that_cannot_name_a_file_is_skipped_with_a_logged_reason(tmp_path, video_site,
+                                                                               tiny_video, caplog):
+    """A site's track key such as 'en-/../../x' never reaches a path: the track counts as absent,
+    a permanent outcome with the reason in the log (it was a retryable failure)."""
+    video_site.videos["evil"] = SiteVideo(tiny_video.read_bytes(), {"en-/../../x": vtt("escape")})
+    rows = manifest_rows([("evil", video_site.page("evil"), "ytdlp", "", "auto")])
+    with caplog.at_level(logging.WARNING, logger="groundprobe.download"):
+        table, qc = ingest_shard(rows, tmp_path / "dl", FAST)
+    assert table.loc[0, "reason_code"] == "no_captions" and not table.loc[0, "retryable"]
+    assert [record.getMessage().split(" skipped")[0] for record in caplog.records
+            if "skipped" in record.getMessage()] == ["evil: caption track 'en-/../../x'"]
+    assert not list(tmp_path.rglob("*.vtt")) and video_site.media_hits("evil") == 0
+
+
 def test_videos_without_captions_are_fetched_when_captions_are_not_required(tmp_path, video_site,
                                                                            tiny_video):
     """CrossTask's videos: no accepted track (none, or only German) is no reason to skip, and no
@@ -464,6 +487,15 @@ def test_manual_captions_are_recorded_beside_asr_and_used_only_when_accepted():
     plan = plan_video(german_with_english_subs, BOTH)
     assert (plan.kind, plan.captions) == ("manual", "en-manual")
     assert plan.wanted == {"en-manual": ("subtitles", "en")}
+
+
+def test_caption_keys_that_cannot_name_a_file_count_as_absent_beside_usable_ones():
+    info = youtube_info(manual=["en-/../../x", "en", "../en"])
+    info["automatic_captions"] = tracks(".en-orig", "en/x")
+    assert asr_track(info) == (None, None)
+    plan = plan_video(info, BOTH)
+    assert (plan.kind, plan.wanted) == ("manual", {"en-manual": ("subtitles", "en")})
+    assert unusable_caption_keys(info) == [".en-orig", "en/x", "en-/../../x", "../en"]
 
 
 @pytest.mark.parametrize("info, settings, code", [

@@ -253,3 +253,90 @@ def test_a_field_with_a_line_break_falls_back_to_reading_the_whole_manifest(tmp_
     for shard in ("00000", "00001", "00002", "00003", "00004"):
         pd.testing.assert_frame_equal(read_shard_rows(path, shard),
                                       shard_rows(whole, shard).reset_index(drop=True))
+
+
+# --- The sources table as written: read losslessly, counted independently ----------------------
+
+# Titles a hand-made table may hold; read with CSV quoting, the second swallowed the rows up to the
+# next quote (5 rows became 3).
+QUOTED_TITLES = ['"Best" bread', '"unclosed title', "plain", 'ends with a quote"', '""']
+
+
+def quoted_sources_tsv(path):
+    lines = ["video_id\tsource\tsplit\ttitle"] + [
+        f"vid{i:03d}\tvideos/vid{i:03d}.mp4\t{'train' if i % 2 else 'validation'}\t{title}"
+        for i, title in enumerate(QUOTED_TITLES)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_tsv_cell_starting_with_a_quote_keeps_every_row_and_its_quotes(tmp_path):
+    from groundprobe.io import count_table_rows, read_table, read_text_table, write_table
+    from groundprobe.manifest import read_shard_rows
+
+    path = quoted_sources_tsv(tmp_path / "sources.tsv")
+    manifest = build_manifest(read_text_table(path), shard_size=2)
+    assert manifest["title"].tolist() == QUOTED_TITLES
+    assert count_table_rows(path) == len(QUOTED_TITLES)
+    # The manifest quotes them as a CSV writer does; its readers give them back unchanged.
+    write_table(manifest, tmp_path / "manifest.tsv")
+    assert read_table(tmp_path / "manifest.tsv")["title"].tolist() == QUOTED_TITLES
+    shards = [read_shard_rows(tmp_path / "manifest.tsv", f"{shard:05d}") for shard in range(3)]
+    assert pd.concat(shards)["title"].tolist() == QUOTED_TITLES
+
+
+def test_a_csv_sources_table_keeps_standard_quoting(tmp_path):
+    from groundprobe.io import count_table_rows, read_text_table
+
+    path = tmp_path / "sources.csv"
+    path.write_text('video_id,source,split,title\n'
+                    'v0,a.mp4,train,"Toast, with butter"\n'
+                    'v1,b.mp4,validation,"He said ""hi"""\n'
+                    'v2,c.mp4,train,"two\nlines"\n')
+    table = read_text_table(path)
+    assert table["title"].tolist() == ["Toast, with butter", 'He said "hi"', "two\nlines"]
+    assert table["video_id"].tolist() == ["v0", "v1", "v2"] and count_table_rows(path) == 3
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("sources.tsv", "video_id\tsource\tsplit\nv0\ta.mp4\ttrain\nv1\tb.mp4\nv2\tc.mp4\ttrain\n",
+     r"sources.tsv, line 3: 2 field\(s\), but the header has 3 \(video_id, source, split\)"),
+    ("sources.tsv", "video_id\tsource\tsplit\nv0\ta.mp4\ttrain\n\nv1\tb.mp4\ttrain\tx\n",
+     r"sources.tsv, line 4: 4 field\(s\), but the header has 3"),
+    ("sources.csv", "video_id,source,split\nv0,a.mp4,train\nv1,b.mp4\n", r"sources.csv, line 3: 2 field"),
+    # A quote opened and never closed swallows the rest of a CSV: an error, not fewer rows.
+    ("sources.csv", 'video_id,source,split\nv0,"a.mp4,train\nv1,b.mp4,train\n',
+     r"sources.csv, line 3: unexpected end of data"),
+    ("sources.tsv", "video_id\tsource\tvideo_id\n", r"sources.tsv, line 1: the header needs distinct"),
+])
+def test_a_row_that_cannot_be_parsed_is_an_error_naming_its_line(tmp_path, name, text, message):
+    from groundprobe.io import TableError, read_text_table
+
+    (tmp_path / name).write_text(text)
+    with pytest.raises(TableError, match=message):
+        read_text_table(tmp_path / name)
+
+
+def test_written_sources_tables_are_read_back_unchanged(tmp_path):
+    from groundprobe.io import TableError, read_text_table, write_text_table
+
+    table = pd.DataFrame({"video_id": ["a", "b"], "labels": ['Toys "R" Us', '"'], "title": ["", "007"]})
+    for name in ("t.tsv", "t.csv", "t.csv.gz"):
+        write_text_table(table, tmp_path / name)
+        pd.testing.assert_frame_equal(read_text_table(tmp_path / name), table.astype(object))
+    with pytest.raises(TableError, match="column title holds a tab"):
+        write_text_table(table.assign(title=["a\tb", ""]), tmp_path / "t.tsv")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"video_id": ["vid000\n", "vid001"]}, r"invalid video_id .*: 'vid000\\n'$"),
+    ({"source_type": ["ytdlp"] * 2, "source": ["dQw4w9WgXcQ\n", "dQw4w9WgXcQ"],
+      "video_id": ["a", "b"]}, "ytdlp source must be.*: a$"),
+    ({"source_type": ["http"] * 2, "source": ["https://example.org/a.mp4", "file:///etc/hostname"]},
+     "an http source must be an http:// or https:// URL: vid001$"),
+    ({"source_type": ["http"] * 2, "source": ["https://example.org/a.mp4\n", "http://example.org/b"]},
+     "an http source must be an http:// or https:// URL: vid000$"),
+])
+def test_ids_and_urls_are_matched_whole(overrides, message):
+    with pytest.raises(ManifestError, match=message):
+        build_manifest(sources(2, **overrides), shard_size=2)

@@ -39,6 +39,19 @@ def test_the_sources_table_becomes_a_manifest_with_the_vocabulary_verticals():
     assert list(manifest["shard"]) == [0, 0, 0, 1]
 
 
+def test_the_written_sources_table_is_read_back_with_its_quoted_label(tmp_path):
+    """Rule yt8m_sources writes the table that rule manifest reads: label 2533, 'Toys "R" Us' (the
+    vocabulary's one name with quotes), reaches the manifest as named."""
+    from groundprobe.io import read_text_table, write_text_table
+
+    path = tmp_path / "sources.tsv"
+    write_text_table(yt8m_sources(id_list(ID_LIST + "abcdefghij9,2533 7,train\n")), path)
+    manifest = build_manifest(read_text_table(path), shard_size=3)
+    assert manifest["labels"].tolist()[-1] == 'Toys "R" Us;Car'
+    assert manifest["verticals"].tolist()[-1] == "Shopping;Autos & Vehicles"
+    assert len(manifest) == 5
+
+
 @pytest.mark.parametrize("text, expected", [("3 17  52", [3, 17, 52]), ("3;17", [3, 17]),
                                             ("3,17", [3, 17]), (" 5 ", [5])])
 def test_label_index_separators(text, expected):
@@ -48,6 +61,7 @@ def test_label_index_separators(text, expected):
 @pytest.mark.parametrize("row, message", [
     ("short,22,train", "not an 11-character YouTube id: short"),
     ("abcdefghij0,22,train", "duplicate video_id: abcdefghij0"),
+    ("abcdefghij9XYZ,22,train", "not an 11-character YouTube id: abcdefghij9XYZ"),
     ("abcdefghij9,22,test", "split must be one of train, validate, validation: abcdefghij9"),
     ("abcdefghij9,3862,train", "vocabulary indices 0..3861: abcdefghij9"),
     ("abcdefghij9,Cooking,train", "vocabulary indices 0..3861: abcdefghij9"),

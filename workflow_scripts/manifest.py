@@ -1,12 +1,12 @@
 """Glue for rule manifest: sources table (and the curation target's, if any) -> manifest with
 verticals, corpus and shards."""
 
-from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.io import read_text_table, setup_logging, write_table
 from groundprobe.manifest import build_manifest
 
 log = setup_logging(snakemake.log[0])
-target = read_table(snakemake.input.target[0]) if snakemake.input.target else None
-manifest = build_manifest(read_table(snakemake.input.sources), snakemake.params.shard_size,
+target = read_text_table(snakemake.input.target[0]) if snakemake.input.target else None
+manifest = build_manifest(read_text_table(snakemake.input.sources), snakemake.params.shard_size,
                           target=target)
 write_table(manifest, snakemake.output.manifest)
 log.info("manifest: %d videos in %d shards (%s)", len(manifest), manifest["shard"].nunique(),
