@@ -3,7 +3,9 @@
 For videos of n captions (n x n clip-caption scores, float32 cosines as rule evaluate makes them,
 with ties) it times each call in CPU seconds of this process and keeps the median over videos
 and repeats (so that other load on the machine inflates no variant):
-  intra-video AUC   evaluate.intra_video_auc (one sort of the n² scores, two binary searches)
+  intra-video AUC   evaluate.intra_video_auc (n² scores binned by a monotone map, a table
+                    lookup per score, only the scores sharing a bin with an aligned one sorted;
+                    all n² sorted below 12,000 scores)
                     against a per-video sklearn roc_auc_score loop (the issue's baseline) and
                     against the previous implementation (scipy rankdata of the n² scores);
   segment AUC       evaluate.segment_auc (per column counts by comparison, O(n²)) against a
@@ -14,39 +16,50 @@ and prints the median CPU microseconds per video, the ratios, and the largest di
     python benchmarks/auc_ranks.py                      # n = 21 and 180, as in issue 16
     python benchmarks/auc_ranks.py --captions 50 400 --videos 100
 
-Measured 2026-12-03 (`PYTHONPATH=. python benchmarks/auc_ranks.py`, 2-core CPU shared with other
-jobs, load average 11; numpy 2.4.6, scikit-learn 1.9.1; CPU microseconds per video):
+Measured 2026-12-04 (`PYTHONPATH=. python benchmarks/auc_ranks.py`, run twice, 2-core CPU shared
+with other jobs, load average 2-3; numpy 2.4.6, scikit-learn 1.9.1; CPU microseconds per video):
 
     captions  variant                       median us    min us  ratio: baseline / this, median (min)
-          21  intra: sklearn loop              4937.7    2289.8       1.0x (1.0x)
-          21  intra: rankdata (previous)        156.4     131.9      31.6x (17.4x)
-          21  intra: ranks                       35.1      19.9     140.8x (115.1x)
-          21  segment: sklearn loop           93589.7   74002.0       1.0x (1.0x)
-          21  segment: sort columns only          6.6       4.0   14282.0x (18696.8x)
-          21  segment: counts                    37.6      16.1    2488.1x (4596.7x)
+          21  intra: sklearn loop              2169.9    2020.3       1.0x (1.0x)
+          21  intra: rankdata (previous)        132.6     125.7      16.4x (16.1x)
+          21  intra: ranks                       28.6      27.2      75.9x (74.2x)
+          21  segment: sklearn loop           43749.7   42151.8       1.0x (1.0x)
+          21  segment: sort columns only          4.2       3.8   10499.1x (11011.4x)
+          21  segment: counts                    16.5      16.0    2651.4x (2629.6x)
           21  314 videos; max |ranks - sklearn| intra 2.2e-16, segment 1.1e-16 (14 videos)
-         180  intra: sklearn loop             12824.8    8338.7       1.0x (1.0x)
-         180  intra: rankdata (previous)       4585.9    3637.0       2.8x (2.3x)
-         180  intra: ranks                      374.6     239.1      34.2x (34.9x)
-         180  segment: sklearn loop          845157.3  757991.4       1.0x (1.0x)
-         180  segment: sort columns only        339.1     138.7    2492.6x (5463.8x)
-         180  segment: counts                   141.1      86.9    5989.4x (8722.4x)
+         180  intra: sklearn loop              7153.6    6788.9       1.0x (1.0x)
+         180  intra: rankdata (previous)       3511.1    3342.9       2.0x (2.0x)
+         180  intra: ranks                      165.2     155.4      43.3x (43.7x)
+         180  segment: sklearn loop          408513.3  386110.6       1.0x (1.0x)
+         180  segment: sort columns only        206.6     132.6    1977.4x (2911.5x)
+         180  segment: counts                    84.6      81.2    4828.6x (4754.4x)
          180  62 videos; max |ranks - sklearn| intra 1.1e-16, segment 1.1e-16 (2 videos)
 
-Rerun 2026-12-04 on a quiet machine (load average 0.1, same command): at 180 captions the sklearn
-loop 8236.9 us, ranks 243.5 us (33.8x median, 31.2x min), rankdata 2.2x; segment counts 5337x; at
-21 captions ranks 113x. The shortfall against 50x is not the load. Sorting order-preserving int32
-keys of the float32 scores (the bits with the sign folded) sorts in 137 us against 242 us for
-the floats, ~170 us with the key transform and the searches, about 48x: measured in isolation,
-not adopted.
+Second run: at 180 captions ranks 169.2 us, 41.7x (43.2x min); at 21, 76.4x. Short of the issue's
+50x at 180. The previous implementation (np.sort of the n² float32 scores, two searchsorted)
+measured 240 us, 30-33x, in the same sessions (33.8x on a quiet machine, load 0.1); 113x at 21.
 
-At 180 captions the sort of the n² = 32,400 float32 scores is nearly all of intra_video_auc's
-time (np.sort alone: 150 us at best, 190-310 us under this load): ranks are 34x sklearn here, short
-of the issue's 50x; batching videos would not help, since the per-call overhead is ~20 us. A
-monotone bucketing of the scores (uniform bins, exact comparisons only within the bins holding
-an aligned score) was tried and measured no faster in numpy (bincount and gathers cost as much as
-the sort). Segment AUC by comparisons, O(n²), is cheaper than any sort-based variant (sorting
-the columns alone costs more).
+What was tried at 180 captions (medians of CPU time in this process, same data, load 1.5-5, so
++-10% between runs; the sklearn loop 7000-8200 us):
+  - sort of order-preserving int32 keys of the float32 scores (+0.0 folds -0.0; bits ^= (bits >>
+    31) & 0x7FFFFFFF), in place on one buffer: the sort alone 145-170 us against 185-240 us for
+    the floats; with the key ops and searches 175-180 us, ~45x at best. Sorting the raw bits
+    (negatives in reverse order, counted from the sign split) saves the key ops: 233-240 us under
+    load, no better than the float sort there.
+  - np.sort kinds: stable int32 (timsort) 1700 us, int16 radix 244 us; torch.sort 1800 us.
+  - per-row sorts: rows of 90 sort in 61-86 us, rows of 180 in 94 us, but counting the n aligned
+    scores in each sorted row needs n² binary searches (searchsorted of the n² scores into the n
+    aligned ones: 480 us row-sorted, 1100 us unsorted): no merge in NumPy is cheaper than the sort.
+  - binning (adopted): ~10 passes over the n² scores (min, max, subtract, scale, int32 cast,
+    table take ~30 us, mask, sum, compress ~20 us) plus a table of n²/2 bins (bincount +
+    cumsum ~10-20 us) and a sort of the ~3% exactly counted scores: 155-170 us. n²/4 and n² bins
+    measured the same or slower; int64 tables (arrays over 128 KB) slower. Below ~100 captions
+    its fixed costs exceed the sort (21 captions: 84 us binned vs 35 us sorted), so intra_video_auc
+    sorts all scores below 12,000 scores. A per-row merge, NumPy radix or a compiled loop (numba
+    is not a dependency) would be needed for 50x.
+At 180 captions the bins' take, mask and compress and the table's cumsum are most of the time;
+batching videos would not help, the per-call overhead being ~20 us. Segment AUC by comparisons,
+O(n²), is cheaper than any sort-based variant (sorting the columns alone costs more).
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ def tied_matrix(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
     return sim
 
 
-@pytest.mark.parametrize("n", [2, 3, 21, 60])
+@pytest.mark.parametrize("n", [2, 3, 21, 60, 120])
 @pytest.mark.parametrize("kind", ["continuous", "few values", "aligned tied"])
 def test_auc_by_ranks_equals_a_pairwise_count(n, kind):
     rng = np.random.default_rng(n)
@@ -62,6 +62,31 @@ def test_auc_by_ranks_equals_a_pairwise_count(n, kind):
         # The same rational from integer counts: equal to the last bit.
         assert intra_video_auc(sim) == pairwise_auc(sim)
         np.testing.assert_array_equal(segment_auc(sim), pairwise_segment_auc(sim))
+
+
+@pytest.mark.parametrize("values", [
+    [-0.0, 0.0, 1e-45, -1e-45, 1e-38, 0.5],                           # signed zeros, subnormals
+    [np.finfo(np.float32).min, np.finfo(np.float32).max, 0.0, 1.0],  # range overflows: all exact
+    [1000.0, 1000.0001, 1000.0002, -3.0],                            # a span tiny against the values
+])
+def test_intra_video_auc_edge_values_match_sklearn(values):
+    """Scores drawn from a few edge values (ties everywhere, also between aligned and misaligned
+    pairs, across the bins and the exactly counted scores) equal sklearn's AUC."""
+    rng = np.random.default_rng(len(values))
+    for n in (2, 40, 120):  # 120: over _BINNED_MIN_SCORES, the binned path
+        sim = rng.choice(np.array(values, dtype=np.float32), size=(n, n))
+        sim[rng.random((n, n)) < 0.5] = rng.normal(size=(n, n)).astype(np.float32)[0, 0]
+        assert intra_video_auc(sim) == pytest.approx(sklearn_auc(sim), abs=1e-12)
+
+
+def test_intra_video_auc_float32_scale_matches_sklearn():
+    """180 captions of float32 cosine-like scores, a tenth rounded (ties), as benchmarks/auc_ranks.py."""
+    rng = np.random.default_rng(7)
+    sim = np.tanh(rng.normal(0, 0.5, size=(180, 180)) + np.eye(180) * 0.5)
+    tied = rng.random(sim.shape) < 0.1
+    sim[tied] = np.round(sim[tied], 2)
+    sim = sim.astype(np.float32)
+    assert intra_video_auc(sim) == pytest.approx(sklearn_auc(sim), abs=1e-12)
 
 
 def test_intra_video_auc_extremes():
