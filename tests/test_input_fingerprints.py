@@ -107,7 +107,8 @@ def test_an_edited_local_input_reruns_its_shard_from_the_stage_that_reads_it(fin
     caption.write_bytes(original + b"\n")
     planned = planned_jobs(snakemake(run, TARGET, "-n").stdout)
     assert planned == forced
-    assert planned["asr"] == 1 and planned["segments"] == 1
+    # One asr job; the vocabulary is rebuilt from every shard's words, so every shard's segments.
+    assert planned["asr"] == 1 and planned["vocab"] == 1 and planned["segments"] == 2
     assert not {"download", "features_2d", "features_3d"} & set(planned)
     caption.write_bytes(original)
     assert "Nothing to be done" in snakemake(run, TARGET, "-n").stdout
