@@ -35,6 +35,23 @@ KINDS = ("captions", "videos")
 _CHUNK = 1 << 20          # bytes read at a time while hashing
 
 
+class NoLocalFiles:
+    """The fingerprint param of a shard without local files of its kind (or before its manifest
+    exists). Not a builtin type, so Snakemake records no value for it (its persistence skips
+    params it cannot represent): runs of remote corpora (yt-dlp, http) made before the param
+    existed keep their recorded params, and the param reruns none of their jobs. Defined here, not
+    in the rules, so that the ``script:`` preamble can pickle it."""
+
+    def __repr__(self) -> str:
+        return "NoLocalFiles()"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NoLocalFiles)
+
+    def __hash__(self) -> int:
+        return hash(NoLocalFiles)
+
+
 def _local_captions(captions: pd.Series) -> pd.Series:
     """Which caption locations are local files: given and not http(s) URLs (groundprobe.download
     fetches those and reads every other location from the disk, whatever the video's source)."""

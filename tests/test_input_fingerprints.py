@@ -5,14 +5,17 @@ shard's features and what follows, a touch nothing."""
 
 import hashlib
 import os
+import pickle
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from groundprobe import input_fingerprints
-from groundprobe.input_fingerprints import files_fingerprint, local_files, shard_input_fingerprint
+from groundprobe.input_fingerprints import (
+    NoLocalFiles, files_fingerprint, local_files, shard_input_fingerprint)
 from groundprobe.manifest import MANIFEST_COLUMNS
 from tiny_workflow import TARGET, planned_jobs, snakemake
 
@@ -80,6 +83,20 @@ def test_local_files_follow_the_download_rules():
     assert files_fingerprint([], Path("unused")) != ""     # '' is kept for shards without files
     with pytest.raises(ValueError, match="unknown kind"):
         local_files(rows, "audio")
+
+
+def test_the_no_files_marker_is_not_recorded_by_snakemake_and_survives_a_script_preamble():
+    """A remote corpus's run made before the param existed keeps its params (Snakemake skips a
+    value it cannot represent); ``script:`` jobs get their params pickled."""
+    from snakemake import persistence
+
+    base = next(getattr(persistence, name) for name in dir(persistence)
+                if hasattr(getattr(persistence, name), "_serialize_param_pandas"))
+    recorder = SimpleNamespace(
+        _serialize_param_builtin=lambda value: base._serialize_param_builtin(None, value))
+    assert base._serialize_param_pandas(recorder, NoLocalFiles()) is persistence.UNREPRESENTABLE
+    assert base._serialize_param_pandas(recorder, "0123abcd") == "'0123abcd'"
+    assert pickle.loads(pickle.dumps(NoLocalFiles())) == NoLocalFiles()
 
 
 def ok_files(run: Path, shard: str, column: str) -> list[Path]:
