@@ -10,6 +10,8 @@ rule asr:
         # The caption language check (groundprobe.caption_language): what it accepts decides results.
         caption_languages=config["download"]["caption_languages"],
         language=config["asr"]["language"],
+        # The local caption files' content: editing one reruns this shard (a touch does not).
+        captions=local_input_fingerprint("captions"),
     log:
         "results/logs/asr/{shard}.log",
     benchmark:

@@ -4,6 +4,7 @@ import math
 from pathlib import Path
 
 from groundprobe.config import budget_label, result_params, validate_config
+from groundprobe.input_fingerprints import NoLocalFiles, shard_input_fingerprint
 from groundprobe.manifest import (
     CROSSTASK_CORPUS,
     SHARD_PREFIXES,
@@ -130,6 +131,21 @@ def per_shard(pattern, corpus=SOURCE_CORPUS):
 def corpus_shards(pattern):
     """An input function expanding ``pattern`` over every shard of the corpus ``wildcards.corpus``."""
     return lambda wildcards: expand(pattern, shard=shard_ids(wildcards.corpus), **wildcards)
+
+
+def local_input_fingerprint(kind):
+    """A params function: the content fingerprint of shard ``wildcards.shard``'s local files of
+    ``kind`` (captions, videos; groundprobe.input_fingerprints), so that editing one in place
+    reruns the shard's jobs that read it, and a touch or a same-bytes copy reruns nothing; a
+    NoLocalFiles() marker, which Snakemake does not record, for a shard without such files."""
+
+    def fingerprint(wildcards):
+        manifest = manifest_of_shard(wildcards)
+        if not Path(manifest).exists():          # a per-shard target asked for on a fresh run
+            return NoLocalFiles()
+        return shard_input_fingerprint(manifest, wildcards.shard, kind) or NoLocalFiles()
+
+    return fingerprint
 
 
 def stage_qc_tables(wildcards):

@@ -10,6 +10,8 @@ rule features_2d:
         # Only this stream's result settings, so that changing the other stream or an execution
         # setting (threads, device, batch size, decoding; groundprobe.config) reruns nothing.
         features=result_params(config["features"], "features", drop=("3d",)),
+        # The local video files' content: editing one reruns this shard (a touch does not).
+        videos=local_input_fingerprint("videos"),
     log:
         "results/logs/features_2d/{shard}.log",
     benchmark:
@@ -33,6 +35,7 @@ use rule features_2d as features_3d with:
     params:
         stream="3d",
         features=result_params(config["features"], "features", drop=("2d",)),
+        videos=local_input_fingerprint("videos"),
     log:
         "results/logs/features_3d/{shard}.log",
     benchmark:
