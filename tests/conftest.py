@@ -6,6 +6,13 @@ from pathlib import Path
 import pytest
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """SLURM tests run last: once SLURM's client is installed and its controller stopped, every
+    snakemake start waits ~9 s in the SLURM executor plugin's import (``scontrol show config``
+    cannot reach a controller), which would slow every workflow test collected after them."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+
+
 def make_test_video(path: Path, seconds: float, size: str = "64x48", fps: int = 30,
                     output_args: tuple[str, ...] = ()) -> Path:
     """A real H.264 mp4 from ffmpeg's test pattern source (independent of the project's code);
