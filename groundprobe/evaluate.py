@@ -208,3 +208,9 @@ def category_table(auc_by_video: pd.DataFrame, n_boot: int, confidence: float, s
     table = pd.DataFrame(rows, columns=CATEGORY_COLUMNS)
     return table.sort_values(["mean_auc", "category"], ascending=[False, True],
                              kind="stable").reset_index(drop=True)
+
+
+def categories_with_videos(table: pd.DataFrame, min_videos: int) -> pd.DataFrame:
+    """The rows of a category_table with at least ``min_videos`` validation videos, in its order:
+    the table for readers, whose top a mean over one or two videos would otherwise take by chance."""
+    return table[table["n_videos"] >= min_videos].reset_index(drop=True)

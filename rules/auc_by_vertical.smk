@@ -10,7 +10,8 @@ rule auc_by_vertical:
                    category="2. Grounding by category"),
         svg="results/figures/auc_by_vertical.svg",
     params:
-        evaluate=config["evaluate"],
+        # The interval's settings only: evaluate.min_videos does not change this table.
+        evaluate={key: config["evaluate"][key] for key in ("bootstrap", "confidence", "seed")},
         verticals=config["analysis"]["verticals"],
     log:
         "results/logs/auc_by_vertical.log",

@@ -50,6 +50,8 @@ rule auc_by_category:
     output:
         csv=report("results/auc_by_category.csv", caption="../report/auc_by_category.rst",
                    category="2. Grounding by category"),
+        all=report("results/auc_by_category_all.csv", caption="../report/auc_by_category_all.rst",
+                   category="2. Grounding by category"),
     params:
         evaluate=config["evaluate"],
     log:

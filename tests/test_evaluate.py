@@ -5,7 +5,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from groundprobe.evaluate import (AUC_COLUMNS, CATEGORY_COLUMNS, SEGMENT_AUC_COLUMNS, bootstrap_interval,
-                                  category_table, evaluate_videos, intra_video_auc, score_video,
+                                  categories_with_videos, category_table, evaluate_videos, intra_video_auc, score_video,
                                   segment_auc)
 from groundprobe.model import JointEmbedding
 
@@ -179,6 +179,11 @@ def test_category_table_by_hand():
     assert (cooking.ci_low, cooking.ci_high) == pytest.approx((0.7, 0.9), abs=1e-12)
     again = category_table(videos.iloc[::-1], n_boot=2000, confidence=0.95, seed=0)
     pd.testing.assert_frame_equal(table, again)
+    # The readers' table: categories of at least 2 videos, in the full table's order.
+    shown = categories_with_videos(table, min_videos=2)
+    pd.testing.assert_frame_equal(shown, table.iloc[:2])
+    assert categories_with_videos(table, min_videos=3)["category"].tolist() == ["Cooking"]
+    assert categories_with_videos(table, min_videos=1).equals(table)
 
 
 def test_category_table_names_a_video_whose_labels_and_verticals_disagree():

@@ -152,6 +152,11 @@ def test_demo_run_recovers_the_planted_ordering(demo_run):
     assert grounded.mean_auc > 0.7 and grounded.mean_auc > ungrounded.mean_auc + 0.1, planted
     assert grounded.vertical == "Food & Drink" and ungrounded.vertical == "Games"
     assert (planted["ci_low"] <= planted["mean_auc"]).all() and (planted["mean_auc"] <= planted["ci_high"]).all()
+    # Categories with few validation videos are in the full table only (the demo has some).
+    every = pd.read_csv(demo_run / "results/auc_by_category_all.csv").set_index("category")
+    min_videos = yaml.safe_load((demo_run / "config.yaml").read_text())["evaluate"]["min_videos"]
+    assert (every["n_videos"] < min_videos).any()
+    pd.testing.assert_frame_equal(table, every[every["n_videos"] >= min_videos])
 
 
 def test_every_video_is_evaluated_or_in_qc_with_its_reason(demo_run):

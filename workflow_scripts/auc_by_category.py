@@ -1,11 +1,15 @@
-"""Glue for rule auc_by_category: mean intra-video AUC per category over the validation videos."""
+"""Glue for rule auc_by_category: mean intra-video AUC per category over the validation videos,
+every category and those with enough videos."""
 
-from groundprobe.evaluate import category_table
+from groundprobe.evaluate import categories_with_videos, category_table
 from groundprobe.io import read_table, setup_logging, write_table
 
 log = setup_logging(snakemake.log[0])
 params = snakemake.params.evaluate
 table = category_table(read_table(snakemake.input.auc_by_video), params["bootstrap"],
                        params["confidence"], params["seed"])
-write_table(table, snakemake.output.csv)
-log.info("%d categories:\n%s", len(table), table.to_string(index=False))
+write_table(table, snakemake.output.all)
+shown = categories_with_videos(table, params["min_videos"])
+write_table(shown, snakemake.output.csv)
+log.info("%d categories, %d with at least %d validation videos:\n%s", len(table), len(shown),
+         params["min_videos"], table.to_string(index=False))
