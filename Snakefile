@@ -9,6 +9,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/demo_corpus.smk"
+include: "rules/demo_recovery.smk"
 include: "rules/yt8m_sources.smk"
 include: "rules/manifest.smk"
 include: "rules/download.smk"

@@ -44,6 +44,18 @@ def sample_segment_starts(n_seconds: int, length_s: int, candidates: int,
     return np.sort(rng.choice(n_starts, size=min(candidates, n_starts), replace=False))
 
 
+def window_word_ranges(word_starts: np.ndarray, starts: np.ndarray,
+                       length_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """The words a segment holds: for each window start ``s`` (seconds, shape (n,)), the index
+    range ``first .. last - 1`` of the words whose start time lies in ``[s, s + length_s)``.
+
+    ``word_starts``: the video's word start times in seconds, sorted ascending. Returns two int
+    arrays of shape (n,). The one rule of a word inside a segment (also used by the demo's oracle).
+    """
+    return (np.searchsorted(word_starts, starts, side="left"),
+            np.searchsorted(word_starts, np.asarray(starts) + length_s, side="left"))
+
+
 def video_segments(video_id: str, n_seconds: int, words: pd.DataFrame, vocabulary: dict[str, int],
                    length_s: int, candidates: int, max_tokens: int, seed: int) -> pd.DataFrame:
     """Segments of one video that contain at least one in-vocabulary token.
@@ -52,10 +64,8 @@ def video_segments(video_id: str, n_seconds: int, words: pd.DataFrame, vocabular
     segment's centre as a fraction of the video's ``n_seconds``. Columns: SEGMENT_COLUMNS.
     """
     starts = sample_segment_starts(n_seconds, length_s, candidates, video_rng(seed, video_id))
-    word_starts = words["start_s"].to_numpy(dtype=float)
     tokens = words["token"].to_numpy(dtype=object)
-    first = np.searchsorted(word_starts, starts, side="left")
-    last = np.searchsorted(word_starts, starts + length_s, side="left")
+    first, last = window_word_ranges(words["start_s"].to_numpy(dtype=float), starts, length_s)
     rows = []
     for start, lo, hi in zip(starts.tolist(), first.tolist(), last.tolist()):
         kept = [(vocabulary[t], t) for t in tokens[lo:hi] if t in vocabulary][:max_tokens]

@@ -21,6 +21,7 @@ from snakemake.utils import update_config
 from groundprobe.config import budget_label, parse_budget
 from groundprobe.curate import drawn_videos
 from groundprobe.demo_corpus import VideoPlan, generate_demo_corpus, plan_corpus
+from groundprobe.demo_recovery import ALL_VIDEOS
 from groundprobe.io import read_table, read_text_table
 from groundprobe.segment_auc import iter_segment_tables, read_scores
 from tiny_workflow import planned_jobs, snakemake, write_config
@@ -157,6 +158,17 @@ def test_demo_run_recovers_the_planted_ordering(demo_run):
     min_videos = yaml.safe_load((demo_run / "config.yaml").read_text())["evaluate"]["min_videos"]
     assert (every["n_videos"] < min_videos).any()
     pd.testing.assert_frame_equal(table, every[every["n_videos"] >= min_videos])
+    # The oracle against the model (results/demo_recovery.csv, default target of a demo run): the
+    # category table's videos and AUCs, and an oracle that orders every planted level.
+    recovery = pd.read_csv(demo_run / "results/demo_recovery.csv").set_index("category")
+    levels = recovery.drop(index=ALL_VIDEOS)
+    assert list(levels.index) == list(rates.sort_values(ascending=False).index), recovery
+    assert levels["n_videos"].tolist() == planted.loc[levels.index, "n_videos"].tolist()
+    assert levels["model_mean_auc"].tolist() == pytest.approx(planted.loc[levels.index, "mean_auc"].tolist())
+    oracle = levels["oracle_mean_auc"]
+    assert oracle.is_monotonic_decreasing and oracle.is_unique, recovery
+    assert recovery.loc[ALL_VIDEOS, "n_videos"] == levels["n_videos"].sum()
+    assert recovery.loc[ALL_VIDEOS, "spearman_model_oracle"] > 0.5, recovery
 
 
 def test_every_video_is_evaluated_or_in_qc_with_its_reason(demo_run):
@@ -469,6 +481,8 @@ def test_youtube600k_config_builds_the_corpus_from_an_id_list_and_needs_the_pape
     assert jobs["download"] == jobs["features_2d"] == jobs["prune_videos"] == 3 and jobs["funnel"] == 1
     # Human labels cover validation videos only: M_Instructional and its comparison are not built.
     assert jobs["train"] == 1 and "model_comparison" not in jobs
+    # No planted truth: no oracle table.
+    assert "demo_recovery" not in jobs
 
 
 def curation_tables(workdir: Path) -> tuple[dict, pd.DataFrame, set, set]:

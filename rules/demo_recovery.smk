@@ -1,0 +1,20 @@
+rule demo_recovery:
+    input:
+        truth=PLANTED_TRUTH,
+        # The segments the reported model was evaluated on: the oracle scores the same pairs.
+        segments=per_shard("results/segments/{shard}.tsv.gz"),
+        auc_by_video="results/auc_by_video.csv",
+    output:
+        csv=report("results/demo_recovery.csv", caption="../report/demo_recovery.rst",
+                   category="2. Grounding by category"),
+        videos="results/demo_recovery_videos.csv",
+    log:
+        "results/logs/demo_recovery.log",
+    benchmark:
+        "results/benchmarks/demo_recovery.tsv"
+    resources:
+        **job_resources("demo_recovery"),
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../workflow_scripts/demo_recovery.py"
