@@ -80,7 +80,8 @@ def intra_video_auc(sim: np.ndarray) -> float:
     else:
         lookup_sum, exact = 0, scores.copy()
     exact.sort()
-    # Sorted, so that each binary search starts where the previous one ended (measured 1.2x).
+    # Sorted, so that each binary search starts where the previous one ended (~15 of ~160 us at
+    # 180 captions under load, benchmarks/auc_ranks.py).
     aligned = np.sort(np.diagonal(sim))
     searched = exact.searchsorted(aligned).sum() + exact.searchsorted(aligned, "right").sum()
     exact_sum = 2 * n * exact.size - int(searched)
