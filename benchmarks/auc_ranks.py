@@ -5,7 +5,7 @@ with ties) it times each call in CPU seconds of this process and keeps the media
 and repeats (so that other load on the machine inflates no variant):
   intra-video AUC   evaluate.intra_video_auc (n² scores binned by a monotone map, a table
                     lookup per score, only the scores sharing a bin with an aligned one sorted;
-                    all n² sorted below 12,000 scores)
+                    all n² sorted below 8,000 scores)
                     against a per-video sklearn roc_auc_score loop (the issue's baseline) and
                     against the previous implementation (scipy rankdata of the n² scores);
   segment AUC       evaluate.segment_auc (per column counts by comparison, O(n²)) against a
@@ -17,49 +17,51 @@ and prints the median CPU microseconds per video, the ratios, and the largest di
     python benchmarks/auc_ranks.py --captions 50 400 --videos 100
 
 Measured 2026-12-04 (`PYTHONPATH=. python benchmarks/auc_ranks.py`, run twice, 2-core CPU shared
-with other jobs, load average 2-3; numpy 2.4.6, scikit-learn 1.9.1; CPU microseconds per video):
+with other jobs, load average 10-11; numpy 2.4.6, scikit-learn 1.9.1; CPU microseconds per video):
 
     captions  variant                       median us    min us  ratio: baseline / this, median (min)
-          21  intra: sklearn loop              2169.9    2020.3       1.0x (1.0x)
-          21  intra: rankdata (previous)        132.6     125.7      16.4x (16.1x)
-          21  intra: ranks                       28.6      27.2      75.9x (74.2x)
-          21  segment: sklearn loop           43749.7   42151.8       1.0x (1.0x)
-          21  segment: sort columns only          4.2       3.8   10499.1x (11011.4x)
-          21  segment: counts                    16.5      16.0    2651.4x (2629.6x)
+          21  intra: sklearn loop              2535.5    2133.5       1.0x (1.0x)
+          21  intra: rankdata (previous)        142.2     132.5      17.8x (16.1x)
+          21  intra: ranks                       17.4      16.6     145.4x (128.8x)
+          21  segment: sklearn loop           49023.2   46687.4       1.0x (1.0x)
+          21  segment: sort columns only          4.4       3.9   11146.7x (11858.6x)
+          21  segment: counts                    17.1      16.4    2869.9x (2851.8x)
           21  314 videos; max |ranks - sklearn| intra 2.2e-16, segment 1.1e-16 (14 videos)
-         180  intra: sklearn loop              7153.6    6788.9       1.0x (1.0x)
-         180  intra: rankdata (previous)       3511.1    3342.9       2.0x (2.0x)
-         180  intra: ranks                      165.2     155.4      43.3x (43.7x)
-         180  segment: sklearn loop          408513.3  386110.6       1.0x (1.0x)
-         180  segment: sort columns only        206.6     132.6    1977.4x (2911.5x)
-         180  segment: counts                    84.6      81.2    4828.6x (4754.4x)
+         180  intra: sklearn loop              7786.3    7181.4       1.0x (1.0x)
+         180  intra: rankdata (previous)       3604.5    3401.3       2.2x (2.1x)
+         180  intra: ranks                      140.5     131.8      55.4x (54.5x)
+         180  segment: sklearn loop          431323.6  403140.3       1.0x (1.0x)
+         180  segment: sort columns only        201.0     131.9    2145.6x (3057.4x)
+         180  segment: counts                    85.4      81.5    5048.0x (4945.1x)
          180  62 videos; max |ranks - sklearn| intra 1.1e-16, segment 1.1e-16 (2 videos)
 
-Second run: at 180 captions ranks 169.2 us, 41.7x (43.2x min); at 21, 76.4x. Short of the issue's
-50x at 180. The previous implementation (np.sort of the n² float32 scores, two searchsorted)
-measured 240 us, 30-33x, in the same sessions (33.8x on a quiet machine, load 0.1); 113x at 21.
+Second run: at 180 captions ranks 147.3 us, 52.6x (53.1x min); at 21, 146.9x (127.6x min).
 
-What was tried at 180 captions (medians of CPU time in this process, same data, load 1.5-5, so
-+-10% between runs; the sklearn loop 7000-8200 us):
-  - sort of order-preserving int32 keys of the float32 scores (+0.0 folds -0.0; bits ^= (bits >>
-    31) & 0x7FFFFFFF), in place on one buffer: the sort alone 145-170 us against 185-240 us for
-    the floats; with the key ops and searches 175-180 us, ~45x at best. Sorting the raw bits
-    (negatives in reverse order, counted from the sign split) saves the key ops: 233-240 us under
-    load, no better than the float sort there.
-  - np.sort kinds: stable int32 (timsort) 1700 us, int16 radix 244 us; torch.sort 1800 us.
-  - per-row sorts: rows of 90 sort in 61-86 us, rows of 180 in 94 us, but counting the n aligned
-    scores in each sorted row needs n² binary searches (searchsorted of the n² scores into the n
-    aligned ones: 480 us row-sorted, 1100 us unsorted): no merge in NumPy is cheaper than the sort.
-  - binning (adopted): ~10 passes over the n² scores (min, max, subtract, scale, int32 cast,
-    table take ~30 us, mask, sum, compress ~20 us) plus a table of n²/2 bins (bincount +
-    cumsum ~10-20 us) and a sort of the ~3% exactly counted scores: 155-170 us. n²/4 and n² bins
-    measured the same or slower; int64 tables (arrays over 128 KB) slower. Below ~100 captions
-    its fixed costs exceed the sort (21 captions: 84 us binned vs 35 us sorted), so intra_video_auc
-    sorts all scores below 12,000 scores. A per-row merge, NumPy radix or a compiled loop (numba
-    is not a dependency) would be needed for 50x.
-At 180 captions the bins' take, mask and compress and the table's cumsum are most of the time;
-batching videos would not help, the per-call overhead being ~20 us. Segment AUC by comparisons,
-O(n²), is cheaper than any sort-based variant (sorting the columns alone costs more).
+Intra-video AUC at 180 captions, what was tried (medians of CPU time in one run, same data; the
+sklearn loop 7000-9500 us, +-10% between runs under load 1.5-12):
+  - np.sort of the n² float32 scores and two searchsorted: 240 us, 30-33x. Sorting order-preserving
+    int32 keys instead: ~45x at best; other sorts (stable, int16 radix, torch.sort) slower; per-row
+    sorts then need n² binary searches (480-1100 us).
+  - binning (~10 NumPy passes: min, max, subtract, scale, int32 cast, table take, mask, sum,
+    compress; an int64 table of n²/2 bins cumsummed and cast to int32; the ~3% scores in bins of
+    aligned ones sorted): 155-170 us, 42-43x.
+  - adopted, the same binning with fewer calls and passes: 140-150 us, 52-55x. The product and its
+    int32 truncation in one ufunc call (out=, casting="unsafe"), the table accumulated in int32 in
+    place, int32 sums, range checks on Python floats, two binary searches of the (sorted) aligned
+    scores among the exactly counted ones instead of one of them and their next floats up (no
+    nextafter, concatenate, errstate: ~12 us less under load), and binning from 8,000 scores (the
+    crossover with sorting them all; was 12,000).
+  - measured, not better: bins spanning the aligned scores' range only, clipped, finiteness by
+    np.isfinite (154 against 142 us: the clip and the check cost the two passes they save); a
+    histogram of all n² bins (np.bincount) dotted with the cumulative aligned counts (215 us: a
+    bincount over n² costs about twice the take, and the mask is still needed); np.floor_divide for
+    the bins (638 us); n²/3, n²/4, n² bins (within 5%); an int16 table; int64 bin indices (the
+    float32 -> int64 cast costs what the take saves).
+  - not done: batching a shard's videos into shared NumPy calls. The calls' fixed costs are ~30 us
+    of the ~145 us at 180 captions (measured on 20-caption videos forced through the binning);
+    the passes over the n² scores (take ~30 us, compress ~20 us) are the rest.
+Segment AUC by comparisons, O(n²), is cheaper than any sort-based variant (sorting the columns
+alone costs more).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ clip is compared with every caption; the temporally aligned pairs are the diagon
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -39,9 +40,13 @@ def _refuse_non_finite(values: np.ndarray) -> None:
         raise ValueError("similarity matrix holds non-finite values")
 
 
-# Below about 100 captions (10^4 scores) sorting every score is as fast as binning them (fixed
+# Below about 90 captions (8,000 scores) sorting every score is as fast as binning them (fixed
 # costs of ~15 NumPy calls); measured with benchmarks/auc_ranks.py, 2026-12-04.
-_BINNED_MIN_SCORES = 12_000
+_BINNED_MIN_SCORES = 8_000
+# At most 2^20 bins, so that (s - lo) * n_bins / span, rounded three times (relative error 2^-24
+# each in float32), stays below n_bins + 1: every bin index is in the table.
+_MAX_BINS = 2 ** 20
+_LARGEST = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
 
 
 def intra_video_auc(sim: np.ndarray) -> float:
@@ -56,52 +61,53 @@ def intra_video_auc(sim: np.ndarray) -> float:
     Counted without sorting the N scores (the sort was nearly all the time): each score goes to
     one of N/2 equal-width bins by a monotone float map, so a score in a bin that holds no aligned
     score has L = R = the aligned scores in the bins below (a table lookup); only the scores that
-    share a bin with an aligned score (a few percent) are sorted and counted exactly. O(N) plus the
-    sort of those; all N sorted when every score shares such a bin (e.g. all equal) or when N is
-    small (below _BINNED_MIN_SCORES, where the fixed costs of binning exceed the sort).
+    share a bin with an aligned score (a few percent) are sorted and counted exactly, by binary
+    searches of the aligned scores among them. O(N) plus the sort of those; all N sorted when N is
+    small (below _BINNED_MIN_SCORES, where the fixed costs of binning exceed the sort) or the
+    range cannot be binned (all scores equal, a range or a scale beyond the float type).
     """
     sim = _square(sim)
     n = sim.shape[0]
     scores = sim.reshape(-1)
     lo, hi = scores.min(), scores.max()
-    _refuse_non_finite(np.array([lo, hi]))  # min and max propagate NaN
-    with np.errstate(over="ignore"):  # an overflowing range is handled below
-        span = hi - lo
-    if span > 0 and np.isfinite(span) and scores.size >= _BINNED_MIN_SCORES:
-        lookup_sum, exact = _binned_counts(scores, n, lo, span)
-    else:  # few scores, all equal, or hi - lo overflows: every score counted exactly
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # min and max propagate NaN
+        _refuse_non_finite(scores)
+    span = float(hi) - float(lo)  # a Python float: inf, not a warning, where the range overflows
+    n_bins = min(scores.size // 2, _MAX_BINS)
+    largest = _LARGEST[sim.dtype]
+    if scores.size >= _BINNED_MIN_SCORES and 0 < span <= largest and n_bins / span <= largest:
+        lookup_sum, exact = _binned_counts(scores, n, lo, sim.dtype.type(n_bins / span), n_bins)
+    else:  # few scores, all equal, or a range the float type cannot scale: all counted exactly
         lookup_sum, exact = 0, scores.copy()
     exact.sort()
+    # Sorted, so that each binary search starts where the previous one ended (unsorted: ~15 us
+    # more of ~150 at 180 captions under load, benchmarks/auc_ranks.py).
     aligned = np.sort(np.diagonal(sim))
-    # side="right" of a float is side="left" of the next float up (inf above the largest): one
-    # search for both counts.
-    with np.errstate(over="ignore"):
-        above = np.nextafter(aligned, sim.dtype.type(np.inf))
-    exact_sum = 2 * n * exact.size - int(np.searchsorted(exact, np.concatenate([aligned, above])).sum())
+    searched = exact.searchsorted(aligned).sum() + exact.searchsorted(aligned, "right").sum()
+    exact_sum = 2 * n * exact.size - int(searched)
     total = 2 * n * scores.size - 2 * lookup_sum - exact_sum
-    return float((total - n * n) / (2 * n * (n * n - n)))
+    return (total - n * n) / (2 * n * (n * n - n))
 
 
-def _binned_counts(scores: np.ndarray, n: int, lo: np.floating, span: np.floating) -> tuple[int, np.ndarray]:
+def _binned_counts(scores: np.ndarray, n: int, lo: np.floating, scale: np.floating,
+                   n_bins: int) -> tuple[int, np.ndarray]:
     """sum of L(s) over the scores that share no bin with an aligned score, and a copy of the others.
 
     ``scores``: the n² finite scores of intra_video_auc, row-major (the aligned ones every n + 1);
-    lo, span: their minimum and (finite, positive) range. Bin = trunc((s - lo) * B / span): each
-    step rounds monotonically, so bin(a) < bin(s) implies a < s, and equal floats (-0.0 and 0.0
-    too) share a bin. Arrays stay 4-byte (int32 while n³ < 2^31): the counts and the sum are exact.
+    lo: their minimum; scale: n_bins / their range, finite and positive. Bin = trunc((s - lo) *
+    scale), in [0, n_bins]: each step rounds monotonically, so bin(a) < bin(s) implies a < s, and
+    equal floats (-0.0 and 0.0 too) share a bin. Arrays stay 4-byte (int32 while n³ < 2^31): the
+    counts and the sum are exact.
     """
-    n_bins = scores.size // 2
-    scaled = scores - lo
-    scaled *= scores.dtype.type(n_bins) / span
-    bins = scaled.astype(np.int32)  # in [0, n_bins]: (s - lo) <= span, rounding monotone
+    # One call for the product and its truncation to int32 (the ufunc casts its float32 result).
+    bins = np.multiply(scores - lo, scale, out=np.empty(scores.size, np.int32), casting="unsafe")
     aligned_bins = bins[:: n + 1]
     count_type = np.int32 if n ** 3 < 2 ** 31 else np.int64
-    below = np.bincount(aligned_bins, minlength=n_bins + 1)
-    np.cumsum(below, out=below)  # equals the count strictly below in every bin without aligned scores
-    below = below.astype(count_type)
-    below[aligned_bins] = -1  # marks the bins counted exactly
-    looked_up = below.take(bins)
-    exact = scores[looked_up < 0]
+    table = np.bincount(aligned_bins, minlength=n_bins + 1).astype(count_type)
+    np.add.accumulate(table, out=table)  # aligned scores in this bin or below: below s in bins without one
+    table.put(aligned_bins, -1)  # marks the bins counted exactly
+    looked_up = table.take(bins)
+    exact = scores.compress(looked_up < 0)
     return int(looked_up.sum(dtype=count_type)) + exact.size, exact
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from groundprobe import evaluate
 from groundprobe.evaluate import (AUC_COLUMNS, CATEGORY_COLUMNS, SEGMENT_AUC_COLUMNS, bootstrap_interval,
                                   categories_with_videos, category_table, evaluate_videos, intra_video_auc, score_video,
                                   segment_auc)
@@ -79,6 +80,24 @@ def test_intra_video_auc_edge_values_match_sklearn(values):
         assert intra_video_auc(sim) == pytest.approx(sklearn_auc(sim), abs=1e-12)
 
 
+@pytest.mark.parametrize("values", [
+    [0.0, 1e-45, 3e-45],  # n_bins / range overflows float32: every score counted exactly
+    [0.25],               # all equal: no range to bin
+])
+def test_intra_video_auc_unbinnable_ranges_equal_a_pairwise_count(values):
+    sim = np.random.default_rng(0).choice(np.array(values, dtype=np.float32), size=(120, 120))
+    assert intra_video_auc(sim) == pairwise_auc(sim)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "few values", "aligned tied"])
+def test_intra_video_auc_with_few_bins_equals_a_pairwise_count(kind, monkeypatch):
+    """Coarse bins (_MAX_BINS caps them above ~1,450 captions) put more scores in the bins of
+    aligned ones, counted exactly: the same value."""
+    monkeypatch.setattr(evaluate, "_MAX_BINS", 1000)
+    sim = tied_matrix(np.random.default_rng(1), 120, kind).astype(np.float32)
+    assert intra_video_auc(sim) == pairwise_auc(sim)
+
+
 def test_intra_video_auc_float32_scale_matches_sklearn():
     """180 captions of float32 cosine-like scores, a tenth rounded (ties), as benchmarks/auc_ranks.py."""
     rng = np.random.default_rng(7)
@@ -102,6 +121,10 @@ def test_aucs_reject_a_single_pair_and_non_finite_scores(bad):
             auc(np.ones((1, 1)))
         with pytest.raises(ValueError, match="non-finite"):
             auc(np.array([[0.0, bad, 0.5], [1.0, 0.0, 0.2], [0.3, 0.1, 0.9]], dtype=np.float32))
+        large = np.zeros((120, 120), dtype=np.float32)  # the size intra_video_auc bins
+        large[5, 7] = bad
+        with pytest.raises(ValueError, match="non-finite"):
+            auc(large)
 
 
 class DictSource:
