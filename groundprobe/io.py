@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import gzip
 import hashlib
 import json
 import logging
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,14 +21,27 @@ import pandas as pd
 from groundprobe import __version__
 
 
+def stale_temporaries(target: Path) -> list[Path]:
+    """The temporaries of :func:`atomic_output` for ``target`` in its folder
+    (``.<name>.<random>.tmp``; the random part has no dot, so ``x``'s never match ``x.y``'s)."""
+    pattern = re.compile(re.escape(f".{target.name}.") + r"[^.]+" + re.escape(".tmp"))
+    return [path for path in target.parent.glob(f".{glob.escape(target.name)}.*.tmp")
+            if pattern.fullmatch(path.name)]
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    A killed or failing job therefore never leaves a file that looks complete.
+    A killed or failing job therefore never leaves a file that looks complete. A writer killed
+    with SIGKILL (a lost node, a time limit) cannot remove its temporary: the next write of the
+    same ``path`` removes it first. One writer per path at a time, as Snakemake's output locks
+    guarantee (a second, concurrent writer would fail at its rename, never mix two files).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in stale_temporaries(target):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)

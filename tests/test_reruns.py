@@ -115,45 +115,45 @@ def test_crosstask_runs_beside_a_finished_study_and_an_edited_annotation_reruns_
     assert planned(finished_run, target="results/crosstask_recall.csv") == {"crosstask": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="after a killed --forcerun, --rerun-incomplete plans "
-                   "nothing (issue 17); the earlier trigger, a changed decode_chunk_frames, is an "
-                   "execution setting now and reruns nothing")
-def test_a_killed_run_is_completed_by_rerun_incomplete(finished_run, tiny_local_run):
-    """SIGKILL of snakemake and its job while a features job extracts (forced to rerun, which
-    recomputes the same features): after --unlock, --rerun-incomplete redoes the unfinished
-    shards' features and what depends on them, and the results equal the uninterrupted run's."""
-    n = shards(finished_run)
-    assert planned(finished_run, "--forcerun", "features_3d")["features_3d"] == n
+def test_a_killed_forced_run_is_completed_by_repeating_it(finished_run, tiny_local_run):
+    """SIGKILL of snakemake and its job while a features job writes its output (forced to rerun,
+    which recomputes the same features). Snakemake deleted the job's old outputs before it
+    started and keeps no record of the force, so nothing else would redo them; after --unlock the
+    same command redoes the forced jobs and what depends on them, the results equal the
+    uninterrupted run's, and no litter remains: no temporary of an atomic write (``*.tmp``)
+    under results/ and no incomplete marker of Snakemake's."""
+    forced = planned(finished_run, "--forcerun", "features_3d")
+    assert forced["features_3d"] == shards(finished_run) and forced["auc_by_category"] == 1
     run = subprocess.Popen(
         ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(finished_run),
          TARGET, "--cores", "1", "--forcerun", "features_3d"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    logs = finished_run / "results" / "logs"
-    started = time.time()
+    results = finished_run / "results"
     deadline = time.monotonic() + 300
 
-    def extracting() -> bool:
-        """A features job of this run has loaded its backbone."""
-        return any(log.stat().st_mtime > started and "backbone" in log.read_text()
-                   for log in logs.glob("features_*/*.log"))
+    def litter() -> list[Path]:
+        return list(results.rglob("*.tmp*"))
 
-    while not extracting():
+    while not litter():                        # a features job is writing its HDF5 file
         assert run.poll() is None and time.monotonic() < deadline, "no features job started"
-        time.sleep(0.1)
+        time.sleep(0.05)
     # The job runs in a session of its own: kill it with snakemake, as a node failure would;
     # snakemake is stopped first, so that it starts no job between the listing and the kill.
     os.kill(run.pid, signal.SIGSTOP)
     for pid in [*descendants(run.pid), run.pid]:
         os.kill(pid, signal.SIGKILL)
     run.wait()
+    [temporary] = litter()
+    killed_output = temporary.with_name(temporary.name[1:].rsplit(".", 2)[0])
+    assert not killed_output.exists(), "Snakemake deletes a job's outputs before it starts"
 
     locked = snakemake(finished_run, TARGET, "--cores", "1", check=False)
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     snakemake(finished_run, TARGET, "--unlock")
-    jobs = planned(finished_run, "--rerun-incomplete")
-    assert 1 <= jobs.get("features_2d", 0) + jobs.get("features_3d", 0) <= 2 * n, jobs
-    assert jobs["auc_by_category"] == 1, jobs
-    snakemake(finished_run, TARGET, "--cores", "2", "--rerun-incomplete")
+    assert planned(finished_run, "--forcerun", "features_3d") == forced
+    snakemake(finished_run, TARGET, "--cores", "2", "--forcerun", "features_3d")
     assert "Nothing to be done" in snakemake(finished_run, TARGET, "-n").stdout
     for path in ("results/auc_by_video.csv", "results/qc.csv", TARGET):
         assert (finished_run / path).read_bytes() == (tiny_local_run[0] / path).read_bytes(), path
+    assert killed_output.exists() and not litter()
+    assert not list((finished_run / ".snakemake" / "incomplete").iterdir())
