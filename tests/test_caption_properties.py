@@ -303,12 +303,15 @@ def test_generated_rolling_asr_is_detected_and_read_once_per_word(workdir, lines
 
 # -- Anything else: read, or a CaptionError ------------------------------------------------------
 
+# Pieces of caption syntax that random text rarely holds: timings (damaged, huge, in Arabic-Indic
+# digits), tags, block keywords, other formats' openings, encodings' marks.
 FRAGMENTS = ["WEBVTT", "WEBVTT\n", "\n", "\n\n", "\r\n", "\r", " ", "-->", " --> ", "->", "1", "12",
              "00:00:01.000", "00:00:01,000", "00:01.5", "99:99:99.999", "1:2:3", ":", ".", ",",
              "<00:00:01.500>", "<c>", "</c>", "<i>", "</i>", "<", ">", "<v Ana>", r"{\an8}", "{",
              "}", "NOTE", "STYLE", "REGION", "align:start", "&amp;", "&", "[Music]", "(", ")", "[",
              "word", "слово", "\u65e5\u672c", "\ufeff", "\x00", "\u2028", "\t",
-             "\u0663", "<?xml version='1.0'?>", "<timedtext>", "<tt", '{"events"', "0:00:01.000,0:00:02.000"]
+             "\u0663", "\u0660\u0660:\u0660\u0661.\u0660\u0660\u0660", "99999999999999999999:00:00.000",
+             "<?xml version='1.0'?>", "<timedtext>", "<tt", '{"events"', "0:00:01.000,0:00:02.000"]
 
 
 def splice(lines: list[str], data: st.DataObject) -> str:
