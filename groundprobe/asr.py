@@ -318,14 +318,20 @@ def _match_timings(captions: list[webvtt.Caption], timings: list[_Timing], lines
     cues: list[_Cue] = []
     i = 0
 
+    def read_by_reader(i: int) -> bool:
+        # the SRT reader returns no cue for a timing without text, so none may be matched to it
+        # (an empty cue timed like the next one took that cue's words and line)
+        return syntax.keeps_empty_cues or _has_text(lines, timings, i)
+
     def check_dropped(i: int) -> None:
-        if syntax.keeps_empty_cues or _has_text(lines, timings, i):
+        if read_by_reader(i):
             raise CaptionError(f"{path}: line {timings[i].line}: cue block that the {syntax.name} "
                                "reader cannot take (malformed; it would be dropped)")
 
     for caption in captions:
         start_ms, end_ms = caption.start_time.in_milliseconds(), caption.end_time.in_milliseconds()
-        while i < len(timings) and (timings[i].start_ms, timings[i].end_ms) != (start_ms, end_ms):
+        while i < len(timings) and ((timings[i].start_ms, timings[i].end_ms) != (start_ms, end_ms)
+                                    or not read_by_reader(i)):
             check_dropped(i)
             i += 1
         if i == len(timings):

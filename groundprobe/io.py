@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Iterator, TextIO
 
@@ -113,9 +114,10 @@ def read_text_table(path: str | os.PathLike) -> pd.DataFrame:
     Tab-separated without quote processing, comma-separated (name ending in ``.csv``, or
     ``.csv.gz``) with standard CSV quoting. Empty lines are skipped. Raises :class:`TableError`
     naming the line of a row whose number of fields differs from the header's, of malformed CSV
-    quoting (e.g. a quote left open to the end of the file), of text that is not UTF-8, and a
-    header without columns or with a column twice. The csv module reads it: pandas' faster reader
-    pads a short row with empty cells and drops surplus fields or makes them an index, silently.
+    quoting (e.g. a quote left open to the end of the file), of text that is not UTF-8 or a
+    ``.gz`` file that is not gzip (or is cut short), and a header without columns or with a column
+    twice. The csv module reads it: pandas' faster reader pads a short row with empty cells and
+    drops surplus fields or makes them an index, silently.
     """
     target = Path(path)
     with _open_text(target) as handle:
@@ -140,6 +142,9 @@ def read_text_table(path: str | os.PathLike) -> pd.DataFrame:
             raise TableError(f"{target}, line {reader.line_num}: {error}") from None
         except UnicodeDecodeError as error:
             raise TableError(f"{target}: not UTF-8 text ({error}); save it as UTF-8") from None
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise TableError(f"{target}: not a complete gzip file ({type(error).__name__}: "
+                             f"{error}); a name ending in .gz means gzip-compressed") from None
     return pd.DataFrame(rows, columns=header, dtype=object)
 
 
@@ -154,20 +159,27 @@ def count_table_rows(path: str | os.PathLike) -> int:
 
 def write_text_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table for :func:`read_text_table` atomically: tab-separated without quoting (a
-    tab or line break in a cell is a :class:`TableError` naming the column), comma-separated with
-    standard quoting when the name ends in ``.csv`` (gzip for ``.gz``)."""
+    tab or line break in a cell, or an empty cell in a table of one column, which would be an
+    empty line, is a :class:`TableError` naming the column), comma-separated with standard quoting
+    and CRLF line ends when the name ends in ``.csv`` (gzip for ``.gz``)."""
     target = Path(path)
     if _quoting(target) == csv.QUOTE_NONE:
         for column in df.columns:
-            text = df[column].astype(str)
+            text = df[column].fillna("").astype(str)
             bad = text.str.contains(r"[\t\r\n]", regex=True)
             if bad.any():
                 raise TableError(f"{target}: column {column} holds a tab or line break "
                                  f"({text[bad].iloc[0]!r}), which a tab-separated table cannot")
+            if len(df.columns) == 1 and (text == "").any():
+                raise TableError(f"{target}: column {column} holds an empty cell, which in a "
+                                 "tab-separated table of one column is an empty line (skipped)")
     compression = "gzip" if target.suffix == ".gz" else None
+    # CSV lines end in CRLF, as the csv module writes them by default: with '\n' line ends it
+    # leaves a cell holding a lone '\r' unquoted, and that cell read back as two rows.
+    line_end = "\r\n" if table_separator(target) == "," else "\n"
     with atomic_output(target) as tmp:
         df.to_csv(tmp, sep=table_separator(target), index=False, quoting=_quoting(target),
-                  compression=compression)
+                  compression=compression, lineterminator=line_end)
 
 
 def file_sha256(path: str | os.PathLike, block_bytes: int = 1 << 20) -> str:

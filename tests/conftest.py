@@ -1,9 +1,23 @@
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Property-based tests (hypothesis): the same examples on every run and machine (derandomize), no
+# example database, and hypothesis's caches outside the checkout; no per-example deadline (a shared
+# 2-core machine's timing is noise). 'fuzz' searches deeper, by hand:
+# python3 -m pytest --hypothesis-profile=fuzz tests/test_caption_properties.py tests/test_table_properties.py
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "groundprobe-hypothesis")
+settings.register_profile("groundprobe", database=None, deadline=None, derandomize=True,
+                          max_examples=100)
+settings.register_profile("fuzz", parent=settings.get_profile("groundprobe"), derandomize=False,
+                          max_examples=5000)
+settings.load_profile("groundprobe")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
