@@ -162,7 +162,8 @@ def catalogue_rows(workdir: Path, videos: dict[str, Path], good_captions: str, s
     captions_dir.mkdir(parents=True)
     rows = []
     for item, expected in EXPECTED.items():
-        row = {"video_id": item_id(item), "source": str(videos.get(item, videos["plain"]).relative_to(workdir)),
+        video = videos.get(item, videos["plain"])
+        row = {"video_id": item_id(item), "source": str(video.relative_to(workdir)),
                "source_type": "local", "captions": good_captions, "caption_kind": "auto",
                "title": f"catalogue: {item}", "labels": "Cooking", "split": "validation"}
         if item in BAD_CAPTIONS:
@@ -192,8 +193,9 @@ def write_tsv(path: Path, rows: list[dict], columns: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def catalogue_run(tiny_local_run, tmp_path_factory):
-    """The tiny run's corpus (its files copied) with a catalogue row after each of its rows, in
-    shards of 16, every other setting as the tiny run's; a local site serves the http items."""
+    """The tiny run's corpus (its files copied) with the catalogue's rows spread among its rows, in
+    2 shards as the tiny run's (of 20 rows instead of 8), every other setting as the tiny run's; a
+    local site serves the http items. Returns the run's directory, the tiny run's and the rows."""
     clean = tiny_local_run[0]
     workdir = tmp_path_factory.mktemp("catalogue")
     shutil.copytree(clean / "resources/demo_corpus", workdir / "resources/demo_corpus")
@@ -236,7 +238,8 @@ def test_every_catalogue_input_ends_with_its_qc_stage_and_reason_or_is_evaluated
         stage, code, detail = expected
         assert video_id in qc.index, (item, "not in QC")
         reason = qc.loc[video_id, "reason"]
-        assert (qc.loc[video_id, "stage"], reason.split(":")[0].split(" (")[0]) == (stage, code), (item, reason)
+        code_written = reason.split(":")[0].split(" (")[0]
+        assert (qc.loc[video_id, "stage"], code_written) == (stage, code), (item, reason)
         assert detail in reason, (item, reason)
 
 
@@ -362,7 +365,8 @@ def readme_reasons() -> dict[str, set[str]]:
     for line in section.splitlines():
         cells = line.split("|")
         if len(cells) > 3 and cells[2].strip().startswith("`"):
-            reasons.setdefault(cells[2].strip().strip("`"), set()).update(re.findall(r"`([a-z_0-9]+)`", cells[1]))
+            stages = re.findall(r"`([a-z_0-9]+)`", cells[1])
+            reasons.setdefault(cells[2].strip().strip("`"), set()).update(stages)
     return reasons
 
 
