@@ -291,7 +291,7 @@ def _read_cues(path: str | os.PathLike) -> tuple[_Syntax, list[_Cue]]:
     """
     text = read_caption_text(path)
     if not text.strip():  # else webvtt-py's "Invalid format": a 0-byte file is named as such
-        raise CaptionError(f"{path}: empty file (no bytes but white space): not valid SRT or "
+        raise CaptionError(f"{path}: empty file (nothing but white space): not valid SRT or "
                            "WebVTT")
     if text.startswith("WEBVTT"):
         syntax = VTT

@@ -44,13 +44,13 @@ EXPECTED: dict[str, tuple[str, str, str] | None] = {
     "undecodable": ("download", "undecodable", "ffprobe cannot read it"),
     "zero-length": ("download", "undecodable", "ffprobe cannot read it"),
     "audio-only": ("download", "undecodable", "no video stream"),
-    "VFR": PROCESSED,
-    "rotated": PROCESSED,
-    "4K": PROCESSED,
+    "VFR": PROCESSED,        # frames are sampled by time (ffmpeg's fps filter), whatever their rate
+    "rotated": PROCESSED,    # ffmpeg turns it upright; frames are scaled to a square anyway
+    "4K": PROCESSED,         # decoded and scaled down like any other size
     "< 5 s": ("segments", "shorter than one segment", "(3 s < 5 s)"),
     "< 1 s": ("features_2d", "shorter than one second", "no full second"),
     "truncated": ("features_2d", "truncated", "s of the 10.00 s its container states"),
-    "no audio": PROCESSED,
+    "no audio": PROCESSED,   # features need no audio (no demo video has any)
     "captions missing (no such file)": ("download", "no_captions", "file not found"),
     "captions missing (empty cell)": ("download", "no_captions", "no caption file given"),
     "captions empty": ("asr", "caption file unreadable", "empty file"),
@@ -60,14 +60,14 @@ EXPECTED: dict[str, tuple[str, str, str] | None] = {
     "Latin-1 captions": ("asr", "caption file unreadable", "line 3: not UTF-8"),
     "UTF-16 without BOM": ("asr", "caption file unreadable", "NUL character"),
     "non-English captions": ("asr", "not_english", "text in 'fr'"),
-    "rolling ASR labelled manual": PROCESSED,
+    "rolling ASR labelled manual": PROCESSED,  # read as ASR, each word once
     "404": ("download", "unavailable", "HTTP Error 404"),
     "stalled download": ("download", "download_failed", "timed out"),
     "truncated download": ("download", "download_failed", "IncompleteRead"),
-    "quote in a cell": PROCESSED,
+    "quote in a cell": PROCESSED,  # a tab-separated table has no quoting: the cell as written
 }
 # Not a video's QC row but an error by design, stopping the run before any job but the manifest's
-# (test_invalid_ids_stop_the_run_naming_each_one, test_missing_columns_stop_the_run_naming_them):
+# (test_invalid_ids_stop_the_run_naming_each_one_and_missing_columns_name_the_column):
 # ids with shell metacharacters, ids with ../, an id with a trailing line break, duplicate ids,
 # missing columns (a required column, or a row's cells).
 
@@ -97,7 +97,7 @@ class BadSite(http.server.BaseHTTPRequestHandler):
     """/missing.mp4: 404; /stalled.mp4: headers and a first block, then silence until ``release``;
     /truncated.mp4: half of ``video`` under the whole file's Content-Length, then the end."""
 
-    video = b""
+    video = b""                   # set by the fixture
     release = threading.Event()
 
     def log_message(self, *args):
@@ -147,7 +147,7 @@ def make_bad_videos(out: Path) -> dict[str, Path]:
         # 30 fps for 5 s, then every third frame: frame durations of 1/30 and 1/10 s
         "VFR": make_test_video(out / "vfr.mp4", 10, output_args=(
             "-vf", "select='lt(t,5)+not(mod(n,3))'", "-fps_mode", "vfr")),
-        "4K": make_test_video(out / "4k.mp4", 10, size="3840x2160", fps=2,
+        "4K": make_test_video(out / "4k.mp4", 10, size="3840x2160", fps=2,   # 20 frames: cheap
                               output_args=("-preset", "ultrafast")),
         "< 5 s": make_test_video(out / "3s.mp4", 3),
         "< 1 s": make_test_video(out / "half_s.mp4", 0.5),
@@ -161,7 +161,7 @@ def catalogue_rows(workdir: Path, videos: dict[str, Path], good_captions: str, s
     captions_dir = workdir / CATALOGUE_DIR / "captions"
     captions_dir.mkdir(parents=True)
     rows = []
-    for item, expected in EXPECTED.items():
+    for item in EXPECTED:
         video = videos.get(item, videos["plain"])
         row = {"video_id": item_id(item), "source": str(video.relative_to(workdir)),
                "source_type": "local", "captions": good_captions, "caption_kind": "auto",
@@ -202,7 +202,7 @@ def catalogue_run(tiny_local_run, tmp_path_factory):
     demo = read_text_table(clean / "resources/demo_corpus/sources.tsv").to_dict("records")
     good_captions = next(row["captions"] for row in demo if row["split"] == "train")
     videos = make_bad_videos(workdir / CATALOGUE_DIR / "videos")
-    BadSite.video = videos["plain"].read_bytes()
+    BadSite.video, BadSite.release = videos["plain"].read_bytes(), threading.Event()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BadSite)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
