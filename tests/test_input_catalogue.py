@@ -63,7 +63,7 @@ EXPECTED: dict[str, tuple[str, str, str] | None] = {
     "rolling ASR labelled manual": PROCESSED,  # read as ASR, each word once
     "404": ("download", "unavailable", "HTTP Error 404"),
     "stalled download": ("download", "download_failed", "timed out"),
-    "truncated download": ("download", "download_failed", "IncompleteRead"),
+    "truncated download": ("download", "download_failed", "transfer ended after"),
     "quote in a cell": PROCESSED,  # a tab-separated table has no quoting: the cell as written
 }
 # Not a video's QC row but an error by design, stopping the run before any job but the manifest's
@@ -241,6 +241,9 @@ def test_every_catalogue_input_ends_with_its_qc_stage_and_reason_or_is_evaluated
         code_written = reason.split(":")[0].split(" (")[0]
         assert (qc.loc[video_id, "stage"], code_written) == (stage, code), (item, reason)
         assert detail in reason, (item, reason)
+    size = (workdir / CATALOGUE_DIR / "videos/plain.mp4").stat().st_size   # what the site cut
+    assert (f"after {size // 2} of the {size} bytes announced"
+            in qc.loc[item_id("truncated download"), "reason"])
 
 
 @pytest.mark.workflow
