@@ -290,6 +290,9 @@ def _read_cues(path: str | os.PathLike) -> tuple[_Syntax, list[_Cue]]:
     :class:`CaptionError` naming the file, and the line where one line is to blame.
     """
     text = read_caption_text(path)
+    if not text.strip():  # else webvtt-py's "Invalid format": a 0-byte file is named as such
+        raise CaptionError(f"{path}: empty file (nothing but white space): not valid SRT or "
+                           "WebVTT")
     if text.startswith("WEBVTT"):
         syntax = VTT
     else:

@@ -159,9 +159,11 @@ def fetch_http(url: str, target: Path, timeout_s: float = 60.0) -> Path:
         with urllib.request.urlopen(url, timeout=timeout_s) as response, atomic_output(target) as tmp:
             with open(tmp, "wb") as out:
                 shutil.copyfileobj(response, out)
-            announced = response.headers.get("Content-Length")
-            if announced is not None and tmp.stat().st_size < int(announced):
-                raise http.client.IncompleteRead(b"", int(announced) - tmp.stat().st_size)
+            announced, received = response.headers.get("Content-Length"), tmp.stat().st_size
+            if announced is not None and received < int(announced):
+                # Not IncompleteRead(b"", ...), whose message says "0 bytes read".
+                raise http.client.HTTPException(f"transfer ended after {received} of the "
+                                                f"{announced} bytes announced")
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
         raise DownloadFailure(_http_error_code(error), f"cannot fetch {url}: {error}") from error
     return target

@@ -200,7 +200,8 @@ def test_automatic_vtt_converted_to_srt_gives_the_same_words(tmp_path, name):
 
 
 @pytest.mark.parametrize("content, why", [
-    (b"", "not valid SRT"),
+    (b"", "empty file"),
+    (b" \n\r\n", "empty file"),
     (b"<html><body>404 Not Found</body></html>\n", "not valid SRT"),
     (b"1\n00:00:01,000 -> 00:00:02,000\narrow\n", "unreadable SRT cue timing"),
     (b"1\n00:00:01,000 --> 00:00:0\ntruncated\n", "unreadable SRT cue timing"),
