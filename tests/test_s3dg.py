@@ -1,16 +1,21 @@
 import ast
 import hashlib
 import itertools
+import logging
 import math
 from pathlib import Path
 
+import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from groundprobe.features import WeightsError, load_backbone
+from groundprobe.config import load_yaml
+from groundprobe import features as features_module
+from groundprobe.features import WeightsError, extract_shard_features, load_backbone, stream_params
 from groundprobe.s3dg import (PADDINGS, S3DG, MaxPool3dPort, MaxPool3dSame, SelfGating,
                               seeded_state, space_to_depth)
 
@@ -365,6 +370,14 @@ def port_reference(tmp_path_factory) -> tuple[dict[str, np.ndarray], Path, np.nd
     return reference, path, clips.numpy()
 
 
+@pytest.fixture(scope="module")
+def reference_backbones(port_reference) -> dict[str, object]:
+    """Padding -> the s3dg backbone loaded from the reference's weights file with that padding."""
+    _, path, _ = port_reference
+    return {padding: load_backbone("s3dg", str(path), settings={"s3dg_padding": padding, "fps": 30})
+            for padding in PADDINGS}
+
+
 def port_outputs(backbone, clips: np.ndarray, channel_step: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(the backbone's pooled features (n, 1024) of uint8 clips (n, T, H, W, 3), every
     channel_step-th channel of the mixed_5c map they were pooled from)."""
@@ -378,10 +391,10 @@ def port_outputs(backbone, clips: np.ndarray, channel_step: int) -> tuple[torch.
 
 
 @pytest.mark.parametrize("frames", [30, 32])
-def test_s3dg_reproduces_the_public_port_by_default(port_reference, frames):
+def test_s3dg_reproduces_the_public_port_by_default(port_reference, reference_backbones, frames):
     reference, path, clips = port_reference
-    backbone = load_backbone("s3dg", str(path))
-    assert backbone.module.padding == "port"
+    assert load_backbone("s3dg", str(path)).module.padding == "port"  # the default
+    backbone = reference_backbones["port"]
     features, fmap = port_outputs(backbone, clips[:, :frames], int(reference["channel_step"]))
     for mine, expected in ((features, reference[f"features_{frames}"]),
                            (fmap, reference[f"map_{frames}"])):
@@ -392,13 +405,35 @@ def test_s3dg_reproduces_the_public_port_by_default(port_reference, frames):
 
 
 @pytest.mark.parametrize("frames", [30, 32])
-def test_the_tf_same_variant_differs_measurably_from_the_port(port_reference, frames):
+def test_the_tf_same_variant_differs_measurably_from_the_port(port_reference, reference_backbones,
+                                                              frames):
     """Epsilon 1e-3 (both lengths) and 'SAME' pooling (odd sizes) move mixed_5c by far more than
     the tolerance of the equality test above."""
-    reference, path, clips = port_reference
-    backbone = load_backbone("s3dg", str(path), settings={"s3dg_padding": "tf_same", "fps": 30})
+    reference, _, clips = port_reference
+    backbone = reference_backbones["tf_same"]
     assert backbone.module.padding == "tf_same"
     _, fmap = port_outputs(backbone, clips[:, :frames], int(reference["channel_step"]))
     expected = torch.from_numpy(reference[f"map_{frames}"])
     assert fmap.shape == expected.shape
     assert (fmap - expected).abs().max() > 100 * PORT_RTOL * expected.abs().max()
+
+
+def test_the_configured_padding_reaches_the_model_and_the_feature_file(port_reference, tiny_video,
+                                                                         tmp_path, monkeypatch):
+    """features.3d.s3dg_padding goes from the stream's params to the model that extracts and to
+    the file's provenance (the two variants' features differ by less than float16 storage
+    resolves on random weights, so the model is inspected)."""
+    _, weights, _ = port_reference
+    loaded = []
+    monkeypatch.setattr(features_module, "load_backbone",
+                        lambda *args, **kwargs: loaded.append(load_backbone(*args, **kwargs)) or loaded[-1])
+    config = load_yaml(Path(__file__).parents[1] / "config.yaml")
+    params = stream_params(config["features"], "3d") | {
+        "backbone": "s3dg", "weights": str(weights), "device": "cpu", "threads": 1,
+        "frame_size": 32, "batch_size": 6, "s3dg_padding": "tf_same"}
+    videos = pd.DataFrame({"video_id": ["tiny"], "video_path": [str(tiny_video)]})
+    out = tmp_path / "shard.h5"
+    extract_shard_features(videos, "3d", params, out, logging.getLogger("test"))
+    assert [backbone.module.padding for backbone in loaded] == ["tf_same"]
+    with h5py.File(out, "r") as h5:
+        assert h5.attrs["s3dg_padding"] == "tf_same" and h5["tiny"].shape == (6, 1024)
