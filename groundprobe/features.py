@@ -26,9 +26,9 @@ import torch.nn.functional as F
 import torchvision
 from efficientnet_lite_pytorch import EfficientNet
 
+from groundprobe.config import BACKBONE_SETTINGS
 from groundprobe.decode import (DecodeError, ParallelDecoder, TruncatedVideo, ffmpeg_version,
                                 frames_per_second, stream_batches)
-from groundprobe.config import BACKBONE_SETTINGS
 from groundprobe.device import resolve_device
 from groundprobe.io import atomic_output, file_sha256, provenance
 from groundprobe.qc import QcRecord

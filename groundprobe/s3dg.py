@@ -99,8 +99,8 @@ class MaxPool3dPort(nn.Module):
     """3D max-pooling as the public PyTorch port: :func:`port_padding` on each axis, with zeros,
     then windows in ``ceil_mode`` (a last window may run past the padded input).
 
-    Zero padding never wins a window here: every map S3D-G pools is non-negative (ReLU outputs,
-    re-weighted by sigmoid gates), and each window holds at least one real entry.
+    Zeros as in the port; they never change a window's maximum here, as every map S3D-G pools is
+    non-negative (ReLU outputs, re-weighted by sigmoid gates) and every window holds a real entry.
     """
 
     def __init__(self, kernel: Size3, stride: Size3):
