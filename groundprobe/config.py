@@ -192,6 +192,12 @@ EXECUTION_SETTINGS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Result settings of features.<stream> that one backbone only reads, by backbone: a stream with
+# another backbone leaves them out of its rule's params (features_params), so that changing them
+# reruns nothing they cannot change.
+BACKBONE_SETTINGS: dict[str, tuple[str, ...]] = {"s3dg": ("s3dg_padding",)}
+
+
 def _split(path: str) -> tuple[list[str], str]:
     *parents, key = path.split(".")
     return parents, key
@@ -215,6 +221,17 @@ def result_params(block: dict, block_name: str, drop: tuple[str, ...] = ()) -> d
         if holder is not None:
             holder.pop(key, None)
     return copy
+
+
+def features_params(features: dict, stream: str) -> dict:
+    """Rule params of feature stream ``stream`` ('2d' or '3d'): :func:`result_params` of config
+    block ``features`` without the other stream and without the settings of backbones
+    (:data:`BACKBONE_SETTINGS`) other than the stream's own."""
+    other = {"2d": "3d", "3d": "2d"}[stream]
+    backbone = features[stream]["backbone"]
+    unused = tuple(f"{stream}.{key}" for name, keys in BACKBONE_SETTINGS.items()
+                   if name != backbone for key in keys)
+    return result_params(features, "features", drop=(other,) + unused)
 
 
 def with_execution_settings(params: dict, config_block: dict, block_name: str) -> dict:

@@ -26,12 +26,13 @@ import torch.nn.functional as F
 import torchvision
 from efficientnet_lite_pytorch import EfficientNet
 
+from groundprobe.config import BACKBONE_SETTINGS
 from groundprobe.decode import (DecodeError, ParallelDecoder, TruncatedVideo, ffmpeg_version,
                                 frames_per_second, stream_batches)
 from groundprobe.device import resolve_device
 from groundprobe.io import atomic_output, file_sha256, provenance
 from groundprobe.qc import QcRecord
-from groundprobe.s3dg import S3DG
+from groundprobe.s3dg import DEFAULT_PADDING, S3DG
 from groundprobe.weights import WeightsError, weights_file
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,11 @@ def s3d_pooled(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return model.features(x).mean(dim=(2, 3, 4))
 
 
+def build_s3dg(s3dg_padding: str = DEFAULT_PADDING) -> S3DG:
+    """This project's S3D-G with config ``features.3d.s3dg_padding`` (``port`` or ``tf_same``)."""
+    return S3DG(padding=s3dg_padding)
+
+
 def build_inception_v3() -> torch.nn.Module:
     """torchvision Inception-v3, initialised here (no download), laid out like the published file.
 
@@ -123,10 +129,11 @@ class BackboneSpec:
 
     kind: str                                               # "2d": (n, H, W, 3); "3d": (n, T, H, W, 3)
     dim: int                                                # pooled feature size
-    build: Callable[[], torch.nn.Module]                    # the architecture, freshly initialised
+    build: Callable[..., torch.nn.Module]                   # the architecture, freshly initialised
     normalise: Callable[[torch.Tensor], torch.Tensor]       # 0..255 channels-first -> model input
     pooled: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]  # model input -> (n, dim)
     ignored_prefixes: tuple[str, ...] = ()                  # weights-file keys outside the model
+    settings: tuple[str, ...] = ()                          # stream config keys build takes as keywords
 
 
 # The 'pretrained' file of each backbone is named in groundprobe.weights.PRETRAINED.
@@ -139,9 +146,9 @@ BACKBONES: dict[str, BackboneSpec] = {
         kind="2d", dim=2048, build=build_inception_v3,
         normalise=inception_input, pooled=inception_pooled),
     "s3dg": BackboneSpec(
-        kind="3d", dim=1024, build=S3DG, normalise=unit_range_input, pooled=s3d_pooled,
+        kind="3d", dim=1024, build=build_s3dg, normalise=unit_range_input, pooled=s3d_pooled,
         # The MIL-NCE checkpoint also holds its sentence encoder, which video features do not use.
-        ignored_prefixes=("text_module.",)),
+        ignored_prefixes=("text_module.",), settings=BACKBONE_SETTINGS["s3dg"]),
     "s3d_kinetics": BackboneSpec(
         kind="3d", dim=1024,
         build=lambda: torchvision.models.video.s3d(weights=None),
@@ -249,9 +256,14 @@ def load_state_dict_file(module: torch.nn.Module, path: Path, name: str,
 
 
 def load_backbone(name: str, weights: str, device: torch.device | str = "cpu", *,
-                  bf16_cpu: bool = False, seed: int = 0) -> Backbone:
+                  bf16_cpu: bool = False, seed: int = 0,
+                  settings: Mapping[str, object] | None = None) -> Backbone:
     """Backbone ``name`` with ``weights``: 'pretrained', 'random' (initialised after
     ``torch.manual_seed(seed)``) or the path of a state-dict file.
+
+    ``settings``: stream config (``features.<stream>``); the keys the backbone takes
+    (:attr:`BackboneSpec.settings`, e.g. ``s3dg_padding``) are passed to its build, the others
+    ignored; an absent key takes the build's default.
 
     Raises :class:`WeightsError` naming the file when a weights file is absent or does not fit.
     """
@@ -259,9 +271,10 @@ def load_backbone(name: str, weights: str, device: torch.device | str = "cpu", *
         raise ValueError(f"unknown backbone '{name}'; known: {', '.join(BACKBONES)}")
     spec = BACKBONES[name]
     path = weights_file(name, weights)  # an absent file fails before the model is built
+    chosen = {key: settings[key] for key in spec.settings if settings and key in settings}
     with torch.random.fork_rng(devices=[]):  # seed the initialisation, leave the caller's RNG alone
         torch.manual_seed(seed)
-        module = spec.build()
+        module = spec.build(**chosen)
     if path is None:
         sha = f"random-seed-{seed}"
     else:
@@ -288,7 +301,7 @@ def feature_chunk_rows(n_rows: int) -> int:
 
 # Attributes that define what a feature means; threads, batch size or device may differ by shard.
 DEFINING_ATTRS = ("stream", "backbone", "weights", "weights_sha256", "dim", "fps", "resize", "crop",
-                  "frame_size", "clip_seconds")
+                  "frame_size", "clip_seconds", "s3dg_padding")
 
 
 def feature_provenance(h5_paths: Iterable[str | os.PathLike]) -> dict[str, str]:
@@ -396,7 +409,8 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
     """
     stage = f"features_{stream}"
     device = resolve_device(params["device"], params.get("allow_cpu_fallback", False))
-    backbone = load_backbone(params["backbone"], params["weights"], device, bf16_cpu=params["bf16_cpu"])
+    backbone = load_backbone(params["backbone"], params["weights"], device, bf16_cpu=params["bf16_cpu"],
+                             settings=params)
     if backbone.kind != stream:
         raise ValueError(f"backbone {backbone.name} is {backbone.kind}, not usable for stream {stream}")
     log.info("%s: backbone %s (%s weights, sha256 %s) on %s, %d decoder process(es)", stage,

@@ -3,7 +3,7 @@
 import math
 from pathlib import Path
 
-from groundprobe.config import budget_label, result_params, validate_config
+from groundprobe.config import budget_label, features_params, result_params, validate_config
 from groundprobe.input_fingerprints import NoLocalFiles, shard_input_fingerprint
 from groundprobe.manifest import (
     CROSSTASK_CORPUS,

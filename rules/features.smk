@@ -7,9 +7,10 @@ rule features_2d:
         qc="results/qc/features_2d/{shard}.tsv",
     params:
         stream="2d",
-        # Only this stream's result settings, so that changing the other stream or an execution
-        # setting (threads, device, batch size, decoding; groundprobe.config) reruns nothing.
-        features=result_params(config["features"], "features", drop=("3d",)),
+        # Only this stream's result settings, so that changing the other stream, another
+        # backbone's setting or an execution setting (threads, device, batch size, decoding;
+        # groundprobe.config) reruns nothing.
+        features=features_params(config["features"], "2d"),
         # The local video files' content: editing one reruns this shard (a touch does not).
         videos=local_input_fingerprint("videos"),
     log:
@@ -34,7 +35,7 @@ use rule features_2d as features_3d with:
         qc="results/qc/features_3d/{shard}.tsv",
     params:
         stream="3d",
-        features=result_params(config["features"], "features", drop=("2d",)),
+        features=features_params(config["features"], "3d"),
         videos=local_input_fingerprint("videos"),
     log:
         "results/logs/features_3d/{shard}.log",

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from snakemake.utils import update_config
 
-from groundprobe.config import ConfigError, load_yaml, validate_config
+from groundprobe.config import ConfigError, features_params, load_yaml, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -35,6 +35,7 @@ def test_every_schema_key_has_a_default_in_config_yaml(config):
     (("features", "2d", "backbone"), "vgg",
      "config key 'features.2d.backbone'.*one of 'efficientnet_lite0', 'inception_v3'"),
     (("features", "3d", "backbone"), "s3d", "config key 'features.3d.backbone'.*one of 's3dg', 's3d_kinetics'"),
+    (("features", "3d", "s3dg_padding"), "same", "config key 'features.3d.s3dg_padding'.*one of 'port', 'tf_same'"),
     (("segments", "length_s"), "five", "config key 'segments.length_s'.*of type integer"),
     (("features", "device"), "tpu", "config key 'features.device'.*one of 'auto', 'cpu', 'cuda'"),
     (("demo_corpus", "duration_s"), [20], "config key 'demo_corpus.duration_s'.*at least 2 items"),
@@ -110,6 +111,17 @@ def test_backbone_specific_frame_rules(config, stream, settings, expected):
     validate_config(bad, SCHEMA)
 
 
+@pytest.mark.parametrize("backbone, kept", [("s3dg", True), ("s3d_kinetics", False)])
+def test_s3dg_padding_is_a_rule_param_of_the_3d_stream_only_with_s3dg(config, backbone, kept):
+    """A setting reruns only jobs whose result it can change: s3dg_padding those of s3dg."""
+    config["features"]["3d"]["backbone"] = backbone
+    three_d = features_params(config["features"], "3d")
+    assert ("s3dg_padding" in three_d["3d"]) is kept and "2d" not in three_d
+    assert {"backbone", "weights", "fps", "frame_size"} <= set(three_d["3d"])
+    assert "batch_size" not in three_d["3d"]  # an execution setting
+    assert "3d" not in features_params(config["features"], "2d")
+
+
 def test_the_youtube600k_config_merged_over_the_defaults_is_the_papers_setup(config):
     # Merged as snakemake --configfile merges it: key by key, recursively.
     update_config(config, load_yaml(Path(__file__).parents[1] / "config" / "youtube600k.yaml"))
@@ -117,6 +129,7 @@ def test_the_youtube600k_config_merged_over_the_defaults_is_the_papers_setup(con
     two_d, three_d = config["features"]["2d"], config["features"]["3d"]
     assert (two_d["backbone"], two_d["fps"], two_d["resize"], two_d["crop"]) == ("inception_v3", 1, 256, 256)
     assert (three_d["backbone"], three_d["fps"], three_d["clip_seconds"]) == ("s3dg", 30, 1)
+    assert three_d["s3dg_padding"] == "port"  # the public port's, as published PyTorch features
     assert two_d["weights"] == three_d["weights"] == "pretrained"
     assert config["download"]["caption_kinds"] == ["auto"] and config["download"]["max_height"] <= 360
     assert config["corpus"]["sources"] == config["yt8m"]["sources"] and config["yt8m"]["ids"]

@@ -138,3 +138,12 @@ def test_no_rule_has_an_execution_setting_among_its_params():
     result_changed = copy.deepcopy(config)
     result_changed["features"]["2d"]["crop"] = 192
     assert rule_params(result_changed)["features_2d"] != before["features_2d"]
+    # A backbone's own result setting is a param of its stream's rule only with that backbone.
+    assert config["features"]["3d"]["backbone"] != "s3dg"
+    padding = copy.deepcopy(config)
+    padding["features"]["3d"]["s3dg_padding"] = "tf_same"
+    assert rule_params(padding)["features_3d"] == before["features_3d"]
+    s3dg, s3dg_tf_same = copy.deepcopy(config), copy.deepcopy(padding)
+    for changed in (s3dg, s3dg_tf_same):
+        changed["features"]["3d"]["backbone"] = "s3dg"
+    assert rule_params(s3dg)["features_3d"] != rule_params(s3dg_tf_same)["features_3d"]
