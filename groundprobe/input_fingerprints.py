@@ -27,12 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from groundprobe.io import table_separator
+from groundprobe.io import file_sha256, table_separator
 from groundprobe.manifest import read_shard_rows, shard_name
 
 CACHE_DIR = Path(".snakemake") / "groundprobe" / "input_hashes"
 KINDS = ("captions", "videos")
-_CHUNK = 1 << 20          # bytes read at a time while hashing
 
 
 class NoLocalFiles:
@@ -71,15 +70,6 @@ def local_files(rows: pd.DataFrame, kind: str) -> list[tuple[str, str]]:
         keep = _local_captions(rows["captions"])
         return list(zip(rows.loc[keep, "video_id"], rows.loc[keep, "captions"]))
     raise ValueError(f"unknown kind of input file '{kind}'; one of {', '.join(KINDS)}")
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _load_cache(path: Path) -> dict[str, list]:
