@@ -477,6 +477,11 @@ class ParallelDecoder:
         self._finished = False
 
     @property
+    def shared_buffer(self) -> mmap.mmap | None:
+        """The memory of every batch slot, shared with the decoders (None before entering)."""
+        return getattr(self, "_buffer", None)
+
+    @property
     def pids(self) -> list[int]:
         """Process ids of the decoder processes started."""
         return [process.pid for process in self._processes]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import pickle
 from collections import OrderedDict
@@ -359,6 +360,34 @@ def extract_video_features(path: str | os.PathLike, backbone: Backbone, params: 
     return _stacked(rows, backbone.dim)
 
 
+@contextlib.contextmanager
+def page_locked(buffer: mmap.mmap | None, device: torch.device) -> Iterator[None]:
+    """Page-lock ``buffer`` (the decoders' batch slots) while a CUDA ``device`` reads from it.
+
+    Copies from page-locked memory go to the GPU by DMA at the bus's speed; from pageable
+    memory the driver stages them through a CPU copy (on an H200, S3D-G 30x224² ran at 540 vs
+    391 clips/s: README, GPU check). Where the driver refuses, copies stay pageable: slower,
+    same features.
+    """
+    if buffer is None or device.type != "cuda":
+        yield
+        return
+    view = np.frombuffer(buffer, np.uint8)
+    address, size = view.ctypes.data, view.nbytes
+    del view  # a live export would keep the mmap from closing
+    cudart = torch.cuda.cudart()
+    error = cudart.cudaHostRegister(address, size, 0)
+    if error != cudart.cudaError.success:
+        log.warning("could not page-lock the decoders' %d MiB of batch slots (%s): copies to %s "
+                    "stay pageable", size >> 20, error, device)
+        yield
+        return
+    try:
+        yield
+    finally:
+        cudart.cudaHostUnregister(address)
+
+
 def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, params: dict,
                         decoders: int
                         ) -> Iterator[tuple[int, np.ndarray | DecodeError, tuple[str, ...]]]:
@@ -377,7 +406,8 @@ def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, para
     partial: dict[int, list[np.ndarray]] = {}
     done: dict[int, tuple[np.ndarray | DecodeError, tuple[str, ...]]] = {}
     next_video = 0
-    with ParallelDecoder(paths, backbone.kind, params, decoders) as decoded:
+    with (ParallelDecoder(paths, backbone.kind, params, decoders) as decoded,
+          page_locked(decoded.shared_buffer, backbone.device)):
         for event in decoded:
             if event.frames is not None:
                 partial.setdefault(event.video, []).append(batch_rows(backbone, event.frames, per_row))

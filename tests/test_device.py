@@ -1,7 +1,15 @@
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
+import yaml
 
+from conftest import make_test_video
 from groundprobe.device import assigned_gpus, resolve_device
+from groundprobe.features import extract_video_features, iter_shard_features, load_backbone
+
+CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
 
 
 @pytest.mark.parametrize("value, gpus", [("0", ["0"]), ("1,3", ["1", "3"]), ("", []),
@@ -33,3 +41,20 @@ def test_auto_is_the_cpu_in_a_slurm_job_without_gpus_even_where_torch_sees_one(m
     assert resolve_device("auto", environ={"SLURM_JOB_ID": "7"}).type == "cpu"
     assert resolve_device("auto", environ={"SLURM_JOB_ID": "7", "CUDA_VISIBLE_DEVICES": "0"}).type == "cuda"
     assert resolve_device("auto", environ={}).type == "cuda"  # outside a scheduler: the GPU torch sees
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (benchmarks/gpu_check.sh)")
+def test_decoders_feed_a_gpu_from_page_locked_slots_with_the_serial_features(tmp_path, caplog):
+    # The slots are page-locked and copied by DMA while decoders refill them: the features must be
+    # those of decoding and inference in one process, and locking must not have been refused.
+    paths = [make_test_video(tmp_path / f"{i}.mp4", seconds, size="160x90")
+             for i, seconds in enumerate((5, 3, 4))]
+    params = {"fps": 30, "clip_seconds": 1, "frame_size": 32, "batch_size": 2,
+              "decode_chunk_frames": 64, "threads": 2, "truncation": CONFIG["features"]["truncation"]}
+    backbone = load_backbone("s3dg", "random", "cuda")
+    with caplog.at_level("WARNING"):
+        parallel = dict((i, rows) for i, rows, _ in iter_shard_features(paths, backbone, params, 2))
+    assert "page-lock" not in caplog.text
+    for i, path in enumerate(paths):
+        np.testing.assert_array_equal(parallel[i], extract_video_features(path, backbone, params))
+    assert [len(parallel[i]) for i in range(3)] == [5, 3, 4]
