@@ -12,6 +12,17 @@ similarities are checked against the full product's.
 
     python benchmarks/curation_similarity.py                                 # 100K x 1K x 1024, auto
     python benchmarks/curation_similarity.py --sources 1000000 --targets 10000 --device cuda
+
+Measured 2026-12-04 on a lent NVIDIA H200 (torch 2.11.0+cu130, 16 cores), the second command with
+--threads 8:
+
+    variant            wall s   Mpairs/s  ms/Mpairs  peak RSS MB  growth MB  CUDA peak MB
+    blockwise k-NN      1.889     5294.1      0.189         5148        322           840
+    average sim         0.690    14500.7      0.069         4864         37            96
+    full product        1.012     9882.9      0.101         4918         91         42125
+    blockwise / full product: time 1.87x, CUDA peak 0.02x; top-k equal: True
+
+(The CPU figures, 100K x 1K on the 2-core machine, are in the README.)
 """
 
 from __future__ import annotations
