@@ -23,6 +23,19 @@ Assignments: `default` is config.yaml's (rates 0.8, 0.5, 0.3, 0.0 to Cooking, Pe
 game); `reversed` gives each category the rate of its mirror in that list (Cooking 0.0, Pet 0.3,
 Vehicle 0.5, Video game 0.8); `rotated` moves every rate one category on. A category keeps its
 photographs and length effect; only its rate moves.
+
+Measured 2026-12-04 on the 2-core development machine at 2d86f6f, `python benchmarks/demo_levels.py
+--seeds 0 --assignments reversed` (536 s; the default assignment at seed 0 is the README's demo):
+
+    category  rate  n_videos  model  ci_low  ci_high  oracle
+     Cooking 0.000         8  0.580   0.500    0.656   0.597
+         Pet 0.300         8  0.670   0.591    0.747   0.726
+     Vehicle 0.500         8  0.696   0.655    0.740   0.730
+  Video game 0.800         8  0.819   0.764    0.864   0.883
+    order True, separated False, Spearman(model, oracle) over validation videos 0.824
+
+Ordered, but every adjacent pair of intervals overlaps (half-widths 0.04-0.08 with 8 validation
+videos per category). Seeds 1 and 2 and the `rotated` assignment have not been run yet.
 """
 
 from __future__ import annotations
