@@ -239,11 +239,10 @@ def model_rate(backbone, batches) -> float:
 
 def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
                      decoders: int) -> tuple[str, bool | None]:
+    import numpy as np
     import torch
 
     from groundprobe.decode import ParallelDecoder
-    import numpy as np
-
     from groundprobe.features import extract_video_features, iter_shard_features, load_backbone
     params = stream_params(kind, sizes, threads=decoders)  # one ffmpeg thread per decoder
     backbone = load_backbone(name, "random", sizes.device)
