@@ -121,10 +121,26 @@ merging features_2d and features_3d would recompute one stream when the other's 
 and segments and evaluate sit on either side of whole-corpus rules. What would meet the budget is
 a second, coarser unit of work for the cheap or GPU-batched per-shard steps (e.g. asr, segments and
 evaluate per group of 10 shards, asr inside download: ≈ 2.2 jobs per shard, ≈ 40 s extrapolated),
-which changes every per-shard path those steps write and read; not done here. A larger
-corpus.shard_size meets it today, measured the same day under a load of 3-5 (`--videos 6100000
+which changes every per-shard path those steps write and read; not done then. A larger
+corpus.shard_size met it, measured the same day under a load of 3-5 (`--videos 6100000
 --shard-size 2500 --targets results/auc_by_category.csv`): 2,440 shards, 14,649 jobs, 44.0 CPU s
 (93.8 wall s), 490 MB.
+
+Blocks (2026-12-04): every stage after download now runs one job per block of 10 consecutive
+shards of one corpus (groundprobe.manifest.SHARDS_PER_BLOCK), writing each shard's file into the
+block's folder, so a shard's files and their contents are as before and only the jobs are fewer:
+1.5 jobs per shard for results/auc_by_category.csv, 1.6 for the default target (7 before). Measured
+with `python benchmarks/dag_scale.py --videos 6100000` on the 2-core machine while a tiny workflow
+ran beside it (CPU s are the dry run's own; it runs on one core):
+
+    |  videos   | shards | command                        | wall s | CPU s | peak MB |  jobs |
+    | 6,100,000 |  6,100 | manifest (--cores 1)           |  118.7 |  96.4 |  5,979  |     1 |
+    | 6,100,000 |  6,100 | -n results/auc_by_category.csv |   31.0 |  21.1 |    513  | 9,159 |
+    | 6,100,000 |  6,100 | -n all                         |   39.1 |  24.9 |    528  | 9,778 |
+
+i.e. met (60 s, 4 GB). The manifest job's peak memory (5,979 MB) is not the dry run's: it was
+3,205 MB at 62b5ae0, before the sources tables were read losslessly and the local input files
+fingerprinted (issue 17); left as it is here.
 
 The manifest at 1M ids (build_manifest + write_table, in-process CPU s): before 7.3 + 5.8, after
 8.7 + 7.8 under the same load, i.e. no measurable change from filling verticals once per distinct
@@ -151,7 +167,7 @@ from snakemake.utils import update_config
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from groundprobe.manifest import load_yt8m_vocabulary  # noqa: E402
+from groundprobe.manifest import SHARDS_PER_BLOCK, load_yt8m_vocabulary  # noqa: E402
 
 DEFAULT_TARGET = "all"   # run without a target: the Snakefile's default target, rule all
 # YouTube's id alphabet; ids are 5 random characters and the row number in 6 base-64 digits, so
@@ -318,13 +334,15 @@ def print_tables(rows: list[dict], args: argparse.Namespace) -> bool:
 
 
 def growth(counts: list[int], dry: list[dict]) -> str:
-    """How a rule's job count grows: k per shard, constant per run, or neither (OTHER)."""
-    per_shard = {count / row["shards"] for count, row in zip(counts, dry)}
+    """How a rule's job count grows: k per shard, k per block of SHARDS_PER_BLOCK shards, constant
+    per run, or neither (OTHER)."""
     constant = len(set(counts)) == 1
-    if len(per_shard) == 1 and not (constant and len(dry) > 1):
-        k = per_shard.pop()
-        if k >= 1 and k == int(k):
-            return f"{int(k)} per shard"
+    for unit, size in (("shard", 1), ("block", SHARDS_PER_BLOCK)):
+        per_unit = {count / -(-row["shards"] // size) for count, row in zip(counts, dry)}
+        if len(per_unit) == 1 and not (constant and len(dry) > 1):
+            k = per_unit.pop()
+            if k >= 1 and k == int(k):
+                return f"{int(k)} per {unit}"
     return f"{counts[0]} per run" if constant else "OTHER"
 
 

@@ -22,7 +22,7 @@ from groundprobe.io import atomic_output, read_table, table_separator
 from groundprobe.manifest import read_shard_rows, shard_number
 
 COLUMNS = ["video_id", "split", "labels", "verticals", "instructional", "n_segments", "auc"]
-# Rule evaluate writes each shard's per-video AUC table to results/evaluate/{model}/{shard}.auc.tsv.
+# Rule evaluate writes each shard's per-video AUC table to results/evaluate/{model}/{block}/{shard}.auc.tsv.
 AUC_SUFFIX = ".auc.tsv"
 
 

@@ -25,7 +25,7 @@ shows (a name said twice counts twice). Why this score:
   what the name describes than one that catches its last 0.3 s. Overlapping segments of one scene
   therefore score alike, which is what limits any scorer that only knows what is said and shown;
 - the AUC is computed with the project's own ``groundprobe.evaluate.intra_video_auc`` over the
-  same segments the model was evaluated on (``results/segments/<shard>.tsv.gz``), so oracle and
+  same segments the model was evaluated on (``results/segments/<block>/<shard>.tsv.gz``), so oracle and
   model differ only in the scores.
 
 Variants measured on a default demo run (2026-12-04, mean oracle AUC Cooking / Pet / Vehicle /

@@ -402,6 +402,8 @@ def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, para
     rate. Videos decoded ahead of an earlier, longer one wait here as rows (float16, ``dim``
     values per second) until it is done, so that they come out in order.
     """
+    if not paths:                              # a shard whose every video failed to download
+        return
     per_row = rows_per_item(backbone.kind, params)
     partial: dict[int, list[np.ndarray]] = {}
     done: dict[int, tuple[np.ndarray | DecodeError, tuple[str, ...]]] = {}

@@ -17,7 +17,7 @@ import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterable, Sequence
 
 import pandas as pd
 
@@ -33,6 +33,11 @@ SOURCE_CORPUS, TARGET_CORPUS, CROSSTASK_CORPUS = "source", "target", "crosstask"
 # Shard names are the shard number in 5 digits, after this prefix for the corpora with a
 # manifest of their own (so no shard name is in two manifests).
 SHARD_PREFIXES = {CROSSTASK_CORPUS: "ct"}
+# The stages after download run one job per block of this many consecutive shards of one corpus,
+# and write each shard's files into the block's folder: with a job per shard, `snakemake -n` on
+# YouTube-8M's 6.1M ids (6,100 shards of 1,000) planned 7 jobs a shard at ~2.8 ms each, ~120 s
+# (benchmarks/dag_scale.py). Fixed, not a setting: it decides where files are, not what they hold.
+SHARDS_PER_BLOCK = 10
 # Ids become file names and HDF5 dataset names: YouTube ids and similar slugs only. Always matched
 # whole (fullmatch: '$' would accept a trailing line break).
 VIDEO_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}")
@@ -326,8 +331,40 @@ def read_shard_listing(path: str | os.PathLike) -> tuple[str, ...]:
     """The per-shard files a listing written by :func:`write_shard_listing` names, in order.
 
     An aggregate job (vocab, train) depends on one listing per kind of shard file rather than on
-    every shard file: Snakemake checks each consumer of a job's output against that job's whole
+    every block folder: Snakemake checks each consumer of a job's output against that job's whole
     input list, so with the shard files as train's input the DAG of 6,100 shards cost
-    consumers (one evaluate job per shard) x inputs (3 per shard), quadratic in the shards.
+    consumers (then one evaluate job per shard) x inputs (3 per shard), quadratic in the shards.
     """
     return tuple(line for line in Path(path).read_text().splitlines() if line)
+
+
+def shard_blocks(shards: Sequence[str]) -> tuple[str, ...]:
+    """The block names of one corpus's shard names (in order): runs of :data:`SHARDS_PER_BLOCK`
+    consecutive shards, each named by its first and last shard ('00010-00019', 'ct00000-ct00003')."""
+    runs = (shards[start:start + SHARDS_PER_BLOCK] for start in range(0, len(shards), SHARDS_PER_BLOCK))
+    return tuple(f"{run[0]}-{run[-1]}" for run in runs)
+
+
+def block_shards(block: str) -> list[str]:
+    """The shard names of a block name (:func:`shard_blocks`): '00010-00012' -> 00010, 00011, 00012."""
+    first, _, last = block.partition("-")
+    prefix = first[:len(first) - 5]
+    if last[:len(last) - 5] != prefix or shard_number(last) < shard_number(first):
+        raise ValueError(f"'{block}' is not a block name (first-last shard of one corpus)")
+    return [f"{prefix}{number:05d}" for number in range(shard_number(first), shard_number(last) + 1)]
+
+
+def manifest_blocks(path: str | os.PathLike) -> dict[str | None, tuple[str, ...]]:
+    """The block names (:func:`shard_blocks`) of a manifest file, per corpus and of all corpora
+    (key None, in shard order): a block never spans two corpora."""
+    by_corpus = {corpus: shard_blocks(shards)
+                 for corpus, shards in manifest_shards(path).items() if corpus is not None}
+    by_corpus[None] = tuple(sorted(block for blocks in by_corpus.values() for block in blocks))
+    return by_corpus
+
+
+def block_files(directories: Iterable[str | os.PathLike], suffix: str) -> list[str]:
+    """The per-shard files of block folders named by their block (results/asr/00010-00019/...):
+    ``<folder>/<shard><suffix>`` for every shard of every folder's block, in order."""
+    return [str(Path(folder) / f"{shard}{suffix}")
+            for folder in directories for shard in block_shards(Path(folder).name)]

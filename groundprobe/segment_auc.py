@@ -95,7 +95,7 @@ def read_shard_videos(manifest: str | os.PathLike, shard: str) -> pd.DataFrame:
 
 def iter_segment_tables(paths: Iterable[str | os.PathLike], columns: Sequence[str] | None = None,
                         filters: list[tuple] | None = None) -> Iterator[pd.DataFrame]:
-    """The per-shard segment AUC tables (results/segment_auc/{shard}.parquet), one shard at a time.
+    """The per-shard segment AUC tables (results/segment_auc/{block}/{shard}.parquet), one shard at a time.
 
     ``columns``: the columns to read (SEGMENT_TABLE_COLUMNS names; all when None), so that an
     analysis holds only what it uses; ``filters``: pyarrow's row filter, e.g.

@@ -1,23 +1,23 @@
 rule asr:
     input:
-        download="results/download/{shard}.tsv",
+        download=block_shard_files("results/download/{shard}.tsv"),
     output:
-        words="results/asr/{shard}.tsv.gz",
-        # per caption file: format, label (caption_kind) and the parser used (read_as)
-        readings="results/asr/{shard}.readings.tsv",
-        qc="results/qc/asr/{shard}.tsv",
+        # per shard: {shard}.tsv.gz, the words, and {shard}.readings.tsv, per caption file its
+        # format, label (caption_kind) and the parser used (read_as)
+        words=directory("results/asr/{block}"),
+        qc="results/qc/asr/{block}.tsv",
     params:
         # The caption language check (groundprobe.caption_language): what it accepts decides results.
         caption_languages=config["download"]["caption_languages"],
         language=config["asr"]["language"],
-        # The local caption files' content: editing one reruns this shard (a touch does not).
+        # The local caption files' content: editing one reruns this block (a touch does not).
         captions=local_input_fingerprint("captions"),
     log:
-        "results/logs/asr/{shard}.log",
+        "results/logs/asr/{block}.log",
     benchmark:
-        "results/benchmarks/asr/{shard}.tsv"
+        "results/benchmarks/asr/{block}.tsv"
     resources:
-        **job_resources("asr"),
+        **job_resources("asr", shards=SHARDS_PER_BLOCK),
     conda:
         "../envs/download.yaml"
     script:
@@ -26,7 +26,7 @@ rule asr:
 
 rule vocab:
     input:
-        # results/asr/{shard}.tsv.gz of every shard, listed (rules/shard_listing.smk).
+        # results/asr/{block}/{shard}.tsv.gz of every shard, listed (rules/shard_listing.smk).
         words="results/shards/asr.txt",
         manifest="results/manifest.tsv",
     output:

@@ -9,7 +9,10 @@ from groundprobe.manifest import (
     CROSSTASK_CORPUS,
     SHARD_PREFIXES,
     SOURCE_CORPUS,
+    SHARDS_PER_BLOCK,
     TARGET_CORPUS,
+    block_shards,
+    manifest_blocks,
     manifest_shards,
 )
 from groundprobe.weights import check_weights_available
@@ -59,17 +62,19 @@ CROSSTASK_MODELS = config["crosstask"]["models"] or list(
 
 
 # The kinds of per-shard file of the studied (source) corpus that rule shard_listing lists for
-# the aggregates with per-shard consumers.
+# the aggregates with per-block consumers: (block folder, the shard file's name after the shard).
 SHARD_LISTINGS = {
-    "asr": "results/asr/{shard}.tsv.gz",
-    "segments": "results/segments/{shard}.h5",  # the per-shard segment index that train reads
-    "features_2d": "results/features/2d/{shard}.h5",
-    "features_3d": "results/features/3d/{shard}.h5",
+    "asr": ("results/asr/{block}", ".tsv.gz"),
+    "segments": ("results/segments/{block}", ".h5"),  # the per-shard segment index that train reads
+    "features_2d": ("results/features/2d/{block}", ".h5"),
+    "features_3d": ("results/features/3d/{block}", ".h5"),
 }
 
 
 wildcard_constraints:
     shard=r"(ct)?\d{5}",
+    # first-last shard (groundprobe.manifest.shard_blocks)
+    block=r"(ct)?\d{5}-(ct)?\d{5}",
     kind="|".join(SHARD_LISTINGS),
     model=r"[A-Za-z0-9_]+|curated/[a-z_]+/[0-9.]+(pct)?/seed[0-9]+",
     strategy=r"random|heuristic|avg_sim|knn",
@@ -82,7 +87,7 @@ wildcard_constraints:
 ANALYSIS_TARGETS = [
     "results/auc_by_vertical.csv",
     "results/figures/auc_by_vertical.png",
-    # The per-caption tables (results/segment_auc/{shard}.parquet) are built as inputs of
+    # The per-caption tables (results/segment_auc/{block}/{shard}.parquet) are built as inputs of
     # context_effects and lexical_ols (issue 16: no corpus-wide per-caption CSV).
     "results/context_effects.csv",
     "results/lexical_ftest.csv",
@@ -128,9 +133,18 @@ def shard_ids(corpus=None):
     return list(manifest_shards(listing.get().output.manifest).get(corpus, ()))
 
 
+def block_ids(corpus=None):
+    """Block names (groundprobe.manifest.shard_blocks) of one corpus or of the study's manifest
+    (source and target) when None, known once its manifest checkpoint has run."""
+    listing = checkpoints.crosstask_manifest if corpus == CROSSTASK_CORPUS else checkpoints.manifest
+    return list(manifest_blocks(listing.get().output.manifest).get(corpus, ()))
+
+
 def manifest_of_shard(wildcards):
-    """The manifest that lists shard ``wildcards.shard``: the CrossTask videos' or the study's."""
-    if wildcards.shard.startswith(SHARD_PREFIXES[CROSSTASK_CORPUS]):
+    """The manifest that lists shard ``wildcards.shard`` (or block ``wildcards.block``): the
+    CrossTask videos' or the study's."""
+    name = wildcards.shard if hasattr(wildcards, "shard") else wildcards.block
+    if name.startswith(SHARD_PREFIXES[CROSSTASK_CORPUS]):
         return "results/crosstask/manifest.tsv"
     return "results/manifest.tsv"
 
@@ -141,40 +155,56 @@ def per_shard(pattern, corpus=SOURCE_CORPUS):
     return lambda wildcards: expand(pattern, shard=shard_ids(corpus), **wildcards)
 
 
-def corpus_shards(pattern):
-    """An input function expanding ``pattern`` over every shard of the corpus ``wildcards.corpus``."""
-    return lambda wildcards: expand(pattern, shard=shard_ids(wildcards.corpus), **wildcards)
+def per_block(pattern, corpus=SOURCE_CORPUS):
+    """An input function expanding ``pattern`` over every block of ``corpus`` (the studied source
+    corpus unless told otherwise)."""
+    return lambda wildcards: expand(pattern, block=block_ids(corpus), **wildcards)
+
+
+def corpus_blocks(pattern):
+    """An input function expanding ``pattern`` over every block of the corpus ``wildcards.corpus``."""
+    return lambda wildcards: expand(pattern, block=block_ids(wildcards.corpus), **wildcards)
+
+
+def block_shard_files(pattern):
+    """An input function expanding ``pattern`` over the shards of block ``wildcards.block``."""
+    return lambda wildcards: expand(pattern, shard=block_shards(wildcards.block))
 
 
 def local_input_fingerprint(kind):
-    """A params function: the content fingerprint of shard ``wildcards.shard``'s local files of
-    ``kind`` (captions, videos; groundprobe.input_fingerprints), so that editing one in place
-    reruns the shard's jobs that read it, and a touch or a same-bytes copy reruns nothing; a
-    NoLocalFiles() marker, which Snakemake does not record, for a shard without such files."""
+    """A params function: the content fingerprints of the local files of ``kind`` (captions,
+    videos; groundprobe.input_fingerprints) of block ``wildcards.block``'s shards, so that editing
+    one in place reruns the block's jobs that read it, and a touch or a same-bytes copy reruns
+    nothing; a NoLocalFiles() marker, which Snakemake does not record, for a block without such
+    files."""
 
     def fingerprint(wildcards):
         manifest = manifest_of_shard(wildcards)
-        if not Path(manifest).exists():          # a per-shard target asked for on a fresh run
+        if not Path(manifest).exists():          # a per-block target asked for on a fresh run
             return NoLocalFiles()
-        return shard_input_fingerprint(manifest, wildcards.shard, kind) or NoLocalFiles()
+        shards = {shard: shard_input_fingerprint(manifest, shard, kind)
+                  for shard in block_shards(wildcards.block)}
+        return {shard: value for shard, value in shards.items() if value} or NoLocalFiles()
 
     return fingerprint
 
 
 def stage_qc_tables(wildcards):
-    """Every per-shard QC table of both corpora, the evaluation's of the reported model included."""
-    shards = shard_ids()
-    tables = expand("results/qc/{stage}/{shard}.tsv", stage=QC_STAGES, shard=shards)
+    """Every QC table of both corpora (per shard for download, per block after), the evaluation's
+    of the reported model included."""
+    blocks = block_ids()
+    tables = expand("results/qc/download/{shard}.tsv", shard=shard_ids())
+    tables += expand("results/qc/{stage}/{block}.tsv", stage=[stage for stage in QC_STAGES if stage != "download"], block=blocks)
     return tables + expand(
-        "results/qc/evaluate/{model}/{shard}.tsv", model=config["evaluate"]["model"], shard=shards
+        "results/qc/evaluate/{model}/{block}.tsv", model=config["evaluate"]["model"], block=blocks
     )
 
 
 def pruned_video_tables(wildcards):
-    """Per-shard tables of deleted videos, only when download.delete_videos_after_features is on."""
+    """Per-block tables of deleted videos, only when download.delete_videos_after_features is on."""
     if not config["download"]["delete_videos_after_features"]:
         return []
-    return expand("results/download/pruned/{shard}.tsv", shard=shard_ids())
+    return expand("results/download/pruned/{block}.tsv", block=block_ids())
 
 
 def weights_input(stream):
@@ -223,10 +253,10 @@ def crosstask_annotation_files(wildcards):
 
 def crosstask_qc_tables(wildcards):
     """The QC tables of the stages the CrossTask videos go through (download, features)."""
-    return expand(
-        "results/qc/{stage}/{shard}.tsv",
-        stage=["download", "features_2d", "features_3d"],
-        shard=shard_ids(CROSSTASK_CORPUS),
+    return expand("results/qc/download/{shard}.tsv", shard=shard_ids(CROSSTASK_CORPUS)) + expand(
+        "results/qc/{stage}/{block}.tsv",
+        stage=["features_2d", "features_3d"],
+        block=block_ids(CROSSTASK_CORPUS),
     )
 
 
@@ -277,17 +307,17 @@ def training_params(wildcards):
 
 
 def video_embedding_inputs(wildcards):
-    """The inputs of one shard's video embeddings (the feature streams pooled, the clip windows'
+    """The inputs of one block's video embeddings (the feature streams pooled, the clip windows'
     segments or events table and, for a model's clip branch, that model)."""
     curation = config["curation"]
     by_model = curation["embedding"] != "features"
     inputs = {
-        f"features_{stream}": f"results/features/{stream}/{wildcards.shard}.h5"
+        f"features_{stream}": f"results/features/{stream}/{wildcards.block}"
         for stream in ("2d", "3d")
         if by_model or stream in curation["streams"]
     }
     if curation["clips"] == "captions":
-        inputs["segments"] = f"results/segments/{wildcards.shard}.tsv.gz"
+        inputs["segments"] = f"results/segments/{wildcards.block}"
     if curation["clips"] == "events":
         inputs["events"] = curation["events"]
     if by_model:
@@ -320,18 +350,19 @@ def curation_params(*keys):
     }
 
 
-def job_resources(rule, threads=1, device="auto"):
+def job_resources(rule, threads=1, device="auto", shards=1):
     """What one job of ``rule`` asks of the scheduler, from config resources (its default entry
-    for the unlisted ones): mem_mb (MB) and runtime (minutes), each grown with corpus.shard_size
-    by its per-video term and multiplied by the attempt, so that a retry after running out of
-    memory or time gets more. Unless the device is cpu, its GPUs too: gpu, gpu_model when
+    for the unlisted ones): mem_mb (MB) grown with corpus.shard_size by its per-video term (a job
+    holds one shard at a time) and runtime (minutes) with the videos of its ``shards`` shards
+    (SHARDS_PER_BLOCK for a per-block rule), each multiplied by the attempt, so that a retry after
+    running out of memory or time gets more. Unless the device is cpu, its GPUs too: gpu, gpu_model when
     configured, ``threads`` shared out over the GPUs, and one node, since the processes of a
     multi-GPU job meet on 127.0.0.1; each process holds its own data, so mem_mb is per GPU."""
     spec = config["resources"]["rules"].get(rule, config["resources"]["default"])
     videos = config["corpus"]["shard_size"]
     gpus = spec.get("gpu", 0) if device != "cpu" else 0
     mem_mb = math.ceil(spec["mem_mb"] + spec.get("mem_mb_per_video", 0) * videos) * max(1, gpus)
-    runtime = math.ceil(spec["runtime"] + spec.get("runtime_per_video", 0) * videos)
+    runtime = math.ceil(spec["runtime"] + spec.get("runtime_per_video", 0) * videos * shards)
     resources = {
         "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
         "runtime": lambda wildcards, attempt: runtime * attempt,

@@ -1,6 +1,6 @@
 rule context_effects:
     input:
-        segment_auc=per_shard("results/segment_auc/{shard}.parquet"),
+        segment_auc=per_block("results/segment_auc/{block}"),
     output:
         csv=report("results/context_effects.csv", caption="../report/context_effects.rst",
                    category="3. Context effects"),

@@ -48,8 +48,8 @@ rule crosstask:
     input:
         checkpoints=expand("results/models/{model}/checkpoint.pt", model=CROSSTASK_MODELS),
         vocab="results/vocab.tsv",
-        features_2d=per_shard("results/features/2d/{shard}.h5", CROSSTASK_CORPUS),
-        features_3d=per_shard("results/features/3d/{shard}.h5", CROSSTASK_CORPUS),
+        features_2d=per_block("results/features/2d/{block}", CROSSTASK_CORPUS),
+        features_3d=per_block("results/features/3d/{block}", CROSSTASK_CORPUS),
         # The download and feature QC of the CrossTask videos: their ledger.
         stage_qc=crosstask_qc_tables,
         manifest="results/crosstask/manifest.tsv",

@@ -6,17 +6,23 @@ rule video_embeddings:
     input:
         unpack(video_embedding_inputs),
     output:
-        npz="results/curation/embeddings/{shard}.npz",
-        qc="results/qc/video_embeddings/{shard}.tsv",
+        # {shard}.npz per shard
+        npz=directory("results/curation/embeddings/{block}"),
+        qc="results/qc/video_embeddings/{block}.tsv",
     params:
         curation=curation_params("clips", "window_s", "embedding", "streams"),
     log:
-        "results/logs/video_embeddings/{shard}.log",
+        "results/logs/video_embeddings/{block}.log",
     benchmark:
-        "results/benchmarks/video_embeddings/{shard}.tsv"
+        "results/benchmarks/video_embeddings/{block}.tsv"
     threads: config["train"]["threads"]
     resources:
-        **job_resources("video_embeddings", config["train"]["threads"], config["curation"]["device"]),
+        **job_resources(
+            "video_embeddings",
+            config["train"]["threads"],
+            config["curation"]["device"],
+            shards=SHARDS_PER_BLOCK,
+        ),
     conda:
         "../envs/torch.yaml"
     script:
@@ -25,8 +31,8 @@ rule video_embeddings:
 
 rule curate:
     input:
-        source=per_shard("results/curation/embeddings/{shard}.npz"),
-        target=per_shard("results/curation/embeddings/{shard}.npz", TARGET_CORPUS),
+        source=per_block("results/curation/embeddings/{block}"),
+        target=per_block("results/curation/embeddings/{block}", TARGET_CORPUS),
         manifest="results/manifest.tsv",
     output:
         tsv=report("results/curation/{strategy}_{budget}.tsv", caption="../report/curation.rst",

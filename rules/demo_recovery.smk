@@ -2,7 +2,7 @@ rule demo_recovery:
     input:
         truth=PLANTED_TRUTH,
         # The segments the reported model was evaluated on: the oracle scores the same pairs.
-        segments=per_shard("results/segments/{shard}.tsv.gz"),
+        segments=per_block("results/segments/{block}"),
         auc_by_video="results/auc_by_video.csv",
     output:
         csv=report("results/demo_recovery.csv", caption="../report/demo_recovery.rst",

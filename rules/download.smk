@@ -36,19 +36,19 @@ rule download:
 # Requested only when download.delete_videos_after_features is true (see pruned_video_tables).
 rule prune_videos:
     input:
-        download="results/download/{shard}.tsv",
-        features_2d="results/features/2d/{shard}.h5",
-        features_3d="results/features/3d/{shard}.h5",
+        download=block_shard_files("results/download/{shard}.tsv"),
+        features_2d="results/features/2d/{block}",
+        features_3d="results/features/3d/{block}",
     output:
-        table="results/download/pruned/{shard}.tsv",
+        table="results/download/pruned/{block}.tsv",
     params:
         download_dir=config["download"]["dir"],
     log:
-        "results/logs/prune_videos/{shard}.log",
+        "results/logs/prune_videos/{block}.log",
     benchmark:
-        "results/benchmarks/prune_videos/{shard}.tsv"
+        "results/benchmarks/prune_videos/{block}.tsv"
     resources:
-        **job_resources("prune_videos"),
+        **job_resources("prune_videos", shards=SHARDS_PER_BLOCK),
     conda:
         "../envs/download.yaml"
     script:

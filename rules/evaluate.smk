@@ -1,20 +1,22 @@
 rule evaluate:
     input:
         checkpoint="results/models/{model}/checkpoint.pt",
-        segments="results/segments/{shard}.tsv.gz",
-        features_2d="results/features/2d/{shard}.h5",
-        features_3d="results/features/3d/{shard}.h5",
+        segments="results/segments/{block}",
+        features_2d="results/features/2d/{block}",
+        features_3d="results/features/3d/{block}",
     output:
-        auc="results/evaluate/{model}/{shard}.auc.tsv",
-        segment_auc="results/evaluate/{model}/{shard}.segment_auc.parquet",
-        qc="results/qc/evaluate/{model}/{shard}.tsv",
+        # per shard: {shard}.auc.tsv and {shard}.segment_auc.parquet
+        scores=directory("results/evaluate/{model}/{block}"),
+        qc="results/qc/evaluate/{model}/{block}.tsv",
     log:
-        "results/logs/evaluate/{model}/{shard}.log",
+        "results/logs/evaluate/{model}/{block}.log",
     benchmark:
-        "results/benchmarks/evaluate/{model}/{shard}.tsv"
+        "results/benchmarks/evaluate/{model}/{block}.tsv"
     threads: config["train"]["threads"]
     resources:
-        **job_resources("evaluate", config["train"]["threads"], config["train"]["device"]),
+        **job_resources(
+            "evaluate", config["train"]["threads"], config["train"]["device"], shards=SHARDS_PER_BLOCK
+        ),
     conda:
         "../envs/torch.yaml"
     script:
@@ -23,7 +25,7 @@ rule evaluate:
 
 rule auc_by_video:
     input:
-        auc=per_shard(f"results/evaluate/{config['evaluate']['model']}/{{shard}}.auc.tsv"),
+        scores=per_block(f"results/evaluate/{config['evaluate']['model']}/{{block}}"),
         manifest="results/manifest.tsv",
     output:
         csv=report("results/auc_by_video.csv", caption="../report/auc_by_video.rst",

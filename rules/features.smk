@@ -1,25 +1,31 @@
 rule features_2d:
     input:
-        download="results/download/{shard}.tsv",
+        download=block_shard_files("results/download/{shard}.tsv"),
         weights=weights_input("2d"),
     output:
-        h5="results/features/2d/{shard}.h5",
-        qc="results/qc/features_2d/{shard}.tsv",
+        # {shard}.h5 per shard
+        h5=directory("results/features/2d/{block}"),
+        qc="results/qc/features_2d/{block}.tsv",
     params:
         stream="2d",
         # Only this stream's result settings, so that changing the other stream, another
         # backbone's setting or an execution setting (threads, device, batch size, decoding;
         # groundprobe.config) reruns nothing.
         features=features_params(config["features"], "2d"),
-        # The local video files' content: editing one reruns this shard (a touch does not).
+        # The local video files' content: editing one reruns this block (a touch does not).
         videos=local_input_fingerprint("videos"),
     log:
-        "results/logs/features_2d/{shard}.log",
+        "results/logs/features_2d/{block}.log",
     benchmark:
-        "results/benchmarks/features_2d/{shard}.tsv"
+        "results/benchmarks/features_2d/{block}.tsv"
     threads: config["features"]["threads"]
     resources:
-        **job_resources("features_2d", config["features"]["threads"], config["features"]["device"]),
+        **job_resources(
+            "features_2d",
+            config["features"]["threads"],
+            config["features"]["device"],
+            shards=SHARDS_PER_BLOCK,
+        ),
     conda:
         "../envs/torch.yaml"
     script:
@@ -28,18 +34,24 @@ rule features_2d:
 
 use rule features_2d as features_3d with:
     input:
-        download="results/download/{shard}.tsv",
+        download=block_shard_files("results/download/{shard}.tsv"),
         weights=weights_input("3d"),
     output:
-        h5="results/features/3d/{shard}.h5",
-        qc="results/qc/features_3d/{shard}.tsv",
+        # {shard}.h5 per shard
+        h5=directory("results/features/3d/{block}"),
+        qc="results/qc/features_3d/{block}.tsv",
     params:
         stream="3d",
         features=features_params(config["features"], "3d"),
         videos=local_input_fingerprint("videos"),
     log:
-        "results/logs/features_3d/{shard}.log",
+        "results/logs/features_3d/{block}.log",
     benchmark:
-        "results/benchmarks/features_3d/{shard}.tsv"
+        "results/benchmarks/features_3d/{block}.tsv"
     resources:
-        **job_resources("features_3d", config["features"]["threads"], config["features"]["device"]),
+        **job_resources(
+            "features_3d",
+            config["features"]["threads"],
+            config["features"]["device"],
+            shards=SHARDS_PER_BLOCK,
+        ),

@@ -1,6 +1,6 @@
 rule lexical_ols:
     input:
-        segment_auc=per_shard("results/segment_auc/{shard}.parquet"),
+        segment_auc=per_block("results/segment_auc/{block}"),
     output:
         coefficients=report("results/lexical_ols.csv", caption="../report/lexical_ols.rst",
                             category="4. Lexical OLS"),

@@ -1,10 +1,8 @@
 rule model_comparison:
     input:
-        diverse=per_shard(
-            f"results/evaluate/{config['analysis']['model_comparison']['diverse']}/{{shard}}.auc.tsv"
-        ),
-        instructional=per_shard(
-            f"results/evaluate/{config['analysis']['model_comparison']['instructional']}/{{shard}}.auc.tsv"
+        diverse=per_block(f"results/evaluate/{config['analysis']['model_comparison']['diverse']}/{{block}}"),
+        instructional=per_block(
+            f"results/evaluate/{config['analysis']['model_comparison']['instructional']}/{{block}}"
         ),
         # Split and human instructional label of every video.
         manifest="results/manifest.tsv",

@@ -5,9 +5,9 @@
 rule probe:
     input:
         checkpoint="results/models/{model}/checkpoint.pt",
-        segments=corpus_shards("results/segments/{shard}.tsv.gz"),
-        features_2d=corpus_shards("results/features/2d/{shard}.h5"),
-        features_3d=corpus_shards("results/features/3d/{shard}.h5"),
+        segments=corpus_blocks("results/segments/{block}"),
+        features_2d=corpus_blocks("results/features/2d/{block}"),
+        features_3d=corpus_blocks("results/features/3d/{block}"),
         manifest="results/manifest.tsv",
     output:
         probe="results/probes/{corpus}/{model}.tsv",

@@ -6,9 +6,7 @@ rule qc:
         sources=study_sources,
         auc_by_video="results/auc_by_video.csv",
         # The curation target's videos, evaluated by the reported model (none without a target).
-        target_auc=per_shard(
-            f"results/evaluate/{config['evaluate']['model']}/{{shard}}.auc.tsv", TARGET_CORPUS
-        ),
+        target_scores=per_block(f"results/evaluate/{config['evaluate']['model']}/{{block}}", TARGET_CORPUS),
     output:
         qc=report("results/qc.csv", caption="../report/qc.rst", category="1. Corpus"),
         reconciliation=report("results/reconciliation.tsv", caption="../report/reconciliation.rst",

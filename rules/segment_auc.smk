@@ -5,17 +5,18 @@
 
 rule segment_auc:
     input:
-        scores=f"results/evaluate/{config['evaluate']['model']}/{{shard}}.segment_auc.parquet",
-        segments="results/segments/{shard}.tsv.gz",
+        scores=f"results/evaluate/{config['evaluate']['model']}/{{block}}",
+        segments="results/segments/{block}",
         manifest=manifest_of_shard,
     output:
-        table="results/segment_auc/{shard}.parquet",
+        # {shard}.parquet per shard
+        table=directory("results/segment_auc/{block}"),
     log:
-        "results/logs/segment_auc/{shard}.log",
+        "results/logs/segment_auc/{block}.log",
     benchmark:
-        "results/benchmarks/segment_auc/{shard}.tsv"
+        "results/benchmarks/segment_auc/{block}.tsv"
     resources:
-        **job_resources("segment_auc"),
+        **job_resources("segment_auc", shards=SHARDS_PER_BLOCK),
     conda:
         "../envs/analysis.yaml"
     script:

@@ -1,22 +1,22 @@
 rule segments:
     input:
-        words="results/asr/{shard}.tsv.gz",
-        features_2d="results/features/2d/{shard}.h5",
-        features_3d="results/features/3d/{shard}.h5",
+        words="results/asr/{block}",
+        features_2d="results/features/2d/{block}",
+        features_3d="results/features/3d/{block}",
         vocab="results/vocab.tsv",
     output:
-        segments="results/segments/{shard}.tsv.gz",
-        # The same segments as CSR arrays, read per video by rule train (groundprobe.segments).
-        index="results/segments/{shard}.h5",
-        qc="results/qc/segments/{shard}.tsv",
+        # per shard: {shard}.tsv.gz, the segments, and {shard}.h5, the same segments as CSR
+        # arrays, read per video by rule train (groundprobe.segments)
+        segments=directory("results/segments/{block}"),
+        qc="results/qc/segments/{block}.tsv",
     params:
         segments=config["segments"],
     log:
-        "results/logs/segments/{shard}.log",
+        "results/logs/segments/{block}.log",
     benchmark:
-        "results/benchmarks/segments/{shard}.tsv"
+        "results/benchmarks/segments/{block}.tsv"
     resources:
-        **job_resources("segments"),
+        **job_resources("segments", shards=SHARDS_PER_BLOCK),
     conda:
         "../envs/torch.yaml"
     script:

@@ -115,7 +115,7 @@ def rule_params(config: dict) -> dict[str, list[str]]:
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
     wildcard_sets = [SimpleNamespace(model=model, budget="5pct", strategy="knn", shard="00000",
-                                     corpus="source")
+                                     block="00000-00000", corpus="source", kind="asr")
                      for model in ("diverse", "curated/knn/5pct/seed1")]
     with SnakemakeApi(OutputSettings()) as api:
         workflow = api.workflow(snakefile=ROOT / "Snakefile", workdir=ROOT,

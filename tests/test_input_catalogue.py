@@ -263,10 +263,10 @@ def test_the_odd_but_fine_inputs_are_what_they_claim_and_read_as_they_should(cat
     assert manifest.index.tolist() == [row["video_id"] for row in rows]
     # The rolling ASR file labelled manual is read as ASR: each word once, exactly the words of
     # the training video whose captions (labelled auto) it is.
-    readings = pd.concat([read_table(p) for p in sorted((workdir / "results/asr").glob("*.readings.tsv"))])
+    readings = pd.concat([read_table(p) for p in sorted((workdir / "results/asr").glob("*/*.readings.tsv"))])
     rolling = readings.set_index("video_id").loc[item_id("rolling ASR labelled manual")]
     assert (rolling["caption_kind"], rolling["read_as"]) == ("manual", "auto")
-    words = pd.concat([read_table(p) for p in sorted((workdir / "results/asr").glob("*.tsv.gz"))])
+    words = pd.concat([read_table(p) for p in sorted((workdir / "results/asr").glob("*/*.tsv.gz"))])
     rolling_id = item_id("rolling ASR labelled manual")
     captions = next(row["captions"] for row in rows if row["video_id"] == rolling_id)
     original = next(row["video_id"] for row in rows

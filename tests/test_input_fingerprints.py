@@ -1,7 +1,7 @@
 """Content fingerprints of a shard's local inputs (groundprobe.input_fingerprints): an edit changes
 them, a touch or a same-bytes copy does not, unchanged files are not re-read; and on a finished
-tiny run an edited caption file reruns exactly its shard's asr and what follows, an edited video its
-shard's features and what follows, a touch nothing."""
+tiny run an edited caption file reruns exactly its block's asr and what follows, an edited video its
+block's features and what follows, a touch nothing."""
 
 import hashlib
 import os
@@ -105,8 +105,9 @@ def ok_files(run: Path, shard: str, column: str) -> list[Path]:
 
 
 @pytest.mark.workflow
-def test_an_edited_local_input_reruns_its_shard_from_the_stage_that_reads_it(finished_run):
+def test_an_edited_local_input_reruns_its_block_from_the_stage_that_reads_it(finished_run):
     run = finished_run
+    [block] = [path.name for path in (run / "results/asr").iterdir()]    # shards 00000 and 00001
     assert "Nothing to be done" in snakemake(run, TARGET, "-n").stdout   # stable across runs
     caption, video = ok_files(run, "00000", "captions_path")[0], ok_files(run, "00000", "video_path")[0]
     # The copy's own files (relative paths), so that the shared finished run is never edited.
@@ -117,21 +118,20 @@ def test_an_edited_local_input_reruns_its_shard_from_the_stage_that_reads_it(fin
     os.utime(caption, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert "Nothing to be done" in snakemake(run, TARGET, "-n").stdout
 
-    # Reference: the jobs that forcing that shard's asr output plans (it and everything after).
-    forced = planned_jobs(snakemake(run, TARGET, "-n", "--forcerun",
-                                    "results/asr/00000.tsv.gz").stdout)
+    # Reference: the jobs that forcing that block's asr output plans (it and everything after).
+    forced = planned_jobs(snakemake(run, TARGET, "-n", "--forcerun", f"results/asr/{block}").stdout)
     original = caption.read_bytes()
     caption.write_bytes(original + b"\n")
     planned = planned_jobs(snakemake(run, TARGET, "-n").stdout)
     assert planned == forced
-    # One asr job; the vocabulary is rebuilt from every shard's words, so every shard's segments.
-    assert planned["asr"] == 1 and planned["vocab"] == 1 and planned["segments"] == 2
+    # One asr job; the vocabulary is rebuilt from every shard's words, so every block's segments.
+    assert planned["asr"] == 1 and planned["vocab"] == 1 and planned["segments"] == 1
     assert not {"download", "features_2d", "features_3d"} & set(planned)
     caption.write_bytes(original)
     assert "Nothing to be done" in snakemake(run, TARGET, "-n").stdout
 
-    forced = planned_jobs(snakemake(run, TARGET, "-n", "--forcerun", "results/features/2d/00000.h5",
-                                    "results/features/3d/00000.h5").stdout)
+    forced = planned_jobs(snakemake(run, TARGET, "-n", "--forcerun", f"results/features/2d/{block}",
+                                    f"results/features/3d/{block}").stdout)
     data = video.read_bytes()
     video.write_bytes(data + b"\0")
     planned = planned_jobs(snakemake(run, TARGET, "-n").stdout)

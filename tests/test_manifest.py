@@ -151,6 +151,32 @@ def test_manifest_shards_are_read_once_per_version_of_the_manifest(tmp_path, mon
         "crosstask": ("ct00000", "ct00001"), None: ("ct00000", "ct00001")}
 
 
+def test_blocks_group_ten_consecutive_shards_of_one_corpus(tmp_path):
+    from groundprobe.io import write_table
+    from groundprobe.manifest import (SHARDS_PER_BLOCK, block_files, block_shards, manifest_blocks,
+                                      manifest_shards)
+
+    assert SHARDS_PER_BLOCK == 10
+    path = tmp_path / "manifest.tsv"
+    # 23 source shards (3 blocks, the last of 3 shards) and 2 target shards after them
+    write_table(build_manifest(sources(23), shard_size=1, target=sources(2).assign(
+        video_id=["t0", "t1"])), path)
+    blocks = manifest_blocks(path)
+    assert blocks == {"source": ("00000-00009", "00010-00019", "00020-00022"),
+                      "target": ("00023-00024",),
+                      None: ("00000-00009", "00010-00019", "00020-00022", "00023-00024")}
+    shards = manifest_shards(path)
+    for corpus in ("source", "target"):   # every shard in exactly one block, in order
+        assert [s for block in blocks[corpus] for s in block_shards(block)] == list(shards[corpus])
+    assert block_shards("ct00008-ct00011") == ["ct00008", "ct00009", "ct00010", "ct00011"]
+    assert block_files(["results/asr/00020-00022", "x/ct00000-ct00000"], ".tsv.gz") == [
+        "results/asr/00020-00022/00020.tsv.gz", "results/asr/00020-00022/00021.tsv.gz",
+        "results/asr/00020-00022/00022.tsv.gz", "x/ct00000-ct00000/ct00000.tsv.gz"]
+    for name in ("00003", "00005-00003", "00001-ct00002", "a-b"):
+        with pytest.raises(ValueError):
+            block_shards(name)
+
+
 def read_text_manifest(path) -> pd.DataFrame:
     """The reference: the whole manifest file read by pandas, every column but shard as text."""
     return pd.read_csv(path, sep="\t", keep_default_na=False, na_values=[""],

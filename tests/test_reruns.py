@@ -15,7 +15,6 @@ from conftest import make_test_video
 from tiny_workflow import ROOT, TARGET, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
-PER_SHARD_AFTER_SEGMENTS = {"segments", "train", "evaluate", "auc_by_video", "qc", "auc_by_category"}
 
 
 def planned(workdir: Path, *args: str, target: str = TARGET) -> dict[str, int]:
@@ -42,8 +41,9 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def shards(workdir: Path) -> int:
-    return len(list(workdir.glob("results/segments/*.tsv.gz")))
+def blocks(workdir: Path) -> int:
+    """The run's blocks of shards (a job each for the stages after download)."""
+    return len([path for path in workdir.glob("results/segments/*") if path.is_dir()])
 
 
 def test_a_finished_run_plans_nothing(finished_run):
@@ -51,16 +51,16 @@ def test_a_finished_run_plans_nothing(finished_run):
 
 
 def test_forcerun_redoes_a_stage_and_its_dependants_only(finished_run):
-    n = shards(finished_run)
+    n = blocks(finished_run)
     assert planned(finished_run, "--forcerun", "segments") == {
         "segments": n, "shard_listing": 1, "train": 1, "evaluate": n, "auc_by_video": 1, "qc": 1,
         "auc_by_category": 1}
 
 
 def test_until_stops_at_a_stage(finished_run):
-    n = shards(finished_run)
+    shards = len(list(finished_run.glob("results/download/*.tsv")))
     assert planned(finished_run, "--forcerun", "download", "--until", "features_2d") == {
-        "download": n, "features_2d": n}
+        "download": shards, "features_2d": blocks(finished_run)}
 
 
 def test_a_changed_parameter_reruns_only_its_dependants(finished_run):
@@ -82,7 +82,7 @@ def test_a_changed_parameter_reruns_only_its_dependants(finished_run):
 
     config["train"]["steps"] = 25              # the model: everything downstream of training
     config_path.write_text(yaml.safe_dump(config))
-    assert planned(finished_run) == {"train": 1, "evaluate": shards(finished_run),
+    assert planned(finished_run) == {"train": 1, "evaluate": blocks(finished_run),
                                           "auc_by_video": 1, "qc": 1, "auc_by_category": 1}
 
 
@@ -124,7 +124,7 @@ def test_a_killed_forced_run_is_completed_by_repeating_it(finished_run, tiny_loc
     uninterrupted run's, and no litter remains: no temporary of an atomic write (``*.tmp``)
     under results/ and no incomplete marker of Snakemake's."""
     forced = planned(finished_run, "--forcerun", "features_3d")
-    assert forced["features_3d"] == shards(finished_run) and forced["auc_by_category"] == 1
+    assert forced["features_3d"] == blocks(finished_run) and forced["auc_by_category"] == 1
     run = subprocess.Popen(
         ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(finished_run),
          TARGET, "--cores", "1", "--forcerun", "features_3d"],

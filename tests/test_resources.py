@@ -7,10 +7,14 @@ import re
 import pytest
 import yaml
 
+from groundprobe.manifest import SHARDS_PER_BLOCK
 from tiny_workflow import ROOT, TARGET, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 GPU_RULES = {"features_2d", "features_3d", "train"}
+# Rules with a job per block of SHARDS_PER_BLOCK shards: their runtime grows with a block's videos.
+PER_BLOCK_RULES = {"features_2d", "features_3d", "asr", "segments", "evaluate", "segment_auc",
+                   "video_embeddings", "prune_videos"}
 
 
 def planned_resources(workdir, *args: str) -> dict[str, dict[str, str]]:
@@ -34,8 +38,9 @@ def test_gpu_rules_ask_for_a_gpu_and_every_rule_for_memory_and_time(tiny_local_r
         spec = config["resources"]["rules"].get(rule, config["resources"]["default"])
         gpus = spec.get("gpu", 0)
         assert int(resources["mem_mb"]) == spec["mem_mb"] * max(1, gpus), rule
+        videos = shard_size * (SHARDS_PER_BLOCK if rule in PER_BLOCK_RULES else 1)
         assert int(resources["runtime"]) == math.ceil(
-            spec["runtime"] + spec.get("runtime_per_video", 0) * shard_size), rule
+            spec["runtime"] + spec.get("runtime_per_video", 0) * videos), rule
         if rule in GPU_RULES:
             assert (resources["gpu"], resources["cpus_per_gpu"], resources["nodes"]) == (
                 str(gpus), "1", "1"), rule

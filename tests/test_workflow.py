@@ -24,7 +24,7 @@ from groundprobe.demo_corpus import VideoPlan, generate_demo_corpus, plan_corpus
 from groundprobe.demo_recovery import ALL_VIDEOS
 from groundprobe.io import read_table, read_text_table
 from groundprobe.segment_auc import iter_segment_tables, read_scores
-from tiny_workflow import planned_jobs, snakemake, write_config
+from tiny_workflow import planned_jobs, shard_file, snakemake, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.workflow
@@ -177,7 +177,7 @@ def test_every_video_is_evaluated_or_in_qc_with_its_reason(demo_run):
     qc = pd.read_csv(demo_run / "results/qc.csv", dtype={"video_id": str})
     # The curation target's videos are evaluated apart from the study, by the baseline model.
     target_shards = sorted(set(manifest.loc[manifest["corpus"] == "target", "shard"]))
-    on_target = pd.concat([read_table(demo_run / f"results/evaluate/diverse/{shard:05d}.auc.tsv")
+    on_target = pd.concat([read_table(shard_file(demo_run, "results/evaluate/diverse", f"{shard:05d}.auc.tsv"))
                            for shard in target_shards])
     evaluated = [*by_video["video_id"], *on_target["video_id"]]
     assert set(evaluated) | set(qc.video_id) == set(manifest.video_id)
@@ -200,7 +200,7 @@ def test_vocabulary_counts_the_training_videos_of_the_studied_corpus_only(demo_r
     studied = manifest[(manifest["corpus"] == "source") & (manifest["split"] == "train")]
     # The curation target has training videos too, whose words must not enter the vocabulary.
     assert ((manifest["corpus"] == "target") & (manifest["split"] == "train")).any()
-    words = pd.concat([read_table(demo_run / f"results/asr/{int(shard):05d}.tsv.gz")
+    words = pd.concat([read_table(shard_file(demo_run, "results/asr", f"{int(shard):05d}.tsv.gz"))
                        for shard in sorted(set(studied["shard"].astype(int)))])
     counts = words.loc[words["video_id"].isin(studied["video_id"]), "token"].value_counts()
     vocab = read_table(demo_run / "results/vocab.tsv")
@@ -284,8 +284,8 @@ def test_the_default_target_runs_every_analysis_on_the_evaluated_videos(demo_run
 
 
 def segment_table(workdir: Path) -> pd.DataFrame:
-    """Every shard's per-caption table (results/segment_auc/{shard}.parquet) as one frame."""
-    return pd.concat(iter_segment_tables(sorted((workdir / "results/segment_auc").glob("*.parquet"))),
+    """Every shard's per-caption table (results/segment_auc/{block}/{shard}.parquet) as one frame."""
+    return pd.concat(iter_segment_tables(sorted((workdir / "results/segment_auc").glob("*/*.parquet"))),
                      ignore_index=True)
 
 
@@ -388,7 +388,7 @@ def test_every_caption_format_gives_each_planted_word_once_in_order(demo_run):
     sources = pd.read_csv(demo_run / BYO_SOURCES, sep="\t", dtype=str, keep_default_na=False)
     truth = planted_truth(demo_run)
     words = pd.concat([read_table(path)
-                       for path in sorted((demo_run / "results/asr").glob("*.tsv.gz"))])
+                       for path in sorted((demo_run / "results/asr").glob("*/*.tsv.gz"))])
     by_video = dict(list(words.groupby("video_id", sort=False)))
     seen = set()
     for video in sources.itertuples():
@@ -409,7 +409,7 @@ def test_features_are_float16_per_second_with_provenance(demo_run):
     by_video = pd.read_csv(demo_run / "results/download/00000.tsv", sep="\t", dtype={"video_id": str})
     ok = by_video[by_video.status == "ok"]
     for stream, dim in (("2d", 1280), ("3d", 1024)):
-        with h5py.File(demo_run / f"results/features/{stream}/00000.h5") as h5:
+        with h5py.File(shard_file(demo_run, f"results/features/{stream}", "00000.h5")) as h5:
             assert h5.attrs["backbone"] in ("efficientnet_lite0", "s3d_kinetics")
             assert "weights_sha256" in h5.attrs and "code_version" in h5.attrs
             for row in ok.itertuples():
@@ -446,9 +446,9 @@ def test_job_count_grows_with_shards_not_videos(tmp_path, n_videos):
             workdir / "sources.tsv", sep="\t", index=False)
         snakemake(workdir, "--cores", "1", "results/manifest.tsv")
         counts[shard_size] = planned_jobs(snakemake(workdir, "-n", "results/auc_by_category.csv").stdout)
-    per_shard = ("download", "features_2d", "features_3d", "asr", "segments", "evaluate")
-    for rule in per_shard:
-        assert counts[4][rule] == n_videos // 4 and counts[12][rule] == n_videos // 12, counts
+    assert counts[4]["download"] == n_videos // 4 and counts[12]["download"] == n_videos // 12, counts
+    for rule in ("features_2d", "features_3d", "asr", "segments", "evaluate"):   # per block
+        assert counts[4][rule] == 2 and counts[12][rule] == 1, counts            # 12 and 4 shards
     for rule in ("vocab", "train", "auc_by_video", "qc", "auc_by_category"):
         assert counts[4][rule] == counts[12][rule] == 1
 

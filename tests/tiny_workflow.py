@@ -40,6 +40,13 @@ def tiny_config() -> dict:
     return config
 
 
+def shard_file(workdir: Path, folder: str, name: str) -> Path:
+    """The per-shard file ``name`` (e.g. 00000.h5) of a run, in the block folder of ``folder``
+    (e.g. results/features/2d) that holds it."""
+    [path] = (workdir / folder).glob(f"*/{name}")
+    return path
+
+
 def write_config(workdir: Path, config: dict) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))

@@ -3,15 +3,17 @@ read from the per-shard segment AUC tables one shard at a time."""
 
 from groundprobe.context_effects import context_effects, select_categories, write_context_figures
 from groundprobe.io import setup_logging, write_table
+from groundprobe.manifest import block_files
 from groundprobe.segment_auc import iter_segment_tables
 
 log = setup_logging(snakemake.log[0])
 params = snakemake.params.context
+tables = block_files(snakemake.input.segment_auc, ".parquet")
 
 
 def validation_captions(columns):
     """The validation captions of each shard (the split the paper analyses), only ``columns``."""
-    return iter_segment_tables(snakemake.input.segment_auc, columns, [("split", "==", "validation")])
+    return iter_segment_tables(tables, columns, [("split", "==", "validation")])
 
 
 categories = select_categories(validation_captions(["video_id", "labels"]), params["categories"],

@@ -10,6 +10,7 @@ from groundprobe.crosstask import (localise_task_videos, read_task_videos, read_
 from groundprobe.device import resolve_device
 from groundprobe.features import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.manifest import block_files
 from groundprobe.qc import qc_frame, reconcile
 from groundprobe.train import load_model
 
@@ -27,7 +28,8 @@ qc += dropped
 device = resolve_device(snakemake.config["train"]["device"])
 models = {name: load_model(path, device) for name, path in zip(params.models, snakemake.input.checkpoints)}
 vocabulary = vocabulary_ids(read_table(snakemake.input.vocab))
-with FeatureStore(snakemake.input.features_2d, snakemake.input.features_3d) as store:
+with FeatureStore(block_files(snakemake.input.features_2d, ".h5"),
+                  block_files(snakemake.input.features_3d, ".h5")) as store:
     by_video, too_short = localise_task_videos(models, videos, tasks, store, vocabulary,
                                                params.window_s, params.stride_s, params.prediction)
 qc_table = qc_frame(qc + too_short)

@@ -7,7 +7,7 @@ from groundprobe.config import parse_budget
 from groundprobe.curate import avg_sim_select, heuristic_select, knn_draws, random_select, stack_draws
 from groundprobe.device import resolve_device
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import TARGET_CORPUS, corpus_videos
+from groundprobe.manifest import TARGET_CORPUS, block_files, corpus_videos
 from groundprobe.video_embeddings import embedding_blocks
 
 log = setup_logging(snakemake.log[0])
@@ -22,7 +22,7 @@ target_train = set(corpus_videos(train, TARGET_CORPUS)["video_id"])
 
 def source_blocks():
     """A fresh pass over the source training videos that have an embedding, block by block."""
-    return embedding_blocks(snakemake.input.source, source_train,
+    return embedding_blocks(block_files(snakemake.input.source, ".npz"), source_train,
                             snakemake.config["curation"]["block_videos"])
 
 
@@ -34,7 +34,7 @@ log.info("%s: %d of %d source training videos (budget %s), target reference: %d 
 device = resolve_device(snakemake.config["curation"]["device"],
                         snakemake.config["resources"]["allow_cpu_fallback"])
 if strategy in ("avg_sim", "knn"):
-    target_blocks = list(embedding_blocks(snakemake.input.target, target_train, len(target_train) or 1))
+    target_blocks = list(embedding_blocks(block_files(snakemake.input.target, ".npz"), target_train, len(target_train) or 1))
     if not target_blocks:
         raise ValueError("curation needs target training videos with a clip embedding; the target "
                          "corpus has none (see results/qc.csv)")

@@ -2,8 +2,9 @@
 
 from groundprobe.demo_recovery import write_demo_recovery
 from groundprobe.io import setup_logging
+from groundprobe.manifest import block_files
 
 log = setup_logging(snakemake.log[0])
-table = write_demo_recovery(snakemake.input.truth, snakemake.input.segments, snakemake.input.auc_by_video,
-                            snakemake.output.csv, snakemake.output.videos)
+table = write_demo_recovery(snakemake.input.truth, block_files(snakemake.input.segments, ".tsv.gz"),
+                            snakemake.input.auc_by_video, snakemake.output.csv, snakemake.output.videos)
 log.info("planted grounding recovered:\n%s", table.to_string(index=False))

@@ -1,4 +1,7 @@
-"""Glue for rules features_2d and features_3d: per-second features of one shard's videos."""
+"""Glue for rules features_2d and features_3d: per-second features of one block's videos, one
+file per shard."""
+
+from pathlib import Path
 
 import torch
 
@@ -6,6 +9,7 @@ from groundprobe.config import with_execution_settings
 from groundprobe.download import require_video_files
 from groundprobe.features import extract_shard_features, stream_params
 from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.manifest import block_shards
 from groundprobe.qc import qc_frame
 
 log = setup_logging(snakemake.log[0])
@@ -19,10 +23,15 @@ params = stream_params(features, stream) | {
     "threads": snakemake.threads,
     "allow_cpu_fallback": snakemake.config["resources"]["allow_cpu_fallback"],
 }
-downloads = read_table(snakemake.input.download)
-videos = downloads.loc[downloads["status"] == "ok", ["video_id", "video_path"]]
-require_video_files(videos, f"snakemake {snakemake.input.download} --forcerun download")
-qc = extract_shard_features(videos, stream, params, snakemake.output.h5, log)
+out = Path(snakemake.output.h5)
+out.mkdir(parents=True, exist_ok=True)
+qc = []
+for shard, download in zip(block_shards(snakemake.wildcards.block), snakemake.input.download):
+    downloads = read_table(download)
+    videos = downloads.loc[downloads["status"] == "ok", ["video_id", "video_path"]]
+    require_video_files(videos, f"snakemake {download} --forcerun download")
+    shard_qc = extract_shard_features(videos, stream, params, out / f"{shard}.h5", log)
+    qc += shard_qc
+    log.info("shard %s: %s features for %d videos, %d to QC", shard, stream,
+             len(videos) - len(shard_qc), len(shard_qc))
 write_table(qc_frame(qc), snakemake.output.qc)
-log.info("shard %s: %s features for %d videos, %d to QC", snakemake.wildcards.shard, stream,
-         len(videos) - len(qc), len(qc))

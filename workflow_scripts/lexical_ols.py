@@ -2,13 +2,15 @@
 
 from groundprobe.io import atomic_output, setup_logging, write_table
 from groundprobe.lexical_ols import INPUT_COLUMNS, lexical_ols
+from groundprobe.manifest import block_files
 from groundprobe.segment_auc import iter_segment_tables
 
 log = setup_logging(snakemake.log[0])
 params = snakemake.params.lexical_ols  # result settings only; the execution setting is read below
+tables = block_files(snakemake.input.segment_auc, ".parquet")
 # The per-shard tables are read afresh for each pass of the library, one shard at a time.
 top, words, ftest, summaries = lexical_ols(
-    lambda: iter_segment_tables(snakemake.input.segment_auc, columns=INPUT_COLUMNS),
+    lambda: iter_segment_tables(tables, columns=INPUT_COLUMNS),
     params["split"], params["min_videos"], params["max_words"], params["top_words"],
     params["position_bins"], params["min_captions"], params["cluster_by_video"],
     accumulator_bytes=snakemake.config["analysis"]["lexical_ols"]["accumulator_mb"] << 20)

@@ -3,14 +3,15 @@
 import pandas as pd
 
 from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.manifest import block_files
 from groundprobe.model_comparison import comparison_table, paired_auc
 
 log = setup_logging(snakemake.log[0])
 
 
-def evaluated(paths) -> pd.DataFrame:
-    """One model's per-shard evaluate tables as one table."""
-    return pd.concat([read_table(path) for path in paths], ignore_index=True)
+def evaluated(blocks) -> pd.DataFrame:
+    """One model's per-shard evaluate tables (in its block folders) as one table."""
+    return pd.concat([read_table(path) for path in block_files(blocks, ".auc.tsv")], ignore_index=True)
 
 
 pairs = paired_auc(evaluated(snakemake.input.diverse), evaluated(snakemake.input.instructional),

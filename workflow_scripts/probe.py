@@ -8,6 +8,7 @@ from groundprobe.device import resolve_device
 from groundprobe.evaluate import evaluate_videos
 from groundprobe.features import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.manifest import block_files
 from groundprobe.probe import probe_row, validation_ids
 from groundprobe.retrieval import retrieve
 from groundprobe.train import load_model, training_summary
@@ -16,11 +17,13 @@ log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
 model_name, corpus = snakemake.wildcards.model, snakemake.wildcards.corpus
 validation = validation_ids(read_table(snakemake.input.manifest), corpus)
-segments = pd.concat([read_table(path) for path in snakemake.input.segments], ignore_index=True)
+segments = pd.concat([read_table(path) for path in block_files(snakemake.input.segments, ".tsv.gz")],
+                     ignore_index=True)
 segments = segments[segments["video_id"].isin(validation)]
 model = load_model(snakemake.input.checkpoint, resolve_device(snakemake.config["train"]["device"]))
 params = with_execution_settings(snakemake.params.retrieval, snakemake.config["retrieval"], "retrieval")
-with FeatureStore(snakemake.input.features_2d, snakemake.input.features_3d) as store:
+with FeatureStore(block_files(snakemake.input.features_2d, ".h5"),
+                  block_files(snakemake.input.features_3d, ".h5")) as store:
     ranks, metrics = retrieve(model, segments, store, params["clips_per_video"], params["query_block"],
                               params["max_items"], params["seed"])
     # Here rather than from rule evaluate's shard tables: a job per shard and model costs more

@@ -1,8 +1,10 @@
-"""Glue for rule shard_listing: the paths of one kind of per-shard file, one a line."""
+"""Glue for rule shard_listing: the paths of one kind of per-shard file in the block folders, one a
+line."""
 
 from groundprobe.io import setup_logging
-from groundprobe.manifest import write_shard_listing
+from groundprobe.manifest import block_files, write_shard_listing
 
 log = setup_logging(snakemake.log[0])
-write_shard_listing(list(map(str, snakemake.input.files)), snakemake.output.listing)
-log.info("%s: %d shard files", snakemake.wildcards.kind, len(snakemake.input.files))
+files = block_files(snakemake.input.blocks, snakemake.params.suffix)
+write_shard_listing(files, snakemake.output.listing)
+log.info("%s: %d shard files in %d blocks", snakemake.wildcards.kind, len(files), len(snakemake.input.blocks))

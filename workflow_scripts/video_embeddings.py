@@ -1,10 +1,14 @@
-"""Glue for rule video_embeddings: the mean clip embedding of every video of one shard."""
+"""Glue for rule video_embeddings: the mean clip embedding of every video of one block, one file
+per shard."""
+
+from pathlib import Path
 
 import torch
 
 from groundprobe.device import resolve_device
 from groundprobe.features import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
+from groundprobe.manifest import block_shards
 from groundprobe.qc import qc_frame
 from groundprobe.train import load_model
 from groundprobe.video_embeddings import (model_embedder, normalised, save_embeddings,
@@ -21,22 +25,29 @@ if by_model:
     embed = model_embedder(load_model(snakemake.input.checkpoint, device))
 else:
     embed = normalised
+events = windows_by_video(read_table(snakemake.input.events)) if params["clips"] == "events" else None
+no_span = ((), ())
 
-if params["clips"] == "uniform":
-    def windows_of(video_id, n_seconds):
-        return uniform_windows(n_seconds, params["window_s"])
-else:
-    spans = windows_by_video(read_table(snakemake.input.segments if params["clips"] == "captions"
-                                        else snakemake.input.events))
-    no_span = ((), ())
 
-    def windows_of(video_id, n_seconds):
-        return second_windows(*spans.get(video_id, no_span), n_seconds)
+def clip_windows(shard: str):
+    """windows_of(video_id, n_seconds) for the videos of ``shard``: its clips' second windows."""
+    if params["clips"] == "uniform":
+        return lambda video_id, n_seconds: uniform_windows(n_seconds, params["window_s"])
+    spans = events if events is not None else windows_by_video(
+        read_table(Path(snakemake.input.segments) / f"{shard}.tsv.gz"))
+    return lambda video_id, n_seconds: second_windows(*spans.get(video_id, no_span), n_seconds)
 
-with FeatureStore(*[[snakemake.input[f"features_{stream}"]] for stream in streams]) as store:
-    ids, means, n_clips, qc = video_means(store.video_ids, windows_of, store, store.n_seconds, embed)
-save_embeddings(snakemake.output.npz, ids, means, n_clips)
+
+out = Path(snakemake.output.npz)
+out.mkdir(parents=True, exist_ok=True)
+qc = []
+for shard in block_shards(snakemake.wildcards.block):
+    files = [[str(Path(snakemake.input[f"features_{stream}"]) / f"{shard}.h5")] for stream in streams]
+    with FeatureStore(*files) as store:
+        ids, means, n_clips, shard_qc = video_means(store.video_ids, clip_windows(shard), store,
+                                                    store.n_seconds, embed)
+    save_embeddings(out / f"{shard}.npz", ids, means, n_clips)
+    qc += shard_qc
+    log.info("shard %s: %d videos embedded (%s clips, %s, streams %s), %d without a clip", shard,
+             len(ids), params["clips"], params["embedding"], "+".join(streams), len(shard_qc))
 write_table(qc_frame(qc), snakemake.output.qc)
-log.info("shard %s: %d videos embedded (%s clips, %s, streams %s), %d without a clip",
-         snakemake.wildcards.shard, len(ids), params["clips"], params["embedding"], "+".join(streams),
-         len(qc))
