@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -428,13 +428,39 @@ def ingest_ytdlp(row: Any, download_dir: Path, settings: DownloadSettings) -> di
     return dict(record, info_path="")  # the info JSON went with the folder
 
 
+def _captions_given(row: Any) -> bool:
+    """Whether a manifest row names its own caption file."""
+    return isinstance(row.captions, str) and row.captions != ""
+
+
+def _with_given_captions(record: dict, row: Any, download_dir: Path, timeout_s: float) -> dict:
+    """A fetched ``ytdlp`` row's download row with the caption file its manifest row names
+    (localised as a local/http row's: :func:`ingest_video`) as its captions, of the row's kind."""
+    if record["status"] != "ok":
+        return record
+    try:
+        kind = "http" if _is_remote(row.captions) else "local"
+        stem = download_dir / row.video_id / f"{row.video_id}.given"
+        captions = str(localise(row.captions, kind, stem, timeout_s))
+    except DownloadFailure as error:
+        code = "no_captions" if error.code == "unavailable" else error.code
+        return _fail(dict(record), code, f"captions: {error}")
+    return dict(record, captions_path=captions, caption_kind=row.caption_kind,
+                english_tracks=row.caption_kind)
+
+
 def ingest_shard(videos: pd.DataFrame, download_dir: str | Path,
                  settings: DownloadSettings | None = None) -> tuple[pd.DataFrame, list[QcRecord]]:
     """Ingest every manifest row of a shard; failures become QC records '<code>: <reason>'."""
     settings = settings or DownloadSettings()
     records = []
     for row in videos.itertuples():
-        if row.source_type == "ytdlp":
+        if row.source_type == "ytdlp" and _captions_given(row):
+            # The table's own captions (e.g. HowTo100M's release): yt-dlp fetches the video only.
+            record = ingest_ytdlp(row, Path(download_dir), replace(settings, captions_required=False))
+            records.append(_with_given_captions(record, row, Path(download_dir),
+                                                settings.socket_timeout_s))
+        elif row.source_type == "ytdlp":
             records.append(ingest_ytdlp(row, Path(download_dir), settings))
         else:
             records.append(ingest_video(row, Path(download_dir), settings.socket_timeout_s,

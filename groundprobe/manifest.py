@@ -109,8 +109,6 @@ def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
         # urllib would also open file:// (a copy of a local file), ftp:// and data: URLs.
         ((df["source_type"] == "http") & ~df["source"].str.fullmatch(WEB_URL),
          "an http source must be an http:// or https:// URL"),
-        ((df["source_type"] == "ytdlp") & (df["captions"] != ""),
-         "a ytdlp source gets its captions from the download: leave captions empty"),
         (~df["caption_kind"].isin(CAPTION_KINDS), f"caption_kind must be one of {', '.join(CAPTION_KINDS)}"),
         (~df["split"].isin(SPLITS), f"split must be one of {', '.join(SPLITS)}"),
         (~df["instructional"].isin(["", "0", "1", "0.0", "1.0"]), "instructional must be 1, 0 or empty"),

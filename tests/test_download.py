@@ -379,6 +379,31 @@ def test_videos_without_captions_are_fetched_when_captions_are_not_required(tmp_
     assert Path(table.set_index("video_id").loc["english", "captions_path"]).read_text() == vtt("hello")
 
 
+def test_a_ytdlp_row_with_its_own_captions_fetches_the_video_only_and_reads_its_file(
+        tmp_path, video_site, tiny_video):
+    """HowTo100M's videos come from YouTube, their captions from the release: the row's caption
+    file is used (a site track or a German-only video changes nothing) and no track is fetched;
+    a given file that is gone is the row's no_captions."""
+    video = tiny_video.read_bytes()
+    video_site.videos.update({"own": SiteVideo(video, {"en": vtt("site words")}),
+                              "german": SiteVideo(video, {"de": vtt("nur deutsch")}),
+                              "lost": SiteVideo(video, {"en": vtt("site words")})})
+    given = tmp_path / "release.vtt"
+    given.write_text(vtt("release words"))
+    rows = manifest_rows([("own", video_site.page("own"), "ytdlp", str(given), "auto"),
+                          ("german", video_site.page("german"), "ytdlp", str(given), "manual"),
+                          ("lost", video_site.page("lost"), "ytdlp", str(tmp_path / "gone.vtt"), "auto")])
+    table, qc = ingest_shard(rows, tmp_path / "dl", FAST)
+    assert {r.video_id: r.reason.split(":")[0] for r in qc} == {"lost": "no_captions"}
+    by_id = table.set_index("video_id")
+    for vid, kind in (("own", "auto"), ("german", "manual")):
+        assert by_id.loc[vid, "status"] == "ok"
+        assert Path(by_id.loc[vid, "captions_path"]) == given
+        assert by_id.loc[vid, "caption_kind"] == kind
+        assert Path(by_id.loc[vid, "video_path"]).read_bytes() == video
+        assert not list((tmp_path / "dl" / vid).glob("*.vtt"))
+
+
 def test_markers_of_captioned_corpora_hold_across_the_captions_required_setting():
     """Markers written before the setting existed hold: the default leaves the fingerprint as it
     was; only an optional-captions download differs."""

@@ -70,9 +70,10 @@ def test_ytdlp_sources_are_youtube_ids_or_urls():
     with pytest.raises(ManifestError, match="ytdlp source must be an 11-character YouTube id.*vid001"):
         build_manifest(sources(2, source_type=["ytdlp"] * 2, source=["dQw4w9WgXcQ", "dQw4w9"]),
                        shard_size=10)
-    with pytest.raises(ManifestError, match="gets its captions from the download.*vid000"):
-        build_manifest(sources(1, source_type=["ytdlp"], source=["dQw4w9WgXcQ"], captions=["c.vtt"]),
-                       shard_size=10)
+    # A caption file of its own (HowTo100M's release) is kept: the download then fetches the video only.
+    own = build_manifest(sources(1, source_type=["ytdlp"], source=["dQw4w9WgXcQ"], captions=["c.vtt"]),
+                         shard_size=10)
+    assert own["captions"].tolist() == ["c.vtt"]
 
 
 def test_target_videos_get_their_own_corpus_and_shards_after_the_source():
