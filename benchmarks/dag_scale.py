@@ -224,13 +224,17 @@ def sources_table(n: int, seed: int = 0, instructional: float = 0.0) -> pd.DataF
 
 def scale_config(preset: str, shard_size: int, model_comparison: bool) -> dict:
     """config.yaml (merged with config/youtube600k.yaml for that preset), reading sources.tsv in
-    shards of shard_size, with no curation (no target corpus)."""
+    shards of shard_size, with no curation (no target corpus) and M_Instructional, when compared,
+    trained on the corpus's videos labelled instructional."""
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     if preset == "youtube600k":
         update_config(config, yaml.safe_load((ROOT / "config/youtube600k.yaml").read_text()))
     config["corpus"].update(sources="sources.tsv", shard_size=shard_size, target_sources="")
     config["curation"]["enabled"] = False
     config["analysis"]["model_comparison"]["enabled"] = model_comparison
+    # M_Instructional on the generated corpus's instructional videos, not on a corpus of its own.
+    config["corpus"]["instructional_sources"] = ""
+    config["train"]["models"]["instructional"] = {"split": "train", "instructional": 1}
     return config
 
 

@@ -2,8 +2,9 @@
 assignment of rates to categories (issue 18, item 3)?
 
 For each corpus seed and each rate assignment it runs the demo in a fresh work directory (the
-project's Snakefile with config.yaml, `demo_corpus.seed` and the categories' rates changed; curation
-and CrossTask off, as they do not touch the category table) to `results/demo_recovery.csv`, and
+project's Snakefile with config.yaml, `demo_corpus.seed` and the categories' rates changed; curation,
+CrossTask and the model comparison with its instructional corpus off, as they do not touch the
+category table) to `results/demo_recovery.csv`, and
 prints per category the planted rate, the model's mean intra-video AUC with its bootstrap
 interval (`results/auc_by_category_all.csv`) and the oracle's AUC, then per run:
 
@@ -89,6 +90,10 @@ def run_config(seed: int, assignment: str, tiny: bool) -> dict:
         category["rate"] = rate
     demo.update(seed=seed, categories=categories)
     demo["crosstask"]["videos_per_task"] = 0
+    demo["instructional_corpus"]["videos"] = 0
+    config["corpus"]["instructional_sources"] = ""
+    config["howto100m"]["videos"] = ""
+    config["analysis"]["model_comparison"]["enabled"] = False
     config["curation"]["enabled"] = False
     config["crosstask"]["enabled"] = False
     config["features"]["threads"] = os.cpu_count() or 2

@@ -309,7 +309,7 @@ class VideoPlan:
         return [word for phrase in self.phrases for word in phrase.words]
 
 
-def _rng(seed: int, stream: int, index: int = 0) -> np.random.Generator:
+def random_stream(seed: int, stream: int, index: int = 0) -> np.random.Generator:
     return np.random.default_rng([seed, stream, index])
 
 
@@ -516,7 +516,7 @@ def target_title(scenes: tuple[Scene, ...]) -> str:
     return " and ".join(shown).capitalize()
 
 
-def _draw_video(video_id: str, index: int, category: dict, n_frames: int, split: str,
+def draw_video(video_id: str, index: int, category: dict, n_frames: int, split: str,
                 instructional: int, table_rng: np.random.Generator, params: dict,
                 bad_input: str = "", in_domain: bool = False, titled_by_object: bool = False
                 ) -> VideoPlan:
@@ -534,7 +534,7 @@ def _draw_video(video_id: str, index: int, category: dict, n_frames: int, split:
     if secondary and table_rng.random() < SECONDARY_LABEL_P:
         labels += (str(table_rng.choice(secondary)),)
     fps = int(params["fps"])
-    narration_rng = _rng(int(params["seed"]), _NARRATION_STREAM, index)
+    narration_rng = random_stream(int(params["seed"]), _NARRATION_STREAM, index)
     objects = list(TARGET_OBJECTS if in_domain else INSTRUCTIONAL_OBJECTS if instructional else OBJECTS)
     scenes = plan_scenes(n_frames, fps, tuple(params["scene_s"]), objects, narration_rng)
     title = make_title(scenes[0].obj if titled_by_object else category["label"], instructional,
@@ -555,7 +555,7 @@ def plan_corpus(params: dict) -> list[VideoPlan]:
     categories = params["categories"]
     per_category = int(params["videos_per_category"])
     n_bad = len(BAD_INPUT_QC_STAGES) if params["bad_inputs"] else 0
-    table_rng = _rng(seed, _TABLE_STREAM)
+    table_rng = random_stream(seed, _TABLE_STREAM)
     ids = video_ids(per_category * len(categories) + n_bad, table_rng)
     plans: list[VideoPlan] = []
     for category in categories:
@@ -564,12 +564,12 @@ def plan_corpus(params: dict) -> list[VideoPlan]:
         for split, instructional in zip(splits, labels):
             n_frames = round(table_rng.uniform(*params["duration_s"]) * fps)
             index = len(plans)
-            plans.append(_draw_video(ids[index], index, category, n_frames, split, instructional,
+            plans.append(draw_video(ids[index], index, category, n_frames, split, instructional,
                                      table_rng, params))
     for kind in list(BAD_INPUT_QC_STAGES)[:n_bad]:
         seconds = TOO_SHORT_S if kind == "too_short" else table_rng.uniform(*params["duration_s"])
         index = len(plans)
-        plans.append(_draw_video(ids[index], index, categories[0], round(seconds * fps), "validation",
+        plans.append(draw_video(ids[index], index, categories[0], round(seconds * fps), "validation",
                                  0, table_rng, params, kind))
     minority = plan_in_domain_minority(params, len(plans))
     refuse_repeated_ids("in-domain", minority, plans)
@@ -594,7 +594,7 @@ def plan_in_domain_minority(params: dict, first_index: int) -> list[VideoPlan]:
     seed, fps = int(params["seed"]), int(params["fps"])
     target = params["target_domain"]
     per_category = int(target["source_videos"])
-    rng = _rng(seed, _TARGET_STREAM)
+    rng = random_stream(seed, _TARGET_STREAM)
     ids = video_ids(per_category * len(params["categories"]), rng)
     plans: list[VideoPlan] = []
     for category in params["categories"]:
@@ -602,7 +602,7 @@ def plan_in_domain_minority(params: dict, first_index: int) -> list[VideoPlan]:
         for _ in range(per_category):
             n_frames = round(rng.uniform(*params["duration_s"]) * fps)
             titled = bool(rng.random() < IN_DOMAIN_TITLE_P)
-            plans.append(_draw_video(ids[len(plans)], first_index + len(plans), narrated_like_target,
+            plans.append(draw_video(ids[len(plans)], first_index + len(plans), narrated_like_target,
                                      n_frames, "train", 0, rng, params, in_domain=True,
                                      titled_by_object=titled))
     return plans
@@ -615,14 +615,14 @@ def plan_target_corpus(params: dict) -> list[VideoPlan]:
     Ids and streams are the target's own, so the source corpus does not depend on them."""
     seed, fps = int(params["seed"]), int(params["fps"])
     target = params["target_domain"]
-    rng = _rng(seed, _TARGET_STREAM, 1)
+    rng = random_stream(seed, _TARGET_STREAM, 1)
     n = int(target["videos"])
     ids = video_ids(n, rng)
     category = {"label": target["label"], "rate": target["rate"]}
     plans = []
     for k, split in enumerate(stratified_splits(n, float(params["validation_fraction"]), rng)):
         n_frames = round(rng.uniform(*params["duration_s"]) * fps)
-        plan = _draw_video(ids[k], TARGET_INDEX_OFFSET + k, category, n_frames, split, 0, rng, params,
+        plan = draw_video(ids[k], TARGET_INDEX_OFFSET + k, category, n_frames, split, 0, rng, params,
                            in_domain=True, titled_by_object=True)
         plans.append(replace(plan, title=target_title(plan.scenes)))
     return plans
@@ -685,11 +685,11 @@ def plan_crosstask(params: dict) -> list[CrossTaskVideo]:
     so the rest of the corpus does not depend on the task set."""
     seed = int(params["seed"])
     per_task = int(params["crosstask"]["videos_per_task"])
-    ids = iter(video_ids(per_task * len(CROSSTASK_TASKS), _rng(seed, _CROSSTASK_STREAM)))
+    ids = iter(video_ids(per_task * len(CROSSTASK_TASKS), random_stream(seed, _CROSSTASK_STREAM)))
     videos = []
     for task in CROSSTASK_TASKS:
         for _ in range(per_task):
-            rng = _rng(seed, _NARRATION_STREAM, CROSSTASK_INDEX_OFFSET + len(videos))
+            rng = random_stream(seed, _NARRATION_STREAM, CROSSTASK_INDEX_OFFSET + len(videos))
             videos.append(CrossTaskVideo(task, plan_crosstask_video(task, next(ids), params, rng)))
     return videos
 
@@ -871,13 +871,15 @@ def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFram
 
 
 def planted_truth(params: dict, plans: list[VideoPlan], target_plans: list[VideoPlan],
-                  vocabulary: pd.DataFrame, crosstask: list[CrossTaskVideo] = ()) -> dict:
+                  vocabulary: pd.DataFrame, crosstask: list[CrossTaskVideo] = (),
+                  instructional: list[VideoPlan] = ()) -> dict:
     """What the corpus plants: rates, length effects, verticals and videos per category; objects,
     which of them instructional videos show, intro/outro talk, always- and never-grounded words,
     bad inputs; the target domain (its objects, the target corpus's videos and the source's
     in-domain videos); per video (source and target) its instructional label, whether it is
     in-domain, scenes and words (token, start_s, end_s, named object or null, part of the
-    narration); the CrossTask task set when there is one (:func:`crosstask_truth`)."""
+    narration); the CrossTask task set when there is one (:func:`crosstask_truth`); the
+    instructional corpus's video ids and rate when there is one."""
     vertical_by_label = dict(zip(vocabulary["Name"], vocabulary["Vertical1"]))
     normal = [p for p in plans if not p.bad_input]
     target_ids = {p.video_id for p in target_plans}
@@ -914,6 +916,9 @@ def planted_truth(params: dict, plans: list[VideoPlan], target_plans: list[Video
                           for ph in p.phrases for w in ph.words],
             } for p in plans + target_plans},
         **({"crosstask": crosstask_truth(crosstask)} if crosstask else {}),
+        **({"instructional_corpus": {**params["instructional_corpus"],
+                                     "video_ids": [p.video_id for p in instructional]}}
+           if instructional else {}),
     }
 
 
@@ -942,7 +947,7 @@ def _write_video_files(plan: VideoPlan, index: int, out: Path, photos: dict[str,
     """The mp4 (or, for the undecodable input, random bytes) and, when ``captioned``, the caption
     file of one video."""
     video = out / "videos" / f"{plan.video_id}.mp4"
-    rng = _rng(int(params["seed"]), _RENDER_STREAM, index)
+    rng = random_stream(int(params["seed"]), _RENDER_STREAM, index)
     if plan.bad_input == "undecodable":
         with atomic_output(video) as tmp:
             tmp.write_bytes(rng.bytes(UNDECODABLE_BYTES))
@@ -988,38 +993,51 @@ def generate_demo_corpus(params: dict, out_dir: str | Path, workers: int = 1) ->
     """Write the demo corpus described by the ``demo_corpus`` config block into ``out_dir``.
 
     Writes ``videos/<id>.mp4``, ``captions/<id>.en.vtt`` (of the target corpus's videos too; the
-    CrossTask task set's videos have none), then ``planted_truth.json``, ``target/sources.tsv``
+    CrossTask task set's videos have none), ``howto100m/`` (the instructional corpus in
+    HowTo100M's release format, groundprobe.demo_howto100m, when ``instructional_corpus.videos``
+    > 0), then ``planted_truth.json``, ``target/sources.tsv``
     (when ``target_domain.videos`` > 0), ``crosstask/`` (:func:`write_crosstask`, when
     ``crosstask.videos_per_task`` > 0) and ``sources.tsv`` (last, so a complete table means a
     complete corpus). Returns the table's path. ``workers`` videos are rendered at once (threads:
     Pillow and the pipe release the GIL, and each video has its own ffmpeg process and random
     stream, so the output does not depend on it).
     """
+    # Imported here: it builds its plans with this module's.
+    from groundprobe.demo_howto100m import (FOLDER, INSTRUCTIONAL_INDEX_OFFSET,
+                                            plan_instructional_corpus, write_instructional_release)
+
     out = Path(out_dir)
     plans, target_plans = plan_corpus(params), plan_target_corpus(params)
     crosstask = plan_crosstask(params)
+    instructional = plan_instructional_corpus(params)
     refuse_repeated_ids("target", target_plans, plans)
     refuse_repeated_ids("CrossTask", [v.plan for v in crosstask], plans + target_plans)
+    refuse_repeated_ids("instructional", instructional,
+                        plans + target_plans + [v.plan for v in crosstask])
     photos = {obj: working_photo(load_photo(obj), int(params["width"]), int(params["height"]))
               for obj in OBJECTS + TARGET_OBJECTS}
-    # (render stream index, plan, whether it has captions)
-    indexed = ([(index, plan, True) for index, plan in enumerate(plans)]
-               + [(TARGET_INDEX_OFFSET + k, plan, True) for k, plan in enumerate(target_plans)]
-               + [(CROSSTASK_INDEX_OFFSET + k, v.plan, False) for k, v in enumerate(crosstask)])
+    # (render stream index, plan, folder, whether it has a caption file of its own)
+    indexed = ([(index, plan, out, True) for index, plan in enumerate(plans)]
+               + [(TARGET_INDEX_OFFSET + k, plan, out, True) for k, plan in enumerate(target_plans)]
+               + [(CROSSTASK_INDEX_OFFSET + k, v.plan, out, False) for k, v in enumerate(crosstask)]
+               + [(INSTRUCTIONAL_INDEX_OFFSET + k, plan, out / FOLDER, False)
+                  for k, plan in enumerate(instructional)])
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(_write_video_files, plan, index, out, photos, params, captioned)
-                for index, plan, captioned in indexed]
+        jobs = [pool.submit(_write_video_files, plan, index, folder, photos, params, captioned)
+                for index, plan, folder, captioned in indexed]
         for job in jobs:
             job.result()
     vocabulary = load_yt8m_vocabulary()
     _write_text(out / "planted_truth.json",
-                json.dumps(planted_truth(params, plans, target_plans, vocabulary, crosstask),
+                json.dumps(planted_truth(params, plans, target_plans, vocabulary, crosstask, instructional),
                            indent=1) + "\n")
     if target_plans:
         write_table(sources_table(target_plans, out, vocabulary, labelled=False),
                     out / "target" / "sources.tsv")
     if crosstask:
         write_crosstask(crosstask, out, vocabulary)
+    if instructional:
+        write_instructional_release(instructional, out)
     sources = out / "sources.tsv"
     write_table(sources_table(plans, out, vocabulary), sources)
     log.info("demo corpus: %d videos in %s", len(plans), out)

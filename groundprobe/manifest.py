@@ -30,6 +30,8 @@ SOURCE_TYPES = ("local", "http", "ytdlp")
 CAPTION_KINDS = ("auto", "manual")
 SPLITS = ("train", "validation")
 SOURCE_CORPUS, TARGET_CORPUS, CROSSTASK_CORPUS = "source", "target", "crosstask"
+# M_Instructional's own training corpus (Hessel et al.: HowTo100M), beside the studied one.
+INSTRUCTIONAL_CORPUS = "instructional"
 # Shard names are the shard number in 5 digits, after this prefix for the corpora with a
 # manifest of their own (so no shard name is in two manifests).
 SHARD_PREFIXES = {CROSSTASK_CORPUS: "ct"}
@@ -144,18 +146,22 @@ def corpus_videos(manifest: pd.DataFrame, corpus: str = SOURCE_CORPUS) -> pd.Dat
 
 
 def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFrame | None = None,
-                   target: pd.DataFrame | None = None) -> pd.DataFrame:
+                   target: pd.DataFrame | None = None, instructional: pd.DataFrame | None = None
+                   ) -> pd.DataFrame:
     """The manifest: normalised sources, verticals filled from the labels, the ``corpus`` each
-    video belongs to (``source``, or ``target`` for the rows of ``target``) and a ``shard`` column.
+    video belongs to (``source``, ``target`` for the rows of ``target``, ``instructional`` for
+    those of ``instructional``, M_Instructional's training corpus) and a ``shard`` column.
 
-    Target videos fill shards of their own after the source's, so no job mixes the two corpora
-    (adding source videos renumbers the target's shards, never the source's). Columns:
-    MANIFEST_COLUMNS. Raises ManifestError when a video id is in both tables or the target lacks
-    training or validation videos.
+    Target and instructional videos fill shards of their own after the source's, in that order,
+    so no job mixes two corpora (adding source videos renumbers the others' shards, never the
+    source's). Columns: MANIFEST_COLUMNS. Raises ManifestError when a video id is in two tables,
+    the target lacks training or validation videos or the instructional table training videos.
     """
     vocab = load_yt8m_vocabulary() if vocabulary is None else vocabulary
     vertical_by_label = dict(zip(vocab["Name"], vocab["Vertical1"]))
-    corpora = [(SOURCE_CORPUS, sources)] + ([(TARGET_CORPUS, target)] if target is not None else [])
+    corpora = [(SOURCE_CORPUS, sources)] + [
+        (corpus, table) for corpus, table in ((TARGET_CORPUS, target), (INSTRUCTIONAL_CORPUS, instructional))
+        if table is not None]
     frames, first_shard = [], 0
     for corpus, table in corpora:
         df = normalise_sources(table)
@@ -169,6 +175,9 @@ def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFr
             raise ManifestError(f"the target table has no {missing[0]} videos: curation "
                                 f"selects toward the target's training videos and probes its "
                                 f"validation videos (column 'split')")
+        if corpus == INSTRUCTIONAL_CORPUS and "train" not in set(df["split"]):
+            raise ManifestError("the instructional table has no train videos: M_Instructional "
+                                "trains on them (column 'split')")
         df["corpus"] = corpus
         df["shard"] = [first_shard + shard for shard in assign_shards(len(df), shard_size)]
         first_shard = df["shard"].max() + 1 if len(df) else first_shard

@@ -123,11 +123,12 @@ def clip_windows(video_id: str, seconds: np.ndarray, starts: np.ndarray, length_
 
 
 def spec_rows(manifest: pd.DataFrame, spec: Mapping[str, object]) -> pd.Series:
-    """Which rows of ``manifest`` (cells read as text) are source-corpus videos matching every
-    ``column: value`` of ``spec``: numbers compare numerically (``instructional: 1`` matches a
-    cell '1.0'), the rest as text."""
+    """Which rows of ``manifest`` (cells read as text) are videos of the spec's ``corpus`` (the
+    source corpus unless it names one, e.g. ``instructional``) matching every ``column: value`` of
+    ``spec``: numbers compare numerically (``instructional: 1`` matches a cell '1.0'), the rest as
+    text."""
     keep = pd.Series(True, index=manifest.index)
-    if "corpus" in manifest:
+    if "corpus" in manifest and "corpus" not in spec:
         keep &= manifest["corpus"] == SOURCE_CORPUS
     for column, value in spec.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -139,10 +140,10 @@ def spec_rows(manifest: pd.DataFrame, spec: Mapping[str, object]) -> pd.Series:
 
 def select_videos(manifest_path: str | os.PathLike, spec: Mapping[str, object], model: str,
                   chunk_rows: int = MANIFEST_CHUNK_ROWS) -> np.ndarray:
-    """Ids of the source-corpus manifest rows whose every ``column: value`` of ``spec`` matches
-    (:func:`spec_rows`): the training videos of ``model`` (config train.models), sorted and
-    distinct (str array). Target-corpus videos (curation) are never selected: they are the domain
-    the probes measure.
+    """Ids of the manifest rows of the spec's corpus (source unless it names one) whose every
+    ``column: value`` of ``spec`` matches (:func:`spec_rows`): the training videos of ``model``
+    (config train.models), sorted and distinct (str array). Target-corpus videos (curation) are
+    never selected unless a spec names that corpus: they are the domain the probes measure.
 
     The manifest is read ``chunk_rows`` rows at a time, only the spec's columns, keeping only the
     selected ids. Raises ValueError naming a spec column the manifest lacks, and naming the model

@@ -27,7 +27,7 @@ rule asr:
 rule vocab:
     input:
         # results/asr/{block}/{shard}.tsv.gz of every shard, listed (rules/shard_listing.smk).
-        words="results/shards/asr.txt",
+        words="results/shards/source/asr.txt",
         manifest="results/manifest.tsv",
     output:
         vocab="results/vocab.tsv",

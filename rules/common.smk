@@ -7,6 +7,7 @@ from groundprobe.config import budget_label, features_params, result_params, val
 from groundprobe.input_fingerprints import NoLocalFiles, shard_input_fingerprint
 from groundprobe.manifest import (
     CROSSTASK_CORPUS,
+    INSTRUCTIONAL_CORPUS,
     SHARD_PREFIXES,
     SOURCE_CORPUS,
     SHARDS_PER_BLOCK,
@@ -79,7 +80,7 @@ wildcard_constraints:
     model=r"[A-Za-z0-9_]+|curated/[a-z_]+/[0-9.]+(pct)?/seed[0-9]+",
     strategy=r"random|heuristic|avg_sim|knn",
     budget=r"[0-9.]+(pct)?",
-    corpus=r"source|target",
+    corpus=r"source|target|instructional",
 
 
 # The paper's analyses (Hessel et al. 2020, sections 4-5): what `snakemake` builds beside the
@@ -200,6 +201,13 @@ def stage_qc_tables(wildcards):
     )
 
 
+def other_corpora_scores(wildcards):
+    """The evaluation by the reported model of the curation target's and the instructional
+    corpus's blocks: so that every video of the manifest ends evaluated or in QC."""
+    pattern = f"results/evaluate/{config['evaluate']['model']}/{{block}}"
+    return expand(pattern, block=block_ids(TARGET_CORPUS) + block_ids(INSTRUCTIONAL_CORPUS))
+
+
 def pruned_video_tables(wildcards):
     """Per-block tables of deleted videos, only when download.delete_videos_after_features is on."""
     if not config["download"]["delete_videos_after_features"]:
@@ -214,11 +222,16 @@ def weights_input(stream):
 
 
 def demo_optional_outputs():
-    """The demo's target corpus table and CrossTask task set as outputs of rule demo_corpus,
-    when it makes them."""
+    """The demo's target corpus table, instructional corpus (HowTo100M's release format) and
+    CrossTask task set as outputs of rule demo_corpus, when it makes them."""
     demo, outputs = config["demo_corpus"], {}
     if demo["target_domain"]["videos"]:
         outputs["target"] = f"{demo['out_dir']}/target/sources.tsv"
+    if demo["instructional_corpus"]["videos"]:
+        outputs.update(
+            howto100m_videos=f"{demo['out_dir']}/howto100m/HowTo100M_v1.csv",
+            howto100m_captions=f"{demo['out_dir']}/howto100m/caption.json",
+        )
     if demo["crosstask"]["videos_per_task"]:
         outputs.update(
             crosstask_tasks=f"{demo['out_dir']}/crosstask/tasks_primary.txt",
@@ -234,9 +247,18 @@ def target_sources_input(wildcards):
     return [config["corpus"]["target_sources"]] if config["curation"]["enabled"] else []
 
 
+def instructional_sources_input(wildcards):
+    """M_Instructional's training corpus (corpus.instructional_sources), when the model
+    comparison is on and one is configured."""
+    sources = config["corpus"]["instructional_sources"]
+    return [sources] if sources and config["analysis"]["model_comparison"]["enabled"] else []
+
+
 def study_sources(wildcards):
-    """The study's sources tables: corpus.sources and, when curation is on, the target's."""
-    return [config["corpus"]["sources"], *target_sources_input(wildcards)]
+    """The study's sources tables: corpus.sources and, when in use, the curation target's and the
+    instructional corpus's."""
+    return [config["corpus"]["sources"], *target_sources_input(wildcards),
+            *instructional_sources_input(wildcards)]
 
 
 def crosstask_sources():
@@ -323,6 +345,25 @@ def video_embedding_inputs(wildcards):
     if by_model:
         inputs["checkpoint"] = f"results/models/{curation['embedding']}/checkpoint.pt"
     return inputs
+
+
+def training_corpus(wildcards):
+    """The corpus whose shards ``wildcards.model`` trains on: its spec's ``corpus`` (the source
+    corpus unless it names one; a curated model trains on the source's videos), which must be in
+    the manifest."""
+    corpus = model_spec(wildcards).get("corpus", SOURCE_CORPUS)
+    if corpus == INSTRUCTIONAL_CORPUS and not instructional_sources_input(wildcards):
+        raise ValueError(
+            f"model '{wildcards.model}' trains on the instructional corpus: set "
+            "corpus.instructional_sources (and analysis.model_comparison.enabled: true)"
+        )
+    return corpus
+
+
+def training_listing(kind):
+    """An input function: the listing of the per-shard files of ``kind`` of the model's training
+    corpus (rule shard_listing)."""
+    return lambda wildcards: f"results/shards/{training_corpus(wildcards)}/{kind}.txt"
 
 
 def model_spec(wildcards):

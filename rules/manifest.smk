@@ -2,6 +2,7 @@ checkpoint manifest:
     input:
         sources=config["corpus"]["sources"],
         target=target_sources_input,
+        instructional=instructional_sources_input,
     output:
         manifest="results/manifest.tsv",
     params:

@@ -5,8 +5,9 @@ rule qc:
         # The tables the manifest was built from: the reconciliation starts at their rows.
         sources=study_sources,
         auc_by_video="results/auc_by_video.csv",
-        # The curation target's videos, evaluated by the reported model (none without a target).
-        target_scores=per_block(f"results/evaluate/{config['evaluate']['model']}/{{block}}", TARGET_CORPUS),
+        # The curation target's and the instructional corpus's videos, evaluated by the reported
+        # model (none without them).
+        other_scores=other_corpora_scores,
     output:
         qc=report("results/qc.csv", caption="../report/qc.rst", category="1. Corpus"),
         reconciliation=report("results/reconciliation.tsv", caption="../report/reconciliation.rst",

@@ -1,19 +1,19 @@
-# One listing per kind of per-shard file that an aggregate with per-block consumers reads (vocab,
-# train): such a job depends on the listing, not on thousands of block folders (see
+# One listing per corpus and kind of per-shard file that an aggregate with per-block consumers
+# reads (vocab: the source's words; train: its training corpus's segments and features): such a
+# job depends on the listing, not on thousands of block folders (see
 # groundprobe.manifest.read_shard_listing for why the DAG needs it). The listing job depends on
 # every block folder, so rewriting one of them rewrites the listing and reruns its readers.
 
 
 rule shard_listing:
     input:
-        # The studied (source) corpus only: the target's shards feed curation, not vocab or train.
-        blocks=lambda wildcards: expand(SHARD_LISTINGS[wildcards.kind][0], block=block_ids(SOURCE_CORPUS)),
+        blocks=lambda wildcards: expand(SHARD_LISTINGS[wildcards.kind][0], block=block_ids(wildcards.corpus)),
     output:
-        listing="results/shards/{kind}.txt",
+        listing="results/shards/{corpus}/{kind}.txt",
     params:
         suffix=lambda wildcards: SHARD_LISTINGS[wildcards.kind][1],
     log:
-        "results/logs/shard_listing/{kind}.log",
+        "results/logs/shard_listing/{corpus}/{kind}.log",
     localrule: True
     resources:
         **job_resources("shard_listing"),

@@ -1,10 +1,11 @@
 rule train:
     input:
-        # Every shard's files, listed (rules/shard_listing.smk): evaluate's jobs, one per shard,
-        # depend on train, and Snakemake checks each against train's whole input list.
-        segments="results/shards/segments.txt",
-        features_2d="results/shards/features_2d.txt",
-        features_3d="results/shards/features_3d.txt",
+        # Every shard's files of the model's training corpus, listed (rules/shard_listing.smk):
+        # evaluate's jobs, one per block, depend on train, and Snakemake checks each against
+        # train's whole input list.
+        segments=training_listing("segments"),
+        features_2d=training_listing("features_2d"),
+        features_3d=training_listing("features_3d"),
         vocab="results/vocab.tsv",
         manifest="results/manifest.tsv",
         curation=curation_input,

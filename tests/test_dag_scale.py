@@ -43,6 +43,9 @@ def write_corpus(workdir: Path, shards: int) -> None:
     config["corpus"].update(sources="sources.tsv", shard_size=SHARD_SIZE, target_sources="")
     config["curation"]["enabled"] = False
     config["analysis"]["model_comparison"]["enabled"] = True
+    # M_Instructional on the corpus's videos labelled instructional, not on a corpus of its own.
+    config["corpus"]["instructional_sources"] = ""
+    config["train"]["models"]["instructional"] = {"split": "train", "instructional": 1}
     config["download"]["delete_videos_after_features"] = True
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     n = shards * SHARD_SIZE

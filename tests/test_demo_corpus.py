@@ -33,6 +33,7 @@ TINY = {
     "phrase_s": 1.2, "validation_fraction": 0.5, "bad_inputs": True,
     "target_domain": {"videos": 4, "label": "Motorcycling", "rate": 0.8, "source_videos": 1},
     "crosstask": {"videos_per_task": 1},
+    "instructional_corpus": {"videos": 3, "rate": 0.8},
 }
 
 LARGE = {
@@ -43,6 +44,7 @@ LARGE = {
     "phrase_s": 1.6, "validation_fraction": 0.5, "bad_inputs": True,
     "target_domain": {"videos": 40, "label": "Motorcycling", "rate": 0.8, "source_videos": 3},
     "crosstask": {"videos_per_task": 200},
+    "instructional_corpus": {"videos": 40, "rate": 0.8},
 }
 
 # The format's tags, read independently of the project's code.
@@ -623,3 +625,41 @@ def test_a_crosstask_id_that_repeats_another_id_is_refused_before_rendering(tmp_
     with pytest.raises(ValueError, match=f"CrossTask ids \\['{re.escape(source_id)}'\\] repeat other ids"):
         generate_demo_corpus(TINY, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_instructional_corpus_is_a_howto100m_release_of_instructional_videos(corpus, tmp_path):
+    """HowTo100M's video list and caption file, read by groundprobe.howto100m: the planted videos,
+    each caption line one narration phrase over its words' span, videos that decode; the
+    videos show only the instructional objects and are narrated at the corpus's rate."""
+    from groundprobe.asr import parse_captions
+    from groundprobe.demo_howto100m import plan_instructional_corpus
+    from groundprobe.howto100m import iter_caption_file, read_howto100m_videos, write_howto100m_sources
+
+    out, sources, truth = corpus
+    plans = plan_instructional_corpus(TINY)
+    release = out / "howto100m"
+    listed = read_howto100m_videos(release / "HowTo100M_v1.csv")
+    assert listed["video_id"].tolist() == [p.video_id for p in plans] == truth[
+        "instructional_corpus"]["video_ids"]
+    assert not set(listed["video_id"]) & set(sources["video_id"])
+    entries = dict(iter_caption_file(release / "caption.json"))
+    for plan in plans:
+        assert plan.split == "train" and plan.instructional == 1
+        assert {scene.obj for scene in plan.scenes} <= set(INSTRUCTIONAL_OBJECTS)
+        entry = entries[plan.video_id]
+        spoken = [phrase for phrase in plan.phrases if phrase.words]
+        assert entry["text"] == [" ".join(w.token for w in ph.words) for ph in spoken]
+        assert entry["start"] == [round(ph.words[0].start_s, 3) for ph in spoken]
+        assert entry["end"] == [round(ph.words[-1].end_s, 3) for ph in spoken]
+        returncode, probe = ffprobe(release / "videos" / f"{plan.video_id}.mp4")
+        assert returncode == 0 and float(probe["format"]["duration"]) == pytest.approx(
+            plan.duration_s, abs=0.1)
+    named = [ph.named_object is not None for p in plan_instructional_corpus(LARGE) for ph in p.phrases]
+    assert np.mean(named) > 0.5          # narrated like the high-rate categories
+    # Through rule howto100m_sources' function, each video's words come back in order.
+    table = tmp_path / "sources.tsv"
+    write_howto100m_sources(release / "HowTo100M_v1.csv", release / "caption.json",
+                            str(release / "videos"), None, table, tmp_path / "captions")
+    for row in pd.read_csv(table, sep="\t", dtype=str).itertuples():
+        plan = next(p for p in plans if p.video_id == row.video_id)
+        assert [w.text for w in parse_captions(row.captions, "auto")] == [w.token for w in plan.words]

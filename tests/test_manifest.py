@@ -90,6 +90,20 @@ def test_target_videos_get_their_own_corpus_and_shards_after_the_source():
     assert manifest["verticals"].tolist()[5:] == ["Food & Drink;Pets & Animals", "Games", ""]
 
 
+def test_instructional_videos_get_their_own_corpus_and_shards_after_the_target():
+    target = sources(3).assign(video_id=["tgt0", "tgt1", "tgt2"])
+    howto = sources(3).assign(video_id=["how0", "how1", "how2"], split="train")
+    manifest = build_manifest(sources(5), shard_size=2, target=target, instructional=howto)
+    assert manifest["corpus"].tolist() == ["source"] * 5 + ["target"] * 3 + ["instructional"] * 3
+    assert manifest["shard"].tolist() == [0, 0, 1, 1, 2, 3, 3, 4, 5, 5, 6]
+    alone = build_manifest(sources(5), shard_size=2, instructional=howto)
+    assert alone["shard"].tolist() == [0, 0, 1, 1, 2, 3, 3, 4]
+    with pytest.raises(ManifestError, match="instructional table has no train videos"):
+        build_manifest(sources(5), shard_size=2, instructional=howto.assign(split="validation"))
+    with pytest.raises(ManifestError, match="more than one corpus.*vid000"):
+        build_manifest(sources(5), shard_size=2, instructional=sources(1).assign(split="train"))
+
+
 def test_crosstask_videos_get_a_manifest_of_their_own_with_named_shards():
     study = build_manifest(sources(3), shard_size=2)
     crosstask = pd.DataFrame({"video_id": ["ct0", "ct1", "ct2"], "source": ["a.mp4", "b.mp4", "c.mp4"],

@@ -322,15 +322,19 @@ def test_bad_segments_name_the_video(tmp_path):
 
 
 def test_select_videos_matches_every_spec_entry(tmp_path):
-    manifest = pd.DataFrame({"video_id": ["a", "b", "c", "d", "007", "t"],
-                             "split": ["train", "train", "validation", "train", "train", "train"],
-                             "instructional": [1.0, 0.0, 1.0, np.nan, 1.0, 1.0],
-                             "corpus": ["source"] * 5 + ["target"]})
+    manifest = pd.DataFrame({"video_id": ["a", "b", "c", "d", "007", "t", "h1", "h2"],
+                             "split": ["train", "train", "validation", "train", "train", "train",
+                                       "train", "train"],
+                             "instructional": [1.0, 0.0, 1.0, np.nan, 1.0, 1.0, 1.0, 1.0],
+                             "corpus": ["source"] * 5 + ["target"] + ["instructional"] * 2})
     write_table(manifest, tmp_path / "manifest.tsv")
     # Two rows at a time: the selection gathers across chunks.
     select = lambda spec, model: select_videos(tmp_path / "manifest.tsv", spec, model, chunk_rows=2).tolist()
     assert select({"split": "train"}, "diverse") == ["007", "a", "b", "d"]
     assert select({"split": "train", "instructional": 1}, "instructional") == ["007", "a"]
+    # A spec naming a corpus selects in it instead of the source (M_Instructional on HowTo100M).
+    assert select({"corpus": "instructional"}, "instructional") == ["h1", "h2"]
+    assert select({"corpus": "source", "instructional": 1}, "instructional") == ["007", "a", "c"]
     with pytest.raises(ValueError, match="'domain', which the manifest lacks"):
         select({"domain": "cooking"}, "diverse")
 

@@ -24,6 +24,7 @@ from groundprobe.demo_corpus import VideoPlan, generate_demo_corpus, plan_corpus
 from groundprobe.demo_recovery import ALL_VIDEOS
 from groundprobe.io import read_table, read_text_table
 from groundprobe.segment_auc import iter_segment_tables, read_scores
+from groundprobe.train import training_summary
 from tiny_workflow import planned_jobs, shard_file, snakemake, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,7 @@ BYO_DIR = "my_corpus"
 BYO_SOURCES = f"{BYO_DIR}/sources.tsv"
 BYO_TARGET_SOURCES = f"{BYO_DIR}/target/sources.tsv"   # written by the generator, as it is
 BYO_CROSSTASK = f"{BYO_DIR}/crosstask"                  # the generator's CrossTask task set, as it is
+BYO_HOWTO100M = f"{BYO_DIR}/howto100m"                  # its instructional corpus, HowTo100M's format
 CAPTION_FORMATS = ("auto vtt", "auto srt", "manual vtt", "manual srt")
 
 
@@ -57,6 +59,8 @@ def byo_config(**overrides) -> dict:
     config["demo_corpus"].update(width=160, height=120)
     config["features"]["3d"]["frame_size"] = 32
     config["curation"]["budgets"] = config["curation"]["budgets"][:1]
+    config["howto100m"].update(videos=f"{BYO_HOWTO100M}/HowTo100M_v1.csv",
+                               captions=f"{BYO_HOWTO100M}/caption.json", videos_dir=f"{BYO_HOWTO100M}/videos")
     config["crosstask"].update(tasks=f"{BYO_CROSSTASK}/tasks_primary.txt",
                                annotations=f"{BYO_CROSSTASK}/annotations",
                                videos=f"{BYO_CROSSTASK}/videos_val.csv",
@@ -278,6 +282,17 @@ def test_the_default_target_runs_every_analysis_on_the_evaluated_videos(demo_run
     assert comparison.loc["overall", "n"] == len(labelled & both) > 0
     assert (comparison.loc["overall", "n"]
             == comparison.loc["instructional=1", "n"] + comparison.loc["instructional=0", "n"])
+    # M_Instructional trained on the instructional corpus (HowTo100M's format, rule
+    # howto100m_sources), M_Diverse on the study's training split: each on every such video
+    # with segments.
+    qc = set(read_table(results / "qc.csv")["video_id"])
+    for model, rows in (("instructional", manifest["corpus"] == "instructional"),
+                        ("diverse", (manifest["corpus"] == "source") & (manifest["split"] == "train"))):
+        trained = training_summary(results / "models" / model / "checkpoint.pt")["n_videos"]
+        assert trained == len(set(manifest.loc[rows, "video_id"]) - qc) > 0, model
+    instructional = manifest[manifest["corpus"] == "instructional"]
+    assert len(instructional) == byo_config()["demo_corpus"]["instructional_corpus"]["videos"]
+    assert (instructional["split"] == "train").all() and (instructional["instructional"] == 1).all()
     for figure in ("auc_by_vertical", "context_position", "context_tokens"):
         for suffix in (".png", ".svg"):
             assert (results / "figures" / f"{figure}{suffix}").stat().st_size > 1000
@@ -465,6 +480,14 @@ def test_youtube600k_config_builds_the_corpus_from_an_id_list_and_needs_the_pape
     ids.write_text("video_id,labels,split\n" + "".join(
         f"abcdefghij{i},22 20,{'train' if i < 3 else 'validate'}\n" for i in range(5)))
     (workdir / "labels.csv").write_text("video_id,instructional\nabcdefghij4,1\n")
+    # HowTo100M's release, where the preset expects it: 3 videos, captions for two of them.
+    release = workdir / "resources/howto100m"
+    release.mkdir(parents=True)
+    (release / "HowTo100M_v1.csv").write_text(
+        "video_id,category_1,category_2,rank,task_id\n"
+        + "".join(f"howtohowto{i},Food and Entertaining,Recipes,{i + 1},77\n" for i in range(3)))
+    (release / "raw_caption.json").write_text(json.dumps(
+        {f"howtohowto{i}": {"start": [0.5], "end": [2.0], "text": ["mix the flour"]} for i in range(2)}))
     hub = tmp_path / "torch"
     missing = snakemake(workdir, "-n", "results/manifest.tsv", env={"TORCH_HOME": str(hub)}, check=False)
     assert missing.returncode != 0 and "inception_v3_google-0cc3c7bd.pth" in missing.stdout + missing.stderr
@@ -474,14 +497,19 @@ def test_youtube600k_config_builds_the_corpus_from_an_id_list_and_needs_the_pape
     snakemake(workdir, "--cores", "1", "results/manifest.tsv", env={"TORCH_HOME": str(hub)})
     manifest = read_text_table(workdir / "results/manifest.tsv")
     assert list(manifest["source_type"].unique()) == ["ytdlp"]
-    assert list(manifest["split"]) == ["train"] * 3 + ["validation"] * 2
-    assert set(manifest["verticals"]) == {"Food & Drink;Food & Drink"}
-    assert manifest["instructional"].tolist() == ["", "", "", "", "1"]
+    study = manifest[manifest["corpus"] == "source"]
+    assert list(study["split"]) == ["train"] * 3 + ["validation"] * 2
+    assert set(study["verticals"]) == {"Food & Drink;Food & Drink"}
+    assert study["instructional"].tolist() == ["", "", "", "", "1"]
+    # HowTo100M's videos: M_Instructional's corpus, fetched by yt-dlp with the release's captions.
+    howto = manifest[manifest["corpus"] == "instructional"]
+    assert howto["video_id"].tolist() == [f"howtohowto{i}" for i in range(3)]
+    assert [bool(c) for c in howto["captions"].fillna("")] == [True, True, False]
     jobs = planned_jobs(snakemake(workdir, "-n", env={"TORCH_HOME": str(hub)}).stdout)  # default target
-    assert jobs["download"] == 3 and jobs["funnel"] == 1
-    assert jobs["features_2d"] == jobs["prune_videos"] == 1    # the 3 shards' block
-    # Human labels cover validation videos only: M_Instructional and its comparison are not built.
-    assert jobs["train"] == 1 and "model_comparison" not in jobs
+    assert jobs["download"] == 3 + 2 and jobs["funnel"] == 1    # the study's 3 shards, HowTo100M's 2
+    assert jobs["features_2d"] == jobs["prune_videos"] == 2    # a block per corpus
+    # M_Diverse and M_Instructional, compared on the labelled validation videos.
+    assert jobs["train"] == 2 and jobs["model_comparison"] == 1
     # No planted truth: no oracle table.
     assert "demo_recovery" not in jobs
 

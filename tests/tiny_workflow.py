@@ -23,6 +23,9 @@ def tiny_config() -> dict:
         categories=[{"label": "Cooking", "rate": 0.8}, {"label": "Video game", "rate": 0.0}])
     config["demo_corpus"]["target_domain"]["videos"] = 0
     config["demo_corpus"]["crosstask"]["videos_per_task"] = 0
+    config["demo_corpus"]["instructional_corpus"]["videos"] = 0
+    config["corpus"]["instructional_sources"] = ""
+    config["howto100m"]["videos"] = ""
     config["features"].update(threads=1)
     config["features"]["3d"].update(frame_size=32)
     config["train"].update(steps=20, batch_videos=4, checkpoint_every=10, log_every=10, threads=1)

@@ -10,8 +10,8 @@ log = setup_logging(snakemake.log[0])
 stages = pd.concat([read_table(path) for path in snakemake.input.tables], ignore_index=True)
 qc = first_reason_per_video(stages, snakemake.params.stage_order)
 manifest = read_table(snakemake.input.manifest)
-target_auc = block_files(snakemake.input.target_scores, ".auc.tsv")
-evaluated = [read_table(path)["video_id"] for path in [snakemake.input.auc_by_video, *target_auc]]
+other_auc = block_files(snakemake.input.other_scores, ".auc.tsv")
+evaluated = [read_table(path)["video_id"] for path in [snakemake.input.auc_by_video, *other_auc]]
 # Counted from the sources tables themselves, so that a row the manifest lost fails here.
 source_rows = sum(count_table_rows(path) for path in snakemake.input.sources)
 summary = reconcile(manifest["video_id"].tolist(), pd.concat(evaluated).tolist(), qc, source_rows)
