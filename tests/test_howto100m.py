@@ -135,8 +135,9 @@ def test_the_workflow_studies_the_release_as_its_corpus(tmp_path):
 
     csv, caption_file, ids, _ = release(tmp_path)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["corpus"].update(sources="results/howto100m/sources.tsv", target_sources="")
-    config["howto100m"].update(videos=str(csv), captions=str(caption_file), size=4)
+    config["corpus"].update(sources="results/howto100m/sources.tsv", target_sources="",
+                            instructional_sources="")
+    config["howto100m"].update(videos=str(csv), captions=str(caption_file), videos_dir="", size=4)
     config["curation"]["enabled"] = False
     config["crosstask"]["enabled"] = False
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))

@@ -179,11 +179,13 @@ def test_every_video_is_evaluated_or_in_qc_with_its_reason(demo_run):
     manifest = pd.read_csv(demo_run / "results/manifest.tsv", sep="\t", dtype={"video_id": str})
     by_video = pd.read_csv(demo_run / "results/auc_by_video.csv", dtype={"video_id": str})
     qc = pd.read_csv(demo_run / "results/qc.csv", dtype={"video_id": str})
-    # The curation target's videos are evaluated apart from the study, by the baseline model.
-    target_shards = sorted(set(manifest.loc[manifest["corpus"] == "target", "shard"]))
-    on_target = pd.concat([read_table(shard_file(demo_run, "results/evaluate/diverse", f"{shard:05d}.auc.tsv"))
-                           for shard in target_shards])
-    evaluated = [*by_video["video_id"], *on_target["video_id"]]
+    # The curation target's and the instructional corpus's videos are evaluated apart from the
+    # study, by the baseline model.
+    other_shards = sorted(set(manifest.loc[manifest["corpus"].isin(["target", "instructional"]), "shard"]))
+    on_others = pd.concat([read_table(shard_file(demo_run, "results/evaluate/diverse", f"{shard:05d}.auc.tsv"))
+                           for shard in other_shards])
+    assert set(manifest.loc[manifest["corpus"] == "instructional", "video_id"]) <= set(on_others["video_id"])
+    evaluated = [*by_video["video_id"], *on_others["video_id"]]
     assert set(evaluated) | set(qc.video_id) == set(manifest.video_id)
     assert not set(evaluated) & set(qc.video_id)
     assert len(evaluated) + len(qc) == len(manifest)
@@ -454,6 +456,7 @@ def test_job_count_grows_with_shards_not_videos(tmp_path, n_videos):
         workdir = tmp_path / f"shard{shard_size}"
         config = default_config(corpus__shard_size=shard_size, corpus__sources="sources.tsv",
                                 curation__enabled=False)
+        config["analysis"]["model_comparison"]["enabled"] = False   # no instructional corpus
         write_config(workdir, config)
         pd.DataFrame({"video_id": [f"v{i:04d}" for i in range(n_videos)],
                       "source": [f"videos/v{i:04d}.mp4" for i in range(n_videos)],
