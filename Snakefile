@@ -1,6 +1,12 @@
 # groundprobe: how well speech in web videos is grounded in what they show.
 # Stages and layout: see README.md; the method: Hessel et al. 2020.
 
+from snakemake.utils import min_version
+
+# The version pyproject.toml pins; the executor plugin and the DAG figures are for 9.27.
+min_version("9.27")
+
+
 configfile: "config.yaml"
 
 
