@@ -214,12 +214,9 @@ def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0,
         if pd.isna(row.captions) or not row.captions:
             return _fail(record, "no_captions", "no caption file given")
         try:
-            kind = "http" if _is_remote(row.captions) else "local"
-            captions = str(localise(row.captions, kind, stem.with_name(stem.name + ".captions"),
-                                    timeout_s))
+            captions = localise_captions(row.captions, stem, timeout_s)
         except DownloadFailure as error:
-            code = "no_captions" if error.code == "unavailable" else error.code
-            return _fail(record, code, f"captions: {error}")
+            return _fail(record, error.code, f"captions: {error}")
         english_tracks = row.caption_kind
     try:
         info = probe_video(video)
@@ -228,6 +225,19 @@ def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0,
     record.update(video_path=str(video), captions_path=captions, english_tracks=english_tracks,
                   duration_s=round(info.duration_s, 3), status="ok")
     return record
+
+
+def localise_captions(location: str, stem: Path, timeout_s: float) -> str:
+    """A local path of the caption file a manifest row names: the file itself, or a URL fetched
+    to ``<stem>.captions<suffix>``. DownloadFailure ``no_captions`` when it is unavailable (the
+    file or URL is not there), other codes as :func:`localise` raises them."""
+    kind = "http" if _is_remote(location) else "local"
+    try:
+        return str(localise(location, kind, stem.with_name(stem.name + ".captions"), timeout_s))
+    except DownloadFailure as error:
+        if error.code == "unavailable":
+            raise DownloadFailure("no_captions", error.reason) from None
+        raise
 
 
 def is_language(code: str, languages: tuple[str, ...]) -> bool:
@@ -435,16 +445,14 @@ def _captions_given(row: Any) -> bool:
 
 def _with_given_captions(record: dict, row: Any, download_dir: Path, timeout_s: float) -> dict:
     """A fetched ``ytdlp`` row's download row with the caption file its manifest row names
-    (localised as a local/http row's: :func:`ingest_video`) as its captions, of the row's kind."""
+    (:func:`localise_captions`, as a local/http row's) as its captions, of the row's kind."""
     if record["status"] != "ok":
         return record
     try:
-        kind = "http" if _is_remote(row.captions) else "local"
-        stem = download_dir / row.video_id / f"{row.video_id}.given"
-        captions = str(localise(row.captions, kind, stem, timeout_s))
+        captions = localise_captions(row.captions, download_dir / row.video_id / row.video_id,
+                                     timeout_s)
     except DownloadFailure as error:
-        code = "no_captions" if error.code == "unavailable" else error.code
-        return _fail(dict(record), code, f"captions: {error}")
+        return _fail(dict(record), error.code, f"captions: {error}")
     return dict(record, captions_path=captions, caption_kind=row.caption_kind,
                 english_tracks=row.caption_kind)
 
