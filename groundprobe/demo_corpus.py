@@ -4,7 +4,7 @@ Every video is a sequence of scenes; each scene pans and zooms over one photogra
 an installed Python package (scikit-image, scikit-learn, matplotlib), so a pretrained 2D backbone
 recognises it offline. The narration is a sequence of short phrases written as YouTube-style
 automatic captions (rolling WebVTT cues with per-word times). A video's category fixes the
-probability that a scene's object is named while it is on screen; every other word is filler
+share of its scenes whose object is named while it is on screen; every other word is filler
 that names no object. Everything is drawn from the seed, so a corpus is reproducible.
 
 Beyond the rate, the corpus plants the structure that the paper's analyses look for (Hessel et al.
@@ -427,9 +427,25 @@ def _scene_at(scenes: tuple[Scene, ...], time_s: float) -> Scene:
     return next((scene for scene in scenes if time_s < scene.end_s), scenes[-1])
 
 
+def talked_about_scenes(scenes: tuple[Scene, ...], rate: float, rng: np.random.Generator) -> set[Scene]:
+    """The scenes whose object the narration names: a share ``rate`` (0-1) of the scenes between
+    the first and the last (all scenes when there are fewer than three), drawn without replacement,
+    the fractional scene with its fraction as probability.
+
+    An exact share rather than one draw per scene, so that a category's videos differ little in
+    how much of them is grounded (per-scene draws gave a video of six scenes at rate 0.5 anywhere
+    from 0 to 6 talked-about scenes). The first and last scenes are left out because the intro and
+    outro name their objects in every video whatever the rate.
+    """
+    inner = scenes[1:-1] if len(scenes) >= 3 else scenes
+    k = int(np.floor(rate * len(inner) + rng.random()))
+    return {inner[i] for i in rng.permutation(len(inner))[:k]}
+
+
 def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, phrase_s: float,
                    length_effect: str, rng: np.random.Generator) -> tuple[Phrase, ...]:
-    """Intro talk, narration, outro talk; each scene is talked about with p = ``rate``.
+    """Intro talk, narration, outro talk; a share ``rate`` of the scenes between the first and the
+    last is talked about (:func:`talked_about_scenes`).
 
     The rate applies per scene, not per phrase, so that it shows in 5-second segments (a segment
     holds about three phrases: per-phrase naming at 0.9 and 0.6 would name something in nearly
@@ -441,7 +457,7 @@ def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, ph
     fit; one too short for narration after the intro and before the outro keeps only the intro.
     Times are whole milliseconds (seconds).
     """
-    talked_about = {scene for scene, draw in zip(scenes, rng.random(len(scenes))) if draw < rate}
+    talked_about = talked_about_scenes(scenes, rate, rng)
     talked_style = LENGTH_EFFECTS[length_effect]
     other_style = SPARSE if talked_style is DENSE else DENSE
     intro = _talk_phrases(INTRO_PHRASES, _talk_times(INTRO_PHRASES, rng.uniform(*FIRST_PHRASE_S), rng),

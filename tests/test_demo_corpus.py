@@ -21,7 +21,7 @@ from groundprobe.demo_corpus import (CROSSTASK_TASKS, FILLER_WORDS, INSTRUCTIONA
                                      TARGET_OBJECTS, generate_demo_corpus, instructional_share,
                                      load_photo, object_order, plan_corpus, plan_crosstask,
                                      plan_target_corpus, render_video, stratified_labels,
-                                     working_photo)
+                                     talked_about_scenes, working_photo, Scene)
 
 # Relative: sources.tsv must name paths relative to the working directory.
 OUT_DIR = "resources/demo"
@@ -240,17 +240,21 @@ def test_planted_rates_and_names_only_while_on_screen():
               for c in LARGE["categories"]]
     groups.append((LARGE["target_domain"]["rate"], [p for p in plans if p.in_domain]))
     for rate, mine in groups:
-        # The rate is per scene: the share of scenes whose object the narration (intro and outro
-        # aside) names while it is on screen, among scenes holding a whole narration word.
+        # The rate is a share of each video's scenes between the first and the last (which the
+        # intro and outro name): narration names no other scene, and no more than that share.
         named, holding = 0, 0
         for p in mine:
-            for scene in p.scenes:
-                inside = words_inside(narration_words(p), scene)
-                holding += bool(inside)
-                named += any(NAMES.get(w.token) == scene.obj for w in inside)
-        share = named / holding
-        assert abs(share - rate) <= 4 * math.sqrt(rate * (1 - rate) / holding) + 0.005, \
-            (rate, share, holding)
+            inner = p.scenes[1:-1]
+            for scene in (p.scenes[0], p.scenes[-1]):
+                assert not any(w.names == scene.obj for w in words_inside(narration_words(p), scene))
+            talked = [any(w.names == scene.obj for w in words_inside(narration_words(p), scene))
+                      for scene in inner]
+            assert sum(talked) <= math.ceil(rate * len(inner)), (p.video_id, rate, len(inner))
+            named += sum(talked)
+            holding += sum(bool(words_inside(narration_words(p), scene)) for scene in inner)
+        # Off by little: a talked-about scene whose only phrase names a neighbouring talked-about
+        # scene, an untalked one holding no whole narration word.
+        assert abs(named / holding - rate) <= 0.03, (rate, named / holding, holding)
     for p in plans:
         for w in p.words:
             assert 0 < w.start_s < w.end_s < p.duration_s
@@ -264,6 +268,22 @@ def test_planted_rates_and_names_only_while_on_screen():
         assert len(set(objs[:len(pool)])) == min(len(objs), len(pool))
         assert all(1 <= len(ph.words) <= 6 for ph in p.phrases)
         assert abs(p.scenes[0].start_s) < 1e-9 and abs(p.scenes[-1].end_s - p.duration_s) < 1e-9
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.3, 0.5, 0.8, 1.0])
+def test_talked_about_scenes_are_the_rates_share_of_the_inner_scenes(rate):
+    rng = np.random.default_rng(5)
+    for n_scenes in (1, 2, 3, 4, 7, 12):
+        scenes = tuple(Scene(f"obj{k}", float(k), k + 1.0) for k in range(n_scenes))
+        inner = scenes[1:-1] if n_scenes >= 3 else scenes
+        counts = []
+        for _ in range(400):
+            talked = talked_about_scenes(scenes, rate, rng)
+            assert talked <= set(inner)
+            counts.append(len(talked))
+        # Each video: the share rounded down or up; on average: the share itself.
+        assert set(counts) <= {math.floor(rate * len(inner)), math.ceil(rate * len(inner))}
+        assert np.mean(counts) == pytest.approx(rate * len(inner), abs=0.1)
 
 
 def test_every_video_opens_and_closes_with_talk_naming_the_object_on_screen():

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from groundprobe.demo_recovery import (ALL_VIDEOS, RECOVERY_COLUMNS, VIDEO_COLUMNS, caption_names,
-                                       oracle_auc_by_video, oracle_scores, recovery_table,
-                                       write_demo_recovery)
+from groundprobe.demo_recovery import (ALL_VIDEOS, IMPOSSIBLE_SHARE, RECOVERY_COLUMNS, VIDEO_COLUMNS,
+                                       caption_names, oracle_auc_by_video, oracle_scores,
+                                       recovery_table, write_demo_recovery)
 from groundprobe.evaluate import intra_video_auc
 from groundprobe.io import write_table
 from groundprobe.segments import video_segments
@@ -30,13 +30,15 @@ NAMED = {"category": "Cooking", "rate": 0.8,
                    word("coffee", 5.0, "coffee"), word("good", 6.0), word("coffee", 8.0, "coffee")]}
 NAMED_STARTS = [0, 2, 5]
 # Row i = clip, column j = caption. Captions: [cat, cat], [cat, coffee], [coffee, coffee]; share of
-# each clip showing cat 0.8, 0.4, 0 and coffee 0.2, 0.6, 1.
-NAMED_SCORES = [[1.6, 1.0, 0.4],
-                [0.8, 1.0, 1.2],
-                [0.0, 1.0, 2.0]]
-# Aligned 1.6 and 2.0 beat all 6 misaligned scores; aligned 1.0 beats 0.4, 0.8, 0.0, ties the two
-# other 1.0 and loses to 1.2: (6 + 4 + 6) / 18.
-NAMED_AUC = 16 / 18
+# each clip showing cat 0.8, 0.4, 0 (of the video: 0.4) and coffee 0.2, 0.6, 1 (of the video: 0.6);
+# clip 2 shows no cat, so a cat named with it counts as share IMPOSSIBLE_SHARE.
+L = np.log
+NAMED_SCORES = [[2 * L(2), L(2) + L(1 / 3), 2 * L(1 / 3)],
+                [0.0, 0.0, 0.0],
+                [2 * L(IMPOSSIBLE_SHARE / 0.4), L(IMPOSSIBLE_SHARE / 0.4) + L(1 / 0.6), 2 * L(1 / 0.6)]]
+# Aligned 2 log 2 and 2 log(1/0.6) beat all 6 misaligned scores; aligned 0 beats the 4 negative
+# ones and ties the other two 0: (6 + 6 + 4 + 2 / 2) / 18.
+NAMED_AUC = 17 / 18
 
 # Rate 0: only the intro (flower, at 1.3 s) and the outro (galaxy, at 15.8 s) name anything.
 # flower [0, 6), rocket [6, 12), galaxy [12, 18); windows [0, 5), [4, 9), [8, 13), [12, 17).
@@ -48,16 +50,18 @@ INTRO_OUTRO = {"category": "Video game", "rate": 0.0,
                          word("was", 15.0, phase="outro"), word("the", 15.4, phase="outro"),
                          word("galaxy", 15.8, "galaxy", "outro"), word("peace", 16.5, phase="outro")]}
 INTRO_OUTRO_STARTS = [0, 4, 8, 12]
-# Columns: flower's share of each clip (1, 0.4, 0, 0), two nameless captions, galaxy's (0, 0, 0.2, 1).
-# Aligned 1, 1 beat all 12 misaligned scores; aligned 0, 0 tie the 10 misaligned zeros:
-# (24 + 10 / 2 * 2) / 48.
-INTRO_OUTRO_AUC = 34 / 48
+# Columns: flower named (share of each clip 1, 0.4, 0, 0; of the video 1/3), two nameless captions,
+# galaxy named (0, 0, 0.2, 1; of the video 1/3). Aligned log 3, log 3 beat all 12 misaligned scores;
+# aligned 0, 0 each beat the five negative ones (four impossible pairs and log 0.6), tie the six
+# misaligned zeros and lose to log 1.2: (2 * 12 + 2 * (5 + 6 / 2)) / 48.
+INTRO_OUTRO_AUC = 40 / 48
 
 
 @pytest.mark.parametrize("video, starts, scores, auc", [
     (NAMED, NAMED_STARTS, NAMED_SCORES, NAMED_AUC),
     (INTRO_OUTRO, INTRO_OUTRO_STARTS,
-     [[1.0, 0, 0, 0], [0.4, 0, 0, 0], [0, 0, 0, 0.2], [0, 0, 0, 1.0]], INTRO_OUTRO_AUC),
+     [[L(3), 0, 0, L(3 * IMPOSSIBLE_SHARE)], [L(1.2), 0, 0, L(3 * IMPOSSIBLE_SHARE)],
+      [L(3 * IMPOSSIBLE_SHARE), 0, 0, L(0.6)], [L(3 * IMPOSSIBLE_SHARE), 0, 0, L(3)]], INTRO_OUTRO_AUC),
 ], ids=["every-caption-named", "rate-0-intro-outro"])
 def test_oracle_scores_and_auc_match_the_hand_computed_ones(video, starts, scores, auc):
     sim = oracle_scores(video, np.array(starts), LENGTH_S)
@@ -70,7 +74,9 @@ def test_an_object_on_screen_in_two_scenes_adds_up_and_unplaced_names_count_noth
              "words": [word("cat", 1.0, "cat"), word("it", 2.5), word("rocket", 2.2, "rocket")]}
     sim = oracle_scores(video, np.array([0, 5]), LENGTH_S)
     # Caption 0 names cat and rocket; clip 0 shows cat 4 of 5 s and rocket 1 s; clip 1 only cat.
-    np.testing.assert_allclose(sim, [[0.8 + 0.2, 0.0], [1.0, 0.0]], atol=1e-12)
+    # The video (10 s) shows cat 9 s, rocket 1 s.
+    np.testing.assert_allclose(sim, [[L(0.8 / 0.9) + L(0.2 / 0.1), 0.0],
+                                     [L(1.0 / 0.9) + L(IMPOSSIBLE_SHARE / 0.1), 0.0]], atol=1e-12)
 
 
 def test_caption_names_count_the_words_that_rule_segments_puts_in_each_segment():

@@ -48,15 +48,15 @@ def default_config(**overrides) -> dict:
 
 
 def byo_config(**overrides) -> dict:
-    """The demo corpus exactly as config.yaml plants it (4 categories x 16 videos of 20-40 s, so
-    that the analyses have the power to recover the planted effects), read from the
-    bring-your-own sources table (see :func:`write_byo_corpus`), with cheaper pixels: 160x120
-    video and a 32x32 3D stream, which carries no planted signal. Curation (the demo's target
+    """The demo corpus as config.yaml plants it, at half its size (4 categories x 16 videos of
+    20-40 s instead of 32 of 40-60 s: enough power to recover the planted effects, in half the
+    CI time), read from the bring-your-own sources table (see :func:`write_byo_corpus`), with
+    cheaper pixels: 160x120 video and a 32x32 3D stream, which carries no planted signal. Curation (the demo's target
     corpus, generated beside it) at the smallest budget of config.yaml only: curation.seeds
     models per strategy."""
     config = default_config(corpus__sources=BYO_SOURCES, corpus__target_sources=BYO_TARGET_SOURCES,
                             evaluate__bootstrap=200, **overrides)
-    config["demo_corpus"].update(width=160, height=120)
+    config["demo_corpus"].update(videos_per_category=16, duration_s=[20, 40], width=160, height=120)
     config["features"]["3d"]["frame_size"] = 32
     config["curation"]["budgets"] = config["curation"]["budgets"][:1]
     config["howto100m"].update(videos=f"{BYO_HOWTO100M}/HowTo100M_v1.csv",
@@ -148,9 +148,9 @@ def test_demo_run_recovers_the_planted_ordering(demo_run):
     rates = pd.Series({label: c["rate"] for label, c in truth["categories"].items()})
     planted = table.loc[rates.index]
     # One pair of adjacent rates may swap (Spearman exactly 0.8 for four categories; the tolerance
-    # is for rounding): Vehicle (0.3) and Video game (0.0) differ only in the scenes named between
-    # intro and outro, which ground both, and come out within 0.01 of each other on this corpus.
-    # The ordering as a whole and the most grounded category may not.
+    # is for rounding): at this half size a category has 8 validation videos, and the model's AUC
+    # of a video strays from the oracle's by about 0.05. The ordering as a whole and the most
+    # grounded category may not (benchmarks/demo_levels.py checks every level at full size).
     assert spearmanr(rates, planted["mean_auc"]).statistic >= 0.8 - 1e-9, planted
     grounded, ungrounded = planted.loc[rates.idxmax()], planted.loc[rates.idxmin()]
     assert grounded.mean_auc == planted["mean_auc"].max(), planted
@@ -171,6 +171,8 @@ def test_demo_run_recovers_the_planted_ordering(demo_run):
     assert levels["model_mean_auc"].tolist() == pytest.approx(planted.loc[levels.index, "mean_auc"].tolist())
     oracle = levels["oracle_mean_auc"]
     assert oracle.is_monotonic_decreasing and oracle.is_unique, recovery
+    # The oracle weighs names against what is shown, for and against a pair: no model beats it.
+    assert (levels["model_mean_auc"] < oracle).all(), recovery
     assert recovery.loc[ALL_VIDEOS, "n_videos"] == levels["n_videos"].sum()
     assert recovery.loc[ALL_VIDEOS, "spearman_model_oracle"] > 0.5, recovery
 
