@@ -154,7 +154,8 @@ def main() -> None:
         segment_diff = max(np.max(np.abs(ours - theirs)) for ours, theirs in
                            zip(timings["segment: counts"][2][:checked], timings["segment: sklearn loop"][2]))
         for name, (median, minimum, _) in timings.items():
-            base_median, base_min, _ = timings["intra: sklearn loop" if name.startswith("intra") else "segment: sklearn loop"]
+            baseline = "intra: sklearn loop" if name.startswith("intra") else "segment: sklearn loop"
+            base_median, base_min, _ = timings[baseline]
             print(f"{n:>8}  {name:<28} {median * 1e6:>10.1f} {minimum * 1e6:>9.1f}  "
                   f"{base_median / median:8.1f}x ({base_min / minimum:.1f}x)")
         print(f"{n:>8}  {videos} videos; max |ranks - sklearn| intra {intra_diff:.1e}, segment "

@@ -76,8 +76,10 @@ start each stage from a small process (see MEASURE: the first run reported the b
     auc_by_video                 139        0.3          211         3.6    1.52  MISSED
     auc_by_category              814        0.5          846         4.8    1.04  ok
     context_effects              930        4.0         1280        28.4    1.38  MISSED
-    lexical_ols                 3456      298.1   over limit      (46.8)    over  MISSED (refused a dense 400848 x 2000 design, 5.97 GiB)
-    evaluate 00000              1214       45.1         1209        28.0    1.00  ok  (the same shard file at both sizes)
+    lexical_ols                 3456      298.1   over limit      (46.8)    over  MISSED
+                                (refused a dense 400848 x 2000 design, 5.97 GiB)
+    evaluate 00000              1214       45.1         1209        28.0    1.00  ok
+                                (the same shard file at both sizes)
 
     train at 10000: data loading 0.4% of step time (features held in memory), 2609 ms per step
     (61K-word dense Adam, 1 thread, busy machine), start-up before the first step 91.7 s (feature

@@ -30,9 +30,9 @@ Reading: memory does not grow with captions once every fitted scope's vocabulary
 max_words (max_words 300: from 10K captions on, 1.01x peak RSS from 10K to 1M). With max_words
 2000, 10K captions are too few for 2000-word category vocabularies (the X'X accumulators hold
 48 MB at 10K, 398 MB at 100K: 13 scopes, most at p = 2004); beyond that the accumulators are
-capped by the vocabularies (peak RSS 1M ÷ 100K: 1.00) and by ``accumulator_bytes`` (then 1 GiB by default per batch of scopes, more
-passes when exceeded). Peak above the imports ≈ (1 + cluster) × the batch's X'X + the solve of
-one scope (a few p × p arrays, ~200 MB at p = 2004) + one shard's parse.
+capped by the vocabularies (peak RSS 1M ÷ 100K: 1.00) and by ``accumulator_bytes`` (then 1 GiB by
+default per batch of scopes, more passes when exceeded). Peak above the imports ≈ (1 + cluster) ×
+the batch's X'X + the solve of one scope (a few p × p arrays, ~200 MB at p = 2004) + one shard's parse.
 
 Not re-measured since 2026-12-04's changes (benchmarks/corpus_scale.py has the figures after
 them): the accumulators now hold X'X's word block as int32 co-occurrence counts, upper triangle

@@ -758,7 +758,8 @@ def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, posi
     fitted = [c for c in categories if counts.captions[c] >= min_captions]
     chosen = vocabularies(tables, split, counts, fitted, min_videos, max_words, position_bins, accumulator_bytes)
     results: dict[str, ScopeFit] = {
-        c: ScopeFit(c, counts.captions[c], [], skipped_reason=f"{counts.captions[c]} captions < min_captions {min_captions}")
+        c: ScopeFit(c, counts.captions[c], [],
+                    skipped_reason=f"{counts.captions[c]} captions < min_captions {min_captions}")
         for c in categories if c not in chosen}
     for name in [OVERALL] + fitted:
         if not len(chosen[name]):

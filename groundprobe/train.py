@@ -262,8 +262,8 @@ def first_video_width(videos: TrainingVideos, feature_streams: Sequence[Sequence
 class BatchReader(Dataset):
     """Reads planned batches from the shard files: ``reader[plan]`` is the :class:`Batch` of a
     :class:`BatchPlan`, of which only the drawn segments' feature rows are read
-    (:meth:`FeatureStore.windows`), not the videos' other seconds. Its files open on first use in the process that reads (each DataLoader
-    worker its own), so it travels to the workers as paths; it keeps at most
+    (:meth:`FeatureStore.windows`), not the videos' other seconds. Its files open on first use in
+    the process that reads (each DataLoader worker its own), so it travels to the workers as paths; it keeps at most
     :data:`OPEN_INDEXES` segment indexes open."""
 
     def __init__(self, index_files: Sequence[str], feature_streams: Sequence[Sequence[str]],

@@ -96,8 +96,8 @@ def test_segment_index_gives_each_video_its_rows_of_the_table(tmp_path):
 def test_segment_index_fingerprint_follows_the_data_and_the_feature_files(tmp_path):
     table, _ = shard_segments({"a": 60, "b": 60}, words([(v, "cat", t, t + 0.3) for v in "ab"
                                                          for t in range(0, 60, 3)]), VOCAB, 5, 20, 2, 0)
-    fingerprint = lambda t, features=("x", "y"), length_s=5: write_segment_index(
-        t, length_s, list(features), tmp_path / "index.h5")
+    def fingerprint(t, features=("x", "y"), length_s=5):
+        return write_segment_index(t, length_s, list(features), tmp_path / "index.h5")
     same = fingerprint(table)
     assert fingerprint(table.sample(frac=1, random_state=0)) == same  # row order is not data
     assert fingerprint(table, features=("x", "z")) != same

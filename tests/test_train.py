@@ -329,7 +329,8 @@ def test_select_videos_matches_every_spec_entry(tmp_path):
                              "corpus": ["source"] * 5 + ["target"] + ["instructional"] * 2})
     write_table(manifest, tmp_path / "manifest.tsv")
     # Two rows at a time: the selection gathers across chunks.
-    select = lambda spec, model: select_videos(tmp_path / "manifest.tsv", spec, model, chunk_rows=2).tolist()
+    def select(spec, model):
+        return select_videos(tmp_path / "manifest.tsv", spec, model, chunk_rows=2).tolist()
     assert select({"split": "train"}, "diverse") == ["007", "a", "b", "d"]
     assert select({"split": "train", "instructional": 1}, "instructional") == ["007", "a"]
     # A spec naming a corpus selects in it instead of the source (M_Instructional on HowTo100M).

@@ -1,6 +1,7 @@
 """Running the workflow from the tests: snakemake in a directory, a dry run's job counts, and a tiny
-demo run small enough to run several times per test session: 2 categories x 4 videos of 10-14 s at 64x48 pixels plus the 3 bad inputs, in shards of 8, trained for 20 steps
-in 2 processes, without curation and CrossTask. The SLURM test and the rerun tests share it."""
+demo run small enough to run several times per test session: 2 categories x 4 videos of 10-14 s
+at 64x48 pixels plus the 3 bad inputs, in shards of 8, trained for 20 steps in 2 processes,
+without curation and CrossTask. The SLURM test and the rerun tests share it."""
 
 import os
 import re

@@ -34,7 +34,8 @@ log.info("%s: %d of %d source training videos (budget %s), target reference: %d 
 device = resolve_device(snakemake.config["curation"]["device"],
                         snakemake.config["resources"]["allow_cpu_fallback"])
 if strategy in ("avg_sim", "knn"):
-    target_blocks = list(embedding_blocks(block_files(snakemake.input.target, ".npz"), target_train, len(target_train) or 1))
+    target_blocks = list(embedding_blocks(block_files(snakemake.input.target, ".npz"), target_train,
+                                          len(target_train) or 1))
     if not target_blocks:
         raise ValueError("curation needs target training videos with a clip embedding; the target "
                          "corpus has none (see results/qc.csv)")
