@@ -1,14 +1,14 @@
-"""Benchmark: intra-video and segment AUC by ranks (groundprobe.evaluate) against sklearn loops.
+"""Benchmark: intra-video and segment AUC by ranks (groundprobe.auc) against sklearn loops.
 
 For videos of n captions (n x n clip-caption scores, float32 cosines as rule evaluate makes them,
 with ties) it times each call in CPU seconds of this process and keeps the median over videos
 and repeats (so that other load on the machine inflates no variant):
-  intra-video AUC   evaluate.intra_video_auc (n² scores binned by a monotone map, a table
+  intra-video AUC   auc.intra_video_auc (n² scores binned by a monotone map, a table
                     lookup per score, only the scores sharing a bin with an aligned one sorted;
                     all n² sorted below 8,000 scores)
                     against a per-video sklearn roc_auc_score loop (the issue's baseline) and
                     against the previous implementation (scipy rankdata of the n² scores);
-  segment AUC       evaluate.segment_auc (per column counts by comparison, O(n²)) against a
+  segment AUC       auc.segment_auc (per column counts by comparison, O(n²)) against a
                     per-caption sklearn roc_auc_score loop, and against np.sort of the columns
                     alone, the least that a sort-based segment AUC would cost (O(n² log n));
 and prints the median CPU microseconds per video, the ratios, and the largest difference from sklearn's values.
@@ -74,7 +74,7 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from groundprobe.evaluate import intra_video_auc, segment_auc
+from groundprobe.auc import intra_video_auc, segment_auc
 
 
 def similarity_matrices(rng: np.random.Generator, n: int, videos: int) -> list[np.ndarray]:

@@ -138,7 +138,8 @@ auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
       128, ``--sizes 100000,200000 --stages lexical_ols``: 1151 MB / 27.5 s at 100K, 1184 MB /
       61.5 s at 200K (3 batches), 200K / 100K 1.03
 
-  Peak = imports (~810 MB: torch, imported through groundprobe.evaluate.label_names) + one
+  Peak = imports (~810 MB when measured: torch, then imported through label_names; since
+  2026-12-04 label_names lives in the torch-free groundprobe.auc_by_category) + one
   table's parse + the largest batch of accumulators (<= accumulator_mb) + one scope's solve. Only
   the accumulators grow with the corpus, until every scope's vocabulary is full or the budget
   is reached: the bound at any size is ~1.2 GB at the default, ~2 GB at 1 GiB (there the 10K
@@ -608,7 +609,7 @@ def run_auc_by_video(ctx: Context) -> dict:
 
 def run_auc_by_category(ctx: Context) -> dict:
     """Rule auc_by_category: mean intra-video AUC per category with bootstrap intervals."""
-    from groundprobe.evaluate import category_table
+    from groundprobe.auc_by_category import category_table
     params = ctx.config["evaluate"]
     table = category_table(read_table(ctx.run / "auc_by_video.csv"), params["bootstrap"],
                            params["confidence"], params["seed"])
@@ -678,7 +679,7 @@ STAGES: dict[str, Stage] = {
                       per_shard=True),
     "segment_auc": Stage(run_segment_auc, ("groundprobe.segment_auc",), per_shard=True),
     "auc_by_video": Stage(run_auc_by_video, ("groundprobe.auc_by_video",)),
-    "auc_by_category": Stage(run_auc_by_category, ("groundprobe.evaluate",), needs=("auc_by_video",)),
+    "auc_by_category": Stage(run_auc_by_category, ("groundprobe.auc_by_category",), needs=("auc_by_video",)),
     "context_effects": Stage(run_context_effects, ("groundprobe.context_effects", "groundprobe.segment_auc")),
     "lexical_ols": Stage(run_lexical_ols, ("groundprobe.lexical_ols", "groundprobe.segment_auc")),
 }

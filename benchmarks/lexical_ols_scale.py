@@ -12,7 +12,8 @@ ratio to the smallest size: peak RSS must not grow with the number of captions.
     PYTHONPATH=. python benchmarks/lexical_ols_scale.py --sizes 10000 100000 --cluster
 
 Measured 2026-12-03 on the 2-core CPU shared with ~7 other jobs (load 10-16: times are inflated
-and noisy), peak RSS includes ~640 MB of imports (torch, through groundprobe.evaluate.label_names):
+and noisy), peak RSS includes ~640 MB of imports (torch, then imported through label_names, which
+has lived in the torch-free groundprobe.auc_by_category since 2026-12-04):
 
     PYTHONPATH=. python benchmarks/lexical_ols_scale.py --sizes 10000 100000 1000000 --max-words 300
      captions  seconds  peak_rss_mb  above_imports_mb  accumulators_mb  rss_ratio  above_imports_ratio
@@ -99,7 +100,7 @@ def fit(directory: Path, cluster: bool, max_words: int) -> dict:
     vocabulary up to max_words, held a batch of at most the library's accumulator_bytes at a time)."""
     from groundprobe.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, lexical_ols
 
-    imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # torch, via groundprobe.evaluate
+    imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pandas, pyarrow, scipy
     paths = sorted(directory.glob("*.parquet"))
     start = time.perf_counter()
     _, words, ftest, _ = lexical_ols(lambda: (pd.read_parquet(p, columns=INPUT_COLUMNS) for p in paths),

@@ -2,7 +2,7 @@
 
 A vertical groups category labels (e.g. "Food & Drink" holds "Cooking" and "Recipe"); a video
 belongs to every vertical of its labels, once each, and only validation videos are scored, as in
-:func:`groundprobe.evaluate.category_table`.
+:func:`groundprobe.auc_by_category.category_table`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from groundprobe.evaluate import label_names, bootstrap_interval
+from groundprobe.auc_by_category import bootstrap_interval, label_names
 from groundprobe.figures import plt, save_figure
 
 VERTICAL_COLUMNS = ["vertical", "n_videos", "mean_auc", "median_auc", "q25_auc", "q75_auc",

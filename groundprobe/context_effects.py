@@ -26,7 +26,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from scipy.stats import norm
 
-from groundprobe.evaluate import label_names
+from groundprobe.auc_by_category import label_names
 from groundprobe.figures import save_figure
 
 OVERALL = "overall"
@@ -132,7 +132,7 @@ def select_categories(chunks: Iterable[pd.DataFrame], configured: list[str], max
 def scope_pairs(labels: pd.Series, categories: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Every (caption, scope) membership of captions with ``labels`` (n,) (';'-separated cells):
     scope 0 is OVERALL, scope k the k-th of ``categories``. A caption counts for every label its
-    video carries, as videos do in evaluate.category_table. Each distinct cell is parsed once.
+    video carries, as videos do in auc_by_category.category_table. Each distinct cell is parsed once.
     Returns (caption index, scope index), both (m,), sorted by caption then scope."""
     codes, cells = pd.factorize(labels)  # missing cells: code -1, the last row below
     member = np.zeros((len(cells) + 1, len(categories) + 1), dtype=bool)

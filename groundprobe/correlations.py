@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from groundprobe.evaluate import label_names
+from groundprobe.auc_by_category import label_names
 
 CORRELATION_COLUMNS = ["analysis", "x", "y", "n", "rho", "p", "note"]
 MIN_PAIRS = 3  # with 2 pairs ρ is ±1 whatever the data, and its p-value is undefined

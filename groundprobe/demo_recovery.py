@@ -34,7 +34,7 @@ v(x) = |on_screen(x)| / the video's length, the share of the whole video showing
   are per second, and a clip that shows the named object for 4 of its 5 seconds holds more of
   what the name describes than one that catches its last 0.3 s. Overlapping segments of one scene
   therefore score alike, which is what limits any scorer that only knows what is said and shown;
-- the AUC is computed with the project's own ``groundprobe.evaluate.intra_video_auc`` over the
+- the AUC is computed with the project's own ``groundprobe.auc.intra_video_auc`` over the
   same segments the model was evaluated on (``results/segments/<block>/<shard>.tsv.gz``), so oracle and
   model differ only in the scores.
 
@@ -61,7 +61,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from groundprobe.evaluate import intra_video_auc
+from groundprobe.auc import intra_video_auc
 from groundprobe.io import read_table, write_table
 from groundprobe.segments import window_word_ranges
 

@@ -71,7 +71,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy import stats
 
-from groundprobe.evaluate import label_names
+from groundprobe.auc_by_category import label_names
 
 CONTROL_NAMES = ["const", "position_first", "position_last", "log_tokens"]
 WORD_COLUMNS = ["scope", "word", "coef", "se", "t", "p"]

@@ -1,7 +1,7 @@
 """The per-caption tables: evaluation's segment AUC scores and the segment AUC table, as Parquet.
 
 Segment AUC (one caption against every clip of its video, ties 1/2) is computed by
-:func:`groundprobe.evaluate.segment_auc` during evaluation, which writes one Parquet file of
+:func:`groundprobe.auc.segment_auc` during evaluation, which writes one Parquet file of
 scores per shard (SCORE_SCHEMA). This module joins each shard's scores with the shard's segments
 (tokens) and manifest rows (split, categories) into the segment AUC table of that shard
 (SEGMENT_TABLE_SCHEMA, one Parquet file per shard), and reads those files back lazily, one shard
@@ -29,7 +29,7 @@ SCORE_SCHEMA = pa.schema([
     ("video_id", pa.string()), ("segment", pa.int64()), ("start_s", pa.int64()),
     ("rel_position", pa.float64()), ("n_tokens", pa.int64()), ("segment_auc", pa.float64())])
 # ``labels`` is the video's ';'-separated categories: a caption belongs to every category of its
-# video, the convention of evaluate.category_table (no "first label" column, so that no analysis
+# video, the convention of auc_by_category.category_table (no "first label" column, so that no analysis
 # can silently use a second convention). ``tokens``: the caption's in-vocabulary words,
 # space-separated. labels, verticals and instructional are null where the manifest leaves them
 # empty.

@@ -20,6 +20,6 @@ rule auc_by_vertical:
     resources:
         **job_resources("auc_by_vertical"),
     conda:
-        "../envs/torch.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/auc_by_vertical.py"

@@ -22,6 +22,6 @@ rule context_effects:
     resources:
         **job_resources("context_effects"),
     conda:
-        "../envs/torch.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/context_effects.py"

@@ -17,6 +17,6 @@ rule correlations:
     resources:
         **job_resources("correlations"),
     conda:
-        "../envs/torch.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/correlations.py"

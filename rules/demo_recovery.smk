@@ -15,6 +15,6 @@ rule demo_recovery:
     resources:
         **job_resources("demo_recovery"),
     conda:
-        "../envs/torch.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/demo_recovery.py"

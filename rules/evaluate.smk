@@ -63,6 +63,6 @@ rule auc_by_category:
     resources:
         **job_resources("auc_by_category"),
     conda:
-        "../envs/torch.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/auc_by_category.py"

@@ -20,6 +20,6 @@ rule lexical_ols:
     resources:
         **job_resources("lexical_ols"),
     conda:
-        "../envs/torch.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/lexical_ols.py"

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from groundprobe.evaluate import bootstrap_interval
+from groundprobe.auc_by_category import bootstrap_interval
 from groundprobe.auc_by_vertical import (OVERALL, VERTICAL_COLUMNS, most_frequent_verticals,
                                    plot_vertical_distributions, vertical_members, vertical_table)
 

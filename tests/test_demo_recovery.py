@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 from groundprobe.demo_recovery import (ALL_VIDEOS, IMPOSSIBLE_SHARE, RECOVERY_COLUMNS, VIDEO_COLUMNS,
                                        caption_names, oracle_auc_by_video, oracle_scores,
                                        recovery_table, write_demo_recovery)
-from groundprobe.evaluate import intra_video_auc
+from groundprobe.auc import intra_video_auc
 from groundprobe.io import write_table
 from groundprobe.segments import video_segments
 

@@ -4,10 +4,12 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from groundprobe import evaluate
-from groundprobe.evaluate import (AUC_COLUMNS, CATEGORY_COLUMNS, SEGMENT_AUC_COLUMNS, bootstrap_interval,
-                                  categories_with_videos, category_table, evaluate_videos, intra_video_auc, score_video,
-                                  segment_auc)
+from groundprobe import auc
+from groundprobe.auc import intra_video_auc, segment_auc
+from groundprobe.auc_by_category import (CATEGORY_COLUMNS, bootstrap_interval, categories_with_videos,
+                                         category_table)
+from groundprobe.evaluate import AUC_COLUMNS, evaluate_videos, score_video
+from groundprobe.segment_auc import SEGMENT_AUC_COLUMNS
 from groundprobe.model import JointEmbedding
 
 
@@ -93,7 +95,7 @@ def test_intra_video_auc_unbinnable_ranges_equal_a_pairwise_count(values):
 def test_intra_video_auc_with_few_bins_equals_a_pairwise_count(kind, monkeypatch):
     """Coarse bins (_MAX_BINS caps them above ~1,450 captions) put more scores in the bins of
     aligned ones, counted exactly: the same value."""
-    monkeypatch.setattr(evaluate, "_MAX_BINS", 1000)
+    monkeypatch.setattr(auc, "_MAX_BINS", 1000)
     sim = tied_matrix(np.random.default_rng(1), 120, kind).astype(np.float32)
     assert intra_video_auc(sim) == pairwise_auc(sim)
 
@@ -116,15 +118,15 @@ def test_intra_video_auc_extremes():
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_aucs_reject_a_single_pair_and_non_finite_scores(bad):
-    for auc in (intra_video_auc, segment_auc):
+    for auc_of in (intra_video_auc, segment_auc):
         with pytest.raises(ValueError, match="square"):
-            auc(np.ones((1, 1)))
+            auc_of(np.ones((1, 1)))
         with pytest.raises(ValueError, match="non-finite"):
-            auc(np.array([[0.0, bad, 0.5], [1.0, 0.0, 0.2], [0.3, 0.1, 0.9]], dtype=np.float32))
+            auc_of(np.array([[0.0, bad, 0.5], [1.0, 0.0, 0.2], [0.3, 0.1, 0.9]], dtype=np.float32))
         large = np.zeros((120, 120), dtype=np.float32)  # the size intra_video_auc bins
         large[5, 7] = bad
         with pytest.raises(ValueError, match="non-finite"):
-            auc(large)
+            auc_of(large)
 
 
 class DictSource:

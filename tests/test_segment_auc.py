@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from groundprobe.evaluate import SEGMENT_AUC_COLUMNS, segment_auc
+from groundprobe.auc import segment_auc
 from groundprobe.io import read_table, write_table
 from groundprobe.manifest import MANIFEST_COLUMNS, shard_rows
-from groundprobe.segment_auc import (SCORE_SCHEMA, SEGMENT_TABLE_COLUMNS, SEGMENT_TABLE_SCHEMA,
+from groundprobe.segment_auc import (SCORE_SCHEMA, SEGMENT_AUC_COLUMNS, SEGMENT_TABLE_COLUMNS, SEGMENT_TABLE_SCHEMA,
                                      VIDEO_COLUMNS, iter_segment_tables, join_segment_auc, read_scores,
                                      read_shard_videos, write_parquet)
 
