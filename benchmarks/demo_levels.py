@@ -2,9 +2,10 @@
 assignment of rates to categories (issue 18, item 3)?
 
 For each corpus seed and each rate assignment it runs the demo in a fresh work directory (the
-project's Snakefile with config.yaml, `demo_corpus.seed` and the categories' rates changed; curation,
-CrossTask and the model comparison with its instructional corpus off, as they do not touch the
-category table) to `results/demo_recovery.csv`, and
+project's Snakefile with config.yaml, `demo_corpus.seed` and the categories' rates changed; curation
+with its target corpus, CrossTask and the model comparison with its instructional corpus off, as
+they do not touch the category table: the studied videos and the model are the README demo's) to
+`results/demo_recovery.csv`, and
 prints per category the planted rate, the model's mean intra-video AUC with its bootstrap
 interval (`results/auc_by_category_all.csv`) and the oracle's AUC, then per run:
 
@@ -13,8 +14,8 @@ interval (`results/auc_by_category_all.csv`) and the oracle's AUC, then per run:
 - spearman: model vs oracle AUC over validation videos (`demo_recovery.csv`, row `all`).
 
 Exit status 0 only if every run orders every level. A run of the default demo takes ~12 minutes
-on 2 cores; `--tiny` shrinks the videos (64x48, 10-14 s) to check the script in a few minutes,
-with no claim about the levels.
+on an idle 2-core machine; `--tiny` shrinks the videos (64x48, 10-14 s) to check the script in a
+few minutes, with no claim about the levels.
 
     python benchmarks/demo_levels.py                                # seeds 0 1 2 x 2 assignments
     python benchmarks/demo_levels.py --seeds 0 --assignments default --tiny
