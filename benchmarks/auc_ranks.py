@@ -1,4 +1,4 @@
-"""Benchmark: intra-video and segment AUC by ranks (groundprobe.auc) against sklearn loops.
+"""Benchmark: intra-video and segment AUC by ranks (groundprobe.evaluation.auc) against sklearn loops.
 
 For videos of n captions (n x n clip-caption scores, float32 cosines as rule evaluate makes them,
 with ties) it times each call in CPU seconds of this process and keeps the median over videos
@@ -74,7 +74,7 @@ import numpy as np
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from groundprobe.auc import intra_video_auc, segment_auc
+from groundprobe.evaluation.auc import intra_video_auc, segment_auc
 
 
 def similarity_matrices(rng: np.random.Generator, n: int, videos: int) -> list[np.ndarray]:

@@ -1,7 +1,7 @@
-"""Benchmark: what the caption language check (groundprobe.caption_language) adds to the asr stage.
+"""Benchmark: what the caption language check (groundprobe.captions.caption_language) adds to the asr stage.
 
 For each caption file it times, in CPU seconds of this process (median of ``--repeats``), what
-the asr stage already does per file (parse_captions and the token table, groundprobe.asr) and
+the asr stage already does per file (parse_captions and the token table, groundprobe.captions.asr) and
 what the check adds (reading the WebVTT header and judging the tokens), and prints both per
 file, the check per 1,000 words, and the ratio check / parse. The model load, once per asr job
 (one per shard), is timed apart. From the mean cost per word it extrapolates the check's CPU time
@@ -36,8 +36,8 @@ import statistics
 import time
 from pathlib import Path
 
-from groundprobe.asr import _read_text, parse_captions, words_table
-from groundprobe.caption_language import LanguageCheck, identifier, judge, webvtt_language
+from groundprobe.captions.asr import _read_text, parse_captions, words_table
+from groundprobe.captions.caption_language import LanguageCheck, identifier, judge, webvtt_language
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = next((folder / "shared" / "realdata" / "vtt" for folder in (ROOT.parent, ROOT.parent.parent)

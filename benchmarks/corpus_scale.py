@@ -123,7 +123,7 @@ auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
   (words said in >= min_videos videos of the scope, at most max_words) grow with the corpus until
   every scope has max_words: the 51 fitted scopes' X'X summed to 87 MB at 10K, 888 MB at 100K
   and 1.4 GB at 200K, where the accumulator budget (then 1 GiB) split them into two batches;
-  peak 1077 / 1959 / 2109 MB at 10K / 100K / 200K. Changed on 12-04 (groundprobe/lexical_ols.py):
+  peak 1077 / 1959 / 2109 MB at 10K / 100K / 200K. Changed on 12-04 (groundprobe/analysis/lexical_ols.py):
   X'X's word block is held as exact int32 co-occurrence counts, upper triangle only (2 p^2 bytes
   per scope: 22 MB at 10K, 224 MB at 100K, 353 MB at 200K; ``accumulators_mb`` in its line); a
   scope is solved from one dense X'X built over its used columns and factored in place (before:
@@ -139,7 +139,7 @@ auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
       61.5 s at 200K (3 batches), 200K / 100K 1.03
 
   Peak = imports (~810 MB when measured: torch, then imported through label_names; since
-  2026-12-04 label_names lives in the torch-free groundprobe.auc_by_category) + one
+  2026-12-04 label_names lives in the torch-free groundprobe.evaluation.auc_by_category) + one
   table's parse + the largest batch of accumulators (<= accumulator_mb) + one scope's solve. Only
   the accumulators grow with the corpus, until every scope's vocabulary is full or the budget
   is reached: the bound at any size is ~1.2 GB at the default, ~2 GB at 1 GiB (there the 10K
@@ -213,10 +213,10 @@ sys.path.insert(0, str(ROOT))
 
 from groundprobe.io import (atomic_output, file_sha256, provenance, read_table,  # noqa: E402
                             read_text_table, write_table)
-from groundprobe.manifest import (SOURCE_CORPUS, build_manifest, load_yt8m_vocabulary,  # noqa: E402
+from groundprobe.ingest.manifest import (SOURCE_CORPUS, build_manifest, load_yt8m_vocabulary,  # noqa: E402
                                   read_shard_listing, shard_name, write_shard_listing)
-from groundprobe.segment_auc import SCORE_SCHEMA, write_parquet  # noqa: E402
-from groundprobe.segments import (SEGMENT_COLUMNS, sample_segment_starts, video_rng,  # noqa: E402
+from groundprobe.evaluation.segment_auc import SCORE_SCHEMA, write_parquet  # noqa: E402
+from groundprobe.captions.segments import (SEGMENT_COLUMNS, sample_segment_starts, video_rng,  # noqa: E402
                                   write_segment_index)
 
 GENERATOR_VERSION = 2   # bump when the synthetic corpus changes: a new pool directory is made
@@ -330,7 +330,7 @@ def vocabulary_table(spec: CorpusSpec) -> pd.DataFrame:
 
 def write_video_features(h5: h5py.File, video_id: str, rows: np.ndarray) -> None:
     """One video's dataset, as ``features.extract_shard_features`` writes it (adapt with it)."""
-    from groundprobe.features import feature_chunk_rows
+    from groundprobe.features.extract import feature_chunk_rows
     h5.create_dataset(video_id, data=rows, chunks=(feature_chunk_rows(len(rows)), rows.shape[1]))
 
 
@@ -377,8 +377,8 @@ def synthetic_scores(segments: pd.DataFrame, rng: np.random.Generator
     """What rule evaluate writes for a shard (evaluate.AUC_COLUMNS, SEGMENT_AUC_COLUMNS) with
     synthetic scores: a caption's segment AUC on the grid k / (2 (n - 1)) of its video's n
     captions, the video's AUC the mean of its captions'. Videos with one caption are left out."""
-    from groundprobe.evaluate import AUC_COLUMNS
-    from groundprobe.segment_auc import SEGMENT_AUC_COLUMNS
+    from groundprobe.evaluation.evaluate import AUC_COLUMNS
+    from groundprobe.evaluation.segment_auc import SEGMENT_AUC_COLUMNS
     n = segments.groupby("video_id", sort=False)["segment"].transform("size").to_numpy()
     scored = segments[n >= 2].copy()
     steps = 2 * (n[n >= 2] - 1)
@@ -486,7 +486,7 @@ LISTED: dict[str, Callable[[Corpus, str], Path]] = {
 def shard_segment_auc(corpus: Corpus, shard: str, out: Path) -> int:
     """Rule segment_auc on one shard (workflow_scripts/segment_auc.py): its scored captions joined
     with their tokens and their videos' manifest rows, written to ``out``; returns the captions."""
-    from groundprobe.segment_auc import (SEGMENT_TABLE_SCHEMA, join_segment_auc, read_scores,
+    from groundprobe.evaluation.segment_auc import (SEGMENT_TABLE_SCHEMA, join_segment_auc, read_scores,
                                          read_shard_videos)
     videos = read_shard_videos(corpus.manifest, shard)
     table = join_segment_auc(read_scores(corpus.scores(shard, "segment_auc")),
@@ -501,7 +501,7 @@ def dense_segment_auc(spec: CorpusSpec, corpus: Corpus, number: int) -> int:
     shorter video; 1 + Poisson(8) Zipf tokens each) and synthetic scores, joined with the shard's
     manifest rows as rule segment_auc joins them; the videos and lengths are the cached shard's.
     Written to corpus.segment_auc; returns the captions."""
-    from groundprobe.segment_auc import SEGMENT_TABLE_SCHEMA, join_segment_auc, read_shard_videos
+    from groundprobe.evaluation.segment_auc import SEGMENT_TABLE_SCHEMA, join_segment_auc, read_shard_videos
     shard = shard_name(SOURCE_CORPUS, number)
     _, video_ids, lengths = shard_videos(spec, number)
     rng = np.random.default_rng([spec.seed, number, corpus.analysis_captions])
@@ -517,7 +517,7 @@ def write_untrained_checkpoint(path: Path, spec: CorpusSpec, model_params: dict,
     feature width and vocabulary and the configured sizes (evaluate's cost does not depend on the
     weights' values, so evaluate does not wait for, or depend on, the train stage)."""
     import torch
-    from groundprobe.model import JointEmbedding
+    from groundprobe.model.joint_embedding import JointEmbedding
     hyper = {"video_dim": spec.dim_2d + spec.dim_3d, "vocab_size": spec.vocab_size,
              "word_dim": int(model_params["word_dim"]), "joint_dim": int(model_params["joint_dim"])}
     torch.manual_seed(seed)
@@ -552,7 +552,7 @@ def run_train(ctx: Context) -> dict:
     streamed from every shard's files as the shard listings name them, one process, with the
     config's loader workers. Data loading: train_model's wait for the next batch (the share its
     log reports), over the training loop's seconds."""
-    from groundprobe.distributed import TrainingJob, train_processes
+    from groundprobe.model.distributed import TrainingJob, train_processes
     c, out = ctx.corpus, ctx.run / "train"
     out.mkdir(parents=True, exist_ok=True)
     params = dict(ctx.config["train"]) | {"steps": ctx.steps, "checkpoint_every": ctx.steps,
@@ -578,9 +578,9 @@ def run_evaluate(ctx: Context) -> dict:
     """Rule evaluate on one shard (workflow_scripts/evaluate.py): intra-video and segment AUC of
     its videos."""
     import torch
-    from groundprobe.evaluate import evaluate_videos
-    from groundprobe.features import FeatureStore
-    from groundprobe.train import load_model
+    from groundprobe.evaluation.evaluate import evaluate_videos
+    from groundprobe.features.extract import FeatureStore
+    from groundprobe.model.train import load_model
     c, shard, out = ctx.corpus, ctx.shard, ctx.run / "evaluate"
     torch.set_num_threads(ctx.threads)
     model = load_model(ctx.run.parent / "untrained.pt", "cpu")
@@ -600,7 +600,7 @@ def run_segment_auc(ctx: Context) -> dict:
 def run_auc_by_video(ctx: Context) -> dict:
     """Rule auc_by_video (workflow_scripts/auc_by_video.py): every shard's per-video AUC table
     joined with that shard's manifest rows, shard by shard."""
-    from groundprobe.auc_by_video import write_auc_by_video
+    from groundprobe.evaluation.auc_by_video import write_auc_by_video
     c = ctx.corpus
     videos, _ = write_auc_by_video([c.scores(s, "auc") for s in c.shards], c.manifest,
                                    ctx.run / "auc_by_video.csv")
@@ -609,7 +609,7 @@ def run_auc_by_video(ctx: Context) -> dict:
 
 def run_auc_by_category(ctx: Context) -> dict:
     """Rule auc_by_category: mean intra-video AUC per category with bootstrap intervals."""
-    from groundprobe.auc_by_category import category_table
+    from groundprobe.evaluation.auc_by_category import category_table
     params = ctx.config["evaluate"]
     table = category_table(read_table(ctx.run / "auc_by_video.csv"), params["bootstrap"],
                            params["confidence"], params["seed"])
@@ -625,8 +625,8 @@ def segment_tables(ctx: Context) -> list[Path]:
 def run_context_effects(ctx: Context) -> dict:
     """Rule context_effects' tables (workflow_scripts/context_effects.py; the figures drawn from
     them cost the same at any size), read from the per-shard tables."""
-    from groundprobe.context_effects import context_effects, select_categories
-    from groundprobe.segment_auc import iter_segment_tables
+    from groundprobe.analysis.context_effects import context_effects, select_categories
+    from groundprobe.evaluation.segment_auc import iter_segment_tables
     params, confidence = ctx.config["analysis"]["context_effects"], ctx.config["evaluate"]["confidence"]
     paths = segment_tables(ctx)
 
@@ -645,8 +645,8 @@ def run_context_effects(ctx: Context) -> dict:
 def run_lexical_ols(ctx: Context) -> dict:
     """Rule lexical_ols (workflow_scripts/lexical_ols.py): OLS of segment AUC on controls + word
     indicators per scope, from sufficient statistics accumulated over the per-shard tables."""
-    from groundprobe.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, batches, lexical_ols
-    from groundprobe.segment_auc import iter_segment_tables
+    from groundprobe.analysis.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, batches, lexical_ols
+    from groundprobe.evaluation.segment_auc import iter_segment_tables
     params, paths = ctx.config["analysis"]["lexical_ols"], segment_tables(ctx)
     budget = params["accumulator_mb"] << 20  # the execution setting the rule's script reads
     top, words, ftest, _ = lexical_ols(
@@ -673,15 +673,16 @@ class Stage:
 
 
 STAGES: dict[str, Stage] = {
-    "imports": Stage(run_imports, ("torch", "groundprobe.distributed")),
-    "train": Stage(run_train, ("torch", "groundprobe.distributed")),
-    "evaluate": Stage(run_evaluate, ("torch", "groundprobe.evaluate", "groundprobe.features"),
+    "imports": Stage(run_imports, ("torch", "groundprobe.model.distributed")),
+    "train": Stage(run_train, ("torch", "groundprobe.model.distributed")),
+    "evaluate": Stage(run_evaluate, ("torch", "groundprobe.evaluation.evaluate", "groundprobe.features.extract"),
                       per_shard=True),
-    "segment_auc": Stage(run_segment_auc, ("groundprobe.segment_auc",), per_shard=True),
-    "auc_by_video": Stage(run_auc_by_video, ("groundprobe.auc_by_video",)),
-    "auc_by_category": Stage(run_auc_by_category, ("groundprobe.auc_by_category",), needs=("auc_by_video",)),
-    "context_effects": Stage(run_context_effects, ("groundprobe.context_effects", "groundprobe.segment_auc")),
-    "lexical_ols": Stage(run_lexical_ols, ("groundprobe.lexical_ols", "groundprobe.segment_auc")),
+    "segment_auc": Stage(run_segment_auc, ("groundprobe.evaluation.segment_auc",), per_shard=True),
+    "auc_by_video": Stage(run_auc_by_video, ("groundprobe.evaluation.auc_by_video",)),
+    "auc_by_category": Stage(run_auc_by_category, ("groundprobe.evaluation.auc_by_category",), needs=("auc_by_video",)),
+    "context_effects": Stage(run_context_effects,
+                             ("groundprobe.analysis.context_effects", "groundprobe.evaluation.segment_auc")),
+    "lexical_ols": Stage(run_lexical_ols, ("groundprobe.analysis.lexical_ols", "groundprobe.evaluation.segment_auc")),
 }
 
 

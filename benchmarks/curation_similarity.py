@@ -1,4 +1,4 @@
-"""Benchmark: blockwise CUPID similarity (groundprobe.curate) against one full matrix product.
+"""Benchmark: blockwise CUPID similarity (groundprobe.curation.curate) against one full matrix product.
 
 On random unit-normalised float32 video means (the curation stage's input) it times, each variant
 in a fresh process (multiprocessing 'spawn', so one variant's memory cannot hide another's):
@@ -35,7 +35,7 @@ import time
 import numpy as np
 import torch
 
-from groundprobe.curate import average_similarity, nearest_sources, source_blocks
+from groundprobe.curation.curate import average_similarity, nearest_sources, source_blocks
 from groundprobe.device import resolve_device
 
 VARIANTS = ("blockwise k-NN", "average sim", "full product")

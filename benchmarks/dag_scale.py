@@ -92,7 +92,7 @@ per-shard rules or several shards per job), not cheaper workflow code; nothing o
 done here. Dropping the attempt-scaled resources (a retry asks for more memory and time) would
 save ≈ 13 % and is not done either.
 
-The manifest read of the input functions (groundprobe.manifest.manifest_shards) now reads the
+The manifest read of the input functions (groundprobe.ingest.manifest.manifest_shards) now reads the
 corpus column as a category and deduplicates (corpus, shard) pairs before grouping: 6.1M ids
 2.2-3.1 -> 1.4-1.8 CPU s per dry run. Measured after, 2026-12-03, load 5-8
 (`python benchmarks/dag_scale.py --videos 6100000 --targets results/auc_by_category.csv`):
@@ -127,7 +127,7 @@ corpus.shard_size met it, measured the same day under a load of 3-5 (`--videos 6
 (93.8 wall s), 490 MB.
 
 Blocks (2026-12-04): every stage after download now runs one job per block of 10 consecutive
-shards of one corpus (groundprobe.manifest.SHARDS_PER_BLOCK), writing each shard's file into the
+shards of one corpus (groundprobe.ingest.manifest.SHARDS_PER_BLOCK), writing each shard's file into the
 block's folder, so a shard's files and their contents are as before and only the jobs are fewer:
 1.5 jobs per shard for results/auc_by_category.csv, 1.6 for the default target (7 before). Measured
 with `python benchmarks/dag_scale.py --videos 6100000` on the 2-core machine while a tiny workflow
@@ -167,7 +167,7 @@ from snakemake.utils import update_config
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from groundprobe.manifest import SHARDS_PER_BLOCK, load_yt8m_vocabulary  # noqa: E402
+from groundprobe.ingest.manifest import SHARDS_PER_BLOCK, load_yt8m_vocabulary  # noqa: E402
 
 DEFAULT_TARGET = "all"   # run without a target: the Snakefile's default target, rule all
 # YouTube's id alphabet; ids are 5 random characters and the row number in 6 base-64 digits, so

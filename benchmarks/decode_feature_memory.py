@@ -71,9 +71,9 @@ def child(video: str, params: dict[str, dict]) -> None:
     """Decode-only pass, then decode + features, for each stream; print one JSON object."""
     import torch
 
-    from groundprobe.decode import iter_clips_3d, iter_seconds_2d, probe_video
+    from groundprobe.features.decode import iter_clips_3d, iter_seconds_2d, probe_video
     from groundprobe.device import resolve_device
-    from groundprobe.features import extract_video_features, load_backbone
+    from groundprobe.features.extract import extract_video_features, load_backbone
 
     torch.set_num_threads(next(iter(params.values()))["threads"])
     stop, ffmpeg_peak_kb = threading.Event(), [0]
@@ -102,7 +102,7 @@ def child(video: str, params: dict[str, dict]) -> None:
 
 def stream_params_from(args: argparse.Namespace) -> dict[str, dict]:
     """Both streams' parameters: config.yaml's features block with the command line's overrides."""
-    from groundprobe.features import stream_params
+    from groundprobe.features.extract import stream_params
 
     features = yaml.safe_load(Path(args.config).read_text())["features"]
     features["threads"] = args.threads or features["threads"]

@@ -1,6 +1,6 @@
 """Benchmark: with N decoder processes, a feature job runs at min(model rate, N x one decoder's rate).
 
-Feature extraction (groundprobe.features.iter_shard_features) runs a stand-in model of a fixed
+Feature extraction (groundprobe.features.extract.iter_shard_features) runs a stand-in model of a fixed
 speed that holds no CPU: it sleeps len(batch) / rate seconds per batch (time.sleep releases the
 GIL, as a GPU kernel does) and returns pixel samples as features. Videos are ffmpeg testsrc2
 clips (640x360, 30 fps, H.264: YouTube-600K's 360p downloads) made in a temp dir. Each ffmpeg
@@ -99,8 +99,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode_feature_memory import make_video  # noqa: E402  (benchmarks/ is not a package)
 
-from groundprobe.decode import ParallelDecoder  # noqa: E402
-from groundprobe.features import extract_video_features, iter_shard_features  # noqa: E402
+from groundprobe.features.decode import ParallelDecoder  # noqa: E402
+from groundprobe.features.extract import extract_video_features, iter_shard_features  # noqa: E402
 
 TRUNCATION = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())[
     "features"]["truncation"]

@@ -51,7 +51,7 @@ ordered in every run: PASS" for each of its two invocations.
 Before (2d86f6f: one draw per scene, 16 videos a category of 20-40 s, the share oracle): every
 run of seeds 0-2 x default/reversed ordered the levels, but none separated adjacent intervals
 (half-widths 0.04-0.08 with 8 validation videos a category), Spearman 0.67-0.90, and at rate 0
-the model was above that oracle in 5 of 6 runs (see groundprobe.demo_recovery for why).
+the model was above that oracle in 5 of 6 runs (see groundprobe.demo.recovery for why).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ temp dir. Checks:
    decoded frames with the pipeline's bf16 autocast vs fp32 with TF32 off; every row's cosine
    must be >= 0.999.
 3. throughput with decoding in the loop, for the same two: items/s of the feature pipeline
-   (groundprobe.features.iter_shard_features, N decoder processes) vs model-only on the same
+   (groundprobe.features.extract.iter_shard_features, N decoder processes) vs model-only on the same
    frames (decoded beforehand, in page-locked memory as the pipeline's slots are; the rate from
    pageable memory beside it) vs decode-only (N decoders, no model), the pipeline and
    decode-only timed from their first batch to their last. PASS when the pipeline reaches
@@ -25,7 +25,7 @@ temp dir. Checks:
    split features must equal the unsplit ones to 1e-4 of each row's norm (fp32, TF32 off; under
    the cap cuDNN may choose other algorithms, so the error of sub-batches of the same size
    without a cap is shown beside it).
-5. train steps: groundprobe.train.train_step on synthetic batches on CUDA vs CPU from the same
+5. train steps: groundprobe.model.train.train_step on synthetic batches on CUDA vs CPU from the same
    initialisation (config.yaml's model and optimiser settings); every step's loss must agree to
    1e-4 relative.
 
@@ -121,7 +121,7 @@ def ffmpeg_found() -> str:
     """ffmpeg's version line, or that it is missing."""
     if not (shutil.which("ffmpeg") and shutil.which("ffprobe")):
         return "ffmpeg or ffprobe NOT FOUND"
-    from groundprobe.decode import ffmpeg_version
+    from groundprobe.features.decode import ffmpeg_version
     return ffmpeg_version()
 
 
@@ -166,7 +166,7 @@ def first_batch(paths: list[Path], kind: str, params: dict, items: int):
     """``items`` decoded items (frames or clips) from the start of the test videos."""
     import numpy as np
 
-    from groundprobe.decode import stream_batches
+    from groundprobe.features.decode import stream_batches
     batches, total = [], 0
     for path in paths:
         for batch in stream_batches(path, kind, params):
@@ -189,7 +189,7 @@ def check_bf16(name: str, kind: str, paths: list[Path], sizes: Sizes) -> tuple[s
     import torch
     import torch.nn.functional as F
 
-    from groundprobe.features import load_backbone
+    from groundprobe.features.extract import load_backbone
     backbone = load_backbone(name, "random", sizes.device, bf16_cpu=True)
     if backbone.precision != torch.bfloat16:
         return f"{sizes.device} has no bf16", None
@@ -242,8 +242,8 @@ def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
     import numpy as np
     import torch
 
-    from groundprobe.decode import ParallelDecoder
-    from groundprobe.features import extract_video_features, iter_shard_features, load_backbone
+    from groundprobe.features.decode import ParallelDecoder
+    from groundprobe.features.extract import extract_video_features, iter_shard_features, load_backbone
     params = stream_params(kind, sizes, threads=decoders)  # one ffmpeg thread per decoder
     backbone = load_backbone(name, "random", sizes.device)
     batches, started = [], None
@@ -338,7 +338,7 @@ def check_oom_split(paths: list[Path], sizes: Sizes) -> tuple[str, bool]:
     that need less workspace, so an uncapped peak overstates what a batch needs."""
     import torch
 
-    from groundprobe.features import load_backbone
+    from groundprobe.features.extract import load_backbone
     backbone = load_backbone("inception_v3", "random", sizes.device)
     backbone.precision = None  # fp32 without TF32: sub-batches then agree to float rounding
     items = first_batch(paths, "2d", stream_params("2d", sizes, 0), sizes.oom_batch)
@@ -369,8 +369,8 @@ def train_losses(device: str, steps: int) -> list[float]:
     import numpy as np
     import torch
 
-    from groundprobe.model import JointEmbedding
-    from groundprobe.train import Batch, train_step
+    from groundprobe.model.joint_embedding import JointEmbedding
+    from groundprobe.model.train import Batch, train_step
     videos, segments, length_s, dim, vocab, words = 16, 8, 5, 3072, 5000, 12
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -1,11 +1,11 @@
-"""Benchmark: what the local-input fingerprints (groundprobe.input_fingerprints) add to a DAG build.
+"""Benchmark: what the local-input fingerprints (groundprobe.ingest.input_fingerprints) add to a DAG build.
 
 Rules asr, features_2d and features_3d carry their shard's fingerprint of local caption or video
 files as a param, computed at every DAG build (`snakemake -n` included). This measures, in one run:
 
   1. a corpus of remote sources (ytdlp, as YouTube-600K): --remote-videos rows in shards of
      --shard-size; the three params of every shard (one read of 4 manifest columns, then a set
-     lookup per job), against one read of the 2 columns that groundprobe.manifest.manifest_shards
+     lookup per job), against one read of the 2 columns that groundprobe.ingest.manifest.manifest_shards
      already makes per DAG build;
   2. a corpus of local files: --local-videos rows, one caption file (~2 KB) and one video file
      (--video-kb) each; per video: the first build (every file hashed), a build with nothing
@@ -48,8 +48,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from groundprobe.input_fingerprints import shard_input_fingerprint
-from groundprobe.manifest import MANIFEST_COLUMNS, manifest_shards, shard_name
+from groundprobe.ingest.input_fingerprints import shard_input_fingerprint
+from groundprobe.ingest.manifest import MANIFEST_COLUMNS, manifest_shards, shard_name
 
 
 def write_manifest(path: Path, sources: list[str], source_type: str, captions: list[str],

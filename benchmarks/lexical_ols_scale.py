@@ -1,6 +1,6 @@
 """Benchmark: peak memory and time of the lexical OLS against the number of captions.
 
-Writes synthetic per-caption shards (Parquet, the columns of groundprobe.segment_auc's per-caption
+Writes synthetic per-caption shards (Parquet, the columns of groundprobe.evaluation.segment_auc's per-caption
 table; SHARD_CAPTIONS captions per shard, whole videos of 50-150 captions, 1-3 of CATEGORIES
 labels per video, 8-16 tokens per caption drawn from a Zipf law over VOCABULARY words, AUC with a
 planted word effect) for each size, then fits them in a fresh process each (so that the peak RSS
@@ -13,7 +13,7 @@ ratio to the smallest size: peak RSS must not grow with the number of captions.
 
 Measured 2026-12-03 on the 2-core CPU shared with ~7 other jobs (load 10-16: times are inflated
 and noisy), peak RSS includes ~640 MB of imports (torch, then imported through label_names, which
-has lived in the torch-free groundprobe.auc_by_category since 2026-12-04):
+has lived in the torch-free groundprobe.evaluation.auc_by_category since 2026-12-04):
 
     PYTHONPATH=. python benchmarks/lexical_ols_scale.py --sizes 10000 100000 1000000 --max-words 300
      captions  seconds  peak_rss_mb  above_imports_mb  accumulators_mb  rss_ratio  above_imports_ratio
@@ -98,7 +98,7 @@ def fit(directory: Path, cluster: bool, max_words: int) -> dict:
     the imports, captions, fitted scopes, overall words, and the X'X accumulators of the fitted
     scopes (MB, lexical_ols.accumulator_bytes_of: the part of memory that grows with the
     vocabulary up to max_words, held a batch of at most the library's accumulator_bytes at a time)."""
-    from groundprobe.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, lexical_ols
+    from groundprobe.analysis.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, lexical_ols
 
     imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pandas, pyarrow, scipy
     paths = sorted(directory.glob("*.parquet"))

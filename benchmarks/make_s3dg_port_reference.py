@@ -1,7 +1,7 @@
 """Reference output of the public PyTorch S3D-G port, for tests/test_s3dg.py.
 
 Runs the port (antoine77340/S3D_HowTo100M, ``s3dg.py``: its path is the argument; its code stays
-outside this project) with the seeded random weights of :func:`groundprobe.s3dg.seeded_state`
+outside this project) with the seeded random weights of :func:`groundprobe.features.s3dg.seeded_state`
 (He-scaled, randomised batch-norm statistics; the checkpoint's tensors minus the sentence encoder,
 which the port then keeps at its own initialisation) on two seeded noise clips of 32 frames at
 76x70 pixels and on their first 30 frames, and writes ``tests/fixtures/s3dg_port_reference.npz``:
@@ -35,7 +35,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
-from groundprobe.s3dg import seeded_state
+from groundprobe.features.s3dg import seeded_state
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "s3dg_port_reference.npz"
 STATE_SEED = 11

@@ -1,6 +1,6 @@
 """Benchmark: how far S3D-G's tf_same variant is from the port variant (config features.3d.s3dg_padding).
 
-With the seeded He-scaled weights of groundprobe.s3dg.seeded_state (randomised batch-norm
+With the seeded He-scaled weights of groundprobe.features.s3dg.seeded_state (randomised batch-norm
 statistics) and two seeded uniform-noise clips at 224x224, 30 and 32 frames, it runs ``port`` (the
 public PyTorch port's conventions, tests/test_s3dg.py checks it against the port), ``tf_same``, and
 each of tf_same's two changes alone (its batch-norm epsilon 1e-3 with the port's pooling, its
@@ -35,7 +35,7 @@ import argparse
 
 import torch
 
-from groundprobe.s3dg import PADDINGS, S3DG, seeded_state
+from groundprobe.features.s3dg import PADDINGS, S3DG, seeded_state
 
 STATE_SEED = 11
 

@@ -2,9 +2,9 @@
 
 Writes synthetic shards in the pipeline's layout (per stream one HDF5 feature file per shard, one
 float16 dataset per video, chunks of up to 256 rows; per shard a segment index written by
-groundprobe.segments.write_segment_index from a segment table like rule segments makes: up to 256
+groundprobe.captions.segments.write_segment_index from a segment table like rule segments makes: up to 256
 distinct 5-second windows per video, 1 to 32 tokens each), then, per number of loader workers:
-trains with groundprobe.train.train_model in this process (the real step), and consumes the same
+trains with groundprobe.model.train.train_model in this process (the real step), and consumes the same
 kind of batches with a stand-in step of a fixed duration that holds no CPU (a sleep, as a GPU
 step leaves the CPU to the workers). Prints milliseconds per step, of which waiting for the next
 batch, that share, and for the stand-ins the first wait (the worker's start: fork, opening the
@@ -72,10 +72,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from groundprobe.features import FeatureStore  # noqa: E402
+from groundprobe.features.extract import FeatureStore  # noqa: E402
 from groundprobe.io import file_sha256  # noqa: E402
-from groundprobe.segments import SEGMENT_COLUMNS, SegmentIndex, write_segment_index  # noqa: E402
-from groundprobe.train import (BatchReader, TrainingVideos, clip_windows, plan_batch,  # noqa: E402
+from groundprobe.captions.segments import SEGMENT_COLUMNS, SegmentIndex, write_segment_index  # noqa: E402
+from groundprobe.model.train import (BatchReader, TrainingVideos, clip_windows, plan_batch,  # noqa: E402
                                planned_batches, train_model, training_videos)
 
 SETTINGS = {

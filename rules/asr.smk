@@ -7,7 +7,7 @@ rule asr:
         words=directory("results/asr/{block}"),
         qc="results/qc/asr/{block}.tsv",
     params:
-        # The caption language check (groundprobe.caption_language): what it accepts decides results.
+        # The caption language check (groundprobe.captions.caption_language): what it accepts decides results.
         caption_languages=config["download"]["caption_languages"],
         language=config["asr"]["language"],
         # The local caption files' content: editing one reruns this block (a touch does not).

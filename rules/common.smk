@@ -4,8 +4,8 @@ import math
 from pathlib import Path
 
 from groundprobe.config import budget_label, features_params, result_params, validate_config
-from groundprobe.input_fingerprints import NoLocalFiles, shard_input_fingerprint
-from groundprobe.manifest import (
+from groundprobe.ingest.input_fingerprints import NoLocalFiles, shard_input_fingerprint
+from groundprobe.ingest.manifest import (
     CROSSTASK_CORPUS,
     INSTRUCTIONAL_CORPUS,
     SHARD_PREFIXES,
@@ -16,7 +16,7 @@ from groundprobe.manifest import (
     manifest_blocks,
     manifest_shards,
 )
-from groundprobe.weights import check_weights_available
+from groundprobe.features.weights import check_weights_available
 
 validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
 # A configured weights file that is absent stops the run here, before any job (no torch import).
@@ -74,7 +74,7 @@ SHARD_LISTINGS = {
 
 wildcard_constraints:
     shard=r"(ct)?\d{5}",
-    # first-last shard (groundprobe.manifest.shard_blocks)
+    # first-last shard (groundprobe.ingest.manifest.shard_blocks)
     block=r"(ct)?\d{5}-(ct)?\d{5}",
     kind="|".join(SHARD_LISTINGS),
     model=r"[A-Za-z0-9_]+|curated/[a-z_]+/[0-9.]+(pct)?/seed[0-9]+",
@@ -135,7 +135,7 @@ def shard_ids(corpus=None):
 
 
 def block_ids(corpus=None):
-    """Block names (groundprobe.manifest.shard_blocks) of one corpus or of the study's manifest
+    """Block names (groundprobe.ingest.manifest.shard_blocks) of one corpus or of the study's manifest
     (source and target) when None, known once its manifest checkpoint has run."""
     listing = checkpoints.crosstask_manifest if corpus == CROSSTASK_CORPUS else checkpoints.manifest
     return list(manifest_blocks(listing.get().output.manifest).get(corpus, ()))
@@ -174,7 +174,7 @@ def block_shard_files(pattern):
 
 def local_input_fingerprint(kind):
     """A params function: the content fingerprints of the local files of ``kind`` (captions,
-    videos; groundprobe.input_fingerprints) of block ``wildcards.block``'s shards, so that editing
+    videos; groundprobe.ingest.input_fingerprints) of block ``wildcards.block``'s shards, so that editing
     one in place reruns the block's jobs that read it, and a touch or a same-bytes copy reruns
     nothing; a NoLocalFiles() marker, which Snakemake does not record, for a block without such
     files."""

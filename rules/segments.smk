@@ -6,7 +6,7 @@ rule segments:
         vocab="results/vocab.tsv",
     output:
         # per shard: {shard}.tsv.gz, the segments, and {shard}.h5, the same segments as CSR
-        # arrays, read per video by rule train (groundprobe.segments)
+        # arrays, read per video by rule train (groundprobe.captions.segments)
         segments=directory("results/segments/{block}"),
         qc="results/qc/segments/{block}.tsv",
     params:

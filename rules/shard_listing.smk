@@ -1,7 +1,7 @@
 # One listing per corpus and kind of per-shard file that an aggregate with per-block consumers
 # reads (vocab: the source's words; train: its training corpus's segments and features): such a
 # job depends on the listing, not on thousands of block folders (see
-# groundprobe.manifest.read_shard_listing for why the DAG needs it). The listing job depends on
+# groundprobe.ingest.manifest.read_shard_listing for why the DAG needs it). The listing job depends on
 # every block folder, so rewriting one of them rewrites the listing and reruns its readers.
 
 

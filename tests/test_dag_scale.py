@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from groundprobe.manifest import SHARDS_PER_BLOCK
+from groundprobe.ingest.manifest import SHARDS_PER_BLOCK
 from tiny_workflow import ROOT, planned_jobs, snakemake
 pytestmark = pytest.mark.workflow
 

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from groundprobe.manifest import SHARDS_PER_BLOCK
+from groundprobe.ingest.manifest import SHARDS_PER_BLOCK
 from tiny_workflow import ROOT, TARGET, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow

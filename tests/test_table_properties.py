@@ -1,5 +1,5 @@
 """Property-based tests (hypothesis) of the sources table reader (groundprobe.io.read_text_table,
-write_text_table, count_table_rows) and the sources parsing (groundprobe.manifest).
+write_text_table, count_table_rows) and the sources parsing (groundprobe.ingest.manifest).
 
 - Cells of arbitrary text (quotes, commas, a leading '"', Unicode; in a CSV also tabs and line
   breaks) written by write_text_table, or by a reference writer (the csv module for CSV, a plain
@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from groundprobe.io import TableError, count_table_rows, read_text_table, write_text_table
-from groundprobe.manifest import (CAPTION_KINDS, REQUIRED_COLUMNS, SOURCE_COLUMNS, SPLITS, VIDEO_ID,
+from groundprobe.ingest.manifest import (CAPTION_KINDS, REQUIRED_COLUMNS, SOURCE_COLUMNS, SPLITS, VIDEO_ID,
                                   ManifestError, build_manifest, load_yt8m_vocabulary)
 
 NAMES = ["t.tsv", "t.csv", "t.tsv.gz", "t.csv.gz"]

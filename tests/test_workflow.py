@@ -19,12 +19,12 @@ from scipy.stats import spearmanr
 from snakemake.utils import update_config
 
 from groundprobe.config import budget_label, parse_budget
-from groundprobe.curate import drawn_videos
-from groundprobe.demo_corpus import VideoPlan, generate_demo_corpus, plan_corpus
-from groundprobe.demo_recovery import ALL_VIDEOS
+from groundprobe.curation.curate import drawn_videos
+from groundprobe.demo.corpus import VideoPlan, generate_demo_corpus, plan_corpus
+from groundprobe.demo.recovery import ALL_VIDEOS
 from groundprobe.io import read_table, read_text_table
-from groundprobe.segment_auc import iter_segment_tables, read_scores
-from groundprobe.train import training_summary
+from groundprobe.evaluation.segment_auc import iter_segment_tables, read_scores
+from groundprobe.model.train import training_summary
 from tiny_workflow import planned_jobs, shard_file, snakemake, write_config
 
 ROOT = Path(__file__).resolve().parents[1]

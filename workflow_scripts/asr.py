@@ -3,11 +3,11 @@ table per shard."""
 
 from pathlib import Path
 
-from groundprobe.asr import extract_shard_words
-from groundprobe.caption_language import LanguageCheck, check_caption_languages
+from groundprobe.captions.asr import extract_shard_words
+from groundprobe.captions.caption_language import LanguageCheck, check_caption_languages
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import block_shards
-from groundprobe.qc import qc_frame
+from groundprobe.ingest.manifest import block_shards
+from groundprobe.ingest.qc import qc_frame
 
 log = setup_logging(snakemake.log[0])
 check = LanguageCheck.from_config(snakemake.params.caption_languages, snakemake.params.language)

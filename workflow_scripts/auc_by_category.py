@@ -1,7 +1,7 @@
 """Glue for rule auc_by_category: mean intra-video AUC per category over the validation videos,
 every category and those with enough videos."""
 
-from groundprobe.auc_by_category import categories_with_videos, category_table
+from groundprobe.evaluation.auc_by_category import categories_with_videos, category_table
 from groundprobe.io import read_table, setup_logging, write_table
 
 log = setup_logging(snakemake.log[0])

@@ -1,7 +1,7 @@
 """Glue for rule auc_by_vertical: AUC statistics per vertical and the distributions figure."""
 
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.auc_by_vertical import plot_vertical_distributions, vertical_table
+from groundprobe.analysis.auc_by_vertical import plot_vertical_distributions, vertical_table
 
 log = setup_logging(snakemake.log[0])
 evaluate = snakemake.params.evaluate

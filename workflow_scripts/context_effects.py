@@ -1,10 +1,10 @@
 """Glue for rule context_effects: Fig. 3 (segment AUC by position and length) on validation captions,
 read from the per-shard segment AUC tables one shard at a time."""
 
-from groundprobe.context_effects import context_effects, select_categories, write_context_figures
+from groundprobe.analysis.context_effects import context_effects, select_categories, write_context_figures
 from groundprobe.io import setup_logging, write_table
-from groundprobe.manifest import block_files
-from groundprobe.segment_auc import iter_segment_tables
+from groundprobe.ingest.manifest import block_files
+from groundprobe.evaluation.segment_auc import iter_segment_tables
 
 log = setup_logging(snakemake.log[0])
 params = snakemake.params.context

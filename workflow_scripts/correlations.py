@@ -1,8 +1,8 @@
 """Glue for rule correlations: Spearman ρ of instructional-ness and of category frequency with AUC."""
 
-from groundprobe.correlations import correlation_table
+from groundprobe.analysis.correlations import correlation_table
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import corpus_videos
+from groundprobe.ingest.manifest import corpus_videos
 
 log = setup_logging(snakemake.log[0])
 # A category's frequency counts the study's (source) videos; a curation target is no part of it.

@@ -4,15 +4,15 @@ recall table, and the ledger of the videos that could not be evaluated."""
 import pandas as pd
 import torch
 
-from groundprobe.asr import vocabulary_ids
-from groundprobe.crosstask import (localise_task_videos, read_task_videos, read_tasks,
+from groundprobe.captions.asr import vocabulary_ids
+from groundprobe.evaluation.crosstask import (localise_task_videos, read_task_videos, read_tasks,
                                    read_video_list, recall_table, unevaluated_videos)
 from groundprobe.device import resolve_device
-from groundprobe.features import FeatureStore
+from groundprobe.features.extract import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import block_files
-from groundprobe.qc import qc_frame, reconcile
-from groundprobe.train import load_model
+from groundprobe.ingest.manifest import block_files
+from groundprobe.ingest.qc import qc_frame, reconcile
+from groundprobe.model.train import load_model
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -1,7 +1,7 @@
 """Glue for rule crosstask_manifest: the CrossTask videos' sources table -> their own manifest."""
 
 from groundprobe.io import read_table, read_text_table, setup_logging, write_table
-from groundprobe.manifest import build_crosstask_manifest
+from groundprobe.ingest.manifest import build_crosstask_manifest
 
 log = setup_logging(snakemake.log[0])
 manifest = build_crosstask_manifest(read_text_table(snakemake.input.sources),

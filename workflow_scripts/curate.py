@@ -4,11 +4,11 @@ draw per seed (curation.seed, curation.seed + 1, …; one per curated model)."""
 import torch
 
 from groundprobe.config import parse_budget
-from groundprobe.curate import avg_sim_select, heuristic_select, knn_draws, random_select, stack_draws
+from groundprobe.curation.curate import avg_sim_select, heuristic_select, knn_draws, random_select, stack_draws
 from groundprobe.device import resolve_device
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import TARGET_CORPUS, block_files, corpus_videos
-from groundprobe.video_embeddings import embedding_blocks
+from groundprobe.ingest.manifest import TARGET_CORPUS, block_files, corpus_videos
+from groundprobe.curation.video_embeddings import embedding_blocks
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

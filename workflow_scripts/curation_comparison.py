@@ -1,6 +1,6 @@
 """Glue for rule curation_comparison: every selection's target probes (one per seed) and the figure."""
 
-from groundprobe.curation_comparison import comparison_table, plot_comparison
+from groundprobe.curation.curation_comparison import comparison_table, plot_comparison
 from groundprobe.io import read_table, setup_logging, write_table
 
 log = setup_logging(snakemake.log[0])

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from groundprobe.demo_corpus import generate_demo_corpus
+from groundprobe.demo.corpus import generate_demo_corpus
 from groundprobe.io import setup_logging
 
 setup_logging(snakemake.log[0])

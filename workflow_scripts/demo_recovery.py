@@ -1,8 +1,8 @@
 """Glue for rule demo_recovery: oracle vs model intra-video AUC on the demo's validation videos."""
 
-from groundprobe.demo_recovery import write_demo_recovery
+from groundprobe.demo.recovery import write_demo_recovery
 from groundprobe.io import setup_logging
-from groundprobe.manifest import block_files
+from groundprobe.ingest.manifest import block_files
 
 log = setup_logging(snakemake.log[0])
 table = write_demo_recovery(snakemake.input.truth, block_files(snakemake.input.segments, ".tsv.gz"),

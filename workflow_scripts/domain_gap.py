@@ -1,6 +1,6 @@
 """Glue for rule domain_gap: the whole-source model's probes on source vs target validation videos."""
 
-from groundprobe.curation_comparison import domain_gap_table
+from groundprobe.curation.curation_comparison import domain_gap_table
 from groundprobe.io import read_table, setup_logging, write_table
 
 log = setup_logging(snakemake.log[0])

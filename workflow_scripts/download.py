@@ -1,9 +1,9 @@
 """Glue for rule download: ingest the videos of one shard."""
 
-from groundprobe.download import DownloadSettings, ingest_shard
+from groundprobe.ingest.download import DownloadSettings, ingest_shard
 from groundprobe.io import setup_logging, write_table
-from groundprobe.manifest import CROSSTASK_CORPUS, read_shard_rows
-from groundprobe.qc import qc_frame
+from groundprobe.ingest.manifest import CROSSTASK_CORPUS, read_shard_rows
+from groundprobe.ingest.qc import qc_frame
 
 log = setup_logging(snakemake.log[0])
 # Only this shard's rows: reading the whole manifest in every job costs N² / shard_size in all.

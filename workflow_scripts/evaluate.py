@@ -6,13 +6,13 @@ from pathlib import Path
 import torch
 
 from groundprobe.device import resolve_device
-from groundprobe.evaluate import evaluate_videos
-from groundprobe.features import FeatureStore
+from groundprobe.evaluation.evaluate import evaluate_videos
+from groundprobe.features.extract import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import block_shards
-from groundprobe.qc import qc_frame
-from groundprobe.segment_auc import SCORE_SCHEMA, write_parquet
-from groundprobe.train import load_model
+from groundprobe.ingest.manifest import block_shards
+from groundprobe.ingest.qc import qc_frame
+from groundprobe.evaluation.segment_auc import SCORE_SCHEMA, write_parquet
+from groundprobe.model.train import load_model
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

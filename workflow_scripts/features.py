@@ -6,11 +6,11 @@ from pathlib import Path
 import torch
 
 from groundprobe.config import with_execution_settings
-from groundprobe.download import require_video_files
-from groundprobe.features import extract_shard_features, stream_params
+from groundprobe.ingest.download import require_video_files
+from groundprobe.features.extract import extract_shard_features, stream_params
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import block_shards
-from groundprobe.qc import qc_frame
+from groundprobe.ingest.manifest import block_shards
+from groundprobe.ingest.qc import qc_frame
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -3,9 +3,9 @@
 
 import pandas as pd
 
-from groundprobe.funnel import corpus_funnel
+from groundprobe.ingest.funnel import corpus_funnel
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import corpus_videos
+from groundprobe.ingest.manifest import corpus_videos
 
 log = setup_logging(snakemake.log[0])
 downloads = pd.concat([read_table(path) for path in snakemake.input.downloads], ignore_index=True)

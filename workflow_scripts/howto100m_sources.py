@@ -1,6 +1,6 @@
 """Glue for rule howto100m_sources: HowTo100M's video list and caption file -> a sources table."""
 
-from groundprobe.howto100m import write_howto100m_sources
+from groundprobe.ingest.howto100m import write_howto100m_sources
 from groundprobe.io import setup_logging
 
 log = setup_logging(snakemake.log[0])

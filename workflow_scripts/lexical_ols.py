@@ -1,9 +1,9 @@
 """Glue for rule lexical_ols: OLS of segment AUC on controls + unigrams, F-test of the word block."""
 
 from groundprobe.io import atomic_output, setup_logging, write_table
-from groundprobe.lexical_ols import INPUT_COLUMNS, lexical_ols
-from groundprobe.manifest import block_files
-from groundprobe.segment_auc import iter_segment_tables
+from groundprobe.analysis.lexical_ols import INPUT_COLUMNS, lexical_ols
+from groundprobe.ingest.manifest import block_files
+from groundprobe.evaluation.segment_auc import iter_segment_tables
 
 log = setup_logging(snakemake.log[0])
 params = snakemake.params.lexical_ols  # result settings only; the execution setting is read below

@@ -2,7 +2,7 @@
 corpus's, if any) -> manifest with verticals, corpus and shards."""
 
 from groundprobe.io import read_text_table, setup_logging, write_table
-from groundprobe.manifest import build_manifest
+from groundprobe.ingest.manifest import build_manifest
 
 log = setup_logging(snakemake.log[0])
 target = read_text_table(snakemake.input.target[0]) if snakemake.input.target else None

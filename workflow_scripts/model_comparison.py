@@ -3,8 +3,8 @@
 import pandas as pd
 
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import block_files
-from groundprobe.model_comparison import comparison_table, paired_auc
+from groundprobe.ingest.manifest import block_files
+from groundprobe.evaluation.model_comparison import comparison_table, paired_auc
 
 log = setup_logging(snakemake.log[0])
 

@@ -5,13 +5,13 @@ import torch
 
 from groundprobe.config import with_execution_settings
 from groundprobe.device import resolve_device
-from groundprobe.evaluate import evaluate_videos
-from groundprobe.features import FeatureStore
+from groundprobe.evaluation.evaluate import evaluate_videos
+from groundprobe.features.extract import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import block_files
-from groundprobe.probe import probe_row, validation_ids
-from groundprobe.retrieval import retrieve
-from groundprobe.train import load_model, training_summary
+from groundprobe.ingest.manifest import block_files
+from groundprobe.evaluation.probe import probe_row, validation_ids
+from groundprobe.evaluation.retrieval import retrieve
+from groundprobe.model.train import load_model, training_summary
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from groundprobe.download import prune_videos
+from groundprobe.ingest.download import prune_videos
 from groundprobe.io import read_table, setup_logging, write_table
 
 log = setup_logging(snakemake.log[0])

@@ -3,8 +3,8 @@
 import pandas as pd
 
 from groundprobe.io import count_table_rows, read_table, setup_logging, write_table
-from groundprobe.manifest import block_files
-from groundprobe.qc import first_reason_per_video, reconcile
+from groundprobe.ingest.manifest import block_files
+from groundprobe.ingest.qc import first_reason_per_video, reconcile
 
 log = setup_logging(snakemake.log[0])
 stages = pd.concat([read_table(path) for path in snakemake.input.tables], ignore_index=True)

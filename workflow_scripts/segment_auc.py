@@ -4,8 +4,8 @@ metadata, one Parquet file per shard of the block."""
 from pathlib import Path
 
 from groundprobe.io import read_table, setup_logging
-from groundprobe.manifest import block_shards
-from groundprobe.segment_auc import (SEGMENT_TABLE_SCHEMA, join_segment_auc, read_scores,
+from groundprobe.ingest.manifest import block_shards
+from groundprobe.evaluation.segment_auc import (SEGMENT_TABLE_SCHEMA, join_segment_auc, read_scores,
                                      read_shard_videos, write_parquet)
 
 log = setup_logging(snakemake.log[0])

@@ -4,12 +4,12 @@ once so that training never hashes features)."""
 
 from pathlib import Path
 
-from groundprobe.asr import vocabulary_ids
-from groundprobe.features import FeatureStore
+from groundprobe.captions.asr import vocabulary_ids
+from groundprobe.features.extract import FeatureStore
 from groundprobe.io import file_sha256, read_table, setup_logging, write_table
-from groundprobe.manifest import block_shards
-from groundprobe.qc import qc_frame
-from groundprobe.segments import shard_segments, write_segment_index
+from groundprobe.ingest.manifest import block_shards
+from groundprobe.ingest.qc import qc_frame
+from groundprobe.captions.segments import shard_segments, write_segment_index
 
 log = setup_logging(snakemake.log[0])
 params = snakemake.params.segments

@@ -2,7 +2,7 @@
 line."""
 
 from groundprobe.io import setup_logging
-from groundprobe.manifest import block_files, write_shard_listing
+from groundprobe.ingest.manifest import block_files, write_shard_listing
 
 log = setup_logging(snakemake.log[0])
 files = block_files(snakemake.input.blocks, snakemake.params.suffix)

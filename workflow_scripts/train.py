@@ -3,9 +3,9 @@ videos of its draw of a curation table (curated models), in as many processes as
 (resources gpu; one process without it)."""
 
 from groundprobe.config import with_execution_settings
-from groundprobe.distributed import TrainingJob, train_processes
+from groundprobe.model.distributed import TrainingJob, train_processes
 from groundprobe.io import setup_logging
-from groundprobe.manifest import read_shard_listing
+from groundprobe.ingest.manifest import read_shard_listing
 
 # The training processes are spawned: each imports this file as its main module, and the guard
 # keeps them from running the rule again.

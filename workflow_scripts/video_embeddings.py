@@ -6,12 +6,12 @@ from pathlib import Path
 import torch
 
 from groundprobe.device import resolve_device
-from groundprobe.features import FeatureStore
+from groundprobe.features.extract import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import block_shards
-from groundprobe.qc import qc_frame
-from groundprobe.train import load_model
-from groundprobe.video_embeddings import (model_embedder, normalised, save_embeddings,
+from groundprobe.ingest.manifest import block_shards
+from groundprobe.ingest.qc import qc_frame
+from groundprobe.model.train import load_model
+from groundprobe.curation.video_embeddings import (model_embedder, normalised, save_embeddings,
                                           second_windows, uniform_windows, video_means,
                                           windows_by_video)
 

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from groundprobe.asr import build_vocabulary, count_tokens
+from groundprobe.captions.asr import build_vocabulary, count_tokens
 from groundprobe.io import read_table, setup_logging, write_table
-from groundprobe.manifest import read_shard_listing
+from groundprobe.ingest.manifest import read_shard_listing
 
 log = setup_logging(snakemake.log[0])
 manifest = read_table(snakemake.input.manifest)

@@ -1,7 +1,7 @@
 """Glue for rule yt8m_sources: YouTube-8M id list (+ instructional labels) -> sources table."""
 
 from groundprobe.io import read_text_table, setup_logging, write_text_table
-from groundprobe.yt8m_sources import yt8m_sources
+from groundprobe.ingest.yt8m_sources import yt8m_sources
 
 log = setup_logging(snakemake.log[0])
 labels = read_text_table(snakemake.input.instructional[0]) if snakemake.input.instructional else None

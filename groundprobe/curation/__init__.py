@@ -1,0 +1,1 @@
+"""Data curation (CUPID, Zhou et al. 2021): video embeddings, the curated tables and their comparison."""

@@ -1,0 +1,1 @@
+"""The embedded demo corpus with planted grounding, its instructional corpus, and the recovery check."""

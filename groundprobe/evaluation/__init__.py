@@ -1,0 +1,1 @@
+"""Scoring trained models: intra-video and segment AUC, retrieval probes, model comparison, CrossTask."""
