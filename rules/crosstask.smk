@@ -15,8 +15,7 @@ rule crosstask_sources:
     resources:
         **job_resources("crosstask_sources"),
     conda:
-        # groundprobe.evaluation.crosstask, which reads the release's files, embeds the steps with torch too.
-        "../envs/torch.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/crosstask_sources.py"
 

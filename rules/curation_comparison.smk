@@ -26,7 +26,7 @@ rule curation_comparison:
     resources:
         **job_resources("curation_comparison"),
     conda:
-        "../envs/torch.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/curation_comparison.py"
 
@@ -45,6 +45,6 @@ rule domain_gap:
     resources:
         **job_resources("domain_gap"),
     conda:
-        "../envs/torch.yaml"
+        "../envs/analysis.yaml"
     script:
         "../workflow_scripts/domain_gap.py"

@@ -19,7 +19,7 @@ from scipy.stats import spearmanr
 from snakemake.utils import update_config
 
 from groundprobe.config import budget_label, parse_budget
-from groundprobe.curation.curate import drawn_videos
+from groundprobe.curation.draws import drawn_videos
 from groundprobe.demo.corpus import VideoPlan, generate_demo_corpus, plan_corpus
 from groundprobe.demo.recovery import ALL_VIDEOS
 from groundprobe.io import read_table, read_text_table

@@ -5,8 +5,9 @@ import pandas as pd
 import torch
 
 from groundprobe.captions.asr import vocabulary_ids
-from groundprobe.evaluation.crosstask import (localise_task_videos, read_task_videos, read_tasks,
-                                   read_video_list, recall_table, unevaluated_videos)
+from groundprobe.evaluation.crosstask import (localise_task_videos, read_task_videos, read_tasks, recall_table,
+                                              unevaluated_videos)
+from groundprobe.ingest.crosstask_sources import read_video_list
 from groundprobe.device import resolve_device
 from groundprobe.features.extract import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table

@@ -1,6 +1,6 @@
 """Glue for rule crosstask_sources: the CrossTask video list -> a sources table of yt-dlp rows."""
 
-from groundprobe.evaluation.crosstask import read_video_list, sources_from_video_list
+from groundprobe.ingest.crosstask_sources import read_video_list, sources_from_video_list
 from groundprobe.io import setup_logging, write_text_table
 
 log = setup_logging(snakemake.log[0])

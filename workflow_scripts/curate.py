@@ -4,7 +4,8 @@ draw per seed (curation.seed, curation.seed + 1, …; one per curated model)."""
 import torch
 
 from groundprobe.config import parse_budget
-from groundprobe.curation.curate import avg_sim_select, heuristic_select, knn_draws, random_select, stack_draws
+from groundprobe.curation.curate import curated_draws
+from groundprobe.curation.draws import stack_draws
 from groundprobe.device import resolve_device
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.ingest.manifest import TARGET_CORPUS, block_files, corpus_videos
@@ -33,6 +34,7 @@ log.info("%s: %d of %d source training videos (budget %s), target reference: %d 
          strategy, budget, len(pool), snakemake.params.budget, len(target_train))
 device = resolve_device(snakemake.config["curation"]["device"],
                         snakemake.config["resources"]["allow_cpu_fallback"])
+target_means = None
 if strategy in ("avg_sim", "knn"):
     target_blocks = list(embedding_blocks(block_files(snakemake.input.target, ".npz"), target_train,
                                           len(target_train) or 1))
@@ -41,16 +43,7 @@ if strategy in ("avg_sim", "knn"):
                          "corpus has none (see results/qc.csv)")
     target_means = target_blocks[0][1]
 seeds = [params["seed"] + draw for draw in range(params["seeds"])]
-if strategy == "random":
-    draws = [random_select(pool, budget, seed) for seed in seeds]
-elif strategy == "heuristic":
-    in_pool = manifest["video_id"].isin(set(pool))
-    draws = [heuristic_select(manifest[in_pool], manifest[manifest["video_id"].isin(target_train)],
-                              params["heuristic"]["genres"], params["heuristic"]["target_genre"],
-                              budget, seed) for seed in seeds]
-elif strategy == "avg_sim":  # no random element: every draw is the same
-    draws = [avg_sim_select(target_means, source_blocks(), budget, device)] * len(seeds)
-else:
-    draws = knn_draws(target_means, source_blocks, budget, params["knn_pool_factor"], seeds, device)
+draws = curated_draws(strategy, pool, source_blocks, target_means, manifest[manifest["video_id"].isin(set(pool))],
+                      manifest[manifest["video_id"].isin(target_train)], budget, seeds, params, device)
 write_table(stack_draws(draws), snakemake.output.tsv)
 log.info("%s selected %d videos in each of %d draws", strategy, budget, len(draws))

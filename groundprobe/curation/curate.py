@@ -17,7 +17,8 @@ Strategies (:data:`STRATEGIES`): ``random`` (a seeded uniform sample), ``heurist
 genre labels plus shared title words), ``avg_sim`` (highest mean similarity to the target videos)
 and ``knn`` (a random draw from the pool of the target videos' nearest source videos). Every
 selection is a table with :data:`SELECTION_COLUMNS`, rank 1 being the first selected; the
-selections of several seeds (draws) are stacked into one table by :func:`stack_draws`.
+selections of several seeds (draws) are stacked into one table by
+:func:`groundprobe.curation.draws.stack_draws`.
 Matrix products run in float32 with torch on the given device.
 """
 
@@ -33,9 +34,9 @@ import pandas as pd
 import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from groundprobe.curation.draws import SELECTION_COLUMNS
+
 STRATEGIES = ("random", "heuristic", "avg_sim", "knn")
-SELECTION_COLUMNS = ["video_id", "score", "rank"]
-DRAW_COLUMNS = ["draw", *SELECTION_COLUMNS]
 
 Blocks = Iterable[tuple[Sequence[str], np.ndarray]]
 
@@ -340,19 +341,27 @@ def heuristic_select(source: pd.DataFrame, target: pd.DataFrame, genres: Mapping
     return _selection(ranked["video_id"].tolist(), ranked["criteria"].to_numpy(dtype=float))
 
 
-def stack_draws(selections: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """The selections of draws 0, 1, … (each drawn with its own seed) as one table with
-    DRAW_COLUMNS, draw by draw."""
-    if not selections:
-        raise ValueError("no draws to stack")
-    return pd.concat([selection.assign(draw=draw) for draw, selection in enumerate(selections)],
-                     ignore_index=True)[DRAW_COLUMNS]
+def curated_draws(strategy: str, pool: Sequence[str], source_blocks: Callable[[], Blocks],
+                  target_means: np.ndarray | None, source: pd.DataFrame, target: pd.DataFrame,
+                  budget: int, seeds: Sequence[int], settings: Mapping, device: torch.device
+                  ) -> list[pd.DataFrame]:
+    """One selection of ``budget`` videos per seed by ``strategy`` (:data:`STRATEGIES`).
 
-
-def drawn_videos(table: pd.DataFrame, draw: int) -> list[str]:
-    """The video ids of one draw of a :func:`stack_draws` table, in selection order."""
-    ids = table.loc[table["draw"] == draw].sort_values("rank")["video_id"]
-    if ids.empty:
-        raise ValueError(f"the selection has no draw {draw} (it has draws "
-                         f"{sorted(set(table['draw'].tolist()))}); raise curation.seeds or rerun rule curate")
-    return ids.astype(str).tolist()
+    ``pool``: the source video ids every strategy picks from; ``source_blocks``: a fresh pass over
+    their ``(ids, means)`` blocks; ``target_means`` (n_target, D): the target videos' mean clip
+    embeddings (avg_sim and knn); ``source``/``target``: the pool's and the target's manifest rows
+    (title, labels, caption_kind: heuristic); ``settings``: config block ``curation``
+    (heuristic.genres, heuristic.target_genre, knn_pool_factor).
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown curation strategy {strategy!r}; one of {STRATEGIES}")
+    if strategy in ("avg_sim", "knn") and target_means is None:
+        raise ValueError(f"strategy {strategy} needs the target videos' mean clip embeddings")
+    if strategy == "random":
+        return [random_select(pool, budget, seed) for seed in seeds]
+    if strategy == "heuristic":
+        return [heuristic_select(source, target, settings["heuristic"]["genres"],
+                                 settings["heuristic"]["target_genre"], budget, seed) for seed in seeds]
+    if strategy == "avg_sim":  # no random element: every draw is the same
+        return [avg_sim_select(target_means, source_blocks(), budget, device)] * len(seeds)
+    return knn_draws(target_means, source_blocks, budget, settings["knn_pool_factor"], seeds, device)

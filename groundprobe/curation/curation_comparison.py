@@ -11,7 +11,7 @@ import pandas as pd
 
 from matplotlib.ticker import ScalarFormatter
 
-from groundprobe.curation.curate import drawn_videos
+from groundprobe.curation.draws import drawn_videos
 from groundprobe.analysis.figures import plt, save_figure
 from groundprobe.evaluation.probe import PROBE_COLUMNS
 
@@ -44,7 +44,7 @@ def comparison_table(curated: list[tuple[str, str, pd.DataFrame, list[pd.DataFra
     """One row per (strategy, budget), then the baseline (COMPARISON_COLUMNS).
 
     ``curated``: (strategy, budget as configured, its selection table (one draw per seed, as
-    written by :func:`groundprobe.curation.curate.stack_draws`), the target probe rows of the models
+    written by :func:`groundprobe.curation.draws.stack_draws`), the target probe rows of the models
     pre-trained on the draws, one per seed; see :func:`seed_summary`); ``baseline``: the
     target probe row of the model trained on the whole source (strategy ``baseline``, budget 100%,
     selected videos = the videos it trained on).

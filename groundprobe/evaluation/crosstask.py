@@ -28,14 +28,13 @@ import pandas as pd
 import torch
 
 from groundprobe.captions.asr import tokenize
+from groundprobe.ingest.crosstask_sources import ID_RULE
 from groundprobe.ingest.manifest import VIDEO_ID
 from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.ingest.qc import QcRecord
 from groundprobe.model.train import SecondsSource, clip_windows, pad_token_ids
 
 STAGE = "crosstask"
-# Task and video ids name annotation files (<task>_<video>.csv): held to the rule for video ids.
-ID_RULE = "ids name files, so they are letters, digits, _ - . only (not starting with '.')"
 # One row per (model, task, video): steps with an annotation, those recalled, and the expected
 # recalled steps of a window drawn at random per step (the same for every model).
 BY_VIDEO_COLUMNS = ["model", "task_id", "video_id", "annotated_steps", "recalled_steps",
@@ -121,24 +120,6 @@ def read_annotation(path: str | os.PathLike, n_steps: int) -> list[StepInterval]
                                  f"before it starts")
             intervals.append(StepInterval(step - 1, start, end))
     return intervals
-
-
-def read_video_list(path: str | os.PathLike) -> list[tuple[str, str]]:
-    """(task id, video id) of each row of a video list (``task,video_id,url``). Raises ValueError
-    naming the row for one without a video id, or with a task or video id that cannot name a file
-    (the rule for video ids)."""
-    listed = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        for number, row in enumerate(csv.reader(handle), start=1):
-            if not row or not row[0].strip():
-                continue
-            if len(row) < 2 or not row[1].strip():
-                raise ValueError(f"{path}, row {number}: {row}; a row is task,video_id,url")
-            for what, value in (("task id", row[0].strip()), ("video id", row[1].strip())):
-                if not VIDEO_ID.fullmatch(value):
-                    raise ValueError(f"{path}, row {number}: {what} {value!r}: {ID_RULE}")
-            listed.append((row[0].strip(), row[1].strip()))
-    return listed
 
 
 def window_starts(duration_s: float, window_s: float, stride_s: float) -> np.ndarray:
@@ -295,14 +276,6 @@ def unevaluated_videos(videos: Sequence[TaskVideo], fetched: set[str], stage_qc:
         else:
             kept.append(video)
     return kept, qc
-
-
-def sources_from_video_list(listed: Sequence[tuple[str, str]]) -> pd.DataFrame:
-    """A sources table (video_id, source, source_type, split) fetching the listed videos with
-    yt-dlp by their YouTube ids, each once, as validation videos."""
-    ids = list(dict.fromkeys(video_id for _, video_id in listed))
-    return pd.DataFrame({"video_id": ids, "source": ids, "source_type": "ytdlp",
-                         "split": "validation"})
 
 
 def random_window_steps(starts: np.ndarray, window_s: float, intervals: Sequence[StepInterval]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from groundprobe.ingest.manifest import corpus_videos
-from groundprobe.evaluation.retrieval import METRIC_KEYS
+from groundprobe.evaluation.retrieval_metrics import METRIC_KEYS
 
 PROBE_COLUMNS = ["model", "corpus", "training_videos", "training_steps", "training_batch_videos",
                  *METRIC_KEYS, "auc_videos", "mean_auc"]
@@ -27,7 +27,7 @@ def probe_row(model: str, corpus: str, training: dict, metrics: dict, auc: pd.Da
 
     ``training``: the model's training summary (steps, n_videos, batch_videos: a model trained on
     fewer videos than train.batch_videos saw smaller batches); ``metrics``: retrieval metrics
-    (retrieval.METRIC_KEYS); ``auc``: intra-video AUC (column ``auc``) of the validation videos.
+    (retrieval_metrics.METRIC_KEYS); ``auc``: intra-video AUC (column ``auc``) of the validation videos.
     """
     row = {"model": model, "corpus": corpus, "training_videos": int(training["n_videos"]),
            "training_steps": int(training["steps"]),

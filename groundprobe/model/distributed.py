@@ -24,7 +24,7 @@ from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-from groundprobe.curation.curate import drawn_videos
+from groundprobe.curation.draws import drawn_videos
 from groundprobe.device import resolve_device
 from groundprobe.features.extract import feature_provenance
 from groundprobe.io import file_sha256, read_table

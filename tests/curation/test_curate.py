@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from groundprobe.config import budget_label, parse_budget
-from groundprobe.curation.curate import (DRAW_COLUMNS, SELECTION_COLUMNS, average_similarity, avg_sim_select,
-                                drawn_videos, heuristic_select, knn_draws, knn_pool, knn_select, nearest_sources,
-                                random_select, source_blocks, stack_draws, title_words, video_mean)
+from groundprobe.curation.curate import (average_similarity, avg_sim_select, heuristic_select, knn_draws, knn_pool,
+                                         knn_select, nearest_sources, random_select, source_blocks, title_words,
+                                         video_mean)
+from groundprobe.curation.draws import DRAW_COLUMNS, SELECTION_COLUMNS, drawn_videos, stack_draws
 
 CPU = torch.device("cpu")
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from groundprobe.curation.curate import stack_draws
+from groundprobe.curation.draws import stack_draws
 from groundprobe.curation.curation_comparison import (BASELINE, COMPARISON_COLUMNS, comparison_table,
                                              domain_gap_table, plot_comparison)
 from groundprobe.evaluation.probe import PROBE_COLUMNS, probe_row, validation_ids

@@ -14,6 +14,7 @@ import webvtt
 from dataclasses import replace
 
 from groundprobe.evaluation import crosstask
+from groundprobe.ingest.crosstask_sources import read_video_list
 
 from groundprobe.demo import corpus as demo_corpus
 from groundprobe.demo.corpus import (CROSSTASK_TASKS, FILLER_WORDS, INSTRUCTIONAL_OBJECTS,
@@ -597,7 +598,7 @@ def test_crosstask_files_parse_with_the_evaluations_readers_and_match_the_plante
             task.name, task.url, task.steps)
     planted = truth["crosstask"]
     assert [t["steps"] for t in planted["tasks"]] == [list(t.steps) for t in CROSSTASK_TASKS]
-    listed = crosstask.read_video_list(folder / "videos_val.csv")
+    listed = read_video_list(folder / "videos_val.csv")
     assert listed == [(v["task_id"], video_id) for video_id, v in planted["videos"].items()]
     assert len(listed) == len(CROSSTASK_TASKS) * TINY["crosstask"]["videos_per_task"]
     rows = (folder / "videos_val.csv").read_text().splitlines()

@@ -8,12 +8,12 @@ import torch
 import yaml
 
 from groundprobe.evaluation.crosstask import (PUBLISHED_RECALL, RANDOM_WINDOW, StepInterval, Task, TaskVideo,
-                                   localise_task_videos, predict_argmax, predict_ordered,
-                                   predicted_times, random_window_steps, read_annotation,
-                                   read_task_videos, read_tasks, read_video_list, recall_table,
-                                   recalled_steps, score_windows, sources_from_video_list,
-                                   step_token_ids, unevaluated_videos, window_clips,
-                                   window_starts)
+                                              localise_task_videos, predict_argmax, predict_ordered,
+                                              predicted_times, random_window_steps, read_annotation,
+                                              read_task_videos, read_tasks, recall_table, recalled_steps,
+                                              score_windows, step_token_ids, unevaluated_videos, window_clips,
+                                              window_starts)
+from groundprobe.ingest.crosstask_sources import read_video_list, sources_from_video_list
 from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.ingest.qc import QcRecord
 

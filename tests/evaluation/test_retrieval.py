@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from groundprobe.model.joint_embedding import JointEmbedding
-from groundprobe.evaluation.retrieval import (METRIC_KEYS, RANK_COLUMNS, embed_items, retrieval_items,
-                                   retrieval_metrics, retrieval_ranks, retrieve, sample_items)
+from groundprobe.evaluation.retrieval import RANK_COLUMNS, embed_items, retrieval_items, retrieve, sample_items
+from groundprobe.evaluation.retrieval_metrics import METRIC_KEYS, retrieval_metrics, retrieval_ranks
 
 
 class DictSource:
