@@ -123,7 +123,8 @@ auc_by_video,context_effects,lexical_ols`` (same day) as a third size:
   (words said in >= min_videos videos of the scope, at most max_words) grow with the corpus until
   every scope has max_words: the 51 fitted scopes' X'X summed to 87 MB at 10K, 888 MB at 100K
   and 1.4 GB at 200K, where the accumulator budget (then 1 GiB) split them into two batches;
-  peak 1077 / 1959 / 2109 MB at 10K / 100K / 200K. Changed on 12-04 (groundprobe/analysis/lexical_ols.py):
+  peak 1077 / 1959 / 2109 MB at 10K / 100K / 200K. Changed on 12-04 (groundprobe/analysis/lexical_ols.py;
+  its Moments and Factor now in groundprobe/analysis/ols.py):
   X'X's word block is held as exact int32 co-occurrence counts, upper triangle only (2 p^2 bytes
   per scope: 22 MB at 10K, 224 MB at 100K, 353 MB at 200K; ``accumulators_mb`` in its line); a
   scope is solved from one dense X'X built over its used columns and factored in place (before:
@@ -645,7 +646,9 @@ def run_context_effects(ctx: Context) -> dict:
 def run_lexical_ols(ctx: Context) -> dict:
     """Rule lexical_ols (workflow_scripts/lexical_ols.py): OLS of segment AUC on controls + word
     indicators per scope, from sufficient statistics accumulated over the per-shard tables."""
-    from groundprobe.analysis.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, batches, lexical_ols
+    from groundprobe.analysis.lexical_captions import INPUT_COLUMNS
+    from groundprobe.analysis.lexical_ols import batches, lexical_ols
+    from groundprobe.analysis.ols import accumulator_bytes_of
     from groundprobe.evaluation.segment_auc import iter_segment_tables
     params, paths = ctx.config["analysis"]["lexical_ols"], segment_tables(ctx)
     budget = params["accumulator_mb"] << 20  # the execution setting the rule's script reads

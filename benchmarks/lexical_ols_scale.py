@@ -38,7 +38,7 @@ the batch's X'X + the solve of one scope (a few p × p arrays, ~200 MB at p = 20
 Not re-measured since 2026-12-04's changes (benchmarks/corpus_scale.py has the figures after
 them): the accumulators now hold X'X's word block as int32 co-occurrence counts, upper triangle
 only, ~2·p² bytes per scope instead of 8·p² (the accumulators_mb column above is Σ 8·p²; the
-script now prints lexical_ols.accumulator_bytes_of), one scope's solve holds one dense X'X and
+script now prints ols.accumulator_bytes_of), one scope's solve holds one dense X'X and
 its factor's inverse, and the library's default budget is 128 MiB (the rule's config default).
 """
 
@@ -96,9 +96,11 @@ def write_shards(directory: Path, captions: int, seed: int = 0) -> list[Path]:
 def fit(directory: Path, cluster: bool, max_words: int) -> dict:
     """Fit the shards of ``directory`` in this process: seconds, peak RSS (MB) overall and above
     the imports, captions, fitted scopes, overall words, and the X'X accumulators of the fitted
-    scopes (MB, lexical_ols.accumulator_bytes_of: the part of memory that grows with the
+    scopes (MB, ols.accumulator_bytes_of: the part of memory that grows with the
     vocabulary up to max_words, held a batch of at most the library's accumulator_bytes at a time)."""
-    from groundprobe.analysis.lexical_ols import INPUT_COLUMNS, accumulator_bytes_of, lexical_ols
+    from groundprobe.analysis.lexical_captions import INPUT_COLUMNS
+    from groundprobe.analysis.lexical_ols import lexical_ols
+    from groundprobe.analysis.ols import accumulator_bytes_of
 
     imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pandas, pyarrow, scipy
     paths = sorted(directory.glob("*.parquet"))

@@ -8,7 +8,8 @@ One subpackage per part of the pipeline; a rule's code is the module named like 
 - ``model``: the joint embedding and train (one process or several: distributed)
 - ``evaluation``: evaluate, auc, segment_auc, auc_by_video, auc_by_category, probe, retrieval,
   model_comparison, crosstask
-- ``analysis``: auc_by_vertical, context_effects, correlations, lexical_ols, figures
+- ``analysis``: auc_by_vertical, context_effects, correlations, lexical_ols (with lexical_captions and
+  ols), figures
 - ``curation``: video_embeddings, curate, curation_comparison (and domain_gap)
 - ``demo``: the demo corpus (rule demo_corpus), its instructional corpus, recovery (demo_recovery)
 

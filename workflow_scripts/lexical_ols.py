@@ -1,7 +1,8 @@
 """Glue for rule lexical_ols: OLS of segment AUC on controls + unigrams, F-test of the word block."""
 
 from groundprobe.io import atomic_output, setup_logging, write_table
-from groundprobe.analysis.lexical_ols import INPUT_COLUMNS, lexical_ols
+from groundprobe.analysis.lexical_captions import INPUT_COLUMNS
+from groundprobe.analysis.lexical_ols import lexical_ols
 from groundprobe.ingest.manifest import block_files
 from groundprobe.evaluation.segment_auc import iter_segment_tables
 

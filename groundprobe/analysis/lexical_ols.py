@@ -55,25 +55,30 @@ statsmodels' small-sample factor G/(G-1)·(n-1)/(n-p), t and p on G-1 degrees of
 ``OLS.fit(cov_type="cluster", cov_kwds={"groups": video}, use_t=True)``; the word block's Wald F
 on (k_words, G-1) degrees of freedom, left empty when the clustered covariance of the block is
 singular (fewer videos than words).
+
+Modules: groundprobe.analysis.lexical_captions parses the caption tables (Frame);
+groundprobe.analysis.ols holds the linear algebra from sufficient statistics (Moments, Factor,
+OlsFit, the clustered covariance).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.linalg
 import scipy.sparse as sp
-from scipy import stats
 
+from groundprobe.analysis.lexical_captions import (OVERALL, Tables, caption_words, frames, scope_blocks, split_captions,
+                                                   video_one_hot)
+from groundprobe.analysis.ols import (CONTROL_NAMES, K, Factor, Moments, OlsFit, accumulator_bytes_of, count_dtype,
+                                      drop_redundant_words, factorize, model_summary, ols_fit, triangle_offsets,
+                                      with_cluster_cov)
 from groundprobe.evaluation.auc_by_category import label_names
 
-CONTROL_NAMES = ["const", "position_first", "position_last", "log_tokens"]
 WORD_COLUMNS = ["scope", "word", "coef", "se", "t", "p"]
 COEF_COLUMNS = WORD_COLUMNS + ["rank", "sign"]
 FTEST_COLUMNS = ["scope", "n", "k_controls", "k_words", "F", "df_num", "df_den", "p",
@@ -81,141 +86,8 @@ FTEST_COLUMNS = ["scope", "n", "k_controls", "k_words", "F", "df_num", "df_den",
 # Added after the columns above only with cluster_by_video.
 CLUSTER_WORD_COLUMNS = ["se_cluster", "t_cluster", "p_cluster"]
 CLUSTER_FTEST_COLUMNS = ["n_videos", "F_cluster", "df_den_cluster", "p_cluster"]
-OVERALL = "overall"
-INPUT_COLUMNS = ["video_id", "split", "labels", "rel_position", "n_tokens", "tokens", "segment_auc"]
-K = len(CONTROL_NAMES)
-
-# A factory of the per-caption tables (columns INPUT_COLUMNS at least, one DataFrame per shard),
-# called once per pass.
-Tables = Callable[[], Iterable[pd.DataFrame]]
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------
-# Parsing one table
-
-
-def split_captions(table: pd.DataFrame, split: str) -> pd.DataFrame:
-    """The captions of ``split`` that have a segment AUC (INPUT_COLUMNS), index 0..n-1."""
-    missing = sorted(set(INPUT_COLUMNS) - set(table.columns))
-    if missing:
-        raise ValueError(f"per-caption table lacks columns {missing}")
-    rows = table.loc[(table["split"] == split) & table["segment_auc"].notna(), INPUT_COLUMNS]
-    return rows.reset_index(drop=True)
-
-
-def caption_words(tokens: pd.Series) -> tuple[np.ndarray, pa.Array]:
-    """Every token of every caption as (caption row, word); ``tokens`` holds whitespace-separated
-    tokens per row (missing = none). Repeats within a caption are kept."""
-    text = pa.array(tokens.fillna("").astype(str).to_numpy(dtype=object), type=pa.string())
-    lists = pc.utf8_split_whitespace(text)
-    rows = pc.list_parent_indices(lists).to_numpy()
-    words = pc.list_flatten(lists)
-    nonempty = pc.not_equal(words, "")  # leading whitespace yields an empty first token
-    return rows[nonempty.to_numpy(zero_copy_only=False)], words.filter(nonempty)
-
-
-def control_matrix(rel_position: np.ndarray, n_tokens: np.ndarray, position_bins: int) -> np.ndarray:
-    """(n, 4) controls, columns CONTROL_NAMES: 1, first-bin and last-bin indicators of the relative
-    position (0 = start, 1 = end of the video), log of the token count."""
-    rel_position = np.asarray(rel_position, dtype=np.float64)
-    n_tokens = np.asarray(n_tokens, dtype=np.float64)
-    if (n_tokens < 1).any():
-        raise ValueError("every caption needs at least one token (log token count)")
-    edge = 1.0 / position_bins
-    return np.column_stack([np.ones_like(rel_position), rel_position < edge,
-                            rel_position >= 1.0 - edge, np.log(n_tokens)]).astype(np.float64)
-
-
-def scope_membership(labels: pd.Series, scopes: dict[str, int]) -> sp.csc_matrix:
-    """(rows, len(scopes)) 0/1: caption i belongs to scope j. OVERALL (when in ``scopes``) holds
-    every caption, a category the captions whose ';'-separated ``labels`` name it."""
-    codes, cells = pd.factorize(labels.fillna("").astype(str))
-    cell_scopes = [[scopes[name] for name in dict.fromkeys([OVERALL] + label_names(text)) if name in scopes]
-                   for text in cells]
-    cell_idx = np.repeat(np.arange(len(cells)), [len(s) for s in cell_scopes])
-    scope_idx = np.array([j for s in cell_scopes for j in s], dtype=np.int64)
-    by_cell = sp.csr_matrix((np.ones(len(scope_idx)), (cell_idx, scope_idx)), shape=(len(cells), len(scopes)))
-    one_hot = sp.csr_matrix((np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), len(cells)))
-    return (one_hot @ by_cell).tocsc()
-
-
-def video_one_hot(video: np.ndarray, n_videos: int) -> sp.csr_matrix:
-    """(n_videos, rows) 0/1: row i is a caption of video ``video[i]``."""
-    return sp.csr_matrix((np.ones(len(video)), (video, np.arange(len(video)))), shape=(n_videos, len(video)))
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One table's captions of the split, parsed for passes 2-4.
-
-    ``design``: (rows, 4 + len(words)) CSR, the controls then a 0/1 indicator per candidate word;
-    ``y``: (rows,) segment AUC minus the shift; ``video``: (rows,) video code 0..n_videos-1 within
-    the table; ``members``: (rows, scopes) CSC, scope_membership.
-    """
-
-    design: sp.csr_matrix
-    y: np.ndarray
-    video: np.ndarray
-    n_videos: int
-    members: sp.csc_matrix
-
-    def scope_rows(self, scope: int) -> np.ndarray:
-        return self.members.indices[self.members.indptr[scope]:self.members.indptr[scope + 1]]
-
-
-def parse_frame(table: pd.DataFrame, split: str, words: pa.Array, scopes: dict[str, int],
-                position_bins: int, shift: float) -> Frame | None:
-    """The Frame of ``table`` over the candidate ``words``, its captions in ``scopes`` only (a
-    batch of categories parses only its own videos); None when there are none."""
-    rows = split_captions(table, split)
-    members = scope_membership(rows["labels"], scopes)
-    in_scope = np.diff(members.tocsr().indptr) > 0
-    if not in_scope.any():
-        return None
-    if not in_scope.all():
-        rows, members = rows[in_scope].reset_index(drop=True), members[in_scope]
-    caption, token = caption_words(rows["tokens"])
-    column = pc.index_in(token, value_set=words)
-    known = column.is_valid().to_numpy(zero_copy_only=False)
-    indicators = sp.csr_matrix((np.ones(int(known.sum())), (caption[known], column.drop_null().to_numpy())),
-                               shape=(len(rows), len(words)))
-    indicators.sum_duplicates()
-    indicators.data[:] = 1.0  # a word said twice in a caption is still one indicator
-    controls = control_matrix(rows["rel_position"].to_numpy(), rows["n_tokens"].to_numpy(), position_bins)
-    video, uniques = pd.factorize(rows["video_id"])
-    return Frame(design=sp.hstack([sp.csr_matrix(controls), indicators], format="csr"),
-                 y=rows["segment_auc"].to_numpy(dtype=np.float64) - shift, video=video,
-                 n_videos=len(uniques), members=members.tocsc())
-
-
-def frames(tables: Tables, split: str, words: pa.Array, scopes: dict[str, int], position_bins: int,
-           shift: float) -> Iterator[Frame]:
-    for table in tables():
-        frame = parse_frame(table, split, words, scopes, position_bins, shift)
-        if frame is not None:
-            yield frame
-
-
-def scope_blocks(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
-                 words: pa.Array, position_bins: int,
-                 shift: float) -> Iterator[tuple[int, Frame, np.ndarray, sp.csr_matrix]]:
-    """``(j, frame, rows, design)`` for every table and every scope ``j`` with captions in it:
-    ``rows`` the frame's rows of the scope, ``design`` their design rows over ``columns[j]``."""
-    index = {name: j for j, name in enumerate(scopes)}
-    for frame in frames(tables, split, words, index, position_bins, shift):
-        for j, cols in enumerate(columns):
-            rows = frame.scope_rows(j)
-            if len(rows):
-                yield j, frame, rows, frame.design[rows][:, cols]
-
-
-def add_sparse(target: np.ndarray, product: sp.spmatrix) -> None:
-    """target += product, touching only its nonzeros (no dense temporary of target's size)."""
-    coo = product.tocoo()
-    coo.sum_duplicates()  # then no index repeats, and fancy-index += adds every entry
-    target[coo.row, coo.col] += coo.data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,6 +146,13 @@ def select_vocabulary(video_counts: np.ndarray, min_videos: int, max_words: int)
 # Pass 2: per-category word counts
 
 
+def add_sparse(target: np.ndarray, product: sp.spmatrix) -> None:
+    """target += product, touching only its nonzeros (no dense temporary of target's size)."""
+    coo = product.tocoo()
+    coo.sum_duplicates()  # then no index repeats, and fancy-index += adds every entry
+    target[coo.row, coo.col] += coo.data
+
+
 def category_video_counts(tables: Tables, split: str, categories: list[str], words: pa.Array,
                           position_bins: int) -> np.ndarray:
     """(len(categories), len(words)) int: how many of each category's videos say each word."""
@@ -290,64 +169,6 @@ def category_video_counts(tables: Tables, split: str, categories: list[str], wor
 
 # ---------------------------------------------------------------------------------------------
 # Passes 3-4: sufficient statistics and cluster scores
-
-
-def count_dtype(captions: int) -> type:
-    """The integer type that holds counts of up to ``captions`` captions: int32 (4 bytes) unless a
-    scope has 2^31 captions or more."""
-    return np.int32 if captions <= np.iinfo(np.int32).max else np.int64
-
-
-def triangle_offsets(k: int) -> np.ndarray:
-    """(k,) int64: where row r of a k × k upper triangle starts when stored row by row (entries
-    (r, r..k-1)), so that entry (r, c), r <= c, is at offsets[r] + c - r."""
-    r = np.arange(k, dtype=np.int64)
-    return r * k - r * (r - 1) // 2
-
-
-@dataclass(frozen=True)
-class Moments:
-    """Sufficient statistics of one scope over ``columns`` of Frame.design (shifted y), p columns:
-    the K controls, then k = p - K words.
-
-    X'X is held in two parts: ``controls`` (K, p) float64, its control rows (the control columns
-    and their products with every word); ``cooccurrence`` (k (k + 1) / 2,) integer, the word block's
-    upper triangle row by row (triangle_offsets): how many captions say both words, exact since
-    the indicators are 0/1. That is 2 bytes per entry of X'X (int32) instead of 8, so a batch holds
-    4x the scopes; ``xtx(columns)`` builds the dense matrix of one scope when it is solved.
-    """
-
-    n: int
-    n_videos: int
-    controls: np.ndarray  # (K, p)
-    cooccurrence: np.ndarray  # (k (k + 1) / 2,)
-    xty: np.ndarray  # (p,)
-    yty: float
-
-    def cooccurrences(self, i: int | np.ndarray, j: int | np.ndarray) -> np.ndarray:
-        """The counts of captions saying both word i and word j (positions among the words)."""
-        i, j = np.minimum(i, j), np.maximum(i, j)
-        return self.cooccurrence[triangle_offsets(len(self.xty) - K)[i] + j - i]
-
-    def xtx(self, columns: np.ndarray) -> np.ndarray:
-        """(len(columns), len(columns)) float64 X'X over ``columns`` (the K controls first, then
-        word columns, increasing), one dense matrix and no intermediate of its size."""
-        words = columns[K:] - K
-        out = np.empty((len(columns), len(columns)))
-        out[:K] = self.controls[:, columns]
-        out[K:, :K] = self.controls[:, columns[K:]].T
-        for r, word in enumerate(words.tolist()):
-            out[K + r, K:] = self.cooccurrences(word, words)
-        return out
-
-
-def accumulator_bytes_of(p: int, captions: int, cluster_by_video: bool) -> int:
-    """Bytes one scope of p columns (K controls + words) with ``captions`` captions holds while its
-    batch is fitted: its Moments (pass 3); with ``cluster_by_video`` also its full model's factor
-    and its meat, dense (p, p) float64 each (pass 4)."""
-    k = p - K
-    moments = np.dtype(count_dtype(captions)).itemsize * k * (k + 1) // 2 + 8 * (K + 1) * p
-    return moments + (2 * 8 * p * p if cluster_by_video else 0)
 
 
 def accumulate_moments(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
@@ -389,201 +210,6 @@ def cluster_meat(tables: Tables, split: str, scopes: list[str], columns: list[np
         scores = (video_one_hot(video, len(uniques)) @ sp.diags(residual) @ design).toarray()
         meat[j] += scores.T @ scores
     return meat
-
-
-# ---------------------------------------------------------------------------------------------
-# Solving
-
-
-@dataclass(frozen=True)
-class Factor:
-    """Pivoted Cholesky factor of a p × p X'X scaled to unit diagonal (LAPACK dpstrf):
-    S = X'X / d d' (d: column norms, 1 for a zero column), S[order][:, order] = U'U. ``rank``: the
-    pivots above p × machine epsilon (dpstrf's default tolerance); U is meaningful when rank = p."""
-
-    upper: np.ndarray  # (p, p) U, upper triangular
-    order: np.ndarray  # (p,) pivot order, 0-based
-    norms: np.ndarray  # (p,) d
-    rank: int
-
-    def solve(self, rhs: np.ndarray) -> np.ndarray:
-        """(X'X)^-1 rhs for a (p,) vector."""
-        z = rhs[self.order] / self.norms[self.order]
-        x = scipy.linalg.solve_triangular(self.upper, scipy.linalg.solve_triangular(self.upper, z, trans="T"))
-        out = np.empty_like(x)
-        out[self.order] = x
-        return out / self.norms
-
-    def inverse_upper(self) -> np.ndarray:
-        """U^-1, (p, p) upper triangular (LAPACK dtrtri: no identity matrix to solve against)."""
-        inverse, info = scipy.linalg.lapack.dtrtri(self.upper, lower=0)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"dtrtri: singular factor (info {info})")
-        return inverse
-
-    def inverse_diagonal(self) -> np.ndarray:
-        """The diagonal of (X'X)^-1, (p,)."""
-        inverse_upper = self.inverse_upper()
-        out = np.empty(len(self.upper))
-        out[self.order] = np.einsum("ij,ij->i", inverse_upper, inverse_upper)  # row sums of squares
-        return out / self.norms ** 2
-
-    def inverse(self) -> np.ndarray:
-        """(X'X)^-1, (p, p)."""
-        inverse_upper = self.inverse_upper()
-        out = np.empty_like(inverse_upper)
-        out[np.ix_(self.order, self.order)] = inverse_upper @ inverse_upper.T
-        return out / np.outer(self.norms, self.norms)
-
-
-def factorize(xtx: np.ndarray, overwrite: bool = False) -> Factor:
-    """The Factor of the (p, p) ``xtx``; with ``overwrite`` it is computed in ``xtx``'s memory
-    (no other p × p array: at p = 2004 each is 32 MB)."""
-    norms = np.sqrt(np.diag(xtx))
-    norms[norms == 0] = 1.0  # a zero column stays zero: its pivot, 0, counts as rank lost
-    scaled = xtx if overwrite else xtx.copy()
-    for r, norm in enumerate(norms.tolist()):  # row by row: no (p, p) temporary
-        scaled[r] /= norm * norms
-    upper, pivots, rank, _ = scipy.linalg.lapack.dpstrf(scaled, lower=0, overwrite_a=1)
-    for r in range(1, len(upper)):  # dpstrf leaves the strict lower triangle as it found it
-        upper[r, :r] = 0.0
-    return Factor(upper, pivots - 1, norms, int(rank))
-
-
-@dataclass(frozen=True)
-class OlsFit:
-    """OLS solved from sufficient statistics; the attributes mirror statsmodels' results.
-
-    ``params``: (p,) with the intercept first; ``cov_diagonal``: the diagonal of (X'X)^-1;
-    ``cluster_variance``: the diagonal of the covariance clustered by video and ``cluster_wald``
-    the (F, p) of the words' Wald test under it (None when not asked for).
-    """
-
-    params: np.ndarray
-    cov_diagonal: np.ndarray
-    ssr: float
-    centered_tss: float
-    nobs: int
-    n_videos: int
-    cluster_variance: np.ndarray | None = None
-    cluster_wald: tuple[float, float] | None = None
-
-    @property
-    def df_resid(self) -> int:
-        return self.nobs - len(self.params)
-
-    @property
-    def df_model(self) -> int:
-        return len(self.params) - 1
-
-    @property
-    def scale(self) -> float:
-        return self.ssr / self.df_resid
-
-    @property
-    def bse(self) -> np.ndarray:
-        return np.sqrt(self.cov_diagonal * self.scale)
-
-    @property
-    def tvalues(self) -> np.ndarray:
-        return self.params / self.bse
-
-    @property
-    def pvalues(self) -> np.ndarray:
-        return 2 * stats.t.sf(np.abs(self.tvalues), self.df_resid)
-
-    @property
-    def rsquared(self) -> float:
-        return 1 - self.ssr / self.centered_tss
-
-    @property
-    def rsquared_adj(self) -> float:
-        return 1 - (self.nobs - 1) / self.df_resid * (1 - self.rsquared)
-
-    @property
-    def fvalue(self) -> float:
-        return (self.centered_tss - self.ssr) / self.df_model / self.scale
-
-    @property
-    def f_pvalue(self) -> float:
-        return float(stats.f.sf(self.fvalue, self.df_model, self.df_resid))
-
-    @property
-    def llf(self) -> float:
-        return -self.nobs / 2 * (np.log(2 * np.pi) + np.log(self.ssr / self.nobs) + 1)
-
-    @property
-    def aic(self) -> float:
-        return -2 * self.llf + 2 * len(self.params)
-
-    @property
-    def bic(self) -> float:
-        return -2 * self.llf + np.log(self.nobs) * len(self.params)
-
-    @property
-    def bse_cluster(self) -> np.ndarray:
-        return np.sqrt(self.cluster_variance)
-
-    @property
-    def tvalues_cluster(self) -> np.ndarray:
-        return self.params / self.bse_cluster
-
-    @property
-    def pvalues_cluster(self) -> np.ndarray:
-        return 2 * stats.t.sf(np.abs(self.tvalues_cluster), self.n_videos - 1)
-
-    def compare_f_test(self, restricted: OlsFit) -> tuple[float, float, int]:
-        """(F, p, df_num) of this model against the nested ``restricted`` one, as statsmodels."""
-        df_num = restricted.df_resid - self.df_resid
-        f_value = (restricted.ssr - self.ssr) / df_num / self.scale
-        return f_value, float(stats.f.sf(f_value, df_num, self.df_resid)), df_num
-
-
-def ols_fit(moments: Moments, columns: np.ndarray, factor: Factor, shift: float) -> OlsFit:
-    """The OLS fit over the design ``columns`` (indices into the moments' columns, the intercept
-    first) of a full-rank design, ``factor`` its factorized X'X. ``shift`` was subtracted from y
-    before summing; the intercept gets it back."""
-    xty = moments.xty[columns]
-    params = factor.solve(xty)
-    ssr = moments.yty - params @ xty
-    centered_tss = moments.yty - moments.xty[0] ** 2 / moments.n  # column 0 is the intercept
-    params[0] += shift
-    return OlsFit(params, factor.inverse_diagonal(), float(ssr), float(centered_tss), moments.n, moments.n_videos)
-
-
-def with_cluster_cov(fit: OlsFit, bread: np.ndarray, meat: np.ndarray, block: slice) -> OlsFit:
-    """``fit`` with the CRV1 covariance clustered by video, bread · meat · bread times
-    statsmodels' correction G/(G-1) · (n-1)/(n-p) (``bread`` = (X'X)^-1, ``meat`` = Σ_v s_v s_v'),
-    and the Wald test of the ``block`` coefficients under it, F(k, G-1): NaN when that
-    covariance is singular on the block (fewer videos than words) or with fewer than 2 videos."""
-    groups, p = fit.n_videos, len(fit.params)
-    if groups < 2:
-        return replace(fit, cluster_variance=np.full(p, np.nan), cluster_wald=(np.nan, np.nan))
-    cov = bread @ meat @ bread * (groups / (groups - 1) * (fit.nobs - 1) / (fit.nobs - p))
-    params = fit.params[block]
-    wald = np.nan, np.nan
-    factor = factorize(cov[block, block])
-    if groups - 1 >= len(params) and factor.rank == len(params):
-        f_value = float(params @ factor.solve(params)) / len(params)
-        wald = f_value, float(stats.f.sf(f_value, len(params), groups - 1))
-    return replace(fit, cluster_variance=np.diag(cov).copy(), cluster_wald=wald)
-
-
-def drop_redundant_words(moments: Moments) -> np.ndarray:
-    """Positions of the word columns (after the K controls) to keep: not constant over the scope
-    (said in no caption or in every one: collinear with the intercept) and not a duplicate of an
-    earlier kept column (words always said together), judged from the exact 0/1 counts: columns
-    i, j are equal iff count_i = count_j = co-occurrences_ij. Kept columns keep their order."""
-    counts = moments.cooccurrences(*(2 * [np.arange(len(moments.xty) - K)]))
-    keep: list[int] = []
-    for j in range(len(counts)):
-        if counts[j] in (0, moments.n):
-            continue
-        kept = np.array(keep, dtype=np.int64)
-        if ((counts[kept] == counts[j]) & (moments.cooccurrences(kept, j) == counts[j])).any():
-            continue
-        keep.append(j)
-    return np.array(keep, dtype=np.int64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -690,32 +316,6 @@ def top_coefficients(coefs: pd.DataFrame, top_words: int) -> pd.DataFrame:
     parts = [part.assign(rank=np.arange(1, len(part) + 1), sign=sign)
              for part, sign in ((positive, "positive"), (negative, "negative"))]
     return pd.concat(parts, ignore_index=True)[list(coefs.columns) + ["rank", "sign"]]
-
-
-def model_summary(fit: OlsFit, names: list[str]) -> str:
-    """A statsmodels-like text summary: fit statistics, then one line per coefficient starting
-    with its name (coef, std err, t, P>|t|, 95% interval; clustered SE, t, p when present)."""
-    quantile = stats.t.ppf(0.975, fit.df_resid)
-    header = (f"OLS of segment_auc   n = {fit.nobs}   parameters = {len(fit.params)}   df_resid = {fit.df_resid}\n"
-              f"R-squared {fit.rsquared:.6f}   adj. R-squared {fit.rsquared_adj:.6f}   "
-              f"F-statistic {fit.fvalue:.6g}   Prob (F-statistic) {fit.f_pvalue:.4g}\n"
-              f"Log-likelihood {fit.llf:.6g}   AIC {fit.aic:.6g}   BIC {fit.bic:.6g}\n")
-    width = max(len(name) for name in names)
-    columns = f"{'coef':>12} {'std err':>12} {'t':>9} {'P>|t|':>10} {'[0.025':>12} {'0.975]':>12}"
-    clustered = fit.cluster_variance is not None
-    if clustered:
-        header += f"clustered by video: {fit.n_videos} videos, t on {fit.n_videos - 1} df\n"
-        columns += f" {'se_cluster':>12} {'t_cluster':>9} {'p_cluster':>10}"
-    lines = [f"{'':<{width}} {columns}"]
-    coef, se, t, p = fit.params, fit.bse, fit.tvalues, fit.pvalues  # each a vector, computed once
-    cluster = (fit.bse_cluster, fit.tvalues_cluster, fit.pvalues_cluster) if clustered else None
-    for j, name in enumerate(names):
-        line = (f"{name:<{width}} {coef[j]:>12.6f} {se[j]:>12.6f} {t[j]:>9.3f} {p[j]:>10.4g} "
-                f"{coef[j] - quantile * se[j]:>12.6f} {coef[j] + quantile * se[j]:>12.6f}")
-        if cluster:
-            line += f" {cluster[0][j]:>12.6f} {cluster[1][j]:>9.3f} {cluster[2][j]:>10.4g}"
-        lines.append(line)
-    return header + "\n".join(lines) + "\n"
 
 
 def scope_summary(fit: ScopeFit) -> str:

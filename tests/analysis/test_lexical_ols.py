@@ -7,9 +7,11 @@ import pyarrow as pa
 import pytest
 import statsmodels.api as sm
 
-from groundprobe.analysis.lexical_ols import (CLUSTER_FTEST_COLUMNS, CLUSTER_WORD_COLUMNS, COEF_COLUMNS, CONTROL_NAMES,
-                                     FTEST_COLUMNS, OVERALL, WORD_COLUMNS, accumulate_moments, fit_scopes,
-                                     ftest_row, lexical_ols, select_vocabulary, word_coefficients)
+from groundprobe.analysis.lexical_captions import OVERALL
+from groundprobe.analysis.lexical_ols import (CLUSTER_FTEST_COLUMNS, CLUSTER_WORD_COLUMNS, COEF_COLUMNS, FTEST_COLUMNS,
+                                              WORD_COLUMNS, accumulate_moments, fit_scopes, ftest_row, lexical_ols,
+                                              select_vocabulary, word_coefficients)
+from groundprobe.analysis.ols import CONTROL_NAMES
 
 POSITIVE = ["oven", "knife"]      # planted: always said while the object is visible
 NEGATIVE = ["subscribe", "guys"]  # planted: never
