@@ -1,5 +1,5 @@
 # groundprobe: how well speech in web videos is grounded in what they show.
-# Stages and layout: see README.md; the method: Hessel et al. 2020.
+# Stages and layout: see docs/stages.md; the method: Hessel et al. 2020.
 
 from snakemake.utils import min_version
 

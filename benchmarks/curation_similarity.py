@@ -22,7 +22,7 @@ Measured 2026-12-04 on a lent NVIDIA H200 (torch 2.11.0+cu130, 16 cores), the se
     full product        1.012     9882.9      0.101         4918         91         42125
     blockwise / full product: time 1.87x, CUDA peak 0.02x; top-k equal: True
 
-(The CPU figures, 100K x 1K on the 2-core machine, are in the README.)
+(The CPU figures, 100K x 1K on the 2-core machine, are in docs/benchmarks.md.)
 """
 
 from __future__ import annotations

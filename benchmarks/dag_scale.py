@@ -202,7 +202,7 @@ def fake_youtube_ids(n: int, rng: np.random.Generator) -> list[str]:
 
 
 def sources_table(n: int, seed: int = 0, instructional: float = 0.0) -> pd.DataFrame:
-    """A sources table of n ytdlp videos (README "Bring your own corpus"): video_id and source the
+    """A sources table of n ytdlp videos (docs/own_corpus.md): video_id and source the
     YouTube id, labels 1-3 YouTube-8M label names (verticals left empty, so the manifest looks
     them up), split train or validation (YouTube-8M's ~6:1), captions empty as ytdlp rows need.
     With ``instructional`` > 0 that fraction of the videos carries a 1/0 instructional label."""

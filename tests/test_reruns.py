@@ -1,4 +1,4 @@
-"""Rerunning single stages of a finished run, as README "Rerunning stages" documents: each command
+"""Rerunning single stages of a finished run, as docs/cluster.md "Rerunning stages" documents: each command
 plans exactly the jobs it should, on a copy of the tiny local run."""
 
 import os

@@ -4,7 +4,7 @@ The paper's corpus ("YouTube-600K") is YouTube-8M with English ASR, keeping YouT
 train/validation split. The input is an id list file (CSV or TSV) with one row per video:
 
 - ``video_id``: the YouTube id (11 characters; YouTube-8M's 4-character pseudo ids must first be
-  resolved to YouTube ids, see the README);
+  resolved to YouTube ids, see docs/ytdlp.md);
 - ``labels``: label indices of the YouTube-8M vocabulary, separated by spaces, commas or ';';
 - ``split``: ``train``, ``validate`` (YouTube-8M's name) or ``validation``.
 

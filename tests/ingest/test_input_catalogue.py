@@ -1,14 +1,15 @@
 """The catalogue of bad inputs (issue 17): one tiny run whose sources table holds every kind of bad
 or odd input a user may bring, interleaved with the tiny demo corpus's rows, so that bad and good
 videos share shards. Each input ends as it should: a QC row with its exact stage and reason code
-(README "QC reasons"), or processed and evaluated when it is a fine input after all; every row of
+(docs/own_corpus.md "QC reasons"), or processed and evaluated when it is a fine input after all; every row of
 the sources table is reconciled; and the good videos get exactly the AUC of the clean tiny run
 (``tiny_local_run``), whose videos and training they share (the bad rows are validation videos:
 no word of theirs reaches the vocabulary, no video of theirs the training batches).
 
 Inputs that are no video's QC row but stop the run by design (invalid or repeated ids, missing
 columns) are checked here too, each by a run of rule manifest that must fail naming the problem.
-The README test checks that the QC reason table lists every reason the library can write.
+The documentation test checks that the QC reason table of docs/own_corpus.md lists every reason the library
+can write.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ SOURCES = f"{CATALOGUE_DIR}/sources.tsv"
 PROCESSED = None                         # a fine input: evaluated, in results/auc_by_video.csv
 
 # Catalogue item -> (QC stage, reason code, a detail its reason must name) or PROCESSED. The
-# reason code is what results/qc.csv's reason starts with (README "QC reasons").
+# reason code is what results/qc.csv's reason starts with (docs/own_corpus.md "QC reasons").
 EXPECTED: dict[str, tuple[str, str, str] | None] = {
     "undecodable": ("download", "undecodable", "ffprobe cannot read it"),
     "zero-length": ("download", "undecodable", "ffprobe cannot read it"),
@@ -352,9 +353,9 @@ def test_invalid_ids_stop_the_run_naming_each_one_and_missing_columns_name_the_c
     assert not list(tmp_path.rglob("pwned"))
 
 
-# --- README: the QC reason table lists every reason the library writes -------------------------
+# --- docs/own_corpus.md: the QC reason table lists every reason the library writes ------------
 
-# Modules whose QC records go to other tables than results/qc.csv (README names them apart).
+# Modules whose QC records go to other tables than results/qc.csv (docs/own_corpus.md names them apart).
 OTHER_QC_TABLES = {"evaluation/crosstask.py", "curation/video_embeddings.py"}
 # Modules that write a reason from a table of codes: the codes, and their stage.
 CODE_TABLES = {"ingest/download.py": ("download", set(download.REASON_CODES)),
@@ -362,9 +363,9 @@ CODE_TABLES = {"ingest/download.py": ("download", set(download.REASON_CODES)),
 
 
 def readme_reasons() -> dict[str, set[str]]:
-    """Reason code -> stages, from the table under README's "QC reasons" heading."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("### QC reasons", 1)[1].split("\n#", 1)[0]
+    """Reason code -> stages, from the table under docs/own_corpus.md's "QC reasons" heading."""
+    text = (ROOT / "docs" / "own_corpus.md").read_text()
+    section = text.split("## QC reasons", 1)[1].split("\n#", 1)[0]
     reasons: dict[str, set[str]] = {}
     for line in section.splitlines():
         cells = line.split("|")
@@ -390,7 +391,7 @@ def literal_reason_starts() -> dict[str, list[str]]:
 
 def test_readme_lists_every_qc_reason_the_library_writes():
     documented = readme_reasons()
-    assert documented, "README has no QC reason table"
+    assert documented, "docs/own_corpus.md has no QC reason table"
     emitted: set[str] = set()
     starts = literal_reason_starts()
     assert set(starts) - OTHER_QC_TABLES == {"captions/asr.py", "captions/caption_language.py", "ingest/download.py",
@@ -401,12 +402,12 @@ def test_readme_lists_every_qc_reason_the_library_writes():
         if module in CODE_TABLES:
             stage, codes = CODE_TABLES[module]
             for code in codes:
-                assert stage in documented.get(code, set()), (module, code, "not in README")
+                assert stage in documented.get(code, set()), (module, code, "not in docs/own_corpus.md")
             emitted |= codes
             continue
         for start in literal_starts:
             assert start, f"{module} writes a QC reason with a computed start: give it a code"
             codes = [code for code in documented if start.startswith(code)]
-            assert codes, f"{module}: reason {start!r}... is not in README's QC reason table"
+            assert codes, f"{module}: reason {start!r}... is not in docs/own_corpus.md's QC reason table"
             emitted |= set(codes)
-    assert set(documented) == emitted, "README lists reasons the library never writes"
+    assert set(documented) == emitted, "docs/own_corpus.md lists reasons the library never writes"
