@@ -20,7 +20,8 @@ from snakemake.utils import update_config
 
 from groundprobe.config import budget_label, parse_budget
 from groundprobe.curation.draws import drawn_videos
-from groundprobe.demo.corpus import VideoPlan, generate_demo_corpus, plan_corpus
+from groundprobe.demo.corpus import generate_demo_corpus
+from groundprobe.demo.plans import VideoPlan, plan_corpus
 from groundprobe.demo.recovery import ALL_VIDEOS
 from groundprobe.io import read_table, read_text_table
 from groundprobe.evaluation.segment_auc import iter_segment_tables, read_scores

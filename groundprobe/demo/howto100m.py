@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from groundprobe.demo.corpus import VideoPlan, draw_video, random_stream, video_ids
+from groundprobe.demo.plans import VideoPlan, draw_video, random_stream, video_ids
 from groundprobe.io import atomic_output
 
 # Its own random stream and index range (narration, render), apart from every other demo corpus.

@@ -17,14 +17,16 @@ from groundprobe.evaluation import crosstask
 from groundprobe.ingest.crosstask_sources import read_video_list
 
 from groundprobe.demo import corpus as demo_corpus
-from groundprobe.demo.corpus import (CROSSTASK_TASKS, FILLER_WORDS, INSTRUCTIONAL_OBJECTS,
-                                     INTRO_PHRASES, NAME_SLOT, NEVER_GROUNDED_WORDS, OBJECTS,
-                                     OUTRO_PHRASES, UNPLACED_NAME,
-                                     SECONDARY_LABELS, CrossTaskVideo, auto_caption_vtt,
-                                     TARGET_OBJECTS, generate_demo_corpus, instructional_share,
-                                     load_photo, object_order, plan_corpus, plan_crosstask,
-                                     plan_target_corpus, render_video, stratified_labels,
-                                     talked_about_scenes, working_photo, Scene)
+from groundprobe.demo.auto_captions import auto_caption_vtt
+from groundprobe.demo.corpus import generate_demo_corpus
+from groundprobe.demo.crosstask_set import CROSSTASK_TASKS, CrossTaskVideo, plan_crosstask, step_object
+from groundprobe.demo.narration import (FILLER_WORDS, INTRO_PHRASES, NAME_SLOT, NEVER_GROUNDED_WORDS, OUTRO_PHRASES,
+                                        UNPLACED_NAME, talked_about_scenes)
+from groundprobe.demo.photos import INSTRUCTIONAL_OBJECTS, OBJECTS, TARGET_OBJECTS, load_photo
+from groundprobe.demo.plans import (SECONDARY_LABELS, instructional_share, plan_corpus, plan_target_corpus,
+                                    stratified_labels)
+from groundprobe.demo.render import render_video, working_photo
+from groundprobe.demo.scenes import Scene, object_order
 
 # Relative: sources.tsv must name paths relative to the working directory.
 OUT_DIR = "resources/demo"
@@ -532,7 +534,7 @@ def test_every_crosstask_step_names_one_object_every_model_saw():
     assert len({task.task_id for task in CROSSTASK_TASKS}) == len(CROSSTASK_TASKS) == 2
     assert any("," in step for task in CROSSTASK_TASKS for step in task.steps)
     with pytest.raises(ValueError, match="exactly one"):
-        demo_corpus.step_object("pay with coins at the temple")
+        step_object("pay with coins at the temple")
 
 
 def test_crosstask_videos_show_their_steps_in_order_each_in_one_scene():
