@@ -1,11 +1,11 @@
 """Benchmark: what the caption language check (groundprobe.captions.caption_language) adds to the asr stage.
 
 For each caption file it times, in CPU seconds of this process (median of ``--repeats``), what
-the asr stage already does per file (parse_captions and the token table, groundprobe.captions.asr) and
-what the check adds (reading the WebVTT header and judging the tokens), and prints both per
-file, the check per 1,000 words, and the ratio check / parse. The model load, once per asr job
-(one per shard), is timed apart. From the mean cost per word it extrapolates the check's CPU time
-at 640K videos of the mean size of the real ASR files.
+the asr stage already does per file (parse_captions, groundprobe.captions.caption_words, and the
+token table, groundprobe.captions.asr) and what the check adds (reading the WebVTT header and
+judging the tokens), and prints both per file, the check per 1,000 words, and the ratio check /
+parse. The model load, once per asr job (one per shard), is timed apart. From the mean cost per
+word it extrapolates the check's CPU time at 640K videos of the mean size of the real ASR files.
 
     PYTHONPATH=. python benchmarks/caption_language.py     # ../shared/realdata and the demo's captions
     PYTHONPATH=. python benchmarks/caption_language.py --files my/*.vtt
@@ -36,7 +36,9 @@ import statistics
 import time
 from pathlib import Path
 
-from groundprobe.captions.asr import _read_text, parse_captions, words_table
+from groundprobe.captions.asr import words_table
+from groundprobe.captions.caption_files import read_caption_text
+from groundprobe.captions.caption_words import parse_captions
 from groundprobe.captions.caption_language import LanguageCheck, identifier, judge, webvtt_language
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +77,7 @@ def main() -> None:
         kind = "manual" if path.name in MANUAL else "auto"
         tokens = words_table(path.stem, parse_captions(path, kind))["token"].tolist()
         parse_s = cpu_median(lambda: words_table(path.stem, parse_captions(path, kind)), args.repeats)
-        check_s = cpu_median(lambda: judge(tokens, webvtt_language(_read_text(path)), check),
+        check_s = cpu_median(lambda: judge(tokens, webvtt_language(read_caption_text(path)), check),
                              args.repeats)
         rows.append((path, len(tokens), parse_s, check_s))
         if path not in demo:

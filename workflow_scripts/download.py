@@ -1,6 +1,7 @@
 """Glue for rule download: ingest the videos of one shard."""
 
-from groundprobe.ingest.download import DownloadSettings, ingest_shard
+from groundprobe.ingest.download import ingest_shard
+from groundprobe.ingest.download_plan import DownloadSettings
 from groundprobe.io import setup_logging, write_table
 from groundprobe.ingest.manifest import CROSSTASK_CORPUS, read_shard_rows
 from groundprobe.ingest.qc import qc_frame

@@ -61,9 +61,10 @@ from typing import Any
 import pandas as pd
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from groundprobe.captions.asr import STAGE
 # read_caption_text: the parser's own decoding, so that the header is read as the cues were.
-from groundprobe.captions.asr import STAGE, read_caption_text
-from groundprobe.ingest.download import is_language
+from groundprobe.captions.caption_files import read_caption_text
+from groundprobe.ingest.download_plan import is_language
 from groundprobe.ingest.qc import QcRecord
 
 REASON_CODE = "not_english"

@@ -2,7 +2,8 @@
 
 This module holds the knowledge of yt-dlp's conventions: how it keys YouTube's caption tracks, what
 its error messages mean, which options do what. What to do with a video (skip it, retry it, keep
-it) is decided by the download stage, :mod:`groundprobe.ingest.download`.
+it) is decided by the download stage, :mod:`groundprobe.ingest.download` and
+:mod:`groundprobe.ingest.download_plan`.
 
 Which caption track is YouTube's English ASR (the paper's "English ASR" videos): YouTube offers
 the automatic track of a video machine-translated into every language, so an ``en`` key in

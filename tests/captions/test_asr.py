@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from groundprobe.captions.asr import (CaptionError, Word, build_vocabulary, count_tokens,
-                             extract_shard_words, parse_auto_captions, parse_captions,
-                             parse_manual_captions, tokenize, vocabulary_ids, words_table)
+from groundprobe.captions.asr import (build_vocabulary, count_tokens, extract_shard_words, tokenize, vocabulary_ids,
+                                      words_table)
+from groundprobe.captions.caption_files import CaptionError
+from groundprobe.captions.caption_words import Word, parse_auto_captions, parse_captions, parse_manual_captions
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "vtt"
 SRT_FIXTURES = Path(__file__).parents[1] / "fixtures" / "srt"

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import webvtt
 
-from groundprobe.captions.asr import (CaptionError, extract_shard_words, parse_auto_captions,
-                             parse_manual_captions, read_captions, tokenize)
+from groundprobe.captions.asr import extract_shard_words, tokenize
+from groundprobe.captions.caption_files import CaptionError
+from groundprobe.captions.caption_words import parse_auto_captions, parse_manual_captions, read_captions
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "vtt"
 SRT_FIXTURES = Path(__file__).parents[1] / "fixtures" / "srt"

@@ -1,4 +1,5 @@
-"""Property-based tests (hypothesis) of the caption parsers (groundprobe.captions.asr).
+"""Property-based tests (hypothesis) of the caption parsers (groundprobe.captions.caption_files and
+groundprobe.captions.caption_words).
 
 - Arbitrary text or bytes (random, caption-like fragments, damaged valid files) either read or
   raise :class:`CaptionError`, the documented error that the ASR stage turns into a QC row; any
@@ -24,7 +25,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from groundprobe.captions.asr import CaptionError, Word, read_caption_text, read_captions
+from groundprobe.captions.caption_files import CaptionError, read_caption_text
+from groundprobe.captions.caption_words import Word, read_captions
 
 # Cue times in ms: YouTube videos run up to ~12 h, so hours beyond 9 occur.
 MAX_GAP_MS, MAX_CUE_MS = 4_000_000, 20_000

@@ -656,7 +656,7 @@ def test_the_instructional_corpus_is_a_howto100m_release_of_instructional_videos
     """HowTo100M's video list and caption file, read by groundprobe.ingest.howto100m: the planted videos,
     each caption line one narration phrase over its words' span, videos that decode; the
     videos show only the instructional objects and are narrated at the corpus's rate."""
-    from groundprobe.captions.asr import parse_captions
+    from groundprobe.captions.caption_words import parse_captions
     from groundprobe.demo.howto100m import plan_instructional_corpus
     from groundprobe.ingest.howto100m import iter_caption_file, read_howto100m_videos, write_howto100m_sources
 

@@ -20,8 +20,8 @@ from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, GeoRestrictedError
 
 from conftest import make_test_video
-from groundprobe.ingest.download import (DownloadSettings, MissingVideoError, DownloadFailure, ingest_shard,
-                                  plan_video, prune_videos, require_video_files)
+from groundprobe.ingest.download import MissingVideoError, ingest_shard, prune_videos, require_video_files
+from groundprobe.ingest.download_plan import DownloadFailure, DownloadSettings, plan_video
 from groundprobe.ingest.ytdlp_download import (ErrorKind, asr_track, classify_error, download, extract,
                                         live_status, unusable_caption_keys, ytdlp_params)
 

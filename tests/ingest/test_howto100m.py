@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from groundprobe.ingest import howto100m
-from groundprobe.captions.asr import parse_captions
+from groundprobe.captions.caption_words import parse_captions
 from groundprobe.ingest.howto100m import (HowTo100MError, iter_caption_file, nested_subset,
                                    read_howto100m_videos, write_howto100m_sources)
 from groundprobe.io import read_table, read_text_table
