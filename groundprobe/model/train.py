@@ -2,7 +2,7 @@
 resumable checkpoints.
 
 Per-second features are stored once per video; a segment starting at second ``s`` is the feature
-rows ``s .. s + length_s - 1``, gathered when a batch is drawn (DESIGN §4).
+rows ``s .. s + length_s - 1``, gathered when a batch is drawn.
 
 Memory does not grow with the corpus's features or captions: the training process holds 12 bytes
 per training video (:class:`TrainingVideos`: its shard, its row in the shard's segment index, its
