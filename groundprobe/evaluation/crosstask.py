@@ -31,7 +31,7 @@ from groundprobe.captions.asr import tokenize
 from groundprobe.ingest.manifest import VIDEO_ID
 from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.ingest.qc import QcRecord
-from groundprobe.model.train import SecondsSource, clip_windows, pad_token_ids
+from groundprobe.model.batches import SecondsSource, clip_windows, pad_token_ids
 
 STAGE = "crosstask"
 # Task and video ids name annotation files (<task>_<video>.csv): held to the rule for video ids.

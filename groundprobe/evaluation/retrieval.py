@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from groundprobe.model.joint_embedding import JointEmbedding
-from groundprobe.model.train import SecondsSource, clip_windows, pad_token_ids, parse_captions, segment_length
+from groundprobe.model.batches import SecondsSource, clip_windows, pad_token_ids, parse_captions, segment_length
 
 RANK_COLUMNS = ["video_id", "segment", "rank", "ties"]
 RECALL_KS = (1, 5, 10)
