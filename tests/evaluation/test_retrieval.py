@@ -7,13 +7,7 @@ from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.evaluation.retrieval import (METRIC_KEYS, RANK_COLUMNS, embed_items, retrieval_items,
                                    retrieval_metrics, retrieval_ranks, retrieve, sample_items)
 
-
-class DictSource:
-    def __init__(self, arrays):
-        self.arrays = arrays
-
-    def seconds(self, video_id):
-        return self.arrays[video_id]
+from conftest import DictSource
 
 
 def test_retrieval_ranks_by_hand_with_ties():
