@@ -370,7 +370,8 @@ def train_losses(device: str, steps: int) -> list[float]:
     import torch
 
     from groundprobe.model.joint_embedding import JointEmbedding
-    from groundprobe.model.train import Batch, train_step
+    from groundprobe.model.batches import Batch
+    from groundprobe.model.train import train_step
     videos, segments, length_s, dim, vocab, words = 16, 8, 5, 3072, 5000, 12
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

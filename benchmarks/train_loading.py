@@ -12,7 +12,7 @@ store, the first batch) and the median of the others (steady state). Last, the t
 batch's features in-process, as BatchReader reads them (FeatureStore.windows: only the drawn
 windows' rows) and as it did before (FeatureStore.seconds: whole videos, then clip_windows), the
 same batches. The batches and weights are the same for every number of workers
-(tests/test_train.py); only the wait changes.
+(tests/model/test_train.py); only the wait changes.
 
 Settings: demo-like (features 1280 + 1024 = 2304-d, videos of 20-40 s, vocabulary 2,000, batches
 of 16 videos x 8 segments, the model of config.yaml) and paper-like (2048 + 1024 = 3072-d,
@@ -75,8 +75,9 @@ sys.path.insert(0, str(REPO))
 from groundprobe.features.extract import FeatureStore  # noqa: E402
 from groundprobe.io import file_sha256  # noqa: E402
 from groundprobe.captions.segments import SEGMENT_COLUMNS, SegmentIndex, write_segment_index  # noqa: E402
-from groundprobe.model.train import (BatchReader, TrainingVideos, clip_windows, plan_batch,  # noqa: E402
-                               planned_batches, train_model, training_videos)
+from groundprobe.model.batches import (BatchReader, TrainingVideos, clip_windows, plan_batch,  # noqa: E402
+                                       planned_batches, training_videos)
+from groundprobe.model.train import train_model  # noqa: E402
 
 SETTINGS = {
     "demo-like": {"dims": (1280, 1024), "seconds": (20, 40), "vocab": 2_000},

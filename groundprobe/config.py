@@ -124,7 +124,7 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
 
-MIN_BUDGET = 2  # a model trains on pairs of videos (groundprobe.model.train)
+MIN_BUDGET = 2  # a model trains on pairs of videos (groundprobe.model.batches.training_videos)
 
 
 def _budget_spec(budget: str | int) -> tuple[float, bool]:

@@ -4,6 +4,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import settings
 from hypothesis.configuration import set_hypothesis_home_dir
@@ -94,3 +95,15 @@ def descendant_processes() -> dict[int, str]:
         frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in found}
         found.update((pid, names[pid]) for pid in frontier)
     return found
+
+
+class DictSource:
+    """Per-second features held in memory, a stand-in for ``groundprobe.features.extract.FeatureStore``
+    (``groundprobe.model.batches.SecondsSource``): ``arrays`` maps a video id to its (n_seconds, D)
+    features, returned as they are."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        self.arrays = arrays
+
+    def seconds(self, video_id: str) -> np.ndarray:
+        return self.arrays[video_id]

@@ -24,7 +24,7 @@ import torch
 from groundprobe.io import atomic_output
 from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.ingest.qc import QcRecord
-from groundprobe.model.train import SecondsSource
+from groundprobe.model.batches import SecondsSource
 
 STAGE = "video_embeddings"
 CLIP_MODES = ("captions", "uniform", "events")

@@ -32,7 +32,7 @@ from groundprobe.ingest.crosstask_sources import ID_RULE
 from groundprobe.ingest.manifest import VIDEO_ID
 from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.ingest.qc import QcRecord
-from groundprobe.model.train import SecondsSource, clip_windows, pad_token_ids
+from groundprobe.model.batches import SecondsSource, clip_windows, pad_token_ids
 
 STAGE = "crosstask"
 # One row per (model, task, video): steps with an annotation, those recalled, and the expected

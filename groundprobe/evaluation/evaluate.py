@@ -13,7 +13,7 @@ from groundprobe.evaluation.auc import intra_video_auc, segment_auc
 from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.ingest.qc import QcRecord
 from groundprobe.evaluation.segment_auc import SEGMENT_AUC_COLUMNS
-from groundprobe.model.train import SecondsSource, clip_windows, pad_token_ids, parse_captions, segment_length
+from groundprobe.model.batches import SecondsSource, clip_windows, pad_token_ids, parse_captions, segment_length
 
 STAGE = "evaluate"
 AUC_COLUMNS = ["video_id", "n_segments", "auc"]

@@ -15,7 +15,7 @@ import torch
 
 from groundprobe.evaluation.retrieval_metrics import retrieval_metrics, retrieval_ranks
 from groundprobe.model.joint_embedding import JointEmbedding
-from groundprobe.model.train import SecondsSource, clip_windows, pad_token_ids, parse_captions, segment_length
+from groundprobe.model.batches import SecondsSource, clip_windows, pad_token_ids, parse_captions, segment_length
 
 RANK_COLUMNS = ["video_id", "segment", "rank", "ties"]
 

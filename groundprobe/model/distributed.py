@@ -28,7 +28,8 @@ from groundprobe.curation.draws import drawn_videos
 from groundprobe.device import resolve_device
 from groundprobe.features.extract import feature_provenance
 from groundprobe.io import file_sha256, read_table
-from groundprobe.model.train import Replica, select_videos, train_model, training_videos
+from groundprobe.model.batches import select_videos, training_videos
+from groundprobe.model.train import Replica, train_model
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ from groundprobe.evaluation.evaluate import AUC_COLUMNS, evaluate_videos, score_
 from groundprobe.evaluation.segment_auc import SEGMENT_AUC_COLUMNS
 from groundprobe.model.joint_embedding import JointEmbedding
 
+from conftest import DictSource
+
 
 def sklearn_auc(sim: np.ndarray) -> float:
     return roc_auc_score(np.eye(len(sim), dtype=int).ravel(), sim.ravel())
@@ -127,14 +129,6 @@ def test_aucs_reject_a_single_pair_and_non_finite_scores(bad):
         large[5, 7] = bad
         with pytest.raises(ValueError, match="non-finite"):
             auc_of(large)
-
-
-class DictSource:
-    def __init__(self, arrays):
-        self.arrays = arrays
-
-    def seconds(self, video_id):
-        return self.arrays[video_id]
 
 
 def test_evaluate_videos_scores_by_hand_and_sends_single_segment_videos_to_qc():

@@ -7,13 +7,7 @@ from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.evaluation.retrieval import RANK_COLUMNS, embed_items, retrieval_items, retrieve, sample_items
 from groundprobe.evaluation.retrieval_metrics import METRIC_KEYS, retrieval_metrics, retrieval_ranks
 
-
-class DictSource:
-    def __init__(self, arrays):
-        self.arrays = arrays
-
-    def seconds(self, video_id):
-        return self.arrays[video_id]
+from conftest import DictSource
 
 
 def test_retrieval_ranks_by_hand_with_ties():

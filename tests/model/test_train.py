@@ -13,8 +13,10 @@ from groundprobe.evaluation.evaluate import evaluate_videos
 from groundprobe.io import file_sha256, read_table, write_table
 from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.captions.segments import write_segment_index
-from groundprobe.model.train import (Batch, BatchReader, load_model, plan_batch, rank_rows, select_videos,
-                               train_model, train_step, training_videos)
+from groundprobe.model.batches import Batch, BatchReader, plan_batch, select_videos, training_videos
+from groundprobe.model.train import load_model, rank_rows, train_model, train_step
+
+from conftest import DictSource
 
 SEGMENT_COLUMNS = ["video_id", "segment", "start_s", "end_s", "rel_position", "n_tokens", "token_ids",
                    "tokens"]
@@ -31,14 +33,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-class DictSource:
-    def __init__(self, arrays: dict[str, np.ndarray]):
-        self.arrays = arrays
-
-    def seconds(self, video_id: str) -> np.ndarray:
-        return self.arrays[video_id]
 
 
 def planted_corpus(seed: int, n_grounded: int, n_ungrounded: int, prefix: str, n_seconds: int = 40,
