@@ -10,6 +10,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from groundprobe.settings import BLOCKS, SettingsError
+
 
 # JSON Schema's "integer" is any number without a fractional part, 5.0 included, which then
 # reaches code that needs an int (range(), '{:d}') and crashes there. Here an integer is an int
@@ -109,6 +111,18 @@ def cross_key_problems(config: dict) -> list[str]:
     return problems
 
 
+def _settings_problems(config: dict) -> list[SettingsError]:
+    """Blocks that do not build their settings (groundprobe.settings): the schema and the settings
+    classes disagree on a key."""
+    problems = []
+    for name, settings in BLOCKS.items():
+        try:
+            settings.from_config(config[name], name)
+        except SettingsError as error:
+            problems.append(error)
+    return problems
+
+
 def validate_config(config: dict, schema_path: str | Path) -> None:
     """Raise :class:`ConfigError` listing every invalid key, its value and what is allowed."""
     schema = load_yaml(schema_path)
@@ -118,7 +132,7 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
         f"config key '{_key_path(e)}': {e.message}; allowed: {_allowed(e)}" for e in errors
     ]
     if not errors:
-        lines = cross_key_problems(config)
+        lines = [str(error) for error in _settings_problems(config)] or cross_key_problems(config)
     if not lines:
         return
     raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
@@ -167,29 +181,17 @@ def budget_label(budget: str | int) -> str:
     return f"{value:g}pct" if is_percent else str(value)
 
 
-# Execution-only settings, per config block: how a job runs (threads, device, batch and block
-# sizes, decoding, logging and checkpoint intervals, politeness of downloads, what a job asks of
-# the scheduler), never what it computes. They are never rule params, since Snakemake reruns a job
-# whose params changed: rules pass result_params(block) and the scripts read these keys from
-# snakemake.config (with_execution_settings). A nested key is a dotted path ("2d.batch_size").
-# A key listed here that a config lacks is skipped, so that a block may list a key another branch
-# adds (features.decoders).
+# Execution-only settings, per config block (dotted paths), as the settings classes declare them
+# (groundprobe.settings): how a job runs, never what it computes. They are never rule params, since
+# Snakemake reruns a job whose params changed: rules pass result_params(block) and the scripts
+# rebuild the whole settings with Settings.for_job.
 # Two of them can touch numerics without changing what a result means, which is accepted:
-#   device: CUDA runs inference in bf16 where supported (groundprobe.features.extract.autocast_dtype), and
+#   device: CUDA runs inference in bf16 where supported (groundprobe.features.backbones.autocast_dtype), and
 #     GPU and CPU kernels round differently; features.bf16_cpu, which changes CPU features on
 #     purpose, is a result setting.
 #   train.log_every: which steps train_log.tsv lists; the model is the same.
 EXECUTION_SETTINGS: dict[str, tuple[str, ...]] = {
-    "features": ("device", "threads", "decode_chunk_frames", "decoders", "2d.batch_size",
-                 "3d.batch_size"),
-    "train": ("device", "threads", "checkpoint_every", "log_every", "loader_workers"),
-    "curation": ("device", "block_videos"),
-    "retrieval": ("query_block",),
-    "analysis": ("lexical_ols.accumulator_mb",),
-    "download": ("rate_limit", "sleep_s", "retries", "retry_backoff_s", "video_attempts",
-                 "socket_timeout_s", "cookies", "proxy"),
-    "resources": ("gpu_model", "allow_cpu_fallback", "default", "rules"),
-}
+    name: settings.execution_paths() for name, settings in BLOCKS.items() if settings.execution_paths()}
 
 
 # Result settings of features.<stream> that one backbone only reads, by backbone: a stream with
@@ -198,29 +200,11 @@ EXECUTION_SETTINGS: dict[str, tuple[str, ...]] = {
 BACKBONE_SETTINGS: dict[str, tuple[str, ...]] = {"s3dg": ("s3dg_padding",)}
 
 
-def _split(path: str) -> tuple[list[str], str]:
-    *parents, key = path.split(".")
-    return parents, key
-
-
-def _holder(block: dict, parents: list[str]) -> dict | None:
-    """The dict ``block[p0][p1]...`` or None when a level is missing."""
-    for parent in parents:
-        block = block.get(parent) if isinstance(block, dict) else None
-    return block if isinstance(block, dict) else None
-
-
 def result_params(block: dict, block_name: str, drop: tuple[str, ...] = ()) -> dict:
-    """A copy of config block ``block_name`` without its EXECUTION_SETTINGS (and the keys
-    ``drop``): what a rule passes as params, so that only a result setting reruns its jobs. Key
-    order is kept (Snakemake compares params by their repr)."""
-    copy = _deep_copy(block)
-    for path in EXECUTION_SETTINGS.get(block_name, ()) + drop:
-        parents, key = _split(path)
-        holder = _holder(copy, parents)
-        if holder is not None:
-            holder.pop(key, None)
-    return copy
+    """Config block ``block_name`` (``block``) without its execution settings and without the
+    top-level keys ``drop``: what a rule passes as params, so that only a result setting reruns its
+    jobs. Key order is config.yaml's (Snakemake compares params by their repr)."""
+    return BLOCKS[block_name].from_config(block, block_name).result_params(drop)
 
 
 def features_params(features: dict, stream: str) -> dict:
@@ -228,25 +212,15 @@ def features_params(features: dict, stream: str) -> dict:
     block ``features`` without the other stream and without the settings of backbones
     (:data:`BACKBONE_SETTINGS`) other than the stream's own."""
     other = {"2d": "3d", "3d": "2d"}[stream]
-    backbone = features[stream]["backbone"]
-    unused = tuple(f"{stream}.{key}" for name, keys in BACKBONE_SETTINGS.items()
-                   if name != backbone for key in keys)
-    return result_params(features, "features", drop=(other,) + unused)
+    params = result_params(features, "features", drop=(other,))
+    backbone = params[stream]["backbone"]
+    for name, keys in BACKBONE_SETTINGS.items():
+        if name != backbone:
+            for key in keys:
+                params[stream].pop(key, None)
+    return params
 
 
 def with_execution_settings(params: dict, config_block: dict, block_name: str) -> dict:
-    """``params`` (from :func:`result_params`) with block ``block_name``'s execution settings put
-    back from ``config_block`` (snakemake.config[block_name]) where ``params`` has their parent:
-    what a script hands to the library."""
-    merged = _deep_copy(params)
-    for path in EXECUTION_SETTINGS.get(block_name, ()):
-        parents, key = _split(path)
-        source, target = _holder(config_block, parents), _holder(merged, parents)
-        if source is not None and target is not None and key in source:
-            target[key] = source[key]
-    return merged
-
-
-def _deep_copy(block: dict) -> dict:
-    return {key: _deep_copy(value) if isinstance(value, dict) else value
-            for key, value in dict(block).items()}
+    """TEMPORARY until every script builds its settings object (Settings.for_job)."""
+    return BLOCKS[block_name].for_job(params, config_block, block_name).to_config()
