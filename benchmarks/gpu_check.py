@@ -242,7 +242,7 @@ def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
     import numpy as np
     import torch
 
-    from groundprobe.features.decode import ParallelDecoder
+    from groundprobe.features.parallel_decode import ParallelDecoder
     from groundprobe.features.extract import extract_video_features, iter_shard_features, load_backbone
     params = stream_params(kind, sizes, threads=decoders)  # one ffmpeg thread per decoder
     backbone = load_backbone(name, "random", sizes.device)

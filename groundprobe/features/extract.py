@@ -28,8 +28,8 @@ import torchvision
 from efficientnet_lite_pytorch import EfficientNet
 
 from groundprobe.config import BACKBONE_SETTINGS
-from groundprobe.features.decode import (DecodeError, ParallelDecoder, TruncatedVideo, ffmpeg_version,
-                                frames_per_second, stream_batches)
+from groundprobe.features.decode import DecodeError, TruncatedVideo, ffmpeg_version, frames_per_second, stream_batches
+from groundprobe.features.parallel_decode import ParallelDecoder
 from groundprobe.device import resolve_device
 from groundprobe.io import atomic_output, file_sha256, provenance
 from groundprobe.ingest.qc import QcRecord
