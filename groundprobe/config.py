@@ -175,7 +175,7 @@ def budget_label(budget: str | int) -> str:
 # A key listed here that a config lacks is skipped, so that a block may list a key another branch
 # adds (features.decoders).
 # Two of them can touch numerics without changing what a result means, which is accepted:
-#   device: CUDA runs inference in bf16 where supported (groundprobe.features.extract.autocast_dtype), and
+#   device: CUDA runs inference in bf16 where supported (groundprobe.features.backbones.autocast_dtype), and
 #     GPU and CPU kernels round differently; features.bf16_cpu, which changes CPU features on
 #     purpose, is a result setting.
 #   train.log_every: which steps train_log.tsv lists; the model is the same.

@@ -43,7 +43,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from groundprobe.device import resolve_device
-from groundprobe.features.extract import FeatureStore, check_windows
+from groundprobe.features.store import FeatureStore, check_windows
 from groundprobe.io import atomic_output, provenance, table_separator, write_table
 from groundprobe.ingest.manifest import SOURCE_CORPUS
 from groundprobe.model.joint_embedding import JointEmbedding, bidirectional_hinge_loss
@@ -61,7 +61,7 @@ OPEN_INDEXES = 64              # segment index files a batch reader keeps open (
 
 
 class SecondsSource(Protocol):
-    """Anything that gives a video's per-second features, e.g. ``groundprobe.features.extract.FeatureStore``."""
+    """Anything that gives a video's per-second features, e.g. ``groundprobe.features.store.FeatureStore``."""
 
     def seconds(self, video_id: str) -> np.ndarray:
         """Float32 array (n_seconds, D); row k describes second [k, k + 1) of the video."""
@@ -116,7 +116,7 @@ def pad_token_ids(captions: Sequence[np.ndarray]) -> np.ndarray:
 def clip_windows(video_id: str, seconds: np.ndarray, starts: np.ndarray, length_s: int) -> np.ndarray:
     """Feature rows ``start .. start + length_s - 1`` for each start: (n, length_s, D).
 
-    Raises ValueError (:func:`groundprobe.features.extract.check_windows`) for a window past the end.
+    Raises ValueError (:func:`groundprobe.features.store.check_windows`) for a window past the end.
     """
     check_windows(video_id, starts, length_s, len(seconds))
     return seconds[starts[:, None] + np.arange(length_s)]
@@ -468,7 +468,7 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
     """Train a :class:`JointEmbedding` on the segments of ``videos``; return a summary.
 
     ``feature_streams``: one list of feature shard files per stream (2D, 3D), read through
-    :class:`groundprobe.features.extract.FeatureStore`. ``inputs``: provenance of what the model was
+    :class:`groundprobe.features.store.FeatureStore`. ``inputs``: provenance of what the model was
     trained on (feature files' attributes, the vocabulary's checksum), stored in the checkpoint
     beside the model's own.
 
