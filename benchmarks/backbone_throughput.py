@@ -1,6 +1,6 @@
 """Benchmark: inference throughput of every backbone at the paper's input sizes, random weights.
 
-Runs each backbone of groundprobe.features.extract.BACKBONES the way the pipeline does (uint8 frames in,
+Runs each backbone of groundprobe.features.backbones.BACKBONES the way the pipeline does (uint8 frames in,
 normalisation, pooled features back on the CPU) on random pixels, and prints 2D frames/s and 3D
 clips/s (a clip is one second: 30 frames). Decoding is not included (see
 decode_feature_memory.py for end-to-end figures). Weights are random: throughput does not depend on
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from groundprobe.device import resolve_device
-from groundprobe.features.extract import load_backbone
+from groundprobe.features.backbones import load_backbone
 
 
 @dataclass(frozen=True)

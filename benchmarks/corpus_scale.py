@@ -580,7 +580,7 @@ def run_evaluate(ctx: Context) -> dict:
     its videos."""
     import torch
     from groundprobe.evaluation.evaluate import evaluate_videos
-    from groundprobe.features.extract import FeatureStore
+    from groundprobe.features.store import FeatureStore
     from groundprobe.model.train import load_model
     c, shard, out = ctx.corpus, ctx.shard, ctx.run / "evaluate"
     torch.set_num_threads(ctx.threads)
@@ -678,7 +678,7 @@ class Stage:
 STAGES: dict[str, Stage] = {
     "imports": Stage(run_imports, ("torch", "groundprobe.model.distributed")),
     "train": Stage(run_train, ("torch", "groundprobe.model.distributed")),
-    "evaluate": Stage(run_evaluate, ("torch", "groundprobe.evaluation.evaluate", "groundprobe.features.extract"),
+    "evaluate": Stage(run_evaluate, ("torch", "groundprobe.evaluation.evaluate", "groundprobe.features.store"),
                       per_shard=True),
     "segment_auc": Stage(run_segment_auc, ("groundprobe.evaluation.segment_auc",), per_shard=True),
     "auc_by_video": Stage(run_auc_by_video, ("groundprobe.evaluation.auc_by_video",)),

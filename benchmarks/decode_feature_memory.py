@@ -73,7 +73,8 @@ def child(video: str, params: dict[str, dict]) -> None:
 
     from groundprobe.features.decode import iter_clips_3d, iter_seconds_2d, probe_video
     from groundprobe.device import resolve_device
-    from groundprobe.features.extract import extract_video_features, load_backbone
+    from groundprobe.features.backbones import load_backbone
+    from groundprobe.features.extract import extract_video_features
 
     torch.set_num_threads(next(iter(params.values()))["threads"])
     stop, ffmpeg_peak_kb = threading.Event(), [0]

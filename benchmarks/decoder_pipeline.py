@@ -99,7 +99,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode_feature_memory import make_video  # noqa: E402  (benchmarks/ is not a package)
 
-from groundprobe.features.decode import ParallelDecoder  # noqa: E402
+from groundprobe.features.parallel_decode import ParallelDecoder  # noqa: E402
 from groundprobe.features.extract import extract_video_features, iter_shard_features  # noqa: E402
 
 TRUNCATION = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())[

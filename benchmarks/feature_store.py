@@ -84,7 +84,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from groundprobe.features.extract import FeatureStore, feature_chunk_rows  # noqa: E402
+from groundprobe.features.extract import feature_chunk_rows  # noqa: E402
+from groundprobe.features.store import FeatureStore  # noqa: E402
 
 ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
 LENGTHS_S = [1, 5, 60, 255, 256, 257, 300, 400, 511, 513, 1000, 3600, 7200]

@@ -189,7 +189,7 @@ def check_bf16(name: str, kind: str, paths: list[Path], sizes: Sizes) -> tuple[s
     import torch
     import torch.nn.functional as F
 
-    from groundprobe.features.extract import load_backbone
+    from groundprobe.features.backbones import load_backbone
     backbone = load_backbone(name, "random", sizes.device, bf16_cpu=True)
     if backbone.precision != torch.bfloat16:
         return f"{sizes.device} has no bf16", None
@@ -242,8 +242,9 @@ def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
     import numpy as np
     import torch
 
-    from groundprobe.features.decode import ParallelDecoder
-    from groundprobe.features.extract import extract_video_features, iter_shard_features, load_backbone
+    from groundprobe.features.backbones import load_backbone
+    from groundprobe.features.extract import extract_video_features, iter_shard_features
+    from groundprobe.features.parallel_decode import ParallelDecoder
     params = stream_params(kind, sizes, threads=decoders)  # one ffmpeg thread per decoder
     backbone = load_backbone(name, "random", sizes.device)
     batches, started = [], None
@@ -338,7 +339,7 @@ def check_oom_split(paths: list[Path], sizes: Sizes) -> tuple[str, bool]:
     that need less workspace, so an uncapped peak overstates what a batch needs."""
     import torch
 
-    from groundprobe.features.extract import load_backbone
+    from groundprobe.features.backbones import load_backbone
     backbone = load_backbone("inception_v3", "random", sizes.device)
     backbone.precision = None  # fp32 without TF32: sub-batches then agree to float rounding
     items = first_batch(paths, "2d", stream_params("2d", sizes, 0), sizes.oom_batch)

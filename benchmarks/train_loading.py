@@ -72,7 +72,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from groundprobe.features.extract import FeatureStore  # noqa: E402
+from groundprobe.features.store import FeatureStore  # noqa: E402
 from groundprobe.io import file_sha256  # noqa: E402
 from groundprobe.captions.segments import SEGMENT_COLUMNS, SegmentIndex, write_segment_index  # noqa: E402
 from groundprobe.model.batches import (BatchReader, TrainingVideos, clip_windows, plan_batch,  # noqa: E402

@@ -98,7 +98,7 @@ def descendant_processes() -> dict[int, str]:
 
 
 class DictSource:
-    """Per-second features held in memory, a stand-in for ``groundprobe.features.extract.FeatureStore``
+    """Per-second features held in memory, a stand-in for ``groundprobe.features.store.FeatureStore``
     (``groundprobe.model.batches.SecondsSource``): ``arrays`` maps a video id to its (n_seconds, D)
     features, returned as they are."""
 

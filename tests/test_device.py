@@ -7,7 +7,8 @@ import yaml
 
 from conftest import make_test_video
 from groundprobe.device import assigned_gpus, resolve_device
-from groundprobe.features.extract import extract_video_features, iter_shard_features, load_backbone
+from groundprobe.features.backbones import load_backbone
+from groundprobe.features.extract import extract_video_features, iter_shard_features
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
 

@@ -9,7 +9,7 @@ from groundprobe.evaluation.crosstask import (localise_task_videos, read_task_vi
                                               unevaluated_videos)
 from groundprobe.ingest.crosstask_sources import read_video_list
 from groundprobe.device import resolve_device
-from groundprobe.features.extract import FeatureStore
+from groundprobe.features.store import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.ingest.manifest import block_files
 from groundprobe.ingest.qc import qc_frame, reconcile

@@ -7,7 +7,7 @@ import torch
 
 from groundprobe.device import resolve_device
 from groundprobe.evaluation.evaluate import evaluate_videos
-from groundprobe.features.extract import FeatureStore
+from groundprobe.features.store import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.ingest.manifest import block_shards
 from groundprobe.ingest.qc import qc_frame

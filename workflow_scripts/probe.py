@@ -6,7 +6,7 @@ import torch
 from groundprobe.config import with_execution_settings
 from groundprobe.device import resolve_device
 from groundprobe.evaluation.evaluate import evaluate_videos
-from groundprobe.features.extract import FeatureStore
+from groundprobe.features.store import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.ingest.manifest import block_files
 from groundprobe.evaluation.probe import probe_row, validation_ids

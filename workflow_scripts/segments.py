@@ -5,7 +5,7 @@ once so that training never hashes features)."""
 from pathlib import Path
 
 from groundprobe.captions.asr import vocabulary_ids
-from groundprobe.features.extract import FeatureStore
+from groundprobe.features.store import FeatureStore
 from groundprobe.io import file_sha256, read_table, setup_logging, write_table
 from groundprobe.ingest.manifest import block_shards
 from groundprobe.ingest.qc import qc_frame

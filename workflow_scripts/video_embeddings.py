@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from groundprobe.device import resolve_device
-from groundprobe.features.extract import FeatureStore
+from groundprobe.features.store import FeatureStore
 from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.ingest.manifest import block_shards
 from groundprobe.ingest.qc import qc_frame

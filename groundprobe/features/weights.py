@@ -1,7 +1,7 @@
 """Where each backbone's pretrained weights file lives, and a check that it is there.
 
 The one place that knows file names, where each file is published and where the pipeline looks
-for it: :mod:`groundprobe.features.extract` loads from these paths, and the workflow calls
+for it: :mod:`groundprobe.features.backbones` loads from these paths, and the workflow calls
 :func:`check_weights_available` when it starts (rules/common.smk), so that a configured but absent
 file stops ``snakemake`` before any job runs. Standard library only: importing torch here would add
 seconds to every ``snakemake`` start.

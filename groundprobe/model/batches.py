@@ -29,7 +29,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from groundprobe.features.extract import FeatureStore, check_windows
+from groundprobe.features.store import FeatureStore, check_windows
 from groundprobe.io import table_separator
 from groundprobe.ingest.manifest import SOURCE_CORPUS
 from groundprobe.captions.segments import SegmentIndex
@@ -40,7 +40,7 @@ OPEN_INDEXES = 64              # segment index files a batch reader keeps open (
 
 
 class SecondsSource(Protocol):
-    """Anything that gives a video's per-second features, e.g. ``groundprobe.features.extract.FeatureStore``."""
+    """Anything that gives a video's per-second features, e.g. ``groundprobe.features.store.FeatureStore``."""
 
     def seconds(self, video_id: str) -> np.ndarray:
         """Float32 array (n_seconds, D); row k describes second [k, k + 1) of the video."""
@@ -95,7 +95,7 @@ def pad_token_ids(captions: Sequence[np.ndarray]) -> np.ndarray:
 def clip_windows(video_id: str, seconds: np.ndarray, starts: np.ndarray, length_s: int) -> np.ndarray:
     """Feature rows ``start .. start + length_s - 1`` for each start: (n, length_s, D).
 
-    Raises ValueError (:func:`groundprobe.features.extract.check_windows`) for a window past the end.
+    Raises ValueError (:func:`groundprobe.features.store.check_windows`) for a window past the end.
     """
     check_windows(video_id, starts, length_s, len(seconds))
     return seconds[starts[:, None] + np.arange(length_s)]

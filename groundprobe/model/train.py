@@ -166,7 +166,7 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
     """Train a :class:`JointEmbedding` on the segments of ``videos``; return a summary.
 
     ``feature_streams``: one list of feature shard files per stream (2D, 3D), read through
-    :class:`groundprobe.features.extract.FeatureStore`. ``inputs``: provenance of what the model was
+    :class:`groundprobe.features.store.FeatureStore`. ``inputs``: provenance of what the model was
     trained on (feature files' attributes, the vocabulary's checksum), stored in the checkpoint
     beside the model's own.
 

