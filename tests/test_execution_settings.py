@@ -1,4 +1,4 @@
-"""Execution settings rerun nothing (groundprobe.config.EXECUTION_SETTINGS): how a job runs
+"""Execution settings rerun nothing (groundprobe.settings declares them): how a job runs
 (threads, device, batch and block sizes, decoding, logging and checkpoint intervals, download
 politeness, resources) is never a rule param, so changing one on a finished run plans no job.
 
@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from groundprobe.config import EXECUTION_SETTINGS, result_params, with_execution_settings
+from groundprobe.config import EXECUTION_SETTINGS
 from tiny_workflow import ROOT, TARGET, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -84,19 +84,6 @@ def changed_config(config: dict, paths: list[str]) -> dict:
 def test_every_execution_setting_of_the_config_has_a_changed_value():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     assert set(setting_paths(config)) == set(CHANGED)
-
-
-def test_result_params_drop_exactly_the_execution_settings_and_scripts_get_them_back():
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    features = result_params(config["features"], "features", drop=("3d",))
-    assert features == {"bf16_cpu": False, "truncation": config["features"]["truncation"],
-                        "2d": {key: value for key, value in config["features"]["2d"].items()
-                               if key != "batch_size"}}
-    assert config["features"]["2d"]["batch_size"] == 32      # the input is left as it was
-    assert with_execution_settings(features, config["features"], "features") == {
-        key: value for key, value in config["features"].items() if key != "3d"}
-    assert list(result_params(config["train"], "train", drop=("models",))) == [
-        "steps", "batch_videos", "segments_per_video", "lr", "margin", "seed"]
 
 
 @pytest.mark.parametrize("path", sorted(CHANGED))
