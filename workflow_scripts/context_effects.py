@@ -5,9 +5,10 @@ from groundprobe.analysis.context_effects import context_effects, select_categor
 from groundprobe.io import setup_logging, write_table
 from groundprobe.ingest.manifest import block_files
 from groundprobe.evaluation.segment_auc import iter_segment_tables
+from groundprobe.settings import ContextEffectSettings
 
 log = setup_logging(snakemake.log[0])
-params = snakemake.params.context
+context = ContextEffectSettings.from_config(snakemake.params.context, "analysis.context_effects")
 tables = block_files(snakemake.input.segment_auc, ".parquet")
 
 
@@ -16,10 +17,10 @@ def validation_captions(columns):
     return iter_segment_tables(tables, columns, [("split", "==", "validation")])
 
 
-categories = select_categories(validation_captions(["video_id", "labels"]), params["categories"],
-                               params["max_categories"])
-table, slopes = context_effects(validation_captions, categories, params["position_bins"],
-                                params["token_bins"], snakemake.params.confidence)
+categories = select_categories(validation_captions(["video_id", "labels"]), context.categories,
+                               context.max_categories)
+table, slopes = context_effects(validation_captions, categories, context.position_bins, context.token_bins,
+                                snakemake.params.confidence)
 absent = sorted(set(categories) - set(table["category"]))
 if absent:
     log.warning("configured categories with no validation caption: %s", ", ".join(absent))

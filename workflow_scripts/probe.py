@@ -3,7 +3,6 @@
 import pandas as pd
 import torch
 
-from groundprobe.config import with_execution_settings
 from groundprobe.device import resolve_device
 from groundprobe.evaluation.evaluate import evaluate_videos
 from groundprobe.features.store import FeatureStore
@@ -12,6 +11,7 @@ from groundprobe.ingest.manifest import block_files
 from groundprobe.evaluation.probe import probe_row, validation_ids
 from groundprobe.evaluation.retrieval import retrieve
 from groundprobe.model.train import load_model, training_summary
+from groundprobe.settings import RetrievalSettings
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
@@ -21,11 +21,11 @@ segments = pd.concat([read_table(path) for path in block_files(snakemake.input.s
                      ignore_index=True)
 segments = segments[segments["video_id"].isin(validation)]
 model = load_model(snakemake.input.checkpoint, resolve_device(snakemake.config["train"]["device"]))
-params = with_execution_settings(snakemake.params.retrieval, snakemake.config["retrieval"], "retrieval")
+retrieval = RetrievalSettings.for_job(snakemake.params.retrieval, snakemake.config["retrieval"], "retrieval")
 with FeatureStore(block_files(snakemake.input.features_2d, ".h5"),
                   block_files(snakemake.input.features_3d, ".h5")) as store:
-    ranks, metrics = retrieve(model, segments, store, params["clips_per_video"], params["query_block"],
-                              params["max_items"], params["seed"])
+    ranks, metrics = retrieve(model, segments, store, retrieval.clips_per_video, retrieval.query_block,
+                              retrieval.max_items, retrieval.seed)
     # Here rather than from rule evaluate's shard tables: a job per shard and model costs more
     # than scoring the validation videos (curated models are many).
     auc, _, _ = evaluate_videos(model, segments, store)

@@ -14,25 +14,27 @@ from groundprobe.model.train import load_model
 from groundprobe.curation.video_embeddings import (model_embedder, normalised, save_embeddings,
                                           second_windows, uniform_windows, video_means,
                                           windows_by_video)
+from groundprobe.settings import CurationSettings
 
 log = setup_logging(snakemake.log[0])
 torch.set_num_threads(snakemake.threads)
-params = snakemake.params.curation
-by_model = params["embedding"] != "features"
-streams = ("2d", "3d") if by_model else tuple(params["streams"])
+# The rule passes the curation keys the embeddings depend on; the others come from the config.
+settings = CurationSettings.for_job(snakemake.params.curation, snakemake.config["curation"], "curation")
+by_model = settings.embedding != "features"
+streams = ("2d", "3d") if by_model else settings.streams
 if by_model:
-    device = resolve_device(snakemake.config["curation"]["device"])
+    device = resolve_device(settings.device)
     embed = model_embedder(load_model(snakemake.input.checkpoint, device))
 else:
     embed = normalised
-events = windows_by_video(read_table(snakemake.input.events)) if params["clips"] == "events" else None
+events = windows_by_video(read_table(snakemake.input.events)) if settings.clips == "events" else None
 no_span = ((), ())
 
 
 def clip_windows(shard: str):
     """windows_of(video_id, n_seconds) for the videos of ``shard``: its clips' second windows."""
-    if params["clips"] == "uniform":
-        return lambda video_id, n_seconds: uniform_windows(n_seconds, params["window_s"])
+    if settings.clips == "uniform":
+        return lambda video_id, n_seconds: uniform_windows(n_seconds, settings.window_s)
     spans = events if events is not None else windows_by_video(
         read_table(Path(snakemake.input.segments) / f"{shard}.tsv.gz"))
     return lambda video_id, n_seconds: second_windows(*spans.get(video_id, no_span), n_seconds)
@@ -49,5 +51,5 @@ for shard in block_shards(snakemake.wildcards.block):
     save_embeddings(out / f"{shard}.npz", ids, means, n_clips)
     qc += shard_qc
     log.info("shard %s: %d videos embedded (%s clips, %s, streams %s), %d without a clip", shard,
-             len(ids), params["clips"], params["embedding"], "+".join(streams), len(shard_qc))
+             len(ids), settings.clips, settings.embedding, "+".join(streams), len(shard_qc))
 write_table(qc_frame(qc), snakemake.output.qc)

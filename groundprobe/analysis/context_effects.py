@@ -19,7 +19,7 @@ counts for every selected category of its video, in one grouping pass (no copy p
 from __future__ import annotations
 
 from collections import Counter
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -114,7 +114,7 @@ def token_bin_index(n_tokens: np.ndarray, bins: pd.DataFrame) -> np.ndarray:
     return np.maximum(np.searchsorted(lows, np.asarray(n_tokens, dtype=np.int64), side="right") - 1, 0)
 
 
-def select_categories(chunks: Iterable[pd.DataFrame], configured: list[str], max_categories: int) -> list[str]:
+def select_categories(chunks: Iterable[pd.DataFrame], configured: Sequence[str], max_categories: int) -> list[str]:
     """The categories to plot: ``configured`` if not empty, else the ``max_categories`` carried by
     the most videos of the caption ``chunks`` (columns video_id, labels; every caption of a video
     in one chunk), ties by name. Holds one count per label, not per video."""

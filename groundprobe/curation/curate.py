@@ -35,6 +35,7 @@ import torch
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from groundprobe.curation.draws import SELECTION_COLUMNS
+from groundprobe.settings import CurationSettings
 
 STRATEGIES = ("random", "heuristic", "avg_sim", "knn")
 
@@ -343,15 +344,15 @@ def heuristic_select(source: pd.DataFrame, target: pd.DataFrame, genres: Mapping
 
 def curated_draws(strategy: str, pool: Sequence[str], source_blocks: Callable[[], Blocks],
                   target_means: np.ndarray | None, source: pd.DataFrame, target: pd.DataFrame,
-                  budget: int, seeds: Sequence[int], settings: Mapping, device: torch.device
+                  budget: int, seeds: Sequence[int], settings: CurationSettings, device: torch.device
                   ) -> list[pd.DataFrame]:
     """One selection of ``budget`` videos per seed by ``strategy`` (:data:`STRATEGIES`).
 
     ``pool``: the source video ids every strategy picks from; ``source_blocks``: a fresh pass over
     their ``(ids, means)`` blocks; ``target_means`` (n_target, D): the target videos' mean clip
     embeddings (avg_sim and knn); ``source``/``target``: the pool's and the target's manifest rows
-    (title, labels, caption_kind: heuristic); ``settings``: config block ``curation``
-    (heuristic.genres, heuristic.target_genre, knn_pool_factor).
+    (title, labels, caption_kind: heuristic); ``settings``: the curation settings (heuristic.genres,
+    heuristic.target_genre, knn_pool_factor).
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown curation strategy {strategy!r}; one of {STRATEGIES}")
@@ -360,8 +361,8 @@ def curated_draws(strategy: str, pool: Sequence[str], source_blocks: Callable[[]
     if strategy == "random":
         return [random_select(pool, budget, seed) for seed in seeds]
     if strategy == "heuristic":
-        return [heuristic_select(source, target, settings["heuristic"]["genres"],
-                                 settings["heuristic"]["target_genre"], budget, seed) for seed in seeds]
+        return [heuristic_select(source, target, settings.heuristic.genres,
+                                 settings.heuristic.target_genre, budget, seed) for seed in seeds]
     if strategy == "avg_sim":  # no random element: every draw is the same
         return [avg_sim_select(target_means, source_blocks(), budget, device)] * len(seeds)
-    return knn_draws(target_means, source_blocks, budget, settings["knn_pool_factor"], seeds, device)
+    return knn_draws(target_means, source_blocks, budget, settings.knn_pool_factor, seeds, device)

@@ -1,15 +1,18 @@
+import dataclasses
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from groundprobe.config import budget_label, parse_budget
-from groundprobe.curation.curate import (average_similarity, avg_sim_select, heuristic_select, knn_draws, knn_pool,
-                                         knn_select, nearest_sources, random_select, source_blocks, title_words,
-                                         video_mean)
+from groundprobe.config import budget_label, load_yaml, parse_budget
+from groundprobe.curation.curate import (average_similarity, avg_sim_select, curated_draws, heuristic_select,
+                                         knn_draws, knn_pool, knn_select, nearest_sources, random_select,
+                                         source_blocks, title_words, video_mean)
 from groundprobe.curation.draws import DRAW_COLUMNS, SELECTION_COLUMNS, drawn_videos, stack_draws
+from groundprobe.settings import CurationSettings, HeuristicSettings
 
 CPU = torch.device("cpu")
 
@@ -367,3 +370,18 @@ def test_heuristic_select_reads_empty_cells_as_nothing():
     result = heuristic_select(source, target, GENRES, "Food", budget=50, seed=0)
     assert set(result.loc[result["score"] == 2, "video_id"]) == {"v9", "v1", "v3", "v6", "v8"}
     assert result.set_index("video_id").loc["v7", "score"] == 1
+
+
+def test_curated_draws_read_the_curation_settings():
+    config = CurationSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["curation"])
+    settings = dataclasses.replace(config, knn_pool_factor=2.0,
+                                   heuristic=HeuristicSettings(genres=GENRES, target_genre="Food"))
+    source, target = _metadata()
+    drawn = curated_draws("heuristic", source["video_id"].tolist(), None, None, source, target, 3, [0, 1],
+                          settings, CPU)
+    for seed, result in zip([0, 1], drawn):
+        pd.testing.assert_frame_equal(result, heuristic_select(source, target, GENRES, "Food", 3, seed))
+    ids, t, s = _two_axis_case()
+    drawn = curated_draws("knn", ids, _all_blocks(ids, s, 2), t, None, None, 3, [0, 1], settings, CPU)
+    for alone, result in zip(knn_draws(t, _all_blocks(ids, s, 2), 3, 2.0, [0, 1], CPU), drawn):
+        pd.testing.assert_frame_equal(result, alone)
