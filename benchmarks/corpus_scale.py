@@ -219,6 +219,7 @@ from groundprobe.ingest.manifest import (SOURCE_CORPUS, build_manifest, load_yt8
 from groundprobe.evaluation.segment_auc import SCORE_SCHEMA, write_parquet  # noqa: E402
 from groundprobe.captions.segments import (SEGMENT_COLUMNS, sample_segment_starts, video_rng,  # noqa: E402
                                   write_segment_index)
+from groundprobe.settings import ModelSettings, SegmentSettings, TrainSettings  # noqa: E402
 
 GENERATOR_VERSION = 2   # bump when the synthetic corpus changes: a new pool directory is made
 MODEL = "diverse"       # the model name in evaluate's output paths
@@ -513,14 +514,14 @@ def dense_segment_auc(spec: CorpusSpec, corpus: Corpus, number: int) -> int:
     return len(table)
 
 
-def write_untrained_checkpoint(path: Path, spec: CorpusSpec, model_params: dict, seed: int) -> None:
+def write_untrained_checkpoint(path: Path, spec: CorpusSpec, model_settings: ModelSettings, seed: int) -> None:
     """A checkpoint that ``train.load_model`` reads: an untrained JointEmbedding of the corpus's
     feature width and vocabulary and the configured sizes (evaluate's cost does not depend on the
     weights' values, so evaluate does not wait for, or depend on, the train stage)."""
     import torch
     from groundprobe.model.joint_embedding import JointEmbedding
     hyper = {"video_dim": spec.dim_2d + spec.dim_3d, "vocab_size": spec.vocab_size,
-             "word_dim": int(model_params["word_dim"]), "joint_dim": int(model_params["joint_dim"])}
+             "word_dim": model_settings.word_dim, "joint_dim": model_settings.joint_dim}
     torch.manual_seed(seed)
     with atomic_output(path) as tmp:
         torch.save({"model_state": JointEmbedding(**hyper).state_dict(), "model_params": hyper}, tmp)
@@ -556,20 +557,21 @@ def run_train(ctx: Context) -> dict:
     from groundprobe.model.distributed import TrainingJob, train_processes
     c, out = ctx.corpus, ctx.run / "train"
     out.mkdir(parents=True, exist_ok=True)
-    params = dict(ctx.config["train"]) | {"steps": ctx.steps, "checkpoint_every": ctx.steps,
-                                          "log_every": max(1, ctx.steps // 5), "device": "cpu",
-                                          "allow_cpu_fallback": True}
+    settings = replace(TrainSettings.from_config(ctx.config["train"], "train"), steps=ctx.steps,
+                       checkpoint_every=ctx.steps, log_every=max(1, ctx.steps // 5), device="cpu")
     job = TrainingJob(
         model=MODEL, segments=read_shard_listing(c.listing("segments")),
         features_2d=read_shard_listing(c.listing("features_2d")),
         features_3d=read_shard_listing(c.listing("features_3d")),
         vocab=str(c.vocab), manifest=str(c.manifest), curation=None, draw=None,
-        model_spec={"split": "train"}, model_params=dict(ctx.config["model"]), train_params=params,
-        length_s=int(ctx.config["segments"]["length_s"]), checkpoint=str(out / "checkpoint.pt"),
+        model_spec={"split": "train"}, model_settings=ModelSettings.from_config(ctx.config["model"], "model"),
+        train_settings=settings, allow_cpu_fallback=True,
+        length_s=SegmentSettings.from_config(ctx.config["segments"], "segments").length_s,
+        checkpoint=str(out / "checkpoint.pt"),
         resume=str(out / "checkpoint.pt.resume"), log_tsv=str(out / "train_log.tsv"))
     summary = train_processes(job, 1, threads=ctx.threads)
     loop_s = float(summary["seconds"])
-    return {"videos": summary["n_videos"], "loader_workers": int(params["loader_workers"]),
+    return {"videos": summary["n_videos"], "loader_workers": settings.loader_workers,
             "step_ms": 1000 * loop_s / ctx.steps,
             "loading_share": summary["loading_seconds"] / loop_s if loop_s else None,
             "outside_loop_s": time.perf_counter() - ctx.started - loop_s}
@@ -790,7 +792,8 @@ def run_size(spec: CorpusSpec, n_videos: int, stages: list[str], args: argparse.
     run = args.cache_dir / "runs" / str(n_videos)
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
-    write_untrained_checkpoint(run.parent / "untrained.pt", spec, config["model"], spec.seed)
+    write_untrained_checkpoint(run.parent / "untrained.pt", spec, ModelSettings.from_config(config["model"], "model"),
+                               spec.seed)
     records: dict[str, dict] = {}
     for stage in stages:
         failed = [need for need in STAGES[stage].needs if records.get(need, {}).get("status") != "ok"]

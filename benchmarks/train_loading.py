@@ -62,6 +62,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -73,18 +74,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from groundprobe.features.store import FeatureStore  # noqa: E402
+from groundprobe.config import load_yaml  # noqa: E402
 from groundprobe.io import file_sha256  # noqa: E402
 from groundprobe.captions.segments import SEGMENT_COLUMNS, SegmentIndex, write_segment_index  # noqa: E402
 from groundprobe.model.batches import (BatchReader, TrainingVideos, clip_windows, plan_batch,  # noqa: E402
                                        planned_batches, training_videos)
 from groundprobe.model.train import train_model  # noqa: E402
+from groundprobe.settings import ModelSettings, TrainSettings  # noqa: E402
 
 SETTINGS = {
     "demo-like": {"dims": (1280, 1024), "seconds": (20, 40), "vocab": 2_000},
     "paper-like": {"dims": (2048, 1024), "seconds": (60, 340), "vocab": 61_000},
 }
 LENGTH_S, CANDIDATES, MAX_TOKENS = 5, 256, 32
-MODEL = {"word_dim": 300, "joint_dim": 256}
+MODEL = ModelSettings(word_dim=300, joint_dim=256)
 
 
 def write_shards(directory: Path, n_videos: int, n_shards: int, dims: tuple[int, int],
@@ -184,13 +187,13 @@ def train_once(directory: Path, files: dict, vocab: int, steps: int, workers: in
                threads: int) -> dict:
     """Train ``steps`` steps from the shards; milliseconds per step and waiting for batches."""
     videos = all_videos(files, vocab)
-    params = {"steps": steps, "batch_videos": 16, "segments_per_video": 8, "lr": 1e-3,
-              "margin": 0.1, "checkpoint_every": 10**9, "log_every": steps, "seed": 0,
-              "device": "cpu", "loader_workers": workers}
+    settings = replace(TrainSettings.from_config(load_yaml(REPO / "config.yaml")["train"], "train"), steps=steps,
+                       batch_videos=16, segments_per_video=8, lr=1e-3, margin=0.1, checkpoint_every=10**9,
+                       log_every=steps, seed=0, device="cpu", loader_workers=workers)
     torch.set_num_threads(threads)
     name = f"w{workers}"
     started = time.perf_counter()
-    summary = train_model(videos, (files["features_2d"], files["features_3d"]), vocab, MODEL, params,
+    summary = train_model(videos, (files["features_2d"], files["features_3d"]), vocab, MODEL, settings,
                           LENGTH_S, directory / f"{name}.pt", directory / f"{name}.resume",
                           directory / f"{name}.log.tsv")
     total = time.perf_counter() - started

@@ -2,10 +2,10 @@
 videos of its draw of a curation table (curated models), in as many processes as the rule has GPUs
 (resources gpu; one process without it)."""
 
-from groundprobe.config import with_execution_settings
 from groundprobe.model.distributed import TrainingJob, train_processes
 from groundprobe.io import setup_logging
 from groundprobe.ingest.manifest import read_shard_listing
+from groundprobe.settings import ModelSettings, SegmentSettings, TrainSettings
 
 # The training processes are spawned: each imports this file as its main module, and the guard
 # keeps them from running the rule again.
@@ -22,12 +22,13 @@ if __name__ == "__main__":
         curation=str(snakemake.input.curation[0]) if snakemake.input.curation else None,
         draw=snakemake.params.draw,
         model_spec=dict(snakemake.params.model_spec),
-        model_params=dict(snakemake.params.model),
+        model_settings=ModelSettings.from_config(snakemake.params.model, "model"),
         # Execution settings (device, threads, checkpoint and log intervals) and the CPU fallback
-        # come from the config, not params: they never change the weights.
-        train_params=with_execution_settings(snakemake.params.train, snakemake.config["train"], "train")
-        | {"allow_cpu_fallback": snakemake.config["resources"]["allow_cpu_fallback"]},
-        length_s=int(snakemake.params.segments["length_s"]),
+        # come from the config, not params: they never change the weights. The params' seed (a
+        # curated model's own) wins over the config's.
+        train_settings=TrainSettings.for_job(snakemake.params.train, snakemake.config["train"], "train"),
+        allow_cpu_fallback=snakemake.config["resources"]["allow_cpu_fallback"],
+        length_s=SegmentSettings.from_config(snakemake.params.segments, "segments").length_s,
         checkpoint=str(snakemake.output.checkpoint),
         # Not a declared output, so that it survives a killed job.
         resume=f"{snakemake.output.checkpoint}.resume",

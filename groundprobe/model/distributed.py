@@ -30,6 +30,7 @@ from groundprobe.features.extract import feature_provenance
 from groundprobe.io import file_sha256, read_table
 from groundprobe.model.batches import select_videos, training_videos
 from groundprobe.model.train import Replica, train_model
+from groundprobe.settings import ModelSettings, TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ DEFAULT_TIMEOUT_S = 1800.0
 
 @dataclass(frozen=True)
 class TrainingJob:
-    """One model's training as rule train describes it: file paths and config blocks only, so
-    that it can be pickled to the training processes."""
+    """One model's training as rule train describes it: file paths and settings only, so that it
+    can be pickled to the training processes."""
 
     model: str                          # the model's name (config train.models key or curated/...)
     segments: tuple[str, ...]           # segment indexes of the source shards (groundprobe.captions.segments)
@@ -52,8 +53,9 @@ class TrainingJob:
     curation: str | None                # a curated model's selection table, else None
     draw: int | None                    # the selection draw a curated model trains on
     model_spec: Mapping[str, object]    # manifest columns selecting the videos (not curated models)
-    model_params: Mapping[str, int]     # config block model
-    train_params: Mapping[str, object]  # config block train (its seed the model's)
+    model_settings: ModelSettings       # config block model
+    train_settings: TrainSettings       # config block train (its seed the model's)
+    allow_cpu_fallback: bool            # config resources.allow_cpu_fallback
     length_s: int                       # segment length in seconds
     checkpoint: str                     # the final checkpoint
     resume: str                         # the resume file (survives a killed job)
@@ -76,12 +78,12 @@ def train_job(job: TrainingJob, replica: Replica | None = None) -> dict:
     videos = training_videos(job.segments, training_ids, job.length_s, vocab_size)
     log.info("model %s: %d videos selected by %s, %d of them with segments", job.model,
              len(training_ids), selected_by, len(videos))
-    return train_model(videos, (job.features_2d, job.features_3d), vocab_size, job.model_params,
-                       job.train_params, job.length_s, job.checkpoint, job.resume, job.log_tsv,
+    return train_model(videos, (job.features_2d, job.features_3d), vocab_size, job.model_settings,
+                       job.train_settings, job.length_s, job.checkpoint, job.resume, job.log_tsv,
                        inputs={"features_2d": feature_provenance(job.features_2d),
                                "features_3d": feature_provenance(job.features_3d),
                                "vocab_sha256": file_sha256(job.vocab)},
-                       replica=replica)
+                       replica=replica, allow_cpu_fallback=job.allow_cpu_fallback)
 
 
 def process_device(name: str, local_rank: int, allow_cpu_fallback: bool = False) -> torch.device:
@@ -114,8 +116,7 @@ def _train_worker(job: TrainingJob, threads: int, timeout_s: float, log_file: st
     local_rank = int(os.environ["LOCAL_RANK"])
     _log_to(log_file, int(os.environ["RANK"]))
     torch.set_num_threads(threads)
-    device = process_device(str(job.train_params["device"]), local_rank,
-                            bool(job.train_params.get("allow_cpu_fallback", False)))
+    device = process_device(job.train_settings.device, local_rank, job.allow_cpu_fallback)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo",

@@ -33,11 +33,12 @@ from groundprobe.device import resolve_device
 from groundprobe.io import atomic_output, provenance, write_table
 from groundprobe.model.batches import Batch, BatchReader, TrainingVideos, first_video_width, planned_batches
 from groundprobe.model.joint_embedding import JointEmbedding, bidirectional_hinge_loss
+from groundprobe.settings import ModelSettings, TrainSettings
 
 log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["step", "loss", "seconds"]  # loss of that step's batch; wall seconds since step 0
-# Train parameters that change the weights a run produces; a resume file must agree on all of them.
+# TrainSettings fields that change the weights a run produces; a resume file must agree on all of them.
 # ``steps`` is left out on purpose: raising it continues a finished run.
 TRAJECTORY_KEYS = ("batch_videos", "segments_per_video", "lr", "margin", "seed")
 
@@ -159,10 +160,10 @@ def _matching_resume(resume_path: str | os.PathLike, key: dict, steps: int) -> d
 
 
 def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str | os.PathLike]],
-                vocab_size: int, model_params: Mapping[str, int], train_params: Mapping[str, object],
+                vocab_size: int, model_settings: ModelSettings, train_settings: TrainSettings,
                 length_s: int, out_path: str | os.PathLike, resume_path: str | os.PathLike,
                 log_tsv: str | os.PathLike, inputs: Mapping[str, object] | None = None,
-                replica: Replica | None = None) -> dict:
+                replica: Replica | None = None, allow_cpu_fallback: bool = False) -> dict:
     """Train a :class:`JointEmbedding` on the segments of ``videos``; return a summary.
 
     ``feature_streams``: one list of feature shard files per stream (2D, 3D), read through
@@ -170,10 +171,11 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
     trained on (feature files' attributes, the vocabulary's checksum), stored in the checkpoint
     beside the model's own.
 
-    ``model_params``: config block ``model`` (word_dim, joint_dim). ``train_params``: config block
-    ``train`` (steps, batch_videos, segments_per_video, lr, margin, checkpoint_every, log_every,
-    seed, device, loader_workers). ``length_s``: segment length in seconds (config
-    ``segments.length_s``).
+    ``model_settings``: config block ``model`` (word_dim, joint_dim). ``train_settings``: config
+    block ``train`` (steps, batch_videos, segments_per_video, lr, margin, checkpoint_every,
+    log_every, seed, device, loader_workers). ``length_s``: segment length in seconds (config
+    ``segments.length_s``). ``allow_cpu_fallback``: config ``resources.allow_cpu_fallback`` (see
+    :func:`groundprobe.device.resolve_device`).
 
     Seeded: the model is initialised from ``seed`` (torch) and batches are planned from a numpy
     generator seeded with ``seed``; the model has no stochastic layers, so the generator state
@@ -192,31 +194,30 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
     :func:`replica_train_step`, which gives the single-process update, and all read a resume
     file; rank 0 alone writes the resume file, the final checkpoint and the log.
     """
-    steps, seed = int(train_params["steps"]), int(train_params["seed"])
-    batch_videos = min(int(train_params["batch_videos"]), len(videos))
-    if batch_videos < train_params["batch_videos"]:
+    steps, seed = train_settings.steps, train_settings.seed
+    batch_videos = min(train_settings.batch_videos, len(videos))
+    if batch_videos < train_settings.batch_videos:
         log.warning("only %d training videos: batches hold %d videos instead of %d",
-                    len(videos), batch_videos, train_params["batch_videos"])
+                    len(videos), batch_videos, train_settings.batch_videos)
     world_size = 1 if replica is None else replica.world_size
     if batch_videos < world_size:
         raise ValueError(f"{world_size} training processes need at least {world_size} videos per "
                          f"batch, one for each; batches hold {batch_videos}")
-    segments_per_video = int(train_params["segments_per_video"])
+    segments_per_video = train_settings.segments_per_video
     streams = tuple(tuple(map(str, paths)) for paths in feature_streams)
     hyper = {"video_dim": first_video_width(videos, streams), "vocab_size": vocab_size,
-             "word_dim": int(model_params["word_dim"]), "joint_dim": int(model_params["joint_dim"])}
-    key = {**hyper, **{k: train_params[k] for k in TRAJECTORY_KEYS}, "length_s": length_s,
+             "word_dim": model_settings.word_dim, "joint_dim": model_settings.joint_dim}
+    key = {**hyper, **{k: getattr(train_settings, k) for k in TRAJECTORY_KEYS}, "length_s": length_s,
            "data_sha256": videos.fingerprint}
 
-    device = (resolve_device(str(train_params["device"]),
-                             bool(train_params.get("allow_cpu_fallback", False)))
+    device = (resolve_device(train_settings.device, allow_cpu_fallback)
               if replica is None else replica.device)
     writes = replica is None or replica.rank == 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = JointEmbedding(**hyper)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=float(train_params["lr"]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(train_settings.lr))
     rng = np.random.default_rng(seed)
     start_step, log_rows, seconds_before = 0, [], 0.0
     state = _matching_resume(resume_path, key, steps)
@@ -230,13 +231,13 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
     # 0's weights), so rank 0 cannot overwrite the file before every process has read it.
     shared = None if replica is None else DistributedDataParallel(model)
     n_segments = int(videos.n_segments.sum())
-    workers = int(train_params["loader_workers"])
+    workers = train_settings.loader_workers
     log.info("training on %d videos (%d segments) of %d shards, %d steps, %d process(es), device "
              "%s, %d loader worker(s)", len(videos), n_segments, len(videos.index_files), steps,
              world_size, device, workers)
 
     model.train()
-    margin = float(train_params["margin"])
+    margin = float(train_settings.margin)
     reader = BatchReader(videos.index_files, streams, length_s, vocab_size, hyper["video_dim"])
     batches = planned_batches(rng, videos, reader, batch_videos, segments_per_video,
                               steps - start_step, workers)
@@ -249,13 +250,13 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
             loss = (train_step(model, optimizer, batch, margin, device) if shared is None
                     else replica_train_step(shared, optimizer, batch, margin, replica))
             elapsed = seconds_before + time.perf_counter() - started
-            if step % int(train_params["log_every"]) == 0 or step == steps:
+            if step % train_settings.log_every == 0 or step == steps:
                 value = loss.item()  # synchronises with the GPU, hence only at log steps
                 if not math.isfinite(value):
                     raise FloatingPointError(f"training loss is {value} at step {step}")
                 log_rows.append([step, value, elapsed])
                 log.info("step %d loss %.5f (%.1f s)", step, value, elapsed)
-            if writes and (step % int(train_params["checkpoint_every"]) == 0 or step == steps):
+            if writes and (step % train_settings.checkpoint_every == 0 or step == steps):
                 _save({"key": key, "step": step, "model": _cpu_state(model),
                        "optimizer": _cpu_state(optimizer), "numpy_rng": rng_state,
                        "log_rows": log_rows, "seconds": elapsed}, resume_path)
@@ -271,8 +272,8 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
     if not writes:
         return summary
     _save({"model_state": _cpu_state(model), "model_params": hyper, "length_s": length_s,
-           "provenance": provenance(model=dict(model_params),
-                                    train={k: train_params[k] for k in TRAJECTORY_KEYS},
+           "provenance": provenance(model=model_settings.to_config(),
+                                    train={k: getattr(train_settings, k) for k in TRAJECTORY_KEYS},
                                     steps=steps, length_s=length_s, data_sha256=key["data_sha256"],
                                     summary=summary, inputs=dict(inputs or {}))}, out_path)
     write_table(pd.DataFrame(log_rows, columns=LOG_COLUMNS), log_tsv)

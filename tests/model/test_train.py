@@ -1,5 +1,7 @@
+import dataclasses
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -10,11 +12,13 @@ import torch.distributed as dist
 
 from groundprobe.model.distributed import TrainingJob, launch, train_processes
 from groundprobe.evaluation.evaluate import evaluate_videos
+from groundprobe.config import load_yaml
 from groundprobe.io import file_sha256, read_table, write_table
 from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.captions.segments import write_segment_index
 from groundprobe.model.batches import Batch, BatchReader, plan_batch, select_videos, training_videos
 from groundprobe.model.train import load_model, rank_rows, train_model, train_step
+from groundprobe.settings import ModelSettings, TrainSettings
 
 from conftest import DictSource
 
@@ -22,7 +26,8 @@ SEGMENT_COLUMNS = ["video_id", "segment", "start_s", "end_s", "rel_position", "n
                    "tokens"]
 N_OBJECTS, N_FILLERS, FEATURE_DIM, LENGTH_S = 12, 20, 20, 2
 VOCAB_SIZE = N_OBJECTS + N_FILLERS  # ids 1..12 name the objects, 13..32 are filler words
-MODEL = {"word_dim": 32, "joint_dim": 32}
+CONFIG = load_yaml(Path(__file__).resolve().parents[2] / "config.yaml")
+MODEL = dataclasses.replace(ModelSettings.from_config(CONFIG["model"], "model"), word_dim=32, joint_dim=32)
 STREAM_COLUMNS = {"features_2d": slice(0, 12), "features_3d": slice(12, None)}
 
 
@@ -62,11 +67,11 @@ def planted_corpus(seed: int, n_grounded: int, n_ungrounded: int, prefix: str, n
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS), DictSource(arrays)
 
 
-def train_params(**overrides) -> dict:
-    params = {"models": {"diverse": {"split": "train"}}, "steps": 40, "batch_videos": 4,
-              "segments_per_video": 4, "lr": 0.01, "margin": 0.2, "checkpoint_every": 10, "log_every": 10,
-              "seed": 0, "device": "cpu", "threads": 1, "loader_workers": 0}
-    return {**params, **overrides}
+def train_settings(**overrides) -> TrainSettings:
+    planted = {"models": {"diverse": {"split": "train"}}, "steps": 40, "batch_videos": 4,
+               "segments_per_video": 4, "lr": 0.01, "margin": 0.2, "checkpoint_every": 10, "log_every": 10,
+               "seed": 0, "device": "cpu", "threads": 1, "loader_workers": 0}
+    return dataclasses.replace(TrainSettings.from_config(CONFIG["train"], "train"), **{**planted, **overrides})
 
 
 def write_feature_shard(path, arrays: dict[str, np.ndarray]) -> None:
@@ -103,7 +108,7 @@ def run(tmp_path, name, files, ids=None, **overrides) -> tuple[dict, dict]:
         ids = np.unique(np.concatenate([read_ids(path) for path in files["segments"]]))
     videos = training_videos(files["segments"], ids, LENGTH_S, VOCAB_SIZE)
     summary = train_model(videos, (files["features_2d"], files["features_3d"]), VOCAB_SIZE, MODEL,
-                          train_params(**overrides), LENGTH_S, out, tmp_path / f"{name}.pt.resume",
+                          train_settings(**overrides), LENGTH_S, out, tmp_path / f"{name}.pt.resume",
                           tmp_path / f"{name}.log.tsv")
     return summary, load_model(out, "cpu").state_dict()
 
@@ -125,19 +130,19 @@ def in_memory_training(segments: pd.DataFrame, source: DictSource, steps: int,
     features and captions loaded into memory (sorted by id, every video with segments),
     batches sampled from them with the seeded generator, one optimiser step per batch. Returns
     each step's loss and the final weights."""
-    params = train_params(**overrides)
+    settings = train_settings(**overrides)
     videos = []
     for video_id, rows in segments.sort_values(["video_id", "segment"]).groupby("video_id"):
         videos.append((source.arrays[video_id], rows["start_s"].to_numpy(dtype=np.int64),
                        [np.array(cell.split(), dtype=np.int64) for cell in rows["token_ids"]]))
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(params["seed"])
-        model = JointEmbedding(FEATURE_DIM, VOCAB_SIZE, **MODEL)
-    optimizer = torch.optim.Adam(model.parameters(), lr=params["lr"])
-    rng = np.random.default_rng(params["seed"])
-    per_video, losses = params["segments_per_video"], []
+        torch.manual_seed(settings.seed)
+        model = JointEmbedding(FEATURE_DIM, VOCAB_SIZE, word_dim=MODEL.word_dim, joint_dim=MODEL.joint_dim)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    rng = np.random.default_rng(settings.seed)
+    per_video, losses = settings.segments_per_video, []
     for _ in range(steps):
-        chosen = rng.choice(len(videos), size=params["batch_videos"], replace=False)
+        chosen = rng.choice(len(videos), size=settings.batch_videos, replace=False)
         clips, captions = [], []
         for v in chosen:
             seconds, starts, video_captions = videos[v]
@@ -148,7 +153,7 @@ def in_memory_training(segments: pd.DataFrame, source: DictSource, steps: int,
         for row, ids in enumerate(captions):
             tokens[row, :len(ids)] = ids
         batch = Batch(np.concatenate(clips), tokens, np.repeat(chosen.astype(np.int64), per_video))
-        losses.append(train_step(model, optimizer, batch, params["margin"], torch.device("cpu")).item())
+        losses.append(train_step(model, optimizer, batch, settings.margin, torch.device("cpu")).item())
     return losses, model.state_dict()
 
 
@@ -243,7 +248,7 @@ def test_final_checkpoint_records_the_model_and_its_provenance(tmp_path):
     segments, source = planted_corpus(5, 3, 3, "c")
     run(tmp_path, "m", shard_files(tmp_path, segments, source), steps=5, log_every=2)
     checkpoint = torch.load(tmp_path / "m.pt", weights_only=True)
-    assert checkpoint["model_params"] == {"video_dim": FEATURE_DIM, "vocab_size": VOCAB_SIZE, **MODEL}
+    assert checkpoint["model_params"] == {"video_dim": FEATURE_DIM, "vocab_size": VOCAB_SIZE, **MODEL.to_config()}
     assert {"code_version", "model", "train", "data_sha256"} <= checkpoint["provenance"].keys()
     assert read_table(tmp_path / "m.log.tsv")["step"].tolist() == [2, 4, 5]
 
@@ -358,7 +363,8 @@ def corpus_files(directory, segments: pd.DataFrame, source: DictSource,
 def training_job(directory, name: str, files: dict, length_s: int = LENGTH_S,
                  **overrides) -> TrainingJob:
     return TrainingJob(model="diverse", curation=None, draw=None, model_spec={"split": "train"},
-                       model_params=MODEL, train_params=train_params(**overrides), length_s=length_s,
+                       model_settings=MODEL, train_settings=train_settings(**overrides),
+                       allow_cpu_fallback=False, length_s=length_s,
                        checkpoint=str(directory / f"{name}.pt"),
                        resume=str(directory / f"{name}.pt.resume"),
                        log_tsv=str(directory / f"{name}.log.tsv"), **files)
