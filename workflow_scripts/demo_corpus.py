@@ -4,7 +4,8 @@ from pathlib import Path
 
 from groundprobe.demo.corpus import generate_demo_corpus
 from groundprobe.io import setup_logging
+from groundprobe.settings import DemoCorpusSettings
 
 setup_logging(snakemake.log[0])
-generate_demo_corpus(snakemake.params.demo, Path(snakemake.output.sources).parent,
-                     workers=snakemake.threads)
+generate_demo_corpus(DemoCorpusSettings.from_config(snakemake.params.demo, "demo_corpus"),
+                     Path(snakemake.output.sources).parent, workers=snakemake.threads)

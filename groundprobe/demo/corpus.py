@@ -59,6 +59,7 @@ from groundprobe.demo.render import render_video, working_photo
 from groundprobe.demo.truth import planted_truth, sources_table
 from groundprobe.io import atomic_output, write_table
 from groundprobe.ingest.manifest import load_yt8m_vocabulary, ytdlp_url
+from groundprobe.settings import DemoCorpusSettings
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +79,16 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _write_video_files(plan: VideoPlan, index: int, out: Path, photos: dict[str, Image.Image],
-                       params: dict, captioned: bool = True) -> None:
+                       settings: DemoCorpusSettings, captioned: bool = True) -> None:
     """The mp4 (or, for the undecodable input, random bytes) and, when ``captioned``, the caption
     file of one video."""
     video = out / "videos" / f"{plan.video_id}.mp4"
-    rng = random_stream(int(params["seed"]), RENDER_STREAM, index)
+    rng = random_stream(settings.seed, RENDER_STREAM, index)
     if plan.bad_input == "undecodable":
         with atomic_output(video) as tmp:
             tmp.write_bytes(rng.bytes(UNDECODABLE_BYTES))
     else:
-        render_video(video, plan, photos, int(params["width"]), int(params["height"]), rng)
+        render_video(video, plan, photos, settings.width, settings.height, rng)
     if captioned:
         _write_text(out / "captions" / f"{plan.video_id}.en.vtt", _caption_text(plan))
     log.info("%s: %s, %.1f s, %d words%s", plan.video_id, plan.category, plan.duration_s,
@@ -110,8 +111,8 @@ def write_crosstask(videos: list[CrossTaskVideo], out: Path, vocabulary: pd.Data
                               captioned=False), folder / "sources.tsv")
 
 
-def generate_demo_corpus(params: dict, out_dir: str | Path, workers: int = 1) -> Path:
-    """Write the demo corpus described by the ``demo_corpus`` config block into ``out_dir``.
+def generate_demo_corpus(settings: DemoCorpusSettings, out_dir: str | Path, workers: int = 1) -> Path:
+    """Write the demo corpus of ``settings`` (the ``demo_corpus`` config block) into ``out_dir``.
 
     Writes ``videos/<id>.mp4``, ``captions/<id>.en.vtt`` (of the target corpus's videos too; the
     CrossTask task set's videos have none), ``howto100m/`` (the instructional corpus in
@@ -124,14 +125,14 @@ def generate_demo_corpus(params: dict, out_dir: str | Path, workers: int = 1) ->
     stream, so the output does not depend on it).
     """
     out = Path(out_dir)
-    plans, target_plans = plan_corpus(params), plan_target_corpus(params)
-    crosstask = plan_crosstask(params)
-    instructional = plan_instructional_corpus(params)
+    plans, target_plans = plan_corpus(settings), plan_target_corpus(settings)
+    crosstask = plan_crosstask(settings)
+    instructional = plan_instructional_corpus(settings)
     refuse_repeated_ids("target", target_plans, plans)
     refuse_repeated_ids("CrossTask", [v.plan for v in crosstask], plans + target_plans)
     refuse_repeated_ids("instructional", instructional,
                         plans + target_plans + [v.plan for v in crosstask])
-    photos = {obj: working_photo(load_photo(obj), int(params["width"]), int(params["height"]))
+    photos = {obj: working_photo(load_photo(obj), settings.width, settings.height)
               for obj in OBJECTS + TARGET_OBJECTS}
     # (render stream index, plan, folder, whether it has a caption file of its own)
     indexed = ([(index, plan, out, True) for index, plan in enumerate(plans)]
@@ -140,13 +141,13 @@ def generate_demo_corpus(params: dict, out_dir: str | Path, workers: int = 1) ->
                + [(INSTRUCTIONAL_INDEX_OFFSET + k, plan, out / FOLDER, False)
                   for k, plan in enumerate(instructional)])
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(_write_video_files, plan, index, folder, photos, params, captioned)
+        jobs = [pool.submit(_write_video_files, plan, index, folder, photos, settings, captioned)
                 for index, plan, folder, captioned in indexed]
         for job in jobs:
             job.result()
     vocabulary = load_yt8m_vocabulary()
     _write_text(out / "planted_truth.json",
-                json.dumps(planted_truth(params, plans, target_plans, vocabulary, crosstask, instructional),
+                json.dumps(planted_truth(settings, plans, target_plans, vocabulary, crosstask, instructional),
                            indent=1) + "\n")
     if target_plans:
         write_table(sources_table(target_plans, out, vocabulary, labelled=False),

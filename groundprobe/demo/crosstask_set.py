@@ -17,6 +17,7 @@ from groundprobe.demo.photos import INSTRUCTIONAL_OBJECTS, OBJECTS
 from groundprobe.demo.plans import (CROSSTASK_INDEX_OFFSET, CROSSTASK_STREAM, NARRATION_STREAM, VideoPlan,
                                     random_stream, video_ids)
 from groundprobe.demo.scenes import object_order, scene_length, scenes_at
+from groundprobe.settings import DemoCorpusSettings
 
 @dataclass(frozen=True)
 class DemoTask:
@@ -95,31 +96,31 @@ def crosstask_objects(task: DemoTask, rng: np.random.Generator) -> list[str]:
     return objects
 
 
-def plan_crosstask_video(task: DemoTask, video_id: str, params: dict,
+def plan_crosstask_video(task: DemoTask, video_id: str, settings: DemoCorpusSettings,
                          rng: np.random.Generator) -> VideoPlan:
     """A silent validation video showing ``task``'s steps (:func:`crosstask_objects`), each scene
     uniform in ``scene_s`` seconds on frame boundaries; titled and categorised by the task name."""
-    fps = int(params["fps"])
+    fps = settings.fps
     objects = crosstask_objects(task, rng)
-    bounds = np.cumsum([0] + [scene_length(fps, tuple(params["scene_s"]), rng) for _ in objects])
+    bounds = np.cumsum([0] + [scene_length(fps, settings.scene_s, rng) for _ in objects])
     scenes = scenes_at(objects, bounds.tolist(), fps)
     return VideoPlan(video_id, task.name, 0.0, int(bounds[-1]), fps, scenes, (), CROSSTASK_SPLIT, (),
                      task.name, 0)
 
 
-def plan_crosstask(params: dict) -> list[CrossTaskVideo]:
+def plan_crosstask(settings: DemoCorpusSettings) -> list[CrossTaskVideo]:
     """The CrossTask-format task set of the ``crosstask`` block, without pixels:
     ``videos_per_task`` videos of each of CROSSTASK_TASKS, task by task. Ids come from a stream of
     their own and each video's scenes from its own (narration stream, CROSSTASK_INDEX_OFFSET + k),
     so the rest of the corpus does not depend on the task set."""
-    seed = int(params["seed"])
-    per_task = int(params["crosstask"]["videos_per_task"])
+    seed = settings.seed
+    per_task = settings.crosstask.videos_per_task
     ids = iter(video_ids(per_task * len(CROSSTASK_TASKS), random_stream(seed, CROSSTASK_STREAM)))
     videos = []
     for task in CROSSTASK_TASKS:
         for _ in range(per_task):
             rng = random_stream(seed, NARRATION_STREAM, CROSSTASK_INDEX_OFFSET + len(videos))
-            videos.append(CrossTaskVideo(task, plan_crosstask_video(task, next(ids), params, rng)))
+            videos.append(CrossTaskVideo(task, plan_crosstask_video(task, next(ids), settings, rng)))
     return videos
 
 

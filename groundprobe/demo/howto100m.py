@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from groundprobe.demo.narration import DEFAULT_LENGTH_EFFECT
 from groundprobe.demo.plans import VideoPlan, draw_video, random_stream, video_ids
 from groundprobe.io import atomic_output
+from groundprobe.settings import DemoCategory, DemoCorpusSettings
 
 # Its own random stream and index range (narration, render), apart from every other demo corpus.
 INSTRUCTIONAL_STREAM = 5
@@ -28,19 +30,19 @@ CATEGORIES: tuple[tuple[str, str], ...] = (
 FOLDER = "howto100m"
 
 
-def plan_instructional_corpus(params: dict) -> list[VideoPlan]:
+def plan_instructional_corpus(settings: DemoCorpusSettings) -> list[VideoPlan]:
     """The ``instructional_corpus.videos`` videos of the instructional corpus, without pixels: all
     training videos labelled instructional, their category the first of their wikiHow pair."""
-    spec = params["instructional_corpus"]
-    rng = random_stream(int(params["seed"]), INSTRUCTIONAL_STREAM)
-    n, fps = int(spec["videos"]), int(params["fps"])
+    spec = settings.instructional_corpus
+    rng = random_stream(settings.seed, INSTRUCTIONAL_STREAM)
+    n, fps = spec.videos, settings.fps
     ids = video_ids(n, rng)
     plans = []
     for k in range(n):
-        category = {"label": CATEGORIES[k % len(CATEGORIES)][0], "rate": spec["rate"]}
-        n_frames = round(rng.uniform(*params["duration_s"]) * fps)
+        category = DemoCategory(CATEGORIES[k % len(CATEGORIES)][0], spec.rate, DEFAULT_LENGTH_EFFECT)
+        n_frames = round(rng.uniform(*settings.duration_s) * fps)
         plans.append(draw_video(ids[k], INSTRUCTIONAL_INDEX_OFFSET + k, category, n_frames, "train", 1,
-                                rng, params))
+                                rng, settings))
     return plans
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from groundprobe.demo.narration import DEFAULT_LENGTH_EFFECT, Phrase, SpokenWord, plan_narration
 from groundprobe.demo.photos import INSTRUCTIONAL_OBJECTS, OBJECTS, TARGET_OBJECTS
 from groundprobe.demo.scenes import Scene, plan_scenes
+from groundprobe.settings import DemoCategory, DemoCorpusSettings
 
 # Chance that an in-domain source video's title names what it shows (else its category, as others):
 # metadata finds only part of the in-domain minority.
@@ -127,62 +128,63 @@ def target_title(scenes: tuple[Scene, ...]) -> str:
     return " and ".join(shown).capitalize()
 
 
-def draw_video(video_id: str, index: int, category: dict, n_frames: int, split: str,
-                instructional: int, table_rng: np.random.Generator, params: dict,
+def draw_video(video_id: str, index: int, category: DemoCategory, n_frames: int, split: str,
+                instructional: int, table_rng: np.random.Generator, settings: DemoCorpusSettings,
                 bad_input: str = "", in_domain: bool = False, titled_by_object: bool = False
                 ) -> VideoPlan:
     """Table fields from ``table_rng``; scenes and narration from the video's own stream.
 
-    ``category``: one entry of the ``categories`` config (label, rate, optional length_effect).
+    ``category``: one of ``settings.categories``, or the one a target, in-domain or instructional
+    video is labelled and narrated as.
     ``in_domain``: the video shows TARGET_OBJECTS; ``titled_by_object``: its title names the first
     object it shows instead of its category.
     """
-    rate = float(category["rate"])
-    length_effect = category.get("length_effect", DEFAULT_LENGTH_EFFECT)
+    rate = float(category.rate)
+    length_effect = category.length_effect
     secondary = [lab for lab in SECONDARY_LABELS
-                 if lab not in {c["label"] for c in params["categories"]}]
-    labels = (category["label"],)
+                 if lab not in {c.label for c in settings.categories}]
+    labels = (category.label,)
     if secondary and table_rng.random() < SECONDARY_LABEL_P:
         labels += (str(table_rng.choice(secondary)),)
-    fps = int(params["fps"])
-    narration_rng = random_stream(int(params["seed"]), NARRATION_STREAM, index)
+    fps = settings.fps
+    narration_rng = random_stream(settings.seed, NARRATION_STREAM, index)
     objects = list(TARGET_OBJECTS if in_domain else INSTRUCTIONAL_OBJECTS if instructional else OBJECTS)
-    scenes = plan_scenes(n_frames, fps, tuple(params["scene_s"]), objects, narration_rng)
-    title = make_title(scenes[0].obj if titled_by_object else category["label"], instructional,
+    scenes = plan_scenes(n_frames, fps, settings.scene_s, objects, narration_rng)
+    title = make_title(scenes[0].obj if titled_by_object else category.label, instructional,
                        table_rng)
     phrases = () if bad_input == "no_words" else plan_narration(
-        scenes, n_frames / fps, rate, float(params["phrase_s"]), length_effect, narration_rng)
-    return VideoPlan(video_id, category["label"], rate, n_frames, fps, scenes, phrases, split, labels,
+        scenes, n_frames / fps, rate, float(settings.phrase_s), length_effect, narration_rng)
+    return VideoPlan(video_id, category.label, rate, n_frames, fps, scenes, phrases, split, labels,
                      title, instructional, length_effect, bad_input, in_domain)
 
 
-def plan_corpus(params: dict) -> list[VideoPlan]:
+def plan_corpus(settings: DemoCorpusSettings) -> list[VideoPlan]:
     """Every video of the source corpus described by the ``demo_corpus`` config block, without
     pixels: normal videos category by category, the bad inputs (when ``bad_inputs``), then the
     in-domain minority (:func:`plan_in_domain_minority`), which draws from a stream of its own
     and comes last, so that the rest of the corpus does not depend on it.
     """
-    seed, fps = int(params["seed"]), int(params["fps"])
-    categories = params["categories"]
-    per_category = int(params["videos_per_category"])
-    n_bad = len(BAD_INPUT_QC_STAGES) if params["bad_inputs"] else 0
+    seed, fps = settings.seed, settings.fps
+    categories = settings.categories
+    per_category = settings.videos_per_category
+    n_bad = len(BAD_INPUT_QC_STAGES) if settings.bad_inputs else 0
     table_rng = random_stream(seed, TABLE_STREAM)
     ids = video_ids(per_category * len(categories) + n_bad, table_rng)
     plans: list[VideoPlan] = []
     for category in categories:
-        splits = stratified_splits(per_category, float(params["validation_fraction"]), table_rng)
-        labels = stratified_labels(splits, instructional_share(float(category["rate"])), table_rng)
+        splits = stratified_splits(per_category, settings.validation_fraction, table_rng)
+        labels = stratified_labels(splits, instructional_share(float(category.rate)), table_rng)
         for split, instructional in zip(splits, labels):
-            n_frames = round(table_rng.uniform(*params["duration_s"]) * fps)
+            n_frames = round(table_rng.uniform(*settings.duration_s) * fps)
             index = len(plans)
             plans.append(draw_video(ids[index], index, category, n_frames, split, instructional,
-                                     table_rng, params))
+                                     table_rng, settings))
     for kind in list(BAD_INPUT_QC_STAGES)[:n_bad]:
-        seconds = TOO_SHORT_S if kind == "too_short" else table_rng.uniform(*params["duration_s"])
+        seconds = TOO_SHORT_S if kind == "too_short" else table_rng.uniform(*settings.duration_s)
         index = len(plans)
         plans.append(draw_video(ids[index], index, categories[0], round(seconds * fps), "validation",
-                                 0, table_rng, params, kind))
-    minority = plan_in_domain_minority(params, len(plans))
+                                 0, table_rng, settings, kind))
+    minority = plan_in_domain_minority(settings, len(plans))
     refuse_repeated_ids("in-domain", minority, plans)
     return plans + minority
 
@@ -195,45 +197,45 @@ def refuse_repeated_ids(name: str, plans: list[VideoPlan], others: list[VideoPla
         raise ValueError(f"demo corpus: {name} ids {sorted(repeated)} repeat other ids; change the seed")
 
 
-def plan_in_domain_minority(params: dict, first_index: int) -> list[VideoPlan]:
+def plan_in_domain_minority(settings: DemoCorpusSettings, first_index: int) -> list[VideoPlan]:
     """The source's in-domain minority: ``target_domain.source_videos`` training videos per
     category that show TARGET_OBJECTS, narrated at ``target_domain.rate``, non-instructional,
     titled after their first object with probability IN_DOMAIN_TITLE_P (after their category
     otherwise). Training videos only: the pool curation selects from, while the study's
     validation videos keep their category's planted grounding. Indices (narration and render
     streams) start at ``first_index``."""
-    seed, fps = int(params["seed"]), int(params["fps"])
-    target = params["target_domain"]
-    per_category = int(target["source_videos"])
+    seed, fps = settings.seed, settings.fps
+    target = settings.target_domain
+    per_category = target.source_videos
     rng = random_stream(seed, TARGET_STREAM)
-    ids = video_ids(per_category * len(params["categories"]), rng)
+    ids = video_ids(per_category * len(settings.categories), rng)
     plans: list[VideoPlan] = []
-    for category in params["categories"]:
-        narrated_like_target = {"label": category["label"], "rate": target["rate"]}
+    for category in settings.categories:
+        narrated_like_target = DemoCategory(category.label, target.rate, DEFAULT_LENGTH_EFFECT)
         for _ in range(per_category):
-            n_frames = round(rng.uniform(*params["duration_s"]) * fps)
+            n_frames = round(rng.uniform(*settings.duration_s) * fps)
             titled = bool(rng.random() < IN_DOMAIN_TITLE_P)
             plans.append(draw_video(ids[len(plans)], first_index + len(plans), narrated_like_target,
-                                     n_frames, "train", 0, rng, params, in_domain=True,
+                                     n_frames, "train", 0, rng, settings, in_domain=True,
                                      titled_by_object=titled))
     return plans
 
 
-def plan_target_corpus(params: dict) -> list[VideoPlan]:
+def plan_target_corpus(settings: DemoCorpusSettings) -> list[VideoPlan]:
     """The curation target corpus of the ``target_domain`` block, without pixels: videos that show
     TARGET_OBJECTS only, narrated at the target's rate, titled by target_title, split like a
     category (train: what curation compares the source with; validation: what the probes use).
     Ids and streams are the target's own, so the source corpus does not depend on them."""
-    seed, fps = int(params["seed"]), int(params["fps"])
-    target = params["target_domain"]
+    seed, fps = settings.seed, settings.fps
+    target = settings.target_domain
     rng = random_stream(seed, TARGET_STREAM, 1)
-    n = int(target["videos"])
+    n = target.videos
     ids = video_ids(n, rng)
-    category = {"label": target["label"], "rate": target["rate"]}
+    category = DemoCategory(target.label, target.rate, DEFAULT_LENGTH_EFFECT)
     plans = []
-    for k, split in enumerate(stratified_splits(n, float(params["validation_fraction"]), rng)):
-        n_frames = round(rng.uniform(*params["duration_s"]) * fps)
-        plan = draw_video(ids[k], TARGET_INDEX_OFFSET + k, category, n_frames, split, 0, rng, params,
+    for k, split in enumerate(stratified_splits(n, settings.validation_fraction, rng)):
+        n_frames = round(rng.uniform(*settings.duration_s) * fps)
+        plan = draw_video(ids[k], TARGET_INDEX_OFFSET + k, category, n_frames, split, 0, rng, settings,
                            in_domain=True, titled_by_object=True)
         plans.append(replace(plan, title=target_title(plan.scenes)))
     return plans

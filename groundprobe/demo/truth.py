@@ -9,11 +9,11 @@ from pathlib import Path
 import pandas as pd
 
 from groundprobe.demo.crosstask_set import CrossTaskVideo, crosstask_truth
-from groundprobe.demo.narration import (DEFAULT_LENGTH_EFFECT, FILLER_WORDS, INTRO_PHRASES, NEVER_GROUNDED_WORDS,
-                                        OUTRO_PHRASES)
+from groundprobe.demo.narration import FILLER_WORDS, INTRO_PHRASES, NEVER_GROUNDED_WORDS, OUTRO_PHRASES
 from groundprobe.demo.photos import INSTRUCTIONAL_OBJECTS, OBJECTS, TARGET_OBJECTS
 from groundprobe.demo.plans import BAD_INPUT_QC_STAGES, VideoPlan
 from groundprobe.ingest.manifest import SOURCE_COLUMNS, verticals_of
+from groundprobe.settings import DemoCorpusSettings
 
 
 def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFrame,
@@ -36,7 +36,7 @@ def sources_table(plans: list[VideoPlan], out_dir: Path, vocabulary: pd.DataFram
     return pd.DataFrame(rows, columns=SOURCE_COLUMNS)
 
 
-def planted_truth(params: dict, plans: list[VideoPlan], target_plans: list[VideoPlan],
+def planted_truth(settings: DemoCorpusSettings, plans: list[VideoPlan], target_plans: list[VideoPlan],
                   vocabulary: pd.DataFrame, crosstask: list[CrossTaskVideo] = (),
                   instructional: list[VideoPlan] = ()) -> dict:
     """What the corpus plants: rates, length effects, verticals and videos per category; objects,
@@ -50,13 +50,13 @@ def planted_truth(params: dict, plans: list[VideoPlan], target_plans: list[Video
     normal = [p for p in plans if not p.bad_input]
     target_ids = {p.video_id for p in target_plans}
     return {
-        "seed": int(params["seed"]),
+        "seed": settings.seed,
         "categories": {
-            c["label"]: {"rate": float(c["rate"]),
-                         "length_effect": c.get("length_effect", DEFAULT_LENGTH_EFFECT),
-                         "vertical": verticals_of(c["label"], vertical_by_label),
-                         "video_ids": [p.video_id for p in normal if p.category == c["label"]]}
-            for c in params["categories"]},
+            c.label: {"rate": float(c.rate),
+                      "length_effect": c.length_effect,
+                      "vertical": verticals_of(c.label, vertical_by_label),
+                      "video_ids": [p.video_id for p in normal if p.category == c.label]}
+            for c in settings.categories},
         "objects": list(OBJECTS),
         "instructional_objects": list(INSTRUCTIONAL_OBJECTS),
         "intro_phrases": [list(t) for t in INTRO_PHRASES],
@@ -67,7 +67,7 @@ def planted_truth(params: dict, plans: list[VideoPlan], target_plans: list[Video
         "bad_inputs": {p.bad_input: {"video_id": p.video_id,
                                      "qc_stage": BAD_INPUT_QC_STAGES[p.bad_input]}
                        for p in plans if p.bad_input},
-        "target_domain": {"objects": list(TARGET_OBJECTS), **params["target_domain"],
+        "target_domain": {"objects": list(TARGET_OBJECTS), **settings.target_domain.to_config(),
                           "target_video_ids": [p.video_id for p in target_plans],
                           "source_in_domain_ids": [p.video_id for p in plans if p.in_domain]},
         "videos": {
@@ -82,7 +82,7 @@ def planted_truth(params: dict, plans: list[VideoPlan], target_plans: list[Video
                           for ph in p.phrases for w in ph.words],
             } for p in plans + target_plans},
         **({"crosstask": crosstask_truth(crosstask)} if crosstask else {}),
-        **({"instructional_corpus": {**params["instructional_corpus"],
+        **({"instructional_corpus": {**settings.instructional_corpus.to_config(),
                                      "video_ids": [p.video_id for p in instructional]}}
            if instructional else {}),
     }

@@ -13,6 +13,7 @@ import webvtt
 
 from dataclasses import replace
 
+from groundprobe.config import load_yaml
 from groundprobe.evaluation import crosstask
 from groundprobe.ingest.crosstask_sources import read_video_list
 
@@ -27,30 +28,36 @@ from groundprobe.demo.plans import (SECONDARY_LABELS, instructional_share, plan_
                                     stratified_labels)
 from groundprobe.demo.render import render_video, working_photo
 from groundprobe.demo.scenes import Scene, object_order
+from groundprobe.settings import (DemoCategory, DemoCorpusSettings, DemoCrossTask, DemoInstructionalCorpus,
+                                  DemoTargetDomain)
 
 # Relative: sources.tsv must name paths relative to the working directory.
 OUT_DIR = "resources/demo"
 
-TINY = {
-    "out_dir": OUT_DIR, "seed": 3, "videos_per_category": 3,
-    "categories": [{"label": "Cooking", "rate": 1.0}, {"label": "Video game", "rate": 0.0}],
-    "duration_s": [6, 8], "scene_s": [2, 3], "width": 64, "height": 48, "fps": 30,
-    "phrase_s": 1.2, "validation_fraction": 0.5, "bad_inputs": True,
-    "target_domain": {"videos": 4, "label": "Motorcycling", "rate": 0.8, "source_videos": 1},
-    "crosstask": {"videos_per_task": 1},
-    "instructional_corpus": {"videos": 3, "rate": 0.8},
-}
+# config.yaml's demo_corpus block, with the planted values of each test corpus.
+DEMO = DemoCorpusSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["demo_corpus"],
+                                      "demo_corpus")
 
-LARGE = {
-    "out_dir": OUT_DIR, "seed": 11, "videos_per_category": 40,
-    "categories": [{"label": "Cooking", "rate": 0.9}, {"label": "Pet", "rate": 0.6, "length_effect": "negative"},
-                   {"label": "Vehicle", "rate": 0.3}, {"label": "Video game", "rate": 0.0}],
-    "duration_s": [20, 40], "scene_s": [4, 7], "width": 320, "height": 240, "fps": 30,
-    "phrase_s": 1.6, "validation_fraction": 0.5, "bad_inputs": True,
-    "target_domain": {"videos": 40, "label": "Motorcycling", "rate": 0.8, "source_videos": 3},
-    "crosstask": {"videos_per_task": 200},
-    "instructional_corpus": {"videos": 40, "rate": 0.8},
-}
+TINY = replace(
+    DEMO, out_dir=OUT_DIR, seed=3, videos_per_category=3,
+    categories=(DemoCategory("Cooking", 1.0, "positive"), DemoCategory("Video game", 0.0, "positive")),
+    duration_s=(6, 8), scene_s=(2, 3), width=64, height=48, fps=30,
+    phrase_s=1.2, validation_fraction=0.5, bad_inputs=True,
+    target_domain=DemoTargetDomain(videos=4, label="Motorcycling", rate=0.8, source_videos=1),
+    crosstask=DemoCrossTask(videos_per_task=1),
+    instructional_corpus=DemoInstructionalCorpus(videos=3, rate=0.8),
+)
+
+LARGE = replace(
+    DEMO, out_dir=OUT_DIR, seed=11, videos_per_category=40,
+    categories=(DemoCategory("Cooking", 0.9, "positive"), DemoCategory("Pet", 0.6, "negative"),
+                DemoCategory("Vehicle", 0.3, "positive"), DemoCategory("Video game", 0.0, "positive")),
+    duration_s=(20, 40), scene_s=(4, 7), width=320, height=240, fps=30,
+    phrase_s=1.6, validation_fraction=0.5, bad_inputs=True,
+    target_domain=DemoTargetDomain(videos=40, label="Motorcycling", rate=0.8, source_videos=3),
+    crosstask=DemoCrossTask(videos_per_task=200),
+    instructional_corpus=DemoInstructionalCorpus(videos=40, rate=0.8),
+)
 
 # The format's tags, read independently of the project's code.
 TAG = re.compile(r"<(\d\d):(\d\d):(\d\d)\.(\d{3})><c> ([^<]+)</c>")
@@ -107,12 +114,12 @@ def vocabulary():
         return pd.read_csv(handle, keep_default_na=False)
 
 
-def generate(base: Path, params) -> Path:
+def generate(base: Path, settings: DemoCorpusSettings) -> Path:
     """Generate into ``base/OUT_DIR`` with ``base`` as the working directory."""
     base.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(base)
-        generate_demo_corpus(params, OUT_DIR, workers=2)
+        generate_demo_corpus(settings, OUT_DIR, workers=2)
     return base / OUT_DIR
 
 
@@ -128,17 +135,17 @@ def test_same_seed_gives_the_same_corpus_and_another_seed_another(corpus, tmp_pa
     out, sources, _ = corpus
     again = generate(tmp_path / "b", TINY)
     crosstask_files = sorted(str(p.relative_to(out)) for p in (out / "crosstask").rglob("*.*"))
-    assert len(crosstask_files) == 3 + 2 * TINY["crosstask"]["videos_per_task"]
+    assert len(crosstask_files) == 3 + 2 * TINY.crosstask.videos_per_task
     for name in ["sources.tsv", "planted_truth.json", "target/sources.tsv"] + crosstask_files:
         assert (out / name).read_bytes() == (again / name).read_bytes()
     captions = sorted(p.name for p in (out / "captions").iterdir())
-    assert len(captions) == len(sources) + TINY["target_domain"]["videos"]
+    assert len(captions) == len(sources) + TINY.target_domain.videos
     for name in captions:
         assert (out / "captions" / name).read_bytes() == (again / "captions" / name).read_bytes()
     for video_id in sources["video_id"].iloc[:2]:
         name = f"videos/{video_id}.mp4"
         assert decoded_sha(out / name) == decoded_sha(again / name)
-    other = generate(tmp_path / "c", {**TINY, "seed": 4})
+    other = generate(tmp_path / "c", replace(TINY, seed=4))
     assert (other / "sources.tsv").read_bytes() != (out / "sources.tsv").read_bytes()
     assert (other / "planted_truth.json").read_bytes() != (out / "planted_truth.json").read_bytes()
 
@@ -156,7 +163,7 @@ def test_sources_table_names_every_file_relative_to_the_working_directory(corpus
     assert set(sources["source_type"]) == {"local"} and set(sources["caption_kind"]) == {"auto"}
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{11}", v) for v in sources["video_id"])
     assert sources["video_id"].is_unique
-    assert len(sources) == 2 * 3 + 3 + 2 * TINY["target_domain"]["source_videos"]
+    assert len(sources) == 2 * 3 + 3 + 2 * TINY.target_domain.source_videos
 
 
 def test_videos_are_real_h264_of_the_configured_size_rate_and_duration(corpus):
@@ -241,9 +248,9 @@ def test_planted_rates_and_names_only_while_on_screen():
     assert not set(FILLER_WORDS) & set(NAMES)
     assert len(FILLER_WORDS) >= 100 and len(set(FILLER_WORDS)) == len(FILLER_WORDS)
     # The in-domain minority is narrated at the target's rate, the rest at their category's.
-    groups = [(c["rate"], [p for p in plans if p.category == c["label"] and not p.in_domain])
-              for c in LARGE["categories"]]
-    groups.append((LARGE["target_domain"]["rate"], [p for p in plans if p.in_domain]))
+    groups = [(c.rate, [p for p in plans if p.category == c.label and not p.in_domain])
+              for c in LARGE.categories]
+    groups.append((LARGE.target_domain.rate, [p for p in plans if p.in_domain]))
     for rate, mine in groups:
         # The rate is a share of each video's scenes between the first and the last (which the
         # intro and outro name): narration names no other scene, and no more than that share.
@@ -319,9 +326,9 @@ def test_every_video_opens_and_closes_with_talk_naming_the_object_on_screen():
 
 def test_length_effect_sets_which_scenes_are_narrated_densely():
     plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
-    for category in LARGE["categories"][:3]:  # Video game (rate 0) talks about no scene
+    for category in LARGE.categories[:3]:  # Video game (rate 0) talks about no scene
         talked, other = [], []  # narration words per second of scene
-        for p in (p for p in plans if p.category == category["label"]):
+        for p in (p for p in plans if p.category == category.label):
             words = narration_words(p)
             for scene in p.scenes[1:-1]:  # the intro and outro fill the first and last scene
                 inside = words_inside(words, scene)
@@ -329,7 +336,7 @@ def test_length_effect_sets_which_scenes_are_narrated_densely():
                 (talked if named else other).append(len(inside) / (scene.end_s - scene.start_s))
         ratio = np.mean(talked) / np.mean(other)
         # Dense speech is capped by the speaking rate, so the ratio stays below the styles' nominal one.
-        if category.get("length_effect", "positive") == "positive":
+        if category.length_effect == "positive":
             assert ratio > 2, (category, ratio)
         else:
             assert ratio < 1 / 2, (category, ratio)
@@ -353,8 +360,8 @@ def test_never_grounded_words_are_said_only_where_nothing_is_named():
 
 def test_instructional_label_rises_with_the_rate_and_instructional_videos_show_fewer_objects():
     plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
-    shares = [np.mean([p.instructional for p in plans if p.category == c["label"]])
-              for c in LARGE["categories"]]
+    shares = [np.mean([p.instructional for p in plans if p.category == c.label])
+              for c in LARGE.categories]
     assert shares[0] > shares[-1]
     vlog_only = set(OBJECTS) - set(INSTRUCTIONAL_OBJECTS)
     assert len(vlog_only) >= 3
@@ -382,27 +389,27 @@ def test_objects_repeat_only_after_the_whole_pool_and_never_back_to_back():
 
 def test_splits_are_stratified_and_labels_carry_their_verticals(corpus):
     plans = plan_corpus(LARGE)
-    for category in LARGE["categories"]:
-        splits = [p.split for p in plans if p.category == category["label"] and not p.bad_input
+    for category in LARGE.categories:
+        splits = [p.split for p in plans if p.category == category.label and not p.bad_input
                   and not p.in_domain]
         assert splits.count("validation") == 20 and splits.count("train") == 20
-    few = plan_corpus({**LARGE, "videos_per_category": 8, "validation_fraction": 0.1})
-    for category in LARGE["categories"]:
-        splits = [p.split for p in few if p.category == category["label"] and not p.bad_input
+    few = plan_corpus(replace(LARGE, videos_per_category=8, validation_fraction=0.1))
+    for category in LARGE.categories:
+        splits = [p.split for p in few if p.category == category.label and not p.bad_input
                   and not p.in_domain]
         assert splits.count("validation") == 3 and splits.count("train") == 5
     vocab = vocabulary()
     vertical = dict(zip(vocab["Name"], vocab["Vertical1"]))
     assert vertical["Cooking"] == "Food & Drink"
     assert set(SECONDARY_LABELS) <= set(vocab["Name"])
-    planted = {c["label"] for c in LARGE["categories"]}
+    planted = {c.label for c in LARGE.categories}
     secondary = [p.labels[1] for p in plans if len(p.labels) == 2]
     assert set(secondary) <= set(SECONDARY_LABELS) - planted
     assert 0.2 < len(secondary) / len(plans) < 0.45
-    for category in LARGE["categories"]:
-        share = instructional_share(category["rate"])
+    for category in LARGE.categories:
+        share = instructional_share(category.rate)
         for split in ("train", "validation"):
-            mine = [p.instructional for p in plans if p.category == category["label"]
+            mine = [p.instructional for p in plans if p.category == category.label
                     and p.split == split and not p.bad_input and not p.in_domain]
             assert sum(mine) == round(share * len(mine)), (category, split)
     assert all(p.title.startswith("How to") == bool(p.instructional) for p in plans)
@@ -447,7 +454,7 @@ def test_bad_inputs_fail_the_way_planted(corpus):
 
 
 def test_an_encoder_failure_names_the_video(tmp_path):
-    plan = plan_corpus({**TINY, "bad_inputs": False})[0]
+    plan = plan_corpus(replace(TINY, bad_inputs=False))[0]
     odd_width = 63   # H.264 4:2:0 needs even sizes: ffmpeg refuses
     photos = {obj: working_photo(load_photo(obj), odd_width, 48) for obj in OBJECTS}
     with pytest.raises(RuntimeError, match=f"{plan.video_id}: ffmpeg could not encode.*divisible"):
@@ -457,14 +464,14 @@ def test_an_encoder_failure_names_the_video(tmp_path):
 
 def test_the_in_domain_minority_is_added_to_each_categorys_training_videos_narrated_like_the_target():
     plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
-    target_domain = LARGE["target_domain"]
-    for category in LARGE["categories"]:
-        mine = [p for p in plans if p.category == category["label"]]
-        assert len(mine) == LARGE["videos_per_category"] + target_domain["source_videos"]
+    target_domain = LARGE.target_domain
+    for category in LARGE.categories:
+        mine = [p for p in plans if p.category == category.label]
+        assert len(mine) == LARGE.videos_per_category + target_domain.source_videos
         minority = [p for p in mine if p.in_domain]
-        assert len(minority) == target_domain["source_videos"]
-        assert all(p.split == "train" and p.rate == target_domain["rate"] for p in minority)
-        assert all(p.rate == category["rate"] for p in mine if not p.in_domain)
+        assert len(minority) == target_domain.source_videos
+        assert all(p.split == "train" and p.rate == target_domain.rate for p in minority)
+        assert all(p.rate == category.rate for p in mine if not p.in_domain)
     assert len({p.video_id for p in plans}) == len(plans)
     target = set(TARGET_OBJECTS)
     assert not target & set(OBJECTS)
@@ -480,7 +487,7 @@ def test_the_in_domain_minority_is_added_to_each_categorys_training_videos_narra
 
 
 def test_the_in_domain_minority_comes_last_and_leaves_the_rest_of_the_corpus_unchanged():
-    without = plan_corpus({**LARGE, "target_domain": {**LARGE["target_domain"], "source_videos": 0}})
+    without = plan_corpus(replace(LARGE, target_domain=replace(LARGE.target_domain, source_videos=0)))
     with_minority = plan_corpus(LARGE)
     assert not any(p.in_domain for p in without)
     assert with_minority[:len(without)] == without
@@ -539,9 +546,9 @@ def test_every_crosstask_step_names_one_object_every_model_saw():
 
 def test_crosstask_videos_show_their_steps_in_order_each_in_one_scene():
     videos = plan_crosstask(LARGE)
-    per_task = LARGE["crosstask"]["videos_per_task"]
+    per_task = LARGE.crosstask.videos_per_task
     assert [v.task for v in videos] == [t for t in CROSSTASK_TASKS for _ in range(per_task)]
-    fps, (low, high) = LARGE["fps"], LARGE["scene_s"]
+    fps, (low, high) = LARGE.fps, LARGE.scene_s
     shown, breaks, gaps = 0, 0, 0
     for video in videos:
         plan, steps = video.plan, video.task.step_objects
@@ -579,12 +586,12 @@ def test_the_crosstask_set_has_its_own_ids_and_leaves_the_rest_of_the_corpus_unc
     ids = crosstask_ids(videos)
     assert len(ids) == len(videos)
     assert not ids & ({p.video_id for p in plan_corpus(LARGE)} | {p.video_id for p in plan_target_corpus(LARGE)})
-    without = {**LARGE, "crosstask": {"videos_per_task": 0}}
+    without = replace(LARGE, crosstask=DemoCrossTask(videos_per_task=0))
     assert plan_crosstask(without) == []
     assert plan_corpus(without) == plan_corpus(LARGE)
     assert plan_target_corpus(without) == plan_target_corpus(LARGE)
     # More videos per task keep the first ones' ids.
-    fewer = plan_crosstask({**LARGE, "crosstask": {"videos_per_task": 3}})
+    fewer = plan_crosstask(replace(LARGE, crosstask=DemoCrossTask(videos_per_task=3)))
     assert [v.plan.video_id for v in fewer][:3] == [v.plan.video_id for v in videos][:3]
 
 
@@ -602,7 +609,7 @@ def test_crosstask_files_parse_with_the_evaluations_readers_and_match_the_plante
     assert [t["steps"] for t in planted["tasks"]] == [list(t.steps) for t in CROSSTASK_TASKS]
     listed = read_video_list(folder / "videos_val.csv")
     assert listed == [(v["task_id"], video_id) for video_id, v in planted["videos"].items()]
-    assert len(listed) == len(CROSSTASK_TASKS) * TINY["crosstask"]["videos_per_task"]
+    assert len(listed) == len(CROSSTASK_TASKS) * TINY.crosstask.videos_per_task
     rows = (folder / "videos_val.csv").read_text().splitlines()
     assert all(row.endswith(f"https://www.youtube.com/watch?v={video}") for row, (_, video) in zip(rows, listed))
     for task_id, video_id in listed:
@@ -622,13 +629,13 @@ def test_crosstask_files_parse_with_the_evaluations_readers_and_match_the_plante
         assert row.source == f"{OUT_DIR}/videos/{row.video_id}.mp4"
         assert not (out / "captions" / f"{row.video_id}.en.vtt").exists()
         code, info = ffprobe(out.parents[1] / row.source)
-        assert code == 0 and info["streams"][0]["width"] == TINY["width"]
+        assert code == 0 and info["streams"][0]["width"] == TINY.width
         assert abs(float(info["format"]["duration"]) - planted["videos"][row.video_id]["duration_s"]) <= 0.1
 
 
 def test_no_crosstask_set_writes_no_crosstask_folder_and_the_same_corpus_otherwise(corpus, tmp_path):
     out, sources, truth = corpus
-    without = generate(tmp_path, {**TINY, "crosstask": {"videos_per_task": 0}})
+    without = generate(tmp_path, replace(TINY, crosstask=DemoCrossTask(videos_per_task=0)))
     assert not (without / "crosstask").exists()
     for name in ["sources.tsv", "target/sources.tsv"]:
         assert (out / name).read_bytes() == (without / name).read_bytes()
@@ -646,7 +653,7 @@ def test_a_crosstask_id_that_repeats_another_id_is_refused_before_rendering(tmp_
     source_id = plan_corpus(TINY)[0].video_id
     video = plan_crosstask(TINY)[0]
     repeated = [CrossTaskVideo(video.task, replace(video.plan, video_id=source_id))]
-    monkeypatch.setattr(demo_corpus, "plan_crosstask", lambda params: repeated)
+    monkeypatch.setattr(demo_corpus, "plan_crosstask", lambda settings: repeated)
     with pytest.raises(ValueError, match=f"CrossTask ids \\['{re.escape(source_id)}'\\] repeat other ids"):
         generate_demo_corpus(TINY, tmp_path / "out")
     assert not (tmp_path / "out").exists()
