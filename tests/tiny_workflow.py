@@ -21,8 +21,7 @@ def tiny_config() -> dict:
     config["corpus"].update(shard_size=8, target_sources="")
     config["demo_corpus"].update(
         videos_per_category=4, duration_s=[10, 14], scene_s=[3, 5], width=64, height=48, fps=10,
-        categories=[{"label": "Cooking", "rate": 0.8, "length_effect": "positive"},
-                    {"label": "Video game", "rate": 0.0, "length_effect": "positive"}])
+        categories=[{"label": "Cooking", "rate": 0.8}, {"label": "Video game", "rate": 0.0}])
     config["demo_corpus"]["target_domain"]["videos"] = 0
     config["demo_corpus"]["crosstask"]["videos_per_task"] = 0
     config["demo_corpus"]["instructional_corpus"]["videos"] = 0
