@@ -11,7 +11,9 @@ from the config.
 
 A field is named like its config key; ``config_key`` names a key that is no identifier (``2d``).
 Fields come in config.yaml's order, so that params keep that order (Snakemake compares params by
-their repr). Defaults live in config.yaml only: :meth:`Settings.from_config` needs every key.
+their repr). Defaults live in config.yaml, so :meth:`Settings.from_config` needs every key; only
+the items of a list (a demo category), which config.yaml cannot give defaults, have the schema's
+defaults as field defaults.
 """
 
 from __future__ import annotations
@@ -94,12 +96,13 @@ class Settings:
             raise SettingsError(f"config key '{where}': expected a block of keys, got {block!r}")
         fields = dataclasses.fields(cls)
         unknown = sorted(set(block) - {_key(f) for f in fields})
-        missing = [_key(f) for f in fields if _key(f) not in block]
+        missing = [_key(f) for f in fields if _key(f) not in block and f.default is dataclasses.MISSING]
         if unknown or missing:
             raise SettingsError(f"config block '{where}': " + "; ".join(
                 ([f"unknown keys {unknown}"] if unknown else []) + ([f"missing keys {missing}"] if missing else [])))
         hints = _hints(cls)
-        return cls(**{f.name: _from_value(hints[f.name], block[_key(f)], f"{where}.{_key(f)}") for f in fields})
+        return cls(**{f.name: _from_value(hints[f.name], block[_key(f)], f"{where}.{_key(f)}")
+                      for f in fields if _key(f) in block})
 
     def to_config(self, *, results_only: bool = False) -> dict[str, Any]:
         """The block in config form, in field order; ``results_only``: without the execution
@@ -164,7 +167,7 @@ class Yt8mSettings(Settings):
 class DemoCategory(Settings):
     label: str
     rate: float
-    length_effect: str
+    length_effect: str = "positive"  # config/schema.yaml's default
 
 
 @dataclass(frozen=True)
@@ -443,7 +446,3 @@ BLOCKS: dict[str, type[Settings]] = {
     "resources": ResourceSettings,
 }
 
-
-def block_settings(config: Mapping[str, Any], name: str) -> Settings:
-    """The settings of config block ``name``."""
-    return BLOCKS[name].from_config(config[name], name)

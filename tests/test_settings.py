@@ -11,7 +11,7 @@ import pytest
 from groundprobe.config import (EXECUTION_SETTINGS, ConfigError, features_params, load_yaml, result_params,
                                 validate_config)
 from groundprobe.settings import (BLOCKS, DemoCategory, FeatureSettings, Settings, SettingsError, Stream2d,
-                                  TrainSettings, block_settings)
+                                  TrainSettings)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +32,10 @@ EXPECTED_EXECUTION = {
 @pytest.fixture(scope="module")
 def config():
     return load_yaml(ROOT / "config.yaml")
+
+
+def block_settings(config: dict, name: str) -> Settings:
+    return BLOCKS[name].from_config(config[name], name)
 
 
 def test_every_config_block_has_a_settings_class(config):
@@ -105,3 +109,11 @@ def test_validate_config_reports_a_block_the_settings_cannot_build(config, monke
     monkeypatch.setitem(BLOCKS, "segments", Narrower)
     with pytest.raises(ConfigError, match=r"segments.*unknown keys \['candidates', 'max_tokens', 'seed'\]"):
         validate_config(copy.deepcopy(config), ROOT / "config" / "schema.yaml")
+
+
+def test_a_demo_category_without_length_effect_gets_the_schemas_default(config):
+    block = copy.deepcopy(config["demo_corpus"])
+    block["categories"] = [{"label": "Cooking", "rate": 0.8}]
+    validate_config(config | {"demo_corpus": block}, ROOT / "config" / "schema.yaml")
+    (category,) = BLOCKS["demo_corpus"].from_config(block, "demo_corpus").categories
+    assert category == DemoCategory("Cooking", 0.8, "positive")

@@ -55,7 +55,7 @@ DENSE = SpeechStyle((4, 6), 0.5)
 SPARSE = SpeechStyle((1, 2), 1.8)
 # Which style a talked-about scene gets (the others get the other one), by length_effect.
 LENGTH_EFFECTS: dict[str, SpeechStyle] = {"positive": DENSE, "negative": SPARSE}
-DEFAULT_LENGTH_EFFECT = "positive"  # a category without length_effect (as config/schema.yaml says)
+DEFAULT_LENGTH_EFFECT = "positive"  # the videos outside the configured categories (target, in-domain, HowTo100M)
 
 # Narration timing: 2-3 words/s; speech fills most of each word's slot.
 WORDS_PER_S = (2.0, 3.0)
