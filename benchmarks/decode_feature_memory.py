@@ -38,9 +38,10 @@ def make_video(path: Path, minutes: float, width: int, height: int, fps: int) ->
     return path
 
 
-def run_child(video: Path, params: dict[str, dict]) -> dict:
-    """Run this script's child mode on ``video`` in a fresh interpreter; returns its measurements."""
-    process = subprocess.run([sys.executable, __file__, "--child", str(video), json.dumps(params)],
+def run_child(video: Path, job: dict) -> dict:
+    """Run this script's child mode on ``video`` in a fresh interpreter; returns its measurements.
+    ``job``: the streams to run and the features block (config form), as :func:`job_from` gives."""
+    process = subprocess.run([sys.executable, __file__, "--child", str(video), json.dumps(job)],
                              stdout=subprocess.PIPE, cwd=REPO)
     if process.returncode != 0:
         raise RuntimeError(f"child failed on {video} (exit status {process.returncode})")
@@ -67,33 +68,36 @@ def watch_children_peak_rss(stop: threading.Event, peak_kb: list[int]) -> None:
                     peak_kb[0] = max(peak_kb[0], int(line.split()[1]))
 
 
-def child(video: str, params: dict[str, dict]) -> None:
-    """Decode-only pass, then decode + features, for each stream; print one JSON object."""
+def child(video: str, job: dict) -> None:
+    """Decode-only pass, then decode + features, for each stream of ``job`` (:func:`job_from`);
+    print one JSON object."""
     import torch
 
     from groundprobe.features.decode import iter_clips_3d, iter_seconds_2d, probe_video
     from groundprobe.device import resolve_device
     from groundprobe.features.backbones import load_backbone
     from groundprobe.features.extract import extract_video_features
+    from groundprobe.settings import FeatureSettings
 
-    torch.set_num_threads(next(iter(params.values()))["threads"])
+    features = FeatureSettings.from_config(job["features"], "features")
+    torch.set_num_threads(features.threads)
     stop, ffmpeg_peak_kb = threading.Event(), [0]
     watcher = threading.Thread(target=watch_children_peak_rss, args=(stop, ffmpeg_peak_kb), daemon=True)
     watcher.start()
     result: dict = {"duration_s": probe_video(video).duration_s}
-    for stream, stream_params in params.items():
+    for stream in job["streams"]:
         decode = iter_seconds_2d if stream == "2d" else iter_clips_3d
         start = time.perf_counter()
-        decoded = sum(len(batch) for batch in decode(video, stream_params))
+        decoded = sum(len(batch) for batch in decode(video, features))
         decode_s = time.perf_counter() - start
-        backbone = load_backbone(stream_params["backbone"], stream_params["weights"],
-                                 resolve_device(stream_params["device"]),
-                                 bf16_cpu=stream_params["bf16_cpu"])
+        settings = features.stream(stream)
+        backbone = load_backbone(settings.backbone, settings.weights, resolve_device(features.device),
+                                 bf16_cpu=features.bf16_cpu)
         start = time.perf_counter()
-        features = extract_video_features(video, backbone, stream_params)
+        rows = extract_video_features(video, backbone, features)
         wall_s = time.perf_counter() - start
-        result[stream] = {"seconds": len(features), "wall_s": wall_s,
-                          "per_s": len(features) / wall_s, "decode_per_s": decoded / decode_s}
+        result[stream] = {"seconds": len(rows), "wall_s": wall_s,
+                          "per_s": len(rows) / wall_s, "decode_per_s": decoded / decode_s}
     stop.set()
     watcher.join()
     result["peak_rss_python_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -101,23 +105,21 @@ def child(video: str, params: dict[str, dict]) -> None:
     print(json.dumps(result))
 
 
-def stream_params_from(args: argparse.Namespace) -> dict[str, dict]:
-    """Both streams' parameters: config.yaml's features block with the command line's overrides."""
-    from groundprobe.features.extract import stream_params
-
+def job_from(args: argparse.Namespace) -> dict:
+    """The streams to run and config.yaml's features block with the command line's overrides."""
     features = yaml.safe_load(Path(args.config).read_text())["features"]
     features["threads"] = args.threads or features["threads"]
     overrides = {"2d": {"resize": args.resize, "crop": args.crop, "weights": args.weights_2d},
                  "3d": {"frame_size": args.frame_size, "weights": args.weights_3d}}
-    return {stream: stream_params(features, stream)
-            | {k: v for k, v in overrides[stream].items() if v is not None}
-            for stream in args.streams}
+    for stream, values in overrides.items():
+        features[stream].update({k: v for k, v in values.items() if v is not None})
+    return {"streams": args.streams, "features": features}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--child", nargs=2, metavar=("VIDEO", "PARAMS_JSON"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, metavar=("VIDEO", "JOB_JSON"), help=argparse.SUPPRESS)
     parser.add_argument("--short-minutes", type=float, default=1.0)
     parser.add_argument("--long-minutes", type=float, default=20.0)
     parser.add_argument("--width", type=int, default=320, help="source video width (pixels)")
@@ -138,8 +140,8 @@ def main() -> int:
         child(args.child[0], json.loads(args.child[1]))
         return 0
 
-    params = stream_params_from(args)
-    print("parameters:", json.dumps(params, sort_keys=True))
+    job = job_from(args)
+    print("parameters:", json.dumps(job, sort_keys=True))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.workdir or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +149,7 @@ def main() -> int:
         for label, minutes in (("short", args.short_minutes), ("long", args.long_minutes)):
             name = f"testsrc2_{args.width}x{args.height}_{args.fps}fps_{minutes:g}min.mp4"
             video = make_video(workdir / name, minutes, args.width, args.height, args.fps)
-            results[label] = result = run_child(video, params)
+            results[label] = result = run_child(video, job)
             rates = "  ".join(
                 f"{s}: {result[s]['seconds']} s in {result[s]['wall_s']:.1f} s wall = "
                 f"{result[s]['per_s']:.2f} {'frames' if s == '2d' else 'clips'}/s "

@@ -90,26 +90,28 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decode_feature_memory import make_video  # noqa: E402  (benchmarks/ is not a package)
 
+from groundprobe.config import load_yaml  # noqa: E402
 from groundprobe.features.parallel_decode import ParallelDecoder  # noqa: E402
 from groundprobe.features.extract import extract_video_features, iter_shard_features  # noqa: E402
+from groundprobe.settings import FeatureSettings  # noqa: E402
 
-TRUNCATION = yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text())[
-    "features"]["truncation"]
-PARAMS = {  # stream parameters; threads = 1: one ffmpeg thread per decoder; small batches keep
-    # the stream of batches fine-grained in runs of a few seconds
-    "3d": {"fps": 30, "clip_seconds": 1, "frame_size": 112, "batch_size": 2,
-           "decode_chunk_frames": 64, "threads": 1, "truncation": TRUNCATION},
-    "2d": {"fps": 1, "resize": 256, "crop": 224, "batch_size": 2, "decode_chunk_frames": 64,
-           "threads": 1, "truncation": TRUNCATION},
+FEATURES = replace(FeatureSettings.from_config(
+    load_yaml(Path(__file__).resolve().parents[1] / "config.yaml")["features"], "features"),
+    decode_chunk_frames=64, threads=1)
+SETTINGS = {  # feature settings per stream; threads = 1: one ffmpeg thread per decoder; small
+    # batches keep the stream of batches fine-grained in runs of a few seconds
+    "3d": replace(FEATURES, three_d=replace(FEATURES.three_d, fps=30, clip_seconds=1, frame_size=112,
+                                            batch_size=2)),
+    "2d": replace(FEATURES, two_d=replace(FEATURES.two_d, fps=1, resize=256, crop=224, batch_size=2)),
 }
 UNITS = {"3d": "clips/s", "2d": "frames/s"}
 
@@ -134,11 +136,11 @@ class StandInModel:
         return torch.from_numpy(flat[:, ::flat.shape[1] // self.dim][:, :self.dim].astype(np.float32))
 
 
-def decode_rate(paths: list[Path], kind: str, params: dict, decoders: int) -> float:
+def decode_rate(paths: list[Path], kind: str, settings: FeatureSettings, decoders: int) -> float:
     """Items per second that ``decoders`` decoder processes deliver when nothing else runs, from
     the first batch's arrival on."""
     items, start = 0, None
-    with ParallelDecoder(paths, kind, params, decoders) as decoded:
+    with ParallelDecoder(paths, kind, settings, decoders) as decoded:
         for event in decoded:
             if event.error is not None:
                 raise event.error
@@ -157,26 +159,27 @@ def steady_rate(model: StandInModel, items: int) -> float:
     return (items - first_items) / (time.perf_counter() - started)
 
 
-def items_of(features: list[np.ndarray], kind: str, params: dict) -> int:
+def items_of(features: list[np.ndarray], kind: str, settings: FeatureSettings) -> int:
     """Model items behind feature rows: a 2D row is fps frames, a 3D row one clip."""
-    return sum(len(f) for f in features) * (params["fps"] if kind == "2d" else 1)
+    return sum(len(f) for f in features) * (settings.two_d.fps if kind == "2d" else 1)
 
 
-def run_pipeline(paths: list[Path], model: StandInModel, params: dict,
+def run_pipeline(paths: list[Path], model: StandInModel, settings: FeatureSettings,
                  decoders: int) -> tuple[float, list[np.ndarray]]:
     """Items per second of iter_shard_features with ``decoders`` processes, and its features."""
     features = []
-    for _, rows, _ in iter_shard_features(paths, model, params, decoders):
+    for _, rows, _ in iter_shard_features(paths, model, settings, decoders):
         if not isinstance(rows, np.ndarray):
             raise rows
         features.append(rows)
-    return steady_rate(model, items_of(features, model.kind, params)), features
+    return steady_rate(model, items_of(features, model.kind, settings)), features
 
 
-def run_serial(paths: list[Path], model: StandInModel, params: dict) -> tuple[float, list[np.ndarray]]:
+def run_serial(paths: list[Path], model: StandInModel,
+               settings: FeatureSettings) -> tuple[float, list[np.ndarray]]:
     """Items per second and features of the serial path (decode, then model, in one thread)."""
-    features = [extract_video_features(path, model, params) for path in paths]
-    return steady_rate(model, items_of(features, model.kind, params)), features
+    features = [extract_video_features(path, model, settings) for path in paths]
+    return steady_rate(model, items_of(features, model.kind, settings)), features
 
 
 def main() -> int:
@@ -206,15 +209,15 @@ def main() -> int:
               f"{'pipeline':>10}{'serial':>8}{'ratio':>7}  same features")
         ok = True
         for kind in args.kinds:
-            params = PARAMS[kind]
-            model = StandInModel(kind, args.model_factor * decode_rate(paths, kind, params, 1))
-            serial_rate, serial = run_serial(paths, model, params)
+            settings = SETTINGS[kind]
+            model = StandInModel(kind, args.model_factor * decode_rate(paths, kind, settings, 1))
+            serial_rate, serial = run_serial(paths, model, settings)
             for decoders in args.decoders:
-                decode_only = decode_rate(paths, kind, params, decoders)
+                decode_only = decode_rate(paths, kind, settings, decoders)
                 rounds, same = [], True
                 for _ in range(args.repeats):  # interleaved, so that r1 and pipeline share the load
-                    r1 = decode_rate(paths, kind, params, 1)
-                    rate, features = run_pipeline(paths, model, params, decoders)
+                    r1 = decode_rate(paths, kind, settings, 1)
+                    rate, features = run_pipeline(paths, model, settings, decoders)
                     same &= all(np.array_equal(a, b) for a, b in zip(features, serial, strict=True))
                     bound = min(model.items_per_s, decoders * r1)
                     rounds.append((r1, bound, rate, rate / bound))

@@ -137,17 +137,18 @@ def make_videos(folder: Path, sizes: Sizes) -> list[Path]:
     return paths
 
 
-def stream_params(kind: str, sizes: Sizes, threads: int) -> dict:
-    """Pipeline parameters of the paper's streams (config/youtube600k.yaml) at ``sizes``."""
-    import yaml
-    truncation = yaml.safe_load((REPO / "config.yaml").read_text())["features"]["truncation"]
+def feature_settings(kind: str, sizes: Sizes, threads: int):
+    """Feature settings (config.yaml's) with stream ``kind`` decoded as the paper's streams
+    (config/youtube600k.yaml) at ``sizes``."""
+    from groundprobe.config import load_yaml
+    from groundprobe.settings import FeatureSettings
+    features = replace(FeatureSettings.from_config(load_yaml(REPO / "config.yaml")["features"], "features"),
+                       decode_chunk_frames=64, threads=threads)
     if kind == "2d":
-        return {"fps": 1, "resize": sizes.frame_2d, "crop": sizes.frame_2d,
-                "batch_size": sizes.batch_2d, "decode_chunk_frames": 64, "threads": threads,
-                "truncation": truncation}
-    return {"fps": 30, "clip_seconds": 1, "frame_size": sizes.frame_3d,
-            "batch_size": sizes.batch_3d, "decode_chunk_frames": 64, "threads": threads,
-            "truncation": truncation}
+        return replace(features, two_d=replace(features.two_d, fps=1, resize=sizes.frame_2d,
+                                               crop=sizes.frame_2d, batch_size=sizes.batch_2d))
+    return replace(features, three_d=replace(features.three_d, fps=30, clip_seconds=1,
+                                             frame_size=sizes.frame_3d, batch_size=sizes.batch_3d))
 
 
 @contextlib.contextmanager
@@ -162,14 +163,14 @@ def exact_fp32() -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
-def first_batch(paths: list[Path], kind: str, params: dict, items: int):
+def first_batch(paths: list[Path], kind: str, settings, items: int):
     """``items`` decoded items (frames or clips) from the start of the test videos."""
     import numpy as np
 
     from groundprobe.features.decode import stream_batches
     batches, total = [], 0
     for path in paths:
-        for batch in stream_batches(path, kind, params):
+        for batch in stream_batches(path, kind, settings):
             batches.append(batch)
             total += len(batch)
             if total >= items:
@@ -193,7 +194,7 @@ def check_bf16(name: str, kind: str, paths: list[Path], sizes: Sizes) -> tuple[s
     backbone = load_backbone(name, "random", sizes.device, bf16_cpu=True)
     if backbone.precision != torch.bfloat16:
         return f"{sizes.device} has no bf16", None
-    items = first_batch(paths, kind, stream_params(kind, sizes, 0),
+    items = first_batch(paths, kind, feature_settings(kind, sizes, 0),
                         sizes.batch_2d if kind == "2d" else sizes.batch_3d)
     low = backbone(items)
     backbone.precision = None
@@ -245,10 +246,10 @@ def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
     from groundprobe.features.backbones import load_backbone
     from groundprobe.features.extract import extract_video_features, iter_shard_features
     from groundprobe.features.parallel_decode import ParallelDecoder
-    params = stream_params(kind, sizes, threads=decoders)  # one ffmpeg thread per decoder
+    settings = feature_settings(kind, sizes, threads=decoders)  # one ffmpeg thread per decoder
     backbone = load_backbone(name, "random", sizes.device)
     batches, started = [], None
-    with ParallelDecoder(paths, kind, params, decoders) as decoded:
+    with ParallelDecoder(paths, kind, settings, decoders) as decoded:
         for event in decoded:
             if event.error is not None:
                 raise event.error
@@ -266,17 +267,17 @@ def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
     del batches
     timed = Timed(backbone)
     rows, first_videos = 0, []
-    for index, features, _ in iter_shard_features(paths, timed, params, decoders):
+    for index, features, _ in iter_shard_features(paths, timed, settings, decoders):
         rows += len(features)
         if index < 2:
             first_videos.append(features)
     pipeline = timed.rate(items)
-    if rows * (params["fps"] if kind == "2d" else 1) != items:
+    if rows * (settings.two_d.fps if kind == "2d" else 1) != items:
         raise RuntimeError(f"the pipeline made {rows} rows from {items} items")
     # The pipeline's copies come from page-locked slots that decoders refill: its features must
     # be the serial path's (decode, then model, in this process).
     difference = max(float(np.abs(features.astype(np.float32) - extract_video_features(
-        path, backbone, params).astype(np.float32)).max()) for path, features in zip(paths, first_videos))
+        path, backbone, settings).astype(np.float32)).max()) for path, features in zip(paths, first_videos))
     ratio = pipeline / min(model_only, decode_only)
     unit = "frames/s" if kind == "2d" else "clips/s"
     value = (f"{items} items, N={decoders}: pipeline {pipeline:.1f} {unit}, model-only "
@@ -342,7 +343,7 @@ def check_oom_split(paths: list[Path], sizes: Sizes) -> tuple[str, bool]:
     from groundprobe.features.backbones import load_backbone
     backbone = load_backbone("inception_v3", "random", sizes.device)
     backbone.precision = None  # fp32 without TF32: sub-batches then agree to float rounding
-    items = first_batch(paths, "2d", stream_params("2d", sizes, 0), sizes.oom_batch)
+    items = first_batch(paths, "2d", feature_settings("2d", sizes, 0), sizes.oom_batch)
     with exact_fp32():
         whole = backbone(items)
         quarter = reserved_peak(backbone, items[:len(items) // 4]) if sizes.device == "cuda" else 0

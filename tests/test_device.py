@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,10 @@ from conftest import make_test_video
 from groundprobe.device import assigned_gpus, resolve_device
 from groundprobe.features.backbones import load_backbone
 from groundprobe.features.extract import extract_video_features, iter_shard_features
+from groundprobe.settings import FeatureSettings
 
 CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+FEATURES = FeatureSettings.from_config(CONFIG["features"], "features")
 
 
 @pytest.mark.parametrize("value, gpus", [("0", ["0"]), ("1,3", ["1", "3"]), ("", []),
@@ -50,12 +53,12 @@ def test_decoders_feed_a_gpu_from_page_locked_slots_with_the_serial_features(tmp
     # those of decoding and inference in one process, and locking must not have been refused.
     paths = [make_test_video(tmp_path / f"{i}.mp4", seconds, size="160x90")
              for i, seconds in enumerate((5, 3, 4))]
-    params = {"fps": 30, "clip_seconds": 1, "frame_size": 32, "batch_size": 2,
-              "decode_chunk_frames": 64, "threads": 2, "truncation": CONFIG["features"]["truncation"]}
+    settings = replace(FEATURES, decode_chunk_frames=64, threads=2, three_d=replace(
+        FEATURES.three_d, fps=30, clip_seconds=1, frame_size=32, batch_size=2))
     backbone = load_backbone("s3dg", "random", "cuda")
     with caplog.at_level("WARNING"):
-        parallel = dict((i, rows) for i, rows, _ in iter_shard_features(paths, backbone, params, 2))
+        parallel = dict((i, rows) for i, rows, _ in iter_shard_features(paths, backbone, settings, 2))
     assert "page-lock" not in caplog.text
     for i, path in enumerate(paths):
-        np.testing.assert_array_equal(parallel[i], extract_video_features(path, backbone, params))
+        np.testing.assert_array_equal(parallel[i], extract_video_features(path, backbone, settings))
     assert [len(parallel[i]) for i in range(3)] == [5, 3, 4]

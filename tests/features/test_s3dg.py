@@ -3,6 +3,7 @@ import hashlib
 import itertools
 import logging
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import h5py
@@ -16,15 +17,18 @@ from torch import nn
 from groundprobe.config import load_yaml
 from groundprobe.features import extract as features_module
 from groundprobe.features.backbones import load_backbone
-from groundprobe.features.extract import extract_shard_features, stream_params
+from groundprobe.features.extract import extract_shard_features
 from groundprobe.features.weights import WeightsError
 from groundprobe.features.s3dg import (PADDINGS, S3DG, MaxPool3dPort, MaxPool3dSame, SelfGating,
                               seeded_state, space_to_depth)
+from groundprobe.settings import FeatureSettings
 
 # Names, shapes and dtypes of every tensor of the public s3d_howto100m.pth (MIL-NCE), a copy of
 # /work/shared/reference/s3d_howto100m_state_dict.tsv.
 LISTING = Path(__file__).parents[1] / "fixtures" / "s3d_howto100m_state_dict.tsv"
 DTYPES = {"float32": torch.float32, "int64": torch.int64}
+FEATURES = FeatureSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["features"],
+                                       "features")
 
 
 def published_layout() -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
@@ -378,7 +382,8 @@ def reference_backbones(port_reference) -> dict[str, object]:
     without settings and with s3dg_padding tf_same (other stream settings are ignored)."""
     _, path, _ = port_reference
     return {"default": load_backbone("s3dg", str(path)),
-            "tf_same": load_backbone("s3dg", str(path), settings={"s3dg_padding": "tf_same", "fps": 30})}
+            "tf_same": load_backbone("s3dg", str(path),
+                                     settings=replace(FEATURES.three_d, s3dg_padding="tf_same"))}
 
 
 def port_outputs(backbone, clips: np.ndarray, channel_step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -423,20 +428,19 @@ def test_the_tf_same_variant_differs_measurably_from_the_port(port_reference, re
 
 def test_the_configured_padding_reaches_the_model_and_the_feature_file(port_reference, tiny_video,
                                                                          tmp_path, monkeypatch):
-    """features.3d.s3dg_padding goes from the stream's params to the model that extracts and to
+    """features.3d.s3dg_padding goes from the stream's settings to the model that extracts and to
     the file's provenance (the two variants' features differ by less than float16 storage
     resolves on random weights, so the model is inspected)."""
     _, weights, _ = port_reference
     loaded = []
     monkeypatch.setattr(features_module, "load_backbone",
                         lambda *args, **kwargs: loaded.append(load_backbone(*args, **kwargs)) or loaded[-1])
-    config = load_yaml(Path(__file__).parents[2] / "config.yaml")
-    params = stream_params(config["features"], "3d") | {
-        "backbone": "s3dg", "weights": str(weights), "device": "cpu", "threads": 1,
-        "frame_size": 32, "batch_size": 6, "s3dg_padding": "tf_same"}
+    settings = replace(FEATURES, device="cpu", threads=1, three_d=replace(
+        FEATURES.three_d, backbone="s3dg", weights=str(weights), frame_size=32, batch_size=6,
+        s3dg_padding="tf_same"))
     videos = pd.DataFrame({"video_id": ["tiny"], "video_path": [str(tiny_video)]})
     out = tmp_path / "shard.h5"
-    extract_shard_features(videos, "3d", params, out, logging.getLogger("test"))
+    extract_shard_features(videos, "3d", settings, out, logging.getLogger("test"))
     assert [backbone.module.padding for backbone in loaded] == ["tf_same"]
     with h5py.File(out, "r") as h5:
         assert h5.attrs["s3dg_padding"] == "tf_same" and h5["tiny"].shape == (6, 1024)
