@@ -219,8 +219,3 @@ def features_params(features: dict, stream: str) -> dict:
             for key in keys:
                 params[stream].pop(key, None)
     return params
-
-
-def with_execution_settings(params: dict, config_block: dict, block_name: str) -> dict:
-    """TEMPORARY until every script builds its settings object (Settings.for_job)."""
-    return BLOCKS[block_name].for_job(params, config_block, block_name).to_config()
