@@ -41,8 +41,8 @@ include: "rules/crosstask.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/auc_by_category.csv",
         "results/funnel.csv",
         ANALYSIS_TARGETS,
-    default_target: True

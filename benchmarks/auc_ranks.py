@@ -130,10 +130,10 @@ def per_call_seconds(method: Callable, sims: list[np.ndarray], repeats: int) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--captions", type=int, nargs="+", default=[21, 180],
-                        help="captions (= clips) per video")
-    parser.add_argument("--videos", type=int, default=0,
-                        help="videos per size (default: about 2 s of sklearn time per repeat)")
+    parser.add_argument("--captions", type=int, nargs="+", default=[21, 180], help="captions (= clips) per video")
+    parser.add_argument(
+        "--videos", type=int, default=0, help="videos per size (default: about 2 s of sklearn time per repeat)"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -143,23 +143,35 @@ def main() -> None:
         videos = args.videos or max(20, int(2.0 / (6e-3 + 8e-7 * n * n)))
         sims = similarity_matrices(rng, n, videos)
         timings = {}
-        for name, method in (("intra: sklearn loop", sklearn_intra), ("intra: rankdata (previous)", rankdata_intra),
-                             ("intra: ranks", intra_video_auc), ("segment: sklearn loop", sklearn_segment),
-                             ("segment: sort columns only", column_sort), ("segment: counts", segment_auc)):
+        for name, method in (
+            ("intra: sklearn loop", sklearn_intra),
+            ("intra: rankdata (previous)", rankdata_intra),
+            ("intra: ranks", intra_video_auc),
+            ("segment: sklearn loop", sklearn_segment),
+            ("segment: sort columns only", column_sort),
+            ("segment: counts", segment_auc),
+        ):
             # Fewer videos for the per-caption sklearn loop: n calls per video.
-            subset = sims if name != "segment: sklearn loop" else sims[:max(2, videos // n)]
+            subset = sims if name != "segment: sklearn loop" else sims[: max(2, videos // n)]
             timings[name] = per_call_seconds(method, subset, args.repeats)
         intra_diff = np.max(np.abs(np.array(timings["intra: ranks"][2]) - timings["intra: sklearn loop"][2]))
         checked = len(timings["segment: sklearn loop"][2])
-        segment_diff = max(np.max(np.abs(ours - theirs)) for ours, theirs in
-                           zip(timings["segment: counts"][2][:checked], timings["segment: sklearn loop"][2]))
+        segment_diff = max(
+            np.max(np.abs(ours - theirs))
+            for ours, theirs in zip(timings["segment: counts"][2][:checked], timings["segment: sklearn loop"][2])
+        )
         for name, (median, minimum, _) in timings.items():
             baseline = "intra: sklearn loop" if name.startswith("intra") else "segment: sklearn loop"
             base_median, base_min, _ = timings[baseline]
-            print(f"{n:>8}  {name:<28} {median * 1e6:>10.1f} {minimum * 1e6:>9.1f}  "
-                  f"{base_median / median:8.1f}x ({base_min / minimum:.1f}x)")
-        print(f"{n:>8}  {videos} videos; max |ranks - sklearn| intra {intra_diff:.1e}, segment "
-              f"{segment_diff:.1e} ({checked} videos)")
+            print(
+                f"{n:>8}  {name:<28} {median * 1e6:>10.1f} {minimum * 1e6:>9.1f}  "
+                f"{base_median / median:8.1f}x ({base_min / minimum:.1f}x)"
+            )
+        print(
+            f"{n:>8}  {videos} videos; max |ranks - sklearn| intra {intra_diff:.1e}, segment "
+            f"{segment_diff:.1e} ({checked} videos)"
+        )
+
 
 if __name__ == "__main__":
     main()

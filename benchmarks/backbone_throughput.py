@@ -26,14 +26,14 @@ from groundprobe.features.backbones import load_backbone
 @dataclass(frozen=True)
 class Case:
     backbone: str
-    shape: tuple[int, ...]   # one item: (H, W, 3) for 2D, (T, H, W, 3) for 3D
-    batch: int               # items per batch on the CPU (times --batch-scale)
+    shape: tuple[int, ...]  # one item: (H, W, 3) for 2D, (T, H, W, 3) for 3D
+    batch: int  # items per batch on the CPU (times --batch-scale)
 
 
 CASES = (
-    Case("efficientnet_lite0", (224, 224, 3), 16),   # the demo's 2D backbone, for comparison
-    Case("inception_v3", (256, 256, 3), 16),         # the paper's 2D backbone on its 256² frames
-    Case("s3dg", (30, 224, 224, 3), 2),              # the paper's 3D backbone, 1 s at 30 fps
+    Case("efficientnet_lite0", (224, 224, 3), 16),  # the demo's 2D backbone, for comparison
+    Case("inception_v3", (256, 256, 3), 16),  # the paper's 2D backbone on its 256² frames
+    Case("s3dg", (30, 224, 224, 3), 2),  # the paper's 3D backbone, 1 s at 30 fps
     Case("s3d_kinetics", (30, 224, 224, 3), 2),
     Case("s3dg", (30, 112, 112, 3), 4),
     Case("s3d_kinetics", (30, 112, 112, 3), 4),
@@ -49,8 +49,11 @@ def measure(case: Case, device: torch.device, bf16_cpu: bool, batch: int, batche
     for _ in range(batches):
         backbone(pixels)  # returns on the CPU, so CUDA work has finished when it returns
     seconds = time.perf_counter() - start
-    return {"items_per_s": batch * batches / seconds, "precision": str(backbone.precision or "float32"),
-            "unit": "frames/s" if backbone.kind == "2d" else "clips/s"}
+    return {
+        "items_per_s": batch * batches / seconds,
+        "precision": str(backbone.precision or "float32"),
+        "unit": "frames/s" if backbone.kind == "2d" else "clips/s",
+    }
 
 
 def main() -> None:
@@ -59,15 +62,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--bf16-cpu", action="store_true", help="bf16 autocast on CPU")
     parser.add_argument("--batches", type=int, default=2, help="timed batches per case")
-    parser.add_argument("--batch-scale", type=int, default=None,
-                        help="multiply every case's batch (default: 1 on CPU, 8 on CUDA)")
+    parser.add_argument(
+        "--batch-scale", type=int, default=None, help="multiply every case's batch (default: 1 on CPU, 8 on CUDA)"
+    )
     parser.add_argument("--only", nargs="*", help="backbone names to run (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     scale = args.batch_scale or (8 if device.type == "cuda" else 1)
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"cpu, {args.threads} threads")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {args.threads} threads"
     print(f"device: {name}; torch {torch.__version__}; {args.batches} timed batches per case")
     print(f"{'backbone':<20}{'input':<18}{'batch':>6}  {'precision':<16}{'throughput':>12}")
     for case in CASES:
@@ -75,8 +78,11 @@ def main() -> None:
             continue
         result = measure(case, device, args.bf16_cpu, case.batch * scale, args.batches)
         size = "x".join(map(str, case.shape[:-1]))
-        print(f"{case.backbone:<20}{size:<18}{case.batch * scale:>6}  {result['precision']:<16}"
-              f"{result['items_per_s']:>8.2f} {result['unit']}", flush=True)
+        print(
+            f"{case.backbone:<20}{size:<18}{case.batch * scale:>6}  {result['precision']:<16}"
+            f"{result['items_per_s']:>8.2f} {result['unit']}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -42,8 +42,14 @@ from groundprobe.captions.caption_words import parse_captions
 from groundprobe.captions.caption_language import LanguageCheck, identifier, judge, webvtt_language
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL = next((folder / "shared" / "realdata" / "vtt" for folder in (ROOT.parent, ROOT.parent.parent)
-             if (folder / "shared" / "realdata" / "vtt").is_dir()), None)
+REAL = next(
+    (
+        folder / "shared" / "realdata" / "vtt"
+        for folder in (ROOT.parent, ROOT.parent.parent)
+        if (folder / "shared" / "realdata" / "vtt").is_dir()
+    ),
+    None,
+)
 DEMO = ROOT / "resources" / "demo_corpus" / "captions"
 MANUAL = {"richardadonnell_upwork_proposals.en.vtt"}
 VIDEOS = 640_000
@@ -61,8 +67,7 @@ def cpu_median(call, repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--files", nargs="*", type=Path,
-                        default=sorted(REAL.glob("*.vtt")) if REAL else [])
+    parser.add_argument("--files", nargs="*", type=Path, default=sorted(REAL.glob("*.vtt")) if REAL else [])
     parser.add_argument("--demo", type=Path, default=DEMO, help="a folder of demo captions ('' = none)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
@@ -77,24 +82,29 @@ def main() -> None:
         kind = "manual" if path.name in MANUAL else "auto"
         tokens = words_table(path.stem, parse_captions(path, kind))["token"].tolist()
         parse_s = cpu_median(lambda: words_table(path.stem, parse_captions(path, kind)), args.repeats)
-        check_s = cpu_median(lambda: judge(tokens, webvtt_language(read_caption_text(path)), check),
-                             args.repeats)
+        check_s = cpu_median(lambda: judge(tokens, webvtt_language(read_caption_text(path)), check), args.repeats)
         rows.append((path, len(tokens), parse_s, check_s))
         if path not in demo:
-            print(f"{path.name[:46]:46s} {len(tokens):6d} {parse_s * 1e3:9.2f} {check_s * 1e3:9.2f} "
-                  f"{check_s / max(len(tokens), 1) * 1e6:8.1f} {check_s / parse_s:10.2f}x")
+            print(
+                f"{path.name[:46]:46s} {len(tokens):6d} {parse_s * 1e3:9.2f} {check_s * 1e3:9.2f} "
+                f"{check_s / max(len(tokens), 1) * 1e6:8.1f} {check_s / parse_s:10.2f}x"
+            )
     if demo:
         words, parse_s, check_s = (sum(r[i] for r in rows if r[0] in demo) for i in (1, 2, 3))
-        print(f"{f'demo captions ({len(demo)} files, total)':46s} {words:6d} {parse_s * 1e3:9.2f} "
-              f"{check_s * 1e3:9.2f} {check_s / words * 1e6:8.1f} {check_s / parse_s:10.2f}x")
+        print(
+            f"{f'demo captions ({len(demo)} files, total)':46s} {words:6d} {parse_s * 1e3:9.2f} "
+            f"{check_s * 1e3:9.2f} {check_s / words * 1e6:8.1f} {check_s / parse_s:10.2f}x"
+        )
     real = [r for r in rows if r[0] not in demo and r[0].name not in MANUAL]
     if real:
         words = statistics.mean(r[1] for r in real)
         per_word = sum(r[3] for r in real) / sum(r[1] for r in real)
         parse_per_word = sum(r[2] for r in real) / sum(r[1] for r in real)
-        print(f"at {VIDEOS:,} videos of {words:.0f} words (the real ASR files' mean): check "
-              f"{VIDEOS * words * per_word / 3600:.2f} CPU hours, parse "
-              f"{VIDEOS * words * parse_per_word / 3600:.2f} CPU hours")
+        print(
+            f"at {VIDEOS:,} videos of {words:.0f} words (the real ASR files' mean): check "
+            f"{VIDEOS * words * per_word / 3600:.2f} CPU hours, parse "
+            f"{VIDEOS * words * parse_per_word / 3600:.2f} CPU hours"
+        )
 
 
 if __name__ == "__main__":

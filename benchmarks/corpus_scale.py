@@ -212,24 +212,41 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from groundprobe.io import (atomic_output, file_sha256, provenance, read_table,  # noqa: E402
-                            read_text_table, write_table)
-from groundprobe.ingest.manifest import (SOURCE_CORPUS, build_manifest, load_yt8m_vocabulary,  # noqa: E402
-                                  read_shard_listing, shard_name, write_shard_listing)
+from groundprobe.io import (
+    atomic_output,
+    file_sha256,
+    provenance,
+    read_table,  # noqa: E402
+    read_text_table,
+    write_table,
+)
+from groundprobe.ingest.manifest import (
+    SOURCE_CORPUS,
+    build_manifest,
+    load_yt8m_vocabulary,  # noqa: E402
+    read_shard_listing,
+    shard_name,
+    write_shard_listing,
+)
 from groundprobe.evaluation.segment_auc import SCORE_SCHEMA, write_parquet  # noqa: E402
-from groundprobe.captions.segments import (SEGMENT_COLUMNS, sample_segment_starts, video_rng,  # noqa: E402
-                                  write_segment_index)
+from groundprobe.captions.segments import (
+    SEGMENT_COLUMNS,
+    sample_segment_starts,
+    video_rng,  # noqa: E402
+    write_segment_index,
+)
 from groundprobe.settings import ModelSettings, SegmentSettings, TrainSettings  # noqa: E402
 
-GENERATOR_VERSION = 2   # bump when the synthetic corpus changes: a new pool directory is made
-MODEL = "diverse"       # the model name in evaluate's output paths
-ZIPF_EXPONENT = 1.1     # token frequencies ~ rank^-1.1, as word frequencies in speech
-MEAN_EXTRA_TOKENS = 8   # tokens per caption: 1 + Poisson(8), capped at segments.max_tokens
+GENERATOR_VERSION = 2  # bump when the synthetic corpus changes: a new pool directory is made
+MODEL = "diverse"  # the model name in evaluate's output paths
+ZIPF_EXPONENT = 1.1  # token frequencies ~ rank^-1.1, as word frequencies in speech
+MEAN_EXTRA_TOKENS = 8  # tokens per caption: 1 + Poisson(8), capped at segments.max_tokens
 MEMORY_WORDS = re.compile(r"memory|alloc", re.IGNORECASE)  # how allocation failures read
 
 
 # ---------------------------------------------------------------------------------------------
 # The synthetic corpus
+
 
 @dataclass(frozen=True)
 class CorpusSpec:
@@ -333,30 +350,42 @@ def vocabulary_table(spec: CorpusSpec) -> pd.DataFrame:
 def write_video_features(h5: h5py.File, video_id: str, rows: np.ndarray) -> None:
     """One video's dataset, as ``features.extract_shard_features`` writes it (adapt with it)."""
     from groundprobe.features.extract import feature_chunk_rows
+
     h5.create_dataset(video_id, data=rows, chunks=(feature_chunk_rows(len(rows)), rows.shape[1]))
 
 
-def write_feature_shard(path: Path, stream: str, dim: int, video_ids: list[str],
-                        lengths: np.ndarray, rng: np.random.Generator) -> None:
+def write_feature_shard(
+    path: Path, stream: str, dim: int, video_ids: list[str], lengths: np.ndarray, rng: np.random.Generator
+) -> None:
     """One stream's shard file: float16 (n_seconds, dim) per video, rows of unit length."""
     rows = rng.standard_normal((int(lengths.sum()), dim), dtype=np.float32)
     rows = (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float16)
     ends = np.cumsum(lengths)
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as h5:
-        h5.attrs.update(provenance(stream=stream, backbone=f"synthetic_{stream}", weights="random",
-                                   weights_sha256="synthetic", dim=dim, fps=1))
+        h5.attrs.update(
+            provenance(
+                stream=stream,
+                backbone=f"synthetic_{stream}",
+                weights="random",
+                weights_sha256="synthetic",
+                dim=dim,
+                fps=1,
+            )
+        )
         for video_id, end, n in zip(video_ids, ends.tolist(), lengths.tolist()):
-            write_video_features(h5, video_id, rows[end - n:end])
+            write_video_features(h5, video_id, rows[end - n : end])
 
 
-def segment_table(spec: CorpusSpec, video_ids: list[str], lengths: np.ndarray,
-                  rng: np.random.Generator) -> pd.DataFrame:
+def segment_table(
+    spec: CorpusSpec, video_ids: list[str], lengths: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
     """Rule segments' table of one shard (SEGMENT_COLUMNS): captions_per_video distinct starts
     per video, Zipf-distributed token ids."""
     videos, numbers, starts, seconds = [], [], [], []
     for video_id, n_seconds in zip(video_ids, lengths.tolist()):
-        picked = sample_segment_starts(n_seconds, spec.length_s, spec.captions_per_video,
-                                       video_rng(spec.seed, video_id))
+        picked = sample_segment_starts(
+            n_seconds, spec.length_s, spec.captions_per_video, video_rng(spec.seed, video_id)
+        )
         videos += [video_id] * len(picked)
         numbers += range(len(picked))
         starts += picked.tolist()
@@ -367,27 +396,35 @@ def segment_table(spec: CorpusSpec, video_ids: list[str], lengths: np.ndarray,
     id_text, word_text = token_texts(spec.vocab_size)
     ends = np.cumsum(n_tokens)
     spans = [slice(end - n, end) for end, n in zip(ends.tolist(), n_tokens.tolist())]
-    return pd.DataFrame({
-        "video_id": videos, "segment": numbers, "start_s": start, "end_s": start + spec.length_s,
-        "rel_position": (start + spec.length_s / 2) / np.array(seconds, dtype=np.float64),
-        "n_tokens": n_tokens, "token_ids": [" ".join(id_text[ids[s]]) for s in spans],
-        "tokens": [" ".join(word_text[ids[s]]) for s in spans]})[SEGMENT_COLUMNS]
+    return pd.DataFrame(
+        {
+            "video_id": videos,
+            "segment": numbers,
+            "start_s": start,
+            "end_s": start + spec.length_s,
+            "rel_position": (start + spec.length_s / 2) / np.array(seconds, dtype=np.float64),
+            "n_tokens": n_tokens,
+            "token_ids": [" ".join(id_text[ids[s]]) for s in spans],
+            "tokens": [" ".join(word_text[ids[s]]) for s in spans],
+        }
+    )[SEGMENT_COLUMNS]
 
 
-def synthetic_scores(segments: pd.DataFrame, rng: np.random.Generator
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def synthetic_scores(segments: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What rule evaluate writes for a shard (evaluate.AUC_COLUMNS, SEGMENT_AUC_COLUMNS) with
     synthetic scores: a caption's segment AUC on the grid k / (2 (n - 1)) of its video's n
     captions, the video's AUC the mean of its captions'. Videos with one caption are left out."""
     from groundprobe.evaluation.evaluate import AUC_COLUMNS
     from groundprobe.evaluation.segment_auc import SEGMENT_AUC_COLUMNS
+
     n = segments.groupby("video_id", sort=False)["segment"].transform("size").to_numpy()
     scored = segments[n >= 2].copy()
     steps = 2 * (n[n >= 2] - 1)
     scored["segment_auc"] = np.round(rng.beta(3.0, 2.0, size=len(scored)) * steps) / steps
     per_video = scored.groupby("video_id", sort=False)["segment_auc"].agg(["size", "mean"])
-    auc = pd.DataFrame({"video_id": per_video.index, "n_segments": per_video["size"].to_numpy(),
-                        "auc": per_video["mean"].to_numpy()})
+    auc = pd.DataFrame(
+        {"video_id": per_video.index, "n_segments": per_video["size"].to_numpy(), "auc": per_video["mean"].to_numpy()}
+    )
     return auc[AUC_COLUMNS], scored[SEGMENT_AUC_COLUMNS]
 
 
@@ -406,12 +443,18 @@ def sources_table(spec: CorpusSpec, video_ids: list[str], rng: np.random.Generat
     # largest of log(weight) + Gumbel noise (the Gumbel top-k trick), for all videos at once.
     keys = np.log(weights) + rng.gumbel(size=(len(video_ids), len(names)))
     order = np.argsort(-keys, axis=1)
-    cells = [";".join(names[row[:k]])
-             for row, k in zip(order, rng.integers(1, 4, size=len(video_ids)).tolist())]
+    cells = [";".join(names[row[:k]]) for row, k in zip(order, rng.integers(1, 4, size=len(video_ids)).tolist())]
     split = np.where(rng.random(len(video_ids)) < spec.validation_fraction, "validation", "train")
-    return pd.DataFrame({"video_id": video_ids, "source": [f"videos/{v}.mp4" for v in video_ids],
-                         "source_type": "local", "labels": cells, "split": split,
-                         "instructional": rng.integers(0, 2, size=len(video_ids)).astype(str)})
+    return pd.DataFrame(
+        {
+            "video_id": video_ids,
+            "source": [f"videos/{v}.mp4" for v in video_ids],
+            "source_type": "local",
+            "labels": cells,
+            "split": split,
+            "instructional": rng.integers(0, 2, size=len(video_ids)).astype(str),
+        }
+    )
 
 
 def shard_videos(spec: CorpusSpec, number: int) -> tuple[np.random.Generator, list[str], np.ndarray]:
@@ -430,9 +473,12 @@ def generate_shard(spec: CorpusSpec, corpus: Corpus, number: int) -> None:
     write_feature_shard(corpus.features("3d", shard), "3d", spec.dim_3d, video_ids, lengths, rng)
     segments = segment_table(spec, video_ids, lengths, rng)
     write_table(segments, corpus.segments(shard))
-    write_segment_index(segments, spec.length_s, [file_sha256(corpus.features("2d", shard)),
-                                                  file_sha256(corpus.features("3d", shard))],
-                        corpus.segment_index(shard))
+    write_segment_index(
+        segments,
+        spec.length_s,
+        [file_sha256(corpus.features("2d", shard)), file_sha256(corpus.features("3d", shard))],
+        corpus.segment_index(shard),
+    )
     auc, segment_auc = synthetic_scores(segments, rng)
     write_table(auc, corpus.scores(shard, "auc"))
     write_parquet(segment_auc, corpus.scores(shard, "segment_auc"), SCORE_SCHEMA)
@@ -452,8 +498,7 @@ def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int, analysis_caption
     for done, number in enumerate(missing, 1):
         generate_shard(spec, corpus, number)
         if done % 10 == 0 or done == len(missing):
-            print(f"  generated {done}/{len(missing)} shards ({time.perf_counter() - started:.0f} s)",
-                  flush=True)
+            print(f"  generated {done}/{len(missing)} shards ({time.perf_counter() - started:.0f} s)", flush=True)
     if not corpus.manifest.exists():
         sources = pd.concat([read_text_table(corpus.sources(s)) for s in corpus.shards], ignore_index=True)
         write_table(build_manifest(sources, spec.shard_size), corpus.manifest)
@@ -469,8 +514,7 @@ def ensure_corpus(spec: CorpusSpec, cache: Path, n_videos: int, analysis_caption
         else:
             shard_segment_auc(corpus, shard, corpus.segment_auc(shard))
         if done % 10 == 0 or done == len(missing):
-            print(f"  made {done}/{len(missing)} analysis tables ({time.perf_counter() - started:.0f} s)",
-                  flush=True)
+            print(f"  made {done}/{len(missing)} analysis tables ({time.perf_counter() - started:.0f} s)", flush=True)
     for kind, path in LISTED.items():
         corpus.listing(kind).parent.mkdir(parents=True, exist_ok=True)
         write_shard_listing([str(path(corpus, shard)) for shard in corpus.shards], corpus.listing(kind))
@@ -488,11 +532,17 @@ LISTED: dict[str, Callable[[Corpus, str], Path]] = {
 def shard_segment_auc(corpus: Corpus, shard: str, out: Path) -> int:
     """Rule segment_auc on one shard (workflow_scripts/segment_auc.py): its scored captions joined
     with their tokens and their videos' manifest rows, written to ``out``; returns the captions."""
-    from groundprobe.evaluation.segment_auc import (SEGMENT_TABLE_SCHEMA, join_segment_auc, read_scores,
-                                         read_shard_videos)
+    from groundprobe.evaluation.segment_auc import (
+        SEGMENT_TABLE_SCHEMA,
+        join_segment_auc,
+        read_scores,
+        read_shard_videos,
+    )
+
     videos = read_shard_videos(corpus.manifest, shard)
-    table = join_segment_auc(read_scores(corpus.scores(shard, "segment_auc")),
-                             read_table(corpus.segments(shard)), videos)
+    table = join_segment_auc(
+        read_scores(corpus.scores(shard, "segment_auc")), read_table(corpus.segments(shard)), videos
+    )
     write_parquet(table, out, SEGMENT_TABLE_SCHEMA)
     return len(table)
 
@@ -504,6 +554,7 @@ def dense_segment_auc(spec: CorpusSpec, corpus: Corpus, number: int) -> int:
     manifest rows as rule segment_auc joins them; the videos and lengths are the cached shard's.
     Written to corpus.segment_auc; returns the captions."""
     from groundprobe.evaluation.segment_auc import SEGMENT_TABLE_SCHEMA, join_segment_auc, read_shard_videos
+
     shard = shard_name(SOURCE_CORPUS, number)
     _, video_ids, lengths = shard_videos(spec, number)
     rng = np.random.default_rng([spec.seed, number, corpus.analysis_captions])
@@ -520,8 +571,13 @@ def write_untrained_checkpoint(path: Path, spec: CorpusSpec, model_settings: Mod
     weights' values, so evaluate does not wait for, or depend on, the train stage)."""
     import torch
     from groundprobe.model.joint_embedding import JointEmbedding
-    hyper = {"video_dim": spec.dim_2d + spec.dim_3d, "vocab_size": spec.vocab_size,
-             "word_dim": model_settings.word_dim, "joint_dim": model_settings.joint_dim}
+
+    hyper = {
+        "video_dim": spec.dim_2d + spec.dim_3d,
+        "vocab_size": spec.vocab_size,
+        "word_dim": model_settings.word_dim,
+        "joint_dim": model_settings.joint_dim,
+    }
     torch.manual_seed(seed)
     with atomic_output(path) as tmp:
         torch.save({"model_state": JointEmbedding(**hyper).state_dict(), "model_params": hyper}, tmp)
@@ -531,17 +587,18 @@ def write_untrained_checkpoint(path: Path, spec: CorpusSpec, model_settings: Mod
 # Stage adapters: each runs one stage as its rule does, in the measured process; returns extras
 # to report. Keep them small: they are what changes when the library's APIs do.
 
+
 @dataclass(frozen=True)
 class Context:
     """What a stage process gets: the corpus, where to write, the config and the settings."""
 
     corpus: Corpus
-    run: Path                 # this size's output directory (outputs of earlier stages)
-    config: dict              # config.yaml
+    run: Path  # this size's output directory (outputs of earlier stages)
+    config: dict  # config.yaml
     threads: int
     steps: int
-    shard: str | None         # evaluate's shard
-    started: float            # perf_counter at the stage's start (after its imports)
+    shard: str | None  # evaluate's shard
+    started: float  # perf_counter at the stage's start (after its imports)
 
 
 def run_imports(ctx: Context) -> dict:
@@ -555,26 +612,43 @@ def run_train(ctx: Context) -> dict:
     config's loader workers. Data loading: train_model's wait for the next batch (the share its
     log reports), over the training loop's seconds."""
     from groundprobe.model.distributed import TrainingJob, train_processes
+
     c, out = ctx.corpus, ctx.run / "train"
     out.mkdir(parents=True, exist_ok=True)
-    settings = replace(TrainSettings.from_config(ctx.config["train"], "train"), steps=ctx.steps,
-                       checkpoint_every=ctx.steps, log_every=max(1, ctx.steps // 5), device="cpu")
+    settings = replace(
+        TrainSettings.from_config(ctx.config["train"], "train"),
+        steps=ctx.steps,
+        checkpoint_every=ctx.steps,
+        log_every=max(1, ctx.steps // 5),
+        device="cpu",
+    )
     job = TrainingJob(
-        model=MODEL, segments=read_shard_listing(c.listing("segments")),
+        model=MODEL,
+        segments=read_shard_listing(c.listing("segments")),
         features_2d=read_shard_listing(c.listing("features_2d")),
         features_3d=read_shard_listing(c.listing("features_3d")),
-        vocab=str(c.vocab), manifest=str(c.manifest), curation=None, draw=None,
-        model_spec={"split": "train"}, model_settings=ModelSettings.from_config(ctx.config["model"], "model"),
-        train_settings=settings, allow_cpu_fallback=True,
+        vocab=str(c.vocab),
+        manifest=str(c.manifest),
+        curation=None,
+        draw=None,
+        model_spec={"split": "train"},
+        model_settings=ModelSettings.from_config(ctx.config["model"], "model"),
+        train_settings=settings,
+        allow_cpu_fallback=True,
         length_s=SegmentSettings.from_config(ctx.config["segments"], "segments").length_s,
         checkpoint=str(out / "checkpoint.pt"),
-        resume=str(out / "checkpoint.pt.resume"), log_tsv=str(out / "train_log.tsv"))
+        resume=str(out / "checkpoint.pt.resume"),
+        log_tsv=str(out / "train_log.tsv"),
+    )
     summary = train_processes(job, 1, threads=ctx.threads)
     loop_s = float(summary["seconds"])
-    return {"videos": summary["n_videos"], "loader_workers": settings.loader_workers,
-            "step_ms": 1000 * loop_s / ctx.steps,
-            "loading_share": summary["loading_seconds"] / loop_s if loop_s else None,
-            "outside_loop_s": time.perf_counter() - ctx.started - loop_s}
+    return {
+        "videos": summary["n_videos"],
+        "loader_workers": settings.loader_workers,
+        "step_ms": 1000 * loop_s / ctx.steps,
+        "loading_share": summary["loading_seconds"] / loop_s if loop_s else None,
+        "outside_loop_s": time.perf_counter() - ctx.started - loop_s,
+    }
 
 
 def run_evaluate(ctx: Context) -> dict:
@@ -584,6 +658,7 @@ def run_evaluate(ctx: Context) -> dict:
     from groundprobe.evaluation.evaluate import evaluate_videos
     from groundprobe.features.store import FeatureStore
     from groundprobe.model.train import load_model
+
     c, shard, out = ctx.corpus, ctx.shard, ctx.run / "evaluate"
     torch.set_num_threads(ctx.threads)
     model = load_model(ctx.run.parent / "untrained.pt", "cpu")
@@ -596,26 +671,27 @@ def run_evaluate(ctx: Context) -> dict:
 
 def run_segment_auc(ctx: Context) -> dict:
     """Rule segment_auc on one shard: its scored captions with tokens and video metadata."""
-    return {"captions": shard_segment_auc(ctx.corpus, ctx.shard,
-                                          ctx.run / "segment_auc" / f"{ctx.shard}.parquet")}
+    return {"captions": shard_segment_auc(ctx.corpus, ctx.shard, ctx.run / "segment_auc" / f"{ctx.shard}.parquet")}
 
 
 def run_auc_by_video(ctx: Context) -> dict:
     """Rule auc_by_video (workflow_scripts/auc_by_video.py): every shard's per-video AUC table
     joined with that shard's manifest rows, shard by shard."""
     from groundprobe.evaluation.auc_by_video import write_auc_by_video
+
     c = ctx.corpus
-    videos, _ = write_auc_by_video([c.scores(s, "auc") for s in c.shards], c.manifest,
-                                   ctx.run / "auc_by_video.csv")
+    videos, _ = write_auc_by_video([c.scores(s, "auc") for s in c.shards], c.manifest, ctx.run / "auc_by_video.csv")
     return {"videos": videos}
 
 
 def run_auc_by_category(ctx: Context) -> dict:
     """Rule auc_by_category: mean intra-video AUC per category with bootstrap intervals."""
     from groundprobe.evaluation.auc_by_category import category_table
+
     params = ctx.config["evaluate"]
-    table = category_table(read_table(ctx.run / "auc_by_video.csv"), params["bootstrap"],
-                           params["confidence"], params["seed"])
+    table = category_table(
+        read_table(ctx.run / "auc_by_video.csv"), params["bootstrap"], params["confidence"], params["seed"]
+    )
     write_table(table, ctx.run / "auc_by_category.csv")
     return {"categories": len(table)}
 
@@ -630,16 +706,19 @@ def run_context_effects(ctx: Context) -> dict:
     them cost the same at any size), read from the per-shard tables."""
     from groundprobe.analysis.context_effects import context_effects, select_categories
     from groundprobe.evaluation.segment_auc import iter_segment_tables
+
     params, confidence = ctx.config["analysis"]["context_effects"], ctx.config["evaluate"]["confidence"]
     paths = segment_tables(ctx)
 
     def validation_captions(columns):
         return iter_segment_tables(paths, columns, [("split", "==", "validation")])
 
-    categories = select_categories(validation_captions(["video_id", "labels"]), params["categories"],
-                                   params["max_categories"])
-    table, slopes = context_effects(validation_captions, categories, params["position_bins"],
-                                    params["token_bins"], confidence)
+    categories = select_categories(
+        validation_captions(["video_id", "labels"]), params["categories"], params["max_categories"]
+    )
+    table, slopes = context_effects(
+        validation_captions, categories, params["position_bins"], params["token_bins"], confidence
+    )
     write_table(table, ctx.run / "context_effects.csv")
     write_table(slopes, ctx.run / "context_token_slopes.csv")
     return {"captions": int(slopes["n"].iloc[0])}  # the first scope's: every validation caption
@@ -652,47 +731,59 @@ def run_lexical_ols(ctx: Context) -> dict:
     from groundprobe.analysis.lexical_ols import batches, lexical_ols
     from groundprobe.analysis.ols import accumulator_bytes_of
     from groundprobe.evaluation.segment_auc import iter_segment_tables
+
     params, paths = ctx.config["analysis"]["lexical_ols"], segment_tables(ctx)
     budget = params["accumulator_mb"] << 20  # the execution setting the rule's script reads
     top, words, ftest, _ = lexical_ols(
-        lambda: iter_segment_tables(paths, columns=INPUT_COLUMNS), params["split"],
-        params["min_videos"], params["max_words"], params["top_words"], params["position_bins"],
-        params["min_captions"], params["cluster_by_video"], budget)
+        lambda: iter_segment_tables(paths, columns=INPUT_COLUMNS),
+        params["split"],
+        params["min_videos"],
+        params["max_words"],
+        params["top_words"],
+        params["position_bins"],
+        params["min_captions"],
+        params["cluster_by_video"],
+        budget,
+    )
     write_table(ftest, ctx.run / "lexical_ftest.csv")
     fitted = ftest[ftest["skipped_reason"].fillna("").eq("")]
     # The fitted scopes' accumulators (X'X with integer word co-occurrences, p = controls + words):
     # what grows while the scopes' vocabularies grow towards max_words, held a batch of at most
     # the budget at a time (each batch one pass over the tables).
-    sizes = [accumulator_bytes_of(int(k + w), int(n), params["cluster_by_video"])
-             for k, w, n in zip(fitted["k_controls"], fitted["k_words"], fitted["n"])]
-    return {"scopes_fitted": len(fitted), "accumulators_mb": sum(sizes) / 2**20,
-            "batches": len(batches(sizes, budget))}
+    sizes = [
+        accumulator_bytes_of(int(k + w), int(n), params["cluster_by_video"])
+        for k, w, n in zip(fitted["k_controls"], fitted["k_words"], fitted["n"])
+    ]
+    return {"scopes_fitted": len(fitted), "accumulators_mb": sum(sizes) / 2**20, "batches": len(batches(sizes, budget))}
 
 
 @dataclass(frozen=True)
 class Stage:
     run: Callable[[Context], dict]
-    modules: tuple[str, ...]              # imported before the clock starts (as the rule's script)
-    needs: tuple[str, ...] = ()           # stages whose outputs it reads
-    per_shard: bool = False               # one process per measured shard
+    modules: tuple[str, ...]  # imported before the clock starts (as the rule's script)
+    needs: tuple[str, ...] = ()  # stages whose outputs it reads
+    per_shard: bool = False  # one process per measured shard
 
 
 STAGES: dict[str, Stage] = {
     "imports": Stage(run_imports, ("torch", "groundprobe.model.distributed")),
     "train": Stage(run_train, ("torch", "groundprobe.model.distributed")),
-    "evaluate": Stage(run_evaluate, ("torch", "groundprobe.evaluation.evaluate", "groundprobe.features.store"),
-                      per_shard=True),
+    "evaluate": Stage(
+        run_evaluate, ("torch", "groundprobe.evaluation.evaluate", "groundprobe.features.store"), per_shard=True
+    ),
     "segment_auc": Stage(run_segment_auc, ("groundprobe.evaluation.segment_auc",), per_shard=True),
     "auc_by_video": Stage(run_auc_by_video, ("groundprobe.evaluation.auc_by_video",)),
     "auc_by_category": Stage(run_auc_by_category, ("groundprobe.evaluation.auc_by_category",), needs=("auc_by_video",)),
-    "context_effects": Stage(run_context_effects,
-                             ("groundprobe.analysis.context_effects", "groundprobe.evaluation.segment_auc")),
+    "context_effects": Stage(
+        run_context_effects, ("groundprobe.analysis.context_effects", "groundprobe.evaluation.segment_auc")
+    ),
     "lexical_ols": Stage(run_lexical_ols, ("groundprobe.analysis.lexical_ols", "groundprobe.evaluation.segment_auc")),
 }
 
 
 # ---------------------------------------------------------------------------------------------
 # Measuring: one fresh process per stage (and per evaluated shard)
+
 
 def is_memory_error(error: BaseException) -> bool:
     """Whether ``error`` is an allocation refused under the memory limit (numpy's MemoryError,
@@ -715,8 +806,10 @@ def child_main(args: argparse.Namespace) -> None:
         record = {"status": "ok", **stage.run(ctx)}
     except BaseException as error:  # noqa: BLE001 - reported, not hidden: the traceback goes to the log
         traceback.print_exc()
-        record = {"status": "over limit" if is_memory_error(error) else "failed",
-                  "error": f"{type(error).__name__}: {error}"[:300]}
+        record = {
+            "status": "over limit" if is_memory_error(error) else "failed",
+            "error": f"{type(error).__name__}: {error}"[:300],
+        }
     record["seconds"] = time.perf_counter() - started
     Path(args.result).write_text(json.dumps(record))
 
@@ -743,24 +836,53 @@ print(json.dumps({"rc": rc, "wall_s": wall,
 """
 
 
-def measure(stage: str, corpus: Corpus, run: Path, args: argparse.Namespace,
-            shard: str | None = None) -> dict:
+def measure(stage: str, corpus: Corpus, run: Path, args: argparse.Namespace, shard: str | None = None) -> dict:
     """Run ``stage`` in a fresh process under the memory limit; its result with peak_mb (the
     process's ru_maxrss) and wall_s (including the interpreter's start and imports)."""
     name = f"{stage}.{shard}" if shard else stage
     result, log = run / f"{name}.json", run / f"{name}.log"
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--pool", str(corpus.pool),
-           "--videos", str(corpus.n_videos), "--shard-size", str(corpus.shard_size), "--run", str(run),
-           "--result", str(result), "--threads", str(args.threads), "--steps", str(args.steps)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        stage,
+        "--pool",
+        str(corpus.pool),
+        "--videos",
+        str(corpus.n_videos),
+        "--shard-size",
+        str(corpus.shard_size),
+        "--run",
+        str(run),
+        "--result",
+        str(result),
+        "--threads",
+        str(args.threads),
+        "--steps",
+        str(args.steps),
+    ]
     cmd += ["--shard", shard] if shard else []
     cmd += ["--accumulator-mb", str(args.accumulator_mb)] if args.accumulator_mb else []
     cmd += ["--analysis-captions", str(args.analysis_captions)] if args.analysis_captions else []
     threads = str(args.threads)
-    env = os.environ | {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-                        "MKL_NUM_THREADS": threads}
-    measured = json.loads(subprocess.run(
-        [sys.executable, "-c", MEASURE, str(int(args.memory_limit_gb * 2**30)), str(args.timeout_s),
-         str(log), *cmd], env=env, capture_output=True, text=True, check=True).stdout)
+    env = os.environ | {"OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    measured = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                MEASURE,
+                str(int(args.memory_limit_gb * 2**30)),
+                str(args.timeout_s),
+                str(log),
+                *cmd,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     record = json.loads(result.read_text()) if result.exists() else {}
     if measured["rc"] is None:
         record["status"] = f"timeout after {args.timeout_s:.0f} s"
@@ -784,16 +906,18 @@ def describe(record: dict) -> str:
     return f"{record['peak_mb']:7.0f} MB  {seconds:>9}  {record['status']}" + (f"  ({shown})" if shown else "")
 
 
-def run_size(spec: CorpusSpec, n_videos: int, stages: list[str], args: argparse.Namespace,
-             config: dict) -> dict[str, dict]:
+def run_size(
+    spec: CorpusSpec, n_videos: int, stages: list[str], args: argparse.Namespace, config: dict
+) -> dict[str, dict]:
     """Every selected stage at one corpus size; returns stage (or 'evaluate SHARD') -> record."""
     print(f"\n== {n_videos} videos", flush=True)
     corpus = ensure_corpus(spec, args.cache_dir, n_videos, args.analysis_captions)
     run = args.cache_dir / "runs" / str(n_videos)
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
-    write_untrained_checkpoint(run.parent / "untrained.pt", spec, ModelSettings.from_config(config["model"], "model"),
-                               spec.seed)
+    write_untrained_checkpoint(
+        run.parent / "untrained.pt", spec, ModelSettings.from_config(config["model"], "model"), spec.seed
+    )
     records: dict[str, dict] = {}
     for stage in stages:
         failed = [need for need in STAGES[stage].needs if records.get(need, {}).get("status") != "ok"]
@@ -814,12 +938,16 @@ def run_size(spec: CorpusSpec, n_videos: int, stages: list[str], args: argparse.
 def worst_shard(records: list[dict]) -> dict:
     """A per-shard stage's summary: the largest peak, the slowest time, ok only if every shard was."""
     bad = [r["status"] for r in records if r["status"] != "ok"]
-    return {"status": bad[0] if bad else "ok", "peak_mb": max(r["peak_mb"] for r in records),
-            "seconds": max(r.get("seconds", float("nan")) for r in records)}
+    return {
+        "status": bad[0] if bad else "ok",
+        "peak_mb": max(r["peak_mb"] for r in records),
+        "seconds": max(r.get("seconds", float("nan")) for r in records),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
 # The table
+
 
 def ratio_text(small: dict, large: dict, limit_mb: float) -> tuple[str, float | None]:
     """The peak-memory ratio large / small as text, and whether it is within the bar (None: no
@@ -844,8 +972,10 @@ def print_table(results: dict[int, dict[str, dict]], stages: list[str], args: ar
     # Then evaluate's first shard alone: the same file at every size.
     rows = stages + [k for k in small if k.startswith("evaluate ")][:1]
     print(f"\nPeak RSS (MB) and seconds per stage (each in its own process; limit {limit_mb:.0f} MB)")
-    header = (f"{'stage':<22}{'MB @' + str(small_n):>12}{'s @' + str(small_n):>11}"
-              f"{'MB @' + str(large_n):>13}{'s @' + str(large_n):>12}{'ratio':>8}  bar <= {args.max_ratio}")
+    header = (
+        f"{'stage':<22}{'MB @' + str(small_n):>12}{'s @' + str(small_n):>11}"
+        f"{'MB @' + str(large_n):>13}{'s @' + str(large_n):>12}{'ratio':>8}  bar <= {args.max_ratio}"
+    )
     print(header)
     print("-" * len(header))
     all_met = True
@@ -857,17 +987,21 @@ def print_table(results: dict[int, dict[str, dict]], stages: list[str], args: ar
         met = ratio is not None and ratio <= args.max_ratio
         all_met &= met or row.startswith("evaluate ")
         label = f"{row} (max of {args.eval_shards})" if row in STAGES and STAGES[row].per_shard else row
-        print(f"{label:<22}{cell(a, 'peak_mb', 0):>12}{cell(a, 'seconds', 1):>11}"
-              f"{cell(b, 'peak_mb', 0):>13}{cell(b, 'seconds', 1):>12}{text:>8}  "
-              f"{'ok' if met else 'MISSED' if ratio is not None else '-'}"
-              f"{'' if b['status'] == 'ok' else '  (' + b['status'] + f' at {large_n})'}")
+        print(
+            f"{label:<22}{cell(a, 'peak_mb', 0):>12}{cell(a, 'seconds', 1):>11}"
+            f"{cell(b, 'peak_mb', 0):>13}{cell(b, 'seconds', 1):>12}{text:>8}  "
+            f"{'ok' if met else 'MISSED' if ratio is not None else '-'}"
+            f"{'' if b['status'] == 'ok' else '  (' + b['status'] + f' at {large_n})'}"
+        )
     for n, records in sorted(results.items()):
         train = records.get("train", {})
         if train.get("status") == "ok" and train.get("loading_share") is not None:
-            print(f"train at {n}: data loading {100 * train['loading_share']:.1f}% of step time "
-                  f"(goal <= 10%; {train['loader_workers']} loader worker(s)), "
-                  f"{train['step_ms']:.0f} ms per step, {train['outside_loop_s']:.1f} s outside the "
-                  f"training loop (start-up, final checkpoint)")
+            print(
+                f"train at {n}: data loading {100 * train['loading_share']:.1f}% of step time "
+                f"(goal <= 10%; {train['loader_workers']} loader worker(s)), "
+                f"{train['step_ms']:.0f} ms per step, {train['outside_loop_s']:.1f} s outside the "
+                f"training loop (start-up, final checkpoint)"
+            )
     return all_met
 
 
@@ -888,25 +1022,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stages", default=",".join(STAGES), help="stages to run, comma-separated")
     parser.add_argument("--steps", type=int, default=50, help="training steps")
     parser.add_argument("--eval-shards", type=int, default=3, help="shards evaluated per size")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch and BLAS threads per stage (1: on a shared machine, idle "
-                             "threads of a busy CPU spin and slow small operations many times)")
-    parser.add_argument("--memory-limit-gb", type=float, default=6.0,
-                        help="data segment limit of every stage's process (RLIMIT_DATA)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch and BLAS threads per stage (1: on a shared machine, idle "
+        "threads of a busy CPU spin and slow small operations many times)",
+    )
+    parser.add_argument(
+        "--memory-limit-gb", type=float, default=6.0, help="data segment limit of every stage's process (RLIMIT_DATA)"
+    )
     parser.add_argument("--timeout-s", type=float, default=900.0, help="a stage's process is killed after this")
     parser.add_argument("--max-ratio", type=float, default=1.2, help="the bar on peak RSS, largest / smallest size")
     parser.add_argument("--shard-size", type=int, default=1000, help="videos per shard")
-    parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/groundprobe_corpus_scale"),
-                        help="where the synthetic corpora and the stages' outputs live (reused)")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path("/tmp/groundprobe_corpus_scale"),
+        help="where the synthetic corpora and the stages' outputs live (reused)",
+    )
     parser.add_argument("--json", type=Path, help="also write every record to this file")
-    parser.add_argument("--analysis-captions", type=int,
-                        help="candidate captions per video of the tables that context_effects and "
-                             "lexical_ols read (default: the corpus's 8; 256, config segments."
-                             "candidates, keeps every 5-s start of the 20-60-s videos, ~36 per video); "
-                             "generated once per value from the cached shards' videos and manifest")
-    parser.add_argument("--accumulator-mb", type=int,
-                        help="lexical_ols's accumulator budget (MiB; default: config.yaml's "
-                             "analysis.lexical_ols.accumulator_mb), to measure its time cost")
+    parser.add_argument(
+        "--analysis-captions",
+        type=int,
+        help="candidate captions per video of the tables that context_effects and "
+        "lexical_ols read (default: the corpus's 8; 256, config segments."
+        "candidates, keeps every 5-s start of the 20-60-s videos, ~36 per video); "
+        "generated once per value from the cached shards' videos and manifest",
+    )
+    parser.add_argument(
+        "--accumulator-mb",
+        type=int,
+        help="lexical_ols's accumulator budget (MiB; default: config.yaml's "
+        "analysis.lexical_ols.accumulator_mb), to measure its time cost",
+    )
     # The measured process's arguments (the benchmark starts itself with them).
     parser.add_argument("--child", choices=list(STAGES), help=argparse.SUPPRESS)
     for name in ("--pool", "--run", "--result", "--shard"):
@@ -926,8 +1075,11 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGES)}")
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    spec = CorpusSpec(shard_size=args.shard_size, length_s=int(config["segments"]["length_s"]),
-                      max_tokens=int(config["segments"]["max_tokens"]))
+    spec = CorpusSpec(
+        shard_size=args.shard_size,
+        length_s=int(config["segments"]["length_s"]),
+        max_tokens=int(config["segments"]["max_tokens"]),
+    )
     results = {n: run_size(spec, n, stages, args, config) for n in sizes}
     if args.json:
         args.json.write_text(json.dumps({str(n): r for n, r in results.items()}, indent=1))

@@ -78,10 +78,13 @@ def run_variant(variant: str, args: dict) -> dict:
         scores = torch.as_tensor(targets, device=device) @ torch.as_tensor(sources, device=device).T
         sims = torch.topk(scores, args["k"], dim=1).values.cpu().numpy()  # .cpu() waits for CUDA
     wall_s = time.perf_counter() - start
-    return {"wall_s": wall_s, "peak_rss_mb": peak_rss_mb(), "rss_growth_mb": peak_rss_mb() - data_rss,
-            "cuda_peak_mb": (torch.cuda.max_memory_allocated(device) / 2**20
-                             if device.type == "cuda" else None),
-            "sims": sims}
+    return {
+        "wall_s": wall_s,
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_growth_mb": peak_rss_mb() - data_rss,
+        "cuda_peak_mb": (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None),
+        "sims": sims,
+    }
 
 
 def main() -> None:
@@ -95,30 +98,39 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
     device = resolve_device(args.device)
-    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"cpu, {args.threads} threads")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {args.threads} threads"
     pairs = args.sources * args.targets
-    print(f"device: {name}; torch {torch.__version__}; {args.sources} sources x {args.targets} targets "
-          f"x D={args.dim}, block {args.block}, k={args.k}; full score matrix "
-          f"{pairs * 4 / 2**20:.0f} MiB, source means {args.sources * args.dim * 4 / 2**20:.0f} MiB")
+    print(
+        f"device: {name}; torch {torch.__version__}; {args.sources} sources x {args.targets} targets "
+        f"x D={args.dim}, block {args.block}, k={args.k}; full score matrix "
+        f"{pairs * 4 / 2**20:.0f} MiB, source means {args.sources * args.dim * 4 / 2**20:.0f} MiB"
+    )
     context = multiprocessing.get_context("spawn")
     results = {}
     for variant in VARIANTS:
         with context.Pool(1) as pool:
             results[variant] = pool.apply(run_variant, (variant, vars(args) | {"device": str(device)}))
     cuda = device.type == "cuda"
-    print(f"{'variant':<16}{'wall s':>9}{'Mpairs/s':>11}{'ms/Mpairs':>11}{'peak RSS MB':>13}"
-          f"{'growth MB':>11}" + (f"{'CUDA peak MB':>14}" if cuda else ""))
+    print(
+        f"{'variant':<16}{'wall s':>9}{'Mpairs/s':>11}{'ms/Mpairs':>11}{'peak RSS MB':>13}"
+        f"{'growth MB':>11}" + (f"{'CUDA peak MB':>14}" if cuda else "")
+    )
     for variant, result in results.items():
-        print(f"{variant:<16}{result['wall_s']:>9.3f}{pairs / result['wall_s'] / 1e6:>11.1f}"
-              f"{result['wall_s'] * 1e3 / (pairs / 1e6):>11.3f}{result['peak_rss_mb']:>13.0f}"
-              f"{result['rss_growth_mb']:>11.0f}" + (f"{result['cuda_peak_mb']:>14.0f}" if cuda else ""))
+        print(
+            f"{variant:<16}{result['wall_s']:>9.3f}{pairs / result['wall_s'] / 1e6:>11.1f}"
+            f"{result['wall_s'] * 1e3 / (pairs / 1e6):>11.3f}{result['peak_rss_mb']:>13.0f}"
+            f"{result['rss_growth_mb']:>11.0f}" + (f"{result['cuda_peak_mb']:>14.0f}" if cuda else "")
+        )
     blockwise, full = results["blockwise k-NN"], results["full product"]
     memory = "cuda_peak_mb" if cuda else "rss_growth_mb"
-    print(f"blockwise / full product: time {blockwise['wall_s'] / full['wall_s']:.2f}x, "
-          f"{'CUDA peak' if cuda else 'RSS growth'} {blockwise[memory] / max(full[memory], 1):.2f}x")
-    print("blockwise top-k similarities match the full product's: "
-          f"{np.allclose(blockwise['sims'], full['sims'], atol=1e-5)}")
+    print(
+        f"blockwise / full product: time {blockwise['wall_s'] / full['wall_s']:.2f}x, "
+        f"{'CUDA peak' if cuda else 'RSS growth'} {blockwise[memory] / max(full[memory], 1):.2f}x"
+    )
+    print(
+        "blockwise top-k similarities match the full product's: "
+        f"{np.allclose(blockwise['sims'], full['sims'], atol=1e-5)}"
+    )
 
 
 if __name__ == "__main__":

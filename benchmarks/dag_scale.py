@@ -169,7 +169,7 @@ sys.path.insert(0, str(ROOT))
 
 from groundprobe.ingest.manifest import SHARDS_PER_BLOCK, load_yt8m_vocabulary  # noqa: E402
 
-DEFAULT_TARGET = "all"   # run without a target: the Snakefile's default target, rule all
+DEFAULT_TARGET = "all"  # run without a target: the Snakefile's default target, rule all
 # YouTube's id alphabet; ids are 5 random characters and the row number in 6 base-64 digits, so
 # they are unique by construction and still look like (and validate as) YouTube ids.
 ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
@@ -218,8 +218,18 @@ def sources_table(n: int, seed: int = 0, instructional: float = 0.0) -> pd.DataF
     labelled = rng.random(n) < instructional
     flags = np.where(labelled, np.where(rng.random(n) < 0.3, "1", "0"), "")
     ids = fake_youtube_ids(n, rng)
-    return pd.DataFrame({"video_id": ids, "source": ids, "source_type": "ytdlp", "captions": "",
-                         "labels": labels, "verticals": "", "split": split, "instructional": flags})
+    return pd.DataFrame(
+        {
+            "video_id": ids,
+            "source": ids,
+            "source_type": "ytdlp",
+            "captions": "",
+            "labels": labels,
+            "verticals": "",
+            "split": split,
+            "instructional": flags,
+        }
+    )
 
 
 def scale_config(preset: str, shard_size: int, model_comparison: bool) -> dict:
@@ -248,16 +258,16 @@ def no_network_prefix() -> list[str]:
 
 def measure(cmd: list[str], log: Path, env: dict | None = None) -> dict:
     """Wall seconds, peak MB and exit status of ``cmd``, run by a fresh measuring interpreter."""
-    result = subprocess.run([sys.executable, "-c", MEASURE, str(log), *cmd],
-                            capture_output=True, text=True, env=env, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(log), *cmd], capture_output=True, text=True, env=env, check=True
+    )
     return json.loads(result.stdout)
 
 
 def planned_jobs(dry_run_output: str) -> dict[str, int]:
     """Job counts per rule from the 'Job stats' table a dry run prints (as tests/test_workflow.py)."""
     table = dry_run_output.split("Job stats:")[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
-            if m.group(1) != "total"}
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
 
 
 def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
@@ -278,17 +288,18 @@ def run_size(n: int, args: argparse.Namespace, base: Path, isolate: list[str]) -
     instructional = args.instructional > 0
     config = scale_config(args.preset, args.shard_size, instructional)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    sources_table(n, args.seed, args.instructional).to_csv(workdir / "sources.tsv", sep="\t",
-                                                           index=False)
+    sources_table(n, args.seed, args.instructional).to_csv(workdir / "sources.tsv", sep="\t", index=False)
     rows = []
-    manifest = measure(isolate + snakemake_cmd(workdir, "--cores", "1", "results/manifest.tsv"),
-                       workdir / "manifest.log", env)
+    manifest = measure(
+        isolate + snakemake_cmd(workdir, "--cores", "1", "results/manifest.tsv"), workdir / "manifest.log", env
+    )
     if manifest["rc"] != 0:
-        sys.exit(f"manifest of {n} videos failed, see {workdir / 'manifest.log'}:\n"
-                 + (workdir / "manifest.log").read_text()[-3000:])
+        sys.exit(
+            f"manifest of {n} videos failed, see {workdir / 'manifest.log'}:\n"
+            + (workdir / "manifest.log").read_text()[-3000:]
+        )
     shards = pd.read_csv(workdir / "results/manifest.tsv", sep="\t", usecols=["shard"])["shard"].nunique()
-    rows.append({"videos": n, "shards": shards, "command": "manifest (--cores 1)", **manifest,
-                 "jobs": 1, "rules": {}})
+    rows.append({"videos": n, "shards": shards, "command": "manifest (--cores 1)", **manifest, "jobs": 1, "rules": {}})
     for target in args.targets:
         timings, jobs = [], {}
         for repeat in range(args.repeat):
@@ -296,15 +307,22 @@ def run_size(n: int, args: argparse.Namespace, base: Path, isolate: list[str]) -
             targets = [] if target == DEFAULT_TARGET else [target]
             timing = measure(snakemake_cmd(workdir, "-n", "--cores", "all", *targets), log, env)
             if timing["rc"] != 0:
-                sys.exit(f"dry run of {target} at {n} videos failed, see {log}:\n"
-                         + log.read_text()[-3000:])
+                sys.exit(f"dry run of {target} at {n} videos failed, see {log}:\n" + log.read_text()[-3000:])
             timings.append(timing)
             jobs = planned_jobs(log.read_text())
-        rows.append({"videos": n, "shards": shards, "command": f"-n {target}", "rc": 0,
-                     "wall_s": float(np.median([t["wall_s"] for t in timings])),
-                     "cpu_s": float(np.median([t["cpu_s"] for t in timings])),
-                     "peak_mb": max(t["peak_mb"] for t in timings),
-                     "jobs": sum(jobs.values()), "rules": jobs})
+        rows.append(
+            {
+                "videos": n,
+                "shards": shards,
+                "command": f"-n {target}",
+                "rc": 0,
+                "wall_s": float(np.median([t["wall_s"] for t in timings])),
+                "cpu_s": float(np.median([t["cpu_s"] for t in timings])),
+                "peak_mb": max(t["peak_mb"] for t in timings),
+                "jobs": sum(jobs.values()),
+                "rules": jobs,
+            }
+        )
     if not args.keep:
         shutil.rmtree(workdir)
     return rows
@@ -313,19 +331,25 @@ def run_size(n: int, args: argparse.Namespace, base: Path, isolate: list[str]) -
 def print_tables(rows: list[dict], args: argparse.Namespace) -> bool:
     """The summary table and the per-rule job counts; True when every dry run met the budgets."""
     ok = True
-    print(f"\n{'videos':>9} {'shards':>7}  {'command':<34} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} "
-          f"{'jobs':>7} {'jobs/shard':>10}  budget")
+    print(
+        f"\n{'videos':>9} {'shards':>7}  {'command':<34} {'wall s':>7} {'CPU s':>7} {'peak MB':>8} "
+        f"{'jobs':>7} {'jobs/shard':>10}  budget"
+    )
     for row in rows:
         dry = row["command"].startswith("-n")
         met = row["cpu_s"] < args.wall_budget and row["peak_mb"] < args.memory_budget
         ok &= met or not dry
         verdict = ("ok" if met else "MISSED") if dry else ""
         per_shard = f"{row['jobs'] / row['shards']:.2f}" if dry else ""
-        print(f"{row['videos']:>9,} {row['shards']:>7,}  {row['command']:<34} {row['wall_s']:>7.1f} "
-              f"{row['cpu_s']:>7.1f} "
-              f"{row['peak_mb']:>8.0f} {row['jobs']:>7,} {per_shard:>10}  {verdict}")
-    print(f"(budget: a dry run under {args.wall_budget:g} CPU s and {args.memory_budget:g} MB; "
-          f"snakemake -n runs on one core, so on an idle machine its wall time is its CPU time)")
+        print(
+            f"{row['videos']:>9,} {row['shards']:>7,}  {row['command']:<34} {row['wall_s']:>7.1f} "
+            f"{row['cpu_s']:>7.1f} "
+            f"{row['peak_mb']:>8.0f} {row['jobs']:>7,} {per_shard:>10}  {verdict}"
+        )
+    print(
+        f"(budget: a dry run under {args.wall_budget:g} CPU s and {args.memory_budget:g} MB; "
+        f"snakemake -n runs on one core, so on an idle machine its wall time is its CPU time)"
+    )
     for target in args.targets:
         dry = [row for row in rows if row["command"] == f"-n {target}"]
         rules = list(dict.fromkeys(rule for row in dry for rule in row["rules"]))
@@ -352,43 +376,68 @@ def growth(counts: list[int], dry: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=int, nargs="+", default=[80_000, 800_000, 6_100_000],
-                        help="corpus sizes N (default: 80000 800000 6100000, YouTube-8M's list)")
-    parser.add_argument("--shard-size", type=int, default=1000,
-                        help="corpus.shard_size (default 1000, as config/youtube600k.yaml)")
-    parser.add_argument("--preset", choices=("default", "youtube600k"), default="default",
-                        help="config.yaml alone, or merged with config/youtube600k.yaml (the "
-                             "paper's backbones, deleting videos after features: rule prune_videos)")
-    parser.add_argument("--targets", nargs="+",
-                        default=["results/auc_by_category.csv", DEFAULT_TARGET],
-                        help=f"dry-run targets; '{DEFAULT_TARGET}' runs without one (the default target)")
-    parser.add_argument("--instructional", type=float, default=0.0,
-                        help="fraction of videos with an instructional label; > 0 also turns the "
-                             "model comparison on (M_Instructional is trained)")
+    parser.add_argument(
+        "--videos",
+        type=int,
+        nargs="+",
+        default=[80_000, 800_000, 6_100_000],
+        help="corpus sizes N (default: 80000 800000 6100000, YouTube-8M's list)",
+    )
+    parser.add_argument(
+        "--shard-size", type=int, default=1000, help="corpus.shard_size (default 1000, as config/youtube600k.yaml)"
+    )
+    parser.add_argument(
+        "--preset",
+        choices=("default", "youtube600k"),
+        default="default",
+        help="config.yaml alone, or merged with config/youtube600k.yaml (the "
+        "paper's backbones, deleting videos after features: rule prune_videos)",
+    )
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=["results/auc_by_category.csv", DEFAULT_TARGET],
+        help=f"dry-run targets; '{DEFAULT_TARGET}' runs without one (the default target)",
+    )
+    parser.add_argument(
+        "--instructional",
+        type=float,
+        default=0.0,
+        help="fraction of videos with an instructional label; > 0 also turns the "
+        "model comparison on (M_Instructional is trained)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="dry runs per target (median wall s)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where the work directories go (default: a temporary directory)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where the work directories go (default: a temporary directory)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directories")
-    parser.add_argument("--wall-budget", type=float, default=60.0,
-                        help="CPU seconds per dry run (its wall time on an idle core)")
+    parser.add_argument(
+        "--wall-budget", type=float, default=60.0, help="CPU seconds per dry run (its wall time on an idle core)"
+    )
     parser.add_argument("--memory-budget", type=float, default=4096.0, help="MB per dry run")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a dry run misses a budget")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     args = parser.parse_args()
 
     isolate = no_network_prefix()
-    print(f"manifest runs {'without network (unshare -rn)' if isolate else 'with the host network'}; "
-          f"preset {args.preset}, shard_size {args.shard_size}", flush=True)
+    print(
+        f"manifest runs {'without network (unshare -rn)' if isolate else 'with the host network'}; "
+        f"preset {args.preset}, shard_size {args.shard_size}",
+        flush=True,
+    )
     rows = []
     base = Path(tempfile.mkdtemp(prefix="dag_scale_", dir=args.workdir))
     try:
         for n in args.videos:
             rows += run_size(n, args, base, isolate)
-            for row in rows[-1 - len(args.targets):]:
-                print(f"  {row['videos']:,} videos, {row['command']}: {row['wall_s']:.1f} s "
-                      f"({row['cpu_s']:.1f} CPU s), "
-                      f"{row['peak_mb']:.0f} MB, {row['jobs']:,} jobs", flush=True)
+            for row in rows[-1 - len(args.targets) :]:
+                print(
+                    f"  {row['videos']:,} videos, {row['command']}: {row['wall_s']:.1f} s "
+                    f"({row['cpu_s']:.1f} CPU s), "
+                    f"{row['peak_mb']:.0f} MB, {row['jobs']:,} jobs",
+                    flush=True,
+                )
     finally:
         if args.keep:
             print(f"work directories kept in {base}")

@@ -31,18 +31,37 @@ REPO = Path(__file__).resolve().parents[1]
 def make_video(path: Path, minutes: float, width: int, height: int, fps: int) -> Path:
     """A synthetic H.264 video from ffmpeg's testsrc2 pattern (reused when already there)."""
     if not path.exists():
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                        f"testsrc2=size={width}x{height}:rate={fps}", "-t", str(minutes * 60),
-                        "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path)],
-                       check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size={width}x{height}:rate={fps}",
+                "-t",
+                str(minutes * 60),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-pix_fmt",
+                "yuv420p",
+                str(path),
+            ],
+            check=True,
+        )
     return path
 
 
 def run_child(video: Path, job: dict) -> dict:
     """Run this script's child mode on ``video`` in a fresh interpreter; returns its measurements.
     ``job``: the streams to run and the features block (config form), as :func:`job_from` gives."""
-    process = subprocess.run([sys.executable, __file__, "--child", str(video), json.dumps(job)],
-                             stdout=subprocess.PIPE, cwd=REPO)
+    process = subprocess.run(
+        [sys.executable, __file__, "--child", str(video), json.dumps(job)], stdout=subprocess.PIPE, cwd=REPO
+    )
     if process.returncode != 0:
         raise RuntimeError(f"child failed on {video} (exit status {process.returncode})")
     return json.loads(process.stdout)
@@ -58,7 +77,7 @@ def watch_children_peak_rss(stop: threading.Event, peak_kb: list[int]) -> None:
         for entry in Path("/proc").iterdir():
             try:
                 stat = (entry / "stat").read_text()
-                if int(stat[stat.rindex(")") + 2:].split()[1]) != parent:
+                if int(stat[stat.rindex(")") + 2 :].split()[1]) != parent:
                     continue
                 status = (entry / "status").read_text()
             except (OSError, ValueError):
@@ -91,13 +110,18 @@ def child(video: str, job: dict) -> None:
         decoded = sum(len(batch) for batch in decode(video, features))
         decode_s = time.perf_counter() - start
         settings = features.stream(stream)
-        backbone = load_backbone(settings.backbone, settings.weights, resolve_device(features.device),
-                                 bf16_cpu=features.bf16_cpu)
+        backbone = load_backbone(
+            settings.backbone, settings.weights, resolve_device(features.device), bf16_cpu=features.bf16_cpu
+        )
         start = time.perf_counter()
         rows = extract_video_features(video, backbone, features)
         wall_s = time.perf_counter() - start
-        result[stream] = {"seconds": len(rows), "wall_s": wall_s,
-                          "per_s": len(rows) / wall_s, "decode_per_s": decoded / decode_s}
+        result[stream] = {
+            "seconds": len(rows),
+            "wall_s": wall_s,
+            "per_s": len(rows) / wall_s,
+            "decode_per_s": decoded / decode_s,
+        }
     stop.set()
     watcher.join()
     result["peak_rss_python_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -109,16 +133,17 @@ def job_from(args: argparse.Namespace) -> dict:
     """The streams to run and config.yaml's features block with the command line's overrides."""
     features = yaml.safe_load(Path(args.config).read_text())["features"]
     features["threads"] = args.threads or features["threads"]
-    overrides = {"2d": {"resize": args.resize, "crop": args.crop, "weights": args.weights_2d},
-                 "3d": {"frame_size": args.frame_size, "weights": args.weights_3d}}
+    overrides = {
+        "2d": {"resize": args.resize, "crop": args.crop, "weights": args.weights_2d},
+        "3d": {"frame_size": args.frame_size, "weights": args.weights_3d},
+    }
     for stream, values in overrides.items():
         features[stream].update({k: v for k, v in values.items() if v is not None})
     return {"streams": args.streams, "features": features}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", nargs=2, metavar=("VIDEO", "JOB_JSON"), help=argparse.SUPPRESS)
     parser.add_argument("--short-minutes", type=float, default=1.0)
     parser.add_argument("--long-minutes", type=float, default=20.0)
@@ -153,15 +178,21 @@ def main() -> int:
             rates = "  ".join(
                 f"{s}: {result[s]['seconds']} s in {result[s]['wall_s']:.1f} s wall = "
                 f"{result[s]['per_s']:.2f} {'frames' if s == '2d' else 'clips'}/s "
-                f"(decode alone {result[s]['decode_per_s']:.0f} video-seconds/s)" for s in args.streams)
-            print(f"{label}: {result['duration_s']:.1f} s video  {rates}  peak RSS python "
-                  f"{result['peak_rss_python_mb']:.0f} MB, ffmpeg {result['peak_rss_ffmpeg_mb']:.0f} MB",
-                  flush=True)
+                f"(decode alone {result[s]['decode_per_s']:.0f} video-seconds/s)"
+                for s in args.streams
+            )
+            print(
+                f"{label}: {result['duration_s']:.1f} s video  {rates}  peak RSS python "
+                f"{result['peak_rss_python_mb']:.0f} MB, ffmpeg {result['peak_rss_ffmpeg_mb']:.0f} MB",
+                flush=True,
+            )
     ratio = results["long"]["peak_rss_python_mb"] / results["short"]["peak_rss_python_mb"]
     ffmpeg_ratio = results["long"]["peak_rss_ffmpeg_mb"] / results["short"]["peak_rss_ffmpeg_mb"]
     verdict = "OK" if max(ratio, ffmpeg_ratio) <= args.max_ratio else "FAIL"
-    print(f"peak RSS ratio long/short: python {ratio:.3f}, ffmpeg {ffmpeg_ratio:.3f} "
-          f"(target <= {args.max_ratio}): {verdict}")
+    print(
+        f"peak RSS ratio long/short: python {ratio:.3f}, ffmpeg {ffmpeg_ratio:.3f} "
+        f"(target <= {args.max_ratio}): {verdict}"
+    )
     return 0 if verdict == "OK" else 1
 
 

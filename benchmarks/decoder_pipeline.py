@@ -104,13 +104,14 @@ from groundprobe.features.parallel_decode import ParallelDecoder  # noqa: E402
 from groundprobe.features.extract import extract_video_features, iter_shard_features  # noqa: E402
 from groundprobe.settings import FeatureSettings  # noqa: E402
 
-FEATURES = replace(FeatureSettings.from_config(
-    load_yaml(Path(__file__).resolve().parents[1] / "config.yaml")["features"], "features"),
-    decode_chunk_frames=64, threads=1)
+FEATURES = replace(
+    FeatureSettings.from_config(load_yaml(Path(__file__).resolve().parents[1] / "config.yaml")["features"], "features"),
+    decode_chunk_frames=64,
+    threads=1,
+)
 SETTINGS = {  # feature settings per stream; threads = 1: one ffmpeg thread per decoder; small
     # batches keep the stream of batches fine-grained in runs of a few seconds
-    "3d": replace(FEATURES, three_d=replace(FEATURES.three_d, fps=30, clip_seconds=1, frame_size=112,
-                                            batch_size=2)),
+    "3d": replace(FEATURES, three_d=replace(FEATURES.three_d, fps=30, clip_seconds=1, frame_size=112, batch_size=2)),
     "2d": replace(FEATURES, two_d=replace(FEATURES.two_d, fps=1, resize=256, crop=224, batch_size=2)),
 }
 UNITS = {"3d": "clips/s", "2d": "frames/s"}
@@ -133,7 +134,7 @@ class StandInModel:
             self.first_call = time.perf_counter(), len(batch)
         time.sleep(len(batch) / self.items_per_s)
         flat = batch.reshape(len(batch), -1)
-        return torch.from_numpy(flat[:, ::flat.shape[1] // self.dim][:, :self.dim].astype(np.float32))
+        return torch.from_numpy(flat[:, :: flat.shape[1] // self.dim][:, : self.dim].astype(np.float32))
 
 
 def decode_rate(paths: list[Path], kind: str, settings: FeatureSettings, decoders: int) -> float:
@@ -164,8 +165,9 @@ def items_of(features: list[np.ndarray], kind: str, settings: FeatureSettings) -
     return sum(len(f) for f in features) * (settings.two_d.fps if kind == "2d" else 1)
 
 
-def run_pipeline(paths: list[Path], model: StandInModel, settings: FeatureSettings,
-                 decoders: int) -> tuple[float, list[np.ndarray]]:
+def run_pipeline(
+    paths: list[Path], model: StandInModel, settings: FeatureSettings, decoders: int
+) -> tuple[float, list[np.ndarray]]:
     """Items per second of iter_shard_features with ``decoders`` processes, and its features."""
     features = []
     for _, rows, _ in iter_shard_features(paths, model, settings, decoders):
@@ -175,8 +177,7 @@ def run_pipeline(paths: list[Path], model: StandInModel, settings: FeatureSettin
     return steady_rate(model, items_of(features, model.kind, settings)), features
 
 
-def run_serial(paths: list[Path], model: StandInModel,
-               settings: FeatureSettings) -> tuple[float, list[np.ndarray]]:
+def run_serial(paths: list[Path], model: StandInModel, settings: FeatureSettings) -> tuple[float, list[np.ndarray]]:
     """Items per second and features of the serial path (decode, then model, in one thread)."""
     features = [extract_video_features(path, model, settings) for path in paths]
     return steady_rate(model, items_of(features, model.kind, settings)), features
@@ -188,10 +189,12 @@ def main() -> int:
     parser.add_argument("--decoders", nargs="+", type=int, default=[1, 2, 4])
     parser.add_argument("--videos", type=int, default=8, help="videos per run (8: as many per decoder)")
     parser.add_argument("--seconds", type=float, default=4, help="length of each video")
-    parser.add_argument("--model-factor", type=float, default=1.6,
-                        help="stand-in model rate as a multiple of one decoder's rate")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="rounds of (r1, pipeline) per N; the table shows medians")
+    parser.add_argument(
+        "--model-factor", type=float, default=1.6, help="stand-in model rate as a multiple of one decoder's rate"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="rounds of (r1, pipeline) per N; the table shows medians"
+    )
     parser.add_argument("--min-ratio", type=float, default=0.9)
     parser.add_argument("--workdir", help="keep the generated videos here (default: a temp dir)")
     args = parser.parse_args()
@@ -200,13 +203,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.workdir or tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        paths = [make_video(folder / f"testsrc2_640x360_{i}_{args.seconds:g}s.mp4",
-                            args.seconds / 60, 640, 360, 30) for i in range(args.videos)]
-        print(f"{args.videos} videos of {args.seconds:g} s, 640x360 at 30 fps; one ffmpeg thread "
-              f"per decoder; stand-in model at {args.model_factor:g} x r1; medians of "
-              f"{args.repeats} rounds")
-        print(f"{'kind':<5}{'N':>3}{'r1':>8}{'M':>8}{'bound':>8}{'decode-only':>13}"
-              f"{'pipeline':>10}{'serial':>8}{'ratio':>7}  same features")
+        paths = [
+            make_video(folder / f"testsrc2_640x360_{i}_{args.seconds:g}s.mp4", args.seconds / 60, 640, 360, 30)
+            for i in range(args.videos)
+        ]
+        print(
+            f"{args.videos} videos of {args.seconds:g} s, 640x360 at 30 fps; one ffmpeg thread "
+            f"per decoder; stand-in model at {args.model_factor:g} x r1; medians of "
+            f"{args.repeats} rounds"
+        )
+        print(
+            f"{'kind':<5}{'N':>3}{'r1':>8}{'M':>8}{'bound':>8}{'decode-only':>13}"
+            f"{'pipeline':>10}{'serial':>8}{'ratio':>7}  same features"
+        )
         ok = True
         for kind in args.kinds:
             settings = SETTINGS[kind]
@@ -223,11 +232,16 @@ def main() -> int:
                     rounds.append((r1, bound, rate, rate / bound))
                 r1, bound, rate, ratio = np.median(np.array(rounds), axis=0)
                 ok &= same and ratio >= args.min_ratio
-                print(f"{kind:<5}{decoders:>3}{r1:>8.2f}{model.items_per_s:>8.2f}{bound:>8.2f}"
-                      f"{decode_only:>13.2f}{rate:>10.2f}{serial_rate:>8.2f}{ratio:>7.2f}  "
-                      f"{'yes' if same else 'NO'}", flush=True)
-        print(f"rates in {', '.join(f'{UNITS[k]} ({k})' for k in args.kinds)}; bound = min(M, N x r1)"
-              f"; ratio = median of the rounds' pipeline / bound")
+                print(
+                    f"{kind:<5}{decoders:>3}{r1:>8.2f}{model.items_per_s:>8.2f}{bound:>8.2f}"
+                    f"{decode_only:>13.2f}{rate:>10.2f}{serial_rate:>8.2f}{ratio:>7.2f}  "
+                    f"{'yes' if same else 'NO'}",
+                    flush=True,
+                )
+        print(
+            f"rates in {', '.join(f'{UNITS[k]} ({k})' for k in args.kinds)}; bound = min(M, N x r1)"
+            f"; ratio = median of the rounds' pipeline / bound"
+        )
         print(f"every ratio >= {args.min_ratio} and features equal: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
 

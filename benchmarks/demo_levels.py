@@ -106,8 +106,7 @@ def run_config(seed: int, assignment: str, tiny: bool) -> dict:
     config["corpus"]["target_sources"] = ""
     config["features"]["threads"] = os.cpu_count() or 2
     if tiny:
-        demo.update(videos_per_category=6, duration_s=[10, 14], scene_s=[3, 5], width=64, height=48,
-                    fps=10)
+        demo.update(videos_per_category=6, duration_s=[10, 14], scene_s=[3, 5], width=64, height=48, fps=10)
         config["features"]["3d"]["frame_size"] = 32
         config["train"]["steps"] = 100
     return config
@@ -118,8 +117,11 @@ def run_demo(workdir: Path, config: dict) -> float:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     start = time.perf_counter()
-    result = subprocess.run(["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
-                             str(workdir), "--cores", "all", *TARGETS], capture_output=True, text=True)
+    result = subprocess.run(
+        ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", "all", *TARGETS],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode:
         raise RuntimeError(f"the demo failed in {workdir}:\n{result.stderr[-4000:]}")
     return time.perf_counter() - start
@@ -130,10 +132,18 @@ def levels(workdir: Path, config: dict) -> pd.DataFrame:
     rates = {c["label"]: c["rate"] for c in config["demo_corpus"]["categories"]}
     table = pd.read_csv(workdir / "results/auc_by_category_all.csv").set_index("category")
     oracle = pd.read_csv(workdir / "results/demo_recovery.csv").set_index("category")
-    rows = [{"category": label, "rate": rate, "n_videos": int(table.at[label, "n_videos"]),
-             "model": table.at[label, "mean_auc"], "ci_low": table.at[label, "ci_low"],
-             "ci_high": table.at[label, "ci_high"], "oracle": oracle.at[label, "oracle_mean_auc"]}
-            for label, rate in rates.items()]
+    rows = [
+        {
+            "category": label,
+            "rate": rate,
+            "n_videos": int(table.at[label, "n_videos"]),
+            "model": table.at[label, "mean_auc"],
+            "ci_low": table.at[label, "ci_low"],
+            "ci_high": table.at[label, "ci_high"],
+            "oracle": oracle.at[label, "oracle_mean_auc"],
+        }
+        for label, rate in rates.items()
+    ]
     return pd.DataFrame(rows).sort_values("rate").reset_index(drop=True)
 
 
@@ -141,15 +151,19 @@ def judged(table: pd.DataFrame) -> dict[str, object]:
     """Whether the model orders the levels, and whether adjacent intervals are apart."""
     ordered = bool((table["model"].diff().dropna() > 0).all())
     separated = bool((table["ci_low"].iloc[1:].to_numpy() > table["ci_high"].iloc[:-1].to_numpy()).all())
-    return {"order": ordered, "separated": separated,
-            "spearman_rate": spearmanr(table["rate"], table["model"]).statistic}
+    return {
+        "order": ordered,
+        "separated": separated,
+        "spearman_rate": spearmanr(table["rate"], table["model"]).statistic,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--assignments", nargs="+", default=["default", "reversed"],
-                        choices=["default", "reversed", "rotated"])
+    parser.add_argument(
+        "--assignments", nargs="+", default=["default", "reversed"], choices=["default", "reversed", "rotated"]
+    )
     parser.add_argument("--tiny", action="store_true", help="small videos: checks the script only")
     parser.add_argument("--keep", help="keep the work directories under this folder")
     args = parser.parse_args()
@@ -162,14 +176,21 @@ def main() -> int:
             wall = run_demo(workdir, config)
             table = levels(workdir, config)
             recovery = pd.read_csv(workdir / "results/demo_recovery.csv").set_index("category")
-            verdict = judged(table) | {"seed": seed, "assignment": assignment, "wall_s": round(wall),
-                                       "spearman_oracle": recovery.at["all", "spearman_model_oracle"]}
+            verdict = judged(table) | {
+                "seed": seed,
+                "assignment": assignment,
+                "wall_s": round(wall),
+                "spearman_oracle": recovery.at["all", "spearman_model_oracle"],
+            }
             summary.append(verdict)
             print(f"\nseed {seed}, {assignment} ({wall:.0f} s):", flush=True)
             print(table.to_string(index=False, float_format=lambda x: f"{x:.3f}"), flush=True)
-    print("\n" + pd.DataFrame(summary)[["seed", "assignment", "order", "separated", "spearman_rate",
-                                        "spearman_oracle", "wall_s"]].to_string(
-        index=False, float_format=lambda x: f"{x:.3f}"))
+    print(
+        "\n"
+        + pd.DataFrame(summary)[
+            ["seed", "assignment", "order", "separated", "spearman_rate", "spearman_oracle", "wall_s"]
+        ].to_string(index=False, float_format=lambda x: f"{x:.3f}")
+    )
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     every = all(row["order"] for row in summary)

@@ -101,8 +101,9 @@ def write_template(path: Path, lengths: np.ndarray, dim: int, chunk_rows) -> Non
     rng = np.random.default_rng(1)
     with h5py.File(path, "w") as h5:
         for i, n in enumerate(lengths):
-            h5.create_dataset(f"t{i:06d}", data=rng.normal(size=(n, dim)).astype(np.float16),
-                              chunks=(chunk_rows(int(n)), dim))
+            h5.create_dataset(
+                f"t{i:06d}", data=rng.normal(size=(n, dim)).astype(np.float16), chunks=(chunk_rows(int(n)), dim)
+            )
 
 
 def build_store(folder: Path, n_videos: int, per_shard: int, dim: int) -> list[str]:
@@ -112,11 +113,15 @@ def build_store(folder: Path, n_videos: int, per_shard: int, dim: int) -> list[s
     if ids_file.exists():
         return np.load(ids_file).tolist()
     rng = np.random.default_rng(0)
-    codes = np.unique(rng.integers(0, 64 ** 5, n_videos * 2, dtype=np.int64))[:n_videos]
+    codes = np.unique(rng.integers(0, 64**5, n_videos * 2, dtype=np.int64))[:n_videos]
     assert len(codes) == n_videos
     rng.shuffle(codes)
-    digits = np.hstack([(codes[:, None] // 64 ** np.arange(5)) % 64,  # 5 unique, then 6 random
-                        rng.integers(0, 64, (n_videos, 6))])
+    digits = np.hstack(
+        [
+            (codes[:, None] // 64 ** np.arange(5)) % 64,  # 5 unique, then 6 random
+            rng.integers(0, 64, (n_videos, 6)),
+        ]
+    )
     ids = ["".join(row) for row in ID_ALPHABET[digits]]
     template = folder / "template.h5"
     write_template(template, video_lengths(per_shard, rng), dim, feature_chunk_rows)
@@ -126,7 +131,7 @@ def build_store(folder: Path, n_videos: int, per_shard: int, dim: int) -> list[s
         path_2d = folder / "2d" / f"{shard:05d}.h5"
         shutil.copyfile(template, path_2d)
         with h5py.File(path_2d, "a") as h5:
-            for i, video_id in enumerate(ids[start:start + per_shard]):
+            for i, video_id in enumerate(ids[start : start + per_shard]):
                 h5.move(f"t{i:06d}", video_id)
         shutil.copyfile(path_2d, folder / "3d" / f"{shard:05d}.h5")
     np.save(ids_file, np.array(ids))
@@ -155,10 +160,10 @@ def count_file_opens() -> list[str]:
 def child(case: dict) -> dict:
     """One measured case (run in a fresh interpreter): see the module docstring."""
     folder, n_shards, reads = Path(case["folder"]), case["n_shards"], case["reads"]
-    ids = np.load(folder / "ids.npy")[:n_shards * case["per_shard"]].tolist()
+    ids = np.load(folder / "ids.npy")[: n_shards * case["per_shard"]].tolist()
     shards = {s: [str(folder / s / f"{k:05d}.h5") for k in range(n_shards)] for s in ("2d", "3d")}
     # for_videos: the videos of the first job_shards shards, or drawn from all
-    pool = ids[:case["job_shards"] * case["per_shard"]] if case.get("job_shards") else ids
+    pool = ids[: case["job_shards"] * case["per_shard"]] if case.get("job_shards") else ids
     drawn = np.random.default_rng(2).choice(len(pool), reads, replace=False)
     wanted = [pool[i] for i in drawn]
     locations = [{pool[i]: shards[s][i // case["per_shard"]] for i in drawn} for s in ("2d", "3d")]
@@ -184,16 +189,25 @@ def child(case: dict) -> dict:
     held = open_store()
     held_bytes = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    return {"videos": len(held.video_ids), "open_s": open_s, "open_rss_kb": rss1 - rss0,
-            "held_bytes": held_bytes,
-            "open_peak_kb": hwm1 - rss0, "read_s": read_s, "read_rss_kb": rss2 - rss1, "rows": rows,
-            "files_opened_at_open": opened_at_open, "files_opened_reading": len(set(opened[opened_at_open:])),
-            "files": 2 * n_shards}
+    return {
+        "videos": len(held.video_ids),
+        "open_s": open_s,
+        "open_rss_kb": rss1 - rss0,
+        "held_bytes": held_bytes,
+        "open_peak_kb": hwm1 - rss0,
+        "read_s": read_s,
+        "read_rss_kb": rss2 - rss1,
+        "rows": rows,
+        "files_opened_at_open": opened_at_open,
+        "files_opened_reading": len(set(opened[opened_at_open:])),
+        "files": 2 * n_shards,
+    }
 
 
 def run_child(case: dict) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--child", json.dumps(case)],
-                            stdout=subprocess.PIPE, check=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(case)], stdout=subprocess.PIPE, check=True, cwd=REPO
+    )
     return json.loads(result.stdout)
 
 
@@ -214,8 +228,10 @@ def chunk_table(folder: Path, dim: int, per_shard: int) -> None:
     with h5py.File(folder / "chunks.h5", "w") as h5:
         print("\nchunk allocation / raw bytes:  length_s  old(min(n,256))  new(ceil(n/ceil(n/256)))")
         for n in LENGTHS_S:
-            print(f"  {n:>6}  {storage_ratio(h5, n, dim, old_chunk_rows):6.3f}  "
-                  f"{storage_ratio(h5, n, dim, feature_chunk_rows):6.3f}")
+            print(
+                f"  {n:>6}  {storage_ratio(h5, n, dim, old_chunk_rows):6.3f}  "
+                f"{storage_ratio(h5, n, dim, feature_chunk_rows):6.3f}"
+            )
     lengths = video_lengths(per_shard, np.random.default_rng(0))
     raw = lengths.sum() * dim * 2
     for label, rows in (("old", old_chunk_rows), ("new", feature_chunk_rows)):
@@ -223,8 +239,10 @@ def chunk_table(folder: Path, dim: int, per_shard: int) -> None:
         write_template(path, lengths, dim, rows)
         with h5py.File(path) as h5:
             allocated = sum(h5[name].id.get_storage_size() for name in h5)
-        print(f"  a shard of {per_shard} log-normal lengths (mean {lengths.mean():.0f} s), {label} layout: "
-              f"{allocated / raw:.3f} x the data")
+        print(
+            f"  a shard of {per_shard} log-normal lengths (mean {lengths.mean():.0f} s), {label} layout: "
+            f"{allocated / raw:.3f} x the data"
+        )
 
 
 def main() -> None:
@@ -246,35 +264,44 @@ def main() -> None:
         per = args.videos_per_shard
         start = time.perf_counter()
         build_store(folder, args.sizes[1], per, args.dim)
-        print(f"{args.sizes[1]} videos x 2 streams in shards of {per}, dim {args.dim}: "
-              f"built in {time.perf_counter() - start:.0f} s")
+        print(
+            f"{args.sizes[1]} videos x 2 streams in shards of {per}, dim {args.dim}: "
+            f"built in {time.perf_counter() - start:.0f} s"
+        )
         base = {"folder": str(folder), "per_shard": per, "reads": args.reads}
         opened = {}
         print("\nFeatureStore(2d shards, 3d shards): opening | reading random videos")
-        print("   videos files open_s RSS+MB peak+MB RSS_B/video held_B/video | reads ms/read "
-              "files_opened RSS+MB")
+        print("   videos files open_s RSS+MB peak+MB RSS_B/video held_B/video | reads ms/read files_opened RSS+MB")
         for size in args.sizes:
             r = opened[size] = run_child(base | {"kind": "open", "n_shards": size // per})
-            print(f"  {r['videos']:>7} {r['files']:>5} {r['open_s']:6.2f} {r['open_rss_kb'] / 1024:6.1f} "
-                  f"{r['open_peak_kb'] / 1024:7.1f} {r['open_rss_kb'] * 1024 / r['videos']:11.1f} "
-                  f"{r['held_bytes'] / r['videos']:12.1f} | {args.reads:>5} "
-                  f"{r['read_s'] * 1000 / args.reads:7.2f} {r['files_opened_reading']:>12} "
-                  f"{r['read_rss_kb'] / 1024:6.1f}")
+            print(
+                f"  {r['videos']:>7} {r['files']:>5} {r['open_s']:6.2f} {r['open_rss_kb'] / 1024:6.1f} "
+                f"{r['open_peak_kb'] / 1024:7.1f} {r['open_rss_kb'] * 1024 / r['videos']:11.1f} "
+                f"{r['held_bytes'] / r['videos']:12.1f} | {args.reads:>5} "
+                f"{r['read_s'] * 1000 / args.reads:7.2f} {r['files_opened_reading']:>12} "
+                f"{r['read_rss_kb'] / 1024:6.1f}"
+            )
         small, large = (opened[size] for size in args.sizes)
-        margin_kb = large['open_rss_kb'] - small['open_rss_kb']
-        print(f"ratios {args.sizes[1]} / {args.sizes[0]} videos: RSS growth at opening "
-              f"{large['open_rss_kb'] / max(small['open_rss_kb'], 1):.1f}, heap held "
-              f"{large['held_bytes'] / small['held_bytes']:.1f}, opening time "
-              f"{large['open_s'] / small['open_s']:.1f}; marginal RSS per video "
-              f"{margin_kb * 1024 / (large['videos'] - small['videos']):.0f} B")
+        margin_kb = large["open_rss_kb"] - small["open_rss_kb"]
+        print(
+            f"ratios {args.sizes[1]} / {args.sizes[0]} videos: RSS growth at opening "
+            f"{large['open_rss_kb'] / max(small['open_rss_kb'], 1):.1f}, heap held "
+            f"{large['held_bytes'] / small['held_bytes']:.1f}, opening time "
+            f"{large['open_s'] / small['open_s']:.1f}; marginal RSS per video "
+            f"{margin_kb * 1024 / (large['videos'] - small['videos']):.0f} B"
+        )
         n_shards = args.sizes[1] // per
         print(f"\nFeatureStore.for_videos over the {args.sizes[1]}-video store ({2 * n_shards} files):")
-        for job_shards, what in ((args.job_shards, f"living in {args.job_shards} shards"),
-                                 (0, "drawn from the whole store")):
+        for job_shards, what in (
+            (args.job_shards, f"living in {args.job_shards} shards"),
+            (0, "drawn from the whole store"),
+        ):
             r = run_child(base | {"kind": "for_videos", "n_shards": n_shards, "job_shards": job_shards})
-            print(f"  {args.reads} videos {what}: {r['files_opened_at_open']} files opened to index "
-                  f"({r['open_s']:.2f} s), {r['files_opened_reading']} to read them "
-                  f"({r['read_s']:.2f} s), RSS +{(r['open_rss_kb'] + r['read_rss_kb']) / 1024:.1f} MB")
+            print(
+                f"  {args.reads} videos {what}: {r['files_opened_at_open']} files opened to index "
+                f"({r['open_s']:.2f} s), {r['files_opened_reading']} to read them "
+                f"({r['read_s']:.2f} s), RSS +{(r['open_rss_kb'] + r['read_rss_kb']) / 1024:.1f} MB"
+            )
         chunk_table(folder, args.dim, per)
 
 

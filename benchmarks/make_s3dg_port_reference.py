@@ -61,15 +61,13 @@ def port_model(port: ModuleType, state: dict[str, torch.Tensor]) -> torch.nn.Mod
         model = port.S3D(str(words)).eval()
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not key.startswith("text_module.") for key in missing):
-        raise ValueError(f"the port's S3D does not fit the state: missing {missing}, "
-                         f"unexpected {unexpected}")
+        raise ValueError(f"the port's S3D does not fit the state: missing {missing}, unexpected {unexpected}")
     return model
 
 
 def reference_clips() -> torch.Tensor:
     """The seeded uint8 clips ``CLIP_SHAPE`` (n, T, H, W, RGB)."""
-    return torch.randint(0, 256, CLIP_SHAPE, dtype=torch.uint8,
-                         generator=torch.Generator().manual_seed(CLIP_SEED))
+    return torch.randint(0, 256, CLIP_SHAPE, dtype=torch.uint8, generator=torch.Generator().manual_seed(CLIP_SEED))
 
 
 def sha256(arrays: list[np.ndarray]) -> str:
@@ -92,11 +90,17 @@ def main() -> None:
         with torch.no_grad():
             arrays[f"features_{frames}"] = model(x)["mixed_5c"].numpy()
         arrays[f"map_{frames}"] = maps.pop()[:, ::CHANNEL_STEP].numpy()
-    np.savez(args.out, **arrays, state_seed=STATE_SEED, clip_seed=CLIP_SEED,
-             clip_shape=np.array(CLIP_SHAPE), channel_step=CHANNEL_STEP,
-             clip_sha256=sha256([clips.numpy()]),
-             state_sha256=sha256([tensor.numpy() for tensor in state.values()]),
-             port_sha256=hashlib.sha256(args.port.read_bytes()).hexdigest())
+    np.savez(
+        args.out,
+        **arrays,
+        state_seed=STATE_SEED,
+        clip_seed=CLIP_SEED,
+        clip_shape=np.array(CLIP_SHAPE),
+        channel_step=CHANNEL_STEP,
+        clip_sha256=sha256([clips.numpy()]),
+        state_sha256=sha256([tensor.numpy() for tensor in state.values()]),
+        port_sha256=hashlib.sha256(args.port.read_bytes()).hexdigest(),
+    )
     for name, array in arrays.items():
         print(f"{name}: {array.shape}, largest |value| {np.abs(array).max():.4g}")
     print(f"wrote {args.out} ({args.out.stat().st_size / 1000:.0f} KB)")

@@ -63,8 +63,7 @@ def main() -> None:
     }
     port = model("port", port_eps, state)
     clips = torch.rand(2, 3, 32, args.size, args.size, generator=torch.Generator().manual_seed(0))
-    print(f"{'frames':>6}  {'variant':<18}  {'pooled max abs':>14}  {'rel':>7}  "
-          f"{'map max abs':>11}  {'rel':>7}")
+    print(f"{'frames':>6}  {'variant':<18}  {'pooled max abs':>14}  {'rel':>7}  {'map max abs':>11}  {'rel':>7}")
     for frames in (30, 32):
         x = clips[:, :, :frames]
         with torch.no_grad():
@@ -74,12 +73,15 @@ def main() -> None:
         for name, fmap in rows.items():
             pooled_diff = (fmap.mean(dim=(2, 3, 4)) - pooled).abs().max().item()
             map_diff = (fmap - reference).abs().max().item()
-            print(f"{frames:>6}  {name:<18}  {pooled_diff:>14.3g}  "
-                  f"{pooled_diff / pooled.abs().max().item():>7.2g}  {map_diff:>11.3g}  "
-                  f"{map_diff / reference.abs().max().item():>7.2g}")
+            print(
+                f"{frames:>6}  {name:<18}  {pooled_diff:>14.3g}  "
+                f"{pooled_diff / pooled.abs().max().item():>7.2g}  {map_diff:>11.3g}  "
+                f"{map_diff / reference.abs().max().item():>7.2g}"
+            )
         clip_diff = (pooled[0] - pooled[1]).abs().max().item()
-        print(f"{frames:>6}  {'(the other clip)':<18}  {clip_diff:>14.3g}  "
-              f"{clip_diff / pooled.abs().max().item():>7.2g}")
+        print(
+            f"{frames:>6}  {'(the other clip)':<18}  {clip_diff:>14.3g}  {clip_diff / pooled.abs().max().item():>7.2g}"
+        )
 
 
 if __name__ == "__main__":

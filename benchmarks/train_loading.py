@@ -77,8 +77,14 @@ from groundprobe.features.store import FeatureStore  # noqa: E402
 from groundprobe.config import load_yaml  # noqa: E402
 from groundprobe.io import file_sha256  # noqa: E402
 from groundprobe.captions.segments import SEGMENT_COLUMNS, SegmentIndex, write_segment_index  # noqa: E402
-from groundprobe.model.batches import (BatchReader, TrainingVideos, clip_windows, plan_batch,  # noqa: E402
-                                       planned_batches, training_videos)
+from groundprobe.model.batches import (
+    BatchReader,
+    TrainingVideos,
+    clip_windows,
+    plan_batch,  # noqa: E402
+    planned_batches,
+    training_videos,
+)
 from groundprobe.model.train import train_model  # noqa: E402
 from groundprobe.settings import ModelSettings, TrainSettings  # noqa: E402
 
@@ -90,8 +96,15 @@ LENGTH_S, CANDIDATES, MAX_TOKENS = 5, 256, 32
 MODEL = ModelSettings(word_dim=300, joint_dim=256)
 
 
-def write_shards(directory: Path, n_videos: int, n_shards: int, dims: tuple[int, int],
-                 seconds: tuple[int, int], vocab: int, seed: int = 0) -> dict:
+def write_shards(
+    directory: Path,
+    n_videos: int,
+    n_shards: int,
+    dims: tuple[int, int],
+    seconds: tuple[int, int],
+    vocab: int,
+    seed: int = 0,
+) -> dict:
     """Feature files of both streams and segment indexes of ``n_shards`` shards."""
     rng = np.random.default_rng(seed)
     files = {"segments": [], "features_2d": [], "features_3d": []}
@@ -107,15 +120,28 @@ def write_shards(directory: Path, n_videos: int, n_shards: int, dims: tuple[int,
             files[stream].append(str(path))
         rows = []
         for video_id, n in zip(ids, lengths.tolist()):
-            starts = np.sort(rng.choice(n - LENGTH_S + 1, min(CANDIDATES, n - LENGTH_S + 1),
-                                        replace=False))
+            starts = np.sort(rng.choice(n - LENGTH_S + 1, min(CANDIDATES, n - LENGTH_S + 1), replace=False))
             for segment, start in enumerate(starts.tolist()):
                 tokens = rng.integers(1, vocab + 1, size=rng.integers(1, MAX_TOKENS + 1))
-                rows.append((video_id, segment, start, start + LENGTH_S, 0.5, len(tokens),
-                             " ".join(map(str, tokens.tolist())), ""))
+                rows.append(
+                    (
+                        video_id,
+                        segment,
+                        start,
+                        start + LENGTH_S,
+                        0.5,
+                        len(tokens),
+                        " ".join(map(str, tokens.tolist())),
+                        "",
+                    )
+                )
         index = directory / f"segments_{shard}.h5"
-        write_segment_index(pd.DataFrame(rows, columns=SEGMENT_COLUMNS), LENGTH_S,
-                            [file_sha256(files[s][-1]) for s in ("features_2d", "features_3d")], index)
+        write_segment_index(
+            pd.DataFrame(rows, columns=SEGMENT_COLUMNS),
+            LENGTH_S,
+            [file_sha256(files[s][-1]) for s in ("features_2d", "features_3d")],
+            index,
+        )
         files["segments"].append(str(index))
     return files
 
@@ -150,9 +176,10 @@ def read_costs(files: dict, vocab: int, n_batches: int) -> dict:
             with SegmentIndex(videos.index_files[shard]) as index:
                 video = index.video(row)
             wanted.append((video.video_id, video.starts[segments]))
-    ways = {"windows_ms": lambda store, video_id, starts: store.windows(video_id, starts, LENGTH_S),
-            "whole_ms": lambda store, video_id, starts: clip_windows(
-                video_id, store.seconds(video_id), starts, LENGTH_S)}
+    ways = {
+        "windows_ms": lambda store, video_id, starts: store.windows(video_id, starts, LENGTH_S),
+        "whole_ms": lambda store, video_id, starts: clip_windows(video_id, store.seconds(video_id), starts, LENGTH_S),
+    }
     costs = {}
     with FeatureStore(files["features_2d"], files["features_3d"]) as store:
         for _ in range(2):
@@ -168,8 +195,7 @@ def stand_in_once(files: dict, vocab: int, steps: int, workers: int, step_ms: fl
     """Batches from ``workers`` loader workers consumed by a stand-in step of ``step_ms`` that
     holds no CPU (a sleep, as a GPU step leaves the CPU to the workers); waiting per step."""
     videos = all_videos(files, vocab)
-    batches = planned_batches(np.random.default_rng(0), videos, reader_of(files, vocab, videos),
-                              16, 8, steps, workers)
+    batches = planned_batches(np.random.default_rng(0), videos, reader_of(files, vocab, videos), 16, 8, steps, workers)
     waits, started = [], time.perf_counter()
     for _ in range(steps):
         asked = time.perf_counter()
@@ -178,29 +204,55 @@ def stand_in_once(files: dict, vocab: int, steps: int, workers: int, step_ms: fl
         time.sleep(step_ms / 1e3)
     total = time.perf_counter() - started
     batches.close()
-    return {"workers": workers, "step_ms": 1e3 * total / steps, "wait_ms": 1e3 * sum(waits) / steps,
-            "share": sum(waits) / total, "first_ms": 1e3 * waits[0],
-            "median_ms": 1e3 * float(np.median(waits[1:]))}
+    return {
+        "workers": workers,
+        "step_ms": 1e3 * total / steps,
+        "wait_ms": 1e3 * sum(waits) / steps,
+        "share": sum(waits) / total,
+        "first_ms": 1e3 * waits[0],
+        "median_ms": 1e3 * float(np.median(waits[1:])),
+    }
 
 
-def train_once(directory: Path, files: dict, vocab: int, steps: int, workers: int,
-               threads: int) -> dict:
+def train_once(directory: Path, files: dict, vocab: int, steps: int, workers: int, threads: int) -> dict:
     """Train ``steps`` steps from the shards; milliseconds per step and waiting for batches."""
     videos = all_videos(files, vocab)
-    settings = replace(TrainSettings.from_config(load_yaml(REPO / "config.yaml")["train"], "train"), steps=steps,
-                       batch_videos=16, segments_per_video=8, lr=1e-3, margin=0.1, checkpoint_every=10**9,
-                       log_every=steps, seed=0, device="cpu", loader_workers=workers)
+    settings = replace(
+        TrainSettings.from_config(load_yaml(REPO / "config.yaml")["train"], "train"),
+        steps=steps,
+        batch_videos=16,
+        segments_per_video=8,
+        lr=1e-3,
+        margin=0.1,
+        checkpoint_every=10**9,
+        log_every=steps,
+        seed=0,
+        device="cpu",
+        loader_workers=workers,
+    )
     torch.set_num_threads(threads)
     name = f"w{workers}"
     started = time.perf_counter()
-    summary = train_model(videos, (files["features_2d"], files["features_3d"]), vocab, MODEL, settings,
-                          LENGTH_S, directory / f"{name}.pt", directory / f"{name}.resume",
-                          directory / f"{name}.log.tsv")
+    summary = train_model(
+        videos,
+        (files["features_2d"], files["features_3d"]),
+        vocab,
+        MODEL,
+        settings,
+        LENGTH_S,
+        directory / f"{name}.pt",
+        directory / f"{name}.resume",
+        directory / f"{name}.log.tsv",
+    )
     total = time.perf_counter() - started
     (directory / f"{name}.resume").unlink()
-    return {"workers": workers, "step_ms": 1e3 * summary["seconds"] / steps,
-            "wait_ms": 1e3 * summary["loading_seconds"] / steps,
-            "share": summary["loading_seconds"] / summary["seconds"], "total_s": total}
+    return {
+        "workers": workers,
+        "step_ms": 1e3 * summary["seconds"] / steps,
+        "wait_ms": 1e3 * summary["loading_seconds"] / steps,
+        "share": summary["loading_seconds"] / summary["seconds"],
+        "total_s": total,
+    }
 
 
 def main() -> None:
@@ -210,33 +262,59 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the training process")
-    parser.add_argument("--stand-in-ms", type=float, nargs="*", default=[50.0, 10.0],
-                        help="stand-in steps (a sleep) to run besides the real training step")
+    parser.add_argument(
+        "--stand-in-ms",
+        type=float,
+        nargs="*",
+        default=[50.0, 10.0],
+        help="stand-in steps (a sleep) to run besides the real training step",
+    )
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     args = parser.parse_args()
-    print(f"{'setting':<11} {'step':<14} {'workers':>7} {'ms/step':>8} {'wait ms':>8} "
-          f"{'wait share':>10} {'first ms':>8} {'median ms':>9}")
+    print(
+        f"{'setting':<11} {'step':<14} {'workers':>7} {'ms/step':>8} {'wait ms':>8} "
+        f"{'wait share':>10} {'first ms':>8} {'median ms':>9}"
+    )
     for name in args.settings:
         setting = SETTINGS[name]
         with tempfile.TemporaryDirectory(prefix="train_loading_") as tmp:
             directory = Path(tmp)
-            files = write_shards(directory, args.videos, args.shards, setting["dims"],
-                                 setting["seconds"], setting["vocab"])
-            runs = [("training", [train_once(directory, files, setting["vocab"], args.steps,
-                                             workers, args.threads) for workers in args.workers])]
-            runs += [(f"stand-in {ms:g} ms", [stand_in_once(files, setting["vocab"], args.steps,
-                                                            workers, ms)
-                                              for workers in args.workers if workers])
-                     for ms in args.stand_in_ms]
+            files = write_shards(
+                directory, args.videos, args.shards, setting["dims"], setting["seconds"], setting["vocab"]
+            )
+            runs = [
+                (
+                    "training",
+                    [
+                        train_once(directory, files, setting["vocab"], args.steps, workers, args.threads)
+                        for workers in args.workers
+                    ],
+                )
+            ]
+            runs += [
+                (
+                    f"stand-in {ms:g} ms",
+                    [
+                        stand_in_once(files, setting["vocab"], args.steps, workers, ms)
+                        for workers in args.workers
+                        if workers
+                    ],
+                )
+                for ms in args.stand_in_ms
+            ]
             costs = read_costs(files, setting["vocab"], args.steps)
         for step, results in runs:
             for result in results:
-                startup = (f" {result['first_ms']:>8.1f} {result['median_ms']:>9.2f}"
-                           if "first_ms" in result else "")
-                print(f"{name:<11} {step:<14} {result['workers']:>7} {result['step_ms']:>8.1f} "
-                      f"{result['wait_ms']:>8.1f} {result['share']:>10.1%}{startup}", flush=True)
-        print(f"{name:<11} a batch's features read in-process: windows {costs['windows_ms']:.1f} ms, "
-              f"whole videos {costs['whole_ms']:.1f} ms, ratio {costs['windows_ms'] / costs['whole_ms']:.3f}")
+                startup = f" {result['first_ms']:>8.1f} {result['median_ms']:>9.2f}" if "first_ms" in result else ""
+                print(
+                    f"{name:<11} {step:<14} {result['workers']:>7} {result['step_ms']:>8.1f} "
+                    f"{result['wait_ms']:>8.1f} {result['share']:>10.1%}{startup}",
+                    flush=True,
+                )
+        print(
+            f"{name:<11} a batch's features read in-process: windows {costs['windows_ms']:.1f} ms, "
+            f"whole videos {costs['whole_ms']:.1f} ms, ratio {costs['windows_ms'] / costs['whole_ms']:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -10,14 +10,16 @@ from typing import Any
 import jsonschema
 import yaml
 
-from groundprobe.settings import BLOCKS, SettingsError
+from groundprobe.settings import BLOCKS
+from groundprobe.settings_base import SettingsError
 
 
 # JSON Schema's "integer" is any number without a fractional part, 5.0 included, which then
 # reaches code that needs an int (range(), '{:d}') and crashes there. Here an integer is an int
 # as YAML reads one (5), never a float (5.0).
 _TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-    "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool))
+    "integer", lambda checker, instance: isinstance(instance, int) and not isinstance(instance, bool)
+)
 _Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)
 
 
@@ -43,10 +45,17 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         known = sorted(error.schema.get("properties", {}))
         return "only the keys " + ", ".join(known) if known else "no other keys"
     bounds = {
-        "minimum": ">= {}", "maximum": "<= {}", "exclusiveMinimum": "> {}",
-        "exclusiveMaximum": "< {}", "minItems": "at least {} items", "maxItems": "at most {} items",
-        "multipleOf": "a multiple of {}", "minLength": "at least {} characters",
-        "pattern": "matching {}", "type": "of type {}", "required": "present (required)",
+        "minimum": ">= {}",
+        "maximum": "<= {}",
+        "exclusiveMinimum": "> {}",
+        "exclusiveMaximum": "< {}",
+        "minItems": "at least {} items",
+        "maxItems": "at most {} items",
+        "multipleOf": "a multiple of {}",
+        "minLength": "at least {} characters",
+        "pattern": "matching {}",
+        "type": "of type {}",
+        "required": "present (required)",
     }
     if error.validator == "type" and isinstance(error.instance, float) and "integer" in error.validator_value:
         example = f" ({int(error.instance)}, not {error.instance})" if error.instance.is_integer() else ""
@@ -61,43 +70,62 @@ def cross_key_problems(config: dict) -> list[str]:
     problems = []
     frames = config["features"]["2d"]
     if frames["crop"] > frames["resize"]:
-        problems.append(f"config key 'features.2d.crop': {frames['crop']} is larger than "
-                        f"features.2d.resize ({frames['resize']}); allowed: a crop no larger than "
-                        f"the resized frame")
+        problems.append(
+            f"config key 'features.2d.crop': {frames['crop']} is larger than "
+            f"features.2d.resize ({frames['resize']}); allowed: a crop no larger than "
+            f"the resized frame"
+        )
     models = config["train"]["models"]
     comparison = config["analysis"]["model_comparison"]
     for role in ("diverse", "instructional"):
         model = comparison[role]
         if model not in models:
-            problems.append(f"config key 'analysis.model_comparison.{role}': '{model}' is not a "
-                            f"trained model; allowed: one of {', '.join(models)} (train.models)")
+            problems.append(
+                f"config key 'analysis.model_comparison.{role}': '{model}' is not a "
+                f"trained model; allowed: one of {', '.join(models)} (train.models)"
+            )
     curation = config["curation"]
     if curation["enabled"] and not config["corpus"]["target_sources"]:
-        problems.append("config key 'curation.enabled': true, but corpus.target_sources is empty; "
-                        "allowed: a target corpus table when curation is on")
+        problems.append(
+            "config key 'curation.enabled': true, but corpus.target_sources is empty; "
+            "allowed: a target corpus table when curation is on"
+        )
     if curation["clips"] == "events" and not curation["events"]:
-        problems.append("config key 'curation.events': empty, but curation.clips is 'events'; "
-                        "allowed: a table of video_id, start_s, end_s")
+        problems.append(
+            "config key 'curation.events': empty, but curation.clips is 'events'; "
+            "allowed: a table of video_id, start_s, end_s"
+        )
     if curation["baseline"] not in models:
-        problems.append(f"config key 'curation.baseline': '{curation['baseline']}' is not a "
-                        f"trained model; allowed: one of {', '.join(models)} (train.models)")
+        problems.append(
+            f"config key 'curation.baseline': '{curation['baseline']}' is not a "
+            f"trained model; allowed: one of {', '.join(models)} (train.models)"
+        )
     if curation["embedding"] != "features" and curation["embedding"] not in models:
-        problems.append(f"config key 'curation.embedding': '{curation['embedding']}' is neither "
-                        f"'features' nor a trained model; allowed: features or one of "
-                        f"{', '.join(models)} (train.models)")
+        problems.append(
+            f"config key 'curation.embedding': '{curation['embedding']}' is neither "
+            f"'features' nor a trained model; allowed: features or one of "
+            f"{', '.join(models)} (train.models)"
+        )
     crosstask = config["crosstask"]
     for k, model in enumerate(crosstask["models"]):
         if model not in models and not model.startswith("curated/"):
-            problems.append(f"config key 'crosstask.models.{k}': '{model}' is not a trained model; "
-                            f"allowed: one of {', '.join(models)} (train.models) or a curated "
-                            f"model's name")
+            problems.append(
+                f"config key 'crosstask.models.{k}': '{model}' is not a trained model; "
+                f"allowed: one of {', '.join(models)} (train.models) or a curated "
+                f"model's name"
+            )
     demo_tasks = Path(config["demo_corpus"]["out_dir"]) / "crosstask"
-    if (crosstask["enabled"] and not config["demo_corpus"]["crosstask"]["videos_per_task"]
-            and demo_tasks in Path(crosstask["tasks"]).parents):
-        problems.append(f"config key 'crosstask.enabled': true with the demo's task set "
-                        f"({crosstask['tasks']}), but demo_corpus.crosstask.videos_per_task is 0; "
-                        f"allowed: a task set (videos_per_task > 0, or CrossTask's release files), "
-                        f"or crosstask.enabled: false")
+    if (
+        crosstask["enabled"]
+        and not config["demo_corpus"]["crosstask"]["videos_per_task"]
+        and demo_tasks in Path(crosstask["tasks"]).parents
+    ):
+        problems.append(
+            f"config key 'crosstask.enabled': true with the demo's task set "
+            f"({crosstask['tasks']}), but demo_corpus.crosstask.videos_per_task is 0; "
+            f"allowed: a task set (videos_per_task > 0, or CrossTask's release files), "
+            f"or crosstask.enabled: false"
+        )
     labels = []
     for k, budget in enumerate(curation["budgets"]):
         try:
@@ -106,8 +134,10 @@ def cross_key_problems(config: dict) -> list[str]:
             problems.append(f"config key 'curation.budgets.{k}': {error}")
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        problems.append(f"config key 'curation.budgets': {curation['budgets']} name the same budget "
-                        f"more than once ({', '.join(repeated)}); allowed: distinct budgets")
+        problems.append(
+            f"config key 'curation.budgets': {curation['budgets']} name the same budget "
+            f"more than once ({', '.join(repeated)}); allowed: distinct budgets"
+        )
     return problems
 
 
@@ -128,9 +158,7 @@ def validate_config(config: dict, schema_path: str | Path) -> None:
     schema = load_yaml(schema_path)
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    lines = [
-        f"config key '{_key_path(e)}': {e.message}; allowed: {_allowed(e)}" for e in errors
-    ]
+    lines = [f"config key '{_key_path(e)}': {e.message}; allowed: {_allowed(e)}" for e in errors]
     if not errors:
         lines = [str(error) for error in _settings_problems(config)] or cross_key_problems(config)
     if not lines:
@@ -156,8 +184,7 @@ def _budget_spec(budget: str | int) -> tuple[float, bool]:
         text = int(text)
     # bool is an int subclass, but True is no count of videos.
     if isinstance(text, bool) or not isinstance(text, int) or text < MIN_BUDGET:
-        raise ValueError(f"budget '{budget}': expected a percentage such as '5%' or a count "
-                         f">= {MIN_BUDGET}")
+        raise ValueError(f"budget '{budget}': expected a percentage such as '5%' or a count >= {MIN_BUDGET}")
     return text, False
 
 
@@ -167,8 +194,9 @@ def parse_budget(budget: str | int, n_source: int) -> int:
     ValueError for anything else and for fewer than MIN_BUDGET source videos.
     """
     if n_source < MIN_BUDGET:
-        raise ValueError(f"budget '{budget}': {n_source} source videos to select from; a curated "
-                         f"model needs at least {MIN_BUDGET}")
+        raise ValueError(
+            f"budget '{budget}': {n_source} source videos to select from; a curated model needs at least {MIN_BUDGET}"
+        )
     value, is_percent = _budget_spec(budget)
     count = max(MIN_BUDGET, round(value / 100 * n_source)) if is_percent else int(value)
     return min(count, n_source)
@@ -191,7 +219,8 @@ def budget_label(budget: str | int) -> str:
 #     purpose, is a result setting.
 #   train.log_every: which steps train_log.tsv lists; the model is the same.
 EXECUTION_SETTINGS: dict[str, tuple[str, ...]] = {
-    name: settings.execution_paths() for name, settings in BLOCKS.items() if settings.execution_paths()}
+    name: settings.execution_paths() for name, settings in BLOCKS.items() if settings.execution_paths()
+}
 
 
 # Result settings of features.<stream> that one backbone only reads, by backbone: a stream with

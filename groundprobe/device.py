@@ -23,8 +23,9 @@ def assigned_gpus(environ: Mapping[str, str] = os.environ) -> list[str]:
     return [] if value in NO_GPU_VALUES else value.split(",")
 
 
-def resolve_device(name: str, allow_cpu_fallback: bool = False,
-                   environ: Mapping[str, str] = os.environ) -> torch.device:
+def resolve_device(
+    name: str, allow_cpu_fallback: bool = False, environ: Mapping[str, str] = os.environ
+) -> torch.device:
     """``auto`` -> CUDA when torch sees a device (the GPU SLURM assigned), else CPU; ``cpu``; ``cuda``.
 
     In a SLURM job that holds no GPU, ``auto`` is the CPU even where torch sees one (a node without
@@ -41,7 +42,8 @@ def resolve_device(name: str, allow_cpu_fallback: bool = False,
         raise RuntimeError(
             f"the scheduler assigned GPU(s) {','.join(gpus)} (CUDA_VISIBLE_DEVICES) but torch "
             f"{torch.__version__} sees no CUDA device; fix the node's driver or torch build, or set "
-            "resources.allow_cpu_fallback: true to run this job on CPU")
+            "resources.allow_cpu_fallback: true to run this job on CPU"
+        )
     if name == "auto":
         cpu_job = "SLURM_JOB_ID" in environ and not gpus
         device = torch.device("cuda" if cuda and not cpu_job else "cpu")
@@ -49,6 +51,10 @@ def resolve_device(name: str, allow_cpu_fallback: bool = False,
         device = torch.device(name)
         if device.type == "cuda" and not cuda:
             raise ValueError(f"device '{name}' requested but torch sees no CUDA device here")
-    log.info("device %s (GPUs assigned by the scheduler: %s; SLURM job %s)", device,
-             ",".join(gpus) or "none", environ.get("SLURM_JOB_ID", "none"))
+    log.info(
+        "device %s (GPUs assigned by the scheduler: %s; SLURM job %s)",
+        device,
+        ",".join(gpus) or "none",
+        environ.get("SLURM_JOB_ID", "none"),
+    )
     return device

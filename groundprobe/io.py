@@ -26,8 +26,7 @@ def stale_temporaries(target: Path) -> list[Path]:
     """The temporaries of :func:`atomic_output` for ``target`` in its folder
     (``.<name>.<random>.tmp``; the random part has no dot, so ``x``'s never match ``x.y``'s)."""
     pattern = re.compile(re.escape(f".{target.name}.") + r"[^.]+" + re.escape(".tmp"))
-    return [path for path in target.parent.glob(f".{glob.escape(target.name)}.*.tmp")
-            if pattern.fullmatch(path.name)]
+    return [path for path in target.parent.glob(f".{glob.escape(target.name)}.*.tmp") if pattern.fullmatch(path.name)]
 
 
 @contextlib.contextmanager
@@ -80,8 +79,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     Ids and tokens are always read as text, so that a video id or a token such as '007' survives.
     """
     target = Path(path)
-    return pd.read_csv(target, sep=table_separator(target), keep_default_na=False, na_values=[""],
-                       dtype=TEXT_COLUMNS)
+    return pd.read_csv(target, sep=table_separator(target), keep_default_na=False, na_values=[""], dtype=TEXT_COLUMNS)
 
 
 class TableError(ValueError):
@@ -121,30 +119,34 @@ def read_text_table(path: str | os.PathLike) -> pd.DataFrame:
     """
     target = Path(path)
     with _open_text(target) as handle:
-        reader = csv.reader(handle, delimiter=table_separator(target), quoting=_quoting(target),
-                            strict=True)
+        reader = csv.reader(handle, delimiter=table_separator(target), quoting=_quoting(target), strict=True)
         try:
             header = next(reader, None)
             if header is None:
                 raise TableError(f"{target}: empty file; a table starts with a header line")
             if not any(header) or len(set(header)) != len(header):
-                raise TableError(f"{target}, line {reader.line_num}: the header needs distinct "
-                                 f"column names; found {header}")
+                raise TableError(
+                    f"{target}, line {reader.line_num}: the header needs distinct column names; found {header}"
+                )
             rows = []
             for row in reader:
-                if not row:                    # an empty line
+                if not row:  # an empty line
                     continue
                 if len(row) != len(header):
-                    raise TableError(f"{target}, line {reader.line_num}: {len(row)} field(s), but "
-                                     f"the header has {len(header)} ({', '.join(header)})")
+                    raise TableError(
+                        f"{target}, line {reader.line_num}: {len(row)} field(s), but "
+                        f"the header has {len(header)} ({', '.join(header)})"
+                    )
                 rows.append(row)
         except csv.Error as error:
             raise TableError(f"{target}, line {reader.line_num}: {error}") from None
         except UnicodeDecodeError as error:
             raise TableError(f"{target}: not UTF-8 text ({error}); save it as UTF-8") from None
         except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-            raise TableError(f"{target}: not a complete gzip file ({type(error).__name__}: "
-                             f"{error}); a name ending in .gz means gzip-compressed") from None
+            raise TableError(
+                f"{target}: not a complete gzip file ({type(error).__name__}: "
+                f"{error}); a name ending in .gz means gzip-compressed"
+            ) from None
     return pd.DataFrame(rows, columns=header, dtype=object)
 
 
@@ -153,8 +155,17 @@ def count_table_rows(path: str | os.PathLike) -> int:
     of :func:`read_text_table` (empty lines skipped): a count independent of that reader and of
     everything built from its rows, so that a reconciliation starting here notices a lost row."""
     target = Path(path)
-    return len(pd.read_csv(target, sep=table_separator(target), quoting=_quoting(target),
-                           usecols=[0], dtype=str, keep_default_na=False, encoding="utf-8-sig"))
+    return len(
+        pd.read_csv(
+            target,
+            sep=table_separator(target),
+            quoting=_quoting(target),
+            usecols=[0],
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+        )
+    )
 
 
 def write_text_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
@@ -168,18 +179,28 @@ def write_text_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
             text = df[column].fillna("").astype(str)
             bad = text.str.contains(r"[\t\r\n]", regex=True)
             if bad.any():
-                raise TableError(f"{target}: column {column} holds a tab or line break "
-                                 f"({text[bad].iloc[0]!r}), which a tab-separated table cannot")
+                raise TableError(
+                    f"{target}: column {column} holds a tab or line break "
+                    f"({text[bad].iloc[0]!r}), which a tab-separated table cannot"
+                )
             if len(df.columns) == 1 and (text == "").any():
-                raise TableError(f"{target}: column {column} holds an empty cell, which in a "
-                                 "tab-separated table of one column is an empty line (skipped)")
+                raise TableError(
+                    f"{target}: column {column} holds an empty cell, which in a "
+                    "tab-separated table of one column is an empty line (skipped)"
+                )
     compression = "gzip" if target.suffix == ".gz" else None
     # CSV lines end in CRLF, as the csv module writes them by default: with '\n' line ends it
     # leaves a cell holding a lone '\r' unquoted, and that cell read back as two rows.
     line_end = "\r\n" if table_separator(target) == "," else "\n"
     with atomic_output(target) as tmp:
-        df.to_csv(tmp, sep=table_separator(target), index=False, quoting=_quoting(target),
-                  compression=compression, lineterminator=line_end)
+        df.to_csv(
+            tmp,
+            sep=table_separator(target),
+            index=False,
+            quoting=_quoting(target),
+            compression=compression,
+            lineterminator=line_end,
+        )
 
 
 def file_sha256(path: str | os.PathLike, block_bytes: int = 1 << 20) -> str:
@@ -195,8 +216,12 @@ def code_version() -> str:
     """Package version plus the git commit of the checkout when there is one."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
-            capture_output=True, text=True, check=True, timeout=10,
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return __version__
@@ -219,6 +244,7 @@ def setup_logging(log_path: str | os.PathLike | None) -> logging.Logger:
         # Appending, so that the lines of processes the job starts (rule train's training
         # processes append to this file) are not overwritten by this handler's next line.
         handlers.append(logging.FileHandler(log_path, mode="a"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     return logging.getLogger("groundprobe")

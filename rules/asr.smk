@@ -6,20 +6,20 @@ rule asr:
         # format, label (caption_kind) and the parser used (read_as)
         words=directory("results/asr/{block}"),
         qc="results/qc/asr/{block}.tsv",
+    log:
+        "results/logs/asr/{block}.log",
+    benchmark:
+        "results/benchmarks/asr/{block}.tsv"
+    conda:
+        "../envs/download.yaml"
+    resources:
+        **job_resources("asr", shards=SHARDS_PER_BLOCK),
     params:
         # The caption language check (groundprobe.captions.caption_language): what it accepts decides results.
         caption_languages=config["download"]["caption_languages"],
         language=config["asr"]["language"],
         # The local caption files' content: editing one reruns this block (a touch does not).
         captions=local_input_fingerprint("captions"),
-    log:
-        "results/logs/asr/{block}.log",
-    benchmark:
-        "results/benchmarks/asr/{block}.tsv"
-    resources:
-        **job_resources("asr", shards=SHARDS_PER_BLOCK),
-    conda:
-        "../envs/download.yaml"
     script:
         "../workflow_scripts/asr.py"
 
@@ -31,16 +31,16 @@ rule vocab:
         manifest="results/manifest.tsv",
     output:
         vocab="results/vocab.tsv",
-    params:
-        min_count=config["asr"]["min_count"],
-        max_size=config["asr"]["max_size"],
     log:
         "results/logs/vocab.log",
     benchmark:
         "results/benchmarks/vocab.tsv"
-    resources:
-        **job_resources("vocab"),
     conda:
         "../envs/download.yaml"
+    resources:
+        **job_resources("vocab"),
+    params:
+        min_count=config["asr"]["min_count"],
+        max_size=config["asr"]["max_size"],
     script:
         "../workflow_scripts/vocab.py"

@@ -39,9 +39,7 @@ CURATION_ENTRIES = (
 )
 CURATION_SEEDS = [config["train"]["seed"] + offset for offset in range(config["curation"]["seeds"])]
 CURATED_MODELS = [
-    f"curated/{strategy}/{label}/seed{seed}"
-    for strategy, label, _ in CURATION_ENTRIES
-    for seed in CURATION_SEEDS
+    f"curated/{strategy}/{label}/seed{seed}" for strategy, label, _ in CURATION_ENTRIES for seed in CURATION_SEEDS
 ]
 
 # CrossTask: the models whose step localisation is compared (crosstask.models, else the reported
@@ -181,10 +179,9 @@ def local_input_fingerprint(kind):
 
     def fingerprint(wildcards):
         manifest = manifest_of_shard(wildcards)
-        if not Path(manifest).exists():          # a per-block target asked for on a fresh run
+        if not Path(manifest).exists():  # a per-block target asked for on a fresh run
             return NoLocalFiles()
-        shards = {shard: shard_input_fingerprint(manifest, shard, kind)
-                  for shard in block_shards(wildcards.block)}
+        shards = {shard: shard_input_fingerprint(manifest, shard, kind) for shard in block_shards(wildcards.block)}
         return {shard: value for shard, value in shards.items() if value} or NoLocalFiles()
 
     return fingerprint
@@ -195,10 +192,10 @@ def stage_qc_tables(wildcards):
     of the reported model included."""
     blocks = block_ids()
     tables = expand("results/qc/download/{shard}.tsv", shard=shard_ids())
-    tables += expand("results/qc/{stage}/{block}.tsv", stage=[stage for stage in QC_STAGES if stage != "download"], block=blocks)
-    return tables + expand(
-        "results/qc/evaluate/{model}/{block}.tsv", model=config["evaluate"]["model"], block=blocks
+    tables += expand(
+        "results/qc/{stage}/{block}.tsv", stage=[stage for stage in QC_STAGES if stage != "download"], block=blocks
     )
+    return tables + expand("results/qc/evaluate/{model}/{block}.tsv", model=config["evaluate"]["model"], block=blocks)
 
 
 def other_corpora_scores(wildcards):
@@ -257,8 +254,7 @@ def instructional_sources_input(wildcards):
 def study_sources(wildcards):
     """The study's sources tables: corpus.sources and, when in use, the curation target's and the
     instructional corpus's."""
-    return [config["corpus"]["sources"], *target_sources_input(wildcards),
-            *instructional_sources_input(wildcards)]
+    return [config["corpus"]["sources"], *target_sources_input(wildcards), *instructional_sources_input(wildcards)]
 
 
 def crosstask_sources():
@@ -373,9 +369,7 @@ def model_spec(wildcards):
         return {}
     models = config["train"]["models"]
     if wildcards.model not in models:
-        raise ValueError(
-            f"model '{wildcards.model}' is not configured; train.models has: {', '.join(models)}"
-        )
+        raise ValueError(f"model '{wildcards.model}' is not configured; train.models has: {', '.join(models)}")
     return models[wildcards.model]
 
 
@@ -384,11 +378,7 @@ def curation_params(*keys):
     clips, so that changing an unused key reruns nothing. Never an execution setting (device,
     block_videos: groundprobe.config.EXECUTION_SETTINGS), which the scripts read from the config."""
     curation = config["curation"]
-    return {
-        key: curation[key]
-        for key in keys
-        if key != "window_s" or curation["clips"] == "uniform"
-    }
+    return {key: curation[key] for key in keys if key != "window_s" or curation["clips"] == "uniform"}
 
 
 def job_resources(rule, threads=1, device="auto", shards=1):

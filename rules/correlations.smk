@@ -6,17 +6,16 @@ rule correlations:
         categories="results/auc_by_category_all.csv",
         manifest="results/manifest.tsv",
     output:
-        csv=report("results/correlations.csv", caption="../report/correlations.rst",
-                   category="5. Instructional videos"),
-    params:
-        correlations=config["analysis"]["correlations"],
+        csv=report("results/correlations.csv", caption="../report/correlations.rst", category="5. Instructional videos"),
     log:
         "results/logs/correlations.log",
     benchmark:
         "results/benchmarks/correlations.tsv"
-    resources:
-        **job_resources("correlations"),
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **job_resources("correlations"),
+    params:
+        correlations=config["analysis"]["correlations"],
     script:
         "../workflow_scripts/correlations.py"

@@ -12,10 +12,10 @@ rule crosstask_sources:
         "results/logs/crosstask_sources.log",
     benchmark:
         "results/benchmarks/crosstask_sources.tsv"
-    resources:
-        **job_resources("crosstask_sources"),
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **job_resources("crosstask_sources"),
     script:
         "../workflow_scripts/crosstask_sources.py"
 
@@ -29,16 +29,16 @@ checkpoint crosstask_manifest:
         study="results/manifest.tsv",
     output:
         manifest="results/crosstask/manifest.tsv",
-    params:
-        shard_size=config["corpus"]["shard_size"],
     log:
         "results/logs/crosstask_manifest.log",
     benchmark:
         "results/benchmarks/crosstask_manifest.tsv"
-    resources:
-        **job_resources("crosstask_manifest"),
     conda:
         "../envs/download.yaml"
+    resources:
+        **job_resources("crosstask_manifest"),
+    params:
+        shard_size=config["corpus"]["shard_size"],
     script:
         "../workflow_scripts/crosstask_manifest.py"
 
@@ -57,23 +57,22 @@ rule crosstask:
         annotation_files=crosstask_annotation_files,
         videos=config["crosstask"]["videos"],
     output:
-        recall=report("results/crosstask_recall.csv", caption="../report/crosstask_recall.rst",
-                      category="7. CrossTask"),
+        recall=report("results/crosstask_recall.csv", caption="../report/crosstask_recall.rst", category="7. CrossTask"),
         by_video="results/crosstask/recall_by_video.csv",
         qc="results/crosstask/qc.csv",
+    log:
+        "results/logs/crosstask.log",
+    benchmark:
+        "results/benchmarks/crosstask.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        **job_resources("crosstask", config["train"]["threads"], config["train"]["device"]),
     params:
         models=CROSSTASK_MODELS,
         window_s=config["crosstask"]["window_s"],
         stride_s=config["crosstask"]["stride_s"],
         prediction=config["crosstask"]["prediction"],
-    log:
-        "results/logs/crosstask.log",
-    benchmark:
-        "results/benchmarks/crosstask.tsv"
-    threads: config["train"]["threads"]
-    resources:
-        **job_resources("crosstask", config["train"]["threads"], config["train"]["device"]),
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow_scripts/crosstask.py"

@@ -9,12 +9,12 @@ rule video_embeddings:
         # {shard}.npz per shard
         npz=directory("results/curation/embeddings/{block}"),
         qc="results/qc/video_embeddings/{block}.tsv",
-    params:
-        curation=curation_params("clips", "window_s", "embedding", "streams"),
     log:
         "results/logs/video_embeddings/{block}.log",
     benchmark:
         "results/benchmarks/video_embeddings/{block}.tsv"
+    conda:
+        "../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
         **job_resources(
@@ -23,8 +23,8 @@ rule video_embeddings:
             config["curation"]["device"],
             shards=SHARDS_PER_BLOCK,
         ),
-    conda:
-        "../envs/torch.yaml"
+    params:
+        curation=curation_params("clips", "window_s", "embedding", "streams"),
     script:
         "../workflow_scripts/video_embeddings.py"
 
@@ -35,19 +35,23 @@ rule curate:
         target=per_block("results/curation/embeddings/{block}", TARGET_CORPUS),
         manifest="results/manifest.tsv",
     output:
-        tsv=report("results/curation/{strategy}_{budget}.tsv", caption="../report/curation.rst",
-                   category="6. Curation", subcategory="{strategy}"),
-    params:
-        budget=lambda wildcards: CURATION_BUDGETS[wildcards.budget],
-        curation=curation_params("knn_pool_factor", "heuristic", "seed", "seeds"),
+        tsv=report(
+            "results/curation/{strategy}_{budget}.tsv",
+            caption="../report/curation.rst",
+            category="6. Curation",
+            subcategory="{strategy}",
+        ),
     log:
         "results/logs/curate/{strategy}_{budget}.log",
     benchmark:
         "results/benchmarks/curate/{strategy}_{budget}.tsv"
+    conda:
+        "../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
         **job_resources("curate", config["train"]["threads"], config["curation"]["device"]),
-    conda:
-        "../envs/torch.yaml"
+    params:
+        budget=lambda wildcards: CURATION_BUDGETS[wildcards.budget],
+        curation=curation_params("knn_pool_factor", "heuristic", "seed", "seeds"),
     script:
         "../workflow_scripts/curate.py"

@@ -1,18 +1,18 @@
 rule demo_corpus:
     output:
+        **demo_optional_outputs(),
         sources=f"{config['demo_corpus']['out_dir']}/sources.tsv",
         truth=f"{config['demo_corpus']['out_dir']}/planted_truth.json",
-        **demo_optional_outputs(),
-    params:
-        demo=config["demo_corpus"],
     log:
         "results/logs/demo_corpus.log",
     benchmark:
         "results/benchmarks/demo_corpus.tsv"
+    conda:
+        "../envs/download.yaml"
     threads: 2
     resources:
         **job_resources("demo_corpus"),
-    conda:
-        "../envs/download.yaml"
+    params:
+        demo=config["demo_corpus"],
     script:
         "../workflow_scripts/demo_corpus.py"

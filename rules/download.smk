@@ -4,6 +4,14 @@ rule download:
     output:
         table="results/download/{shard}.tsv",
         qc="results/qc/download/{shard}.tsv",
+    log:
+        "results/logs/download/{shard}.log",
+    benchmark:
+        "results/benchmarks/download/{shard}.tsv"
+    conda:
+        "../envs/download.yaml"
+    resources:
+        **job_resources("download"),
     params:
         download_dir=config["download"]["dir"],
         # The settings that decide what a video yields. Politeness, retries, timeouts, cookies and
@@ -12,8 +20,7 @@ rule download:
         # shard's table and so rerun every later stage. Listed key by key in this order, so that
         # the params recorded by existing runs stay equal whatever the config's key order.
         selection={
-            key: config["download"][key]
-            for key in ("format", "max_height", "caption_languages", "caption_kinds")
+            key: config["download"][key] for key in ("format", "max_height", "caption_languages", "caption_kinds")
         },
         # null: one segment's length, as a shorter video yields no segment.
         min_duration_s=(
@@ -21,14 +28,6 @@ rule download:
             if config["download"]["min_duration_s"] is None
             else config["download"]["min_duration_s"]
         ),
-    log:
-        "results/logs/download/{shard}.log",
-    benchmark:
-        "results/benchmarks/download/{shard}.tsv"
-    resources:
-        **job_resources("download"),
-    conda:
-        "../envs/download.yaml"
     script:
         "../workflow_scripts/download.py"
 
@@ -41,15 +40,15 @@ rule prune_videos:
         features_3d="results/features/3d/{block}",
     output:
         table="results/download/pruned/{block}.tsv",
-    params:
-        download_dir=config["download"]["dir"],
     log:
         "results/logs/prune_videos/{block}.log",
     benchmark:
         "results/benchmarks/prune_videos/{block}.tsv"
-    resources:
-        **job_resources("prune_videos", shards=SHARDS_PER_BLOCK),
     conda:
         "../envs/download.yaml"
+    resources:
+        **job_resources("prune_videos", shards=SHARDS_PER_BLOCK),
+    params:
+        download_dir=config["download"]["dir"],
     script:
         "../workflow_scripts/prune_videos.py"

@@ -12,13 +12,11 @@ rule evaluate:
         "results/logs/evaluate/{model}/{block}.log",
     benchmark:
         "results/benchmarks/evaluate/{model}/{block}.tsv"
-    threads: config["train"]["threads"]
-    resources:
-        **job_resources(
-            "evaluate", config["train"]["threads"], config["train"]["device"], shards=SHARDS_PER_BLOCK
-        ),
     conda:
         "../envs/torch.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        **job_resources("evaluate", config["train"]["threads"], config["train"]["device"], shards=SHARDS_PER_BLOCK),
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -28,16 +26,17 @@ rule auc_by_video:
         scores=per_block(f"results/evaluate/{config['evaluate']['model']}/{{block}}"),
         manifest="results/manifest.tsv",
     output:
-        csv=report("results/auc_by_video.csv", caption="../report/auc_by_video.rst",
-                   category="2. Grounding by category"),
+        csv=report(
+            "results/auc_by_video.csv", caption="../report/auc_by_video.rst", category="2. Grounding by category"
+        ),
     log:
         "results/logs/auc_by_video.log",
     benchmark:
         "results/benchmarks/auc_by_video.tsv"
-    resources:
-        **job_resources("auc_by_video"),
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **job_resources("auc_by_video"),
     script:
         "../workflow_scripts/auc_by_video.py"
 
@@ -50,19 +49,23 @@ rule auc_by_category:
         # Videos are deleted once a shard's features exist, if so configured.
         pruned=pruned_video_tables,
     output:
-        csv=report("results/auc_by_category.csv", caption="../report/auc_by_category.rst",
-                   category="2. Grounding by category"),
-        all=report("results/auc_by_category_all.csv", caption="../report/auc_by_category_all.rst",
-                   category="2. Grounding by category"),
-    params:
-        evaluate=config["evaluate"],
+        csv=report(
+            "results/auc_by_category.csv", caption="../report/auc_by_category.rst", category="2. Grounding by category"
+        ),
+        all=report(
+            "results/auc_by_category_all.csv",
+            caption="../report/auc_by_category_all.rst",
+            category="2. Grounding by category",
+        ),
     log:
         "results/logs/auc_by_category.log",
     benchmark:
         "results/benchmarks/auc_by_category.tsv"
-    resources:
-        **job_resources("auc_by_category"),
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **job_resources("auc_by_category"),
+    params:
+        evaluate=config["evaluate"],
     script:
         "../workflow_scripts/auc_by_category.py"

@@ -6,18 +6,12 @@ rule features_2d:
         # {shard}.h5 per shard
         h5=directory("results/features/2d/{block}"),
         qc="results/qc/features_2d/{block}.tsv",
-    params:
-        stream="2d",
-        # Only this stream's result settings, so that changing the other stream, another
-        # backbone's setting or an execution setting (threads, device, batch size, decoding;
-        # groundprobe.config) reruns nothing.
-        features=features_params(config["features"], "2d"),
-        # The local video files' content: editing one reruns this block (a touch does not).
-        videos=local_input_fingerprint("videos"),
     log:
         "results/logs/features_2d/{block}.log",
     benchmark:
         "results/benchmarks/features_2d/{block}.tsv"
+    conda:
+        "../envs/torch.yaml"
     threads: config["features"]["threads"]
     resources:
         **job_resources(
@@ -26,8 +20,14 @@ rule features_2d:
             config["features"]["device"],
             shards=SHARDS_PER_BLOCK,
         ),
-    conda:
-        "../envs/torch.yaml"
+    params:
+        stream="2d",
+        # Only this stream's result settings, so that changing the other stream, another
+        # backbone's setting or an execution setting (threads, device, batch size, decoding;
+        # groundprobe.config) reruns nothing.
+        features=features_params(config["features"], "2d"),
+        # The local video files' content: editing one reruns this block (a touch does not).
+        videos=local_input_fingerprint("videos"),
     script:
         "../workflow_scripts/features.py"
 
@@ -40,10 +40,6 @@ use rule features_2d as features_3d with:
         # {shard}.h5 per shard
         h5=directory("results/features/3d/{block}"),
         qc="results/qc/features_3d/{block}.tsv",
-    params:
-        stream="3d",
-        features=features_params(config["features"], "3d"),
-        videos=local_input_fingerprint("videos"),
     log:
         "results/logs/features_3d/{block}.log",
     benchmark:
@@ -55,3 +51,7 @@ use rule features_2d as features_3d with:
             config["features"]["device"],
             shards=SHARDS_PER_BLOCK,
         ),
+    params:
+        stream="3d",
+        features=features_params(config["features"], "3d"),
+        videos=local_input_fingerprint("videos"),

@@ -10,9 +10,9 @@ rule funnel:
         "results/logs/funnel.log",
     benchmark:
         "results/benchmarks/funnel.tsv"
-    resources:
-        **job_resources("funnel"),
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **job_resources("funnel"),
     script:
         "../workflow_scripts/funnel.py"

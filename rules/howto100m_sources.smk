@@ -10,16 +10,16 @@ if config["howto100m"]["videos"]:
             sources="results/howto100m/sources.tsv",
             # <video_id>.vtt per video with captions
             captions=directory("results/howto100m/captions"),
-        params:
-            videos_dir=config["howto100m"]["videos_dir"],
-            size=config["howto100m"]["size"],
         log:
             "results/logs/howto100m_sources.log",
         benchmark:
             "results/benchmarks/howto100m_sources.tsv"
-        resources:
-            **job_resources("howto100m_sources"),
         conda:
             "../envs/download.yaml"
+        resources:
+            **job_resources("howto100m_sources"),
+        params:
+            videos_dir=config["howto100m"]["videos_dir"],
+            size=config["howto100m"]["size"],
         script:
             "../workflow_scripts/howto100m_sources.py"

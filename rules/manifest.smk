@@ -5,15 +5,15 @@ checkpoint manifest:
         instructional=instructional_sources_input,
     output:
         manifest="results/manifest.tsv",
-    params:
-        shard_size=config["corpus"]["shard_size"],
     log:
         "results/logs/manifest.log",
     benchmark:
         "results/benchmarks/manifest.tsv"
-    resources:
-        **job_resources("manifest"),
     conda:
         "../envs/download.yaml"
+    resources:
+        **job_resources("manifest"),
+    params:
+        shard_size=config["corpus"]["shard_size"],
     script:
         "../workflow_scripts/manifest.py"

@@ -1,23 +1,24 @@
 rule model_comparison:
     input:
         diverse=per_block(f"results/evaluate/{config['analysis']['model_comparison']['diverse']}/{{block}}"),
-        instructional=per_block(
-            f"results/evaluate/{config['analysis']['model_comparison']['instructional']}/{{block}}"
-        ),
+        instructional=per_block(f"results/evaluate/{config['analysis']['model_comparison']['instructional']}/{{block}}"),
         # Split and human instructional label of every video.
         manifest="results/manifest.tsv",
     output:
-        csv=report("results/model_comparison.csv", caption="../report/model_comparison.rst",
-                   category="5. Instructional videos"),
-    params:
-        models=config["analysis"]["model_comparison"],
+        csv=report(
+            "results/model_comparison.csv",
+            caption="../report/model_comparison.rst",
+            category="5. Instructional videos",
+        ),
     log:
         "results/logs/model_comparison.log",
     benchmark:
         "results/benchmarks/model_comparison.tsv"
-    resources:
-        **job_resources("model_comparison"),
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **job_resources("model_comparison"),
+    params:
+        models=config["analysis"]["model_comparison"],
     script:
         "../workflow_scripts/model_comparison.py"

@@ -12,16 +12,16 @@ rule probe:
     output:
         probe="results/probes/{corpus}/{model}.tsv",
         ranks="results/probes/{corpus}/{model}.ranks.tsv.gz",
-    params:
-        retrieval=result_params(config["retrieval"], "retrieval"),
     log:
         "results/logs/probe/{corpus}/{model}.log",
     benchmark:
         "results/benchmarks/probe/{corpus}/{model}.tsv"
+    conda:
+        "../envs/torch.yaml"
     threads: config["train"]["threads"]
     resources:
         **job_resources("probe", config["train"]["threads"], config["train"]["device"]),
-    conda:
-        "../envs/torch.yaml"
+    params:
+        retrieval=result_params(config["retrieval"], "retrieval"),
     script:
         "../workflow_scripts/probe.py"

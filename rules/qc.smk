@@ -10,17 +10,18 @@ rule qc:
         other_scores=other_corpora_scores,
     output:
         qc=report("results/qc.csv", caption="../report/qc.rst", category="1. Corpus"),
-        reconciliation=report("results/reconciliation.tsv", caption="../report/reconciliation.rst",
-                              category="1. Corpus"),
-    params:
-        stage_order=QC_STAGES + ["evaluate"],
+        reconciliation=report(
+            "results/reconciliation.tsv", caption="../report/reconciliation.rst", category="1. Corpus"
+        ),
     log:
         "results/logs/qc.log",
     benchmark:
         "results/benchmarks/qc.tsv"
-    resources:
-        **job_resources("qc"),
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **job_resources("qc"),
+    params:
+        stage_order=QC_STAGES + ["evaluate"],
     script:
         "../workflow_scripts/qc.py"

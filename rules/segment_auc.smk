@@ -15,9 +15,9 @@ rule segment_auc:
         "results/logs/segment_auc/{block}.log",
     benchmark:
         "results/benchmarks/segment_auc/{block}.tsv"
-    resources:
-        **job_resources("segment_auc", shards=SHARDS_PER_BLOCK),
     conda:
         "../envs/analysis.yaml"
+    resources:
+        **job_resources("segment_auc", shards=SHARDS_PER_BLOCK),
     script:
         "../workflow_scripts/segment_auc.py"

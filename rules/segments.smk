@@ -9,15 +9,15 @@ rule segments:
         # arrays, read per video by rule train (groundprobe.captions.segments)
         segments=directory("results/segments/{block}"),
         qc="results/qc/segments/{block}.tsv",
-    params:
-        segments=config["segments"],
     log:
         "results/logs/segments/{block}.log",
     benchmark:
         "results/benchmarks/segments/{block}.tsv"
-    resources:
-        **job_resources("segments", shards=SHARDS_PER_BLOCK),
     conda:
         "../envs/torch.yaml"
+    resources:
+        **job_resources("segments", shards=SHARDS_PER_BLOCK),
+    params:
+        segments=config["segments"],
     script:
         "../workflow_scripts/segments.py"

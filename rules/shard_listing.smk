@@ -10,14 +10,14 @@ rule shard_listing:
         blocks=lambda wildcards: expand(SHARD_LISTINGS[wildcards.kind][0], block=block_ids(wildcards.corpus)),
     output:
         listing="results/shards/{corpus}/{kind}.txt",
-    params:
-        suffix=lambda wildcards: SHARD_LISTINGS[wildcards.kind][1],
     log:
         "results/logs/shard_listing/{corpus}/{kind}.log",
     localrule: True
-    resources:
-        **job_resources("shard_listing"),
     conda:
         "../envs/download.yaml"
+    resources:
+        **job_resources("shard_listing"),
+    params:
+        suffix=lambda wildcards: SHARD_LISTINGS[wildcards.kind][1],
     script:
         "../workflow_scripts/shard_listing.py"

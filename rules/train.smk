@@ -12,20 +12,20 @@ rule train:
     output:
         checkpoint="results/models/{model}/checkpoint.pt",
         log_tsv="results/models/{model}/train_log.tsv",
+    log:
+        "results/logs/train/{model}.log",
+    benchmark:
+        "results/benchmarks/train/{model}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        **job_resources("train", config["train"]["threads"], config["train"]["device"]),
     params:
         model_spec=model_spec,
         model=config["model"],
         train=training_params,
         draw=curation_draw,
         segments=config["segments"],
-    log:
-        "results/logs/train/{model}.log",
-    benchmark:
-        "results/benchmarks/train/{model}.tsv"
-    threads: config["train"]["threads"]
-    resources:
-        **job_resources("train", config["train"]["threads"], config["train"]["device"]),
-    conda:
-        "../envs/torch.yaml"
     script:
         "../workflow_scripts/train.py"

@@ -11,9 +11,9 @@ if config["yt8m"]["ids"]:
             "results/logs/yt8m_sources.log",
         benchmark:
             "results/benchmarks/yt8m_sources.tsv"
-        resources:
-            **job_resources("yt8m_sources"),
         conda:
             "../envs/download.yaml"
+        resources:
+            **job_resources("yt8m_sources"),
         script:
             "../workflow_scripts/yt8m_sources.py"

@@ -14,10 +14,8 @@ from hypothesis.configuration import set_hypothesis_home_dir
 # 2-core machine's timing is noise). 'fuzz' searches deeper, by hand:
 # python3 -m pytest --hypothesis-profile=fuzz tests/test_caption_properties.py tests/test_table_properties.py
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "groundprobe-hypothesis")
-settings.register_profile("groundprobe", database=None, deadline=None, derandomize=True,
-                          max_examples=100)
-settings.register_profile("fuzz", parent=settings.get_profile("groundprobe"), derandomize=False,
-                          max_examples=5000)
+settings.register_profile("groundprobe", database=None, deadline=None, derandomize=True, max_examples=100)
+settings.register_profile("fuzz", parent=settings.get_profile("groundprobe"), derandomize=False, max_examples=5000)
 settings.load_profile("groundprobe")
 
 
@@ -28,13 +26,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
 
 
-def make_test_video(path: Path, seconds: float, size: str = "64x48", fps: int = 30,
-                    output_args: tuple[str, ...] = ()) -> Path:
+def make_test_video(
+    path: Path, seconds: float, size: str = "64x48", fps: int = 30, output_args: tuple[str, ...] = ()
+) -> Path:
     """A real H.264 mp4 from ffmpeg's test pattern source (independent of the project's code);
     ``output_args``: further ffmpeg output options (filters, keyframe interval, muxer flags)."""
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
-         "-t", str(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p", *output_args, str(path)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={size}:rate={fps}",
+            "-t",
+            str(seconds),
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            *output_args,
+            str(path),
+        ],
         check=True,
     )
     return path
@@ -48,7 +63,7 @@ FASTSTART = ("-movflags", "+faststart")
 def cut_in_half(path: Path, out: Path) -> Path:
     """The first half of ``path``'s bytes as ``out``: a file cut off mid-copy or mid-download."""
     data = path.read_bytes()
-    out.write_bytes(data[:len(data) // 2])
+    out.write_bytes(data[: len(data) // 2])
     return out
 
 
@@ -88,8 +103,8 @@ def descendant_processes() -> dict[int, str]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        names[int(entry.name)] = stat[stat.index("(") + 1:stat.rindex(")")]
-        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2:].split()[1])
+        names[int(entry.name)] = stat[stat.index("(") + 1 : stat.rindex(")")]
+        parents[int(entry.name)] = int(stat[stat.rindex(")") + 2 :].split()[1])
     found, frontier = {}, {os.getpid()}
     while frontier:
         frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in found}

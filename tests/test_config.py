@@ -21,42 +21,56 @@ def test_default_config_is_valid(config):
 
 def test_every_schema_key_has_a_default_in_config_yaml(config):
     """config.yaml writes every parameter: each required key of the schema is present."""
+
     def walk(schema, node, path):
         for key in schema.get("required", []):
             assert key in node, f"config.yaml lacks {'.'.join(path + [key])}"
         for key, sub in schema.get("properties", {}).items():
             if key in node and isinstance(sub, dict) and sub.get("type") == "object":
                 walk(sub, node[key], path + [key])
+
     walk(load_yaml(SCHEMA), config, [])
 
 
-@pytest.mark.parametrize("path, value, expected", [
-    (("train", "lr"), 0, "config key 'train.lr'.*allowed: > 0"),
-    (("features", "2d", "backbone"), "vgg",
-     "config key 'features.2d.backbone'.*one of 'efficientnet_lite0', 'inception_v3'"),
-    (("features", "3d", "backbone"), "s3d", "config key 'features.3d.backbone'.*one of 's3dg', 's3d_kinetics'"),
-    (("features", "3d", "s3dg_padding"), "same", "config key 'features.3d.s3dg_padding'.*one of 'port', 'tf_same'"),
-    (("segments", "length_s"), "five", "config key 'segments.length_s'.*of type integer"),
-    (("features", "device"), "tpu", "config key 'features.device'.*one of 'auto', 'cpu', 'cuda'"),
-    (("demo_corpus", "duration_s"), [20], "config key 'demo_corpus.duration_s'.*at least 2 items"),
-    (("download", "caption_kinds"), ["asr"], "config key 'download.caption_kinds.0'.*one of 'auto', 'manual'"),
-    (("download", "socket_timeout_s"), 0, "config key 'download.socket_timeout_s'.*allowed: > 0"),
-    (("analysis", "model_comparison", "diverse"), "M-Diverse",
-     "config key 'analysis.model_comparison.diverse'.*matching"),
-    (("analysis", "model_comparison", "instructional"), "howto",
-     r"config key 'analysis.model_comparison.instructional': 'howto' is not a trained model; "
-     r"allowed: one of diverse, instructional \(train.models\)"),
-    (("corpus", "target_sources"), "", "config key 'curation.enabled': true, but corpus.target_sources is empty"),
-    (("curation", "baseline"), "everything", "config key 'curation.baseline': 'everything' is not a trained model"),
-    (("curation", "embedding"), "clip", "config key 'curation.embedding': 'clip' is neither 'features' nor"),
-    (("curation", "clips"), "events", "config key 'curation.events': empty, but curation.clips is 'events'"),
-    (("curation", "budgets"), ["5 %"], "config key 'curation.budgets.0'"),
-    (("curation", "budgets"), [0], "config key 'curation.budgets.0'"),
-    (("curation", "budgets"), [1], "config key 'curation.budgets.0'"),
-    (("curation", "budgets"), ["5%", "1"], "config key 'curation.budgets.1': budget '1': .*count >= 2"),
-    (("curation", "budgets"), ["5%", "5.0%"], "name the same budget more than once [(]5pct[)]"),
-    (("curation", "strategies"), ["greedy"], "config key 'curation.strategies.0'.*'random', 'heuristic'"),
-])
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("train", "lr"), 0, "config key 'train.lr'.*allowed: > 0"),
+        (
+            ("features", "2d", "backbone"),
+            "vgg",
+            "config key 'features.2d.backbone'.*one of 'efficientnet_lite0', 'inception_v3'",
+        ),
+        (("features", "3d", "backbone"), "s3d", "config key 'features.3d.backbone'.*one of 's3dg', 's3d_kinetics'"),
+        (("features", "3d", "s3dg_padding"), "same", "config key 'features.3d.s3dg_padding'.*one of 'port', 'tf_same'"),
+        (("segments", "length_s"), "five", "config key 'segments.length_s'.*of type integer"),
+        (("features", "device"), "tpu", "config key 'features.device'.*one of 'auto', 'cpu', 'cuda'"),
+        (("demo_corpus", "duration_s"), [20], "config key 'demo_corpus.duration_s'.*at least 2 items"),
+        (("download", "caption_kinds"), ["asr"], "config key 'download.caption_kinds.0'.*one of 'auto', 'manual'"),
+        (("download", "socket_timeout_s"), 0, "config key 'download.socket_timeout_s'.*allowed: > 0"),
+        (
+            ("analysis", "model_comparison", "diverse"),
+            "M-Diverse",
+            "config key 'analysis.model_comparison.diverse'.*matching",
+        ),
+        (
+            ("analysis", "model_comparison", "instructional"),
+            "howto",
+            r"config key 'analysis.model_comparison.instructional': 'howto' is not a trained model; "
+            r"allowed: one of diverse, instructional \(train.models\)",
+        ),
+        (("corpus", "target_sources"), "", "config key 'curation.enabled': true, but corpus.target_sources is empty"),
+        (("curation", "baseline"), "everything", "config key 'curation.baseline': 'everything' is not a trained model"),
+        (("curation", "embedding"), "clip", "config key 'curation.embedding': 'clip' is neither 'features' nor"),
+        (("curation", "clips"), "events", "config key 'curation.events': empty, but curation.clips is 'events'"),
+        (("curation", "budgets"), ["5 %"], "config key 'curation.budgets.0'"),
+        (("curation", "budgets"), [0], "config key 'curation.budgets.0'"),
+        (("curation", "budgets"), [1], "config key 'curation.budgets.0'"),
+        (("curation", "budgets"), ["5%", "1"], "config key 'curation.budgets.1': budget '1': .*count >= 2"),
+        (("curation", "budgets"), ["5%", "5.0%"], "name the same budget more than once [(]5pct[)]"),
+        (("curation", "strategies"), ["greedy"], "config key 'curation.strategies.0'.*'random', 'heuristic'"),
+    ],
+)
 def test_invalid_value_names_key_and_what_is_allowed(config, path, value, expected):
     bad = copy.deepcopy(config)
     node = bad
@@ -94,11 +108,14 @@ def test_crosstask_models_and_task_set_are_checked_against_the_rest(config):
     validate_config(bad, SCHEMA)
 
 
-@pytest.mark.parametrize("stream, settings, expected", [
-    ("3d", {"backbone": "s3dg", "frame_size": 225}, "'features.3d.frame_size': 225 is not a multiple of 2"),
-    ("3d", {"backbone": "s3dg", "fps": 25}, "'features.3d.fps': 25 is not a multiple of 2"),
-    ("2d", {"backbone": "inception_v3", "resize": 299, "crop": 64}, "'features.2d.crop'.*allowed: >= 75"),
-])
+@pytest.mark.parametrize(
+    "stream, settings, expected",
+    [
+        ("3d", {"backbone": "s3dg", "frame_size": 225}, "'features.3d.frame_size': 225 is not a multiple of 2"),
+        ("3d", {"backbone": "s3dg", "fps": 25}, "'features.3d.fps': 25 is not a multiple of 2"),
+        ("2d", {"backbone": "inception_v3", "resize": 299, "crop": 64}, "'features.2d.crop'.*allowed: >= 75"),
+    ],
+)
 def test_backbone_specific_frame_rules(config, stream, settings, expected):
     """S3D-G folds 2x2x2 blocks (even frame counts and sizes); Inception-v3 needs >= 75 pixels."""
     bad = copy.deepcopy(config)
@@ -106,8 +123,9 @@ def test_backbone_specific_frame_rules(config, stream, settings, expected):
     with pytest.raises(ConfigError, match=expected):
         validate_config(bad, SCHEMA)
     # The rule belongs to the backbone: the other backbone of the stream accepts the same sizes.
-    bad["features"][stream]["backbone"] = {"s3dg": "s3d_kinetics",
-                                           "inception_v3": "efficientnet_lite0"}[settings["backbone"]]
+    bad["features"][stream]["backbone"] = {"s3dg": "s3d_kinetics", "inception_v3": "efficientnet_lite0"}[
+        settings["backbone"]
+    ]
     validate_config(bad, SCHEMA)
 
 
@@ -159,8 +177,12 @@ def test_every_integer_key_refuses_a_float(config):
     """JSON Schema's integer admits 5.0 (segments.length_s: 5.0 then crashed in numpy, and
     corpus.shard_size: 16.0 in a '{:d}' format): here every integer key refuses it at start-up."""
     keys = list(integer_keys(load_yaml(SCHEMA), config))
-    assert {("segments", "length_s"), ("corpus", "shard_size"), ("resources", "default", "mem_mb"),
-            ("demo_corpus", "width")} <= set(keys) and len(keys) > 30
+    assert {
+        ("segments", "length_s"),
+        ("corpus", "shard_size"),
+        ("resources", "default", "mem_mb"),
+        ("demo_corpus", "width"),
+    } <= set(keys) and len(keys) > 30
     bad = copy.deepcopy(config)
     for path in keys:
         node = bad
@@ -173,5 +195,7 @@ def test_every_integer_key_refuses_a_float(config):
         name = ".".join(map(str, path))
         assert f"config key '{name}': " in str(error.value), name
     value = float(config["segments"]["length_s"])
-    assert (f"config key 'segments.length_s': {value} is not of type 'integer'; allowed: of type "
-            f"integer: a whole number without a decimal point ({int(value)}, not {value})") in str(error.value)
+    assert (
+        f"config key 'segments.length_s': {value} is not of type 'integer'; allowed: of type "
+        f"integer: a whole number without a decimal point ({int(value)}, not {value})"
+    ) in str(error.value)

@@ -18,20 +18,37 @@ import yaml
 
 from groundprobe.ingest.manifest import SHARDS_PER_BLOCK
 from tiny_workflow import ROOT, planned_jobs, snakemake
+
 pytestmark = pytest.mark.workflow
 
-SHARDS = (15, 35)       # 2 and 4 blocks, the last one partial
-SHARD_SIZE = 5          # more than any rule's jobs per shard, so that per-video shows as a slope
+SHARDS = (15, 35)  # 2 and 4 blocks, the last one partial
+SHARD_SIZE = 5  # more than any rule's jobs per shard, so that per-video shows as a slope
 # The per-shard and per-block stages (jobs per shard or block) of the default target with the
 # model comparison on and videos deleted after features (prune_videos); evaluate runs for both
 # compared models.
 PER_SHARD = {"download": 1}
-PER_BLOCK = {"features_2d": 1, "features_3d": 1, "asr": 1, "segments": 1, "prune_videos": 1,
-             "evaluate": 2, "segment_auc": 1}
+PER_BLOCK = {
+    "features_2d": 1,
+    "features_3d": 1,
+    "asr": 1,
+    "segments": 1,
+    "prune_videos": 1,
+    "evaluate": 2,
+    "segment_auc": 1,
+}
 # Rules that run once per run, whatever the corpus size (train: the two compared models;
 # shard_listing: the asr, segments and two feature listings that vocab and train read).
-AGGREGATE = {"vocab": 1, "train": 2, "auc_by_video": 1, "qc": 1, "auc_by_category": 1,
-             "funnel": 1, "model_comparison": 1, "all": 1, "shard_listing": 4}
+AGGREGATE = {
+    "vocab": 1,
+    "train": 2,
+    "auc_by_video": 1,
+    "qc": 1,
+    "auc_by_category": 1,
+    "funnel": 1,
+    "model_comparison": 1,
+    "all": 1,
+    "shard_listing": 4,
+}
 MAX_AGGREGATE_JOBS = 4  # any other aggregate rule (the analyses) plans at most this many jobs
 
 
@@ -50,12 +67,16 @@ def write_corpus(workdir: Path, shards: int) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     n = shards * SHARD_SIZE
     ids = [f"yt{i:09d}" for i in range(n)]  # 11 characters: a valid YouTube id
-    pd.DataFrame({
-        "video_id": ids, "source": ids, "source_type": "ytdlp",
-        "labels": [("Cooking", "Pet;Dog", "Vehicle")[i % 3] for i in range(n)],
-        "split": ["validation" if i % 4 == 3 else "train" for i in range(n)],
-        "instructional": [("1", "0", "")[i % 3] for i in range(n)],
-    }).to_csv(workdir / "sources.tsv", sep="\t", index=False)
+    pd.DataFrame(
+        {
+            "video_id": ids,
+            "source": ids,
+            "source_type": "ytdlp",
+            "labels": [("Cooking", "Pet;Dog", "Vehicle")[i % 3] for i in range(n)],
+            "split": ["validation" if i % 4 == 3 else "train" for i in range(n)],
+            "instructional": [("1", "0", "")[i % 3] for i in range(n)],
+        }
+    ).to_csv(workdir / "sources.tsv", sep="\t", index=False)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +108,7 @@ def growth(counts: dict[int, dict[str, int]], rule: str) -> tuple[str, int]:
         k, rest = divmod(c1, units(s1))
         if k and not rest and c2 == k * units(s2):
             return unit, k
-    raise AssertionError(f"{rule}: {c1} jobs at {s1} shards, {c2} at {s2}: neither per shard, "
-                         "per block nor per run")
+    raise AssertionError(f"{rule}: {c1} jobs at {s1} shards, {c2} at {s2}: neither per shard, per block nor per run")
 
 
 def test_per_shard_and_per_block_rules_and_aggregates_plan_their_jobs(jobs_by_shards):
@@ -100,9 +120,15 @@ def test_per_shard_and_per_block_rules_and_aggregates_plan_their_jobs(jobs_by_sh
         assert unit != "shard" or k < SHARD_SIZE, f"{rule} grows with the videos, not the shards: {counts}"
         if unit == "run":
             assert 1 <= k <= MAX_AGGREGATE_JOBS, f"{rule}: {counts}"
-        expected = (("shard", PER_SHARD.get(rule)) if rule in PER_SHARD else
-                    ("block", PER_BLOCK.get(rule)) if rule in PER_BLOCK else
-                    ("run", AGGREGATE.get(rule)) if rule in AGGREGATE else None)
+        expected = (
+            ("shard", PER_SHARD.get(rule))
+            if rule in PER_SHARD
+            else ("block", PER_BLOCK.get(rule))
+            if rule in PER_BLOCK
+            else ("run", AGGREGATE.get(rule))
+            if rule in AGGREGATE
+            else None
+        )
         assert expected is None or (unit, k) == expected, f"{rule}: {counts}, expected {expected}"
 
 

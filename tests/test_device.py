@@ -16,8 +16,7 @@ CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
 FEATURES = FeatureSettings.from_config(CONFIG["features"], "features")
 
 
-@pytest.mark.parametrize("value, gpus", [("0", ["0"]), ("1,3", ["1", "3"]), ("", []),
-                                         ("NoDevFiles", []), ("-1", [])])
+@pytest.mark.parametrize("value, gpus", [("0", ["0"]), ("1,3", ["1", "3"]), ("", []), ("NoDevFiles", []), ("-1", [])])
 def test_assigned_gpus_read_cuda_visible_devices(value, gpus):
     assert assigned_gpus({"CUDA_VISIBLE_DEVICES": value}) == gpus
     assert assigned_gpus({}) == []
@@ -28,7 +27,7 @@ def test_a_job_given_a_gpu_torch_cannot_use_stops_unless_the_fallback_is_allowed
     slurm_gpu_job = {"CUDA_VISIBLE_DEVICES": "1", "SLURM_JOB_ID": "42"}
     with pytest.raises(RuntimeError, match=r"assigned GPU\(s\) 1 .*allow_cpu_fallback"):
         resolve_device("auto", allow_cpu_fallback=False, environ=slurm_gpu_job)
-    with pytest.raises(RuntimeError):                      # the fallback is off unless asked for
+    with pytest.raises(RuntimeError):  # the fallback is off unless asked for
         resolve_device("auto", environ=slurm_gpu_job)
     with caplog.at_level("INFO"):
         assert resolve_device("auto", allow_cpu_fallback=True, environ=slurm_gpu_job).type == "cpu"
@@ -51,10 +50,13 @@ def test_auto_is_the_cpu_in_a_slurm_job_without_gpus_even_where_torch_sees_one(m
 def test_decoders_feed_a_gpu_from_page_locked_slots_with_the_serial_features(tmp_path, caplog):
     # The slots are page-locked and copied by DMA while decoders refill them: the features must be
     # those of decoding and inference in one process, and locking must not have been refused.
-    paths = [make_test_video(tmp_path / f"{i}.mp4", seconds, size="160x90")
-             for i, seconds in enumerate((5, 3, 4))]
-    settings = replace(FEATURES, decode_chunk_frames=64, threads=2, three_d=replace(
-        FEATURES.three_d, fps=30, clip_seconds=1, frame_size=32, batch_size=2))
+    paths = [make_test_video(tmp_path / f"{i}.mp4", seconds, size="160x90") for i, seconds in enumerate((5, 3, 4))]
+    settings = replace(
+        FEATURES,
+        decode_chunk_frames=64,
+        threads=2,
+        three_d=replace(FEATURES.three_d, fps=30, clip_seconds=1, frame_size=32, batch_size=2),
+    )
     backbone = load_backbone("s3dg", "random", "cuda")
     with caplog.at_level("WARNING"):
         parallel = dict((i, rows) for i, rows, _ in iter_shard_features(paths, backbone, settings, 2))

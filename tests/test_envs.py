@@ -96,9 +96,9 @@ PIP_SPEC = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:(==)\s*([^\s;,]+))?$"
 
 @dataclass(frozen=True)
 class Entry:
-    name: str            # normalised
+    name: str  # normalised
     version: str | None  # None: unpinned
-    spec: str            # as written
+    spec: str  # as written
 
 
 @dataclass(frozen=True)
@@ -115,8 +115,10 @@ class Env:
 
 def _entry(spec: str, pattern: re.Pattern, where: str) -> Entry:
     match = pattern.match(spec.strip())
-    assert match, (f"{where}: cannot read '{spec}'; write name==version (pip: no options such as "
-                   "'-e ..', which would install every dependency of pyproject.toml)")
+    assert match, (
+        f"{where}: cannot read '{spec}'; write name==version (pip: no options such as "
+        "'-e ..', which would install every dependency of pyproject.toml)"
+    )
     return Entry(normalise(match.group(1)), match.group(3), spec)
 
 
@@ -148,8 +150,10 @@ def env_files() -> list[Path]:
 
 # -- rules ----------------------------------------------------------------------------------------
 
-HEADER = re.compile(r"^(?P<indent>[ \t]*)(?:(?:rule|checkpoint)\s+(?P<name>\w+)\s*:"
-                    r"|use\s+rule\s+(?P<base>\S+)\s+(?:from\s+\S+\s+)?as\s+(?P<alias>\S+?)(?:\s+with)?\s*:?\s*$)")
+HEADER = re.compile(
+    r"^(?P<indent>[ \t]*)(?:(?:rule|checkpoint)\s+(?P<name>\w+)\s*:"
+    r"|use\s+rule\s+(?P<base>\S+)\s+(?:from\s+\S+\s+)?as\s+(?P<alias>\S+?)(?:\s+with)?\s*:?\s*$)"
+)
 DIRECTIVE = re.compile(r"^(?P<indent>[ \t]+)(?P<key>\w+)\s*:(?P<rest>.*)$")
 STRING = re.compile(r"""^\s*r?(["'])(?P<value>[^"'{}]*)\1\s*,?\s*(?:#.*)?$""")
 
@@ -159,7 +163,7 @@ class Rule:
     name: str
     file: Path
     directives: dict[str, str]  # directive -> its text (first line and continuation lines)
-    base: str | None = None     # use rule <base> as <name>
+    base: str | None = None  # use rule <base> as <name>
 
     def string(self, key: str) -> str | None:
         text = self.directives.get(key)
@@ -188,7 +192,8 @@ def parse_rules(path: Path) -> list[Rule]:
             continue
         base, name = header["base"], header["name"] or header["alias"]
         assert base is None or re.fullmatch(r"\w+", base) and re.fullmatch(r"\w+", name), (
-            f"{path.name}: '{lines[i].strip()}' is not understood by this test; extend parse_rules")
+            f"{path.name}: '{lines[i].strip()}' is not understood by this test; extend parse_rules"
+        )
         indent = _indent(lines[i])
         body = []
         i += 1
@@ -212,9 +217,9 @@ def parse_rules(path: Path) -> list[Rule]:
 @dataclass(frozen=True)
 class ResolvedRule:
     name: str
-    env: Path | None      # resolved path of its conda env file
-    script: Path | None   # resolved path of its script
-    action: bool          # runs something outside Snakemake's process
+    env: Path | None  # resolved path of its conda env file
+    script: Path | None  # resolved path of its script
+    action: bool  # runs something outside Snakemake's process
 
 
 @functools.cache
@@ -249,6 +254,7 @@ def rules_with_actions() -> list[ResolvedRule]:
 
 # -- imports --------------------------------------------------------------------------------------
 
+
 def _module_file(module: str) -> Path | None:
     """The source file of a groundprobe module (None: not a module, e.g. an attribute)."""
     base = ROOT.joinpath(*module.split("."))
@@ -269,14 +275,13 @@ def _imports(path: Path) -> set[str]:
             if node.level:
                 parts = package.split(".")
                 assert node.level <= len(parts), f"{path}: relative import beyond its package"
-                prefix = ".".join(parts[:len(parts) - node.level + 1])
+                prefix = ".".join(parts[: len(parts) - node.level + 1])
                 module = f"{prefix}.{node.module}" if node.module else prefix
             else:
                 module = node.module
             found.add(module)
             # ``from package import module``: the submodule is imported too.
-            found |= {f"{module}.{alias.name}" for alias in node.names
-                      if _module_file(f"{module}.{alias.name}")}
+            found |= {f"{module}.{alias.name}" for alias in node.names if _module_file(f"{module}.{alias.name}")}
     return found
 
 
@@ -307,8 +312,10 @@ def distribution_of(module: str) -> str:
     if normalise(module) in pyproject_pins():
         return normalise(module)
     installed = importlib.metadata.packages_distributions().get(module)
-    assert installed, (f"which distribution provides the import '{module}'? Add it to "
-                       "IMPORT_DISTRIBUTIONS in tests/test_envs.py (and to pyproject.toml)")
+    assert installed, (
+        f"which distribution provides the import '{module}'? Add it to "
+        "IMPORT_DISTRIBUTIONS in tests/test_envs.py (and to pyproject.toml)"
+    )
     return normalise(installed[0])
 
 
@@ -356,6 +363,7 @@ def providers(module: str, env: Env) -> tuple[set[str], list[str]]:
 
 
 # -- tests ----------------------------------------------------------------------------------------
+
 
 def test_the_parser_reads_the_workflows_rules():
     rules = workflow_rules()
@@ -406,16 +414,18 @@ def test_every_rule_names_an_existing_env_file_and_every_env_file_is_used():
     assert set(env_files()) == used, f"env files no rule uses: {sorted(set(env_files()) - used)}"
 
 
-@pytest.mark.parametrize("rule", [r.name for r in rules_with_actions() if r.script],
-                         ids=lambda name: name)
+@pytest.mark.parametrize("rule", [r.name for r in rules_with_actions() if r.script], ids=lambda name: name)
 def test_every_import_of_a_rules_script_is_provided_by_its_env(rule):
     resolved = workflow_rules()[rule]
     assert resolved.env and resolved.env.is_file(), f"rule {rule}: no env file"
     env = load_env(resolved.env)
-    missing = {module: lacks for module in sorted(third_party_imports(resolved.script))
-               for lacks in [providers(module, env)[1]] if lacks}
-    assert not missing, (f"rule {rule} ({resolved.script.name}) imports what "
-                         f"envs/{resolved.env.name} lacks: {missing}")
+    missing = {
+        module: lacks
+        for module in sorted(third_party_imports(resolved.script))
+        for lacks in [providers(module, env)[1]]
+        if lacks
+    }
+    assert not missing, f"rule {rule} ({resolved.script.name}) imports what envs/{resolved.env.name} lacks: {missing}"
 
 
 @pytest.mark.parametrize("path", env_files(), ids=lambda path: path.name)
@@ -427,8 +437,10 @@ def test_every_package_of_an_env_is_needed_by_one_of_its_rules(path):
             for module in third_party_imports(rule.script):
                 needed |= providers(module, env)[0]
     unneeded = sorted(set(env.packages) - needed)
-    assert not unneeded, (f"{path.name} lists what none of its rules imports: {unneeded} (a rule "
-                          "that needs it without importing it: say so in this test)")
+    assert not unneeded, (
+        f"{path.name} lists what none of its rules imports: {unneeded} (a rule "
+        "that needs it without importing it: say so in this test)"
+    )
 
 
 def test_scripts_import_the_workflows_own_packages(tmp_path):
@@ -442,15 +454,28 @@ def test_scripts_import_the_workflows_own_packages(tmp_path):
     (workflow / "envs_test_pkg" / "__init__.py").write_text("")
     (workflow / "workflow_scripts").mkdir()
     (workflow / "workflow_scripts" / "where.py").write_text(
-        "import envs_test_pkg\n"
-        "with open(snakemake.output[0], 'w') as out:\n"
-        "    out.write(envs_test_pkg.__file__)\n")
+        "import envs_test_pkg\nwith open(snakemake.output[0], 'w') as out:\n    out.write(envs_test_pkg.__file__)\n"
+    )
     (workflow / "Snakefile").write_text(
-        'rule where:\n    output:\n        "where.txt",\n    script:\n        "workflow_scripts/where.py"\n')
+        'rule where:\n    output:\n        "where.txt",\n    script:\n        "workflow_scripts/where.py"\n'
+    )
     workdir = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(workflow / "Snakefile"),
-         "--directory", str(workdir), "--cores", "1", "--quiet"],
-        capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(workflow / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--cores",
+            "1",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert Path((workdir / "where.txt").read_text()) == workflow / "envs_test_pkg" / "__init__.py"

@@ -47,8 +47,10 @@ CHANGED = {
     "resources.gpu_model": "a100",
     "resources.allow_cpu_fallback": "flipped",
     "resources.default": {"mem_mb": 1234, "runtime": 7},
-    "resources.rules": {"features_2d": {"gpu": 0, "mem_mb": 900, "runtime": 3},
-                        "train": {"gpu": 1, "mem_mb": 1100, "runtime": 11}},
+    "resources.rules": {
+        "features_2d": {"gpu": 0, "mem_mb": 900, "runtime": 3},
+        "train": {"gpu": 1, "mem_mb": 1100, "runtime": 11},
+    },
 }
 
 
@@ -101,25 +103,35 @@ def rule_params(config: dict) -> dict[str, list[str]]:
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
-    wildcard_sets = [SimpleNamespace(model=model, budget="5pct", strategy="knn", shard="00000",
-                                     block="00000-00000", corpus="source", kind="asr")
-                     for model in ("diverse", "curated/knn/5pct/seed1")]
+    wildcard_sets = [
+        SimpleNamespace(
+            model=model, budget="5pct", strategy="knn", shard="00000", block="00000-00000", corpus="source", kind="asr"
+        )
+        for model in ("diverse", "curated/knn/5pct/seed1")
+    ]
     with SnakemakeApi(OutputSettings()) as api:
-        workflow = api.workflow(snakefile=ROOT / "Snakefile", workdir=ROOT,
-                                config_settings=ConfigSettings(config=config),
-                                resource_settings=ResourceSettings())._workflow
-        return {rule.name: [repr({name: value(wildcards) if callable(value) else value
-                                  for name, value in rule.params.items()})
-                            for wildcards in wildcard_sets]
-                for rule in workflow.rules}
+        workflow = api.workflow(
+            snakefile=ROOT / "Snakefile",
+            workdir=ROOT,
+            config_settings=ConfigSettings(config=config),
+            resource_settings=ResourceSettings(),
+        )._workflow
+        return {
+            rule.name: [
+                repr({name: value(wildcards) if callable(value) else value for name, value in rule.params.items()})
+                for wildcards in wildcard_sets
+            ]
+            for rule in workflow.rules
+        }
 
 
 def test_no_rule_has_an_execution_setting_among_its_params():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     before = rule_params(config)
     after = rule_params(changed_config(config, sorted(CHANGED)))
-    assert {"features_2d", "train", "evaluate", "probe", "video_embeddings", "curate",
-            "crosstask", "download"} <= set(before)
+    assert {"features_2d", "train", "evaluate", "probe", "video_embeddings", "curate", "crosstask", "download"} <= set(
+        before
+    )
     assert {rule: params for rule, params in after.items() if params != before[rule]} == {}
     # The check itself can fail: a result setting does change params.
     result_changed = copy.deepcopy(config)

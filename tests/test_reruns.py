@@ -30,7 +30,7 @@ def descendants(pid: int) -> list[int]:
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:                        # the process ended meanwhile
+        except OSError:  # the process ended meanwhile
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     found, todo = [], [pid]
@@ -53,41 +53,54 @@ def test_a_finished_run_plans_nothing(finished_run):
 def test_forcerun_redoes_a_stage_and_its_dependants_only(finished_run):
     n = blocks(finished_run)
     assert planned(finished_run, "--forcerun", "segments") == {
-        "segments": n, "shard_listing": 1, "train": 1, "evaluate": n, "auc_by_video": 1, "qc": 1,
-        "auc_by_category": 1}
+        "segments": n,
+        "shard_listing": 1,
+        "train": 1,
+        "evaluate": n,
+        "auc_by_video": 1,
+        "qc": 1,
+        "auc_by_category": 1,
+    }
 
 
 def test_until_stops_at_a_stage(finished_run):
     shards = len(list(finished_run.glob("results/download/*.tsv")))
     assert planned(finished_run, "--forcerun", "download", "--until", "features_2d") == {
-        "download": shards, "features_2d": blocks(finished_run)}
+        "download": shards,
+        "features_2d": blocks(finished_run),
+    }
 
 
 def test_a_changed_parameter_reruns_only_its_dependants(finished_run):
     config_path = finished_run / "config.yaml"
     config = yaml.safe_load(config_path.read_text())
-    config["evaluate"]["bootstrap"] = 150      # the category table's confidence interval only
-    config["download"]["sleep_s"] = 0          # politeness: read by the script, never reruns
+    config["evaluate"]["bootstrap"] = 150  # the category table's confidence interval only
+    config["download"]["sleep_s"] = 0  # politeness: read by the script, never reruns
     config["resources"]["rules"]["train"]["mem_mb"] = 1700  # what a job asks for, not its result
     config_path.write_text(yaml.safe_dump(config))
     assert planned(finished_run) == {"auc_by_category": 1}
-    before = {path: path.stat().st_mtime_ns for path in finished_run.glob("results/**/*")
-              if path.is_file()}
+    before = {path: path.stat().st_mtime_ns for path in finished_run.glob("results/**/*") if path.is_file()}
     snakemake(finished_run, TARGET, "--cores", "2")
-    changed = {path.relative_to(finished_run).as_posix() for path, mtime in before.items()
-               if path.stat().st_mtime_ns != mtime}
-    assert {path for path in changed if not path.startswith(("results/logs/",
-                                                             "results/benchmarks/"))} == {
-        TARGET, "results/auc_by_category_all.csv"}
+    changed = {
+        path.relative_to(finished_run).as_posix() for path, mtime in before.items() if path.stat().st_mtime_ns != mtime
+    }
+    assert {path for path in changed if not path.startswith(("results/logs/", "results/benchmarks/"))} == {
+        TARGET,
+        "results/auc_by_category_all.csv",
+    }
 
-    config["train"]["steps"] = 25              # the model: everything downstream of training
+    config["train"]["steps"] = 25  # the model: everything downstream of training
     config_path.write_text(yaml.safe_dump(config))
-    assert planned(finished_run) == {"train": 1, "evaluate": blocks(finished_run),
-                                          "auc_by_video": 1, "qc": 1, "auc_by_category": 1}
+    assert planned(finished_run) == {
+        "train": 1,
+        "evaluate": blocks(finished_run),
+        "auc_by_video": 1,
+        "qc": 1,
+        "auc_by_category": 1,
+    }
 
 
-def test_crosstask_runs_beside_a_finished_study_and_an_edited_annotation_reruns_only_its_table(
-        finished_run):
+def test_crosstask_runs_beside_a_finished_study_and_an_edited_annotation_reruns_only_its_table(finished_run):
     """Turning CrossTask on reruns nothing of the study (its videos have a manifest of their own);
     the CrossTask table is made from a local task set, and editing one annotation file reruns it
     alone."""
@@ -98,13 +111,16 @@ def test_crosstask_runs_beside_a_finished_study_and_an_edited_annotation_reruns_
     for video in ("clipA", "clipB"):
         make_test_video(release / f"{video}.mp4", 12, fps=10)
         (release / "annotations" / f"1_{video}.csv").write_text("1,0,5\n2,6,11\n")
-    (release / "sources.tsv").write_text(
-        "video_id\tsource\nclipA\tcrosstask/clipA.mp4\nclipB\tcrosstask/clipB.mp4\n")
+    (release / "sources.tsv").write_text("video_id\tsource\nclipA\tcrosstask/clipA.mp4\nclipB\tcrosstask/clipB.mp4\n")
     config_path = finished_run / "config.yaml"
     config = yaml.safe_load(config_path.read_text())
-    config["crosstask"].update(enabled=True, tasks="crosstask/tasks_primary.txt",
-                               annotations="crosstask/annotations",
-                               videos="crosstask/videos_val.csv", sources="crosstask/sources.tsv")
+    config["crosstask"].update(
+        enabled=True,
+        tasks="crosstask/tasks_primary.txt",
+        annotations="crosstask/annotations",
+        videos="crosstask/videos_val.csv",
+        sources="crosstask/sources.tsv",
+    )
     config_path.write_text(yaml.safe_dump(config))
     assert "Nothing to be done" in snakemake(finished_run, TARGET, "-n").stdout
     snakemake(finished_run, "--cores", "2", "results/crosstask_recall.csv")
@@ -126,16 +142,28 @@ def test_a_killed_forced_run_is_completed_by_repeating_it(finished_run, tiny_loc
     forced = planned(finished_run, "--forcerun", "features_3d")
     assert forced["features_3d"] == blocks(finished_run) and forced["auc_by_category"] == 1
     run = subprocess.Popen(
-        ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(finished_run),
-         TARGET, "--cores", "1", "--forcerun", "features_3d"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "snakemake",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(finished_run),
+            TARGET,
+            "--cores",
+            "1",
+            "--forcerun",
+            "features_3d",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     results = finished_run / "results"
     deadline = time.monotonic() + 300
 
     def litter() -> list[Path]:
         return list(results.rglob("*.tmp*"))
 
-    while not litter():                        # a features job is writing its HDF5 file
+    while not litter():  # a features job is writing its HDF5 file
         assert run.poll() is None and time.monotonic() < deadline, "no features job started"
         time.sleep(0.05)
     # The job runs in a session of its own: kill it with snakemake, as a node failure would;

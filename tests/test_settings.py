@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from groundprobe.config import (EXECUTION_SETTINGS, ConfigError, features_params, load_yaml, result_params,
-                                validate_config)
-from groundprobe.settings import (BLOCKS, DemoCategory, FeatureSettings, Settings, SettingsError, Stream2d,
-                                  TrainSettings)
+from groundprobe.config import (
+    EXECUTION_SETTINGS,
+    ConfigError,
+    features_params,
+    load_yaml,
+    result_params,
+    validate_config,
+)
+from groundprobe.settings import BLOCKS, DemoCategory, FeatureSettings, Stream2d, TrainSettings
+from groundprobe.settings_base import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,8 +29,16 @@ EXPECTED_EXECUTION = {
     "curation": {"device", "block_videos"},
     "retrieval": {"query_block"},
     "analysis": {"lexical_ols.accumulator_mb"},
-    "download": {"rate_limit", "sleep_s", "retries", "retry_backoff_s", "video_attempts", "socket_timeout_s",
-                 "cookies", "proxy"},
+    "download": {
+        "rate_limit",
+        "sleep_s",
+        "retries",
+        "retry_backoff_s",
+        "video_attempts",
+        "socket_timeout_s",
+        "cookies",
+        "proxy",
+    },
     "resources": {"gpu_model", "allow_cpu_fallback", "default", "rules"},
 }
 
@@ -70,11 +84,20 @@ def test_typed_values(config):
 
 def test_result_params_leave_out_the_execution_settings_at_any_depth(config):
     features = result_params(config["features"], "features", drop=("3d",))
-    assert features == {"bf16_cpu": False, "truncation": config["features"]["truncation"],
-                        "2d": {key: value for key, value in config["features"]["2d"].items() if key != "batch_size"}}
+    assert features == {
+        "bf16_cpu": False,
+        "truncation": config["features"]["truncation"],
+        "2d": {key: value for key, value in config["features"]["2d"].items() if key != "batch_size"},
+    }
     assert config["features"]["2d"]["batch_size"] == 32  # the input is left as it was
     assert list(result_params(config["train"], "train", drop=("models",))) == [
-        "steps", "batch_videos", "segments_per_video", "lr", "margin", "seed"]
+        "steps",
+        "batch_videos",
+        "segments_per_video",
+        "lr",
+        "margin",
+        "seed",
+    ]
     lexical = result_params(config["analysis"], "analysis")["lexical_ols"]
     assert "accumulator_mb" not in lexical and lexical["min_videos"] == config["analysis"]["lexical_ols"]["min_videos"]
 
@@ -84,8 +107,9 @@ def test_for_job_takes_results_from_params_and_execution_from_the_config(config)
     block = copy.deepcopy(config["train"]) | {"threads": 5, "seed": 0}
     train = TrainSettings.for_job(params, block, "train")
     assert (train.seed, train.threads, train.models) == (7, 5, config["train"]["models"])
-    features = FeatureSettings.for_job(features_params(config["features"], "2d"),
-                                       copy.deepcopy(config["features"]) | {"decoders": 3}, "features")
+    features = FeatureSettings.for_job(
+        features_params(config["features"], "2d"), copy.deepcopy(config["features"]) | {"decoders": 3}, "features"
+    )
     assert features.decoders == 3 and features.two_d.batch_size == config["features"]["2d"]["batch_size"]
     assert features.three_d == block_settings(config, "features").three_d  # the dropped stream: the config's
 

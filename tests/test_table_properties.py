@@ -28,8 +28,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from groundprobe.io import TableError, count_table_rows, read_text_table, write_text_table
-from groundprobe.ingest.manifest import (CAPTION_KINDS, REQUIRED_COLUMNS, SOURCE_COLUMNS, SPLITS, VIDEO_ID,
-                                  ManifestError, build_manifest, load_yt8m_vocabulary)
+from groundprobe.ingest.manifest import (
+    CAPTION_KINDS,
+    REQUIRED_COLUMNS,
+    SOURCE_COLUMNS,
+    SPLITS,
+    VIDEO_ID,
+    ManifestError,
+    build_manifest,
+    load_yt8m_vocabulary,
+)
 
 NAMES = ["t.tsv", "t.csv", "t.tsv.gz", "t.csv.gz"]
 # A manifest costs ~10 ms: its properties run half the profile's examples.
@@ -51,10 +59,13 @@ def is_csv(name: str) -> bool:
 def cells(csv_format: bool) -> st.SearchStrategy[str]:
     """Cell text: anything a format can hold, with quotes, separators and line breaks made
     likely. A tab-separated table cannot hold a tab or line break (\\r, \\n) in a cell."""
-    special = st.text(st.sampled_from(['"', "'", ",", ";", " ", "\t", "\r", "\n", "a", "\u00e9"]),
-                      max_size=6)
-    text = st.one_of(st.text(max_size=12), special, st.sampled_from(['"', '""', '"a', 'a"', '"a,b"']),
-                     st.builds(lambda tail: '"' + tail, st.text(max_size=6)))
+    special = st.text(st.sampled_from(['"', "'", ",", ";", " ", "\t", "\r", "\n", "a", "\u00e9"]), max_size=6)
+    text = st.one_of(
+        st.text(max_size=12),
+        special,
+        st.sampled_from(['"', '""', '"a', 'a"', '"a,b"']),
+        st.builds(lambda tail: '"' + tail, st.text(max_size=6)),
+    )
     return text if csv_format else text.map(lambda cell: re.sub(r"[\t\r\n]", "", cell))
 
 
@@ -62,10 +73,12 @@ def cells(csv_format: bool) -> st.SearchStrategy[str]:
 def tables(draw, csv_format: bool) -> tuple[list[str], list[list[str]]]:
     """A header (distinct names, not all empty; the first not starting with a byte order mark,
     which the reader drops as spreadsheet programs write one) and rows of cells."""
-    header = draw(st.lists(cells(csv_format), min_size=1, max_size=4, unique=True).filter(
-        lambda names: any(names) and not names[0].startswith("\ufeff")))
-    rows = draw(st.lists(st.lists(cells(csv_format), min_size=len(header), max_size=len(header)),
-                         max_size=6))
+    header = draw(
+        st.lists(cells(csv_format), min_size=1, max_size=4, unique=True).filter(
+            lambda names: any(names) and not names[0].startswith("\ufeff")
+        )
+    )
+    rows = draw(st.lists(st.lists(cells(csv_format), min_size=len(header), max_size=len(header)), max_size=6))
     return header, rows
 
 
@@ -112,10 +125,13 @@ def reference_text(name: str, header: list[str], rows: list[list[str]], line_bre
         return handle.read()
 
 
-@given(data=st.data(), name=st.sampled_from(NAMES), line_break=st.sampled_from(["\n", "\r\n"]),
-       encoding=st.sampled_from(["utf-8", "utf-8-sig"]))
-def test_tables_written_by_other_programs_read_back_cell_for_cell(workdir, data, name, line_break,
-                                                                  encoding):
+@given(
+    data=st.data(),
+    name=st.sampled_from(NAMES),
+    line_break=st.sampled_from(["\n", "\r\n"]),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig"]),
+)
+def test_tables_written_by_other_programs_read_back_cell_for_cell(workdir, data, name, line_break, encoding):
     header, rows = data.draw(tables(is_csv(name)))
     path = workdir / name
     content = reference_text(name, header, rows, line_break).encode(encoding)
@@ -123,8 +139,23 @@ def test_tables_written_by_other_programs_read_back_cell_for_cell(workdir, data,
     assert_reads_back(path, header, rows if is_csv(name) else lost_as_empty_lines(header, rows))
 
 
-TABLE_FRAGMENTS = ["\t", ",", '"', '""', "\n", "\r\n", "\r", " ", "a", "video_id", "\ufeff", "\x00",
-                   "\u2028", "\x0c", "\u00e9"]
+TABLE_FRAGMENTS = [
+    "\t",
+    ",",
+    '"',
+    '""',
+    "\n",
+    "\r\n",
+    "\r",
+    " ",
+    "a",
+    "video_id",
+    "\ufeff",
+    "\x00",
+    "\u2028",
+    "\x0c",
+    "\u00e9",
+]
 
 
 @st.composite
@@ -133,16 +164,14 @@ def table_like_bytes(draw) -> bytes:
     choice = draw(st.integers(0, 2))
     if choice == 0:
         return draw(st.binary(max_size=200))
-    text = draw(st.text(max_size=80) if choice == 1 else
-                st.lists(st.sampled_from(TABLE_FRAGMENTS), max_size=40).map("".join))
-    return text.encode(draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"])),
-                       errors="replace")
+    text = draw(
+        st.text(max_size=80) if choice == 1 else st.lists(st.sampled_from(TABLE_FRAGMENTS), max_size=40).map("".join)
+    )
+    return text.encode(draw(st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "latin-1"])), errors="replace")
 
 
-@given(content=table_like_bytes(), name=st.sampled_from(NAMES), compress=st.booleans(),
-       sources_header=st.booleans())
-def test_any_bytes_read_as_a_table_or_are_a_table_error(workdir, content, name, compress,
-                                                       sources_header):
+@given(content=table_like_bytes(), name=st.sampled_from(NAMES), compress=st.booleans(), sources_header=st.booleans())
+def test_any_bytes_read_as_a_table_or_are_a_table_error(workdir, content, name, compress, sources_header):
     """With a sources table's header (the pipeline counts rows only of tables that became a
     manifest, so with video_id, source and split), count_table_rows agrees with the reader. It
     need not for any header: pandas takes a header of blanks for no header at all."""
@@ -163,6 +192,7 @@ def test_any_bytes_read_as_a_table_or_are_a_table_error(workdir, content, name, 
 
 # -- Sources tables to the manifest ------------------------------------------------------------
 
+
 @st.composite
 def any_sources(draw) -> pd.DataFrame:
     """A table of text cells with some of the sources table's columns (usually the required ones)
@@ -171,19 +201,21 @@ def any_sources(draw) -> pd.DataFrame:
     if draw(st.integers(0, 3)):
         columns = REQUIRED_COLUMNS + [c for c in columns if c not in REQUIRED_COLUMNS]
     n = draw(st.integers(0, 5))
-    valid = {"video_id": st.from_regex(VIDEO_ID, fullmatch=True), "split": st.sampled_from(SPLITS),
-             "source_type": st.sampled_from(["local", "", "local", "http", "ytdlp"]),
-             "caption_kind": st.sampled_from(CAPTION_KINDS + ("",)),
-             "source": st.sampled_from(["a.mp4", "https://example.org/v.mp4", "dQw4w9WgXcQ",
-                                        "http://example.org/v?id=1"]),
-             "captions": st.just(""), "verticals": st.just(""),
-             "instructional": st.sampled_from(["", "0", "1", "1.0"]),
-             "labels": st.sampled_from(["", "Cooking", "Cooking;Pet"])}
+    valid = {
+        "video_id": st.from_regex(VIDEO_ID, fullmatch=True),
+        "split": st.sampled_from(SPLITS),
+        "source_type": st.sampled_from(["local", "", "local", "http", "ytdlp"]),
+        "caption_kind": st.sampled_from(CAPTION_KINDS + ("",)),
+        "source": st.sampled_from(["a.mp4", "https://example.org/v.mp4", "dQw4w9WgXcQ", "http://example.org/v?id=1"]),
+        "captions": st.just(""),
+        "verticals": st.just(""),
+        "instructional": st.sampled_from(["", "0", "1", "1.0"]),
+        "labels": st.sampled_from(["", "Cooking", "Cooking;Pet"]),
+    }
     table = {}
     for column in columns:
         arbitrary = column not in valid or draw(st.integers(0, 3)) == 0
-        table[column] = draw(st.lists(cells(False) if arbitrary else valid[column], min_size=n,
-                                      max_size=n))
+        table[column] = draw(st.lists(cells(False) if arbitrary else valid[column], min_size=n, max_size=n))
     return pd.DataFrame(table, columns=columns, dtype=object)
 
 
@@ -205,11 +237,16 @@ def test_any_sources_table_becomes_a_manifest_of_every_row_or_a_manifest_error(s
 def valid_sources(draw) -> list[dict[str, str]]:
     """Rows of a valid sources table of local and http videos; titles anything a TSV can hold."""
     ids = draw(st.lists(st.from_regex(VIDEO_ID, fullmatch=True), max_size=6, unique=True))
-    return [{"video_id": video_id,
-             "source_type": (kind := draw(st.sampled_from(["local", "http"]))),
-             "source": f"videos/{video_id}.mp4" if kind == "local" else f"https://x.org/{video_id}",
-             "split": draw(st.sampled_from(SPLITS)), "title": draw(cells(False))}
-            for video_id in ids]
+    return [
+        {
+            "video_id": video_id,
+            "source_type": (kind := draw(st.sampled_from(["local", "http"]))),
+            "source": f"videos/{video_id}.mp4" if kind == "local" else f"https://x.org/{video_id}",
+            "split": draw(st.sampled_from(SPLITS)),
+            "title": draw(cells(False)),
+        }
+        for video_id in ids
+    ]
 
 
 @HALF
@@ -217,8 +254,7 @@ def valid_sources(draw) -> list[dict[str, str]]:
 def test_a_valid_sources_table_reaches_the_manifest_row_for_row(workdir, rows, name):
     header = ["video_id", "source_type", "source", "split", "title"]
     path = workdir / name
-    path.write_text(reference_text(name, header, [[row[c] for c in header] for row in rows], "\n"),
-                    newline="")
+    path.write_text(reference_text(name, header, [[row[c] for c in header] for row in rows], "\n"), newline="")
     manifest = build_manifest(read_text_table(path), shard_size=2, vocabulary=VOCABULARY)
     assert manifest[header].to_dict("records") == rows
     assert manifest["shard"].tolist() == [i // 2 for i in range(len(rows))]

@@ -34,9 +34,9 @@ pytestmark = pytest.mark.workflow
 # The bring-your-own corpus, relative to the run's directory as a user would write it.
 BYO_DIR = "my_corpus"
 BYO_SOURCES = f"{BYO_DIR}/sources.tsv"
-BYO_TARGET_SOURCES = f"{BYO_DIR}/target/sources.tsv"   # written by the generator, as it is
-BYO_CROSSTASK = f"{BYO_DIR}/crosstask"                  # the generator's CrossTask task set, as it is
-BYO_HOWTO100M = f"{BYO_DIR}/howto100m"                  # its instructional corpus, HowTo100M's format
+BYO_TARGET_SOURCES = f"{BYO_DIR}/target/sources.tsv"  # written by the generator, as it is
+BYO_CROSSTASK = f"{BYO_DIR}/crosstask"  # the generator's CrossTask task set, as it is
+BYO_HOWTO100M = f"{BYO_DIR}/howto100m"  # its instructional corpus, HowTo100M's format
 CAPTION_FORMATS = ("auto vtt", "auto srt", "manual vtt", "manual srt")
 
 
@@ -56,17 +56,23 @@ def byo_config(**overrides) -> dict:
     cheaper pixels: 160x120 video and a 32x32 3D stream, which carries no planted signal. Curation (the demo's target
     corpus, generated beside it) at the smallest budget of config.yaml only: curation.seeds
     models per strategy."""
-    config = default_config(corpus__sources=BYO_SOURCES, corpus__target_sources=BYO_TARGET_SOURCES,
-                            evaluate__bootstrap=200, **overrides)
+    config = default_config(
+        corpus__sources=BYO_SOURCES, corpus__target_sources=BYO_TARGET_SOURCES, evaluate__bootstrap=200, **overrides
+    )
     config["demo_corpus"].update(videos_per_category=16, duration_s=[20, 40], width=160, height=120)
     config["features"]["3d"]["frame_size"] = 32
     config["curation"]["budgets"] = config["curation"]["budgets"][:1]
-    config["howto100m"].update(videos=f"{BYO_HOWTO100M}/HowTo100M_v1.csv",
-                               captions=f"{BYO_HOWTO100M}/caption.json", videos_dir=f"{BYO_HOWTO100M}/videos")
-    config["crosstask"].update(tasks=f"{BYO_CROSSTASK}/tasks_primary.txt",
-                               annotations=f"{BYO_CROSSTASK}/annotations",
-                               videos=f"{BYO_CROSSTASK}/videos_val.csv",
-                               sources=f"{BYO_CROSSTASK}/sources.tsv")
+    config["howto100m"].update(
+        videos=f"{BYO_HOWTO100M}/HowTo100M_v1.csv",
+        captions=f"{BYO_HOWTO100M}/caption.json",
+        videos_dir=f"{BYO_HOWTO100M}/videos",
+    )
+    config["crosstask"].update(
+        tasks=f"{BYO_CROSSTASK}/tasks_primary.txt",
+        annotations=f"{BYO_CROSSTASK}/annotations",
+        videos=f"{BYO_CROSSTASK}/videos_val.csv",
+        sources=f"{BYO_CROSSTASK}/sources.tsv",
+    )
     return config
 
 
@@ -83,8 +89,7 @@ def manual_captions(plan: VideoPlan, srt: bool) -> str:
     blocks = ["WEBVTT"] if not srt else []
     for number, phrase in enumerate(plan.phrases, start=1):
         words = [w.token for w in phrase.words]
-        timing = (f"{_stamp(phrase.words[0].start_s, separator)} --> "
-                  f"{_stamp(phrase.words[-1].end_s, separator)}")
+        timing = f"{_stamp(phrase.words[0].start_s, separator)} --> {_stamp(phrase.words[-1].end_s, separator)}"
         text = " ".join([words[0].capitalize()] + words[1:]) + "."
         blocks.append(f"{number}\n{timing}\n{text}" if srt else f"{timing}\n{text}")
     return "\n\n".join(blocks) + "\n"
@@ -101,8 +106,9 @@ def write_byo_corpus(workdir: Path, settings: DemoCorpusSettings) -> None:
     written from the planted phrases. The caption-less bad input gets automatic SRT.
     """
     corpus = workdir / BYO_DIR
-    generated = pd.read_csv(generate_demo_corpus(settings, corpus, workers=2), sep="\t",
-                            dtype=str, keep_default_na=False)
+    generated = pd.read_csv(
+        generate_demo_corpus(settings, corpus, workers=2), sep="\t", dtype=str, keep_default_na=False
+    )
     plans = {plan.video_id: plan for plan in plan_corpus(settings)}
     rows = []
     for i, video in enumerate(generated.itertuples()):
@@ -119,14 +125,22 @@ def write_byo_corpus(workdir: Path, settings: DemoCorpusSettings) -> None:
         if fmt == "auto vtt":
             captions = vtt
         elif fmt == "auto srt":
-            subprocess.run(["ffmpeg", "-v", "error", "-i", str(workdir / vtt),
-                            str(workdir / captions)], check=True)
+            subprocess.run(["ffmpeg", "-v", "error", "-i", str(workdir / vtt), str(workdir / captions)], check=True)
         else:
             text = manual_captions(plan, srt=extension == "srt")
             (workdir / captions).write_text(text, encoding="utf-8")
-        rows.append({"video_id": plan.video_id, "source": f"{BYO_DIR}/videos/{plan.video_id}.mp4",
-                     "captions": captions, "caption_kind": kind, "labels": video.labels,
-                     "verticals": "", "split": video.split, "instructional": video.instructional})
+        rows.append(
+            {
+                "video_id": plan.video_id,
+                "source": f"{BYO_DIR}/videos/{plan.video_id}.mp4",
+                "captions": captions,
+                "caption_kind": kind,
+                "labels": video.labels,
+                "verticals": "",
+                "split": video.split,
+                "instructional": video.instructional,
+            }
+        )
     pd.DataFrame(rows).to_csv(workdir / BYO_SOURCES, sep="\t", index=False)
 
 
@@ -186,8 +200,9 @@ def test_every_video_is_evaluated_or_in_qc_with_its_reason(demo_run):
     # The curation target's and the instructional corpus's videos are evaluated apart from the
     # study, by the baseline model.
     other_shards = sorted(set(manifest.loc[manifest["corpus"].isin(["target", "instructional"]), "shard"]))
-    on_others = pd.concat([read_table(shard_file(demo_run, "results/evaluate/diverse", f"{shard:05d}.auc.tsv"))
-                           for shard in other_shards])
+    on_others = pd.concat(
+        [read_table(shard_file(demo_run, "results/evaluate/diverse", f"{shard:05d}.auc.tsv")) for shard in other_shards]
+    )
     assert set(manifest.loc[manifest["corpus"] == "instructional", "video_id"]) <= set(on_others["video_id"])
     evaluated = [*by_video["video_id"], *on_others["video_id"]]
     assert set(evaluated) | set(qc.video_id) == set(manifest.video_id)
@@ -210,8 +225,12 @@ def test_vocabulary_counts_the_training_videos_of_the_studied_corpus_only(demo_r
     studied = manifest[(manifest["corpus"] == "source") & (manifest["split"] == "train")]
     # The curation target has training videos too, whose words must not enter the vocabulary.
     assert ((manifest["corpus"] == "target") & (manifest["split"] == "train")).any()
-    words = pd.concat([read_table(shard_file(demo_run, "results/asr", f"{int(shard):05d}.tsv.gz"))
-                       for shard in sorted(set(studied["shard"].astype(int)))])
+    words = pd.concat(
+        [
+            read_table(shard_file(demo_run, "results/asr", f"{int(shard):05d}.tsv.gz"))
+            for shard in sorted(set(studied["shard"].astype(int)))
+        ]
+    )
     counts = words.loc[words["video_id"].isin(studied["video_id"]), "token"].value_counts()
     vocab = read_table(demo_run / "results/vocab.tsv")
     assert len(vocab) == (counts >= default_config()["asr"]["min_count"]).sum()
@@ -238,8 +257,11 @@ def test_crosstask_recall_is_far_above_random_windows_for_models_that_saw_the_st
     which never show a step's object) stay near chance."""
     recall = pd.read_csv(demo_run / "results/crosstask_recall.csv").set_index("model")
     tasks = planted_truth(demo_run)["crosstask"]["tasks"]
-    curated = [f"curated/{strategy}/5pct/seed{seed}"
-               for strategy in ("random", "heuristic", "avg_sim", "knn") for seed in range(3)]
+    curated = [
+        f"curated/{strategy}/5pct/seed{seed}"
+        for strategy in ("random", "heuristic", "avg_sim", "knn")
+        for seed in range(3)
+    ]
     chance = recall.loc["random window (expected)", "average"]
     assert 10 < chance < 40
     assert (recall.loc[["diverse", "instructional"], "average"] > chance + 40).all(), recall["average"]
@@ -253,8 +275,9 @@ def test_crosstask_recall_is_far_above_random_windows_for_models_that_saw_the_st
     listed = pd.read_csv(demo_run / BYO_CROSSTASK / "videos_val.csv", header=None, dtype=str)[1]
     assert set(by_video["video_id"]) == set(listed) and qc.empty
     assert len(by_video) == len(listed) * (2 + len(curated))
-    intervals = sum(len(video["step_intervals_1based"])
-                    for video in planted_truth(demo_run)["crosstask"]["videos"].values())
+    intervals = sum(
+        len(video["step_intervals_1based"]) for video in planted_truth(demo_run)["crosstask"]["videos"].values()
+    )
     assert by_video.groupby("model")["annotated_steps"].sum().eq(intervals).all()
 
 
@@ -280,20 +303,32 @@ def test_the_default_target_runs_every_analysis_on_the_evaluated_videos(demo_run
     assert correlations.loc["category_auc_vs_frequency", "n"] >= 2
     comparison = pd.read_csv(results / "model_comparison.csv", keep_default_na=False).set_index("scope")
     assert list(comparison.index) == ["overall", "instructional=1", "instructional=0"]
-    labelled = set(manifest.loc[(manifest["split"] == "validation")
-                                & manifest["instructional"].isin([0, 1]), "video_id"])
-    both = set.intersection(*({video for path in (results / "evaluate" / model).glob("*/*.auc.tsv")
-                               for video in read_table(path)["video_id"]}
-                              for model in ("diverse", "instructional")))
+    labelled = set(
+        manifest.loc[(manifest["split"] == "validation") & manifest["instructional"].isin([0, 1]), "video_id"]
+    )
+    both = set.intersection(
+        *(
+            {
+                video
+                for path in (results / "evaluate" / model).glob("*/*.auc.tsv")
+                for video in read_table(path)["video_id"]
+            }
+            for model in ("diverse", "instructional")
+        )
+    )
     assert comparison.loc["overall", "n"] == len(labelled & both) > 0
-    assert (comparison.loc["overall", "n"]
-            == comparison.loc["instructional=1", "n"] + comparison.loc["instructional=0", "n"])
+    assert (
+        comparison.loc["overall", "n"]
+        == comparison.loc["instructional=1", "n"] + comparison.loc["instructional=0", "n"]
+    )
     # M_Instructional trained on the instructional corpus (HowTo100M's format, rule
     # howto100m_sources), M_Diverse on the study's training split: each on every such video
     # with segments.
     qc = set(read_table(results / "qc.csv")["video_id"])
-    for model, rows in (("instructional", manifest["corpus"] == "instructional"),
-                        ("diverse", (manifest["corpus"] == "source") & (manifest["split"] == "train"))):
+    for model, rows in (
+        ("instructional", manifest["corpus"] == "instructional"),
+        ("diverse", (manifest["corpus"] == "source") & (manifest["split"] == "train")),
+    ):
         trained = training_summary(results / "models" / model / "checkpoint.pt")["n_videos"]
         assert trained == len(set(manifest.loc[rows, "video_id"]) - qc) > 0, model
     instructional = manifest[manifest["corpus"] == "instructional"]
@@ -306,8 +341,9 @@ def test_the_default_target_runs_every_analysis_on_the_evaluated_videos(demo_run
 
 def segment_table(workdir: Path) -> pd.DataFrame:
     """Every shard's per-caption table (results/segment_auc/{block}/{shard}.parquet) as one frame."""
-    return pd.concat(iter_segment_tables(sorted((workdir / "results/segment_auc").glob("*/*.parquet"))),
-                     ignore_index=True)
+    return pd.concat(
+        iter_segment_tables(sorted((workdir / "results/segment_auc").glob("*/*.parquet"))), ignore_index=True
+    )
 
 
 def validation_captions(workdir: Path) -> pd.DataFrame:
@@ -386,8 +422,7 @@ def test_report_holds_every_table_and_figure_with_its_caption(demo_run):
     captions = sorted((ROOT / "report").glob("*.rst"))
     annotated = {}
     for path in sorted((ROOT / "rules").glob("*.smk")):
-        for target, caption in re.findall(r'report\(\s*"([^"]+)",\s*caption="\.\./report/([^"]+)"',
-                                          path.read_text()):
+        for target, caption in re.findall(r'report\(\s*"([^"]+)",\s*caption="\.\./report/([^"]+)"', path.read_text()):
             annotated[target] = caption
     assert len(annotated) >= 15
     assert set(annotated.values()) | {"workflow.rst"} == {path.name for path in captions}
@@ -403,8 +438,7 @@ def test_report_holds_every_table_and_figure_with_its_caption(demo_run):
 def test_own_sources_table_needs_no_demo_corpus_and_gets_verticals_from_labels(demo_run):
     assert not (demo_run / "resources/demo_corpus").exists()
     assert not (demo_run / "results/logs/demo_corpus.log").exists()
-    manifest = pd.read_csv(demo_run / "results/manifest.tsv", sep="\t", dtype=str,
-                           keep_default_na=False)
+    manifest = pd.read_csv(demo_run / "results/manifest.tsv", sep="\t", dtype=str, keep_default_na=False)
     cooking = manifest[manifest["labels"] == "Cooking"]
     assert len(cooking) and (cooking["verticals"] == "Food & Drink").all()
     assert set(manifest["source_type"]) == {"local"}
@@ -413,8 +447,7 @@ def test_own_sources_table_needs_no_demo_corpus_and_gets_verticals_from_labels(d
 def test_every_caption_format_gives_each_planted_word_once_in_order(demo_run):
     sources = pd.read_csv(demo_run / BYO_SOURCES, sep="\t", dtype=str, keep_default_na=False)
     truth = planted_truth(demo_run)
-    words = pd.concat([read_table(path)
-                       for path in sorted((demo_run / "results/asr").glob("*/*.tsv.gz"))])
+    words = pd.concat([read_table(path) for path in sorted((demo_run / "results/asr").glob("*/*.tsv.gz"))])
     by_video = dict(list(words.groupby("video_id", sort=False)))
     seen = set()
     for video in sources.itertuples():
@@ -426,7 +459,7 @@ def test_every_caption_format_gives_each_planted_word_once_in_order(demo_run):
         seen.add(fmt)
         table = by_video[video.video_id]
         assert table["token"].tolist() == [w[0] for w in planted], (video.video_id, fmt)
-        if fmt == "auto vtt":      # word-time tags: every planted start to the millisecond
+        if fmt == "auto vtt":  # word-time tags: every planted start to the millisecond
             assert table["start_s"].tolist() == pytest.approx([w[1] for w in planted], abs=1e-3)
     assert seen == set(CAPTION_FORMATS)
 
@@ -453,8 +486,7 @@ def test_changing_a_training_parameter_reruns_training_not_features(demo_run):
         write_config(demo_run, byo_config())
     assert jobs.get("train") == 1 and jobs.get("auc_by_category") == 1
     assert jobs.get("evaluate", 0) >= 1
-    for upstream in ("demo_corpus", "manifest", "download", "features_2d", "features_3d", "asr",
-                     "vocab", "segments"):
+    for upstream in ("demo_corpus", "manifest", "download", "features_2d", "features_3d", "asr", "vocab", "segments"):
         assert upstream not in jobs, f"{upstream} would rerun: {jobs}"
 
 
@@ -463,19 +495,21 @@ def test_job_count_grows_with_shards_not_videos(tmp_path, n_videos):
     counts = {}
     for shard_size in (4, 12):
         workdir = tmp_path / f"shard{shard_size}"
-        config = default_config(corpus__shard_size=shard_size, corpus__sources="sources.tsv",
-                                curation__enabled=False)
-        config["analysis"]["model_comparison"]["enabled"] = False   # no instructional corpus
+        config = default_config(corpus__shard_size=shard_size, corpus__sources="sources.tsv", curation__enabled=False)
+        config["analysis"]["model_comparison"]["enabled"] = False  # no instructional corpus
         write_config(workdir, config)
-        pd.DataFrame({"video_id": [f"v{i:04d}" for i in range(n_videos)],
-                      "source": [f"videos/v{i:04d}.mp4" for i in range(n_videos)],
-                      "split": ["train", "validation"] * (n_videos // 2)}).to_csv(
-            workdir / "sources.tsv", sep="\t", index=False)
+        pd.DataFrame(
+            {
+                "video_id": [f"v{i:04d}" for i in range(n_videos)],
+                "source": [f"videos/v{i:04d}.mp4" for i in range(n_videos)],
+                "split": ["train", "validation"] * (n_videos // 2),
+            }
+        ).to_csv(workdir / "sources.tsv", sep="\t", index=False)
         snakemake(workdir, "--cores", "1", "results/manifest.tsv")
         counts[shard_size] = planned_jobs(snakemake(workdir, "-n", "results/auc_by_category.csv").stdout)
     assert counts[4]["download"] == n_videos // 4 and counts[12]["download"] == n_videos // 12, counts
-    for rule in ("features_2d", "features_3d", "asr", "segments", "evaluate"):   # per block
-        assert counts[4][rule] == 2 and counts[12][rule] == 1, counts            # 12 and 4 shards
+    for rule in ("features_2d", "features_3d", "asr", "segments", "evaluate"):  # per block
+        assert counts[4][rule] == 2 and counts[12][rule] == 1, counts  # 12 and 4 shards
     for rule in ("vocab", "train", "auc_by_video", "qc", "auc_by_category"):
         assert counts[4][rule] == counts[12][rule] == 1
 
@@ -489,17 +523,21 @@ def test_youtube600k_config_builds_the_corpus_from_an_id_list_and_needs_the_pape
     write_config(workdir, config)
     ids = workdir / config["yt8m"]["ids"]
     ids.parent.mkdir(parents=True)
-    ids.write_text("video_id,labels,split\n" + "".join(
-        f"abcdefghij{i},22 20,{'train' if i < 3 else 'validate'}\n" for i in range(5)))
+    ids.write_text(
+        "video_id,labels,split\n"
+        + "".join(f"abcdefghij{i},22 20,{'train' if i < 3 else 'validate'}\n" for i in range(5))
+    )
     (workdir / "labels.csv").write_text("video_id,instructional\nabcdefghij4,1\n")
     # HowTo100M's release, where the preset expects it: 3 videos, captions for two of them.
     release = workdir / "resources/howto100m"
     release.mkdir(parents=True)
     (release / "HowTo100M_v1.csv").write_text(
         "video_id,category_1,category_2,rank,task_id\n"
-        + "".join(f"howtohowto{i},Food and Entertaining,Recipes,{i + 1},77\n" for i in range(3)))
-    (release / "raw_caption.json").write_text(json.dumps(
-        {f"howtohowto{i}": {"start": [0.5], "end": [2.0], "text": ["mix the flour"]} for i in range(2)}))
+        + "".join(f"howtohowto{i},Food and Entertaining,Recipes,{i + 1},77\n" for i in range(3))
+    )
+    (release / "raw_caption.json").write_text(
+        json.dumps({f"howtohowto{i}": {"start": [0.5], "end": [2.0], "text": ["mix the flour"]} for i in range(2)})
+    )
     hub = tmp_path / "torch"
     missing = snakemake(workdir, "-n", "results/manifest.tsv", env={"TORCH_HOME": str(hub)}, check=False)
     assert missing.returncode != 0 and "inception_v3_google-0cc3c7bd.pth" in missing.stdout + missing.stderr
@@ -518,8 +556,8 @@ def test_youtube600k_config_builds_the_corpus_from_an_id_list_and_needs_the_pape
     assert howto["video_id"].tolist() == [f"howtohowto{i}" for i in range(3)]
     assert [bool(c) for c in howto["captions"].fillna("")] == [True, True, False]
     jobs = planned_jobs(snakemake(workdir, "-n", env={"TORCH_HOME": str(hub)}).stdout)  # default target
-    assert jobs["download"] == 3 + 2 and jobs["funnel"] == 1    # the study's 3 shards, HowTo100M's 2
-    assert jobs["features_2d"] == jobs["prune_videos"] == 2    # a block per corpus
+    assert jobs["download"] == 3 + 2 and jobs["funnel"] == 1  # the study's 3 shards, HowTo100M's 2
+    assert jobs["features_2d"] == jobs["prune_videos"] == 2  # a block per corpus
     # M_Diverse and M_Instructional, compared on the labelled validation videos.
     assert jobs["train"] == 2 and jobs["model_comparison"] == 1
     # No planted truth: no oracle table.
@@ -543,8 +581,10 @@ def test_similarity_curation_finds_the_in_domain_minority_and_beats_random_on_th
     rows = comparison[comparison["budget"] == budget].set_index("strategy")
     assert set(rows.index) == {"random", "heuristic", "avg_sim", "knn"}
     seeds = default_config()["curation"]["seeds"]
-    tables = {strategy: read_table(demo_run / f"results/curation/{strategy}_{budget_label(budget)}.tsv")
-              for strategy in rows.index}
+    tables = {
+        strategy: read_table(demo_run / f"results/curation/{strategy}_{budget_label(budget)}.tsv")
+        for strategy in rows.index
+    }
     # One draw per seed; random's draws differ.
     assert len({tuple(drawn_videos(tables["random"], draw)) for draw in range(seeds)}) > 1
     for strategy in ("avg_sim", "knn"):
@@ -593,4 +633,5 @@ def test_the_target_is_probed_apart_from_the_study_and_every_target_video_is_acc
     for metric in ("r1", "r5", "r10", "median_rank", "mean_auc"):
         assert float(gap.loc["target", metric]) == pytest.approx(float(baseline[metric]))
         assert float(gap.loc["target - source", metric]) == pytest.approx(
-            float(gap.loc["target", metric]) - float(gap.loc["source", metric]))
+            float(gap.loc["target", metric]) - float(gap.loc["source", metric])
+        )

@@ -20,8 +20,14 @@ def tiny_config() -> dict:
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["corpus"].update(shard_size=8, target_sources="")
     config["demo_corpus"].update(
-        videos_per_category=4, duration_s=[10, 14], scene_s=[3, 5], width=64, height=48, fps=10,
-        categories=[{"label": "Cooking", "rate": 0.8}, {"label": "Video game", "rate": 0.0}])
+        videos_per_category=4,
+        duration_s=[10, 14],
+        scene_s=[3, 5],
+        width=64,
+        height=48,
+        fps=10,
+        categories=[{"label": "Cooking", "rate": 0.8}, {"label": "Video game", "rate": 0.0}],
+    )
     config["demo_corpus"]["target_domain"]["videos"] = 0
     config["demo_corpus"]["crosstask"]["videos_per_task"] = 0
     config["demo_corpus"]["instructional_corpus"]["videos"] = 0
@@ -37,8 +43,8 @@ def tiny_config() -> dict:
     # Small enough for a 2-core, 24 GB test node; GPU jobs fall back to the CPU of its fake GPUs.
     config["resources"].update(allow_cpu_fallback=True, default={"mem_mb": 1000, "runtime": 10})
     config["resources"]["rules"] = {
-        name: {**spec, "mem_mb": 1500, "runtime": 10}
-        for name, spec in config["resources"]["rules"].items()}
+        name: {**spec, "mem_mb": 1500, "runtime": 10} for name, spec in config["resources"]["rules"].items()
+    }
     # Training on 2 GPUs: 2 DistributedDataParallel processes (gloo where torch sees no GPU).
     config["resources"]["rules"]["train"].update(gpu=2, mem_mb=1000)
     return config
@@ -56,17 +62,31 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 2400, check: bool = True,
-              env: dict | None = None) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, timeout: int = 2400, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """snakemake on the project's Snakefile in ``workdir`` (``env`` added to the environment),
     killed (SIGKILL) after ``timeout`` s."""
     result = subprocess.run(
-        ["timeout", "-s", "KILL", str(timeout), "snakemake", "--snakefile", str(ROOT / "Snakefile"),
-         "--directory", str(workdir), *args],
-        capture_output=True, text=True, env=None if env is None else os.environ | env)
+        [
+            "timeout",
+            "-s",
+            "KILL",
+            str(timeout),
+            "snakemake",
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(workdir),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=None if env is None else os.environ | env,
+    )
     assert result.returncode == 0 or not check, (
-        f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
-        f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+        f"snakemake {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+    )
     return result
 
 
@@ -74,5 +94,4 @@ def planned_jobs(dry_run_output: str) -> dict[str, int]:
     """Job counts per rule from the 'Job stats' table a dry run prints (the last, after the
     checkpoint's re-evaluation)."""
     table = dry_run_output.split("Job stats:")[-1]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
-            if m.group(1) != "total"}
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}

@@ -7,10 +7,14 @@ from groundprobe.settings import EvaluateSettings
 
 log = setup_logging(snakemake.log[0])
 evaluate = EvaluateSettings.from_config(snakemake.params.evaluate, "evaluate")
-table = category_table(read_table(snakemake.input.auc_by_video), evaluate.bootstrap, evaluate.confidence,
-                       evaluate.seed)
+table = category_table(read_table(snakemake.input.auc_by_video), evaluate.bootstrap, evaluate.confidence, evaluate.seed)
 write_table(table, snakemake.output.all)
 shown = categories_with_videos(table, evaluate.min_videos)
 write_table(shown, snakemake.output.csv)
-log.info("%d categories, %d with at least %d validation videos:\n%s", len(table), len(shown),
-         evaluate.min_videos, table.to_string(index=False))
+log.info(
+    "%d categories, %d with at least %d validation videos:\n%s",
+    len(table),
+    len(shown),
+    evaluate.min_videos,
+    table.to_string(index=False),
+)

@@ -17,16 +17,21 @@ def validation_captions(columns):
     return iter_segment_tables(tables, columns, [("split", "==", "validation")])
 
 
-categories = select_categories(validation_captions(["video_id", "labels"]), context.categories,
-                               context.max_categories)
-table, slopes = context_effects(validation_captions, categories, context.position_bins, context.token_bins,
-                                snakemake.params.confidence)
+categories = select_categories(validation_captions(["video_id", "labels"]), context.categories, context.max_categories)
+table, slopes = context_effects(
+    validation_captions, categories, context.position_bins, context.token_bins, snakemake.params.confidence
+)
 absent = sorted(set(categories) - set(table["category"]))
 if absent:
     log.warning("configured categories with no validation caption: %s", ", ".join(absent))
 write_table(table, snakemake.output.csv)
 write_table(slopes, snakemake.output.token_slopes)
-write_context_figures(table, snakemake.params.confidence, snakemake.output.position_png,
-                      snakemake.output.position_svg, snakemake.output.tokens_png,
-                      snakemake.output.tokens_svg)
+write_context_figures(
+    table,
+    snakemake.params.confidence,
+    snakemake.output.position_png,
+    snakemake.output.position_svg,
+    snakemake.output.tokens_png,
+    snakemake.output.tokens_svg,
+)
 log.info("categories %s\n%s\n%s", categories, table.to_string(index=False), slopes.to_string(index=False))

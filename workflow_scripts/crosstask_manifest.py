@@ -4,7 +4,8 @@ from groundprobe.io import read_table, read_text_table, setup_logging, write_tab
 from groundprobe.ingest.manifest import build_crosstask_manifest
 
 log = setup_logging(snakemake.log[0])
-manifest = build_crosstask_manifest(read_text_table(snakemake.input.sources),
-                                    snakemake.params.shard_size, read_table(snakemake.input.study))
+manifest = build_crosstask_manifest(
+    read_text_table(snakemake.input.sources), snakemake.params.shard_size, read_table(snakemake.input.study)
+)
 write_table(manifest, snakemake.output.manifest)
 log.info("CrossTask manifest: %d videos in %d shards", len(manifest), manifest["shard"].nunique())

@@ -6,9 +6,10 @@ from groundprobe.io import read_table, setup_logging, write_table
 log = setup_logging(snakemake.log[0])
 seeds = snakemake.params.seeds
 probes = [read_table(path) for path in snakemake.input.probes]
-curated = [(strategy, budget, read_table(selection), probes[k * seeds:(k + 1) * seeds])
-           for k, ((strategy, _, budget), selection)
-           in enumerate(zip(snakemake.params.entries, snakemake.input.selections))]
+curated = [
+    (strategy, budget, read_table(selection), probes[k * seeds : (k + 1) * seeds])
+    for k, ((strategy, _, budget), selection) in enumerate(zip(snakemake.params.entries, snakemake.input.selections))
+]
 table = comparison_table(curated, read_table(snakemake.input.baseline))
 write_table(table, snakemake.output.csv)
 plot_comparison(table, snakemake.params.metric, snakemake.output.png, snakemake.output.svg)

@@ -7,5 +7,8 @@ from groundprobe.io import setup_logging
 from groundprobe.settings import DemoCorpusSettings
 
 setup_logging(snakemake.log[0])
-generate_demo_corpus(DemoCorpusSettings.from_config(snakemake.params.demo, "demo_corpus"),
-                     Path(snakemake.output.sources).parent, workers=snakemake.threads)
+generate_demo_corpus(
+    DemoCorpusSettings.from_config(snakemake.params.demo, "demo_corpus"),
+    Path(snakemake.output.sources).parent,
+    workers=snakemake.threads,
+)

@@ -13,9 +13,11 @@ videos = read_shard_rows(snakemake.input.manifest, snakemake.wildcards.shard)
 settings = DownloadSettings.from_config(
     snakemake.config["download"]
     | snakemake.params.selection
-    | {"min_duration_s": snakemake.params.min_duration_s,
-       # CrossTask's videos are only ever looked at, so they need no captions.
-       "captions_required": not (videos["corpus"] == CROSSTASK_CORPUS).all()}
+    | {
+        "min_duration_s": snakemake.params.min_duration_s,
+        # CrossTask's videos are only ever looked at, so they need no captions.
+        "captions_required": not (videos["corpus"] == CROSSTASK_CORPUS).all(),
+    }
 )
 table, qc = ingest_shard(videos, snakemake.params.download_dir, settings)
 write_table(table, snakemake.output.table)

@@ -24,10 +24,10 @@ for shard in block_shards(snakemake.wildcards.block):
     features = [str(Path(snakemake.input[f"features_{stream}"]) / f"{shard}.h5") for stream in ("2d", "3d")]
     with FeatureStore([features[0]], [features[1]]) as store:
         auc, segment_auc, shard_qc = evaluate_videos(
-            model, read_table(Path(snakemake.input.segments) / f"{shard}.tsv.gz"), store)
+            model, read_table(Path(snakemake.input.segments) / f"{shard}.tsv.gz"), store
+        )
     write_table(auc, out / f"{shard}.auc.tsv")
     write_parquet(segment_auc, out / f"{shard}.segment_auc.parquet", SCORE_SCHEMA)
     qc += shard_qc
-    log.info("shard %s: %d videos scored (mean AUC %.3f), %d to QC", shard, len(auc), auc["auc"].mean(),
-             len(shard_qc))
+    log.info("shard %s: %d videos scored (mean AUC %.3f), %d to QC", shard, len(auc), auc["auc"].mean(), len(shard_qc))
 write_table(qc_frame(qc), snakemake.output.qc)

@@ -21,7 +21,8 @@ stream = snakemake.params.stream
 # so that a job never uses more cores than it holds.
 features = dataclasses.replace(
     FeatureSettings.for_job(snakemake.params.features, snakemake.config["features"], "features"),
-    threads=snakemake.threads)
+    threads=snakemake.threads,
+)
 allow_cpu_fallback = snakemake.config["resources"]["allow_cpu_fallback"]
 out = Path(snakemake.output.h5)
 out.mkdir(parents=True, exist_ok=True)
@@ -30,9 +31,9 @@ for shard, download in zip(block_shards(snakemake.wildcards.block), snakemake.in
     downloads = read_table(download)
     videos = downloads.loc[downloads["status"] == "ok", ["video_id", "video_path"]]
     require_video_files(videos, f"snakemake {download} --forcerun download")
-    shard_qc = extract_shard_features(videos, stream, features, out / f"{shard}.h5", log,
-                                      allow_cpu_fallback=allow_cpu_fallback)
+    shard_qc = extract_shard_features(
+        videos, stream, features, out / f"{shard}.h5", log, allow_cpu_fallback=allow_cpu_fallback
+    )
     qc += shard_qc
-    log.info("shard %s: %s features for %d videos, %d to QC", shard, stream,
-             len(videos) - len(shard_qc), len(shard_qc))
+    log.info("shard %s: %s features for %d videos, %d to QC", shard, stream, len(videos) - len(shard_qc), len(shard_qc))
 write_table(qc_frame(qc), snakemake.output.qc)

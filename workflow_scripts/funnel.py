@@ -9,8 +9,11 @@ from groundprobe.ingest.manifest import corpus_videos
 
 log = setup_logging(snakemake.log[0])
 downloads = pd.concat([read_table(path) for path in snakemake.input.downloads], ignore_index=True)
-funnel = corpus_funnel(corpus_videos(read_table(snakemake.input.manifest)), downloads,
-                       read_table(snakemake.input.qc),
-                       set(read_table(snakemake.input.auc_by_video)["video_id"]))
+funnel = corpus_funnel(
+    corpus_videos(read_table(snakemake.input.manifest)),
+    downloads,
+    read_table(snakemake.input.qc),
+    set(read_table(snakemake.input.auc_by_video)["video_id"]),
+)
 write_table(funnel, snakemake.output.csv)
 log.info("funnel:\n%s", funnel.to_string(index=False))

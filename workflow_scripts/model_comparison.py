@@ -14,8 +14,9 @@ def evaluated(blocks) -> pd.DataFrame:
     return pd.concat([read_table(path) for path in block_files(blocks, ".auc.tsv")], ignore_index=True)
 
 
-pairs = paired_auc(evaluated(snakemake.input.diverse), evaluated(snakemake.input.instructional),
-                   read_table(snakemake.input.manifest))
+pairs = paired_auc(
+    evaluated(snakemake.input.diverse), evaluated(snakemake.input.instructional), read_table(snakemake.input.manifest)
+)
 log.info("models %s: %d labelled validation videos scored by both", snakemake.params.models, len(pairs))
 table = comparison_table(pairs)
 write_table(table, snakemake.output.csv)

@@ -23,13 +23,26 @@ for shard in block_shards(snakemake.wildcards.block):
     with FeatureStore([features[0]], [features[1]]) as store:
         # Seconds covered by both streams; a video missing from one was recorded by that stage's QC.
         n_seconds = {video_id: store.n_seconds(video_id) for video_id in store.video_ids}
-    segments, shard_qc = shard_segments(n_seconds, read_table(words_dir / f"{shard}.tsv.gz"), vocabulary,
-                                        settings.length_s, settings.candidates, settings.max_tokens,
-                                        settings.seed)
+    segments, shard_qc = shard_segments(
+        n_seconds,
+        read_table(words_dir / f"{shard}.tsv.gz"),
+        vocabulary,
+        settings.length_s,
+        settings.candidates,
+        settings.max_tokens,
+        settings.seed,
+    )
     write_table(segments, out / f"{shard}.tsv.gz")
-    fingerprint = write_segment_index(segments, settings.length_s, [file_sha256(path) for path in features],
-                                      out / f"{shard}.h5")
+    fingerprint = write_segment_index(
+        segments, settings.length_s, [file_sha256(path) for path in features], out / f"{shard}.h5"
+    )
     qc += shard_qc
-    log.info("shard %s: %d segments from %d videos, %d videos to QC; fingerprint %s", shard,
-             len(segments), segments["video_id"].nunique(), len(shard_qc), fingerprint)
+    log.info(
+        "shard %s: %d segments from %d videos, %d videos to QC; fingerprint %s",
+        shard,
+        len(segments),
+        segments["video_id"].nunique(),
+        len(shard_qc),
+        fingerprint,
+    )
 write_table(qc_frame(qc), snakemake.output.qc)

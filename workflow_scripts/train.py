@@ -34,6 +34,7 @@ if __name__ == "__main__":
         resume=f"{snakemake.output.checkpoint}.resume",
         log_tsv=str(snakemake.output.log_tsv),
     )
-    summary = train_processes(job, n_processes, threads=max(1, snakemake.threads // n_processes),
-                              log_file=snakemake.log[0])
+    summary = train_processes(
+        job, n_processes, threads=max(1, snakemake.threads // n_processes), log_file=snakemake.log[0]
+    )
     log.info("trained: %s", summary)

@@ -11,9 +11,15 @@ from groundprobe.io import read_table, setup_logging, write_table
 from groundprobe.ingest.manifest import block_shards
 from groundprobe.ingest.qc import qc_frame
 from groundprobe.model.train import load_model
-from groundprobe.curation.video_embeddings import (model_embedder, normalised, save_embeddings,
-                                          second_windows, uniform_windows, video_means,
-                                          windows_by_video)
+from groundprobe.curation.video_embeddings import (
+    model_embedder,
+    normalised,
+    save_embeddings,
+    second_windows,
+    uniform_windows,
+    video_means,
+    windows_by_video,
+)
 from groundprobe.settings import CurationSettings
 
 log = setup_logging(snakemake.log[0])
@@ -35,8 +41,11 @@ def clip_windows(shard: str):
     """windows_of(video_id, n_seconds) for the videos of ``shard``: its clips' second windows."""
     if settings.clips == "uniform":
         return lambda video_id, n_seconds: uniform_windows(n_seconds, settings.window_s)
-    spans = events if events is not None else windows_by_video(
-        read_table(Path(snakemake.input.segments) / f"{shard}.tsv.gz"))
+    spans = (
+        events
+        if events is not None
+        else windows_by_video(read_table(Path(snakemake.input.segments) / f"{shard}.tsv.gz"))
+    )
     return lambda video_id, n_seconds: second_windows(*spans.get(video_id, no_span), n_seconds)
 
 
@@ -46,10 +55,16 @@ qc = []
 for shard in block_shards(snakemake.wildcards.block):
     files = [[str(Path(snakemake.input[f"features_{stream}"]) / f"{shard}.h5")] for stream in streams]
     with FeatureStore(*files) as store:
-        ids, means, n_clips, shard_qc = video_means(store.video_ids, clip_windows(shard), store,
-                                                    store.n_seconds, embed)
+        ids, means, n_clips, shard_qc = video_means(store.video_ids, clip_windows(shard), store, store.n_seconds, embed)
     save_embeddings(out / f"{shard}.npz", ids, means, n_clips)
     qc += shard_qc
-    log.info("shard %s: %d videos embedded (%s clips, %s, streams %s), %d without a clip", shard,
-             len(ids), settings.clips, settings.embedding, "+".join(streams), len(shard_qc))
+    log.info(
+        "shard %s: %d videos embedded (%s clips, %s, streams %s), %d without a clip",
+        shard,
+        len(ids),
+        settings.clips,
+        settings.embedding,
+        "+".join(streams),
+        len(shard_qc),
+    )
 write_table(qc_frame(qc), snakemake.output.qc)

@@ -7,5 +7,9 @@ log = setup_logging(snakemake.log[0])
 labels = read_text_table(snakemake.input.instructional[0]) if snakemake.input.instructional else None
 sources = yt8m_sources(read_text_table(snakemake.input.ids), labels)
 write_text_table(sources, snakemake.output.sources)
-log.info("%d videos (%s), %d with an instructional label", len(sources),
-         sources["split"].value_counts().to_dict(), (sources["instructional"] != "").sum())
+log.info(
+    "%d videos (%s), %d with an instructional label",
+    len(sources),
+    sources["split"].value_counts().to_dict(),
+    (sources["instructional"] != "").sum(),
+)

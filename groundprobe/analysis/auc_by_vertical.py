@@ -16,8 +16,7 @@ import pandas as pd
 from groundprobe.evaluation.auc_by_category import bootstrap_interval, label_names
 from groundprobe.analysis.figures import plt, save_figure
 
-VERTICAL_COLUMNS = ["vertical", "n_videos", "mean_auc", "median_auc", "q25_auc", "q75_auc",
-                    "ci_low", "ci_high"]
+VERTICAL_COLUMNS = ["vertical", "n_videos", "mean_auc", "median_auc", "q25_auc", "q75_auc", "ci_low", "ci_high"]
 OVERALL = "All validation videos"
 CHANCE_AUC = 0.5
 
@@ -35,9 +34,11 @@ def vertical_members(auc_by_video: pd.DataFrame) -> pd.DataFrame:
     A video with two labels in the same vertical counts once for it: the vertical's statistics are
     over videos, not over labels.
     """
-    rows = [(vertical, video.video_id, float(video.auc))
-            for video in validation_aucs(auc_by_video).itertuples()
-            for vertical in dict.fromkeys(label_names(video.verticals))]
+    rows = [
+        (vertical, video.video_id, float(video.auc))
+        for video in validation_aucs(auc_by_video).itertuples()
+        for vertical in dict.fromkeys(label_names(video.verticals))
+    ]
     return pd.DataFrame(rows, columns=["vertical", "video_id", "auc"])
 
 
@@ -57,8 +58,7 @@ def vertical_table(auc_by_video: pd.DataFrame, n_boot: int, confidence: float, s
         q25, median, q75 = np.quantile(aucs, [0.25, 0.5, 0.75])
         rows.append((vertical, len(aucs), aucs.mean(), median, q25, q75, low, high))
     table = pd.DataFrame(rows, columns=VERTICAL_COLUMNS)
-    return table.sort_values(["mean_auc", "vertical"], ascending=[False, True],
-                             kind="stable").reset_index(drop=True)
+    return table.sort_values(["mean_auc", "vertical"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
 def most_frequent_verticals(members: pd.DataFrame, top: int) -> list[str]:
@@ -69,8 +69,9 @@ def most_frequent_verticals(members: pd.DataFrame, top: int) -> list[str]:
     return ranked["vertical"].head(top).tolist()
 
 
-def plot_vertical_distributions(auc_by_video: pd.DataFrame, top: int,
-                                png: str | os.PathLike, svg: str | os.PathLike) -> None:
+def plot_vertical_distributions(
+    auc_by_video: pd.DataFrame, top: int, png: str | os.PathLike, svg: str | os.PathLike
+) -> None:
     """Horizontal box plots of per-video AUC: all validation videos first (the reference), then the
     ``top`` most frequent verticals; each video drawn as a dot on its box, a dashed line at chance.
 
@@ -84,20 +85,25 @@ def plot_vertical_distributions(auc_by_video: pd.DataFrame, top: int,
 
     fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.45 * len(groups)))
     positions = np.arange(len(groups), 0, -1)  # the reference entry on top
-    boxes = ax.boxplot(groups, positions=positions, orientation="horizontal", widths=0.6, patch_artist=True,
-                       showfliers=False, medianprops={"color": "black"})
+    boxes = ax.boxplot(
+        groups,
+        positions=positions,
+        orientation="horizontal",
+        widths=0.6,
+        patch_artist=True,
+        showfliers=False,
+        medianprops={"color": "black"},
+    )
     for patch, colour in zip(boxes["boxes"], ["tab:grey"] + ["tab:blue"] * len(verticals)):
         patch.set(facecolor=colour, alpha=0.35)
     # Small samples: the dots show what a box alone would hide. Jitter is seeded: reruns are identical.
     jitter = np.random.default_rng(0)
     for y, aucs in zip(positions, groups):
-        ax.scatter(aucs, y + jitter.uniform(-0.15, 0.15, len(aucs)), s=10, color="black", alpha=0.6,
-                   zorder=3)
+        ax.scatter(aucs, y + jitter.uniform(-0.15, 0.15, len(aucs)), s=10, color="black", alpha=0.6, zorder=3)
     ax.axvline(CHANCE_AUC, color="tab:red", linestyle="--", linewidth=1, label="chance (AUC = 0.5)")
     ax.set_yticks(positions, names)
     ax.set_xlabel("intra-video AUC")
-    ax.set_title(f"Intra-video AUC by vertical: the {len(verticals)} most frequent vs all "
-                 "validation videos")
+    ax.set_title(f"Intra-video AUC by vertical: the {len(verticals)} most frequent vs all validation videos")
     ax.legend(loc="lower right", fontsize="small")
     ax.grid(axis="x", alpha=0.3)
     save_figure(fig, png, svg)

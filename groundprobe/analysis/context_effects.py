@@ -31,13 +31,22 @@ from groundprobe.analysis.figures import save_figure
 
 OVERALL = "overall"
 POSITION, TOKENS = "position", "tokens"
-CONTEXT_COLUMNS = ["panel", "category", "bin", "bin_low", "bin_high", "bin_centre", "n", "n_videos",
-                   "mean_segment_auc", "ci_low", "ci_high"]
+CONTEXT_COLUMNS = [
+    "panel",
+    "category",
+    "bin",
+    "bin_low",
+    "bin_high",
+    "bin_centre",
+    "n",
+    "n_videos",
+    "mean_segment_auc",
+    "ci_low",
+    "ci_high",
+]
 SLOPE_COLUMNS = ["category", "n", "n_videos", "slope_per_token", "se", "ci_low", "ci_high", "p"]
-AXIS_LABELS = {POSITION: "relative position in video (0 = start, 1 = end)",
-               TOKENS: "tokens in caption"}
-TITLES = {POSITION: "Segment AUC by position of the caption in its video",
-          TOKENS: "Segment AUC by caption length"}
+AXIS_LABELS = {POSITION: "relative position in video (0 = start, 1 = end)", TOKENS: "tokens in caption"}
+TITLES = {POSITION: "Segment AUC by position of the caption in its video", TOKENS: "Segment AUC by caption length"}
 CAPTION_COLUMNS = ["video_id", "labels", "rel_position", "n_tokens", "segment_auc"]
 # Chunks(columns): a fresh iterable of caption frames holding ``columns`` (CAPTION_COLUMNS
 # names), each holding every caption of its videos (clusters never span chunks), e.g. the
@@ -50,8 +59,9 @@ def position_bins(n_bins: int) -> pd.DataFrame:
     bin_centre (fractions of the video's duration); the last bin is closed on the right."""
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     labels = [f"{low:.2f}-{high:.2f}" for low, high in zip(edges[:-1], edges[1:])]
-    return pd.DataFrame({"bin": labels, "bin_low": edges[:-1], "bin_high": edges[1:],
-                         "bin_centre": (edges[:-1] + edges[1:]) / 2})
+    return pd.DataFrame(
+        {"bin": labels, "bin_low": edges[:-1], "bin_high": edges[1:], "bin_centre": (edges[:-1] + edges[1:]) / 2}
+    )
 
 
 def position_bin_index(rel_position: np.ndarray, n_bins: int) -> np.ndarray:
@@ -100,8 +110,7 @@ def token_bins(histogram: np.ndarray, n_bins: int) -> pd.DataFrame:
     lows = np.unique(np.concatenate([[smallest], inner[inner > smallest]])).astype(np.int64)
     highs = np.append(lows[1:] - 1, largest)
     labels = [str(low) if low == high else f"{low}-{high}" for low, high in zip(lows, highs)]
-    return pd.DataFrame({"bin": labels, "bin_low": lows, "bin_high": highs,
-                         "bin_centre": (lows + highs) / 2})
+    return pd.DataFrame({"bin": labels, "bin_low": lows, "bin_high": highs, "bin_centre": (lows + highs) / 2})
 
 
 def token_bin_index(n_tokens: np.ndarray, bins: pd.DataFrame) -> np.ndarray:
@@ -143,14 +152,12 @@ def scope_pairs(labels: pd.Series, categories: list[str]) -> tuple[np.ndarray, n
     return np.nonzero(member[codes])
 
 
-def _cluster_sums(groups: np.ndarray, clusters: np.ndarray, weights: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _cluster_sums(groups: np.ndarray, clusters: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sums of ``weights`` (m, d) per distinct (group, cluster) pair of ``groups`` and
     ``clusters`` (m,): (group of each pair (p,), its sums (p, d))."""
     # Cluster indices are below m, so group * m + cluster tells the pairs apart.
     pairs, pair_index = np.unique(groups * len(groups) + clusters, return_inverse=True)
-    sums = np.stack([np.bincount(pair_index, weights=column, minlength=len(pairs)) for column in weights.T],
-                    axis=1)
+    sums = np.stack([np.bincount(pair_index, weights=column, minlength=len(pairs)) for column in weights.T], axis=1)
     return pairs // max(len(groups), 1), sums
 
 
@@ -258,8 +265,9 @@ class ClusteredSlopes:
         return np.stack([slope, se, slope - half_width, slope + half_width, p], axis=1)
 
 
-def context_effects(chunks: Chunks, categories: list[str], n_position_bins: int, n_token_bins: int,
-                    confidence: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def context_effects(
+    chunks: Chunks, categories: list[str], n_position_bins: int, n_token_bins: int, confidence: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both panels of Fig. 3 and the token slopes of the captions that ``chunks`` yields.
 
     Pass the validation captions only for the paper's analysis. Returns (CONTEXT_COLUMNS table:
@@ -286,29 +294,42 @@ def context_effects(chunks: Chunks, categories: list[str], n_position_bins: int,
             means[panel].add_residuals(scopes * len(bins) + bin_index[panel], clusters, auc)
         slopes.add_residuals(scopes, clusters, n_tokens, auc)
     present = slopes.n > 0
-    table = pd.concat([_panel_table(panel, bins, means[panel], [OVERALL] + categories, present, confidence)
-                       for panel, bins in panels.items()], ignore_index=True)
-    slope_table = pd.DataFrame({"category": [OVERALL] + categories, "n": slopes.n,
-                                "n_videos": slopes.n_clusters})
+    table = pd.concat(
+        [
+            _panel_table(panel, bins, means[panel], [OVERALL] + categories, present, confidence)
+            for panel, bins in panels.items()
+        ],
+        ignore_index=True,
+    )
+    slope_table = pd.DataFrame({"category": [OVERALL] + categories, "n": slopes.n, "n_videos": slopes.n_clusters})
     slope_table[SLOPE_COLUMNS[3:]] = slopes.estimates(confidence)
     return table, slope_table[present].reset_index(drop=True)
 
 
-def _memberships(chunks: Chunks, categories: list[str], panels: dict[str, pd.DataFrame]
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+def _memberships(
+    chunks: Chunks, categories: list[str], panels: dict[str, pd.DataFrame]
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
     """Per chunk, one entry per (caption, scope) membership (:func:`scope_pairs`): (scope,
     video index within the chunk, token count, segment AUC, bin index per panel), each (m,)."""
     for chunk in chunks(CAPTION_COLUMNS):
         rows, scopes = scope_pairs(chunk["labels"], categories)
         n_tokens = chunk["n_tokens"].to_numpy(dtype=np.int64)[rows]
-        bin_index = {POSITION: position_bin_index(chunk["rel_position"].to_numpy()[rows], len(panels[POSITION])),
-                     TOKENS: token_bin_index(n_tokens, panels[TOKENS])}
-        yield (scopes, pd.factorize(chunk["video_id"])[0][rows], n_tokens,
-               chunk["segment_auc"].to_numpy(dtype=np.float64)[rows], bin_index)
+        bin_index = {
+            POSITION: position_bin_index(chunk["rel_position"].to_numpy()[rows], len(panels[POSITION])),
+            TOKENS: token_bin_index(n_tokens, panels[TOKENS]),
+        }
+        yield (
+            scopes,
+            pd.factorize(chunk["video_id"])[0][rows],
+            n_tokens,
+            chunk["segment_auc"].to_numpy(dtype=np.float64)[rows],
+            bin_index,
+        )
 
 
-def _panel_table(panel: str, bins: pd.DataFrame, means: ClusteredMeans, scopes: list[str],
-                 present: np.ndarray, confidence: float) -> pd.DataFrame:
+def _panel_table(
+    panel: str, bins: pd.DataFrame, means: ClusteredMeans, scopes: list[str], present: np.ndarray, confidence: float
+) -> pd.DataFrame:
     """CONTEXT_COLUMNS rows of one panel: every bin of each scope with captions (``present``)."""
     mean, low, high = means.intervals(confidence)
     table = pd.concat([bins.assign(panel=panel, category=scope) for scope in scopes], ignore_index=True)
@@ -344,21 +365,33 @@ def plot_context(table: pd.DataFrame, panel: str, confidence: float) -> plt.Figu
         mean = curve["mean_segment_auc"].to_numpy()
         errors = np.vstack([mean - curve["ci_low"].to_numpy(), curve["ci_high"].to_numpy() - mean])
         overall = category == OVERALL
-        ax.errorbar(x + nudge, mean, yerr=np.nan_to_num(errors), marker="o", markersize=4, capsize=3,
-                    color="black" if overall else colours(number - 1), linewidth=2.2 if overall else 1.2,
-                    label=f"{category} ({int(curve['n'].sum())} captions)", zorder=3 if overall else 2)
+        ax.errorbar(
+            x + nudge,
+            mean,
+            yerr=np.nan_to_num(errors),
+            marker="o",
+            markersize=4,
+            capsize=3,
+            color="black" if overall else colours(number - 1),
+            linewidth=2.2 if overall else 1.2,
+            label=f"{category} ({int(curve['n'].sum())} captions)",
+            zorder=3 if overall else 2,
+        )
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance (AUC 0.5)")
     ax.set_xlabel(AXIS_LABELS[panel])
     ax.set_ylabel("mean segment AUC")
-    ax.set_title(f"{TITLES[panel]}\n(validation captions; bars: {confidence:.0%} interval, "
-                 "standard error clustered by video)", fontsize=10)
+    ax.set_title(
+        f"{TITLES[panel]}\n(validation captions; bars: {confidence:.0%} interval, standard error clustered by video)",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: curves fill the axes
     ax.grid(alpha=0.3)
     return fig
 
 
-def write_context_figures(table: pd.DataFrame, confidence: float, position_png: str,
-                          position_svg: str, tokens_png: str, tokens_svg: str) -> None:
+def write_context_figures(
+    table: pd.DataFrame, confidence: float, position_png: str, position_svg: str, tokens_png: str, tokens_svg: str
+) -> None:
     """Render both panels of ``table`` and save each as PNG and SVG."""
     save_figure(plot_context(table, POSITION, confidence), position_png, position_svg)
     save_figure(plot_context(table, TOKENS, confidence), tokens_png, tokens_svg)

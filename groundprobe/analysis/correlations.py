@@ -24,8 +24,7 @@ def spearman_row(analysis: str, x_name: str, y_name: str, x: np.ndarray, y: np.n
     instead of scipy's warning and a silent NaN.
     """
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    row = {"analysis": analysis, "x": x_name, "y": y_name, "n": len(x), "rho": np.nan, "p": np.nan,
-           "note": ""}
+    row = {"analysis": analysis, "x": x_name, "y": y_name, "n": len(x), "rho": np.nan, "p": np.nan, "note": ""}
     if len(x) < MIN_PAIRS:
         row["note"] = f"not computed: {len(x)} pairs, at least {MIN_PAIRS} needed"
     elif np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -42,8 +41,13 @@ def instructional_correlation(auc_by_video: pd.DataFrame) -> dict:
     that carry a label (``auc_by_video``: columns split, instructional, auc; unlabelled = empty)."""
     labels = pd.to_numeric(auc_by_video["instructional"], errors="coerce")
     labelled = (auc_by_video["split"] == "validation") & labels.notna()
-    return spearman_row("instructional_vs_auc", "instructional label (0/1)", "intra-video AUC",
-                        labels[labelled].to_numpy(), auc_by_video.loc[labelled, "auc"].to_numpy())
+    return spearman_row(
+        "instructional_vs_auc",
+        "instructional label (0/1)",
+        "intra-video AUC",
+        labels[labelled].to_numpy(),
+        auc_by_video.loc[labelled, "auc"].to_numpy(),
+    )
 
 
 def category_frequency(manifest: pd.DataFrame, split: str) -> pd.Series:
@@ -59,14 +63,18 @@ def frequency_correlation(categories: pd.DataFrame, manifest: pd.DataFrame, spli
     in the manifest's ``split`` (0 for a category absent from it)."""
     frequency = category_frequency(manifest, split).reindex(categories["category"], fill_value=0)
     scope = "training videos" if split == "train" else "videos in the manifest"
-    return spearman_row("category_auc_vs_frequency", f"category frequency ({scope})",
-                        "category mean intra-video AUC (validation)",
-                        frequency.to_numpy(), categories["mean_auc"].to_numpy())
+    return spearman_row(
+        "category_auc_vs_frequency",
+        f"category frequency ({scope})",
+        "category mean intra-video AUC (validation)",
+        frequency.to_numpy(),
+        categories["mean_auc"].to_numpy(),
+    )
 
 
-def correlation_table(auc_by_video: pd.DataFrame, categories: pd.DataFrame, manifest: pd.DataFrame,
-                      frequency_split: str) -> pd.DataFrame:
+def correlation_table(
+    auc_by_video: pd.DataFrame, categories: pd.DataFrame, manifest: pd.DataFrame, frequency_split: str
+) -> pd.DataFrame:
     """Both correlations as a table with CORRELATION_COLUMNS, one row each."""
-    rows = [instructional_correlation(auc_by_video),
-            frequency_correlation(categories, manifest, frequency_split)]
+    rows = [instructional_correlation(auc_by_video), frequency_correlation(categories, manifest, frequency_split)]
     return pd.DataFrame(rows, columns=CORRELATION_COLUMNS)

@@ -53,16 +53,18 @@ def control_matrix(rel_position: np.ndarray, n_tokens: np.ndarray, position_bins
     if (n_tokens < 1).any():
         raise ValueError("every caption needs at least one token (log token count)")
     edge = 1.0 / position_bins
-    return np.column_stack([np.ones_like(rel_position), rel_position < edge,
-                            rel_position >= 1.0 - edge, np.log(n_tokens)]).astype(np.float64)
+    return np.column_stack(
+        [np.ones_like(rel_position), rel_position < edge, rel_position >= 1.0 - edge, np.log(n_tokens)]
+    ).astype(np.float64)
 
 
 def scope_membership(labels: pd.Series, scopes: dict[str, int]) -> sp.csc_matrix:
     """(rows, len(scopes)) 0/1: caption i belongs to scope j. OVERALL (when in ``scopes``) holds
     every caption, a category the captions whose ';'-separated ``labels`` name it."""
     codes, cells = pd.factorize(labels.fillna("").astype(str))
-    cell_scopes = [[scopes[name] for name in dict.fromkeys([OVERALL] + label_names(text)) if name in scopes]
-                   for text in cells]
+    cell_scopes = [
+        [scopes[name] for name in dict.fromkeys([OVERALL] + label_names(text)) if name in scopes] for text in cells
+    ]
     cell_idx = np.repeat(np.arange(len(cells)), [len(s) for s in cell_scopes])
     scope_idx = np.array([j for s in cell_scopes for j in s], dtype=np.int64)
     by_cell = sp.csr_matrix((np.ones(len(scope_idx)), (cell_idx, scope_idx)), shape=(len(cells), len(scopes)))
@@ -91,11 +93,12 @@ class Frame:
     members: sp.csc_matrix
 
     def scope_rows(self, scope: int) -> np.ndarray:
-        return self.members.indices[self.members.indptr[scope]:self.members.indptr[scope + 1]]
+        return self.members.indices[self.members.indptr[scope] : self.members.indptr[scope + 1]]
 
 
-def parse_frame(table: pd.DataFrame, split: str, words: pa.Array, scopes: dict[str, int],
-                position_bins: int, shift: float) -> Frame | None:
+def parse_frame(
+    table: pd.DataFrame, split: str, words: pa.Array, scopes: dict[str, int], position_bins: int, shift: float
+) -> Frame | None:
     """The Frame of ``table`` over the candidate ``words``, its captions in ``scopes`` only (a
     batch of categories parses only its own videos); None when there are none."""
     rows = split_captions(table, split)
@@ -108,28 +111,40 @@ def parse_frame(table: pd.DataFrame, split: str, words: pa.Array, scopes: dict[s
     caption, token = caption_words(rows["tokens"])
     column = pc.index_in(token, value_set=words)
     known = column.is_valid().to_numpy(zero_copy_only=False)
-    indicators = sp.csr_matrix((np.ones(int(known.sum())), (caption[known], column.drop_null().to_numpy())),
-                               shape=(len(rows), len(words)))
+    indicators = sp.csr_matrix(
+        (np.ones(int(known.sum())), (caption[known], column.drop_null().to_numpy())), shape=(len(rows), len(words))
+    )
     indicators.sum_duplicates()
     indicators.data[:] = 1.0  # a word said twice in a caption is still one indicator
     controls = control_matrix(rows["rel_position"].to_numpy(), rows["n_tokens"].to_numpy(), position_bins)
     video, uniques = pd.factorize(rows["video_id"])
-    return Frame(design=sp.hstack([sp.csr_matrix(controls), indicators], format="csr"),
-                 y=rows["segment_auc"].to_numpy(dtype=np.float64) - shift, video=video,
-                 n_videos=len(uniques), members=members.tocsc())
+    return Frame(
+        design=sp.hstack([sp.csr_matrix(controls), indicators], format="csr"),
+        y=rows["segment_auc"].to_numpy(dtype=np.float64) - shift,
+        video=video,
+        n_videos=len(uniques),
+        members=members.tocsc(),
+    )
 
 
-def frames(tables: Tables, split: str, words: pa.Array, scopes: dict[str, int], position_bins: int,
-           shift: float) -> Iterator[Frame]:
+def frames(
+    tables: Tables, split: str, words: pa.Array, scopes: dict[str, int], position_bins: int, shift: float
+) -> Iterator[Frame]:
     for table in tables():
         frame = parse_frame(table, split, words, scopes, position_bins, shift)
         if frame is not None:
             yield frame
 
 
-def scope_blocks(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
-                 words: pa.Array, position_bins: int,
-                 shift: float) -> Iterator[tuple[int, Frame, np.ndarray, sp.csr_matrix]]:
+def scope_blocks(
+    tables: Tables,
+    split: str,
+    scopes: list[str],
+    columns: list[np.ndarray],
+    words: pa.Array,
+    position_bins: int,
+    shift: float,
+) -> Iterator[tuple[int, Frame, np.ndarray, sp.csr_matrix]]:
     """``(j, frame, rows, design)`` for every table and every scope ``j`` with captions in it:
     ``rows`` the frame's rows of the scope, ``design`` their design rows over ``columns[j]``."""
     index = {name: j for j, name in enumerate(scopes)}

@@ -57,6 +57,7 @@ on (k_words, G-1) degrees of freedom, left empty when the clustered covariance o
 singular (fewer videos than words).
 
 Modules: groundprobe.analysis.lexical_captions parses the caption tables (Frame);
+groundprobe.analysis.lexical_passes streams passes 1-4 over them;
 groundprobe.analysis.ols holds the linear algebra from sufficient statistics (Moments, Factor,
 OlsFit, the clustered covariance).
 """
@@ -69,147 +70,53 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import scipy.sparse as sp
 
-from groundprobe.analysis.lexical_captions import (OVERALL, Tables, caption_words, frames, scope_blocks, split_captions,
-                                                   video_one_hot)
-from groundprobe.analysis.ols import (CONTROL_NAMES, K, Factor, Moments, OlsFit, accumulator_bytes_of, count_dtype,
-                                      drop_redundant_words, factorize, model_summary, ols_fit, triangle_offsets,
-                                      with_cluster_cov)
-from groundprobe.evaluation.auc_by_category import label_names
+from groundprobe.analysis.lexical_captions import (
+    OVERALL,
+    Tables,
+)
+from groundprobe.analysis.lexical_passes import (
+    CorpusCounts,
+    accumulate_moments,
+    category_video_counts,
+    cluster_meat,
+    count_captions,
+    select_vocabulary,
+)
+from groundprobe.analysis.ols import (
+    CONTROL_NAMES,
+    K,
+    Factor,
+    Moments,
+    OlsFit,
+    accumulator_bytes_of,
+    drop_redundant_words,
+    factorize,
+    model_summary,
+    ols_fit,
+    with_cluster_cov,
+)
 
 WORD_COLUMNS = ["scope", "word", "coef", "se", "t", "p"]
 COEF_COLUMNS = WORD_COLUMNS + ["rank", "sign"]
-FTEST_COLUMNS = ["scope", "n", "k_controls", "k_words", "F", "df_num", "df_den", "p",
-                 "r2_restricted", "r2_full", "skipped_reason"]
+FTEST_COLUMNS = [
+    "scope",
+    "n",
+    "k_controls",
+    "k_words",
+    "F",
+    "df_num",
+    "df_den",
+    "p",
+    "r2_restricted",
+    "r2_full",
+    "skipped_reason",
+]
 # Added after the columns above only with cluster_by_video.
 CLUSTER_WORD_COLUMNS = ["se_cluster", "t_cluster", "p_cluster"]
 CLUSTER_FTEST_COLUMNS = ["n_videos", "F_cluster", "df_den_cluster", "p_cluster"]
 
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------
-# Pass 1: counts
-
-
-@dataclass(frozen=True)
-class CorpusCounts:
-    """Pass 1. ``captions``: per scope (OVERALL and every category); ``words``: the words said in
-    ≥ min_videos videos, alphabetical; ``video_counts``: how many videos say each of them;
-    ``mean_auc``: over every caption of the split (0 when none)."""
-
-    captions: dict[str, int]
-    words: list[str]
-    video_counts: np.ndarray
-    mean_auc: float
-
-
-def count_captions(tables: Tables, split: str, min_videos: int) -> CorpusCounts:
-    captions: dict[str, int] = {OVERALL: 0}
-    videos_by_word: dict[str, int] = {}
-    auc_sum = 0.0
-    for table in tables():
-        rows = split_captions(table, split)
-        if rows.empty:
-            continue
-        captions[OVERALL] += len(rows)
-        auc_sum += float(rows["segment_auc"].sum())
-        for cell, count in rows["labels"].fillna("").astype(str).value_counts().items():
-            for name in dict.fromkeys(label_names(cell)):
-                captions[name] = captions.get(name, 0) + int(count)
-        video, _ = pd.factorize(rows["video_id"])
-        caption, token = caption_words(rows["tokens"])
-        encoded = pc.dictionary_encode(token)
-        word_code = encoded.indices.to_numpy().astype(np.int64)
-        n_words = len(encoded.dictionary)
-        pairs = np.unique(video[caption].astype(np.int64) * n_words + word_code)
-        for word, count in zip(encoded.dictionary.to_pylist(), np.bincount(pairs % n_words, minlength=n_words)):
-            videos_by_word[word] = videos_by_word.get(word, 0) + int(count)
-    words = sorted(w for w, c in videos_by_word.items() if c >= min_videos)
-    counts = np.array([videos_by_word[w] for w in words], dtype=np.int64)
-    mean = auc_sum / captions[OVERALL] if captions[OVERALL] else 0.0
-    return CorpusCounts(captions, words, counts, mean)
-
-
-def select_vocabulary(video_counts: np.ndarray, min_videos: int, max_words: int) -> np.ndarray:
-    """Indices of the words said in ≥ ``min_videos`` videos, the ``max_words`` said in the most
-    videos first; ``video_counts`` is aligned with an alphabetical word list, so ties go
-    alphabetically (the choice is deterministic)."""
-    eligible = np.flatnonzero(video_counts >= min_videos)
-    order = np.lexsort((eligible, -video_counts[eligible]))
-    return eligible[order[:max_words]]
-
-
-# ---------------------------------------------------------------------------------------------
-# Pass 2: per-category word counts
-
-
-def add_sparse(target: np.ndarray, product: sp.spmatrix) -> None:
-    """target += product, touching only its nonzeros (no dense temporary of target's size)."""
-    coo = product.tocoo()
-    coo.sum_duplicates()  # then no index repeats, and fancy-index += adds every entry
-    target[coo.row, coo.col] += coo.data
-
-
-def category_video_counts(tables: Tables, split: str, categories: list[str], words: pa.Array,
-                          position_bins: int) -> np.ndarray:
-    """(len(categories), len(words)) int: how many of each category's videos say each word."""
-    scopes = {name: j for j, name in enumerate(categories)}
-    counts = np.zeros((len(categories), len(words)), dtype=np.int64)
-    for frame in frames(tables, split, words, scopes, position_bins, 0.0):
-        said = video_one_hot(frame.video, frame.n_videos) @ frame.design[:, K:]
-        said.data[:] = 1.0
-        first_caption = np.unique(frame.video, return_index=True)[1]
-        video_members = frame.members.tocsr()[first_caption]  # a video's captions share its labels
-        add_sparse(counts, (video_members.T @ said).astype(np.int64))
-    return counts
-
-
-# ---------------------------------------------------------------------------------------------
-# Passes 3-4: sufficient statistics and cluster scores
-
-
-def accumulate_moments(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
-                       captions: list[int], words: pa.Array, position_bins: int, shift: float) -> list[Moments]:
-    """Pass 3: the Moments of each scope over its design ``columns``; ``captions``: each scope's
-    number of captions (pass 1), which sets the integer type of its co-occurrence counts."""
-    n = np.zeros(len(scopes), dtype=np.int64)
-    n_videos = np.zeros(len(scopes), dtype=np.int64)
-    controls = [np.zeros((K, len(c))) for c in columns]
-    cooccurrence = [np.zeros((len(c) - K) * (len(c) - K + 1) // 2, dtype=count_dtype(count))
-                    for c, count in zip(columns, captions)]
-    offsets = [triangle_offsets(len(c) - K) for c in columns]
-    xty = [np.zeros(len(c)) for c in columns]
-    yty = np.zeros(len(scopes))
-    for j, frame, rows, design in scope_blocks(tables, split, scopes, columns, words, position_bins, shift):
-        y = frame.y[rows]
-        controls[j] += (design[:, :K].T @ design).toarray()
-        indicators = design[:, K:].astype(np.int32)  # a table's counts fit in int32
-        pairs = sp.triu(indicators.T @ indicators, format="coo")  # canonical: no index repeats
-        cooccurrence[j][offsets[j][pairs.row] + pairs.col - pairs.row] += pairs.data
-        xty[j] += design.T @ y
-        yty[j] += y @ y
-        n[j] += len(rows)
-        n_videos[j] += len(np.unique(frame.video[rows]))
-    return [Moments(int(n[j]), int(n_videos[j]), controls[j], cooccurrence[j], xty[j], float(yty[j]))
-            for j in range(len(scopes))]
-
-
-def cluster_meat(tables: Tables, split: str, scopes: list[str], columns: list[np.ndarray],
-                 params: list[np.ndarray], words: pa.Array, position_bins: int, shift: float) -> list[np.ndarray]:
-    """Pass 4: Σ_videos s_v s_v' per scope, s_v = X_v' e_v the video's score (X_v its captions'
-    design rows over ``columns``, e_v their residuals under ``params``, shifted y)."""
-    meat = [np.zeros((len(c), len(c))) for c in columns]
-    for j, frame, rows, design in scope_blocks(tables, split, scopes, columns, words, position_bins, shift):
-        residual = frame.y[rows] - design @ params[j]
-        video, uniques = pd.factorize(frame.video[rows])
-        # (videos, p), dense: a video says many of the words, so S'S is nearly dense and a
-        # sparse product would hold several times the p × p accumulator in temporaries.
-        scores = (video_one_hot(video, len(uniques)) @ sp.diags(residual) @ design).toarray()
-        meat[j] += scores.T @ scores
-    return meat
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,8 +135,9 @@ class ScopeFit:
     skipped_reason: str = ""
 
 
-def fit_from_moments(scope: str, moments: Moments, vocabulary: list[str], min_videos: int,
-                     shift: float) -> tuple[ScopeFit, np.ndarray, Factor | None]:
+def fit_from_moments(
+    scope: str, moments: Moments, vocabulary: list[str], min_videos: int, shift: float
+) -> tuple[ScopeFit, np.ndarray, Factor | None]:
     """The scope's fit from its moments over the controls + ``vocabulary`` columns, the design
     columns used (into the moments' columns) and the full model's factor (None when skipped)."""
     kept = drop_redundant_words(moments)
@@ -238,17 +146,27 @@ def fit_from_moments(scope: str, moments: Moments, vocabulary: list[str], min_vi
     if not words:
         return ScopeFit(scope, moments.n, [], skipped_reason=f"no word said in >= {min_videos} videos"), columns, None
     if moments.n <= len(columns):
-        return (ScopeFit(scope, moments.n, words, skipped_reason=f"{moments.n} captions <= {len(columns)} parameters"),
-                columns, None)
+        return (
+            ScopeFit(scope, moments.n, words, skipped_reason=f"{moments.n} captions <= {len(columns)} parameters"),
+            columns,
+            None,
+        )
     xtx = moments.xtx(columns)  # dense, one scope at a time
     controls = np.arange(K)
     restricted_factor = factorize(xtx[np.ix_(controls, controls)])
     factor = factorize(xtx, overwrite=True)
     del xtx
     if factor.rank < len(columns):
-        return (ScopeFit(scope, moments.n, words,
-                         skipped_reason=f"singular design: rank {factor.rank} < {len(columns)} parameters"),
-                columns, None)
+        return (
+            ScopeFit(
+                scope,
+                moments.n,
+                words,
+                skipped_reason=f"singular design: rank {factor.rank} < {len(columns)} parameters",
+            ),
+            columns,
+            None,
+        )
     restricted = ols_fit(moments, controls, restricted_factor, shift)
     return ScopeFit(scope, moments.n, words, restricted, ols_fit(moments, columns, factor, shift)), columns, factor
 
@@ -266,8 +184,16 @@ def batches(sizes: list[int], budget: int) -> list[list[int]]:
     return groups
 
 
-def vocabularies(tables: Tables, split: str, counts: CorpusCounts, categories: list[str], min_videos: int,
-                 max_words: int, position_bins: int, accumulator_bytes: int) -> dict[str, np.ndarray]:
+def vocabularies(
+    tables: Tables,
+    split: str,
+    counts: CorpusCounts,
+    categories: list[str],
+    min_videos: int,
+    max_words: int,
+    position_bins: int,
+    accumulator_bytes: int,
+) -> dict[str, np.ndarray]:
     """Each fitted scope's vocabulary as indices into ``counts.words`` (pass 2 for categories)."""
     chosen = {OVERALL: select_vocabulary(counts.video_counts, min_videos, max_words)}
     words = pa.array(counts.words, type=pa.string())
@@ -288,12 +214,22 @@ def ftest_row(fit: ScopeFit, cluster_by_video: bool = False) -> dict[str, object
     if fit.full is not None:
         f_value, p_value, df_num = fit.full.compare_f_test(fit.restricted)
         # Degrees of freedom as floats, as statsmodels gives them (the written tables keep "49.0").
-        row.update(F=f_value, df_num=float(df_num), df_den=float(fit.full.df_resid), p=p_value,
-                   r2_restricted=fit.restricted.rsquared, r2_full=fit.full.rsquared)
+        row.update(
+            F=f_value,
+            df_num=float(df_num),
+            df_den=float(fit.full.df_resid),
+            p=p_value,
+            r2_restricted=fit.restricted.rsquared,
+            r2_full=fit.full.rsquared,
+        )
         if cluster_by_video:
             f_cluster, p_cluster = fit.full.cluster_wald
-            row.update(n_videos=fit.full.n_videos, F_cluster=f_cluster, df_den_cluster=fit.full.n_videos - 1,
-                       p_cluster=p_cluster)
+            row.update(
+                n_videos=fit.full.n_videos,
+                F_cluster=f_cluster,
+                df_den_cluster=fit.full.n_videos - 1,
+                p_cluster=p_cluster,
+            )
     return row
 
 
@@ -301,11 +237,20 @@ def word_coefficients(fit: ScopeFit) -> pd.DataFrame:
     """Every word's coefficient, standard error, t and two-sided p in the full model (WORD_COLUMNS,
     + CLUSTER_WORD_COLUMNS when the fit has a clustered covariance)."""
     full = fit.full
-    table = pd.DataFrame({"scope": fit.scope, "word": fit.words, "coef": full.params[K:],
-                          "se": full.bse[K:], "t": full.tvalues[K:], "p": full.pvalues[K:]})
+    table = pd.DataFrame(
+        {
+            "scope": fit.scope,
+            "word": fit.words,
+            "coef": full.params[K:],
+            "se": full.bse[K:],
+            "t": full.tvalues[K:],
+            "p": full.pvalues[K:],
+        }
+    )
     if full.cluster_variance is not None:
-        table = table.assign(se_cluster=full.bse_cluster[K:], t_cluster=full.tvalues_cluster[K:],
-                             p_cluster=full.pvalues_cluster[K:])
+        table = table.assign(
+            se_cluster=full.bse_cluster[K:], t_cluster=full.tvalues_cluster[K:], p_cluster=full.pvalues_cluster[K:]
+        )
     return table
 
 
@@ -313,22 +258,33 @@ def top_coefficients(coefs: pd.DataFrame, top_words: int) -> pd.DataFrame:
     """The ``top_words`` largest positive and most negative coefficients, rank 1 = most extreme."""
     positive = coefs[coefs["coef"] > 0].sort_values(["coef", "word"], ascending=[False, True]).head(top_words)
     negative = coefs[coefs["coef"] < 0].sort_values(["coef", "word"]).head(top_words)
-    parts = [part.assign(rank=np.arange(1, len(part) + 1), sign=sign)
-             for part, sign in ((positive, "positive"), (negative, "negative"))]
+    parts = [
+        part.assign(rank=np.arange(1, len(part) + 1), sign=sign)
+        for part, sign in ((positive, "positive"), (negative, "negative"))
+    ]
     return pd.concat(parts, ignore_index=True)[list(coefs.columns) + ["rank", "sign"]]
 
 
 def scope_summary(fit: ScopeFit) -> str:
     if fit.full is None:
         return f"=== {fit.scope}: skipped ({fit.skipped_reason}) ===\n"
-    return (f"=== {fit.scope}: restricted (controls only) ===\n{model_summary(fit.restricted, CONTROL_NAMES)}\n"
-            f"=== {fit.scope}: full (controls + {len(fit.words)} words) ===\n"
-            f"{model_summary(fit.full, CONTROL_NAMES + [f'word[{w}]' for w in fit.words])}\n")
+    return (
+        f"=== {fit.scope}: restricted (controls only) ===\n{model_summary(fit.restricted, CONTROL_NAMES)}\n"
+        f"=== {fit.scope}: full (controls + {len(fit.words)} words) ===\n"
+        f"{model_summary(fit.full, CONTROL_NAMES + [f'word[{w}]' for w in fit.words])}\n"
+    )
 
 
-def add_cluster_cov(tables: Tables, split: str, fits: list[ScopeFit], factors: list[Factor | None],
-                    design_columns: list[np.ndarray], words: pa.Array, position_bins: int,
-                    shift: float) -> list[ScopeFit]:
+def add_cluster_cov(
+    tables: Tables,
+    split: str,
+    fits: list[ScopeFit],
+    factors: list[Factor | None],
+    design_columns: list[np.ndarray],
+    words: pa.Array,
+    position_bins: int,
+    shift: float,
+) -> list[ScopeFit]:
     """``fits`` whose full models gain their covariance clustered by video (pass 4); ``factors``:
     their full models' factors (None for a skipped scope), ``design_columns``: their Frame.design
     columns."""
@@ -338,8 +294,16 @@ def add_cluster_cov(tables: Tables, split: str, fits: list[ScopeFit], factors: l
         shifted = fits[j].full.params.copy()
         shifted[0] -= shift  # the residuals of pass 4 are of the shifted y
         params.append(shifted)
-    meat = cluster_meat(tables, split, [fits[j].scope for j in done], [design_columns[j] for j in done],
-                        params, words, position_bins, shift)
+    meat = cluster_meat(
+        tables,
+        split,
+        [fits[j].scope for j in done],
+        [design_columns[j] for j in done],
+        params,
+        words,
+        position_bins,
+        shift,
+    )
     fits = list(fits)
     for j, scope_meat in zip(done, meat):
         full = with_cluster_cov(fits[j].full, factors[j].inverse(), scope_meat, slice(K, None))
@@ -347,9 +311,16 @@ def add_cluster_cov(tables: Tables, split: str, fits: list[ScopeFit], factors: l
     return fits
 
 
-def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, position_bins: int,
-               min_captions: int, cluster_by_video: bool = False,
-               accumulator_bytes: int = 128 << 20) -> list[ScopeFit]:
+def fit_scopes(
+    tables: Tables,
+    split: str,
+    min_videos: int,
+    max_words: int,
+    position_bins: int,
+    min_captions: int,
+    cluster_by_video: bool = False,
+    accumulator_bytes: int = 128 << 20,
+) -> list[ScopeFit]:
     """Every scope's fit, OVERALL first then the categories by name (module docstring: passes,
     memory). A category with fewer than ``min_captions`` captions is skipped; the overall scope
     only for a structural reason (no word, fewer captions than parameters, singular design)."""
@@ -358,42 +329,62 @@ def fit_scopes(tables: Tables, split: str, min_videos: int, max_words: int, posi
     fitted = [c for c in categories if counts.captions[c] >= min_captions]
     chosen = vocabularies(tables, split, counts, fitted, min_videos, max_words, position_bins, accumulator_bytes)
     results: dict[str, ScopeFit] = {
-        c: ScopeFit(c, counts.captions[c], [],
-                    skipped_reason=f"{counts.captions[c]} captions < min_captions {min_captions}")
-        for c in categories if c not in chosen}
+        c: ScopeFit(
+            c, counts.captions[c], [], skipped_reason=f"{counts.captions[c]} captions < min_captions {min_captions}"
+        )
+        for c in categories
+        if c not in chosen
+    }
     for name in [OVERALL] + fitted:
         if not len(chosen[name]):
-            results[name] = ScopeFit(name, counts.captions[name], [],
-                                     skipped_reason=f"no word said in >= {min_videos} videos")
+            results[name] = ScopeFit(
+                name, counts.captions[name], [], skipped_reason=f"no word said in >= {min_videos} videos"
+            )
     todo = [name for name in [OVERALL] + fitted if name not in results]
     words = pa.array(counts.words, type=pa.string())
     sizes = [accumulator_bytes_of(K + len(chosen[name]), counts.captions[name], cluster_by_video) for name in todo]
     for group in batches(sizes, accumulator_bytes):
         names = [todo[i] for i in group]
         columns = [np.r_[np.arange(K), K + chosen[name]] for name in names]
-        moments = accumulate_moments(tables, split, names, columns, [counts.captions[name] for name in names],
-                                     words, position_bins, counts.mean_auc)
+        moments = accumulate_moments(
+            tables,
+            split,
+            names,
+            columns,
+            [counts.captions[name] for name in names],
+            words,
+            position_bins,
+            counts.mean_auc,
+        )
         fits, factors, design_columns = [], [], []
         moments.reverse()
         for name, cols in zip(names, columns):
             # Each scope's X'X is dropped once solved: its memory serves the next scope's solve
             # (only the factors stay, for the cluster pass).
-            fit, used, factor = fit_from_moments(name, moments.pop(), [counts.words[i] for i in chosen[name]],
-                                                 min_videos, counts.mean_auc)
+            fit, used, factor = fit_from_moments(
+                name, moments.pop(), [counts.words[i] for i in chosen[name]], min_videos, counts.mean_auc
+            )
             fits.append(fit)
             factors.append(factor if cluster_by_video else None)
             design_columns.append(cols[used])
         if cluster_by_video:
-            fits = add_cluster_cov(tables, split, fits, factors, design_columns, words, position_bins,
-                                   counts.mean_auc)
+            fits = add_cluster_cov(tables, split, fits, factors, design_columns, words, position_bins, counts.mean_auc)
         results.update({fit.scope: fit for fit in fits})
         log.info("lexical OLS: %d of %d scopes done", len(results), 1 + len(categories))
     return [results[name] for name in [OVERALL] + categories]
 
 
-def lexical_ols(tables: Tables, split: str, min_videos: int, max_words: int, top_words: int,
-                position_bins: int, min_captions: int, cluster_by_video: bool = False,
-                accumulator_bytes: int = 128 << 20) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
+def lexical_ols(
+    tables: Tables,
+    split: str,
+    min_videos: int,
+    max_words: int,
+    top_words: int,
+    position_bins: int,
+    min_captions: int,
+    cluster_by_video: bool = False,
+    accumulator_bytes: int = 128 << 20,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, str]:
     """Fit every scope; return (top coefficients COEF_COLUMNS, every word's coefficient
     WORD_COLUMNS, F-test table FTEST_COLUMNS, text summary of every fitted model); with
     ``cluster_by_video`` the tables gain CLUSTER_WORD_COLUMNS / CLUSTER_FTEST_COLUMNS.
@@ -401,14 +392,20 @@ def lexical_ols(tables: Tables, split: str, min_videos: int, max_words: int, top
     ``tables``: called once per pass, yields the per-caption tables (INPUT_COLUMNS, one per shard,
     every video's captions in one table). ``accumulator_bytes`` bounds memory, not results.
     """
-    fits = fit_scopes(tables, split, min_videos, max_words, position_bins, min_captions, cluster_by_video,
-                      accumulator_bytes)
+    fits = fit_scopes(
+        tables, split, min_videos, max_words, position_bins, min_captions, cluster_by_video, accumulator_bytes
+    )
     word_columns = WORD_COLUMNS + (CLUSTER_WORD_COLUMNS if cluster_by_video else [])
     word_tables = [word_coefficients(fit) for fit in fits if fit.full is not None]
     words = pd.concat(word_tables, ignore_index=True) if word_tables else pd.DataFrame(columns=word_columns)
     top_tables = [top_coefficients(table, top_words) for table in word_tables]
-    top = (pd.concat(top_tables, ignore_index=True) if top_tables
-           else pd.DataFrame(columns=word_columns + ["rank", "sign"]))
-    ftest = pd.DataFrame([ftest_row(fit, cluster_by_video) for fit in fits],
-                         columns=FTEST_COLUMNS + (CLUSTER_FTEST_COLUMNS if cluster_by_video else []))
+    top = (
+        pd.concat(top_tables, ignore_index=True)
+        if top_tables
+        else pd.DataFrame(columns=word_columns + ["rank", "sign"])
+    )
+    ftest = pd.DataFrame(
+        [ftest_row(fit, cluster_by_video) for fit in fits],
+        columns=FTEST_COLUMNS + (CLUSTER_FTEST_COLUMNS if cluster_by_video else []),
+    )
     return top, words, ftest, "\n".join(scope_summary(fit) for fit in fits)

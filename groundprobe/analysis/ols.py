@@ -116,7 +116,7 @@ class Factor:
         inverse_upper = self.inverse_upper()
         out = np.empty(len(self.upper))
         out[self.order] = np.einsum("ij,ij->i", inverse_upper, inverse_upper)  # row sums of squares
-        return out / self.norms ** 2
+        return out / self.norms**2
 
     def inverse(self) -> np.ndarray:
         """(X'X)^-1, (p, p)."""
@@ -280,10 +280,12 @@ def model_summary(fit: OlsFit, names: list[str]) -> str:
     """A statsmodels-like text summary: fit statistics, then one line per coefficient starting
     with its name (coef, std err, t, P>|t|, 95% interval; clustered SE, t, p when present)."""
     quantile = stats.t.ppf(0.975, fit.df_resid)
-    header = (f"OLS of segment_auc   n = {fit.nobs}   parameters = {len(fit.params)}   df_resid = {fit.df_resid}\n"
-              f"R-squared {fit.rsquared:.6f}   adj. R-squared {fit.rsquared_adj:.6f}   "
-              f"F-statistic {fit.fvalue:.6g}   Prob (F-statistic) {fit.f_pvalue:.4g}\n"
-              f"Log-likelihood {fit.llf:.6g}   AIC {fit.aic:.6g}   BIC {fit.bic:.6g}\n")
+    header = (
+        f"OLS of segment_auc   n = {fit.nobs}   parameters = {len(fit.params)}   df_resid = {fit.df_resid}\n"
+        f"R-squared {fit.rsquared:.6f}   adj. R-squared {fit.rsquared_adj:.6f}   "
+        f"F-statistic {fit.fvalue:.6g}   Prob (F-statistic) {fit.f_pvalue:.4g}\n"
+        f"Log-likelihood {fit.llf:.6g}   AIC {fit.aic:.6g}   BIC {fit.bic:.6g}\n"
+    )
     width = max(len(name) for name in names)
     columns = f"{'coef':>12} {'std err':>12} {'t':>9} {'P>|t|':>10} {'[0.025':>12} {'0.975]':>12}"
     clustered = fit.cluster_variance is not None
@@ -294,8 +296,10 @@ def model_summary(fit: OlsFit, names: list[str]) -> str:
     coef, se, t, p = fit.params, fit.bse, fit.tvalues, fit.pvalues  # each a vector, computed once
     cluster = (fit.bse_cluster, fit.tvalues_cluster, fit.pvalues_cluster) if clustered else None
     for j, name in enumerate(names):
-        line = (f"{name:<{width}} {coef[j]:>12.6f} {se[j]:>12.6f} {t[j]:>9.3f} {p[j]:>10.4g} "
-                f"{coef[j] - quantile * se[j]:>12.6f} {coef[j] + quantile * se[j]:>12.6f}")
+        line = (
+            f"{name:<{width}} {coef[j]:>12.6f} {se[j]:>12.6f} {t[j]:>9.3f} {p[j]:>10.4g} "
+            f"{coef[j] - quantile * se[j]:>12.6f} {coef[j] + quantile * se[j]:>12.6f}"
+        )
         if cluster:
             line += f" {cluster[0][j]:>12.6f} {cluster[1][j]:>9.3f} {cluster[2][j]:>10.4g}"
         lines.append(line)

@@ -33,8 +33,7 @@ def tokenize(text: str) -> list[str]:
 
 def words_table(video_id: str, words: Iterable[Word]) -> pd.DataFrame:
     """One row per token (columns WORD_COLUMNS); a word's tokens share its times, rounded to ms."""
-    rows = [(video_id, token, round(w.start_s, 3), round(w.end_s, 3))
-            for w in words for token in tokenize(w.text)]
+    rows = [(video_id, token, round(w.start_s, 3), round(w.end_s, 3)) for w in words for token in tokenize(w.text)]
     return pd.DataFrame(rows, columns=WORD_COLUMNS).astype({"start_s": float, "end_s": float})
 
 

@@ -30,8 +30,10 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # them (YouTube serves all of these; yt-dlp --sub-format vtt asks for WebVTT).
 OTHER_FORMATS = [
     (re.compile(r"\s*\d+:\d{2}:\d{2}\.\d{3},\d+:\d{2}:\d{2}\.\d{3}"), "SBV (YouTube SubViewer)"),
-    (re.compile(r"\s*(?:<\?xml[^>]*\?>\s*)?<(?:timedtext|transcript)\b"),
-     "YouTube timed text XML (srv1/srv2/srv3/ytt)"),
+    (
+        re.compile(r"\s*(?:<\?xml[^>]*\?>\s*)?<(?:timedtext|transcript)\b"),
+        "YouTube timed text XML (srv1/srv2/srv3/ytt)",
+    ),
     (re.compile(r"\s*(?:<\?xml[^>]*\?>\s*)?<tt\b"), "TTML (XML)"),
     (re.compile(r"\s*\{\s*\"(?:wireMagic|events)\""), "YouTube json3"),
 ]
@@ -82,19 +84,27 @@ VTT_OTHER_BLOCK = re.compile(r"(?:NOTE|STYLE|REGION)(?:[ \t]|$)")
 VTT_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})\.(\d{1,3})"
 SRT_TIME = r"(\d+):(\d{1,2}):(\d{1,2})[,.](\d{3})"
 VTT = _Syntax(
-    name="WebVTT", time_form="hh:mm:ss.ttt", time=re.compile(VTT_TIME),
+    name="WebVTT",
+    time_form="hh:mm:ss.ttt",
+    time=re.compile(VTT_TIME),
     # cue settings ("align:start position:0%") may follow the end time after white space
     timing=re.compile(rf"\s*{VTT_TIME}\s*-->\s*{VTT_TIME}(?=\s|$)"),
     # WebVTT cue text cannot hold "-->"; a line opening with a time with a fraction is a timing.
     timing_like=re.compile(r".*-->|\s*(?:\d+:)?\d+:\d+[.,]\d"),
-    needs_cue_number=False, keeps_empty_cues=True)
+    needs_cue_number=False,
+    keeps_empty_cues=True,
+)
 SRT = _Syntax(
-    name="SRT", time_form="hh:mm:ss,mmm", time=re.compile(SRT_TIME),
+    name="SRT",
+    time_form="hh:mm:ss,mmm",
+    time=re.compile(SRT_TIME),
     # anything may follow the end time (some writers add X1:.. Y1:.. coordinates)
     timing=re.compile(rf"\s*{SRT_TIME}\s*-->\s*{SRT_TIME}(?!\d)"),
     # Caption text holding "-->" is taken for a damaged timing too: a reader cannot tell them apart.
     timing_like=re.compile(r"\s*\d+:\d+:\d+|.*-->"),
-    needs_cue_number=True, keeps_empty_cues=False)
+    needs_cue_number=True,
+    keeps_empty_cues=False,
+)
 
 
 def _line_number(text: str) -> int:
@@ -114,20 +124,22 @@ def read_caption_text(path: str | os.PathLike) -> str:
     except OSError as error:
         raise CaptionError(f"{path}: {type(error).__name__}: {error}") from error
     # Windows editors save "Unicode" SRT as UTF-16 with a BOM; everything else is UTF-8.
-    encoding = ("utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-                else "utf-8-sig")
+    encoding = "utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
-        line = _line_number(data[:error.start].decode(encoding, errors="replace"))
+        line = _line_number(data[: error.start].decode(encoding, errors="replace"))
         name = encoding.removesuffix("-sig").upper()
         raise CaptionError(
             f"{path}: line {line}: not {name} (UnicodeDecodeError: {error.reason} at byte "
-            f"{error.start}); captions must be UTF-8, or UTF-16 with a byte-order mark") from error
+            f"{error.start}); captions must be UTF-8, or UTF-16 with a byte-order mark"
+        ) from error
     if "\x00" in text:
-        line = _line_number(text[:text.index("\x00")])
-        raise CaptionError(f"{path}: line {line}: NUL character (UTF-16 without a byte-order "
-                           "mark?); captions must be UTF-8, or UTF-16 with a byte-order mark")
+        line = _line_number(text[: text.index("\x00")])
+        raise CaptionError(
+            f"{path}: line {line}: NUL character (UTF-16 without a byte-order "
+            "mark?); captions must be UTF-8, or UTF-16 with a byte-order mark"
+        )
     return text
 
 
@@ -167,8 +179,7 @@ def _parse_timing(line: str, n: int, syntax: _Syntax, path: str | os.PathLike) -
     match = syntax.timing.match(line)
     problem = _range_problem(match.groups()) if match else _timing_problem(line, syntax)
     if problem or match is None:
-        raise CaptionError(f"{path}: line {n}: unreadable {syntax.name} cue timing "
-                           f"{line.strip()!r}: {problem}")
+        raise CaptionError(f"{path}: line {n}: unreadable {syntax.name} cue timing {line.strip()!r}: {problem}")
     groups = match.groups()
     timing = _Timing(n, _milliseconds(*groups[:4]), _milliseconds(*groups[4:]))
     if timing.end_ms < timing.start_ms:
@@ -190,13 +201,13 @@ def _scan_timings(lines: list[str], syntax: _Syntax, path: str | os.PathLike) ->
         if syntax.timing_like.match(line):
             timing = _parse_timing(line, n, syntax, path)
             if syntax.needs_cue_number and not last_non_blank.isdigit():
-                raise CaptionError(f"{path}: line {n}: {syntax.name} cue timing without a cue "
-                                   "number before it")
+                raise CaptionError(f"{path}: line {n}: {syntax.name} cue timing without a cue number before it")
             if timings and timing.start_ms < timings[-1].start_ms:
                 previous = timings[-1]
                 raise CaptionError(
                     f"{path}: line {n}: cue out of order: it starts at {timing.start_ms / 1000:.3f}"
-                    f" s, before the cue of line {previous.line} ({previous.start_ms / 1000:.3f} s)")
+                    f" s, before the cue of line {previous.line} ({previous.start_ms / 1000:.3f} s)"
+                )
             timings.append(timing)
         last_non_blank = line.strip() or last_non_blank
     return timings
@@ -206,7 +217,7 @@ def _has_text(lines: list[str], timings: list[_Timing], i: int) -> bool:
     """Whether the SRT cue of ``timings[i]`` has a non-blank line of text: a line between its
     timing and the next cue's number (the last non-blank line before the next timing)."""
     last = i + 1 == len(timings)
-    after = lines[timings[i].line:] if last else lines[timings[i].line:timings[i + 1].line - 1]
+    after = lines[timings[i].line :] if last else lines[timings[i].line : timings[i + 1].line - 1]
     text = [line for line in after if line.strip()]
     return bool(text if last else text[:-1])
 
@@ -223,16 +234,16 @@ def _check_vtt_blocks(lines: list[str], timing_lines: set[int], path: str | os.P
         elif not in_block:
             in_block = True
             if not ({n, n + 1} & timing_lines or VTT_OTHER_BLOCK.match(line)):
-                raise CaptionError(f"{path}: line {n}: text outside any cue (a block without a "
-                                   "timing line)")
+                raise CaptionError(f"{path}: line {n}: text outside any cue (a block without a timing line)")
 
 
 def _refuse_other_formats(text: str, path: str | os.PathLike) -> None:
     """Raise :class:`CaptionError` naming the format of a file in a caption format not read here."""
     for pattern, name in OTHER_FORMATS:
         if pattern.match(text):
-            raise CaptionError(f"{path}: {name} captions, which are not read: give WebVTT or SRT "
-                               "(yt-dlp --sub-format vtt)")
+            raise CaptionError(
+                f"{path}: {name} captions, which are not read: give WebVTT or SRT (yt-dlp --sub-format vtt)"
+            )
 
 
 def read_cues(path: str | os.PathLike) -> tuple[_Syntax, list[Cue]]:
@@ -248,8 +259,7 @@ def read_cues(path: str | os.PathLike) -> tuple[_Syntax, list[Cue]]:
     """
     text = read_caption_text(path)
     if not text.strip():  # else webvtt-py's "Invalid format": a 0-byte file is named as such
-        raise CaptionError(f"{path}: empty file (nothing but white space): not valid SRT or "
-                           "WebVTT")
+        raise CaptionError(f"{path}: empty file (nothing but white space): not valid SRT or WebVTT")
     if text.startswith("WEBVTT"):
         syntax = VTT
     else:
@@ -261,17 +271,18 @@ def read_cues(path: str | os.PathLike) -> tuple[_Syntax, list[Cue]]:
         _check_vtt_blocks(lines, {timing.line for timing in timings}, path)
     try:
         # lstrip: blank lines before the first SRT cue number make the reader reject the file.
-        captions = webvtt.from_buffer(io.StringIO(text.lstrip() if syntax is SRT else text),
-                                      format="vtt" if syntax is VTT else "srt").captions
+        captions = webvtt.from_buffer(
+            io.StringIO(text.lstrip() if syntax is SRT else text), format="vtt" if syntax is VTT else "srt"
+        ).captions
     except (MalformedFileError, MalformedCaptionError) as error:
         expected = "WebVTT" if syntax is VTT else "SRT (no WEBVTT header, so not WebVTT)"
-        raise CaptionError(
-            f"{path}: not valid {expected}: {type(error).__name__}: {error}") from error
+        raise CaptionError(f"{path}: not valid {expected}: {type(error).__name__}: {error}") from error
     return syntax, _match_timings(captions, timings, lines, syntax, path)
 
 
-def _match_timings(captions: list[webvtt.Caption], timings: list[_Timing], lines: list[str],
-                   syntax: _Syntax, path: str | os.PathLike) -> list[Cue]:
+def _match_timings(
+    captions: list[webvtt.Caption], timings: list[_Timing], lines: list[str], syntax: _Syntax, path: str | os.PathLike
+) -> list[Cue]:
     """webvtt-py's cues, each with the line of its timing (timings and cues are both in file
     order); raises :class:`CaptionError` for a timing whose cue the reader dropped (an SRT cue
     without text excepted) or a cue without a timing line."""
@@ -285,18 +296,20 @@ def _match_timings(captions: list[webvtt.Caption], timings: list[_Timing], lines
 
     def check_dropped(i: int) -> None:
         if read_by_reader(i):
-            raise CaptionError(f"{path}: line {timings[i].line}: cue block that the {syntax.name} "
-                               "reader cannot take (malformed; it would be dropped)")
+            raise CaptionError(
+                f"{path}: line {timings[i].line}: cue block that the {syntax.name} "
+                "reader cannot take (malformed; it would be dropped)"
+            )
 
     for caption in captions:
         start_ms, end_ms = caption.start_time.in_milliseconds(), caption.end_time.in_milliseconds()
-        while i < len(timings) and ((timings[i].start_ms, timings[i].end_ms) != (start_ms, end_ms)
-                                    or not read_by_reader(i)):
+        while i < len(timings) and (
+            (timings[i].start_ms, timings[i].end_ms) != (start_ms, end_ms) or not read_by_reader(i)
+        ):
             check_dropped(i)
             i += 1
         if i == len(timings):
-            raise CaptionError(f"{path}: cue {caption.start} --> {caption.end} read from no "
-                               f"{syntax.name} timing line")
+            raise CaptionError(f"{path}: cue {caption.start} --> {caption.end} read from no {syntax.name} timing line")
         cues.append(Cue(timings[i].line, start_ms / 1000, end_ms / 1000, list(caption.lines)))
         i += 1
     for rest in range(i, len(timings)):

@@ -62,6 +62,7 @@ import pandas as pd
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from groundprobe.captions.asr import STAGE
+
 # read_caption_text: the parser's own decoding, so that the header is read as the cues were.
 from groundprobe.captions.caption_files import read_caption_text
 from groundprobe.ingest.download_plan import is_language
@@ -97,7 +98,8 @@ class LanguageCheck:
         if unknown:
             raise LanguageConfigError(
                 f"download.caption_languages: {', '.join(unknown)} unknown to the caption language "
-                f"check; allowed: ISO 639-1 codes ({', '.join(sorted(known))})")
+                f"check; allowed: ISO 639-1 codes ({', '.join(sorted(known))})"
+            )
         return cls(tuple(languages), float(language["min_confidence"]), int(language["min_chars"]))
 
     def accepts(self, code: str) -> bool:
@@ -120,8 +122,11 @@ class Verdict:
     def findings(self) -> str:
         """What was found, e.g. "text in 'ru' (confidence 0.97, 412 words); WebVTT header
         Language: ru"."""
-        text = (f"text in '{self.language}' (confidence {self.confidence:.2f}, {self.words} words)"
-                if self.language else f"text too short to judge ({self.letters} letters)")
+        text = (
+            f"text in '{self.language}' (confidence {self.confidence:.2f}, {self.words} words)"
+            if self.language
+            else f"text too short to judge ({self.letters} letters)"
+        )
         return text + (f"; WebVTT header Language: {self.header}" if self.header else "")
 
     def reason(self, languages: Sequence[str]) -> str:
@@ -187,16 +192,16 @@ def judge(tokens: Sequence[str], header: str, check: LanguageCheck) -> Verdict:
     """The verdict on one file from its tokens and its WebVTT header language ('' = none)."""
     letters = sum(map(len, tokens))
     language, confidence = detect_language(tokens) if letters >= check.min_chars else ("", 0.0)
-    text_foreign = bool(language) and not check.accepts(language) and (
-        confidence >= check.min_confidence)
+    text_foreign = bool(language) and not check.accepts(language) and (confidence >= check.min_confidence)
     header_foreign = bool(header) and not check.accepts(header)
-    return Verdict(language, round(confidence, 4), letters, len(tokens), header,
-                   accepted=not (text_foreign or header_foreign))
+    return Verdict(
+        language, round(confidence, 4), letters, len(tokens), header, accepted=not (text_foreign or header_foreign)
+    )
 
 
-def check_caption_languages(words: pd.DataFrame, captions: Mapping[str, str | Path],
-                            check: LanguageCheck) -> tuple[pd.DataFrame, list[QcRecord],
-                                                           dict[str, Verdict]]:
+def check_caption_languages(
+    words: pd.DataFrame, captions: Mapping[str, str | Path], check: LanguageCheck
+) -> tuple[pd.DataFrame, list[QcRecord], dict[str, Verdict]]:
     """Drop from a words table (columns video_id, token, ...) the videos whose captions are not in
     an accepted language. ``captions``: video id -> caption file (read again for its header).
 
@@ -208,7 +213,6 @@ def check_caption_languages(words: pd.DataFrame, captions: Mapping[str, str | Pa
         header = webvtt_language(read_caption_text(captions[video_id]))
         verdicts[video_id] = judge(tokens.astype(str).tolist(), header, check)
     rejected = [video_id for video_id, verdict in verdicts.items() if not verdict.accepted]
-    qc = [QcRecord(video_id, STAGE, verdicts[video_id].reason(check.languages))
-          for video_id in rejected]
+    qc = [QcRecord(video_id, STAGE, verdicts[video_id].reason(check.languages)) for video_id in rejected]
     kept = words[~words["video_id"].isin(rejected)].reset_index(drop=True)
     return kept, qc, verdicts

@@ -73,8 +73,7 @@ def _carried_over(lines: list[str], raw_lines: list[str], previous: list[str]) -
     lines with tags. A line with word-time tags is always new speech, so it cannot be carried over.
     """
     for n in range(min(len(lines), len(previous)), 0, -1):
-        if (lines[:n] == previous[-n:]
-                and not any(WORD_TIME_TAG.search(raw) for raw in raw_lines[:n])):
+        if lines[:n] == previous[-n:] and not any(WORD_TIME_TAG.search(raw) for raw in raw_lines[:n]):
             return n
     return 0
 
@@ -99,8 +98,7 @@ def _timed_words(raw_text: str, start_s: float, end_s: float) -> list[Word]:
 
 def _clip_to_next_start(words: list[Word]) -> list[Word]:
     """End every word no later than the next word starts (and never before its own start)."""
-    clipped = [Word(w.text, w.start_s, max(w.start_s, min(w.end_s, nxt.start_s)))
-               for w, nxt in zip(words, words[1:])]
+    clipped = [Word(w.text, w.start_s, max(w.start_s, min(w.end_s, nxt.start_s))) for w, nxt in zip(words, words[1:])]
     return clipped + words[-1:]
 
 
@@ -111,12 +109,13 @@ def _auto_words(cues: list[Cue], path: str | os.PathLike) -> list[Word]:
     for cue in cues:
         raw_lines = [raw for raw in cue.lines if _plain(raw)]
         lines = [_plain(raw) for raw in raw_lines]
-        new_raw = raw_lines[_carried_over(lines, raw_lines, previous):]
+        new_raw = raw_lines[_carried_over(lines, raw_lines, previous) :]
         try:
             words.extend(_timed_words(" ".join(new_raw), cue.start_s, cue.end_s))
         except MalformedCaptionError as error:
-            raise CaptionError(f"{path}: line {cue.line}: unreadable word time tag in the cue at "
-                               f"{cue.start_s:.3f} s: {error}") from error
+            raise CaptionError(
+                f"{path}: line {cue.line}: unreadable word time tag in the cue at {cue.start_s:.3f} s: {error}"
+            ) from error
         previous = lines
     return _clip_to_next_start(words)
 
@@ -155,8 +154,7 @@ def is_rolling_asr(cues: list[Cue]) -> bool:
     ASR converted to SRT has lost its tags but still rolls)."""
     if any(WORD_TIME_TAG.search(raw) for cue in cues for raw in cue.lines):
         return True
-    shown = [lines for lines in ([_plain(raw) for raw in cue.lines if _plain(raw)] for cue in cues)
-             if lines]
+    shown = [lines for lines in ([_plain(raw) for raw in cue.lines if _plain(raw)] for cue in cues) if lines]
     pairs = list(zip(shown, shown[1:]))
     rolled = sum(current[0] == previous[-1] for previous, current in pairs)
     return bool(pairs) and rolled >= ROLLING_SHARE * len(pairs)

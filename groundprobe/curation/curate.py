@@ -57,15 +57,14 @@ def video_mean(clips: np.ndarray) -> np.ndarray:
     return clips.mean(axis=0, dtype=np.float64).astype(np.float32)
 
 
-def source_blocks(ids: Sequence[str], means: np.ndarray,
-                  block_videos: int) -> Iterator[tuple[list[str], np.ndarray]]:
+def source_blocks(ids: Sequence[str], means: np.ndarray, block_videos: int) -> Iterator[tuple[list[str], np.ndarray]]:
     """Consecutive blocks of at most ``block_videos`` source videos: (ids, means (b, D)) views."""
     if len(ids) != len(means):
         raise ValueError(f"{len(ids)} ids for {len(means)} mean embeddings")
     if block_videos < 1:
         raise ValueError(f"block_videos must be >= 1, got {block_videos}")
     for start in range(0, len(ids), block_videos):
-        yield list(ids[start:start + block_videos]), means[start:start + block_videos]
+        yield list(ids[start : start + block_videos]), means[start : start + block_videos]
 
 
 def _on_device(matrix: np.ndarray, device: torch.device, dim: int | None = None) -> torch.Tensor:
@@ -84,8 +83,7 @@ def _checked_blocks(blocks: Blocks) -> Iterator[tuple[Sequence[str], np.ndarray]
             yield ids, means
 
 
-def average_similarity(target_means: np.ndarray, blocks: Blocks,
-                       device: torch.device) -> tuple[list[str], np.ndarray]:
+def average_similarity(target_means: np.ndarray, blocks: Blocks, device: torch.device) -> tuple[list[str], np.ndarray]:
     """Per source video its mean similarity over the target videos, mean_j K[j, i].
 
     ``target_means`` is (n_target, D). Computed as S_block @ mean_j(T_j), exact by linearity and
@@ -136,8 +134,9 @@ def _best_columns(scores: torch.Tensor, k: int) -> torch.Tensor:
     return cols.sort(dim=1).values
 
 
-def _neighbour_pass(target_means: np.ndarray, blocks: Blocks, k: int,
-                    device: torch.device) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def _neighbour_pass(
+    target_means: np.ndarray, blocks: Blocks, k: int, device: torch.device
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """:func:`nearest_sources` plus, per source video, its best similarity to any target video
     (max_j K[j, i], (n_source,) float32), which falls out of each block's scores at no extra pass."""
     if k < 1:
@@ -166,8 +165,9 @@ def _neighbour_pass(target_means: np.ndarray, blocks: Blocks, k: int,
     return ids, best_idx.cpu().numpy(), best_sims.cpu().numpy(), best
 
 
-def nearest_sources(target_means: np.ndarray, blocks: Blocks, k: int,
-                    device: torch.device) -> tuple[list[str], np.ndarray, np.ndarray]:
+def nearest_sources(
+    target_means: np.ndarray, blocks: Blocks, k: int, device: torch.device
+) -> tuple[list[str], np.ndarray, np.ndarray]:
     """For each target video its k most similar source videos by K[j, i], block by block.
 
     ``target_means`` is (n_target, D); each block is moved to ``device`` in turn and merged into
@@ -196,14 +196,19 @@ def knn_pool(neighbours: np.ndarray, similarities: np.ndarray, pool_size: int) -
     # lexsort sorts by its last key first: rank, then descending similarity, then source index.
     ordered = flat[np.lexsort((flat, -similarities.ravel(), rank))]
     _, first_seen = np.unique(ordered, return_index=True)
-    return ordered[np.sort(first_seen)][:max(pool_size, 0)]
+    return ordered[np.sort(first_seen)][: max(pool_size, 0)]
 
 
 def _selection(ids: Sequence[str], scores: np.ndarray) -> pd.DataFrame:
     """A selection table of ``ids`` in selection order with their scores; rank 1 = first."""
-    return pd.DataFrame({"video_id": pd.Series(list(ids), dtype=str),
-                         "score": np.asarray(scores, dtype=np.float64),
-                         "rank": np.arange(1, len(ids) + 1, dtype=np.int64)}, columns=SELECTION_COLUMNS)
+    return pd.DataFrame(
+        {
+            "video_id": pd.Series(list(ids), dtype=str),
+            "score": np.asarray(scores, dtype=np.float64),
+            "rank": np.arange(1, len(ids) + 1, dtype=np.int64),
+        },
+        columns=SELECTION_COLUMNS,
+    )
 
 
 def _check_budget(budget: int) -> None:
@@ -212,18 +217,27 @@ def _check_budget(budget: int) -> None:
         raise ValueError(f"budget must be >= 1 videos, got {budget}")
 
 
-def knn_select(target_means: np.ndarray,
-               blocks_factory: Callable[[], Blocks],
-               budget: int, pool_factor: float, seed: int, device: torch.device) -> pd.DataFrame:
+def knn_select(
+    target_means: np.ndarray,
+    blocks_factory: Callable[[], Blocks],
+    budget: int,
+    pool_factor: float,
+    seed: int,
+    device: torch.device,
+) -> pd.DataFrame:
     """CUPID's k-NN selection: ``budget`` source videos drawn uniformly from the neighbour pool
     with ``seed`` (one draw of :func:`knn_draws`)."""
     return knn_draws(target_means, blocks_factory, budget, pool_factor, [seed], device)[0]
 
 
-def knn_draws(target_means: np.ndarray,
-              blocks_factory: Callable[[], Blocks],
-              budget: int, pool_factor: float, seeds: Sequence[int],
-              device: torch.device) -> list[pd.DataFrame]:
+def knn_draws(
+    target_means: np.ndarray,
+    blocks_factory: Callable[[], Blocks],
+    budget: int,
+    pool_factor: float,
+    seeds: Sequence[int],
+    device: torch.device,
+) -> list[pd.DataFrame]:
     """CUPID's k-NN selection, one draw per seed from one neighbour pool (searched once).
 
     The pool is the first pool_size = min(n_source, ceil(pool_factor * budget)) distinct sources of
@@ -254,14 +268,14 @@ def knn_draws(target_means: np.ndarray,
         if len(pool) >= pool_size or k >= len(ids):
             break
         k *= 2
-    log.info("knn: final k=%d, pool of %d distinct source videos (wanted %d) from %d",
-             k, len(pool), pool_size, len(ids))
+    log.info(
+        "knn: final k=%d, pool of %d distinct source videos (wanted %d) from %d", k, len(pool), pool_size, len(ids)
+    )
     draws = [pool[np.random.default_rng(seed).permutation(len(pool))[:budget]] for seed in seeds]
     return [_selection([ids[i] for i in drawn], best[drawn]) for drawn in draws]
 
 
-def avg_sim_select(target_means: np.ndarray, blocks: Blocks, budget: int,
-                   device: torch.device) -> pd.DataFrame:
+def avg_sim_select(target_means: np.ndarray, blocks: Blocks, budget: int, device: torch.device) -> pd.DataFrame:
     """The ``budget`` source videos of highest :func:`average_similarity` (equal scores: earlier in
     block order first); score = average similarity, rank 1 = highest."""
     _check_budget(budget)
@@ -289,8 +303,7 @@ _WORD = re.compile(r"[a-z0-9]+")
 def title_words(text: str) -> set[str]:
     """Lower-cased alphanumeric words of ``text`` without English stop words (scikit-learn's list)
     and without one-character words, which carry no topic."""
-    return {word for word in _WORD.findall(text.lower())
-            if len(word) > 1 and word not in ENGLISH_STOP_WORDS}
+    return {word for word in _WORD.findall(text.lower()) if len(word) > 1 and word not in ENGLISH_STOP_WORDS}
 
 
 def _text(column: pd.Series) -> pd.Series:
@@ -304,8 +317,9 @@ def _labels(cell: str) -> list[str]:
     return [label.strip() for label in cell.split(";") if label.strip()]
 
 
-def heuristic_select(source: pd.DataFrame, target: pd.DataFrame, genres: Mapping[str, str],
-                     target_genre: str, budget: int, seed: int) -> pd.DataFrame:
+def heuristic_select(
+    source: pd.DataFrame, target: pd.DataFrame, genres: Mapping[str, str], target_genre: str, budget: int, seed: int
+) -> pd.DataFrame:
     """CUPID's heuristic selection (HAP) from video metadata.
 
     ``source`` has columns video_id, labels (';'-separated names), title and caption_kind
@@ -319,33 +333,57 @@ def heuristic_select(source: pd.DataFrame, target: pd.DataFrame, genres: Mapping
     not matter). score = the number of criteria met (0-2), rank 1 = first.
     """
     _check_budget(budget)
-    vocabulary = set().union(*map(title_words, _text(target["title"])),
-                             *(title_words(label) for cell in _text(target["labels"])
-                               for label in _labels(cell)))
-    in_genre = _text(source["labels"]).map(lambda cell: any(genres.get(label) == target_genre
-                                                            for label in _labels(cell))).astype(bool)
+    vocabulary = set().union(
+        *map(title_words, _text(target["title"])),
+        *(title_words(label) for cell in _text(target["labels"]) for label in _labels(cell)),
+    )
+    in_genre = (
+        _text(source["labels"])
+        .map(lambda cell: any(genres.get(label) == target_genre for label in _labels(cell)))
+        .astype(bool)
+    )
     shared = _text(source["title"]).map(lambda title: len(title_words(title) & vocabulary))
-    videos = pd.DataFrame({"video_id": source["video_id"].astype(str), "shared": shared,
-                           "criteria": in_genre.astype(int) + (shared > 0).astype(int),
-                           "manual": _text(source["caption_kind"]) == "manual"})
+    videos = pd.DataFrame(
+        {
+            "video_id": source["video_id"].astype(str),
+            "shared": shared,
+            "criteria": in_genre.astype(int) + (shared > 0).astype(int),
+            "manual": _text(source["caption_kind"]) == "manual",
+        }
+    )
     tiers = videos["criteria"].value_counts()
-    log.info("heuristic: %d candidates meet both criteria, %d one, %d none; budget %d",
-             tiers.get(2, 0), tiers.get(1, 0), tiers.get(0, 0), budget)
+    log.info(
+        "heuristic: %d candidates meet both criteria, %d one, %d none; budget %d",
+        tiers.get(2, 0),
+        tiers.get(1, 0),
+        tiers.get(0, 0),
+        budget,
+    )
     filled = min(budget, len(videos)) - tiers.get(2, 0)
     if filled > 0:
-        log.warning("heuristic: fewer candidates than the budget; %d videos meeting fewer criteria "
-                    "fill it (score < 2)", filled)
+        log.warning(
+            "heuristic: fewer candidates than the budget; %d videos meeting fewer criteria fill it (score < 2)", filled
+        )
     videos = videos.sort_values("video_id", kind="stable")
     videos["draw"] = np.random.default_rng(seed).permutation(len(videos))
-    ranked = videos.sort_values(["criteria", "manual", "shared", "draw"],
-                                ascending=[False, False, False, True]).head(budget)
+    ranked = videos.sort_values(["criteria", "manual", "shared", "draw"], ascending=[False, False, False, True]).head(
+        budget
+    )
     return _selection(ranked["video_id"].tolist(), ranked["criteria"].to_numpy(dtype=float))
 
 
-def curated_draws(strategy: str, pool: Sequence[str], source_blocks: Callable[[], Blocks],
-                  target_means: np.ndarray | None, source: pd.DataFrame, target: pd.DataFrame,
-                  budget: int, seeds: Sequence[int], settings: CurationSettings, device: torch.device
-                  ) -> list[pd.DataFrame]:
+def curated_draws(
+    strategy: str,
+    pool: Sequence[str],
+    source_blocks: Callable[[], Blocks],
+    target_means: np.ndarray | None,
+    source: pd.DataFrame,
+    target: pd.DataFrame,
+    budget: int,
+    seeds: Sequence[int],
+    settings: CurationSettings,
+    device: torch.device,
+) -> list[pd.DataFrame]:
     """One selection of ``budget`` videos per seed by ``strategy`` (:data:`STRATEGIES`).
 
     ``pool``: the source video ids every strategy picks from; ``source_blocks``: a fresh pass over
@@ -361,8 +399,10 @@ def curated_draws(strategy: str, pool: Sequence[str], source_blocks: Callable[[]
     if strategy == "random":
         return [random_select(pool, budget, seed) for seed in seeds]
     if strategy == "heuristic":
-        return [heuristic_select(source, target, settings.heuristic.genres,
-                                 settings.heuristic.target_genre, budget, seed) for seed in seeds]
+        return [
+            heuristic_select(source, target, settings.heuristic.genres, settings.heuristic.target_genre, budget, seed)
+            for seed in seeds
+        ]
     if strategy == "avg_sim":  # no random element: every draw is the same
         return [avg_sim_select(target_means, source_blocks(), budget, device)] * len(seeds)
     return knn_draws(target_means, source_blocks, budget, settings.knn_pool_factor, seeds, device)

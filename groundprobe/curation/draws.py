@@ -17,14 +17,17 @@ def stack_draws(selections: Sequence[pd.DataFrame]) -> pd.DataFrame:
     DRAW_COLUMNS, draw by draw."""
     if not selections:
         raise ValueError("no draws to stack")
-    return pd.concat([selection.assign(draw=draw) for draw, selection in enumerate(selections)],
-                     ignore_index=True)[DRAW_COLUMNS]
+    return pd.concat([selection.assign(draw=draw) for draw, selection in enumerate(selections)], ignore_index=True)[
+        DRAW_COLUMNS
+    ]
 
 
 def drawn_videos(table: pd.DataFrame, draw: int) -> list[str]:
     """The video ids of one draw of a :func:`stack_draws` table, in selection order."""
     ids = table.loc[table["draw"] == draw].sort_values("rank")["video_id"]
     if ids.empty:
-        raise ValueError(f"the selection has no draw {draw} (it has draws "
-                         f"{sorted(set(table['draw'].tolist()))}); raise curation.seeds or rerun rule curate")
+        raise ValueError(
+            f"the selection has no draw {draw} (it has draws "
+            f"{sorted(set(table['draw'].tolist()))}); raise curation.seeds or rerun rule curate"
+        )
     return ids.astype(str).tolist()

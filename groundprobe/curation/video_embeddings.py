@@ -29,7 +29,7 @@ from groundprobe.model.batches import SecondsSource
 STAGE = "video_embeddings"
 CLIP_MODES = ("captions", "uniform", "events")
 
-Embed = Callable[[np.ndarray], np.ndarray]   # pooled clips (n, D) -> clip embeddings (n, E)
+Embed = Callable[[np.ndarray], np.ndarray]  # pooled clips (n, D) -> clip embeddings (n, E)
 
 
 def uniform_windows(n_seconds: int, window_s: int) -> np.ndarray:
@@ -44,8 +44,7 @@ def uniform_windows(n_seconds: int, window_s: int) -> np.ndarray:
 def second_windows(starts_s: Sequence[float], ends_s: Sequence[float], n_seconds: int) -> np.ndarray:
     """Windows of whole seconds covering the given spans (seconds): ``[floor(start), ceil(end))``
     clipped to the video's ``n_seconds``; spans left empty are dropped. Int64 (n, 2)."""
-    windows = [(max(math.floor(start), 0), min(math.ceil(end), n_seconds))
-               for start, end in zip(starts_s, ends_s)]
+    windows = [(max(math.floor(start), 0), min(math.ceil(end), n_seconds)) for start, end in zip(starts_s, ends_s)]
     kept = [(start, end) for start, end in windows if end > start]
     return np.array(kept, dtype=np.int64).reshape(-1, 2)
 
@@ -69,12 +68,17 @@ def model_embedder(model: JointEmbedding) -> Embed:
     def embed(pooled: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return model.clip_unit(torch.from_numpy(pooled).to(device)).float().cpu().numpy()
+
     return embed
 
 
-def video_means(video_ids: Sequence[str], windows_of: Callable[[str, int], np.ndarray],
-                source: SecondsSource, n_seconds_of: Callable[[str], int], embed: Embed
-                ) -> tuple[list[str], np.ndarray, np.ndarray, list[QcRecord]]:
+def video_means(
+    video_ids: Sequence[str],
+    windows_of: Callable[[str, int], np.ndarray],
+    source: SecondsSource,
+    n_seconds_of: Callable[[str], int],
+    embed: Embed,
+) -> tuple[list[str], np.ndarray, np.ndarray, list[QcRecord]]:
     """Mean clip embedding of every video that has a clip.
 
     ``windows_of(video_id, n_seconds)``: the video's clip windows (int (n, 2) of seconds).
@@ -95,12 +99,12 @@ def video_means(video_ids: Sequence[str], windows_of: Callable[[str, int], np.nd
     return ids, stacked, np.array(counts, dtype=np.int64), qc
 
 
-def save_embeddings(path: str | os.PathLike, video_ids: Sequence[str], means: np.ndarray,
-                    n_clips: np.ndarray) -> None:
+def save_embeddings(path: str | os.PathLike, video_ids: Sequence[str], means: np.ndarray, n_clips: np.ndarray) -> None:
     """Write one shard's video means atomically (npz: video_ids, means, n_clips)."""
     if not len(video_ids) == len(means) == len(n_clips):
-        raise ValueError(f"embeddings do not line up: {len(video_ids)} ids, {len(means)} mean rows, "
-                         f"{len(n_clips)} clip counts")
+        raise ValueError(
+            f"embeddings do not line up: {len(video_ids)} ids, {len(means)} mean rows, {len(n_clips)} clip counts"
+        )
     with atomic_output(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, video_ids=np.array(video_ids, dtype=str), means=means, n_clips=n_clips)
 
@@ -113,12 +117,15 @@ def load_embeddings(path: str | os.PathLike) -> tuple[list[str], np.ndarray, np.
 
 def windows_by_video(table: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Start and end seconds per video of a table with video_id, start_s, end_s (segments or events)."""
-    return {str(video_id): (rows["start_s"].to_numpy(float), rows["end_s"].to_numpy(float))
-            for video_id, rows in table.groupby("video_id", sort=False)}
+    return {
+        str(video_id): (rows["start_s"].to_numpy(float), rows["end_s"].to_numpy(float))
+        for video_id, rows in table.groupby("video_id", sort=False)
+    }
 
 
-def embedding_blocks(paths: Sequence[str | os.PathLike], keep: set[str], block_videos: int
-                     ) -> Iterator[tuple[list[str], np.ndarray]]:
+def embedding_blocks(
+    paths: Sequence[str | os.PathLike], keep: set[str], block_videos: int
+) -> Iterator[tuple[list[str], np.ndarray]]:
     """Video means of the ``keep`` videos, read shard file by shard file and yielded in blocks of
     up to ``block_videos`` rows (ids, (n, E) float32): memory holds one block, not the corpus.
     Shards without a kept video (e.g. one whose videos all failed, stored as (0, 0)) are skipped."""

@@ -19,14 +19,13 @@ def _timestamp(ms: int) -> str:
 
 
 def _cue(start_ms: int, end_ms: int, first_line: str, second_line: str) -> str:
-    return (f"{_timestamp(start_ms)} --> {_timestamp(end_ms)} align:start position:0%\n"
-            f"{first_line}\n{second_line}\n")
+    return f"{_timestamp(start_ms)} --> {_timestamp(end_ms)} align:start position:0%\n{first_line}\n{second_line}\n"
 
 
 VTT_HEADER = "WEBVTT\nKind: captions\nLanguage: en\n"
 
 
-TimedWordMs = tuple[str, int, int]   # token, start_ms, end_ms
+TimedWordMs = tuple[str, int, int]  # token, start_ms, end_ms
 
 
 def _caption_lines(words_ms: list[TimedWordMs]) -> list[tuple[list[TimedWordMs], bool]]:
@@ -58,14 +57,14 @@ def auto_caption_vtt(words: list[tuple[str, float, float]]) -> str:
     words_ms = [(token, round(start * 1000), round(end * 1000)) for token, start, end in words]
     for i, (token, start, end) in enumerate(words_ms):
         if not token or any(ch.isspace() or ch in "<>&" for ch in token):
-            raise ValueError(f"word {i} {token!r}: a token must be non-empty, "
-                             "without spaces or <>&")
+            raise ValueError(f"word {i} {token!r}: a token must be non-empty, without spaces or <>&")
         if start < 0 or end <= start:
-            raise ValueError(f"word {i} {token!r}: needs 0 <= start < end, "
-                             f"got {start} ms, {end} ms")
+            raise ValueError(f"word {i} {token!r}: needs 0 <= start < end, got {start} ms, {end} ms")
         if i and start - words_ms[i - 1][1] < 2 * FROZEN_CUE_MS:
-            raise ValueError(f"word {i} {token!r} starts less than {2 * FROZEN_CUE_MS} ms after "
-                             "the previous word; captions cannot keep their order")
+            raise ValueError(
+                f"word {i} {token!r} starts less than {2 * FROZEN_CUE_MS} ms after "
+                "the previous word; captions cannot keep their order"
+            )
     lines = _caption_lines(words_ms)
     cues = []
     for k, (line, cleared) in enumerate(lines):

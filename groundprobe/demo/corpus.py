@@ -48,13 +48,30 @@ import pandas as pd
 from PIL import Image
 
 from groundprobe.demo.auto_captions import auto_caption_vtt, music_only_vtt
-from groundprobe.demo.crosstask_set import (CROSSTASK_TASKS, CrossTaskVideo, crosstask_tasks_text, csv_text,
-                                            plan_crosstask)
-from groundprobe.demo.howto100m import (FOLDER, INSTRUCTIONAL_INDEX_OFFSET, plan_instructional_corpus,
-                                        write_instructional_release)
+from groundprobe.demo.crosstask_set import (
+    CROSSTASK_TASKS,
+    CrossTaskVideo,
+    crosstask_tasks_text,
+    csv_text,
+    plan_crosstask,
+)
+from groundprobe.demo.howto100m import (
+    FOLDER,
+    INSTRUCTIONAL_INDEX_OFFSET,
+    plan_instructional_corpus,
+    write_instructional_release,
+)
 from groundprobe.demo.photos import OBJECTS, TARGET_OBJECTS, load_photo
-from groundprobe.demo.plans import (CROSSTASK_INDEX_OFFSET, RENDER_STREAM, TARGET_INDEX_OFFSET, VideoPlan,
-                                    plan_corpus, plan_target_corpus, random_stream, refuse_repeated_ids)
+from groundprobe.demo.plans import (
+    CROSSTASK_INDEX_OFFSET,
+    RENDER_STREAM,
+    TARGET_INDEX_OFFSET,
+    VideoPlan,
+    plan_corpus,
+    plan_target_corpus,
+    random_stream,
+    refuse_repeated_ids,
+)
 from groundprobe.demo.render import render_video, working_photo
 from groundprobe.demo.truth import planted_truth, sources_table
 from groundprobe.io import atomic_output, write_table
@@ -78,8 +95,14 @@ def _write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _write_video_files(plan: VideoPlan, index: int, out: Path, photos: dict[str, Image.Image],
-                       settings: DemoCorpusSettings, captioned: bool = True) -> None:
+def _write_video_files(
+    plan: VideoPlan,
+    index: int,
+    out: Path,
+    photos: dict[str, Image.Image],
+    settings: DemoCorpusSettings,
+    captioned: bool = True,
+) -> None:
     """The mp4 (or, for the undecodable input, random bytes) and, when ``captioned``, the caption
     file of one video."""
     video = out / "videos" / f"{plan.video_id}.mp4"
@@ -91,8 +114,14 @@ def _write_video_files(plan: VideoPlan, index: int, out: Path, photos: dict[str,
         render_video(video, plan, photos, settings.width, settings.height, rng)
     if captioned:
         _write_text(out / "captions" / f"{plan.video_id}.en.vtt", _caption_text(plan))
-    log.info("%s: %s, %.1f s, %d words%s", plan.video_id, plan.category, plan.duration_s,
-             len(plan.words), f" (bad input: {plan.bad_input})" if plan.bad_input else "")
+    log.info(
+        "%s: %s, %.1f s, %d words%s",
+        plan.video_id,
+        plan.category,
+        plan.duration_s,
+        len(plan.words),
+        f" (bad input: {plan.bad_input})" if plan.bad_input else "",
+    )
 
 
 def write_crosstask(videos: list[CrossTaskVideo], out: Path, vocabulary: pd.DataFrame) -> None:
@@ -103,12 +132,17 @@ def write_crosstask(videos: list[CrossTaskVideo], out: Path, vocabulary: pd.Data
     folder = out / "crosstask"
     _write_text(folder / "tasks_primary.txt", crosstask_tasks_text(CROSSTASK_TASKS))
     for video in videos:
-        _write_text(folder / "annotations" / f"{video.task.task_id}_{video.plan.video_id}.csv",
-                    csv_text(video.step_intervals()))
-    _write_text(folder / "videos_val.csv", csv_text(
-        [[v.task.task_id, v.plan.video_id, ytdlp_url(v.plan.video_id)] for v in videos]))
-    write_table(sources_table([v.plan for v in videos], out, vocabulary, labelled=False,
-                              captioned=False), folder / "sources.tsv")
+        _write_text(
+            folder / "annotations" / f"{video.task.task_id}_{video.plan.video_id}.csv", csv_text(video.step_intervals())
+        )
+    _write_text(
+        folder / "videos_val.csv",
+        csv_text([[v.task.task_id, v.plan.video_id, ytdlp_url(v.plan.video_id)] for v in videos]),
+    )
+    write_table(
+        sources_table([v.plan for v in videos], out, vocabulary, labelled=False, captioned=False),
+        folder / "sources.tsv",
+    )
 
 
 def generate_demo_corpus(settings: DemoCorpusSettings, out_dir: str | Path, workers: int = 1) -> Path:
@@ -130,28 +164,29 @@ def generate_demo_corpus(settings: DemoCorpusSettings, out_dir: str | Path, work
     instructional = plan_instructional_corpus(settings)
     refuse_repeated_ids("target", target_plans, plans)
     refuse_repeated_ids("CrossTask", [v.plan for v in crosstask], plans + target_plans)
-    refuse_repeated_ids("instructional", instructional,
-                        plans + target_plans + [v.plan for v in crosstask])
-    photos = {obj: working_photo(load_photo(obj), settings.width, settings.height)
-              for obj in OBJECTS + TARGET_OBJECTS}
+    refuse_repeated_ids("instructional", instructional, plans + target_plans + [v.plan for v in crosstask])
+    photos = {obj: working_photo(load_photo(obj), settings.width, settings.height) for obj in OBJECTS + TARGET_OBJECTS}
     # (render stream index, plan, folder, whether it has a caption file of its own)
-    indexed = ([(index, plan, out, True) for index, plan in enumerate(plans)]
-               + [(TARGET_INDEX_OFFSET + k, plan, out, True) for k, plan in enumerate(target_plans)]
-               + [(CROSSTASK_INDEX_OFFSET + k, v.plan, out, False) for k, v in enumerate(crosstask)]
-               + [(INSTRUCTIONAL_INDEX_OFFSET + k, plan, out / FOLDER, False)
-                  for k, plan in enumerate(instructional)])
+    indexed = (
+        [(index, plan, out, True) for index, plan in enumerate(plans)]
+        + [(TARGET_INDEX_OFFSET + k, plan, out, True) for k, plan in enumerate(target_plans)]
+        + [(CROSSTASK_INDEX_OFFSET + k, v.plan, out, False) for k, v in enumerate(crosstask)]
+        + [(INSTRUCTIONAL_INDEX_OFFSET + k, plan, out / FOLDER, False) for k, plan in enumerate(instructional)]
+    )
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(_write_video_files, plan, index, folder, photos, settings, captioned)
-                for index, plan, folder, captioned in indexed]
+        jobs = [
+            pool.submit(_write_video_files, plan, index, folder, photos, settings, captioned)
+            for index, plan, folder, captioned in indexed
+        ]
         for job in jobs:
             job.result()
     vocabulary = load_yt8m_vocabulary()
-    _write_text(out / "planted_truth.json",
-                json.dumps(planted_truth(settings, plans, target_plans, vocabulary, crosstask, instructional),
-                           indent=1) + "\n")
+    _write_text(
+        out / "planted_truth.json",
+        json.dumps(planted_truth(settings, plans, target_plans, vocabulary, crosstask, instructional), indent=1) + "\n",
+    )
     if target_plans:
-        write_table(sources_table(target_plans, out, vocabulary, labelled=False),
-                    out / "target" / "sources.tsv")
+        write_table(sources_table(target_plans, out, vocabulary, labelled=False), out / "target" / "sources.tsv")
     if crosstask:
         write_crosstask(crosstask, out, vocabulary)
     if instructional:

@@ -14,10 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from groundprobe.demo.photos import INSTRUCTIONAL_OBJECTS, OBJECTS
-from groundprobe.demo.plans import (CROSSTASK_INDEX_OFFSET, CROSSTASK_STREAM, NARRATION_STREAM, VideoPlan,
-                                    random_stream, video_ids)
+from groundprobe.demo.plans import (
+    CROSSTASK_INDEX_OFFSET,
+    CROSSTASK_STREAM,
+    NARRATION_STREAM,
+    VideoPlan,
+    random_stream,
+    video_ids,
+)
 from groundprobe.demo.scenes import object_order, scene_length, scenes_at
 from groundprobe.settings import DemoCorpusSettings
+
 
 @dataclass(frozen=True)
 class DemoTask:
@@ -39,22 +46,29 @@ def step_object(step: str) -> str:
     """The one INSTRUCTIONAL_OBJECTS word of a step name; ValueError unless there is exactly one."""
     found = [word for word in re.findall(r"[a-z]+", step.lower()) if word in INSTRUCTIONAL_OBJECTS]
     if len(found) != 1:
-        raise ValueError(f"step {step!r} must name exactly one of {INSTRUCTIONAL_OBJECTS}; "
-                         f"names {found}")
+        raise ValueError(f"step {step!r} must name exactly one of {INSTRUCTIONAL_OBJECTS}; names {found}")
     return found[0]
 
 
 # The CrossTask-format task set: every step shows an object that every trained model saw; a step
 # name with a comma makes the release file quote it.
 CROSSTASK_TASKS: tuple[DemoTask, ...] = (
-    DemoTask("90101", "Plan a temple visit", "https://www.wikihow.com/Plan-a-Temple-Visit",
-             ("pay with coins", "visit the temple", "find the cat, then wait", "smell the flower")),
-    DemoTask("90102", "Serve coffee to a guest", "https://www.wikihow.com/Serve-Coffee-to-a-Guest",
-             ("brew the coffee", "greet the officer", "feed the cat", "call the photographer")),
+    DemoTask(
+        "90101",
+        "Plan a temple visit",
+        "https://www.wikihow.com/Plan-a-Temple-Visit",
+        ("pay with coins", "visit the temple", "find the cat, then wait", "smell the flower"),
+    ),
+    DemoTask(
+        "90102",
+        "Serve coffee to a guest",
+        "https://www.wikihow.com/Serve-Coffee-to-a-Guest",
+        ("brew the coffee", "greet the officer", "feed the cat", "call the photographer"),
+    ),
 )
-CROSSTASK_SKIP_P = 0.25       # chance that a video leaves out a step
-CROSSTASK_MIN_STEPS = 2       # steps every video shows at least
-CROSSTASK_BREAK_P = 0.5       # chance of a non-step scene between two consecutive shown steps
+CROSSTASK_SKIP_P = 0.25  # chance that a video leaves out a step
+CROSSTASK_MIN_STEPS = 2  # steps every video shows at least
+CROSSTASK_BREAK_P = 0.5  # chance of a non-step scene between two consecutive shown steps
 CROSSTASK_SPLIT = "validation"
 
 
@@ -69,8 +83,11 @@ class CrossTaskVideo:
         """(1-based step, start_s, end_s) of every shown step in order: its scene, in seconds
         rounded to whole milliseconds."""
         objects = self.task.step_objects
-        return [(objects.index(scene.obj) + 1, round(scene.start_s, 3), round(scene.end_s, 3))
-                for scene in self.plan.scenes if scene.obj in objects]
+        return [
+            (objects.index(scene.obj) + 1, round(scene.start_s, 3), round(scene.end_s, 3))
+            for scene in self.plan.scenes
+            if scene.obj in objects
+        ]
 
 
 def kept_steps(n_steps: int, rng: np.random.Generator) -> list[int]:
@@ -96,16 +113,16 @@ def crosstask_objects(task: DemoTask, rng: np.random.Generator) -> list[str]:
     return objects
 
 
-def plan_crosstask_video(task: DemoTask, video_id: str, settings: DemoCorpusSettings,
-                         rng: np.random.Generator) -> VideoPlan:
+def plan_crosstask_video(
+    task: DemoTask, video_id: str, settings: DemoCorpusSettings, rng: np.random.Generator
+) -> VideoPlan:
     """A silent validation video showing ``task``'s steps (:func:`crosstask_objects`), each scene
     uniform in ``scene_s`` seconds on frame boundaries; titled and categorised by the task name."""
     fps = settings.fps
     objects = crosstask_objects(task, rng)
     bounds = np.cumsum([0] + [scene_length(fps, settings.scene_s, rng) for _ in objects])
     scenes = scenes_at(objects, bounds.tolist(), fps)
-    return VideoPlan(video_id, task.name, 0.0, int(bounds[-1]), fps, scenes, (), CROSSTASK_SPLIT, (),
-                     task.name, 0)
+    return VideoPlan(video_id, task.name, 0.0, int(bounds[-1]), fps, scenes, (), CROSSTASK_SPLIT, (), task.name, 0)
 
 
 def plan_crosstask(settings: DemoCorpusSettings) -> list[CrossTaskVideo]:
@@ -129,13 +146,25 @@ def crosstask_truth(videos: list[CrossTaskVideo]) -> dict:
     each step shows) and per video its task, duration (seconds), scenes and step intervals as
     [1-based step, start_s, end_s]."""
     return {
-        "tasks": [{"task_id": t.task_id, "name": t.name, "url": t.url, "steps": list(t.steps),
-                   "step_objects": list(t.step_objects)} for t in CROSSTASK_TASKS],
-        "videos": {v.plan.video_id: {
-            "task_id": v.task.task_id, "duration_s": v.plan.duration_s,
-            "scenes": [[s.obj, s.start_s, s.end_s] for s in v.plan.scenes],
-            "step_intervals_1based": [list(interval) for interval in v.step_intervals()],
-        } for v in videos},
+        "tasks": [
+            {
+                "task_id": t.task_id,
+                "name": t.name,
+                "url": t.url,
+                "steps": list(t.steps),
+                "step_objects": list(t.step_objects),
+            }
+            for t in CROSSTASK_TASKS
+        ],
+        "videos": {
+            v.plan.video_id: {
+                "task_id": v.task.task_id,
+                "duration_s": v.plan.duration_s,
+                "scenes": [[s.obj, s.start_s, s.end_s] for s in v.plan.scenes],
+                "step_intervals_1based": [list(interval) for interval in v.step_intervals()],
+            }
+            for v in videos
+        },
     }
 
 
@@ -149,5 +178,6 @@ def csv_text(rows: list) -> str:
 def crosstask_tasks_text(tasks: tuple[DemoTask, ...]) -> str:
     """``tasks_primary.txt`` in CrossTask's release format: per task its id, name, URL, number of
     steps and the step names as one CSV line (a name with a comma quoted), then a blank line."""
-    return "".join("\n".join([t.task_id, t.name, t.url, str(len(t.steps))]) + "\n"
-                   + csv_text([t.steps]) + "\n" for t in tasks)
+    return "".join(
+        "\n".join([t.task_id, t.name, t.url, str(len(t.steps))]) + "\n" + csv_text([t.steps]) + "\n" for t in tasks
+    )

@@ -25,8 +25,11 @@ INSTRUCTIONAL_STREAM = 5
 INSTRUCTIONAL_INDEX_OFFSET = 3_000_000
 # wikiHow (category_1, category_2) pairs, as HowTo100M's video list gives them; dealt round-robin.
 CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("Food and Entertaining", "Recipes"), ("Hobbies and Crafts", "Crafts"),
-    ("Home and Garden", "Gardening"), ("Pets and Animals", "Cats"))
+    ("Food and Entertaining", "Recipes"),
+    ("Hobbies and Crafts", "Crafts"),
+    ("Home and Garden", "Gardening"),
+    ("Pets and Animals", "Cats"),
+)
 FOLDER = "howto100m"
 
 
@@ -41,8 +44,7 @@ def plan_instructional_corpus(settings: DemoCorpusSettings) -> list[VideoPlan]:
     for k in range(n):
         category = DemoCategory(CATEGORIES[k % len(CATEGORIES)][0], spec.rate, DEFAULT_LENGTH_EFFECT)
         n_frames = round(rng.uniform(*settings.duration_s) * fps)
-        plans.append(draw_video(ids[k], INSTRUCTIONAL_INDEX_OFFSET + k, category, n_frames, "train", 1,
-                                rng, settings))
+        plans.append(draw_video(ids[k], INSTRUCTIONAL_INDEX_OFFSET + k, category, n_frames, "train", 1, rng, settings))
     return plans
 
 
@@ -50,9 +52,11 @@ def caption_entry(plan: VideoPlan) -> dict:
     """A video's entry of HowTo100M's caption file: a line per narration phrase (its words
     joined), spanning its first word's start to its last word's end, in seconds (ms)."""
     phrases = [phrase for phrase in plan.phrases if phrase.words]
-    return {"start": [round(p.words[0].start_s, 3) for p in phrases],
-            "end": [round(p.words[-1].end_s, 3) for p in phrases],
-            "text": [" ".join(word.token for word in p.words) for p in phrases]}
+    return {
+        "start": [round(p.words[0].start_s, 3) for p in phrases],
+        "end": [round(p.words[-1].end_s, 3) for p in phrases],
+        "text": [" ".join(word.token for word in p.words) for p in phrases],
+    }
 
 
 def video_list(plans: list[VideoPlan]) -> pd.DataFrame:
@@ -61,8 +65,15 @@ def video_list(plans: list[VideoPlan]) -> pd.DataFrame:
     rows = []
     for k, plan in enumerate(plans):
         first, second = CATEGORIES[k % len(CATEGORIES)]
-        rows.append({"video_id": plan.video_id, "category_1": first, "category_2": second,
-                     "rank": k // len(CATEGORIES) + 1, "task_id": 100 + k % len(CATEGORIES)})
+        rows.append(
+            {
+                "video_id": plan.video_id,
+                "category_1": first,
+                "category_2": second,
+                "rank": k // len(CATEGORIES) + 1,
+                "task_id": 100 + k % len(CATEGORIES),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -12,7 +12,8 @@ import numpy as np
 from groundprobe.demo.scenes import Scene
 
 # Ordinary words that never name an object (checked against OBJECTS by the tests).
-FILLER_WORDS: tuple[str, ...] = tuple("""
+FILLER_WORDS: tuple[str, ...] = tuple(
+    """
 a about after again all almost also always and another any anyway around at away back basically
 be because been before being best better big both but by can come could day did different do does
 doing done down each easy enough even every exactly feel few find first for from fun get give go
@@ -24,7 +25,8 @@ say see should show simple so some something soon start still stuff such super s
 thanks that the their them then there these thing things think this those though through time to
 today together too totally try up us use usually very want was way we well were what when where
 which while who why will with work would yeah yes yet you your
-""".split())
+""".split()
+)
 # Filler words follow Zipf's law, as words of real speech do: a few are said all the time, so that
 # off-topic talk cannot single out a moment of a video.
 FILLER_P: np.ndarray = (lambda w: w / w.sum())(1.0 / np.arange(1, len(FILLER_WORDS) + 1))
@@ -32,14 +34,17 @@ FILLER_P: np.ndarray = (lambda w: w / w.sum())(1.0 / np.arange(1, len(FILLER_WOR
 # Intro and outro talk of every video; NAME_SLOT becomes a name of the object on screen there.
 NAME_SLOT = "{name}"
 INTRO_PHRASES: tuple[tuple[str, ...], ...] = (("hey", "welcome", NAME_SLOT), ("so", "this", "is", NAME_SLOT))
-OUTRO_PHRASES: tuple[tuple[str, ...], ...] = (("that", "was", "the", NAME_SLOT), ("thanks", "for", "watching"),
-                                               ("peace",))
+OUTRO_PHRASES: tuple[tuple[str, ...], ...] = (
+    ("that", "was", "the", NAME_SLOT),
+    ("thanks", "for", "watching"),
+    ("peace",),
+)
 # Said where a NAME_SLOT word would straddle two scenes (names nothing).
 UNPLACED_NAME = "it"
 
 # Nouns of things no video shows, said only while nothing on screen is talked about.
 NEVER_GROUNDED_WORDS: tuple[str, ...] = ("pizza", "guitar", "beach")
-NEVER_GROUNDED_P = 0.5   # chance that an off-topic phrase carries one of them
+NEVER_GROUNDED_P = 0.5  # chance that an off-topic phrase carries one of them
 
 
 @dataclass(frozen=True)
@@ -60,9 +65,9 @@ DEFAULT_LENGTH_EFFECT = "positive"  # the videos outside the configured categori
 # Narration timing: 2-3 words/s; speech fills most of each word's slot.
 WORDS_PER_S = (2.0, 3.0)
 SPEECH_FILL = 0.85
-PHRASE_GAP_S = 0.15          # silence kept between the end of one phrase and the next
+PHRASE_GAP_S = 0.15  # silence kept between the end of one phrase and the next
 FIRST_PHRASE_S = (0.2, 0.8)  # onset of the first phrase
-TAIL_S = 0.1                 # the last word ends at least this long before the video does
+TAIL_S = 0.1  # the last word ends at least this long before the video does
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,9 @@ def _phrase_times(onset_s: float, n_words: int, rng: np.random.Generator) -> tup
     return starts, np.round(starts + SPEECH_FILL * slots, 3)
 
 
-def _template_phrase(template: tuple[str, ...], starts: np.ndarray, ends: np.ndarray,
-                     scenes: tuple[Scene, ...], part: str) -> Phrase:
+def _template_phrase(
+    template: tuple[str, ...], starts: np.ndarray, ends: np.ndarray, scenes: tuple[Scene, ...], part: str
+) -> Phrase:
     """An intro or outro phrase: NAME_SLOT names the object of the scene holding that word."""
     words, named_object = [], None
     for token, start, end in zip(template, starts, ends):
@@ -113,8 +119,9 @@ def _template_phrase(template: tuple[str, ...], starts: np.ndarray, ends: np.nda
     return Phrase(tuple(words), named_object, part)
 
 
-def _talk_times(templates: tuple[tuple[str, ...], ...], onset_s: float,
-                rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
+def _talk_times(
+    templates: tuple[tuple[str, ...], ...], onset_s: float, rng: np.random.Generator
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """Word start and end times (seconds) of ``templates`` spoken from ``onset_s``, PHRASE_GAP_S apart."""
     times = []
     for template in templates:
@@ -124,15 +131,25 @@ def _talk_times(templates: tuple[tuple[str, ...], ...], onset_s: float,
     return times
 
 
-def _talk_phrases(templates: tuple[tuple[str, ...], ...], times: list[tuple[np.ndarray, np.ndarray]],
-                  scenes: tuple[Scene, ...], part: str) -> list[Phrase]:
-    return [_template_phrase(template, starts, ends, scenes, part)
-            for template, (starts, ends) in zip(templates, times)]
+def _talk_phrases(
+    templates: tuple[tuple[str, ...], ...],
+    times: list[tuple[np.ndarray, np.ndarray]],
+    scenes: tuple[Scene, ...],
+    part: str,
+) -> list[Phrase]:
+    return [
+        _template_phrase(template, starts, ends, scenes, part) for template, (starts, ends) in zip(templates, times)
+    ]
 
 
-def _narration_phrase(onset_s: float, style: SpeechStyle, scenes: tuple[Scene, ...],
-                      talked_about: set[Scene], off_topic: bool,
-                      rng: np.random.Generator) -> Phrase:
+def _narration_phrase(
+    onset_s: float,
+    style: SpeechStyle,
+    scenes: tuple[Scene, ...],
+    talked_about: set[Scene],
+    off_topic: bool,
+    rng: np.random.Generator,
+) -> Phrase:
     """Filler words; a word lying entirely inside a talked-about scene may name its object (one
     per phrase); an ``off_topic`` phrase that names nothing may carry a never-grounded word."""
     n_words = int(rng.integers(style.words[0], style.words[1] + 1))
@@ -140,8 +157,7 @@ def _narration_phrase(onset_s: float, style: SpeechStyle, scenes: tuple[Scene, .
     tokens = [str(t) for t in rng.choice(FILLER_WORDS, n_words, p=FILLER_P)]
     names: list[str | None] = [None] * n_words
     named_object = None
-    fits = [(i, scene) for i in range(n_words)
-            if (scene := _scene_holding(scenes, starts[i], ends[i])) in talked_about]
+    fits = [(i, scene) for i in range(n_words) if (scene := _scene_holding(scenes, starts[i], ends[i])) in talked_about]
     if fits:
         position, scene = fits[int(rng.integers(len(fits)))]
         named_object = scene.obj
@@ -149,8 +165,9 @@ def _narration_phrase(onset_s: float, style: SpeechStyle, scenes: tuple[Scene, .
         tokens[position] = scene.obj
     elif off_topic and rng.random() < NEVER_GROUNDED_P:
         tokens[int(rng.integers(n_words))] = str(rng.choice(NEVER_GROUNDED_WORDS))
-    return Phrase(tuple(SpokenWord(t, float(a), float(b), n) for t, a, b, n in zip(tokens, starts, ends, names)),
-                  named_object)
+    return Phrase(
+        tuple(SpokenWord(t, float(a), float(b), n) for t, a, b, n in zip(tokens, starts, ends, names)), named_object
+    )
 
 
 def _scene_at(scenes: tuple[Scene, ...], time_s: float) -> Scene:
@@ -172,8 +189,14 @@ def talked_about_scenes(scenes: tuple[Scene, ...], rate: float, rng: np.random.G
     return {inner[i] for i in rng.permutation(len(inner))[:k]}
 
 
-def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, phrase_s: float,
-                   length_effect: str, rng: np.random.Generator) -> tuple[Phrase, ...]:
+def plan_narration(
+    scenes: tuple[Scene, ...],
+    duration_s: float,
+    rate: float,
+    phrase_s: float,
+    length_effect: str,
+    rng: np.random.Generator,
+) -> tuple[Phrase, ...]:
     """Intro talk, narration, outro talk; a share ``rate`` of the scenes between the first and the
     last is talked about (:func:`talked_about_scenes`).
 
@@ -190,15 +213,15 @@ def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, ph
     talked_about = talked_about_scenes(scenes, rate, rng)
     talked_style = LENGTH_EFFECTS[length_effect]
     other_style = SPARSE if talked_style is DENSE else DENSE
-    intro = _talk_phrases(INTRO_PHRASES, _talk_times(INTRO_PHRASES, rng.uniform(*FIRST_PHRASE_S), rng),
-                          scenes, "intro")
+    intro = _talk_phrases(INTRO_PHRASES, _talk_times(INTRO_PHRASES, rng.uniform(*FIRST_PHRASE_S), rng), scenes, "intro")
     # The outro is timed from 0, then moved to end 0.1-0.4 s before the last whole second of the
     # video ends: per-second features and segments do not cover a final partial second.
     outro_times = _talk_times(OUTRO_PHRASES, 0.0, rng)
     outro_end = min(float(np.floor(duration_s)), duration_s - TAIL_S) - rng.uniform(0.1, 0.4)
     shift = outro_end - float(outro_times[-1][1][-1])
-    outro = _talk_phrases(OUTRO_PHRASES, [(np.round(a + shift, 3), np.round(b + shift, 3))
-                                          for a, b in outro_times], scenes, "outro")
+    outro = _talk_phrases(
+        OUTRO_PHRASES, [(np.round(a + shift, 3), np.round(b + shift, 3)) for a, b in outro_times], scenes, "outro"
+    )
     intro = [phrase for phrase in intro if phrase.words[-1].end_s <= duration_s - TAIL_S]
     if len(intro) < len(INTRO_PHRASES):
         return tuple(intro)
@@ -214,5 +237,4 @@ def plan_narration(scenes: tuple[Scene, ...], duration_s: float, rate: float, ph
         if phrase.words[-1].end_s > narration_end:
             return tuple(phrases + outro)
         phrases.append(phrase)
-        onset = max(onset + phrase_s * style.spacing * rng.uniform(0.6, 1.4),
-                    phrase.words[-1].end_s + PHRASE_GAP_S)
+        onset = max(onset + phrase_s * style.spacing * rng.uniform(0.6, 1.4), phrase.words[-1].end_s + PHRASE_GAP_S)

@@ -12,39 +12,55 @@ from PIL import Image
 
 # The photographed objects; each is spoken as its own name (a lower-case token, no filler word).
 # One word per object: aliases would split a name's grounding between words in the lexical OLS.
-OBJECTS: tuple[str, ...] = ("astronaut", "cat", "coffee", "rocket", "temple", "flower", "officer",
-                            "galaxy", "coins", "photographer")
+OBJECTS: tuple[str, ...] = (
+    "astronaut",
+    "cat",
+    "coffee",
+    "rocket",
+    "temple",
+    "flower",
+    "officer",
+    "galaxy",
+    "coins",
+    "photographer",
+)
 
 # The curation target domain: objects of the target corpus, which in the source only the in-domain
 # minority shows (visually unlike OBJECTS).
 TARGET_OBJECTS: tuple[str, ...] = ("motorcycle", "retina", "cells", "moon", "clock")
 
 # Objects shown in instructional videos; the rest appear in non-instructional videos only.
-INSTRUCTIONAL_OBJECTS: tuple[str, ...] = ("cat", "coffee", "temple", "flower", "coins", "photographer",
-                                         "officer")
+INSTRUCTIONAL_OBJECTS: tuple[str, ...] = ("cat", "coffee", "temple", "flower", "coins", "photographer", "officer")
 
 
 def _skimage_photo(name: str, item: int | None = None) -> Callable[[], np.ndarray]:
     """Loader of scikit-image's sample ``name`` (``item`` of it when it is a tuple of images)."""
+
     def load() -> np.ndarray:
         import skimage.data
+
         data = getattr(skimage.data, name)()
         return data if item is None else data[item]
+
     return load
 
 
 def _sklearn_photo(filename: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         from sklearn.datasets import load_sample_image
+
         return load_sample_image(filename)
+
     return load
 
 
 def _matplotlib_photo(filename: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         from matplotlib import cbook
+
         with cbook.get_sample_data(filename) as handle:
             return np.asarray(Image.open(handle).convert("RGB"))
+
     return load
 
 
@@ -59,7 +75,7 @@ PHOTO_LOADERS: dict[str, Callable[[], np.ndarray]] = {
     "galaxy": _skimage_photo("hubble_deep_field"),
     "coins": _skimage_photo("coins"),
     "photographer": _skimage_photo("camera"),
-    "motorcycle": _skimage_photo("stereo_motorcycle", 0),   # (left view, right view, disparity)
+    "motorcycle": _skimage_photo("stereo_motorcycle", 0),  # (left view, right view, disparity)
     "retina": _skimage_photo("retina"),
     "cells": _skimage_photo("immunohistochemistry"),
     "moon": _skimage_photo("moon"),

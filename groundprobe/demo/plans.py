@@ -20,17 +20,14 @@ from groundprobe.settings import DemoCategory, DemoCorpusSettings
 IN_DOMAIN_TITLE_P = 0.5
 
 # Labels added to about a third of the videos; real YouTube-8M names that are no planted category.
-SECONDARY_LABELS: tuple[str, ...] = ("Music video", "Outdoor recreation", "Photography", "Dance",
-                                     "Fashion")
+SECONDARY_LABELS: tuple[str, ...] = ("Music video", "Outdoor recreation", "Photography", "Dance", "Fashion")
 SECONDARY_LABEL_P = 1 / 3
 
 # Expected QC stage of each deliberately bad input (the stage that must record it).
-BAD_INPUT_QC_STAGES: dict[str, str] = {"undecodable": "download", "too_short": "segments",
-                                       "no_words": "asr"}
+BAD_INPUT_QC_STAGES: dict[str, str] = {"undecodable": "download", "too_short": "segments", "no_words": "asr"}
 TOO_SHORT_S = 3.0
 
-VIDEO_ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                  "abcdefghijklmnopqrstuvwxyz0123456789-_"))
+VIDEO_ID_ALPHABET = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"))
 VIDEO_ID_LENGTH = 11
 
 # Separate random streams, so that e.g. the narration of a video does not depend on its pixels.
@@ -59,7 +56,7 @@ class VideoPlan:
     instructional: int
     length_effect: str = DEFAULT_LENGTH_EFFECT
     bad_input: str = ""
-    in_domain: bool = False     # shows TARGET_OBJECTS (the target corpus, or the source's minority)
+    in_domain: bool = False  # shows TARGET_OBJECTS (the target corpus, or the source's minority)
 
     @property
     def duration_s(self) -> float:
@@ -106,18 +103,18 @@ def stratified_labels(splits: list[str], share: float, rng: np.random.Generator)
     labels = np.zeros(len(splits), dtype=int)
     for split in sorted(set(splits)):
         members = np.flatnonzero(np.array(splits, dtype=object) == split)
-        labels[rng.permutation(members)[:round(len(members) * share)]] = 1
+        labels[rng.permutation(members)[: round(len(members) * share)]] = 1
     return labels.tolist()
 
 
 def make_title(topic: str, instructional: int, rng: np.random.Generator) -> str:
     """A short title about ``topic``; instructional videos start with 'How to'."""
     if instructional:
-        verb = rng.choice(["get started with", "improve your", "film your", "plan your",
-                           "set up your"])
+        verb = rng.choice(["get started with", "improve your", "film your", "plan your", "set up your"])
         return f"How to {verb} {topic.lower()}"
-    template = rng.choice(["My {t} weekend", "{T} highlights", "A quiet {t} afternoon",
-                           "{T} diary day {n}", "Best {t} moments"])
+    template = rng.choice(
+        ["My {t} weekend", "{T} highlights", "A quiet {t} afternoon", "{T} diary day {n}", "Best {t} moments"]
+    )
     return template.format(t=topic.lower(), T=topic.capitalize(), n=int(rng.integers(1, 30)))
 
 
@@ -128,10 +125,19 @@ def target_title(scenes: tuple[Scene, ...]) -> str:
     return " and ".join(shown).capitalize()
 
 
-def draw_video(video_id: str, index: int, category: DemoCategory, n_frames: int, split: str,
-                instructional: int, table_rng: np.random.Generator, settings: DemoCorpusSettings,
-                bad_input: str = "", in_domain: bool = False, titled_by_object: bool = False
-                ) -> VideoPlan:
+def draw_video(
+    video_id: str,
+    index: int,
+    category: DemoCategory,
+    n_frames: int,
+    split: str,
+    instructional: int,
+    table_rng: np.random.Generator,
+    settings: DemoCorpusSettings,
+    bad_input: str = "",
+    in_domain: bool = False,
+    titled_by_object: bool = False,
+) -> VideoPlan:
     """Table fields from ``table_rng``; scenes and narration from the video's own stream.
 
     ``category``: one of ``settings.categories``, or the one a target, in-domain or instructional
@@ -141,8 +147,7 @@ def draw_video(video_id: str, index: int, category: DemoCategory, n_frames: int,
     """
     rate = float(category.rate)
     length_effect = category.length_effect
-    secondary = [lab for lab in SECONDARY_LABELS
-                 if lab not in {c.label for c in settings.categories}]
+    secondary = [lab for lab in SECONDARY_LABELS if lab not in {c.label for c in settings.categories}]
     labels = (category.label,)
     if secondary and table_rng.random() < SECONDARY_LABEL_P:
         labels += (str(table_rng.choice(secondary)),)
@@ -150,12 +155,28 @@ def draw_video(video_id: str, index: int, category: DemoCategory, n_frames: int,
     narration_rng = random_stream(settings.seed, NARRATION_STREAM, index)
     objects = list(TARGET_OBJECTS if in_domain else INSTRUCTIONAL_OBJECTS if instructional else OBJECTS)
     scenes = plan_scenes(n_frames, fps, settings.scene_s, objects, narration_rng)
-    title = make_title(scenes[0].obj if titled_by_object else category.label, instructional,
-                       table_rng)
-    phrases = () if bad_input == "no_words" else plan_narration(
-        scenes, n_frames / fps, rate, float(settings.phrase_s), length_effect, narration_rng)
-    return VideoPlan(video_id, category.label, rate, n_frames, fps, scenes, phrases, split, labels,
-                     title, instructional, length_effect, bad_input, in_domain)
+    title = make_title(scenes[0].obj if titled_by_object else category.label, instructional, table_rng)
+    phrases = (
+        ()
+        if bad_input == "no_words"
+        else plan_narration(scenes, n_frames / fps, rate, float(settings.phrase_s), length_effect, narration_rng)
+    )
+    return VideoPlan(
+        video_id,
+        category.label,
+        rate,
+        n_frames,
+        fps,
+        scenes,
+        phrases,
+        split,
+        labels,
+        title,
+        instructional,
+        length_effect,
+        bad_input,
+        in_domain,
+    )
 
 
 def plan_corpus(settings: DemoCorpusSettings) -> list[VideoPlan]:
@@ -177,13 +198,15 @@ def plan_corpus(settings: DemoCorpusSettings) -> list[VideoPlan]:
         for split, instructional in zip(splits, labels):
             n_frames = round(table_rng.uniform(*settings.duration_s) * fps)
             index = len(plans)
-            plans.append(draw_video(ids[index], index, category, n_frames, split, instructional,
-                                     table_rng, settings))
+            plans.append(draw_video(ids[index], index, category, n_frames, split, instructional, table_rng, settings))
     for kind in list(BAD_INPUT_QC_STAGES)[:n_bad]:
         seconds = TOO_SHORT_S if kind == "too_short" else table_rng.uniform(*settings.duration_s)
         index = len(plans)
-        plans.append(draw_video(ids[index], index, categories[0], round(seconds * fps), "validation",
-                                 0, table_rng, settings, kind))
+        plans.append(
+            draw_video(
+                ids[index], index, categories[0], round(seconds * fps), "validation", 0, table_rng, settings, kind
+            )
+        )
     minority = plan_in_domain_minority(settings, len(plans))
     refuse_repeated_ids("in-domain", minority, plans)
     return plans + minority
@@ -215,9 +238,20 @@ def plan_in_domain_minority(settings: DemoCorpusSettings, first_index: int) -> l
         for _ in range(per_category):
             n_frames = round(rng.uniform(*settings.duration_s) * fps)
             titled = bool(rng.random() < IN_DOMAIN_TITLE_P)
-            plans.append(draw_video(ids[len(plans)], first_index + len(plans), narrated_like_target,
-                                     n_frames, "train", 0, rng, settings, in_domain=True,
-                                     titled_by_object=titled))
+            plans.append(
+                draw_video(
+                    ids[len(plans)],
+                    first_index + len(plans),
+                    narrated_like_target,
+                    n_frames,
+                    "train",
+                    0,
+                    rng,
+                    settings,
+                    in_domain=True,
+                    titled_by_object=titled,
+                )
+            )
     return plans
 
 
@@ -235,7 +269,17 @@ def plan_target_corpus(settings: DemoCorpusSettings) -> list[VideoPlan]:
     plans = []
     for k, split in enumerate(stratified_splits(n, settings.validation_fraction, rng)):
         n_frames = round(rng.uniform(*settings.duration_s) * fps)
-        plan = draw_video(ids[k], TARGET_INDEX_OFFSET + k, category, n_frames, split, 0, rng, settings,
-                           in_domain=True, titled_by_object=True)
+        plan = draw_video(
+            ids[k],
+            TARGET_INDEX_OFFSET + k,
+            category,
+            n_frames,
+            split,
+            0,
+            rng,
+            settings,
+            in_domain=True,
+            titled_by_object=True,
+        )
         plans.append(replace(plan, title=target_title(plan.scenes)))
     return plans

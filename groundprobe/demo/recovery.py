@@ -71,8 +71,14 @@ ALL_VIDEOS = "all"
 # pair all but impossible (log ratio about -5 to -8 in the demo), below every possible pair.
 IMPOSSIBLE_SHARE = 1e-3
 VIDEO_COLUMNS = ["video_id", "category", "planted_rate", "n_segments", "oracle_auc", "model_auc"]
-RECOVERY_COLUMNS = ["category", "planted_rate", "n_videos", "oracle_mean_auc", "model_mean_auc",
-                    "spearman_model_oracle"]
+RECOVERY_COLUMNS = [
+    "category",
+    "planted_rate",
+    "n_videos",
+    "oracle_mean_auc",
+    "model_mean_auc",
+    "spearman_model_oracle",
+]
 
 
 def caption_names(words: Sequence[Sequence], starts: np.ndarray, length_s: int) -> list[list[str]]:
@@ -85,12 +91,12 @@ def caption_names(words: Sequence[Sequence], starts: np.ndarray, length_s: int) 
     ordered = sorted(words, key=lambda word: float(word[1]))  # stable: speech order kept on ties
     word_starts = np.array([float(word[1]) for word in ordered], dtype=float)
     first, last = window_word_ranges(word_starts, np.asarray(starts), length_s)
-    return [[word[3] for word in ordered[lo:hi] if word[3] is not None]
-            for lo, hi in zip(first.tolist(), last.tolist())]
+    return [
+        [word[3] for word in ordered[lo:hi] if word[3] is not None] for lo, hi in zip(first.tolist(), last.tolist())
+    ]
 
 
-def on_screen_fractions(scenes: Sequence[Sequence], starts: np.ndarray,
-                        length_s: int) -> dict[str, np.ndarray]:
+def on_screen_fractions(scenes: Sequence[Sequence], starts: np.ndarray, length_s: int) -> dict[str, np.ndarray]:
     """For each object of ``scenes`` ([object, start_s, end_s], seconds), the fraction (0-1) of
     each window ``[s, s + length_s)`` during which it is on screen: object -> (n,) float array
     (an object shown in several scenes adds up their overlaps)."""
@@ -145,21 +151,23 @@ def oracle_auc_by_video(truth: dict, segments: pd.DataFrame, auc_by_video: pd.Da
     validation = auc_by_video[auc_by_video["split"] == SPLIT]
     unknown = sorted(set(validation["video_id"]) - set(truth["videos"]))
     if unknown:
-        raise ValueError(f"{len(unknown)} validation videos are not in the planted truth "
-                         f"(e.g. {unknown[0]}): not a demo corpus run, or a different corpus")
+        raise ValueError(
+            f"{len(unknown)} validation videos are not in the planted truth "
+            f"(e.g. {unknown[0]}): not a demo corpus run, or a different corpus"
+        )
     by_video = {vid: rows for vid, rows in segments.groupby("video_id", sort=False)}
     rows = []
-    for video_id, n_segments, model_auc in zip(validation["video_id"], validation["n_segments"],
-                                               validation["auc"]):
+    for video_id, n_segments, model_auc in zip(validation["video_id"], validation["n_segments"], validation["auc"]):
         found = len(by_video[video_id]) if video_id in by_video else 0
         if found != int(n_segments):
-            raise ValueError(f"video {video_id}: {found} segments in the segment tables, "
-                             f"{int(n_segments)} evaluated: inputs from different runs")
+            raise ValueError(
+                f"video {video_id}: {found} segments in the segment tables, "
+                f"{int(n_segments)} evaluated: inputs from different runs"
+            )
         starts, length_s = segment_windows(by_video[video_id])
         video = truth["videos"][video_id]
         oracle = intra_video_auc(oracle_scores(video, starts, length_s))
-        rows.append((video_id, video["category"], float(video["rate"]), len(starts), oracle,
-                     float(model_auc)))
+        rows.append((video_id, video["category"], float(video["rate"]), len(starts), oracle, float(model_auc)))
     return pd.DataFrame(rows, columns=VIDEO_COLUMNS)
 
 
@@ -173,28 +181,43 @@ def recovery_table(videos: pd.DataFrame) -> pd.DataFrame:
     """RECOVERY_COLUMNS from a per-video table (VIDEO_COLUMNS): per (category, planted rate), most
     grounded first, the number of videos and the mean oracle and model AUC; then the row
     ``ALL_VIDEOS`` over all of them with Spearman's correlation of model vs oracle AUC."""
-    per_category = (videos.groupby(["category", "planted_rate"], as_index=False)
-                    .agg(n_videos=("video_id", "size"), oracle_mean_auc=("oracle_auc", "mean"),
-                         model_mean_auc=("model_auc", "mean"))
-                    .sort_values(["planted_rate", "category"], ascending=[False, True]))
-    overall = pd.DataFrame([{
-        "category": ALL_VIDEOS, "planted_rate": np.nan, "n_videos": len(videos),
-        "oracle_mean_auc": videos["oracle_auc"].mean(), "model_mean_auc": videos["model_auc"].mean(),
-        "spearman_model_oracle": rank_correlation(videos["model_auc"], videos["oracle_auc"])}])
-    return pd.concat([per_category.assign(spearman_model_oracle=np.nan), overall],
-                     ignore_index=True)[RECOVERY_COLUMNS]
+    per_category = (
+        videos.groupby(["category", "planted_rate"], as_index=False)
+        .agg(
+            n_videos=("video_id", "size"), oracle_mean_auc=("oracle_auc", "mean"), model_mean_auc=("model_auc", "mean")
+        )
+        .sort_values(["planted_rate", "category"], ascending=[False, True])
+    )
+    overall = pd.DataFrame(
+        [
+            {
+                "category": ALL_VIDEOS,
+                "planted_rate": np.nan,
+                "n_videos": len(videos),
+                "oracle_mean_auc": videos["oracle_auc"].mean(),
+                "model_mean_auc": videos["model_auc"].mean(),
+                "spearman_model_oracle": rank_correlation(videos["model_auc"], videos["oracle_auc"]),
+            }
+        ]
+    )
+    return pd.concat([per_category.assign(spearman_model_oracle=np.nan), overall], ignore_index=True)[RECOVERY_COLUMNS]
 
 
-def write_demo_recovery(truth_path: str | os.PathLike, segment_paths: Iterable[str | os.PathLike],
-                        auc_by_video_path: str | os.PathLike, out: str | os.PathLike,
-                        videos_out: str | os.PathLike) -> pd.DataFrame:
+def write_demo_recovery(
+    truth_path: str | os.PathLike,
+    segment_paths: Iterable[str | os.PathLike],
+    auc_by_video_path: str | os.PathLike,
+    out: str | os.PathLike,
+    videos_out: str | os.PathLike,
+) -> pd.DataFrame:
     """Write the recovery table (``out``) and the per-video table (``videos_out``) of a demo run
     from its planted truth, segment tables (``<shard>.tsv.gz``) and per-video AUC table; returns
     the recovery table."""
     with open(truth_path) as handle:
         truth = json.load(handle)
-    segments = pd.concat([read_table(path)[["video_id", "segment", "start_s", "end_s"]]
-                          for path in segment_paths], ignore_index=True)
+    segments = pd.concat(
+        [read_table(path)[["video_id", "segment", "start_s", "end_s"]] for path in segment_paths], ignore_index=True
+    )
     videos = oracle_auc_by_video(truth, segments, read_table(auc_by_video_path))
     table = recovery_table(videos)
     write_table(videos, videos_out)

@@ -31,8 +31,7 @@ def working_photo(photo: np.ndarray, width: int, height: int) -> Image.Image:
     return Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS)
 
 
-def _random_window(image_size: tuple[int, int], aspect: float,
-                   rng: np.random.Generator) -> np.ndarray:
+def _random_window(image_size: tuple[int, int], aspect: float, rng: np.random.Generator) -> np.ndarray:
     """A frame-shaped window (x, y, width) inside the image, its size a random share of the
     largest one; ``aspect`` is frame height / width."""
     w, h = image_size
@@ -40,8 +39,9 @@ def _random_window(image_size: tuple[int, int], aspect: float,
     return np.array([rng.uniform(0, w - size), rng.uniform(0, h - size * aspect), size])
 
 
-def scene_frames(image: Image.Image, n_frames: int, width: int, height: int,
-                 rng: np.random.Generator) -> Iterator[bytes]:
+def scene_frames(
+    image: Image.Image, n_frames: int, width: int, height: int, rng: np.random.Generator
+) -> Iterator[bytes]:
     """Raw rgb24 frames (width x height) panning and zooming from one random window to another.
 
     Windows are interpolated with an ease-in-out curve; any mix of two windows inside the image is
@@ -56,19 +56,27 @@ def scene_frames(image: Image.Image, n_frames: int, width: int, height: int,
         yield image.resize((width, height), Image.Resampling.BILINEAR, box=box).tobytes()
 
 
-def render_video(path: Path, plan: VideoPlan, photos: dict[str, Image.Image], width: int,
-                 height: int, rng: np.random.Generator) -> None:
+def render_video(
+    path: Path, plan: VideoPlan, photos: dict[str, Image.Image], width: int, height: int, rng: np.random.Generator
+) -> None:
     """Encode ``plan``'s scenes to an H.264 mp4 at ``path`` (atomically), one frame at a time.
 
     Bit-exact flags and a single encoder thread make the file reproducible on one ffmpeg build.
     """
     with atomic_output(path) as tmp:
         process = (
-            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
-                         framerate=plan.fps)
-            .output(str(tmp), format="mp4", vcodec="libx264", pix_fmt="yuv420p",
-                    preset=X264_PRESET, crf=X264_CRF, threads=1, fflags="+bitexact",
-                    **{"flags:v": "+bitexact", "x264-params": "threads=1"})
+            ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=plan.fps)
+            .output(
+                str(tmp),
+                format="mp4",
+                vcodec="libx264",
+                pix_fmt="yuv420p",
+                preset=X264_PRESET,
+                crf=X264_CRF,
+                threads=1,
+                fflags="+bitexact",
+                **{"flags:v": "+bitexact", "x264-params": "threads=1"},
+            )
             .global_args("-v", "error", "-nostdin")
             .overwrite_output()
             .run_async(pipe_stdin=True, pipe_stderr=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MIN_LAST_SCENE_S = 3.0       # a shorter remainder joins the previous scene (room for the outro's name)
+MIN_LAST_SCENE_S = 3.0  # a shorter remainder joins the previous scene (room for the outro's name)
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,9 @@ def scenes_at(names: list[str], bounds: list[int], fps: int) -> tuple[Scene, ...
     return tuple(Scene(obj, a / fps, b / fps) for obj, a, b in zip(names, bounds[:-1], bounds[1:]))
 
 
-def plan_scenes(n_frames: int, fps: int, scene_s: tuple[float, float], objects: list[str],
-                rng: np.random.Generator) -> tuple[Scene, ...]:
+def plan_scenes(
+    n_frames: int, fps: int, scene_s: tuple[float, float], objects: list[str], rng: np.random.Generator
+) -> tuple[Scene, ...]:
     """Scenes covering frames ``0 .. n_frames-1``; lengths uniform in ``scene_s`` seconds."""
     bounds = [0]
     while bounds[-1] < n_frames:

@@ -31,7 +31,7 @@ def _refuse_non_finite(values: np.ndarray) -> None:
 _BINNED_MIN_SCORES = 8_000
 # At most 2^20 bins, so that (s - lo) * n_bins / span, rounded three times (relative error 2^-24
 # each in float32), stays below n_bins + 1: every bin index is in the table.
-_MAX_BINS = 2 ** 20
+_MAX_BINS = 2**20
 _LARGEST = {np.dtype(t): float(np.finfo(t).max) for t in (np.float32, np.float64)}
 
 
@@ -75,8 +75,9 @@ def intra_video_auc(sim: np.ndarray) -> float:
     return (total - n * n) / (2 * n * (n * n - n))
 
 
-def _binned_counts(scores: np.ndarray, n: int, lo: np.floating, scale: np.floating,
-                   n_bins: int) -> tuple[int, np.ndarray]:
+def _binned_counts(
+    scores: np.ndarray, n: int, lo: np.floating, scale: np.floating, n_bins: int
+) -> tuple[int, np.ndarray]:
     """sum of L(s) over the scores that share no bin with an aligned score, and a copy of the others.
 
     ``scores``: the n² finite scores of intra_video_auc, row-major (the aligned ones every n + 1);
@@ -88,7 +89,7 @@ def _binned_counts(scores: np.ndarray, n: int, lo: np.floating, scale: np.floati
     # One call for the product and its truncation to int32 (the ufunc casts its float32 result).
     bins = np.multiply(scores - lo, scale, out=np.empty(scores.size, np.int32), casting="unsafe")
     aligned_bins = bins[:: n + 1]
-    count_type = np.int32 if n ** 3 < 2 ** 31 else np.int64
+    count_type = np.int32 if n**3 < 2**31 else np.int64
     table = np.bincount(aligned_bins, minlength=n_bins + 1).astype(count_type)
     np.add.accumulate(table, out=table)  # aligned scores in this bin or below: below s in bins without one
     table.put(aligned_bins, -1)  # marks the bins counted exactly

@@ -17,16 +17,20 @@ def label_names(cell: object) -> list[str]:
     return [name for name in cell.split(";") if name] if isinstance(cell, str) else []
 
 
-def bootstrap_interval(values: np.ndarray, n_boot: int, confidence: float,
-                       rng: np.random.Generator, max_draws: int = 1 << 22) -> tuple[float, float]:
+def bootstrap_interval(
+    values: np.ndarray, n_boot: int, confidence: float, rng: np.random.Generator, max_draws: int = 1 << 22
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values``, resampling ``n_boot`` times.
 
     Draws in chunks of at most ``max_draws`` indices, so memory stays bounded for big categories.
     """
     per_chunk = max(1, max_draws // len(values))
-    means = np.concatenate([
-        values[rng.integers(0, len(values), size=(min(per_chunk, n_boot - done), len(values)))].mean(axis=1)
-        for done in range(0, n_boot, per_chunk)])
+    means = np.concatenate(
+        [
+            values[rng.integers(0, len(values), size=(min(per_chunk, n_boot - done), len(values)))].mean(axis=1)
+            for done in range(0, n_boot, per_chunk)
+        ]
+    )
     low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
     return float(low), float(high)
 
@@ -45,8 +49,10 @@ def category_table(auc_by_video: pd.DataFrame, n_boot: int, confidence: float, s
         labels, verticals = label_names(video.labels), label_names(video.verticals)
         if len(labels) != len(verticals):
             raise ValueError(f"video {video.video_id}: {len(labels)} labels but {len(verticals)} verticals")
-        memberships.extend((label, vertical, video.video_id, float(video.auc))
-                           for label, vertical in dict.fromkeys(zip(labels, verticals)))
+        memberships.extend(
+            (label, vertical, video.video_id, float(video.auc))
+            for label, vertical in dict.fromkeys(zip(labels, verticals))
+        )
     members = pd.DataFrame(memberships, columns=["category", "vertical", "video_id", "auc"])
     rows = []
     for category, group in members.groupby("category", sort=True):
@@ -55,8 +61,7 @@ def category_table(auc_by_video: pd.DataFrame, n_boot: int, confidence: float, s
         low, high = bootstrap_interval(aucs, n_boot, confidence, rng)
         rows.append((category, group["vertical"].mode().iloc[0], len(aucs), aucs.mean(), low, high))
     table = pd.DataFrame(rows, columns=CATEGORY_COLUMNS)
-    return table.sort_values(["mean_auc", "category"], ascending=[False, True],
-                             kind="stable").reset_index(drop=True)
+    return table.sort_values(["mean_auc", "category"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
 
 def categories_with_videos(table: pd.DataFrame, min_videos: int) -> pd.DataFrame:

@@ -52,8 +52,9 @@ def shard_auc_by_video(auc_path: str | os.PathLike, manifest: str | os.PathLike)
     return table[COLUMNS].astype({"instructional": "float64"})
 
 
-def write_auc_by_video(auc_paths: Iterable[str | os.PathLike], manifest: str | os.PathLike,
-                       out: str | os.PathLike) -> tuple[int, dict[str, int]]:
+def write_auc_by_video(
+    auc_paths: Iterable[str | os.PathLike], manifest: str | os.PathLike, out: str | os.PathLike
+) -> tuple[int, dict[str, int]]:
     """Write the per-video table (COLUMNS) of every shard's AUC table, in the order of
     ``auc_paths`` (files ``{shard}.auc.tsv``), to ``out`` atomically, comma-separated when its
     name ends in ``.csv`` (gzip for ``.gz``), as groundprobe.io.write_table writes the table.

@@ -37,8 +37,7 @@ from groundprobe.model.batches import SecondsSource, clip_windows, pad_token_ids
 STAGE = "crosstask"
 # One row per (model, task, video): steps with an annotation, those recalled, and the expected
 # recalled steps of a window drawn at random per step (the same for every model).
-BY_VIDEO_COLUMNS = ["model", "task_id", "video_id", "annotated_steps", "recalled_steps",
-                    "random_window_steps"]
+BY_VIDEO_COLUMNS = ["model", "task_id", "video_id", "annotated_steps", "recalled_steps", "random_window_steps"]
 RANDOM_WINDOW = "random window (expected)"
 # Average recall (%) over CrossTask's 18 primary tasks as published; on other task sets (the demo's)
 # they are not comparable, only a frame of reference.
@@ -82,17 +81,18 @@ def read_tasks(path: str | os.PathLike) -> dict[str, Task]:
         if not lines[i].strip():
             i += 1
             continue
-        block = lines[i:i + 5]
+        block = lines[i : i + 5]
         if len(block) < 5 or not all(line.strip() for line in block):
-            raise ValueError(f"{path}, line {i + 1}: a task block needs 5 lines (id, name, URL, "
-                             f"number of steps, step names); found {block}")
+            raise ValueError(
+                f"{path}, line {i + 1}: a task block needs 5 lines (id, name, URL, "
+                f"number of steps, step names); found {block}"
+            )
         task_id, name, url, count, names = (line.strip() for line in block)
         if not VIDEO_ID.fullmatch(task_id):
             raise ValueError(f"{path}, line {i + 1}: task id {task_id!r}: {ID_RULE}")
         steps = tuple(step.strip() for step in next(csv.reader([names])))
         if not count.isdigit() or int(count) != len(steps):
-            raise ValueError(f"{path}, task {task_id}: says {count} steps but names {len(steps)}: "
-                             f"{list(steps)}")
+            raise ValueError(f"{path}, task {task_id}: says {count} steps but names {len(steps)}: {list(steps)}")
         if task_id in tasks:
             raise ValueError(f"{path}: task {task_id} appears twice")
         tasks[task_id] = Task(task_id, name, url, steps)
@@ -112,12 +112,15 @@ def read_annotation(path: str | os.PathLike, n_steps: int) -> list[StepInterval]
             try:
                 step, start, end = int(row[0]), float(row[1]), float(row[2])
             except (ValueError, IndexError):
-                raise ValueError(f"{path}, row {number}: {row}; a row is step,start,end "
-                                 f"(1-based step, seconds)") from None
+                raise ValueError(
+                    f"{path}, row {number}: {row}; a row is step,start,end (1-based step, seconds)"
+                ) from None
             if not 1 <= step <= n_steps or not start <= end < math.inf:
-                raise ValueError(f"{path}, row {number}: step {step}, {start}-{end} s; steps are "
-                                 f"1..{n_steps} and an interval is finite and does not end "
-                                 f"before it starts")
+                raise ValueError(
+                    f"{path}, row {number}: step {step}, {start}-{end} s; steps are "
+                    f"1..{n_steps} and an interval is finite and does not end "
+                    f"before it starts"
+                )
             intervals.append(StepInterval(step - 1, start, end))
     return intervals
 
@@ -135,12 +138,13 @@ def window_starts(duration_s: float, window_s: float, stride_s: float) -> np.nda
 def step_token_ids(steps: Sequence[str], vocabulary: Mapping[str, int]) -> list[np.ndarray]:
     """Each step name tokenised as captions are, as its in-vocabulary token ids (int64; empty when
     the vocabulary holds none of its words)."""
-    return [np.array([vocabulary[token] for token in tokenize(step) if token in vocabulary],
-                     dtype=np.int64) for step in steps]
+    return [
+        np.array([vocabulary[token] for token in tokenize(step) if token in vocabulary], dtype=np.int64)
+        for step in steps
+    ]
 
 
-def window_clips(video_id: str, seconds: np.ndarray, window_s: int, stride_s: int
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def window_clips(video_id: str, seconds: np.ndarray, window_s: int, stride_s: int) -> tuple[np.ndarray, np.ndarray]:
     """Start times (seconds, int64) and clips (n_windows, window_s, D), float32, of the windows of
     ``window_s`` seconds every ``stride_s`` seconds of a video's per-second features ``seconds``
     (n_seconds, D)."""
@@ -160,9 +164,10 @@ def score_windows(model: JointEmbedding, clips: np.ndarray, steps: Sequence[np.n
     device = next(model.parameters()).device
     model.eval()
     with torch.inference_mode():
-        sim = model.similarity(model.embed_clips(torch.from_numpy(clips).to(device)),
-                               model.embed_captions(torch.from_numpy(
-                                   pad_token_ids([steps[k] for k in known])).to(device)))
+        sim = model.similarity(
+            model.embed_clips(torch.from_numpy(clips).to(device)),
+            model.embed_captions(torch.from_numpy(pad_token_ids([steps[k] for k in known])).to(device)),
+        )
     scores[:, known] = sim.double().cpu().numpy()
     return scores
 
@@ -197,8 +202,7 @@ def predict_ordered(scores: np.ndarray) -> np.ndarray:
         # The best placement of step k-1 strictly before each window.
         prefix_best = np.maximum.accumulate(best[:, k - 1])
         # The last window up to each w where step k-1's running best is reached.
-        prefix_arg = np.maximum.accumulate(
-            np.where(best[:, k - 1] == prefix_best, np.arange(n_windows), 0))
+        prefix_arg = np.maximum.accumulate(np.where(best[:, k - 1] == prefix_best, np.arange(n_windows), 0))
         best[1:, k] = prefix_best[:-1] + scores[1:, k]
         came_from[1:, k] = prefix_arg[:-1]
     if best[:, -1].max() == -np.inf:
@@ -215,8 +219,9 @@ def recalled_steps(predicted_s: np.ndarray, intervals: list[StepInterval]) -> tu
     recalled when its predicted time (seconds; ``predicted_s[step]``, NaN for a step that was not
     localised) lies inside one of them."""
     annotated = {interval.step for interval in intervals}
-    recalled = {interval.step for interval in intervals
-                if interval.start_s <= predicted_s[interval.step] <= interval.end_s}
+    recalled = {
+        interval.step for interval in intervals if interval.start_s <= predicted_s[interval.step] <= interval.end_s
+    }
     return len(recalled), len(annotated)
 
 
@@ -229,8 +234,9 @@ class TaskVideo:
     intervals: tuple[StepInterval, ...]
 
 
-def read_task_videos(listed: Sequence[tuple[str, str]], tasks: Mapping[str, Task],
-                     annotations_dir: str | os.PathLike) -> tuple[list[TaskVideo], list[QcRecord]]:
+def read_task_videos(
+    listed: Sequence[tuple[str, str]], tasks: Mapping[str, Task], annotations_dir: str | os.PathLike
+) -> tuple[list[TaskVideo], list[QcRecord]]:
     """The (task, video) rows of a video list with their annotations
     (``<annotations_dir>/<task>_<video>.csv``). A row whose task is not in ``tasks`` or whose
     annotation file is missing, unreadable or without an interval becomes a QC record instead; a
@@ -238,8 +244,9 @@ def read_task_videos(listed: Sequence[tuple[str, str]], tasks: Mapping[str, Task
     task_of: dict[str, str] = {}
     for task_id, video_id in listed:
         if task_of.setdefault(video_id, task_id) != task_id:
-            raise ValueError(f"video {video_id} is listed under tasks {task_of[video_id]} and "
-                             f"{task_id}; a video belongs to one task")
+            raise ValueError(
+                f"video {video_id} is listed under tasks {task_of[video_id]} and {task_id}; a video belongs to one task"
+            )
     videos, qc = [], []
     for video_id, task_id in task_of.items():
         path = Path(annotations_dir) / f"{task_id}_{video_id}.csv"
@@ -260,8 +267,9 @@ def read_task_videos(listed: Sequence[tuple[str, str]], tasks: Mapping[str, Task
     return videos, qc
 
 
-def unevaluated_videos(videos: Sequence[TaskVideo], fetched: set[str], stage_qc: pd.DataFrame
-                       ) -> tuple[list[TaskVideo], list[QcRecord]]:
+def unevaluated_videos(
+    videos: Sequence[TaskVideo], fetched: set[str], stage_qc: pd.DataFrame
+) -> tuple[list[TaskVideo], list[QcRecord]]:
     """The videos that have features, and QC records for the others: not in the CrossTask
     sources table (``fetched``: its video ids), or dropped by an earlier stage (``stage_qc``:
     QC rows video_id, stage, reason; the first one of a video counts)."""
@@ -278,8 +286,7 @@ def unevaluated_videos(videos: Sequence[TaskVideo], fetched: set[str], stage_qc:
     return kept, qc
 
 
-def random_window_steps(starts: np.ndarray, window_s: float, intervals: Sequence[StepInterval]
-                        ) -> float:
+def random_window_steps(starts: np.ndarray, window_s: float, intervals: Sequence[StepInterval]) -> float:
     """Expected recalled steps when each annotated step gets a window drawn uniformly from those
     starting at ``starts`` (seconds): per step, the share of window centres inside its intervals."""
     centres = np.asarray(starts, dtype=np.float64) + window_s / 2
@@ -290,12 +297,10 @@ def random_window_steps(starts: np.ndarray, window_s: float, intervals: Sequence
     return float(sum(hit.mean() for hit in inside.values())) if len(centres) else 0.0
 
 
-PREDICTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "argmax": predict_argmax, "dp": predict_ordered}
+PREDICTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"argmax": predict_argmax, "dp": predict_ordered}
 
 
-def predicted_times(starts: np.ndarray, scores: np.ndarray, window_s: float, prediction: str
-                    ) -> np.ndarray:
+def predicted_times(starts: np.ndarray, scores: np.ndarray, window_s: float, prediction: str) -> np.ndarray:
     """Predicted time (seconds, the centre of the chosen window) of each step, NaN for a step
     that cannot be scored (no known word); ``scores`` (n_windows, n_steps), ``prediction``
     ``argmax`` or ``dp`` (the order is kept among the steps that can be scored)."""
@@ -307,10 +312,16 @@ def predicted_times(starts: np.ndarray, scores: np.ndarray, window_s: float, pre
     return times
 
 
-def localise_task_videos(models: Mapping[str, JointEmbedding], videos: Sequence[TaskVideo],
-                         tasks: Mapping[str, Task], source: SecondsSource,
-                         vocabulary: Mapping[str, int], window_s: int, stride_s: int,
-                         prediction: str) -> tuple[pd.DataFrame, list[QcRecord]]:
+def localise_task_videos(
+    models: Mapping[str, JointEmbedding],
+    videos: Sequence[TaskVideo],
+    tasks: Mapping[str, Task],
+    source: SecondsSource,
+    vocabulary: Mapping[str, int],
+    window_s: int,
+    stride_s: int,
+    prediction: str,
+) -> tuple[pd.DataFrame, list[QcRecord]]:
     """Every model's step localisation in every video (``source``: per-second features); returns
     the BY_VIDEO_COLUMNS table and QC records for the videos that cannot be evaluated (shorter
     than one window; with ``dp``, fewer windows than steps that can be scored)."""
@@ -321,40 +332,62 @@ def localise_task_videos(models: Mapping[str, JointEmbedding], videos: Sequence[
         starts, clips = window_clips(video.video_id, seconds, window_s, stride_s)
         scorable = sum(ids.size > 0 for ids in steps[video.task_id])
         if not len(starts) or (prediction == "dp" and len(starts) < scorable):
-            qc.append(QcRecord(video.video_id, STAGE, f"{len(seconds)} s of features hold "
-                               f"{len(starts)} windows of {window_s} s; too few for the "
-                               f"{scorable} steps of task {video.task_id} with a known word"))
+            qc.append(
+                QcRecord(
+                    video.video_id,
+                    STAGE,
+                    f"{len(seconds)} s of features hold "
+                    f"{len(starts)} windows of {window_s} s; too few for the "
+                    f"{scorable} steps of task {video.task_id} with a known word",
+                )
+            )
             continue
         chance = random_window_steps(starts, window_s, video.intervals)
         for name, model in models.items():
             scores = score_windows(model, clips, steps[video.task_id])
             recalled, annotated = recalled_steps(
-                predicted_times(starts, scores, window_s, prediction), list(video.intervals))
+                predicted_times(starts, scores, window_s, prediction), list(video.intervals)
+            )
             rows.append((name, video.task_id, video.video_id, annotated, recalled, chance))
     return pd.DataFrame(rows, columns=BY_VIDEO_COLUMNS), qc
 
 
-def recall_table(by_video: pd.DataFrame, tasks: Mapping[str, Task], prediction: str
-                 ) -> pd.DataFrame:
+def recall_table(by_video: pd.DataFrame, tasks: Mapping[str, Task], prediction: str) -> pd.DataFrame:
     """Recall (%) per model (rows, in order of appearance) and task (columns, by task name, in
     the order of ``tasks``): recalled / annotated steps over the task's videos; ``average``: the
     mean over tasks. Then the random-window row and the published averages (columns
     ``model, source, prediction, <tasks>, average``)."""
     names = {task_id: task.name for task_id, task in tasks.items() if task_id in set(by_video["task_id"])}
     totals = by_video.groupby(["model", "task_id"], sort=False)[
-        ["annotated_steps", "recalled_steps", "random_window_steps"]].sum()
+        ["annotated_steps", "recalled_steps", "random_window_steps"]
+    ].sum()
 
     def row(model: str, source: str, recalled: pd.Series, annotated: pd.Series) -> dict:
         recall = {names[t]: 100 * recalled[t] / annotated[t] for t in names}
-        return {"model": model, "source": source, "prediction": prediction, **recall,
-                "average": float(np.mean(list(recall.values())))}
+        return {
+            "model": model,
+            "source": source,
+            "prediction": prediction,
+            **recall,
+            "average": float(np.mean(list(recall.values()))),
+        }
 
     models = list(dict.fromkeys(by_video["model"]))
-    rows = [row(model, "this run", totals.loc[model, "recalled_steps"],
-                totals.loc[model, "annotated_steps"]) for model in models]
+    rows = [
+        row(model, "this run", totals.loc[model, "recalled_steps"], totals.loc[model, "annotated_steps"])
+        for model in models
+    ]
     if models:
-        rows.append(row(RANDOM_WINDOW, "this run", totals.loc[models[0], "random_window_steps"],
-                        totals.loc[models[0], "annotated_steps"]))
-    rows += [{"model": model, "source": "published (CrossTask's 18 primary tasks)",
-              "prediction": "", "average": recall} for model, recall in PUBLISHED_RECALL.items()]
+        rows.append(
+            row(
+                RANDOM_WINDOW,
+                "this run",
+                totals.loc[models[0], "random_window_steps"],
+                totals.loc[models[0], "annotated_steps"],
+            )
+        )
+    rows += [
+        {"model": model, "source": "published (CrossTask's 18 primary tasks)", "prediction": "", "average": recall}
+        for model, recall in PUBLISHED_RECALL.items()
+    ]
     return pd.DataFrame(rows, columns=["model", "source", "prediction", *names.values(), "average"])

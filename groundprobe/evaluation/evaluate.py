@@ -28,20 +28,26 @@ def score_video(model: JointEmbedding, seconds: np.ndarray, segments: pd.DataFra
     the device its weights are on.
     """
     video_id = str(segments["video_id"].iloc[0])
-    clips = clip_windows(video_id, np.asarray(seconds, dtype=np.float32),
-                         segments["start_s"].to_numpy(dtype=np.int64), segment_length(segments))
-    captions = parse_captions(video_id, segments["token_ids"].tolist(),
-                              model.word_embedding.num_embeddings - 1)
+    clips = clip_windows(
+        video_id,
+        np.asarray(seconds, dtype=np.float32),
+        segments["start_s"].to_numpy(dtype=np.int64),
+        segment_length(segments),
+    )
+    captions = parse_captions(video_id, segments["token_ids"].tolist(), model.word_embedding.num_embeddings - 1)
     device = next(model.parameters()).device
     model.eval()
     with torch.inference_mode():
-        sim = model.similarity(model.embed_clips(torch.from_numpy(clips).to(device)),
-                               model.embed_captions(torch.from_numpy(pad_token_ids(captions)).to(device)))
+        sim = model.similarity(
+            model.embed_clips(torch.from_numpy(clips).to(device)),
+            model.embed_captions(torch.from_numpy(pad_token_ids(captions)).to(device)),
+        )
     return sim.cpu().numpy()
 
 
-def evaluate_videos(model: JointEmbedding, segments: pd.DataFrame, source: SecondsSource
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, list[QcRecord]]:
+def evaluate_videos(
+    model: JointEmbedding, segments: pd.DataFrame, source: SecondsSource
+) -> tuple[pd.DataFrame, pd.DataFrame, list[QcRecord]]:
     """Intra-video AUC per video and segment AUC per caption for every video of ``segments``.
 
     Returns (AUC_COLUMNS table, SEGMENT_AUC_COLUMNS table, QC records); a video with fewer than
@@ -56,6 +62,7 @@ def evaluate_videos(model: JointEmbedding, segments: pd.DataFrame, source: Secon
         sim = score_video(model, source.seconds(str(video_id)), rows)
         video_rows.append((str(video_id), len(rows), intra_video_auc(sim)))
         segment_tables.append(rows[SEGMENT_AUC_COLUMNS[:-1]].assign(segment_auc=segment_auc(sim)))
-    by_segment = (pd.concat(segment_tables, ignore_index=True) if segment_tables
-                  else pd.DataFrame(columns=SEGMENT_AUC_COLUMNS))
+    by_segment = (
+        pd.concat(segment_tables, ignore_index=True) if segment_tables else pd.DataFrame(columns=SEGMENT_AUC_COLUMNS)
+    )
     return pd.DataFrame(video_rows, columns=AUC_COLUMNS), by_segment, qc

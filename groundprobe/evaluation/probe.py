@@ -12,8 +12,16 @@ import pandas as pd
 from groundprobe.ingest.manifest import corpus_videos
 from groundprobe.evaluation.retrieval_metrics import METRIC_KEYS
 
-PROBE_COLUMNS = ["model", "corpus", "training_videos", "training_steps", "training_batch_videos",
-                 *METRIC_KEYS, "auc_videos", "mean_auc"]
+PROBE_COLUMNS = [
+    "model",
+    "corpus",
+    "training_videos",
+    "training_steps",
+    "training_batch_videos",
+    *METRIC_KEYS,
+    "auc_videos",
+    "mean_auc",
+]
 
 
 def validation_ids(manifest: pd.DataFrame, corpus: str) -> set[str]:
@@ -29,9 +37,14 @@ def probe_row(model: str, corpus: str, training: dict, metrics: dict, auc: pd.Da
     fewer videos than train.batch_videos saw smaller batches); ``metrics``: retrieval metrics
     (retrieval_metrics.METRIC_KEYS); ``auc``: intra-video AUC (column ``auc``) of the validation videos.
     """
-    row = {"model": model, "corpus": corpus, "training_videos": int(training["n_videos"]),
-           "training_steps": int(training["steps"]),
-           "training_batch_videos": int(training["batch_videos"]),
-           **{key: metrics[key] for key in METRIC_KEYS},
-           "auc_videos": len(auc), "mean_auc": float(np.mean(auc["auc"])) if len(auc) else np.nan}
+    row = {
+        "model": model,
+        "corpus": corpus,
+        "training_videos": int(training["n_videos"]),
+        "training_steps": int(training["steps"]),
+        "training_batch_videos": int(training["batch_videos"]),
+        **{key: metrics[key] for key in METRIC_KEYS},
+        "auc_videos": len(auc),
+        "mean_auc": float(np.mean(auc["auc"])) if len(auc) else np.nan,
+    }
     return pd.DataFrame([row], columns=PROBE_COLUMNS)

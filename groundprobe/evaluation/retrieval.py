@@ -48,8 +48,9 @@ def retrieval_items(segments: pd.DataFrame, clips_per_video: int | None, seed: i
     return ordered.loc[kept].reset_index(drop=True)
 
 
-def embed_items(model: JointEmbedding, items: pd.DataFrame, source: SecondsSource,
-                batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+def embed_items(
+    model: JointEmbedding, items: pd.DataFrame, source: SecondsSource, batch_size: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit embeddings of the items' clips and captions: two float32 CPU tensors (n_items, E),
     row i belonging to items row i.
 
@@ -75,8 +76,8 @@ def embed_items(model: JointEmbedding, items: pd.DataFrame, source: SecondsSourc
                 captions[position] = ids
         texts = torch.empty_like(clips)
         for start in range(0, len(items), batch_size):
-            tokens = torch.from_numpy(pad_token_ids(captions[start:start + batch_size])).to(device)
-            texts[start:start + batch_size] = model.embed_captions(tokens).float().cpu()
+            tokens = torch.from_numpy(pad_token_ids(captions[start : start + batch_size])).to(device)
+            texts[start : start + batch_size] = model.embed_captions(tokens).float().cpu()
     return clips, texts
 
 
@@ -90,9 +91,15 @@ def sample_items(items: pd.DataFrame, max_items: int | None, seed: int) -> pd.Da
     return items.iloc[kept].reset_index(drop=True)
 
 
-def retrieve(model: JointEmbedding, segments: pd.DataFrame, source: SecondsSource,
-             clips_per_video: int | None, query_block: int = 4096, max_items: int | None = None,
-             seed: int = 0) -> tuple[pd.DataFrame, dict]:
+def retrieve(
+    model: JointEmbedding,
+    segments: pd.DataFrame,
+    source: SecondsSource,
+    clips_per_video: int | None,
+    query_block: int = 4096,
+    max_items: int | None = None,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict]:
     """Text-to-video retrieval over the items of ``segments`` (see :func:`retrieval_items`), at
     most ``max_items`` of them (:func:`sample_items`).
 
@@ -104,12 +111,15 @@ def retrieve(model: JointEmbedding, segments: pd.DataFrame, source: SecondsSourc
         raise ValueError(f"query_block must be at least 1, got {query_block}")
     items = sample_items(retrieval_items(segments, clips_per_video, seed), max_items, seed)
     if len(items) < 2:
-        raise ValueError(f"retrieval needs at least 2 candidate clips, found {len(items)} "
-                         f"non-overlapping segment(s) in {segments['video_id'].nunique()} video(s)")
+        raise ValueError(
+            f"retrieval needs at least 2 candidate clips, found {len(items)} "
+            f"non-overlapping segment(s) in {segments['video_id'].nunique()} video(s)"
+        )
     clips, captions = embed_items(model, items, source)
-    blocks = [retrieval_ranks(model.similarity(clips, captions[start:start + query_block]).T.numpy(),
-                              first_query=start)
-              for start in range(0, len(items), query_block)]
+    blocks = [
+        retrieval_ranks(model.similarity(clips, captions[start : start + query_block]).T.numpy(), first_query=start)
+        for start in range(0, len(items), query_block)
+    ]
     ranks = np.concatenate([block_ranks for block_ranks, _ in blocks])
     ties = np.concatenate([block_ties for _, block_ties in blocks])
     table = items[["video_id", "segment"]].assign(rank=ranks, ties=ties)

@@ -24,8 +24,10 @@ def retrieval_ranks(sim: np.ndarray, first_query: int = 0) -> tuple[np.ndarray, 
     sim = np.asarray(sim)
     n_queries = sim.shape[0] if sim.ndim == 2 else 0
     if sim.ndim != 2 or first_query < 0 or sim.shape[1] < first_query + n_queries:
-        raise ValueError(f"expected a (queries, gallery) matrix holding the correct clips of queries "
-                         f"{first_query}.. as columns, got shape {sim.shape}")
+        raise ValueError(
+            f"expected a (queries, gallery) matrix holding the correct clips of queries "
+            f"{first_query}.. as columns, got shape {sim.shape}"
+        )
     if not np.isfinite(sim).all():
         raise ValueError("similarity matrix holds non-finite values")  # NaN would compare as a win
     queries = np.arange(n_queries)
@@ -42,8 +44,10 @@ def retrieval_metrics(ranks: np.ndarray, ties: np.ndarray, ks: Sequence[int] = R
     ranks, ties = np.asarray(ranks), np.asarray(ties)
     if ranks.size == 0:
         raise ValueError("no queries to summarise")
-    return {"n_queries": int(ranks.size),
-            **{f"r{k}": float(np.mean(ranks <= k)) for k in ks},
-            "median_rank": float(np.median(ranks)),
-            "mean_rank": float(np.mean(ranks)),
-            "queries_with_ties": int(np.count_nonzero(ties))}
+    return {
+        "n_queries": int(ranks.size),
+        **{f"r{k}": float(np.mean(ranks <= k)) for k in ks},
+        "median_rank": float(np.median(ranks)),
+        "mean_rank": float(np.mean(ranks)),
+        "queries_with_ties": int(np.count_nonzero(ties)),
+    }

@@ -25,20 +25,42 @@ from groundprobe.ingest.manifest import read_shard_rows
 # One row per scored caption, as rule evaluate writes it: rel_position is the caption's centre as
 # a fraction [0-1] of its video, start_s in seconds.
 SEGMENT_AUC_COLUMNS = ["video_id", "segment", "start_s", "rel_position", "n_tokens", "segment_auc"]
-SCORE_SCHEMA = pa.schema([
-    ("video_id", pa.string()), ("segment", pa.int64()), ("start_s", pa.int64()),
-    ("rel_position", pa.float64()), ("n_tokens", pa.int64()), ("segment_auc", pa.float64())])
+SCORE_SCHEMA = pa.schema(
+    [
+        ("video_id", pa.string()),
+        ("segment", pa.int64()),
+        ("start_s", pa.int64()),
+        ("rel_position", pa.float64()),
+        ("n_tokens", pa.int64()),
+        ("segment_auc", pa.float64()),
+    ]
+)
 # ``labels`` is the video's ';'-separated categories: a caption belongs to every category of its
 # video, the convention of auc_by_category.category_table (no "first label" column, so that no analysis
 # can silently use a second convention). ``tokens``: the caption's in-vocabulary words,
 # space-separated. labels, verticals and instructional are null where the manifest leaves them
 # empty.
-SEGMENT_TABLE_COLUMNS = ["video_id", "split", "labels", "verticals", "instructional", "segment",
-                         "start_s", "rel_position", "n_tokens", "tokens", "segment_auc"]
+SEGMENT_TABLE_COLUMNS = [
+    "video_id",
+    "split",
+    "labels",
+    "verticals",
+    "instructional",
+    "segment",
+    "start_s",
+    "rel_position",
+    "n_tokens",
+    "tokens",
+    "segment_auc",
+]
 VIDEO_COLUMNS = ["video_id", "split", "labels", "verticals", "instructional"]
 _TYPES = dict(zip(SCORE_SCHEMA.names, SCORE_SCHEMA.types)) | {
-    "split": pa.string(), "labels": pa.string(), "verticals": pa.string(),
-    "instructional": pa.int64(), "tokens": pa.string()}
+    "split": pa.string(),
+    "labels": pa.string(),
+    "verticals": pa.string(),
+    "instructional": pa.int64(),
+    "tokens": pa.string(),
+}
 SEGMENT_TABLE_SCHEMA = pa.schema([(name, _TYPES[name]) for name in SEGMENT_TABLE_COLUMNS])
 
 
@@ -52,19 +74,29 @@ def join_segment_auc(scores: pd.DataFrame, segments: pd.DataFrame, videos: pd.Da
     Raises ValueError when a scored caption has no segment or video row, or when start_s
     disagrees (tables of different runs). Columns: SEGMENT_TABLE_COLUMNS, in the order of ``scores``.
     """
-    joined = scores.merge(segments[["video_id", "segment", "start_s", "tokens"]],
-                          on=["video_id", "segment"], how="left", validate="one_to_one",
-                          suffixes=("", "_segments"), indicator="_segment_row")
+    joined = scores.merge(
+        segments[["video_id", "segment", "start_s", "tokens"]],
+        on=["video_id", "segment"],
+        how="left",
+        validate="one_to_one",
+        suffixes=("", "_segments"),
+        indicator="_segment_row",
+    )
     missing = joined[joined["_segment_row"] == "left_only"]
     if len(missing):
-        raise ValueError(f"{len(missing)} scored captions have no segment row, e.g. video "
-                         f"{missing['video_id'].iloc[0]} segment {missing['segment'].iloc[0]}")
+        raise ValueError(
+            f"{len(missing)} scored captions have no segment row, e.g. video "
+            f"{missing['video_id'].iloc[0]} segment {missing['segment'].iloc[0]}"
+        )
     stale = joined[joined["start_s"] != joined["start_s_segments"]]
     if len(stale):
-        raise ValueError(f"start_s differs between scores and segments for {len(stale)} captions, "
-                         f"e.g. video {stale['video_id'].iloc[0]}: were they made by different runs?")
-    joined = joined.merge(videos[VIDEO_COLUMNS], on="video_id", how="left", validate="many_to_one",
-                          indicator="_video_row")
+        raise ValueError(
+            f"start_s differs between scores and segments for {len(stale)} captions, "
+            f"e.g. video {stale['video_id'].iloc[0]}: were they made by different runs?"
+        )
+    joined = joined.merge(
+        videos[VIDEO_COLUMNS], on="video_id", how="left", validate="many_to_one", indicator="_video_row"
+    )
     unknown = joined.loc[joined["_video_row"] == "left_only", "video_id"].unique()
     if len(unknown):
         raise ValueError(f"{len(unknown)} scored videos are not in the manifest, e.g. {unknown[0]}")
@@ -93,8 +125,9 @@ def read_shard_videos(manifest: str | os.PathLike, shard: str) -> pd.DataFrame:
     return videos.assign(instructional=pd.to_numeric(videos["instructional"]))
 
 
-def iter_segment_tables(paths: Iterable[str | os.PathLike], columns: Sequence[str] | None = None,
-                        filters: list[tuple] | None = None) -> Iterator[pd.DataFrame]:
+def iter_segment_tables(
+    paths: Iterable[str | os.PathLike], columns: Sequence[str] | None = None, filters: list[tuple] | None = None
+) -> Iterator[pd.DataFrame]:
     """The per-shard segment AUC tables (results/segment_auc/{block}/{shard}.parquet), one shard at a time.
 
     ``columns``: the columns to read (SEGMENT_TABLE_COLUMNS names; all when None), so that an
@@ -108,4 +141,3 @@ def iter_segment_tables(paths: Iterable[str | os.PathLike], columns: Sequence[st
         raise ValueError(f"not columns of the segment AUC table: {', '.join(unknown)}")
     wanted = list(columns) if columns is not None else None
     return (pq.read_table(path, columns=wanted, filters=filters).to_pandas() for path in paths)
-

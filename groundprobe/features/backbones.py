@@ -31,9 +31,26 @@ KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 # Inception-v3's trunk in order, up to its last block (AuxLogits, the training-only side head, left out).
-INCEPTION_TRUNK = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1",
-                   "Conv2d_4a_3x3", "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a",
-                   "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c")
+INCEPTION_TRUNK = (
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "maxpool1",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "maxpool2",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+)
 
 
 def efficientnet_lite_input(x: torch.Tensor) -> torch.Tensor:
@@ -100,40 +117,51 @@ def build_inception_v3() -> torch.nn.Module:
     training mode, and :func:`inception_pooled` never calls it. ``transform_input=False``:
     :func:`inception_input` does the whole input scaling.
     """
-    return torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=False,
-                                           init_weights=True)
+    return torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=False, init_weights=True)
 
 
 @dataclass(frozen=True)
 class BackboneSpec:
     """How to build, feed and pool one backbone architecture."""
 
-    kind: str                                               # "2d": (n, H, W, 3); "3d": (n, T, H, W, 3)
-    dim: int                                                # pooled feature size
-    build: Callable[..., torch.nn.Module]                   # the architecture, freshly initialised
-    normalise: Callable[[torch.Tensor], torch.Tensor]       # 0..255 channels-first -> model input
+    kind: str  # "2d": (n, H, W, 3); "3d": (n, T, H, W, 3)
+    dim: int  # pooled feature size
+    build: Callable[..., torch.nn.Module]  # the architecture, freshly initialised
+    normalise: Callable[[torch.Tensor], torch.Tensor]  # 0..255 channels-first -> model input
     pooled: Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]  # model input -> (n, dim)
-    ignored_prefixes: tuple[str, ...] = ()                  # weights-file keys outside the model
-    settings: tuple[str, ...] = ()                          # stream settings build takes as keywords
+    ignored_prefixes: tuple[str, ...] = ()  # weights-file keys outside the model
+    settings: tuple[str, ...] = ()  # stream settings build takes as keywords
 
 
 # The 'pretrained' file of each backbone is named in groundprobe.features.weights.PRETRAINED.
 BACKBONES: dict[str, BackboneSpec] = {
     "efficientnet_lite0": BackboneSpec(
-        kind="2d", dim=1280,
+        kind="2d",
+        dim=1280,
         build=lambda: EfficientNet.from_name("efficientnet-lite0"),
-        normalise=efficientnet_lite_input, pooled=efficientnet_pooled),
+        normalise=efficientnet_lite_input,
+        pooled=efficientnet_pooled,
+    ),
     "inception_v3": BackboneSpec(
-        kind="2d", dim=2048, build=build_inception_v3,
-        normalise=inception_input, pooled=inception_pooled),
+        kind="2d", dim=2048, build=build_inception_v3, normalise=inception_input, pooled=inception_pooled
+    ),
     "s3dg": BackboneSpec(
-        kind="3d", dim=1024, build=build_s3dg, normalise=unit_range_input, pooled=s3d_pooled,
+        kind="3d",
+        dim=1024,
+        build=build_s3dg,
+        normalise=unit_range_input,
+        pooled=s3d_pooled,
         # The MIL-NCE checkpoint also holds its sentence encoder, which video features do not use.
-        ignored_prefixes=("text_module.",), settings=BACKBONE_SETTINGS["s3dg"]),
+        ignored_prefixes=("text_module.",),
+        settings=BACKBONE_SETTINGS["s3dg"],
+    ),
     "s3d_kinetics": BackboneSpec(
-        kind="3d", dim=1024,
+        kind="3d",
+        dim=1024,
         build=lambda: torchvision.models.video.s3d(weights=None),
-        normalise=kinetics_input, pooled=s3d_pooled),
+        normalise=kinetics_input,
+        pooled=s3d_pooled,
+    ),
 }
 
 
@@ -151,8 +179,15 @@ def autocast_dtype(device: torch.device, bf16_cpu: bool) -> torch.dtype | None:
 class Backbone:
     """A frozen backbone on a device: ``backbone(uint8 batch)`` -> raw pooled features (n, dim)."""
 
-    def __init__(self, name: str, spec: BackboneSpec, module: torch.nn.Module, weights_sha256: str,
-                 device: torch.device, precision: torch.dtype | None):
+    def __init__(
+        self,
+        name: str,
+        spec: BackboneSpec,
+        module: torch.nn.Module,
+        weights_sha256: str,
+        device: torch.device,
+        precision: torch.dtype | None,
+    ):
         self.name, self.kind, self.dim = name, spec.kind, spec.dim
         self.weights_sha256 = weights_sha256
         self.device, self.precision = device, precision
@@ -168,54 +203,68 @@ class Backbone:
         """
         expected_ndim = 4 if self.kind == "2d" else 5
         if batch.ndim != expected_ndim or batch.shape[-1] != 3 or batch.dtype != np.uint8:
-            raise ValueError(f"{self.name} expects uint8 arrays of {expected_ndim} dims ending in RGB, "
-                             f"got {batch.dtype} {batch.shape}")
+            raise ValueError(
+                f"{self.name} expects uint8 arrays of {expected_ndim} dims ending in RGB, "
+                f"got {batch.dtype} {batch.shape}"
+            )
         while True:
             size = self.max_batch or len(batch)
             try:
-                return torch.cat([self._pooled(batch[i:i + size]) for i in range(0, len(batch), size)])
+                return torch.cat([self._pooled(batch[i : i + size]) for i in range(0, len(batch), size)])
             except torch.cuda.OutOfMemoryError:
                 if size == 1:
-                    raise RuntimeError(f"{self.name}: one item of {batch.shape[1:]} does not fit "
-                                       f"in the memory of {self.device}") from None
+                    raise RuntimeError(
+                        f"{self.name}: one item of {batch.shape[1:]} does not fit in the memory of {self.device}"
+                    ) from None
             # Items are independent, so smaller sub-batches give the same features (to float
             # rounding); the smaller size then holds for the rest of the job. The cache is
             # emptied here, once the failed attempt's tensors are released with its traceback.
             self.max_batch = size // 2
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
-            log.warning("%s: out of memory on %s at %d items per batch; retrying at %d",
-                        self.name, self.device, size, self.max_batch)
+            log.warning(
+                "%s: out of memory on %s at %d items per batch; retrying at %d",
+                self.name,
+                self.device,
+                size,
+                self.max_batch,
+            )
 
     def _pooled(self, batch: np.ndarray) -> torch.Tensor:
         """Raw pooled features of one sub-batch: float32 ``(n, dim)`` on the CPU."""
         with torch.inference_mode():
             pixels = torch.from_numpy(batch).to(self.device, non_blocking=True)
             x = self._spec.normalise(pixels.movedim(-1, 1).float())
-            reduced = (torch.autocast(self.device.type, dtype=self.precision) if self.precision
-                       else contextlib.nullcontext())
+            reduced = (
+                torch.autocast(self.device.type, dtype=self.precision) if self.precision else contextlib.nullcontext()
+            )
             with reduced:
                 features = self._spec.pooled(self.module, x)
             return features.float().cpu()
 
 
-def state_dict_mismatch(module: torch.nn.Module, state: dict[str, torch.Tensor],
-                        shown: int = 5) -> str:
+def state_dict_mismatch(module: torch.nn.Module, state: dict[str, torch.Tensor], shown: int = 5) -> str:
     """What keeps ``state`` from loading strictly into ``module``: the first ``shown`` missing keys,
     unexpected keys and wrong shapes (file vs model), with their counts; '' when it fits."""
     expected = module.state_dict()
     missing = [key for key in expected if key not in state]
     unexpected = [key for key in state if key not in expected]
-    wrong = [f"{key}: {tuple(state[key].shape)} in the file, {tuple(tensor.shape)} in the model"
-             for key, tensor in expected.items() if key in state and state[key].shape != tensor.shape]
-    problems = [f"{len(found)} {what} {found[:shown]}" for what, found in
-                (("missing keys", missing), ("unexpected keys", unexpected),
-                 ("wrong shapes", wrong)) if found]
+    wrong = [
+        f"{key}: {tuple(state[key].shape)} in the file, {tuple(tensor.shape)} in the model"
+        for key, tensor in expected.items()
+        if key in state and state[key].shape != tensor.shape
+    ]
+    problems = [
+        f"{len(found)} {what} {found[:shown]}"
+        for what, found in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong))
+        if found
+    ]
     return "; ".join(problems)
 
 
-def load_state_dict_file(module: torch.nn.Module, path: Path, name: str,
-                         ignored_prefixes: tuple[str, ...] = ()) -> None:
+def load_state_dict_file(
+    module: torch.nn.Module, path: Path, name: str, ignored_prefixes: tuple[str, ...] = ()
+) -> None:
     """Load a state-dict file into ``module``; keys starting with ``ignored_prefixes`` are dropped.
 
     Raises :class:`WeightsError` naming the file and the first offending keys and shapes unless
@@ -224,11 +273,9 @@ def load_state_dict_file(module: torch.nn.Module, path: Path, name: str,
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        raise WeightsError(f"{path} is not a readable torch state-dict file for backbone {name}: "
-                           f"{error}") from None
+        raise WeightsError(f"{path} is not a readable torch state-dict file for backbone {name}: {error}") from None
     if not isinstance(state, dict):
-        raise WeightsError(f"{path} does not fit backbone {name}: it holds a "
-                           f"{type(state).__name__}, not a state dict")
+        raise WeightsError(f"{path} does not fit backbone {name}: it holds a {type(state).__name__}, not a state dict")
     state = {key: tensor for key, tensor in state.items() if not key.startswith(ignored_prefixes)}
     mismatch = state_dict_mismatch(module, state)
     if mismatch:
@@ -236,9 +283,15 @@ def load_state_dict_file(module: torch.nn.Module, path: Path, name: str,
     module.load_state_dict(state)
 
 
-def load_backbone(name: str, weights: str, device: torch.device | str = "cpu", *,
-                  bf16_cpu: bool = False, seed: int = 0,
-                  settings: Stream2d | Stream3d | None = None) -> Backbone:
+def load_backbone(
+    name: str,
+    weights: str,
+    device: torch.device | str = "cpu",
+    *,
+    bf16_cpu: bool = False,
+    seed: int = 0,
+    settings: Stream2d | Stream3d | None = None,
+) -> Backbone:
     """Backbone ``name`` with ``weights``: 'pretrained', 'random' (initialised after
     ``torch.manual_seed(seed)``) or the path of a state-dict file.
 

@@ -44,8 +44,9 @@ class TruncatedVideo(DecodeError):
     stream (a cut-off file): ``decoded_s`` seconds decoded of ``stated_s``."""
 
     def __init__(self, path: str, decoded_s: float, stated_s: float):
-        super().__init__(f"{path}: decoded {decoded_s:.2f} s of the {stated_s:.2f} s its "
-                         f"container states for the video stream")
+        super().__init__(
+            f"{path}: decoded {decoded_s:.2f} s of the {stated_s:.2f} s its container states for the video stream"
+        )
         self.path, self.decoded_s, self.stated_s = path, decoded_s, stated_s
 
     def __reduce__(self) -> tuple:
@@ -58,10 +59,10 @@ class VideoInfo:
     """What ffprobe says about the first (non cover-art) video stream of a file."""
 
     path: str
-    duration_s: float   # seconds: the stream's duration, else the file's (format) duration
-    width: int          # pixels, as stored (before any rotation)
-    height: int         # pixels
-    fps: float          # average frames per second
+    duration_s: float  # seconds: the stream's duration, else the file's (format) duration
+    width: int  # pixels, as stored (before any rotation)
+    height: int  # pixels
+    fps: float  # average frames per second
     codec: str
     # Seconds the container states for the video stream itself (what a complete read decodes):
     # ffprobe's stream duration, else the stream's DURATION tag (Matroska/WebM store it there),
@@ -94,8 +95,11 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         meta = ffmpeg.probe(str(path))
     except ffmpeg.Error as error:
         raise DecodeError(f"{path}: ffprobe cannot read it: {_stderr_gist(error.stderr)}") from None
-    videos = [s for s in meta.get("streams", []) if s.get("codec_type") == "video"
-              and not s.get("disposition", {}).get("attached_pic")]
+    videos = [
+        s
+        for s in meta.get("streams", [])
+        if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")
+    ]
     if not videos:
         raise DecodeError(f"{path}: no video stream")
     stream = videos[0]
@@ -104,13 +108,20 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     if duration is None:
         raise DecodeError(f"{path}: ffprobe reports no duration for its video stream")
     only_stream = len(meta.get("streams", [])) == 1
-    stated = (stream.get("duration") or _tag_seconds(stream.get("tags", {}).get("DURATION"))
-              or (format_duration if only_stream else None))
-    return VideoInfo(path=str(path), duration_s=float(duration), width=int(stream["width"]),
-                     height=int(stream["height"]),
-                     fps=_rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")),
-                     codec=stream.get("codec_name", "unknown"),
-                     stream_duration_s=None if stated is None else float(stated))
+    stated = (
+        stream.get("duration")
+        or _tag_seconds(stream.get("tags", {}).get("DURATION"))
+        or (format_duration if only_stream else None)
+    )
+    return VideoInfo(
+        path=str(path),
+        duration_s=float(duration),
+        width=int(stream["width"]),
+        height=int(stream["height"]),
+        fps=_rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate")),
+        codec=stream.get("codec_name", "unknown"),
+        stream_duration_s=None if stated is None else float(stated),
+    )
 
 
 def _tag_seconds(text: str | None) -> float | None:
@@ -167,9 +178,18 @@ class StderrLines:
         return _stderr_gist(self._last)
 
 
-def iter_frames(path: str | os.PathLike, *, fps: float, size: tuple[int, int], chunk_frames: int,
-                crop: int | None = None, phase: float = 0.0, max_frames: int | None = None,
-                threads: int = 0, messages: list[str] | None = None) -> Iterator[np.ndarray]:
+def iter_frames(
+    path: str | os.PathLike,
+    *,
+    fps: float,
+    size: tuple[int, int],
+    chunk_frames: int,
+    crop: int | None = None,
+    phase: float = 0.0,
+    max_frames: int | None = None,
+    threads: int = 0,
+    messages: list[str] | None = None,
+) -> Iterator[np.ndarray]:
     """Stream RGB frames of ``path`` resampled to ``fps`` through an ffmpeg pipe.
 
     Output frame ``n`` is the frame shown at time ``(n + phase) / fps`` seconds. Frames are scaled
@@ -198,8 +218,9 @@ def iter_frames(path: str | os.PathLike, *, fps: float, size: tuple[int, int], c
     limit = {"frames:v": max_frames} if max_frames is not None else {}
     # Warnings too: a damaged or cut-off file decodes with "partial file" and "Invalid NAL unit"
     # warnings and errors, yet ffmpeg exits with status 0.
-    command = (video.output("pipe:", format="rawvideo", pix_fmt="rgb24", **limit)
-               .global_args("-nostdin", "-loglevel", "warning"))
+    command = video.output("pipe:", format="rawvideo", pix_fmt="rgb24", **limit).global_args(
+        "-nostdin", "-loglevel", "warning"
+    )
     process = command.run_async(pipe_stdout=True, pipe_stderr=True)
     stderr = StderrLines(process.stderr)
     frame_bytes = out_w * out_h * 3
@@ -226,8 +247,7 @@ def iter_frames(path: str | os.PathLike, *, fps: float, size: tuple[int, int], c
         if messages is not None:
             messages.extend(stderr.lines())
     if returncode != 0:
-        raise DecodeError(f"{path}: ffmpeg failed (exit status {returncode}) after {delivered} "
-                          f"frames: {stderr.gist()}")
+        raise DecodeError(f"{path}: ffmpeg failed (exit status {returncode}) after {delivered} frames: {stderr.gist()}")
 
 
 def group_frames(chunks: Iterable[np.ndarray], group: int, batch: int) -> Iterator[np.ndarray]:
@@ -248,7 +268,7 @@ def group_frames(chunks: Iterable[np.ndarray], group: int, batch: int) -> Iterat
             pending, n_pending = [frames[frames_per_batch:]], n_pending - frames_per_batch
     n_groups = n_pending // group
     if n_groups:
-        frames = np.concatenate(pending)[:n_groups * group]
+        frames = np.concatenate(pending)[: n_groups * group]
         yield frames.reshape(n_groups, group, *frames.shape[1:])
 
 
@@ -277,8 +297,7 @@ def check_complete(info: VideoInfo, decoded_s: float, truncation: Truncation) ->
         raise TruncatedVideo(info.path, decoded_s, stated)
 
 
-def _checked(chunks: Iterable[np.ndarray], info: VideoInfo, fps: int,
-             truncation: Truncation) -> Iterator[np.ndarray]:
+def _checked(chunks: Iterable[np.ndarray], info: VideoInfo, fps: int, truncation: Truncation) -> Iterator[np.ndarray]:
     """``chunks`` passed on; once they end, :func:`check_complete` on the frames they held
     (counted as they pass: no second read of the file)."""
     frames = 0
@@ -288,8 +307,9 @@ def _checked(chunks: Iterable[np.ndarray], info: VideoInfo, fps: int,
     check_complete(info, frames / fps, truncation)
 
 
-def iter_seconds_2d(path: str | os.PathLike, settings: FeatureSettings,
-                    messages: list[str] | None = None) -> Iterator[np.ndarray]:
+def iter_seconds_2d(
+    path: str | os.PathLike, settings: FeatureSettings, messages: list[str] | None = None
+) -> Iterator[np.ndarray]:
     """Frames for the 2D stream: uint8 ``(n, crop, crop, 3)``, ``fps`` consecutive frames per second.
 
     Frames are sampled at the centres of ``1 / fps``-second intervals, scaled to
@@ -302,17 +322,25 @@ def iter_seconds_2d(path: str | os.PathLike, settings: FeatureSettings,
     stream = settings.two_d
     fps = frames_per_second(stream)
     info = probe_video(path)
-    frames = iter_frames(path, fps=fps, size=(stream.resize, stream.resize),
-                         crop=stream.crop, phase=0.5, max_frames=info.n_seconds * fps,
-                         chunk_frames=settings.decode_chunk_frames, threads=settings.threads,
-                         messages=messages)
+    frames = iter_frames(
+        path,
+        fps=fps,
+        size=(stream.resize, stream.resize),
+        crop=stream.crop,
+        phase=0.5,
+        max_frames=info.n_seconds * fps,
+        chunk_frames=settings.decode_chunk_frames,
+        threads=settings.threads,
+        messages=messages,
+    )
     checked = _checked(frames, info, fps, settings.truncation)
     for seconds in group_frames(checked, fps, max(1, stream.batch_size // fps)):
         yield seconds.reshape(-1, *seconds.shape[2:])
 
 
-def iter_clips_3d(path: str | os.PathLike, settings: FeatureSettings,
-                  messages: list[str] | None = None) -> Iterator[np.ndarray]:
+def iter_clips_3d(
+    path: str | os.PathLike, settings: FeatureSettings, messages: list[str] | None = None
+) -> Iterator[np.ndarray]:
     """Clips for the 3D stream: uint8 ``(n <= batch_size, fps, S, S, 3)``, clip k = second [k, k+1).
 
     Frames are resampled to ``fps`` and scaled to ``S = frame_size`` pixels square; the last,
@@ -323,20 +351,25 @@ def iter_clips_3d(path: str | os.PathLike, settings: FeatureSettings,
     """
     stream = settings.three_d
     if stream.clip_seconds != 1:
-        raise ValueError(f"3D clips must be 1 second long (one row per second), got "
-                         f"clip_seconds={stream.clip_seconds}")
+        raise ValueError(f"3D clips must be 1 second long (one row per second), got clip_seconds={stream.clip_seconds}")
     fps = frames_per_second(stream)
     info = probe_video(path)
     size = stream.frame_size
-    frames = iter_frames(path, fps=fps, size=(size, size), max_frames=info.n_seconds * fps,
-                         chunk_frames=settings.decode_chunk_frames, threads=settings.threads,
-                         messages=messages)
-    yield from group_frames(_checked(frames, info, fps, settings.truncation), fps,
-                            stream.batch_size)
+    frames = iter_frames(
+        path,
+        fps=fps,
+        size=(size, size),
+        max_frames=info.n_seconds * fps,
+        chunk_frames=settings.decode_chunk_frames,
+        threads=settings.threads,
+        messages=messages,
+    )
+    yield from group_frames(_checked(frames, info, fps, settings.truncation), fps, stream.batch_size)
 
 
-def stream_batches(path: str | os.PathLike, kind: str, settings: FeatureSettings,
-                   messages: list[str] | None = None) -> Iterator[np.ndarray]:
+def stream_batches(
+    path: str | os.PathLike, kind: str, settings: FeatureSettings, messages: list[str] | None = None
+) -> Iterator[np.ndarray]:
     """The batches a backbone of ``kind`` ('2d' or '3d') takes: :func:`iter_seconds_2d` or
     :func:`iter_clips_3d` of ``path``; ffmpeg's messages are appended to ``messages`` when given."""
     if kind == "2d":

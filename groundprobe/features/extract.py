@@ -48,8 +48,19 @@ def feature_chunk_rows(n_rows: int) -> int:
 
 
 # Attributes that define what a feature means; threads, batch size or device may differ by shard.
-DEFINING_ATTRS = ("stream", "backbone", "weights", "weights_sha256", "dim", "fps", "resize", "crop",
-                  "frame_size", "clip_seconds", "s3dg_padding")
+DEFINING_ATTRS = (
+    "stream",
+    "backbone",
+    "weights",
+    "weights_sha256",
+    "dim",
+    "fps",
+    "resize",
+    "crop",
+    "frame_size",
+    "clip_seconds",
+    "s3dg_padding",
+)
 
 
 def feature_provenance(h5_paths: Iterable[str | os.PathLike]) -> dict[str, str]:
@@ -64,8 +75,7 @@ def feature_provenance(h5_paths: Iterable[str | os.PathLike]) -> dict[str, str]:
             records.append({k: str(h5.attrs[k]) for k in DEFINING_ATTRS if k in h5.attrs})
     differing = sorted({k for r in records for k in r if r.get(k) != records[0].get(k)})
     if differing:
-        raise ValueError(f"feature shards disagree on {', '.join(differing)}; "
-                         "re-extract them with one configuration")
+        raise ValueError(f"feature shards disagree on {', '.join(differing)}; re-extract them with one configuration")
     return records[0] if records else {}
 
 
@@ -102,8 +112,7 @@ def extract_video_features(path: str | os.PathLike, backbone: Backbone, settings
     (:func:`iter_shard_features` gives the same rows with decoding in parallel.)
     """
     per_row = rows_per_item(backbone.kind, settings)
-    rows = [batch_rows(backbone, batch, per_row)
-            for batch in stream_batches(path, backbone.kind, settings)]
+    rows = [batch_rows(backbone, batch, per_row) for batch in stream_batches(path, backbone.kind, settings)]
     return _stacked(rows, backbone.dim)
 
 
@@ -125,8 +134,12 @@ def page_locked(buffer: mmap.mmap | None, device: torch.device) -> Iterator[None
     cudart = torch.cuda.cudart()
     error = cudart.cudaHostRegister(address, size, 0)
     if error != cudart.cudaError.success:
-        log.warning("could not page-lock the decoders' %d MiB of batch slots (%s): copies to %s "
-                    "stay pageable", size >> 20, error, device)
+        log.warning(
+            "could not page-lock the decoders' %d MiB of batch slots (%s): copies to %s stay pageable",
+            size >> 20,
+            error,
+            device,
+        )
         yield
         return
     try:
@@ -135,9 +148,9 @@ def page_locked(buffer: mmap.mmap | None, device: torch.device) -> Iterator[None
         cudart.cudaHostUnregister(address)
 
 
-def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, settings: FeatureSettings,
-                        decoders: int
-                        ) -> Iterator[tuple[int, np.ndarray | DecodeError, tuple[str, ...]]]:
+def iter_shard_features(
+    paths: list[str | os.PathLike], backbone: Backbone, settings: FeatureSettings, decoders: int
+) -> Iterator[tuple[int, np.ndarray | DecodeError, tuple[str, ...]]]:
     """``(i, features of paths[i], ffmpeg's messages about it)`` for every video in order, decoded
     by ``decoders`` processes (:class:`ParallelDecoder`) while this process runs the backbone.
 
@@ -149,14 +162,16 @@ def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, sett
     rate. Videos decoded ahead of an earlier, longer one wait here as rows (float16, ``dim``
     values per second) until it is done, so that they come out in order.
     """
-    if not paths:                              # a shard whose every video failed to download
+    if not paths:  # a shard whose every video failed to download
         return
     per_row = rows_per_item(backbone.kind, settings)
     partial: dict[int, list[np.ndarray]] = {}
     done: dict[int, tuple[np.ndarray | DecodeError, tuple[str, ...]]] = {}
     next_video = 0
-    with (ParallelDecoder(paths, backbone.kind, settings, decoders) as decoded,
-          page_locked(decoded.shared_buffer, backbone.device)):
+    with (
+        ParallelDecoder(paths, backbone.kind, settings, decoders) as decoded,
+        page_locked(decoded.shared_buffer, backbone.device),
+    ):
         for event in decoded:
             if event.frames is not None:
                 partial.setdefault(event.video, []).append(batch_rows(backbone, event.frames, per_row))
@@ -173,9 +188,15 @@ def iter_shard_features(paths: list[str | os.PathLike], backbone: Backbone, sett
                 next_video += 1
 
 
-def extract_shard_features(videos: pd.DataFrame, stream: str, settings: FeatureSettings,
-                           out_h5: str | os.PathLike, log: logging.Logger, *,
-                           allow_cpu_fallback: bool = False) -> list[QcRecord]:
+def extract_shard_features(
+    videos: pd.DataFrame,
+    stream: str,
+    settings: FeatureSettings,
+    out_h5: str | os.PathLike,
+    log: logging.Logger,
+    *,
+    allow_cpu_fallback: bool = False,
+) -> list[QcRecord]:
     """Features of every video of a shard (columns ``video_id, video_path``) into one HDF5 file.
 
     One float16 dataset ``(n_seconds, dim)`` per video id at the file root, chunked by video; file
@@ -192,23 +213,40 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, settings: FeatureS
     stage = f"features_{stream}"
     stream_settings = settings.stream(stream)
     device = resolve_device(settings.device, allow_cpu_fallback)
-    backbone = load_backbone(stream_settings.backbone, stream_settings.weights, device,
-                             bf16_cpu=settings.bf16_cpu, settings=stream_settings)
+    backbone = load_backbone(
+        stream_settings.backbone, stream_settings.weights, device, bf16_cpu=settings.bf16_cpu, settings=stream_settings
+    )
     if backbone.kind != stream:
         raise ValueError(f"backbone {backbone.name} is {backbone.kind}, not usable for stream {stream}")
-    log.info("%s: backbone %s (%s weights, sha256 %s) on %s, %d decoder process(es)", stage,
-             backbone.name, stream_settings.weights, backbone.weights_sha256, device, settings.decoders)
+    log.info(
+        "%s: backbone %s (%s weights, sha256 %s) on %s, %d decoder process(es)",
+        stage,
+        backbone.name,
+        stream_settings.weights,
+        backbone.weights_sha256,
+        device,
+        settings.decoders,
+    )
     qc: list[QcRecord] = []
     rows = list(videos.itertuples(index=False))
-    results = iter_shard_features([video.video_path for video in rows], backbone, settings,
-                                  settings.decoders)
-    with (atomic_output(out_h5) as tmp, h5py.File(tmp, "w") as h5,
-          contextlib.closing(results)):  # closing: an error here ends the decoder processes
-        h5.attrs.update(provenance(
-            stream=stream, dim=backbone.dim, weights_sha256=backbone.weights_sha256,
-            device_used=str(device), precision=str(backbone.precision or torch.float32),
-            decoder=ffmpeg_version(), **recorded_settings(settings, stream),
-            allow_cpu_fallback=allow_cpu_fallback))
+    results = iter_shard_features([video.video_path for video in rows], backbone, settings, settings.decoders)
+    with (
+        atomic_output(out_h5) as tmp,
+        h5py.File(tmp, "w") as h5,
+        contextlib.closing(results),
+    ):  # closing: an error here ends the decoder processes
+        h5.attrs.update(
+            provenance(
+                stream=stream,
+                dim=backbone.dim,
+                weights_sha256=backbone.weights_sha256,
+                device_used=str(device),
+                precision=str(backbone.precision or torch.float32),
+                decoder=ffmpeg_version(),
+                **recorded_settings(settings, stream),
+                allow_cpu_fallback=allow_cpu_fallback,
+            )
+        )
         for index, features, messages in results:
             video = rows[index]
             for line in messages:
@@ -225,7 +263,6 @@ def extract_shard_features(videos: pd.DataFrame, stream: str, settings: FeatureS
                 qc.append(QcRecord(video.video_id, stage, "shorter than one second: no full second"))
                 log.warning("%s: %s: %s", video.video_id, stage, qc[-1].reason)
                 continue
-            h5.create_dataset(video.video_id, data=features,
-                              chunks=(feature_chunk_rows(len(features)), backbone.dim))
+            h5.create_dataset(video.video_id, data=features, chunks=(feature_chunk_rows(len(features)), backbone.dim))
             log.info("%s: %s: %d seconds", video.video_id, stage, len(features))
     return qc

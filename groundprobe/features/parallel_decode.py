@@ -75,8 +75,17 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def _decoder_process(paths: list[str], kind: str, settings: FeatureSettings, tasks: Any, free: Any, results: Any,
-                     buffer: mmap.mmap, slot_bytes: int, parent: int) -> None:
+def _decoder_process(
+    paths: list[str],
+    kind: str,
+    settings: FeatureSettings,
+    tasks: Any,
+    free: Any,
+    results: Any,
+    buffer: mmap.mmap,
+    slot_bytes: int,
+    parent: int,
+) -> None:
     """Body of one decoder process: decode the videos it takes from ``tasks`` (indices into
     ``paths``, None = stop) into free slots of ``buffer`` and report each batch on ``results``.
 
@@ -102,8 +111,7 @@ def _decoder_process(paths: list[str], kind: str, settings: FeatureSettings, tas
                         view.reshape(batch.shape)[...] = batch
                         results.put((video, slot, batch.shape, None, None, None))
             except Exception as error:  # noqa: BLE001 - every failure is reported for its video
-                results.put((video, None, None, _portable_error(error), traceback.format_exc(),
-                             lines))
+                results.put((video, None, None, _portable_error(error), traceback.format_exc(), lines))
             else:
                 results.put((video, None, None, None, None, lines))
     except SystemExit:
@@ -168,9 +176,20 @@ class ParallelDecoder:
         try:
             for _ in range(self._decoders):
                 process = context.Process(
-                    target=_decoder_process, daemon=True,
-                    args=(self._paths, self._kind, self._settings, self._tasks, self._free,
-                          self._results, self._buffer, self._slot_bytes, os.getpid()))
+                    target=_decoder_process,
+                    daemon=True,
+                    args=(
+                        self._paths,
+                        self._kind,
+                        self._settings,
+                        self._tasks,
+                        self._free,
+                        self._results,
+                        self._buffer,
+                        self._slot_bytes,
+                        os.getpid(),
+                    ),
+                )
                 process.start()
                 self._processes.append(process)
         except BaseException:
@@ -191,8 +210,7 @@ class ParallelDecoder:
             video, slot, shape, error, trace, lines = self._next_message()
             if shape is not None:
                 shown = slot
-                frames = np.frombuffer(self._buffer, np.uint8, math.prod(shape),
-                                       slot * self._slot_bytes).reshape(shape)
+                frames = np.frombuffer(self._buffer, np.uint8, math.prod(shape), slot * self._slot_bytes).reshape(shape)
                 yield DecodeEvent(video, frames=frames)
                 continue
             pending -= 1
@@ -209,12 +227,13 @@ class ParallelDecoder:
             except queue.Empty:
                 dead = [p for p in self._processes if p.exitcode not in (None, 0)]
                 if dead:
-                    raise RuntimeError(f"decoder process {dead[0].pid} died with exit status "
-                                       f"{dead[0].exitcode} before its videos were decoded") from None
+                    raise RuntimeError(
+                        f"decoder process {dead[0].pid} died with exit status "
+                        f"{dead[0].exitcode} before its videos were decoded"
+                    ) from None
                 if all(p.exitcode is not None for p in self._processes) and self._results.empty():
                     # Exited decoders have flushed their messages: none is on its way.
-                    raise RuntimeError("the decoder processes ended before every video was "
-                                       "reported") from None
+                    raise RuntimeError("the decoder processes ended before every video was reported") from None
 
     def close(self) -> None:
         """End the decoder processes: let them exit after a complete run, else SIGTERM them (they

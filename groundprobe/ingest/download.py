@@ -43,23 +43,44 @@ from groundprobe.ingest.qc import QcRecord
 # seconds (ffprobe for ok rows, else yt-dlp's when known); reason_code: see REASON_CODES ('' when
 # ok); the metadata columns (title ... live_status) come from yt-dlp, categories and tags joined
 # by ';'. The info JSON holds everything yt-dlp reported.
-DOWNLOAD_COLUMNS = ["video_id", "video_path", "captions_path", "caption_kind", "duration_s",
-                    "status", "reason", "source_type", "reason_code", "retryable",
-                    "manual_captions_path", "info_path", "english_tracks", "language", "title",
-                    "channel", "upload_date", "categories", "tags", "live_status"]
+DOWNLOAD_COLUMNS = [
+    "video_id",
+    "video_path",
+    "captions_path",
+    "caption_kind",
+    "duration_s",
+    "status",
+    "reason",
+    "source_type",
+    "reason_code",
+    "retryable",
+    "manual_captions_path",
+    "info_path",
+    "english_tracks",
+    "language",
+    "title",
+    "channel",
+    "upload_date",
+    "categories",
+    "tags",
+    "live_status",
+]
 STAGE = "download"
 # Why a video was not ingested -> whether the next run of its shard tries it again.
 REASON_CODES: dict[str, bool] = {
-    "unavailable": False,     # private, deleted, removed, geo/age blocked, not found
-    "live": False,            # a live stream, an announced one, or one not yet processed
-    "no_captions": False,     # no caption track of an accepted kind (download.caption_kinds)
-    "not_english": False,     # tracks exist, but the spoken (ASR) or caption language is not wanted
-    "too_short": False,       # shorter than download.min_duration_s
-    "undecodable": False,     # the file arrived but ffprobe cannot read it
+    "unavailable": False,  # private, deleted, removed, geo/age blocked, not found
+    "live": False,  # a live stream, an announced one, or one not yet processed
+    "no_captions": False,  # no caption track of an accepted kind (download.caption_kinds)
+    "not_english": False,  # tracks exist, but the spoken (ASR) or caption language is not wanted
+    "too_short": False,  # shorter than download.min_duration_s
+    "undecodable": False,  # the file arrived but ffprobe cannot read it
     "download_failed": True,  # network error, timeout, stalled or truncated transfer
 }
-ERROR_CODES = {ytdlp.ErrorKind.UNAVAILABLE: "unavailable", ytdlp.ErrorKind.LIVE: "live",
-               ytdlp.ErrorKind.TRANSIENT: "download_failed"}
+ERROR_CODES = {
+    ytdlp.ErrorKind.UNAVAILABLE: "unavailable",
+    ytdlp.ErrorKind.LIVE: "live",
+    ytdlp.ErrorKind.TRANSIENT: "download_failed",
+}
 MARKER = "done.json"
 # Sources whose video files the pipeline fetched itself (and so may delete): never the user's.
 FETCHED_SOURCE_TYPES = ("http", "ytdlp")
@@ -84,8 +105,7 @@ def fetch_http(url: str, target: Path, timeout_s: float = 60.0) -> Path:
     reads such a body to its end silently), so no partial file remains.
     """
     if not _is_remote(url):  # urllib also opens file://, ftp:// and data: URLs
-        raise DownloadFailure("unavailable", f"cannot fetch {url}: only http:// and https:// URLs "
-                                             f"are fetched")
+        raise DownloadFailure("unavailable", f"cannot fetch {url}: only http:// and https:// URLs are fetched")
     if target.exists():
         return target
     try:
@@ -95,8 +115,7 @@ def fetch_http(url: str, target: Path, timeout_s: float = 60.0) -> Path:
             announced, received = response.headers.get("Content-Length"), tmp.stat().st_size
             if announced is not None and received < int(announced):
                 # Not IncompleteRead(b"", ...), whose message says "0 bytes read".
-                raise http.client.HTTPException(f"transfer ended after {received} of the "
-                                                f"{announced} bytes announced")
+                raise http.client.HTTPException(f"transfer ended after {received} of the {announced} bytes announced")
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
         raise DownloadFailure(_http_error_code(error), f"cannot fetch {url}: {error}") from error
     return target
@@ -121,9 +140,15 @@ def _record(row: Any) -> dict:
     """A failed download row for manifest ``row``, to be filled in."""
     title = getattr(row, "title", "")
     record = dict.fromkeys(DOWNLOAD_COLUMNS, "")
-    record.update(video_id=row.video_id, source_type=row.source_type, caption_kind=row.caption_kind,
-                  title="" if pd.isna(title) else title, duration_s=math.nan, status="failed",
-                  retryable=False)
+    record.update(
+        video_id=row.video_id,
+        source_type=row.source_type,
+        caption_kind=row.caption_kind,
+        title="" if pd.isna(title) else title,
+        duration_s=math.nan,
+        status="failed",
+        retryable=False,
+    )
     return record
 
 
@@ -132,8 +157,7 @@ def _fail(record: dict, code: str, reason: str) -> dict:
     return record
 
 
-def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0,
-                 captions_required: bool = True) -> dict:
+def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0, captions_required: bool = True) -> dict:
     """Localise and probe one local/http manifest row (a namedtuple from ``itertuples``); without
     ``captions_required``, its caption file is neither needed nor read."""
     record = _record(row)
@@ -155,8 +179,13 @@ def ingest_video(row: Any, download_dir: Path, timeout_s: float = 60.0,
         info = probe_video(video)
     except DecodeError as error:
         return _fail(record, "undecodable", str(error))
-    record.update(video_path=str(video), captions_path=captions, english_tracks=english_tracks,
-                  duration_s=round(info.duration_s, 3), status="ok")
+    record.update(
+        video_path=str(video),
+        captions_path=captions,
+        english_tracks=english_tracks,
+        duration_s=round(info.duration_s, 3),
+        status="ok",
+    )
     return record
 
 
@@ -176,12 +205,16 @@ def localise_captions(location: str, stem: Path, timeout_s: float) -> str:
 def _metadata(info: dict) -> dict:
     """Table fields from yt-dlp's info (the full info stays in the info JSON)."""
     duration = info.get("duration")
-    return {"title": info.get("title") or "", "channel": info.get("channel") or info.get("uploader") or "",
-            "upload_date": info.get("upload_date") or "",
-            "categories": ";".join(info.get("categories") or []), "tags": ";".join(info.get("tags") or []),
-            "live_status": info.get("live_status") or "",
-            "language": ytdlp.asr_track(info)[1] or info.get("language") or "",
-            "duration_s": float(duration) if duration is not None else math.nan}
+    return {
+        "title": info.get("title") or "",
+        "channel": info.get("channel") or info.get("uploader") or "",
+        "upload_date": info.get("upload_date") or "",
+        "categories": ";".join(info.get("categories") or []),
+        "tags": ";".join(info.get("tags") or []),
+        "live_status": info.get("live_status") or "",
+        "language": ytdlp.asr_track(info)[1] or info.get("language") or "",
+        "duration_s": float(duration) if duration is not None else math.nan,
+    }
 
 
 def _discard_media(video_dir: Path, keep: Path) -> None:
@@ -205,8 +238,12 @@ def _ytdlp_attempt(row: Any, video_dir: Path, settings: DownloadSettings) -> dic
     info_path = ytdlp.write_info_json(info, video_dir / f"{row.video_id}.info.json")
     record.update(_metadata(info), info_path=str(info_path))
     for key in ytdlp.unusable_caption_keys(info):
-        log.warning("%s: caption track %r skipped: a track key names a file, so it must be "
-                    "letters, digits, _ - . only (not starting with '.')", row.video_id, key)
+        log.warning(
+            "%s: caption track %r skipped: a track key names a file, so it must be "
+            "letters, digits, _ - . only (not starting with '.')",
+            row.video_id,
+            key,
+        )
     try:
         plan = plan_video(info, settings)
     except DownloadFailure as skip:
@@ -223,17 +260,21 @@ def _ytdlp_attempt(row: Any, video_dir: Path, settings: DownloadSettings) -> dic
         return _fail(record, "undecodable", str(error))
     if duration_s < settings.min_duration_s:  # yt-dlp did not know the duration beforehand
         _discard_media(video_dir, keep=info_path)
-        return _fail(record, "too_short", f"{duration_s:.3f} s long, under download.min_duration_s "
-                                          f"({settings.min_duration_s} s)")
-    record.update(status="ok", video_path=str(files.video), duration_s=round(duration_s, 3),
-                  captions_path=str(files.captions[plan.captions]) if plan.captions else "",
-                  manual_captions_path=str(files.captions[plan.manual]) if plan.manual else "")
+        return _fail(
+            record, "too_short", f"{duration_s:.3f} s long, under download.min_duration_s ({settings.min_duration_s} s)"
+        )
+    record.update(
+        status="ok",
+        video_path=str(files.video),
+        duration_s=round(duration_s, 3),
+        captions_path=str(files.captions[plan.captions]) if plan.captions else "",
+        manual_captions_path=str(files.captions[plan.manual]) if plan.manual else "",
+    )
     return record
 
 
 def _marker_paths(record: dict) -> list[str]:
-    return [record[c] for c in ("video_path", "captions_path", "manual_captions_path", "info_path")
-            if record[c]]
+    return [record[c] for c in ("video_path", "captions_path", "manual_captions_path", "info_path") if record[c]]
 
 
 def read_marker(video_dir: Path, settings: DownloadSettings) -> dict | None:
@@ -284,8 +325,9 @@ def ingest_ytdlp(row: Any, download_dir: Path, settings: DownloadSettings) -> di
         if not record["retryable"]:
             write_marker(video_dir, record, settings)
             return record
-        log.info("%s: attempt %d of %d failed: %s", row.video_id, attempt + 1,
-                 settings.video_attempts, record["reason"])
+        log.info(
+            "%s: attempt %d of %d failed: %s", row.video_id, attempt + 1, settings.video_attempts, record["reason"]
+        )
     shutil.rmtree(video_dir, ignore_errors=True)
     return dict(record, info_path="")  # the info JSON went with the folder
 
@@ -301,16 +343,15 @@ def _with_given_captions(record: dict, row: Any, download_dir: Path, timeout_s: 
     if record["status"] != "ok":
         return record
     try:
-        captions = localise_captions(row.captions, download_dir / row.video_id / row.video_id,
-                                     timeout_s)
+        captions = localise_captions(row.captions, download_dir / row.video_id / row.video_id, timeout_s)
     except DownloadFailure as error:
         return _fail(dict(record), error.code, f"captions: {error}")
-    return dict(record, captions_path=captions, caption_kind=row.caption_kind,
-                english_tracks=row.caption_kind)
+    return dict(record, captions_path=captions, caption_kind=row.caption_kind, english_tracks=row.caption_kind)
 
 
-def ingest_shard(videos: pd.DataFrame, download_dir: str | Path,
-                 settings: DownloadSettings | None = None) -> tuple[pd.DataFrame, list[QcRecord]]:
+def ingest_shard(
+    videos: pd.DataFrame, download_dir: str | Path, settings: DownloadSettings | None = None
+) -> tuple[pd.DataFrame, list[QcRecord]]:
     """Ingest every manifest row of a shard; failures become QC records '<code>: <reason>'."""
     settings = settings or DownloadSettings()
     records = []
@@ -318,13 +359,11 @@ def ingest_shard(videos: pd.DataFrame, download_dir: str | Path,
         if row.source_type == "ytdlp" and _captions_given(row):
             # The table's own captions (e.g. HowTo100M's release): yt-dlp fetches the video only.
             record = ingest_ytdlp(row, Path(download_dir), replace(settings, captions_required=False))
-            records.append(_with_given_captions(record, row, Path(download_dir),
-                                                settings.socket_timeout_s))
+            records.append(_with_given_captions(record, row, Path(download_dir), settings.socket_timeout_s))
         elif row.source_type == "ytdlp":
             records.append(ingest_ytdlp(row, Path(download_dir), settings))
         else:
-            records.append(ingest_video(row, Path(download_dir), settings.socket_timeout_s,
-                                        settings.captions_required))
+            records.append(ingest_video(row, Path(download_dir), settings.socket_timeout_s, settings.captions_required))
     table = pd.DataFrame(records, columns=DOWNLOAD_COLUMNS)
     failed = table[table["status"] != "ok"]
     for row in failed.itertuples():
@@ -345,7 +384,8 @@ def require_video_files(videos: pd.DataFrame, rerun_hint: str) -> None:
             f"{len(missing)} downloaded video file(s) are gone: {', '.join(missing[:10])}"
             f"{' ...' if len(missing) > 10 else ''}. They were deleted after feature extraction "
             f"(download.delete_videos_after_features) or removed by hand; rerun the download of "
-            f"this shard first: {rerun_hint}")
+            f"this shard first: {rerun_hint}"
+        )
 
 
 def prune_videos(downloads: pd.DataFrame, download_dir: str | Path) -> pd.DataFrame:
@@ -355,8 +395,7 @@ def prune_videos(downloads: pd.DataFrame, download_dir: str | Path) -> pd.DataFr
     and info JSON stay. Columns: video_id, video_path, bytes_freed.
     """
     root = Path(download_dir).resolve()
-    fetched = downloads[(downloads["status"] == "ok")
-                        & downloads["source_type"].isin(FETCHED_SOURCE_TYPES)]
+    fetched = downloads[(downloads["status"] == "ok") & downloads["source_type"].isin(FETCHED_SOURCE_TYPES)]
     rows = []
     for row in fetched.itertuples():
         path = Path(row.video_path)

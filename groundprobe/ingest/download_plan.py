@@ -19,18 +19,18 @@ class DownloadSettings:
     """The ``download`` config block (defaults as in config.yaml; units in the names)."""
 
     format: str = "bv*[height<=?{max_height}]/b[height<=?{max_height}]/wv*/w"  # yt-dlp selector
-    max_height: int = 360                        # pixels; fills {max_height} in ``format``
+    max_height: int = 360  # pixels; fills {max_height} in ``format``
     caption_languages: tuple[str, ...] = ("en",)
-    caption_kinds: tuple[str, ...] = ("auto",)   # accepted kinds, in order of preference
-    min_duration_s: float = 5.0                  # shorter yt-dlp videos are skipped (too_short)
-    rate_limit: int = 0                          # bytes/s, 0 = unlimited
-    sleep_s: float = 5.0                         # pause before each yt-dlp video download
-    retries: int = 5                             # yt-dlp's retries per request
-    retry_backoff_s: float = 2.0                 # first back-off; doubles per retry
-    video_attempts: int = 2                      # whole-video attempts per run (transient errors)
-    socket_timeout_s: float = 30.0               # silence after which a connection fails
-    cookies: str = ""                            # Netscape cookie file; '' = none
-    proxy: str = ""                              # proxy URL; '' = direct
+    caption_kinds: tuple[str, ...] = ("auto",)  # accepted kinds, in order of preference
+    min_duration_s: float = 5.0  # shorter yt-dlp videos are skipped (too_short)
+    rate_limit: int = 0  # bytes/s, 0 = unlimited
+    sleep_s: float = 5.0  # pause before each yt-dlp video download
+    retries: int = 5  # yt-dlp's retries per request
+    retry_backoff_s: float = 2.0  # first back-off; doubles per retry
+    video_attempts: int = 2  # whole-video attempts per run (transient errors)
+    socket_timeout_s: float = 30.0  # silence after which a connection fails
+    cookies: str = ""  # Netscape cookie file; '' = none
+    proxy: str = ""  # proxy URL; '' = direct
     # False: a video without an accepted caption track is fetched all the same (CrossTask's
     # videos: step localisation needs no speech).
     captions_required: bool = True
@@ -50,17 +50,27 @@ class DownloadSettings:
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that decide a video's outcome; a completion marker holds only for these."""
-        return {"format": self.format_selector(), "caption_languages": list(self.caption_languages),
-                "caption_kinds": list(self.caption_kinds), "min_duration_s": self.min_duration_s,
-                # Only when off, so that the markers of captioned corpora keep holding.
-                **({} if self.captions_required else {"captions_required": False})}
+        return {
+            "format": self.format_selector(),
+            "caption_languages": list(self.caption_languages),
+            "caption_kinds": list(self.caption_kinds),
+            "min_duration_s": self.min_duration_s,
+            # Only when off, so that the markers of captioned corpora keep holding.
+            **({} if self.captions_required else {"captions_required": False}),
+        }
 
     def ytdlp_options(self) -> ytdlp.YtdlpOptions:
         """What yt-dlp itself needs."""
         return ytdlp.YtdlpOptions(
-            format=self.format_selector(), socket_timeout_s=self.socket_timeout_s,
-            retries=self.retries, retry_backoff_s=self.retry_backoff_s, rate_limit=self.rate_limit,
-            sleep_s=self.sleep_s, cookies=self.cookies, proxy=self.proxy)
+            format=self.format_selector(),
+            socket_timeout_s=self.socket_timeout_s,
+            retries=self.retries,
+            retry_backoff_s=self.retry_backoff_s,
+            rate_limit=self.rate_limit,
+            sleep_s=self.sleep_s,
+            cookies=self.cookies,
+            proxy=self.proxy,
+        )
 
 
 class DownloadFailure(RuntimeError):
@@ -76,11 +86,11 @@ class DownloadFailure(RuntimeError):
 class CaptionPlan:
     """Which caption tracks of a yt-dlp video to fetch and which one the pipeline reads."""
 
-    kind: str                             # 'auto' or 'manual': the track the pipeline reads
-    captions: str                         # its output name (key of ``wanted``)
-    manual: str | None                    # output name of the English manual track, if any
-    wanted: dict[str, tuple[str, str]]    # output name -> (info field, track key)
-    english_tracks: str                   # English tracks present: 'auto', 'manual', 'auto;manual'
+    kind: str  # 'auto' or 'manual': the track the pipeline reads
+    captions: str  # its output name (key of ``wanted``)
+    manual: str | None  # output name of the English manual track, if any
+    wanted: dict[str, tuple[str, str]]  # output name -> (info field, track key)
+    english_tracks: str  # English tracks present: 'auto', 'manual', 'auto;manual'
 
 
 def is_language(code: str, languages: tuple[str, ...]) -> bool:
@@ -95,23 +105,29 @@ def _preferred(keys: list[str], languages: tuple[str, ...]) -> str | None:
     return exact[0] if exact else min(keys, default=None)
 
 
-def _caption_skip(info: dict, asr_language: str | None, manual_keys: list[str],
-                  languages: tuple[str, ...], kinds: tuple[str, ...]) -> DownloadFailure:
+def _caption_skip(
+    info: dict, asr_language: str | None, manual_keys: list[str], languages: tuple[str, ...], kinds: tuple[str, ...]
+) -> DownloadFailure:
     """Why no track was accepted: ``not_english`` if tracks of an accepted kind exist, else
     ``no_captions`` (naming kinds present but not accepted)."""
     auto_keys = ytdlp.vtt_keys(info.get("automatic_captions"))
     found = []
     if "auto" in kinds and auto_keys:
-        found.append(f"ASR track in '{asr_language}'" if asr_language else
-                     "ASR tracks whose spoken language cannot be told apart from translations")
+        found.append(
+            f"ASR track in '{asr_language}'"
+            if asr_language
+            else "ASR tracks whose spoken language cannot be told apart from translations"
+        )
     if "manual" in kinds and manual_keys:
         found.append(f"manual captions in {', '.join(manual_keys)}")
     if found:
         return DownloadFailure("not_english", f"{'; '.join(found)}; wanted {', '.join(languages)}")
-    others = [kind for kind, keys in (("auto", auto_keys), ("manual", manual_keys))
-              if keys and kind not in kinds]
-    return DownloadFailure("no_captions", f"no {' or '.join(kinds)} captions" + (
-        f" (only {', '.join(others)}, not accepted by download.caption_kinds)" if others else ""))
+    others = [kind for kind, keys in (("auto", auto_keys), ("manual", manual_keys)) if keys and kind not in kinds]
+    return DownloadFailure(
+        "no_captions",
+        f"no {' or '.join(kinds)} captions"
+        + (f" (only {', '.join(others)}, not accepted by download.caption_kinds)" if others else ""),
+    )
 
 
 def plan_captions(info: dict, languages: tuple[str, ...], kinds: tuple[str, ...]) -> CaptionPlan:
@@ -148,8 +164,10 @@ def plan_video(info: dict, settings: DownloadSettings) -> CaptionPlan:
     Raises :class:`DownloadFailure`; returns the caption plan otherwise.
     """
     if info.get("_type", "video") != "video":
-        raise DownloadFailure("unavailable", f"the source is a {info.get('_type')} "
-                                     f"({len(info.get('entries') or [])} entries), not one video")
+        raise DownloadFailure(
+            "unavailable",
+            f"the source is a {info.get('_type')} ({len(info.get('entries') or [])} entries), not one video",
+        )
     status = ytdlp.live_status(info)
     if status:
         raise DownloadFailure("live", f"live_status {status}: not a finished video")
@@ -159,6 +177,7 @@ def plan_video(info: dict, settings: DownloadSettings) -> CaptionPlan:
         plan = CaptionPlan(kind="", captions="", manual=None, wanted={}, english_tracks="")
     duration = info.get("duration")
     if duration is not None and duration < settings.min_duration_s:
-        raise DownloadFailure("too_short", f"{duration} s long, under download.min_duration_s "
-                                   f"({settings.min_duration_s} s)")
+        raise DownloadFailure(
+            "too_short", f"{duration} s long, under download.min_duration_s ({settings.min_duration_s} s)"
+        )
     return plan

@@ -13,13 +13,19 @@ import pandas as pd
 
 FUNNEL_STEPS = ["ids", "available", "with_captions", "english_asr", "used"]
 # The step each download reason code fails; codes not listed here fail "used".
-DROPPED_AT = {"unavailable": "available", "live": "available", "download_failed": "available",
-              "no_captions": "with_captions", "not_english": "english_asr"}
+DROPPED_AT = {
+    "unavailable": "available",
+    "live": "available",
+    "download_failed": "available",
+    "no_captions": "with_captions",
+    "not_english": "english_asr",
+}
 FUNNEL_COLUMNS = ["step", "videos", "train", "validation", "removed", "removed_by"]
 
 
-def drop_codes(manifest_ids: pd.Series, downloads: pd.DataFrame, qc: pd.DataFrame,
-               evaluated_ids: set[str]) -> pd.Series:
+def drop_codes(
+    manifest_ids: pd.Series, downloads: pd.DataFrame, qc: pd.DataFrame, evaluated_ids: set[str]
+) -> pd.Series:
     """Per video (indexed by id): the reason code it left with, or ``"used"``.
 
     A download failure gives its ``reason_code``; a later drop gives the QC stage that dropped it,
@@ -42,8 +48,9 @@ def _reason_counts(codes: pd.Series) -> str:
     return "; ".join(f"{code}: {n}" for code, n in codes.value_counts().sort_index().items())
 
 
-def corpus_funnel(manifest: pd.DataFrame, downloads: pd.DataFrame, qc: pd.DataFrame,
-                  evaluated_ids: set[str]) -> pd.DataFrame:
+def corpus_funnel(
+    manifest: pd.DataFrame, downloads: pd.DataFrame, qc: pd.DataFrame, evaluated_ids: set[str]
+) -> pd.DataFrame:
     """One row per funnel step: videos reaching it (overall, train, validation), how many the step
     removed and by which reason codes (``"code: n; ..."``)."""
     codes = drop_codes(manifest["video_id"], downloads, qc, evaluated_ids)
@@ -54,8 +61,14 @@ def corpus_funnel(manifest: pd.DataFrame, downloads: pd.DataFrame, qc: pd.DataFr
     for step in FUNNEL_STEPS:
         leaving = leaves_at == step
         remaining &= ~leaving
-        rows.append({"step": step, "videos": int(remaining.sum()),
-                     "train": int((remaining & (split == "train")).sum()),
-                     "validation": int((remaining & (split == "validation")).sum()),
-                     "removed": int(leaving.sum()), "removed_by": _reason_counts(codes[leaving])})
+        rows.append(
+            {
+                "step": step,
+                "videos": int(remaining.sum()),
+                "train": int((remaining & (split == "train")).sum()),
+                "validation": int((remaining & (split == "validation")).sum()),
+                "removed": int(leaving.sum()),
+                "removed_by": _reason_counts(codes[leaving]),
+            }
+        )
     return pd.DataFrame(rows, columns=FUNNEL_COLUMNS)

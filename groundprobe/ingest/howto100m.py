@@ -42,12 +42,12 @@ def read_howto100m_videos(path: str | os.PathLike) -> pd.DataFrame:
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [column for column in VIDEO_COLUMNS if column not in table.columns]
     if missing:
-        raise HowTo100MError(f"{path}: not HowTo100M's video list: no column {', '.join(missing)} "
-                             f"(columns: {', '.join(table.columns)})")
+        raise HowTo100MError(
+            f"{path}: not HowTo100M's video list: no column {', '.join(missing)} (columns: {', '.join(table.columns)})"
+        )
     bad = table.loc[~table["video_id"].str.fullmatch(YOUTUBE_ID.pattern), "video_id"]
     if len(bad):
-        raise HowTo100MError(f"{path}: {len(bad)} video ids are not YouTube ids: "
-                             f"{', '.join(map(repr, bad.head(5)))}")
+        raise HowTo100MError(f"{path}: {len(bad)} video ids are not YouTube ids: {', '.join(map(repr, bad.head(5)))}")
     repeated = table.loc[table["video_id"].duplicated(), "video_id"]
     if len(repeated):
         raise HowTo100MError(f"{path}: video ids listed twice: {', '.join(repeated.head(5))}")
@@ -79,8 +79,7 @@ def _skip_space(handle: TextIO, buffer: str, at: int) -> tuple[str, int]:
         buffer, at = more, 0
 
 
-def _decode(handle: TextIO, buffer: str, at: int, decoder: json.JSONDecoder, path: str
-            ) -> tuple[object, str, int]:
+def _decode(handle: TextIO, buffer: str, at: int, decoder: json.JSONDecoder, path: str) -> tuple[object, str, int]:
     """(the JSON string or object at ``buffer[at:]``, buffer, index after it), reading more of
     ``handle`` until the value is complete (at most MAX_ENTRY_CHARS)."""
     while True:
@@ -102,23 +101,23 @@ def iter_caption_file(path: str | os.PathLike) -> Iterator[tuple[str, dict]]:
     decoder, name = json.JSONDecoder(), str(path)
     with open(path, encoding="utf-8") as handle:
         buffer, at = _skip_space(handle, handle.read(READ_CHARS), 0)
-        if buffer[at:at + 1] != "{":
-            raise HowTo100MError(f"{name}: not a JSON object of captions (starts {buffer[at:at + 20]!r})")
+        if buffer[at : at + 1] != "{":
+            raise HowTo100MError(f"{name}: not a JSON object of captions (starts {buffer[at : at + 20]!r})")
         buffer, at = _skip_space(handle, buffer, at + 1)
-        if buffer[at:at + 1] == "}":
+        if buffer[at : at + 1] == "}":
             return
         while True:
             key, buffer, at = _decode(handle, buffer, at, decoder, name)
             buffer, at = _skip_space(handle, buffer, at)
-            if not isinstance(key, str) or buffer[at:at + 1] != ":":
+            if not isinstance(key, str) or buffer[at : at + 1] != ":":
                 raise HowTo100MError(f"{name}: not a JSON object of captions near {key!r}")
             buffer, at = _skip_space(handle, buffer, at + 1)
             entry, buffer, at = _decode(handle, buffer, at, decoder, name)
             yield key, check_caption_entry(key, entry, name)
             buffer, at = _skip_space(handle, buffer, at)
-            if buffer[at:at + 1] == "}":
+            if buffer[at : at + 1] == "}":
                 return
-            if buffer[at:at + 1] != ",":
+            if buffer[at : at + 1] != ",":
                 raise HowTo100MError(f"{name}: not a JSON object of captions after {key!r}")
             buffer, at = _skip_space(handle, buffer, at + 1)
 
@@ -129,10 +128,13 @@ def check_caption_entry(video_id: str, entry: object, path: str) -> dict:
     if not isinstance(entry, dict) or not {"start", "end", "text"} <= set(entry):
         raise HowTo100MError(f"{path}: captions of {video_id}: not an object with start, end, text")
     start, end, text = entry["start"], entry["end"], entry["text"]
-    if not (isinstance(start, list) and isinstance(end, list) and isinstance(text, list)
-            and len(start) == len(end) == len(text)):
-        raise HowTo100MError(f"{path}: captions of {video_id}: start, end and text are not lists "
-                             "of one length")
+    if not (
+        isinstance(start, list)
+        and isinstance(end, list)
+        and isinstance(text, list)
+        and len(start) == len(end) == len(text)
+    ):
+        raise HowTo100MError(f"{path}: captions of {video_id}: start, end and text are not lists of one length")
     if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in start + end):
         raise HowTo100MError(f"{path}: captions of {video_id}: a time is not a number")
     return entry
@@ -158,10 +160,14 @@ def caption_vtt(entry: dict) -> str:
     return "\n".join(cues)
 
 
-def write_howto100m_sources(videos_csv: str | os.PathLike, captions: str | os.PathLike,
-                            videos_dir: str | os.PathLike | None, size: int | None,
-                            out_table: str | os.PathLike, captions_dir: str | os.PathLike
-                            ) -> tuple[int, int]:
+def write_howto100m_sources(
+    videos_csv: str | os.PathLike,
+    captions: str | os.PathLike,
+    videos_dir: str | os.PathLike | None,
+    size: int | None,
+    out_table: str | os.PathLike,
+    captions_dir: str | os.PathLike,
+) -> tuple[int, int]:
     """The sources table (SOURCE_COLUMNS) of the release's videos in ``nested_subset(size)``, in the
     video list's order, with a WebVTT caption file per video in ``captions_dir``
     (``<video_id>.vtt``, caption_kind auto). Source: ``<videos_dir>/<video_id>.mp4`` (local) when
@@ -184,20 +190,22 @@ def write_howto100m_sources(videos_csv: str | os.PathLike, captions: str | os.Pa
                 Path(tmp).write_text(caption_vtt(entry), encoding="utf-8")
             captioned[video_id] = str(path)
     local = videos_dir not in (None, "")
-    labels = [";".join(dict.fromkeys(c for c in (c1, c2) if c))
-              for c1, c2 in zip(listed["category_1"], listed["category_2"])]
-    table = pd.DataFrame({
-        "video_id": listed["video_id"],
-        "source": [str(Path(videos_dir) / f"{v}.mp4") for v in listed["video_id"]] if local
-        else listed["video_id"],
-        "source_type": "local" if local else "ytdlp",
-        "captions": [captioned.get(v, "") for v in listed["video_id"]],
-        "caption_kind": "auto",
-        "title": "",
-        "labels": labels,
-        "verticals": "",
-        "split": "train",
-        "instructional": "1",
-    })[SOURCE_COLUMNS]
+    labels = [
+        ";".join(dict.fromkeys(c for c in (c1, c2) if c)) for c1, c2 in zip(listed["category_1"], listed["category_2"])
+    ]
+    table = pd.DataFrame(
+        {
+            "video_id": listed["video_id"],
+            "source": [str(Path(videos_dir) / f"{v}.mp4") for v in listed["video_id"]] if local else listed["video_id"],
+            "source_type": "local" if local else "ytdlp",
+            "captions": [captioned.get(v, "") for v in listed["video_id"]],
+            "caption_kind": "auto",
+            "title": "",
+            "labels": labels,
+            "verticals": "",
+            "split": "train",
+            "instructional": "1",
+        }
+    )[SOURCE_COLUMNS]
     write_text_table(table, out_table)
     return len(table), len(captioned)

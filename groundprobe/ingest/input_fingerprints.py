@@ -75,7 +75,7 @@ def local_files(rows: pd.DataFrame, kind: str) -> list[tuple[str, str]]:
 def _load_cache(path: Path) -> dict[str, list]:
     try:
         return json.loads(path.read_text())
-    except (OSError, ValueError):         # none yet, or damaged: it is only a cache
+    except (OSError, ValueError):  # none yet, or damaged: it is only a cache
         return {}
 
 
@@ -120,34 +120,39 @@ def shards_with_local_files(manifest: str | os.PathLike) -> dict[str, frozenset[
     remote sources pays one read per DAG build instead of one shard read per job (12 ms a shard of
     1,000 rows: 3 jobs x 6,100 shards would be 220 s; benchmarks/input_fingerprints.py)."""
     stat = os.stat(manifest)
-    return _shards_with_local_files(os.path.realpath(manifest), stat.st_ino, stat.st_size,
-                                    stat.st_mtime_ns)
+    return _shards_with_local_files(os.path.realpath(manifest), stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 @lru_cache(maxsize=4)
-def _shards_with_local_files(path: str, inode: int, size: int, mtime_ns: int
-                             ) -> dict[str, frozenset[str]]:
-    table = pd.read_csv(path, sep=table_separator(Path(path)),
-                        usecols=["corpus", "shard", "source_type", "captions"],
-                        dtype={"corpus": "category", "shard": "int64", "source_type": "category",
-                               "captions": "str"}, keep_default_na=False)
+def _shards_with_local_files(path: str, inode: int, size: int, mtime_ns: int) -> dict[str, frozenset[str]]:
+    table = pd.read_csv(
+        path,
+        sep=table_separator(Path(path)),
+        usecols=["corpus", "shard", "source_type", "captions"],
+        dtype={"corpus": "category", "shard": "int64", "source_type": "category", "captions": "str"},
+        keep_default_na=False,
+    )
     masks = {"videos": table["source_type"] == "local", "captions": _local_captions(table["captions"])}
-    return {kind: frozenset(shard_name(corpus, shard) for corpus, shard in
-                            table.loc[mask, ["corpus", "shard"]].drop_duplicates().itertuples(index=False))
-            for kind, mask in masks.items()}
+    return {
+        kind: frozenset(
+            shard_name(corpus, shard)
+            for corpus, shard in table.loc[mask, ["corpus", "shard"]].drop_duplicates().itertuples(index=False)
+        )
+        for kind, mask in masks.items()
+    }
 
 
 @lru_cache(maxsize=16384)
-def _shard_files(path: str, inode: int, size: int, mtime_ns: int, shard: str
-                 ) -> dict[str, tuple[tuple[str, str], ...]]:
+def _shard_files(path: str, inode: int, size: int, mtime_ns: int, shard: str) -> dict[str, tuple[tuple[str, str], ...]]:
     """local_files of each kind of one shard of one version of a manifest, from one read of the
     shard's rows: rules asr, features_2d and features_3d ask for the same shard."""
     rows = read_shard_rows(path, shard)
     return {kind: tuple(local_files(rows, kind)) for kind in KINDS}
 
 
-def shard_input_fingerprint(manifest: str | os.PathLike, shard: str, kind: str,
-                            cache_dir: str | os.PathLike = CACHE_DIR) -> str:
+def shard_input_fingerprint(
+    manifest: str | os.PathLike, shard: str, kind: str, cache_dir: str | os.PathLike = CACHE_DIR
+) -> str:
     """The fingerprint (:func:`files_fingerprint`) of shard ``shard``'s local files of ``kind``
     (captions or videos), its rows read from ``manifest`` (the shard's bytes only); '' for a shard
     without such files, so that a corpus of remote sources carries an empty param."""
@@ -156,6 +161,5 @@ def shard_input_fingerprint(manifest: str | os.PathLike, shard: str, kind: str,
     if shard not in shards_with_local_files(manifest)[kind]:
         return ""
     stat = os.stat(manifest)
-    files = _shard_files(os.path.realpath(manifest), stat.st_ino, stat.st_size, stat.st_mtime_ns,
-                         shard)[kind]
+    files = _shard_files(os.path.realpath(manifest), stat.st_ino, stat.st_size, stat.st_mtime_ns, shard)[kind]
     return files_fingerprint(list(files), Path(cache_dir) / kind / f"{shard}.json")

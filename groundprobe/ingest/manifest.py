@@ -23,8 +23,18 @@ import pandas as pd
 
 from groundprobe.io import table_separator
 
-SOURCE_COLUMNS = ["video_id", "source", "source_type", "captions", "caption_kind", "title",
-                  "labels", "verticals", "split", "instructional"]
+SOURCE_COLUMNS = [
+    "video_id",
+    "source",
+    "source_type",
+    "captions",
+    "caption_kind",
+    "title",
+    "labels",
+    "verticals",
+    "split",
+    "instructional",
+]
 REQUIRED_COLUMNS = ["video_id", "source", "split"]
 SOURCE_TYPES = ("local", "http", "ytdlp")
 CAPTION_KINDS = ("auto", "manual")
@@ -97,25 +107,39 @@ def normalise_sources(sources: pd.DataFrame) -> pd.DataFrame:
     if (df["video_id"] == "").any():
         rows = ", ".join(str(i + 2) for i in df.index[df["video_id"] == ""][:5])
         raise ManifestError(f"sources table has rows without a video_id (table lines {rows})")
-    defaults = {"source_type": "local", "captions": "", "caption_kind": "auto", "title": "",
-                "labels": "", "verticals": "", "instructional": ""}
+    defaults = {
+        "source_type": "local",
+        "captions": "",
+        "caption_kind": "auto",
+        "title": "",
+        "labels": "",
+        "verticals": "",
+        "instructional": "",
+    }
     for column, value in defaults.items():
         df[column] = _text(df[column]).replace("", value) if column in df else value
     checks = [
         (~df["video_id"].str.fullmatch(VIDEO_ID), "invalid video_id (letters, digits, _ - . only)"),
         (df["video_id"].duplicated(keep=False), "duplicate video_id"),
         (~df["source_type"].isin(SOURCE_TYPES), f"source_type must be one of {', '.join(SOURCE_TYPES)}"),
-        ((df["source_type"] == "ytdlp") & ~df["source"].str.fullmatch(YOUTUBE_ID)
-         & ~df["source"].str.fullmatch(WEB_URL),
-         "a ytdlp source must be an 11-character YouTube id or an http(s) URL"),
+        (
+            (df["source_type"] == "ytdlp")
+            & ~df["source"].str.fullmatch(YOUTUBE_ID)
+            & ~df["source"].str.fullmatch(WEB_URL),
+            "a ytdlp source must be an 11-character YouTube id or an http(s) URL",
+        ),
         # urllib would also open file:// (a copy of a local file), ftp:// and data: URLs.
-        ((df["source_type"] == "http") & ~df["source"].str.fullmatch(WEB_URL),
-         "an http source must be an http:// or https:// URL"),
+        (
+            (df["source_type"] == "http") & ~df["source"].str.fullmatch(WEB_URL),
+            "an http source must be an http:// or https:// URL",
+        ),
         (~df["caption_kind"].isin(CAPTION_KINDS), f"caption_kind must be one of {', '.join(CAPTION_KINDS)}"),
         (~df["split"].isin(SPLITS), f"split must be one of {', '.join(SPLITS)}"),
         (~df["instructional"].isin(["", "0", "1", "0.0", "1.0"]), "instructional must be 1, 0 or empty"),
-        ((df["verticals"] != "") & (df["verticals"].str.count(";") != df["labels"].str.count(";")),
-         "verticals must name one vertical per label (or be empty)"),
+        (
+            (df["verticals"] != "") & (df["verticals"].str.count(";") != df["labels"].str.count(";")),
+            "verticals must name one vertical per label (or be empty)",
+        ),
     ]
     problems = [f"{why}: {_problem_rows(mask, df)}" for mask, why in checks if mask.any()]
     if problems:
@@ -145,9 +169,13 @@ def corpus_videos(manifest: pd.DataFrame, corpus: str = SOURCE_CORPUS) -> pd.Dat
     return manifest[manifest["corpus"] == corpus]
 
 
-def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFrame | None = None,
-                   target: pd.DataFrame | None = None, instructional: pd.DataFrame | None = None
-                   ) -> pd.DataFrame:
+def build_manifest(
+    sources: pd.DataFrame,
+    shard_size: int,
+    vocabulary: pd.DataFrame | None = None,
+    target: pd.DataFrame | None = None,
+    instructional: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The manifest: normalised sources, verticals filled from the labels, the ``corpus`` each
     video belongs to (``source``, ``target`` for the rows of ``target``, ``instructional`` for
     those of ``instructional``, M_Instructional's training corpus) and a ``shard`` column.
@@ -160,8 +188,10 @@ def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFr
     vocab = load_yt8m_vocabulary() if vocabulary is None else vocabulary
     vertical_by_label = dict(zip(vocab["Name"], vocab["Vertical1"]))
     corpora = [(SOURCE_CORPUS, sources)] + [
-        (corpus, table) for corpus, table in ((TARGET_CORPUS, target), (INSTRUCTIONAL_CORPUS, instructional))
-        if table is not None]
+        (corpus, table)
+        for corpus, table in ((TARGET_CORPUS, target), (INSTRUCTIONAL_CORPUS, instructional))
+        if table is not None
+    ]
     frames, first_shard = [], 0
     for corpus, table in corpora:
         df = normalise_sources(table)
@@ -169,15 +199,19 @@ def build_manifest(sources: pd.DataFrame, shard_size: int, vocabulary: pd.DataFr
         labels = df.loc[empty, "labels"]
         # Once per distinct label list (at 6.1M videos a few hundred thousand), not per video.
         df.loc[empty, "verticals"] = labels.map(
-            {names: verticals_of(names, vertical_by_label) for names in labels.unique()})
+            {names: verticals_of(names, vertical_by_label) for names in labels.unique()}
+        )
         missing = sorted(set(SPLITS) - set(df["split"])) if corpus == TARGET_CORPUS else []
         if missing:
-            raise ManifestError(f"the target table has no {missing[0]} videos: curation "
-                                f"selects toward the target's training videos and probes its "
-                                f"validation videos (column 'split')")
+            raise ManifestError(
+                f"the target table has no {missing[0]} videos: curation "
+                f"selects toward the target's training videos and probes its "
+                f"validation videos (column 'split')"
+            )
         if corpus == INSTRUCTIONAL_CORPUS and "train" not in set(df["split"]):
-            raise ManifestError("the instructional table has no train videos: M_Instructional "
-                                "trains on them (column 'split')")
+            raise ManifestError(
+                "the instructional table has no train videos: M_Instructional trains on them (column 'split')"
+            )
         df["corpus"] = corpus
         df["shard"] = [first_shard + shard for shard in assign_shards(len(df), shard_size)]
         first_shard = df["shard"].max() + 1 if len(df) else first_shard
@@ -192,13 +226,14 @@ def refuse_shared_ids(manifest: pd.DataFrame) -> None:
     repeated = manifest["video_id"].duplicated(keep=False)
     if repeated.any():
         where = manifest[repeated].groupby("video_id")["corpus"].agg(" and ".join).head(10)
-        raise ManifestError("video ids in more than one corpus's table (a video belongs to one "
-                            "corpus; evaluating on a training video says nothing): "
-                            + ", ".join(f"{video_id} ({corpora})" for video_id, corpora in where.items()))
+        raise ManifestError(
+            "video ids in more than one corpus's table (a video belongs to one "
+            "corpus; evaluating on a training video says nothing): "
+            + ", ".join(f"{video_id} ({corpora})" for video_id, corpora in where.items())
+        )
 
 
-def build_crosstask_manifest(videos: pd.DataFrame, shard_size: int, study: pd.DataFrame
-                             ) -> pd.DataFrame:
+def build_crosstask_manifest(videos: pd.DataFrame, shard_size: int, study: pd.DataFrame) -> pd.DataFrame:
     """The CrossTask videos' manifest: their sources table normalised, every row a ``validation``
     video of corpus ``crosstask`` (they are only ever evaluated), in shards numbered from 0
     (named ``ct00000``...). ``study``: the study's manifest; a video in it too is a ManifestError.
@@ -227,8 +262,9 @@ def shard_number(name: str) -> int:
     for prefix in SHARD_PREFIXES.values():
         digits = digits.removeprefix(prefix)
     if not digits.isdigit():
-        raise ValueError(f"'{name}' is not a shard name (5 digits, optionally after "
-                         f"{', '.join(SHARD_PREFIXES.values())})")
+        raise ValueError(
+            f"'{name}' is not a shard name (5 digits, optionally after {', '.join(SHARD_PREFIXES.values())})"
+        )
     return int(digits)
 
 
@@ -250,14 +286,14 @@ def read_shard_rows(path: str | os.PathLike, name: str) -> pd.DataFrame:
         try:
             begin = _first_line_of_shard(handle, len(header), number, separator)
             end = _first_line_of_shard(handle, begin, number + 1, separator)
-        except ValueError:                     # a quoted line break in a field: no line is a row
+        except ValueError:  # a quoted line break in a field: no line is a row
             begin = end = -1
         if begin >= 0:
             handle.seek(begin)
             rows = handle.read(end - begin)
     if begin >= 0:
         table = read_manifest_text(io.BytesIO(header + rows), separator)
-        if len(table) == rows.count(b"\n"):   # else a field held a line break: read it all
+        if len(table) == rows.count(b"\n"):  # else a field held a line break: read it all
             return (shard_rows(table, name) if len(table) else table).reset_index(drop=True)
     return shard_rows(read_manifest_text(target, separator), name).reset_index(drop=True)
 
@@ -266,8 +302,13 @@ def read_manifest_text(source: str | os.PathLike | BinaryIO, separator: str) -> 
     """A manifest table with every column but ``shard`` as text (empty cells NaN, as
     :func:`groundprobe.io.read_table`), so that a slice of the rows reads the same values as the
     whole file, whatever digits a shard's titles or labels happen to hold."""
-    return pd.read_csv(source, sep=separator, keep_default_na=False, na_values=[""],
-                       dtype={column: str for column in MANIFEST_COLUMNS if column != "shard"})
+    return pd.read_csv(
+        source,
+        sep=separator,
+        keep_default_na=False,
+        na_values=[""],
+        dtype={column: str for column in MANIFEST_COLUMNS if column != "shard"},
+    )
 
 
 def _first_line_of_shard(handle: BinaryIO, begin: int, number: int, separator: str) -> int:
@@ -279,17 +320,17 @@ def _first_line_of_shard(handle: BinaryIO, begin: int, number: int, separator: s
     def line_at(offset: int) -> tuple[int, bytes]:
         """(start, text) of the first line starting at or after ``offset`` (> begin)."""
         handle.seek(offset - 1)
-        handle.readline()                      # the rest of the line ``offset`` falls in
+        handle.readline()  # the rest of the line ``offset`` falls in
         start = handle.tell()
         return start, handle.readline()
 
     def shard_of(line: bytes) -> int:
         return int(line.rstrip(b"\r\n").rsplit(separator.encode(), 1)[-1])
 
-    low, high = begin, size                     # the answer is a line start in [low, high]
+    low, high = begin, size  # the answer is a line start in [low, high]
     while low < high:
         start, line = line_at((low + high) // 2 + 1)
-        if start >= high:                       # no line starts past the middle: step from low
+        if start >= high:  # no line starts past the middle: step from low
             handle.seek(low)
             line = handle.readline()
             if shard_of(line) >= number:
@@ -320,11 +361,18 @@ def _manifest_shards(path: str, inode: int, size: int, mtime_ns: int) -> dict[st
     # corpus as a category and the (corpus, shard) pairs deduplicated before grouping, so that
     # only the few thousand pairs of millions of rows become Python objects (YouTube-8M's 6.1M
     # ids: 1.4-1.8 CPU s a dry run instead of 2.2-3.1, benchmarks/dag_scale.py).
-    table = pd.read_csv(path, sep=table_separator(Path(path)), usecols=["corpus", "shard"],
-                        dtype={"corpus": "category", "shard": "int64"}, keep_default_na=False)
+    table = pd.read_csv(
+        path,
+        sep=table_separator(Path(path)),
+        usecols=["corpus", "shard"],
+        dtype={"corpus": "category", "shard": "int64"},
+        keep_default_na=False,
+    )
     pairs = table.drop_duplicates()
-    by_corpus = {corpus: tuple(shard_name(corpus, shard) for shard in sorted(group))
-                 for corpus, group in pairs.groupby("corpus", observed=True)["shard"]}
+    by_corpus = {
+        corpus: tuple(shard_name(corpus, shard) for shard in sorted(group))
+        for corpus, group in pairs.groupby("corpus", observed=True)["shard"]
+    }
     by_corpus[None] = tuple(sorted(name for names in by_corpus.values() for name in names))
     return by_corpus
 
@@ -348,15 +396,15 @@ def read_shard_listing(path: str | os.PathLike) -> tuple[str, ...]:
 def shard_blocks(shards: Sequence[str]) -> tuple[str, ...]:
     """The block names of one corpus's shard names (in order): runs of :data:`SHARDS_PER_BLOCK`
     consecutive shards, each named by its first and last shard ('00010-00019', 'ct00000-ct00003')."""
-    runs = (shards[start:start + SHARDS_PER_BLOCK] for start in range(0, len(shards), SHARDS_PER_BLOCK))
+    runs = (shards[start : start + SHARDS_PER_BLOCK] for start in range(0, len(shards), SHARDS_PER_BLOCK))
     return tuple(f"{run[0]}-{run[-1]}" for run in runs)
 
 
 def block_shards(block: str) -> list[str]:
     """The shard names of a block name (:func:`shard_blocks`): '00010-00012' -> 00010, 00011, 00012."""
     first, _, last = block.partition("-")
-    prefix = first[:len(first) - 5]
-    if last[:len(last) - 5] != prefix or shard_number(last) < shard_number(first):
+    prefix = first[: len(first) - 5]
+    if last[: len(last) - 5] != prefix or shard_number(last) < shard_number(first):
         raise ValueError(f"'{block}' is not a block name (first-last shard of one corpus)")
     return [f"{prefix}{number:05d}" for number in range(shard_number(first), shard_number(last) + 1)]
 
@@ -364,8 +412,7 @@ def block_shards(block: str) -> list[str]:
 def manifest_blocks(path: str | os.PathLike) -> dict[str | None, tuple[str, ...]]:
     """The block names (:func:`shard_blocks`) of a manifest file, per corpus and of all corpora
     (key None, in shard order): a block never spans two corpora."""
-    by_corpus = {corpus: shard_blocks(shards)
-                 for corpus, shards in manifest_shards(path).items() if corpus is not None}
+    by_corpus = {corpus: shard_blocks(shards) for corpus, shards in manifest_shards(path).items() if corpus is not None}
     by_corpus[None] = tuple(sorted(block for blocks in by_corpus.values() for block in blocks))
     return by_corpus
 
@@ -373,5 +420,6 @@ def manifest_blocks(path: str | os.PathLike) -> dict[str | None, tuple[str, ...]
 def block_files(directories: Iterable[str | os.PathLike], suffix: str) -> list[str]:
     """The per-shard files of block folders named by their block (results/asr/00010-00019/...):
     ``<folder>/<shard><suffix>`` for every shard of every folder's block, in order."""
-    return [str(Path(folder) / f"{shard}{suffix}")
-            for folder in directories for shard in block_shards(Path(folder).name)]
+    return [
+        str(Path(folder) / f"{shard}{suffix}") for folder in directories for shard in block_shards(Path(folder).name)
+    ]

@@ -28,8 +28,9 @@ class ReconciliationError(RuntimeError):
     the results nor in the QC table (or are in both)."""
 
 
-def reconcile(manifest_ids: list[str], evaluated_ids: list[str], qc: pd.DataFrame,
-              source_rows: int | None = None) -> pd.DataFrame:
+def reconcile(
+    manifest_ids: list[str], evaluated_ids: list[str], qc: pd.DataFrame, source_rows: int | None = None
+) -> pd.DataFrame:
     """Check that every manifest video is evaluated or in QC, never both, never lost; and, given
     ``source_rows`` (the rows of the sources tables the manifest was built from, counted from the
     files themselves), that every one of them is a manifest row: the manifest refuses a table
@@ -42,22 +43,36 @@ def reconcile(manifest_ids: list[str], evaluated_ids: list[str], qc: pd.DataFram
     lost = sorted(manifest - evaluated - dropped)
     both = sorted(evaluated & dropped)
     unknown = sorted((evaluated | dropped) - manifest)
-    problems = [f"{what}: {', '.join(ids[:10])}" for what, ids in
-                (("lost (neither evaluated nor in QC)", lost), ("both evaluated and in QC", both),
-                 ("not in the manifest", unknown)) if ids]
+    problems = [
+        f"{what}: {', '.join(ids[:10])}"
+        for what, ids in (
+            ("lost (neither evaluated nor in QC)", lost),
+            ("both evaluated and in QC", both),
+            ("not in the manifest", unknown),
+        )
+        if ids
+    ]
     if source_rows is not None and source_rows != len(manifest_ids):
-        problems.insert(0, f"the sources tables hold {source_rows} rows, the manifest "
-                           f"{len(manifest_ids)}: rows were lost or made up reading the tables")
+        problems.insert(
+            0,
+            f"the sources tables hold {source_rows} rows, the manifest "
+            f"{len(manifest_ids)}: rows were lost or made up reading the tables",
+        )
     if problems:
         raise ReconciliationError("video counts do not reconcile:\n  " + "\n  ".join(problems))
     counts = {"sources": source_rows} if source_rows is not None else {}
-    return pd.DataFrame([{**counts, "manifest": len(manifest), "evaluated": len(evaluated),
-                          "qc": len(dropped), "reconciled": True}])
+    return pd.DataFrame(
+        [{**counts, "manifest": len(manifest), "evaluated": len(evaluated), "qc": len(dropped), "reconciled": True}]
+    )
 
 
 def first_reason_per_video(qc: pd.DataFrame, stage_order: list[str]) -> pd.DataFrame:
     """One QC row per video: the reason given by the earliest stage (later stages only echo it)."""
     rank = {stage: i for i, stage in enumerate(stage_order)}
     ordered = qc.assign(_rank=qc["stage"].map(lambda s: rank.get(s, len(rank))))
-    return (ordered.sort_values(["_rank", "video_id"], kind="stable")
-            .drop_duplicates("video_id").drop(columns="_rank").reset_index(drop=True))
+    return (
+        ordered.sort_values(["_rank", "video_id"], kind="stable")
+        .drop_duplicates("video_id")
+        .drop(columns="_rank")
+        .reset_index(drop=True)
+    )

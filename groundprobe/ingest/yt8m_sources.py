@@ -29,8 +29,7 @@ def label_index_names(vocabulary: pd.DataFrame) -> dict[int, tuple[str, str]]:
     """Label index -> (name, vertical). Some vocabulary rows have no name: their Knowledge Graph id
     stands in, so that every label keeps a distinct, traceable name."""
     names = vocabulary["Name"].where(vocabulary["Name"] != "", vocabulary["KnowledgeGraphId"])
-    return {int(i): (name, vertical) for i, name, vertical in
-            zip(vocabulary["Index"], names, vocabulary["Vertical1"])}
+    return {int(i): (name, vertical) for i, name, vertical in zip(vocabulary["Index"], names, vocabulary["Vertical1"])}
 
 
 def parse_label_indices(text: str) -> list[int]:
@@ -63,8 +62,7 @@ def read_id_list(ids: pd.DataFrame, vocabulary: pd.DataFrame) -> pd.DataFrame:
         problems.append(f"duplicate video_id: {_first_ids(df.loc[duplicated, 'video_id'].drop_duplicates())}")
     bad_split = ~df["split"].isin(SPLIT_NAMES)
     if bad_split.any():
-        problems.append(f"split must be one of {', '.join(SPLIT_NAMES)}: "
-                        f"{_first_ids(df.loc[bad_split, 'video_id'])}")
+        problems.append(f"split must be one of {', '.join(SPLIT_NAMES)}: {_first_ids(df.loc[bad_split, 'video_id'])}")
     known = label_index_names(vocabulary)
     indices, bad_labels = [], []
     for video_id, text in zip(df["video_id"], df["labels"]):
@@ -76,17 +74,20 @@ def read_id_list(ids: pd.DataFrame, vocabulary: pd.DataFrame) -> pd.DataFrame:
             bad_labels.append(video_id)
         indices.append(row)
     if bad_labels:
-        problems.append(f"labels must be YouTube-8M vocabulary indices 0..{max(known)}: "
-                        f"{_first_ids(pd.Series(bad_labels))}")
+        problems.append(
+            f"labels must be YouTube-8M vocabulary indices 0..{max(known)}: {_first_ids(pd.Series(bad_labels))}"
+        )
     if problems:
         raise ManifestError("YouTube-8M id list has invalid rows:\n  " + "\n  ".join(problems))
-    return pd.DataFrame({
-        "video_id": df["video_id"],
-        "label_indices": indices,
-        "labels": [";".join(known[i][0] for i in row) for row in indices],
-        "verticals": [";".join(known[i][1] for i in row) for row in indices],
-        "split": df["split"].map(SPLIT_NAMES),
-    }).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "video_id": df["video_id"],
+            "label_indices": indices,
+            "labels": [";".join(known[i][0] for i in row) for row in indices],
+            "verticals": [";".join(known[i][1] for i in row) for row in indices],
+            "split": df["split"].map(SPLIT_NAMES),
+        }
+    ).reset_index(drop=True)
 
 
 def attach_instructional_labels(sources: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -98,9 +99,10 @@ def attach_instructional_labels(sources: pd.DataFrame, labels: pd.DataFrame) -> 
     missing = [c for c in ("video_id", "instructional") if c not in labels.columns]
     if missing:
         raise ManifestError(f"instructional labels file lacks column(s): {', '.join(missing)}")
-    values = labels.assign(video_id=labels["video_id"].astype(str),
-                           instructional=labels["instructional"].astype(str).str.strip()
-                           .str.replace(r"\.0$", "", regex=True))
+    values = labels.assign(
+        video_id=labels["video_id"].astype(str),
+        instructional=labels["instructional"].astype(str).str.strip().str.replace(r"\.0$", "", regex=True),
+    )
     split_of = dict(zip(sources["video_id"], sources["split"]))
     checks = [
         (~values["instructional"].isin(["0", "1"]), "instructional must be 0 or 1"),
@@ -115,25 +117,28 @@ def attach_instructional_labels(sources: pd.DataFrame, labels: pd.DataFrame) -> 
     return sources.assign(instructional=sources["video_id"].map(label_of).fillna(""))
 
 
-def yt8m_sources(ids: pd.DataFrame, instructional: pd.DataFrame | None = None,
-                 vocabulary: pd.DataFrame | None = None) -> pd.DataFrame:
+def yt8m_sources(
+    ids: pd.DataFrame, instructional: pd.DataFrame | None = None, vocabulary: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The sources table of a YouTube-8M id list: one ``ytdlp`` row per video, captions from the
     download stage, labels and verticals from the vocabulary, split kept, optional instructional
     labels."""
     vocab = load_yt8m_vocabulary() if vocabulary is None else vocabulary
     videos = read_id_list(ids, vocab)
-    sources = pd.DataFrame({
-        "video_id": videos["video_id"],
-        "source": videos["video_id"],
-        "source_type": "ytdlp",
-        "captions": "",
-        "caption_kind": "auto",
-        "title": "",
-        "labels": videos["labels"],
-        "verticals": videos["verticals"],
-        "split": videos["split"],
-        "instructional": "",
-    })
+    sources = pd.DataFrame(
+        {
+            "video_id": videos["video_id"],
+            "source": videos["video_id"],
+            "source_type": "ytdlp",
+            "captions": "",
+            "caption_kind": "auto",
+            "title": "",
+            "labels": videos["labels"],
+            "verticals": videos["verticals"],
+            "split": videos["split"],
+            "instructional": "",
+        }
+    )
     if instructional is not None:
         sources = attach_instructional_labels(sources, instructional)
     return sources

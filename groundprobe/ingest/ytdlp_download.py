@@ -42,20 +42,46 @@ LIVE_STATUSES = ("is_live", "is_upcoming", "post_live")
 # transient ones, because YouTube words some rate limits as "Video unavailable. ... try again later".
 LIVE_MESSAGES = ("live event will begin", "premieres in", "live stream recording is not available")
 TRANSIENT_MESSAGES = (
-    "not a bot", "try again later", "rate-limit", "too many requests", "http error 429",
-    "http error 5", "timed out", "timeout", "connection", "bytes read", "more expected",
-    "incomplete read", "giving up after",
+    "not a bot",
+    "try again later",
+    "rate-limit",
+    "too many requests",
+    "http error 429",
+    "http error 5",
+    "timed out",
+    "timeout",
+    "connection",
+    "bytes read",
+    "more expected",
+    "incomplete read",
+    "giving up after",
     # YouTube answers 403 on media URLs that expired or lack a PO token: a later try succeeds.
     "http error 403",
     # No format at all is, with a fallback selector, a failed player/JS challenge, not the video.
-    "requested format is not available", "no video formats found",
+    "requested format is not available",
+    "no video formats found",
 )
 UNAVAILABLE_MESSAGES = (
-    "private video", "video unavailable", "has been removed", "been terminated",
-    "no longer available", "available in your country", "geo restrict", "confirm your age",
-    "age-restricted", "inappropriate", "members-only", "premium members", "registered users",
-    "http error 401", "http error 404", "http error 410", "video not found", "unsupported url",
-    "drm protected", "does not exist",
+    "private video",
+    "video unavailable",
+    "has been removed",
+    "been terminated",
+    "no longer available",
+    "available in your country",
+    "geo restrict",
+    "confirm your age",
+    "age-restricted",
+    "inappropriate",
+    "members-only",
+    "premium members",
+    "registered users",
+    "http error 401",
+    "http error 404",
+    "http error 410",
+    "video not found",
+    "unsupported url",
+    "drm protected",
+    "does not exist",
 )
 
 
@@ -63,8 +89,8 @@ class ErrorKind(enum.Enum):
     """What a yt-dlp error says about the video."""
 
     UNAVAILABLE = "unavailable"  # private, removed, geo/age blocked, not found: it will not come
-    LIVE = "live"                # a live stream or premiere that has not become a video yet
-    TRANSIENT = "transient"      # network, rate limit, stalled or truncated transfer: try later
+    LIVE = "live"  # a live stream or premiere that has not become a video yet
+    TRANSIENT = "transient"  # network, rate limit, stalled or truncated transfer: try later
 
 
 class MissingFileError(RuntimeError):
@@ -75,14 +101,14 @@ class MissingFileError(RuntimeError):
 class YtdlpOptions:
     """The yt-dlp settings of a run (units in the names)."""
 
-    format: str               # yt-dlp format selector
-    socket_timeout_s: float   # a connection silent this long fails (bounds a stalled server)
-    retries: int              # yt-dlp's retries of one request or fragment
-    retry_backoff_s: float    # first wait before a retry; doubles with every further retry
-    rate_limit: int           # bytes/s, 0 = unlimited
-    sleep_s: float            # pause before each video file download (politeness)
-    cookies: str              # Netscape cookie file, '' = none
-    proxy: str                # proxy URL, '' = direct
+    format: str  # yt-dlp format selector
+    socket_timeout_s: float  # a connection silent this long fails (bounds a stalled server)
+    retries: int  # yt-dlp's retries of one request or fragment
+    retry_backoff_s: float  # first wait before a retry; doubles with every further retry
+    rate_limit: int  # bytes/s, 0 = unlimited
+    sleep_s: float  # pause before each video file download (politeness)
+    cookies: str  # Netscape cookie file, '' = none
+    proxy: str  # proxy URL, '' = direct
 
 
 @dataclass(frozen=True)
@@ -115,8 +141,7 @@ def _kind_from_type(error: BaseException) -> ErrorKind | None:
         return ErrorKind.UNAVAILABLE
     if isinstance(error, HTTPError):
         return ErrorKind.UNAVAILABLE if error.status in (401, 404, 410) else ErrorKind.TRANSIENT
-    if isinstance(error, (TransportError, ContentTooShortError, MissingFileError, TimeoutError,
-                          ConnectionError)):
+    if isinstance(error, (TransportError, ContentTooShortError, MissingFileError, TimeoutError, ConnectionError)):
         return ErrorKind.TRANSIENT
     return None
 
@@ -133,8 +158,11 @@ def classify_error(error: BaseException) -> ErrorKind:
         if kind is not None:
             return kind
     message = error_message(error).lower()
-    for kind, needles in ((ErrorKind.LIVE, LIVE_MESSAGES), (ErrorKind.TRANSIENT, TRANSIENT_MESSAGES),
-                          (ErrorKind.UNAVAILABLE, UNAVAILABLE_MESSAGES)):
+    for kind, needles in (
+        (ErrorKind.LIVE, LIVE_MESSAGES),
+        (ErrorKind.TRANSIENT, TRANSIENT_MESSAGES),
+        (ErrorKind.UNAVAILABLE, UNAVAILABLE_MESSAGES),
+    ):
         if any(needle in message for needle in needles):
             return kind
     return ErrorKind.TRANSIENT
@@ -167,16 +195,23 @@ def vtt_keys(tracks: dict | None) -> list[str]:
 def unusable_caption_keys(info: dict) -> list[str]:
     """Keys of WebVTT caption tracks (ASR or manual) that :func:`vtt_keys` leaves out because they
     cannot name a file, e.g. 'en-/../../x': the stage logs them, and they count as absent."""
-    return [key for field in ("automatic_captions", "subtitles")
-            for key, formats in (info.get(field) or {}).items()
-            if _has_vtt(formats) and not _names_a_file(key)]
+    return [
+        key
+        for field in ("automatic_captions", "subtitles")
+        for key, formats in (info.get(field) or {}).items()
+        if _has_vtt(formats) and not _names_a_file(key)
+    ]
 
 
 def original_audio_language(info: dict) -> str | None:
     """The language of the audio track YouTube marks as original, when exactly one is marked."""
-    marked = {f["language"] for f in info.get("formats") or ()
-              if f.get("language") and f.get("acodec") not in (None, "none")
-              and (f.get("language_preference") or 0) >= ORIGINAL_AUDIO_PREFERENCE}
+    marked = {
+        f["language"]
+        for f in info.get("formats") or ()
+        if f.get("language")
+        and f.get("acodec") not in (None, "none")
+        and (f.get("language_preference") or 0) >= ORIGINAL_AUDIO_PREFERENCE
+    }
     return marked.pop() if len(marked) == 1 else None
 
 
@@ -213,37 +248,46 @@ def _log_adapter(log: logging.Logger) -> Any:
 
     yt-dlp's own errors go to debug: the stage logs each failure once, with its reason code.
     """
+
     class Adapter:
         debug = staticmethod(log.debug)
         warning = staticmethod(log.warning)
         error = staticmethod(log.debug)
+
     return Adapter()
 
 
 def ytdlp_params(options: YtdlpOptions, video_dir: Path, stem: str, log: logging.Logger) -> dict:
     """YoutubeDL parameters: files go to ``video_dir/<stem>.<ext>``, captions as WebVTT."""
+
     def backoff(n: int) -> float:
         """Seconds to wait after ``n`` retries of one request (yt-dlp's retry_sleep_functions)."""
-        return options.retry_backoff_s * 2 ** n
+        return options.retry_backoff_s * 2**n
 
     params: dict[str, Any] = {
         "format": options.format,
         "paths": {"home": str(video_dir)},
         "outtmpl": {"default": stem.replace("%", "%%") + ".%(ext)s"},
-        "writesubtitles": True, "writeautomaticsub": True, "subtitleslangs": ["all"],
+        "writesubtitles": True,
+        "writeautomaticsub": True,
+        "subtitleslangs": ["all"],
         "subtitlesformat": CAPTION_EXT,
         # Manual tracks machine-translated into every language are never wanted (and slow to list).
         "extractor_args": {"youtube": {"skip": ["translated_subs"]}},
         "noplaylist": True,
         "socket_timeout": options.socket_timeout_s,
-        "retries": options.retries, "fragment_retries": options.retries,
+        "retries": options.retries,
+        "fragment_retries": options.retries,
         "extractor_retries": options.retries,
         "retry_sleep_functions": {"http": backoff, "fragment": backoff, "extractor": backoff},
         "ratelimit": options.rate_limit or None,
         "sleep_interval": options.sleep_s or None,
         # A video folder holds nothing trusted before the stage marks it complete: start afresh.
-        "continuedl": False, "overwrites": True,
-        "logger": _log_adapter(log), "quiet": True, "noprogress": True,
+        "continuedl": False,
+        "overwrites": True,
+        "logger": _log_adapter(log),
+        "quiet": True,
+        "noprogress": True,
     }
     if options.cookies:
         params["cookiefile"] = options.cookies
@@ -289,10 +333,8 @@ def download(info: dict, wanted: dict[str, tuple[str, str]], params: dict) -> Do
     downloads = result.get("requested_downloads") or [{}]
     video = home / Path(downloads[0].get("filepath") or "").name
     subtitles = result.get("requested_subtitles") or {}
-    captions = {name: home / Path(subtitles.get(name, {}).get("filepath") or "").name
-                for name in wanted}
+    captions = {name: home / Path(subtitles.get(name, {}).get("filepath") or "").name for name in wanted}
     missing = [name for name, path in {"video": video, **captions}.items() if not path.is_file()]
     if missing:
         raise MissingFileError(f"yt-dlp reported success but did not write: {', '.join(missing)}")
     return Downloaded(video=video, captions=captions)
-

@@ -35,8 +35,8 @@ from groundprobe.ingest.manifest import SOURCE_CORPUS
 from groundprobe.captions.segments import SegmentIndex
 
 MANIFEST_CHUNK_ROWS = 100_000  # manifest rows read at a time when selecting the training videos
-PREFETCH_BATCHES = 2           # batches each loader worker keeps ready
-OPEN_INDEXES = 64              # segment index files a batch reader keeps open (least recently used closed)
+PREFETCH_BATCHES = 2  # batches each loader worker keeps ready
+OPEN_INDEXES = 64  # segment index files a batch reader keeps open (least recently used closed)
 
 
 class SecondsSource(Protocol):
@@ -50,8 +50,8 @@ class SecondsSource(Protocol):
 class Batch:
     """A training batch of N = videos x segments_per_video aligned (clip, caption) pairs."""
 
-    clips: np.ndarray        # (N, L, D) float32, L = segment length in seconds
-    token_ids: np.ndarray    # (N, T) int64, 0-padded on the right
+    clips: np.ndarray  # (N, L, D) float32, L = segment length in seconds
+    token_ids: np.ndarray  # (N, T) int64, 0-padded on the right
     video_index: np.ndarray  # (N,) int64, index of each pair's video in the video list
 
 
@@ -63,8 +63,9 @@ def segment_length(segments: pd.DataFrame) -> int:
     return int(lengths[0])
 
 
-def checked_captions(video_id: str, captions: Sequence[np.ndarray], segments: Sequence[int],
-                     vocab_size: int) -> list[np.ndarray]:
+def checked_captions(
+    video_id: str, captions: Sequence[np.ndarray], segments: Sequence[int], vocab_size: int
+) -> list[np.ndarray]:
     """``captions`` (int64 token id arrays of the video's ``segments``), unchanged once checked.
 
     Raises ValueError naming the video and segment when a caption is empty or holds an id outside
@@ -72,8 +73,10 @@ def checked_captions(video_id: str, captions: Sequence[np.ndarray], segments: Se
     """
     for segment, ids in zip(segments, captions):
         if ids.size == 0 or ids.min() < 1 or ids.max() > vocab_size:
-            raise ValueError(f"video {video_id}: segment {segment} has token ids {ids.tolist()}; "
-                             f"expected 1 to {vocab_size} (the vocabulary size) and at least one")
+            raise ValueError(
+                f"video {video_id}: segment {segment} has token ids {ids.tolist()}; "
+                f"expected 1 to {vocab_size} (the vocabulary size) and at least one"
+            )
     return list(captions)
 
 
@@ -88,7 +91,7 @@ def pad_token_ids(captions: Sequence[np.ndarray]) -> np.ndarray:
     """Right-pad captions with 0 into one int64 array (N, longest caption)."""
     padded = np.zeros((len(captions), max(len(c) for c in captions)), dtype=np.int64)
     for row, ids in enumerate(captions):
-        padded[row, :len(ids)] = ids
+        padded[row, : len(ids)] = ids
     return padded
 
 
@@ -117,8 +120,9 @@ def spec_rows(manifest: pd.DataFrame, spec: Mapping[str, object]) -> pd.Series:
     return keep
 
 
-def select_videos(manifest_path: str | os.PathLike, spec: Mapping[str, object], model: str,
-                  chunk_rows: int = MANIFEST_CHUNK_ROWS) -> np.ndarray:
+def select_videos(
+    manifest_path: str | os.PathLike, spec: Mapping[str, object], model: str, chunk_rows: int = MANIFEST_CHUNK_ROWS
+) -> np.ndarray:
     """Ids of the manifest rows of the spec's corpus (source unless it names one) whose every
     ``column: value`` of ``spec`` matches (:func:`spec_rows`): the training videos of ``model``
     (config train.models), sorted and distinct (str array). Target-corpus videos (curation) are
@@ -132,18 +136,22 @@ def select_videos(manifest_path: str | os.PathLike, spec: Mapping[str, object], 
     header = pd.read_csv(manifest_path, sep=separator, nrows=0).columns.tolist()
     for column in spec:
         if column not in header:
-            raise ValueError(f"model spec selects on '{column}', which the manifest lacks "
-                             f"(columns: {', '.join(header)})")
+            raise ValueError(
+                f"model spec selects on '{column}', which the manifest lacks (columns: {', '.join(header)})"
+            )
     columns = list(dict.fromkeys(["video_id", *(["corpus"] if "corpus" in header else []), *spec]))
     selected, n_rows = [np.empty(0, dtype=str)], 0
-    for chunk in pd.read_csv(manifest_path, sep=separator, usecols=columns, dtype=str,
-                             keep_default_na=False, chunksize=chunk_rows):
+    for chunk in pd.read_csv(
+        manifest_path, sep=separator, usecols=columns, dtype=str, keep_default_na=False, chunksize=chunk_rows
+    ):
         n_rows += len(chunk)
         selected.append(chunk.loc[spec_rows(chunk, spec), "video_id"].to_numpy(dtype=str))
     ids = np.unique(np.concatenate(selected))
     if not ids.size:
-        raise ValueError(f"model '{model}': its spec {dict(spec)} (config train.models) selects none "
-                         f"of the manifest's {n_rows} videos; nothing to train on")
+        raise ValueError(
+            f"model '{model}': its spec {dict(spec)} (config train.models) selects none "
+            f"of the manifest's {n_rows} videos; nothing to train on"
+        )
     return ids
 
 
@@ -152,17 +160,18 @@ class TrainingVideos:
     """The training videos as batch plans need them, in video-id order: 12 bytes per video."""
 
     index_files: tuple[str, ...]  # the shards' segment index files (groundprobe.captions.segments)
-    shard: np.ndarray             # (V,) int32, each video's shard: its place in index_files
-    row: np.ndarray               # (V,) int32, the video's row in its shard's index
-    n_segments: np.ndarray        # (V,) int32, its number of segments (>= 1)
-    fingerprint: str              # sha256 of the shards' fingerprints and the videos' ids
+    shard: np.ndarray  # (V,) int32, each video's shard: its place in index_files
+    row: np.ndarray  # (V,) int32, the video's row in its shard's index
+    n_segments: np.ndarray  # (V,) int32, its number of segments (>= 1)
+    fingerprint: str  # sha256 of the shards' fingerprints and the videos' ids
 
     def __len__(self) -> int:
         return len(self.n_segments)
 
 
-def training_videos(index_files: Sequence[str | os.PathLike], selected_ids: np.ndarray,
-                    length_s: int, vocab_size: int) -> TrainingVideos:
+def training_videos(
+    index_files: Sequence[str | os.PathLike], selected_ids: np.ndarray, length_s: int, vocab_size: int
+) -> TrainingVideos:
     """The videos of ``selected_ids`` (sorted, distinct str array) that have segments in the shards'
     segment indexes. A video of one segment is trained on too: its clip and caption still meet
     other videos' as negatives (its same-video hinges are constant: plan_batch draws its one segment again).
@@ -175,11 +184,12 @@ def training_videos(index_files: Sequence[str | os.PathLike], selected_ids: np.n
     for shard, path in enumerate(map(str, index_files)):
         with SegmentIndex(path) as index:
             if index.length_s != length_s:
-                raise ValueError(f"segments are {index.length_s} s long, config says {length_s} s "
-                                 f"({path})")
+                raise ValueError(f"segments are {index.length_s} s long, config says {length_s} s ({path})")
             if index.max_token_id > vocab_size:
-                raise ValueError(f"{path} holds token id {index.max_token_id}, beyond the "
-                                 f"vocabulary's {vocab_size} ids; rerun rule segments")
+                raise ValueError(
+                    f"{path} holds token id {index.max_token_id}, beyond the "
+                    f"vocabulary's {vocab_size} ids; rerun rule segments"
+                )
             shard_ids, shard_counts = index.videos()
             fingerprints.append(index.fingerprint)
         place = np.searchsorted(selected_ids, shard_ids).clip(max=max(len(selected_ids) - 1, 0))
@@ -201,33 +211,41 @@ def training_videos(index_files: Sequence[str | os.PathLike], selected_ids: np.n
         raise ValueError(f"video {all_ids[twice[0]]} is in two segment index files")
     digest = hashlib.sha256("\n".join(fingerprints).encode())
     digest.update(f"|{all_ids.dtype.str}|".encode() + all_ids.tobytes())
-    return TrainingVideos(tuple(map(str, index_files)), np.concatenate(shards)[order],
-                          np.concatenate(rows)[order], np.concatenate(counts)[order],
-                          digest.hexdigest())
+    return TrainingVideos(
+        tuple(map(str, index_files)),
+        np.concatenate(shards)[order],
+        np.concatenate(rows)[order],
+        np.concatenate(counts)[order],
+        digest.hexdigest(),
+    )
 
 
 @dataclass(frozen=True)
 class BatchPlan:
     """Which videos and segments make one step's batch (drawn in the training process)."""
 
-    videos: np.ndarray    # (B,) int64, the videos' places in TrainingVideos
-    shard: np.ndarray     # (B,) int32, their shards
-    row: np.ndarray       # (B,) int32, their rows in their shards' indexes
+    videos: np.ndarray  # (B,) int64, the videos' places in TrainingVideos
+    shard: np.ndarray  # (B,) int32, their shards
+    row: np.ndarray  # (B,) int32, their rows in their shards' indexes
     segments: np.ndarray  # (B, segments_per_video) int64, each video's drawn segments
 
 
-def plan_batch(rng: np.random.Generator, videos: TrainingVideos, batch_videos: int,
-               segments_per_video: int) -> BatchPlan:
+def plan_batch(
+    rng: np.random.Generator, videos: TrainingVideos, batch_videos: int, segments_per_video: int
+) -> BatchPlan:
     """Draw ``batch_videos`` distinct videos and ``segments_per_video`` segments of each.
 
     Segments are drawn without replacement when the video has enough, else with replacement (a
     repeated segment then only adds a constant to the loss: its hinge has zero gradient).
     """
     chosen = rng.choice(len(videos), size=batch_videos, replace=False)
-    picks = [rng.choice(n, size=segments_per_video, replace=n < segments_per_video)
-             for n in videos.n_segments[chosen].tolist()]
-    return BatchPlan(chosen.astype(np.int64), videos.shard[chosen], videos.row[chosen],
-                     np.stack(picks).astype(np.int64))
+    picks = [
+        rng.choice(n, size=segments_per_video, replace=n < segments_per_video)
+        for n in videos.n_segments[chosen].tolist()
+    ]
+    return BatchPlan(
+        chosen.astype(np.int64), videos.shard[chosen], videos.row[chosen], np.stack(picks).astype(np.int64)
+    )
 
 
 def first_video_width(videos: TrainingVideos, feature_streams: Sequence[Sequence[str]]) -> int:
@@ -245,8 +263,14 @@ class BatchReader(Dataset):
     the process that reads (each DataLoader worker its own), so it travels to the workers as paths; it keeps at most
     :data:`OPEN_INDEXES` segment indexes open."""
 
-    def __init__(self, index_files: Sequence[str], feature_streams: Sequence[Sequence[str]],
-                 length_s: int, vocab_size: int, video_dim: int):
+    def __init__(
+        self,
+        index_files: Sequence[str],
+        feature_streams: Sequence[Sequence[str]],
+        length_s: int,
+        vocab_size: int,
+        video_dim: int,
+    ):
         self.index_files = tuple(index_files)
         self.feature_streams = tuple(tuple(map(str, paths)) for paths in feature_streams)
         self.length_s, self.vocab_size, self.video_dim = length_s, vocab_size, video_dim
@@ -273,13 +297,15 @@ class BatchReader(Dataset):
             video = self._index(shard).video(row)
             windows = self._store.windows(video.video_id, video.starts[segments], self.length_s)
             if windows.shape[2] != self.video_dim:
-                raise ValueError(f"video {video.video_id} has {windows.shape[2]}-d features, other "
-                                 f"training videos {self.video_dim}-d")
+                raise ValueError(
+                    f"video {video.video_id} has {windows.shape[2]}-d features, other "
+                    f"training videos {self.video_dim}-d"
+                )
             clips.append(windows)
-            captions.extend(checked_captions(video.video_id, video.captions(segments),
-                                             segments.tolist(), self.vocab_size))
-        return Batch(np.concatenate(clips), pad_token_ids(captions),
-                     np.repeat(plan.videos, plan.segments.shape[1]))
+            captions.extend(
+                checked_captions(video.video_id, video.captions(segments), segments.tolist(), self.vocab_size)
+            )
+        return Batch(np.concatenate(clips), pad_token_ids(captions), np.repeat(plan.videos, plan.segments.shape[1]))
 
     def close(self) -> None:
         if self._store is not None:
@@ -296,9 +322,15 @@ def _shared(batch: Batch) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
     return torch.from_numpy(batch.clips), batch.token_ids, batch.video_index
 
 
-def planned_batches(rng: np.random.Generator, videos: TrainingVideos, reader: BatchReader,
-                    batch_videos: int, segments_per_video: int, n_batches: int,
-                    workers: int) -> Iterator[tuple[Batch, dict]]:
+def planned_batches(
+    rng: np.random.Generator,
+    videos: TrainingVideos,
+    reader: BatchReader,
+    batch_videos: int,
+    segments_per_video: int,
+    n_batches: int,
+    workers: int,
+) -> Iterator[tuple[Batch, dict]]:
     """The next ``n_batches`` batches, each with the generator's state right after its plan (the
     state a resume after that step starts from).
 
@@ -314,8 +346,14 @@ def planned_batches(rng: np.random.Generator, videos: TrainingVideos, reader: Ba
             states.append(rng.bit_generator.state)
             yield plan
 
-    loader = DataLoader(reader, batch_size=None, sampler=plans(), num_workers=workers,
-                        collate_fn=_shared, prefetch_factor=PREFETCH_BATCHES if workers else None)
+    loader = DataLoader(
+        reader,
+        batch_size=None,
+        sampler=plans(),
+        num_workers=workers,
+        collate_fn=_shared,
+        prefetch_factor=PREFETCH_BATCHES if workers else None,
+    )
     try:
         for clips, token_ids, video_index in loader:
             yield Batch(clips.numpy(), token_ids, video_index), states.popleft()

@@ -44,22 +44,22 @@ class TrainingJob:
     """One model's training as rule train describes it: file paths and settings only, so that it
     can be pickled to the training processes."""
 
-    model: str                          # the model's name (config train.models key or curated/...)
-    segments: tuple[str, ...]           # segment indexes of the source shards (groundprobe.captions.segments)
-    features_2d: tuple[str, ...]        # feature shard files, one list per stream
+    model: str  # the model's name (config train.models key or curated/...)
+    segments: tuple[str, ...]  # segment indexes of the source shards (groundprobe.captions.segments)
+    features_2d: tuple[str, ...]  # feature shard files, one list per stream
     features_3d: tuple[str, ...]
-    vocab: str                          # vocabulary table: one row per token id
+    vocab: str  # vocabulary table: one row per token id
     manifest: str
-    curation: str | None                # a curated model's selection table, else None
-    draw: int | None                    # the selection draw a curated model trains on
-    model_spec: Mapping[str, object]    # manifest columns selecting the videos (not curated models)
-    model_settings: ModelSettings       # config block model
-    train_settings: TrainSettings       # config block train (its seed the model's)
-    allow_cpu_fallback: bool            # config resources.allow_cpu_fallback
-    length_s: int                       # segment length in seconds
-    checkpoint: str                     # the final checkpoint
-    resume: str                         # the resume file (survives a killed job)
-    log_tsv: str                        # the (step, loss, seconds) log
+    curation: str | None  # a curated model's selection table, else None
+    draw: int | None  # the selection draw a curated model trains on
+    model_spec: Mapping[str, object]  # manifest columns selecting the videos (not curated models)
+    model_settings: ModelSettings  # config block model
+    train_settings: TrainSettings  # config block train (its seed the model's)
+    allow_cpu_fallback: bool  # config resources.allow_cpu_fallback
+    length_s: int  # segment length in seconds
+    checkpoint: str  # the final checkpoint
+    resume: str  # the resume file (survives a killed job)
+    log_tsv: str  # the (step, loss, seconds) log
 
 
 def train_job(job: TrainingJob, replica: Replica | None = None) -> dict:
@@ -76,14 +76,31 @@ def train_job(job: TrainingJob, replica: Replica | None = None) -> dict:
         selected_by = str(dict(job.model_spec))
     vocab_size = len(read_table(job.vocab))
     videos = training_videos(job.segments, training_ids, job.length_s, vocab_size)
-    log.info("model %s: %d videos selected by %s, %d of them with segments", job.model,
-             len(training_ids), selected_by, len(videos))
-    return train_model(videos, (job.features_2d, job.features_3d), vocab_size, job.model_settings,
-                       job.train_settings, job.length_s, job.checkpoint, job.resume, job.log_tsv,
-                       inputs={"features_2d": feature_provenance(job.features_2d),
-                               "features_3d": feature_provenance(job.features_3d),
-                               "vocab_sha256": file_sha256(job.vocab)},
-                       replica=replica, allow_cpu_fallback=job.allow_cpu_fallback)
+    log.info(
+        "model %s: %d videos selected by %s, %d of them with segments",
+        job.model,
+        len(training_ids),
+        selected_by,
+        len(videos),
+    )
+    return train_model(
+        videos,
+        (job.features_2d, job.features_3d),
+        vocab_size,
+        job.model_settings,
+        job.train_settings,
+        job.length_s,
+        job.checkpoint,
+        job.resume,
+        job.log_tsv,
+        inputs={
+            "features_2d": feature_provenance(job.features_2d),
+            "features_3d": feature_provenance(job.features_3d),
+            "vocab_sha256": file_sha256(job.vocab),
+        },
+        replica=replica,
+        allow_cpu_fallback=job.allow_cpu_fallback,
+    )
 
 
 def process_device(name: str, local_rank: int, allow_cpu_fallback: bool = False) -> torch.device:
@@ -94,8 +111,10 @@ def process_device(name: str, local_rank: int, allow_cpu_fallback: bool = False)
     if device.type != "cuda":
         return torch.device("cpu")
     if local_rank >= torch.cuda.device_count():
-        raise ValueError(f"training process {local_rank} needs GPU {local_rank}, but torch sees "
-                         f"{torch.cuda.device_count()} GPU(s); request as many GPUs as processes")
+        raise ValueError(
+            f"training process {local_rank} needs GPU {local_rank}, but torch sees "
+            f"{torch.cuda.device_count()} GPU(s); request as many GPUs as processes"
+        )
     return torch.device("cuda", local_rank)
 
 
@@ -105,9 +124,12 @@ def _log_to(log_file: str | None, rank: int) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if log_file:
         handlers.append(logging.FileHandler(log_file, mode="a"))
-    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING, handlers=handlers,
-                        force=True,
-                        format=f"%(asctime)s rank {rank} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        handlers=handlers,
+        force=True,
+        format=f"%(asctime)s rank {rank} %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def _train_worker(job: TrainingJob, threads: int, timeout_s: float, log_file: str | None) -> dict:
@@ -119,8 +141,7 @@ def _train_worker(job: TrainingJob, threads: int, timeout_s: float, log_file: st
     device = process_device(job.train_settings.device, local_rank, job.allow_cpu_fallback)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                            timeout=timedelta(seconds=timeout_s))
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout_s))
     summary = train_job(job, Replica(dist.get_rank(), dist.get_world_size(), device))
     # Not in a `finally`: after a failure the launcher stops the other processes, whereas a
     # teardown could wait for them.
@@ -134,8 +155,9 @@ def _failure_message(failure: ProcessFailure) -> str:
     return str(message["message"]) if isinstance(message, dict) else str(message)
 
 
-def launch(entrypoint: Callable[..., Any], args: Sequence[object], n_processes: int,
-           timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[int, Any]:
+def launch(
+    entrypoint: Callable[..., Any], args: Sequence[object], n_processes: int, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> dict[int, Any]:
     """Run ``entrypoint(*args)`` in ``n_processes`` new processes on this machine, as
     ``torchrun --standalone --nproc-per-node n_processes`` would; returns each rank's return value.
 
@@ -145,24 +167,31 @@ def launch(entrypoint: Callable[..., Any], args: Sequence[object], n_processes: 
     raised here with the first failure's exception.
     """
     with tempfile.TemporaryDirectory(prefix="groundprobe_launch_") as logs_dir:
-        config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=n_processes,
-                              run_id=f"groundprobe-{uuid.uuid4().hex}", rdzv_backend="c10d",
-                              rdzv_endpoint="127.0.0.1:0", local_addr="127.0.0.1",
-                              rdzv_configs={"join_timeout": int(timeout_s)}, max_restarts=0,
-                              start_method="spawn",
-                              # For the processes' error files (read below), removed afterwards;
-                              # their output is not redirected.
-                              logs_specs=DefaultLogsSpecs(log_dir=logs_dir))
+        config = LaunchConfig(
+            min_nodes=1,
+            max_nodes=1,
+            nproc_per_node=n_processes,
+            run_id=f"groundprobe-{uuid.uuid4().hex}",
+            rdzv_backend="c10d",
+            rdzv_endpoint="127.0.0.1:0",
+            local_addr="127.0.0.1",
+            rdzv_configs={"join_timeout": int(timeout_s)},
+            max_restarts=0,
+            start_method="spawn",
+            # For the processes' error files (read below), removed afterwards;
+            # their output is not redirected.
+            logs_specs=DefaultLogsSpecs(log_dir=logs_dir),
+        )
         try:
             return elastic_launch(config, entrypoint)(*args)
         except ChildFailedError as error:
             rank, failure = error.get_first_failure()
-            raise RuntimeError(f"process {rank} of {n_processes} failed: "
-                               f"{_failure_message(failure)}") from error
+            raise RuntimeError(f"process {rank} of {n_processes} failed: {_failure_message(failure)}") from error
 
 
-def train_processes(job: TrainingJob, n_processes: int, threads: int,
-                    timeout_s: float = DEFAULT_TIMEOUT_S, log_file: str | None = None) -> dict:
+def train_processes(
+    job: TrainingJob, n_processes: int, threads: int, timeout_s: float = DEFAULT_TIMEOUT_S, log_file: str | None = None
+) -> dict:
     """Train ``job``'s model in ``n_processes`` processes with DistributedDataParallel, or in
     this process when ``n_processes`` is 1; returns rank 0's :func:`train_job` summary.
 

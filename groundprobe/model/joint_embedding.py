@@ -34,8 +34,7 @@ class JointEmbedding(nn.Module):
     embedding table has ``vocab_size + 1`` rows.
     """
 
-    def __init__(self, video_dim: int, vocab_size: int, word_dim: int = 300,
-                 joint_dim: int = 256) -> None:
+    def __init__(self, video_dim: int, vocab_size: int, word_dim: int = 300, joint_dim: int = 256) -> None:
         super().__init__()
         self.word_embedding = nn.Embedding(vocab_size + 1, word_dim, padding_idx=PADDING_ID)
         self.clip_unit = GatedEmbeddingUnit(video_dim, joint_dim)
@@ -57,8 +56,7 @@ class JointEmbedding(nn.Module):
         words = self.word_embedding(token_ids).masked_fill(~real.unsqueeze(-1), float("-inf"))
         return self.caption_unit(words.amax(dim=1))
 
-    def forward(self, seconds: torch.Tensor,
-                token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, seconds: torch.Tensor, token_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Clips ``(N, L, D)`` and their captions ``(N, T)`` -> unit vectors ``((N, E), (N, E))``.
 
         Multi-process training calls the model through this method: DistributedDataParallel
@@ -72,8 +70,7 @@ class JointEmbedding(nn.Module):
         return clips @ captions.T
 
 
-def bidirectional_hinge_loss(sim: torch.Tensor, video_index: torch.Tensor,
-                             margin: float) -> torch.Tensor:
+def bidirectional_hinge_loss(sim: torch.Tensor, video_index: torch.Tensor, margin: float) -> torch.Tensor:
     """Hinge loss of aligned pairs against in-batch negatives in both directions (scalar).
 
     ``sim`` (N, N): clip i vs caption j, with the aligned pairs on the diagonal; ``video_index``
@@ -99,6 +96,5 @@ def bidirectional_hinge_loss(sim: torch.Tensor, video_index: torch.Tensor,
     n_other = other_negative.sum(dim=1, keepdim=True)
     # Half the weight for each kind when the anchor has both, all of it when it has only one.
     share = 1.0 - 0.5 * ((n_same > 0) & (n_other > 0)).to(sim.dtype)
-    weights = (same_negative * (share / n_same.clamp(min=1))
-               + other_negative * (share / n_other.clamp(min=1)))
+    weights = same_negative * (share / n_same.clamp(min=1)) + other_negative * (share / n_other.clamp(min=1))
     return ((clip_to_caption + caption_to_clip) * weights).sum(dim=1).mean()

@@ -43,8 +43,9 @@ LOG_COLUMNS = ["step", "loss", "seconds"]  # loss of that step's batch; wall sec
 TRAJECTORY_KEYS = ("batch_videos", "segments_per_video", "lr", "margin", "seed")
 
 
-def train_step(model: JointEmbedding, optimizer: torch.optim.Optimizer, batch: Batch, margin: float,
-               device: torch.device) -> torch.Tensor:
+def train_step(
+    model: JointEmbedding, optimizer: torch.optim.Optimizer, batch: Batch, margin: float, device: torch.device
+) -> torch.Tensor:
     """One optimiser step on ``batch``; returns the batch's loss (still on ``device``)."""
     clips = torch.from_numpy(batch.clips).to(device)
     tokens = torch.from_numpy(batch.token_ids).to(device)
@@ -93,8 +94,9 @@ def gather_rows(local: torch.Tensor, counts: Sequence[int]) -> torch.Tensor:
     return torch.cat([part[:count] for part, count in zip(parts, counts)])
 
 
-def replica_train_step(model: DistributedDataParallel, optimizer: torch.optim.Optimizer,
-                       batch: Batch, margin: float, replica: Replica) -> torch.Tensor:
+def replica_train_step(
+    model: DistributedDataParallel, optimizer: torch.optim.Optimizer, batch: Batch, margin: float, replica: Replica
+) -> torch.Tensor:
     """One optimiser step of one of ``replica.world_size`` processes that all hold the same
     ``batch``; returns the batch's loss (on ``replica.device``), equal on every process.
 
@@ -111,14 +113,16 @@ def replica_train_step(model: DistributedDataParallel, optimizer: torch.optim.Op
     rows = shares[replica.rank]
     # A share keeps the batch's padding width; padding never changes a caption's embedding
     # anyway (padded positions are masked out of the max-pool, see JointEmbedding.embed_captions).
-    clip_units, caption_units = model(torch.from_numpy(batch.clips[rows]).to(replica.device),
-                                      torch.from_numpy(batch.token_ids[rows]).to(replica.device))
+    clip_units, caption_units = model(
+        torch.from_numpy(batch.clips[rows]).to(replica.device),
+        torch.from_numpy(batch.token_ids[rows]).to(replica.device),
+    )
     counts = [len(share) for share in shares]
     batch_order = torch.from_numpy(np.argsort(np.concatenate(shares))).to(replica.device)
-    sim = JointEmbedding.similarity(gather_rows(clip_units, counts)[batch_order],
-                                    gather_rows(caption_units, counts)[batch_order])
-    loss = bidirectional_hinge_loss(sim, torch.from_numpy(batch.video_index).to(replica.device),
-                                    margin)
+    sim = JointEmbedding.similarity(
+        gather_rows(clip_units, counts)[batch_order], gather_rows(caption_units, counts)[batch_order]
+    )
+    loss = bidirectional_hinge_loss(sim, torch.from_numpy(batch.video_index).to(replica.device), margin)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -132,6 +136,7 @@ def _save(obj: dict, path: str | os.PathLike) -> None:
 
 def _cpu_state(module_or_optimizer) -> dict:
     """A state dict moved to the CPU, so that a checkpoint loads on any device."""
+
     def to_cpu(value):
         if isinstance(value, torch.Tensor):
             return value.detach().cpu()
@@ -140,6 +145,7 @@ def _cpu_state(module_or_optimizer) -> dict:
         if isinstance(value, list):
             return [to_cpu(v) for v in value]
         return value
+
     return to_cpu(module_or_optimizer.state_dict())
 
 
@@ -149,21 +155,33 @@ def _matching_resume(resume_path: str | os.PathLike, key: dict, steps: int) -> d
         return None
     state = torch.load(resume_path, map_location="cpu", weights_only=True)
     if state.get("key") != key:
-        log.warning("resume file %s was written with other parameters or data; starting afresh",
-                    resume_path)
+        log.warning("resume file %s was written with other parameters or data; starting afresh", resume_path)
         return None
     if state["step"] > steps:
-        log.warning("resume file %s is at step %d, past the %d steps asked for; starting afresh",
-                    resume_path, state["step"], steps)
+        log.warning(
+            "resume file %s is at step %d, past the %d steps asked for; starting afresh",
+            resume_path,
+            state["step"],
+            steps,
+        )
         return None
     return state
 
 
-def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str | os.PathLike]],
-                vocab_size: int, model_settings: ModelSettings, train_settings: TrainSettings,
-                length_s: int, out_path: str | os.PathLike, resume_path: str | os.PathLike,
-                log_tsv: str | os.PathLike, inputs: Mapping[str, object] | None = None,
-                replica: Replica | None = None, allow_cpu_fallback: bool = False) -> dict:
+def train_model(
+    videos: TrainingVideos,
+    feature_streams: Sequence[Sequence[str | os.PathLike]],
+    vocab_size: int,
+    model_settings: ModelSettings,
+    train_settings: TrainSettings,
+    length_s: int,
+    out_path: str | os.PathLike,
+    resume_path: str | os.PathLike,
+    log_tsv: str | os.PathLike,
+    inputs: Mapping[str, object] | None = None,
+    replica: Replica | None = None,
+    allow_cpu_fallback: bool = False,
+) -> dict:
     """Train a :class:`JointEmbedding` on the segments of ``videos``; return a summary.
 
     ``feature_streams``: one list of feature shard files per stream (2D, 3D), read through
@@ -197,21 +215,34 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
     steps, seed = train_settings.steps, train_settings.seed
     batch_videos = min(train_settings.batch_videos, len(videos))
     if batch_videos < train_settings.batch_videos:
-        log.warning("only %d training videos: batches hold %d videos instead of %d",
-                    len(videos), batch_videos, train_settings.batch_videos)
+        log.warning(
+            "only %d training videos: batches hold %d videos instead of %d",
+            len(videos),
+            batch_videos,
+            train_settings.batch_videos,
+        )
     world_size = 1 if replica is None else replica.world_size
     if batch_videos < world_size:
-        raise ValueError(f"{world_size} training processes need at least {world_size} videos per "
-                         f"batch, one for each; batches hold {batch_videos}")
+        raise ValueError(
+            f"{world_size} training processes need at least {world_size} videos per "
+            f"batch, one for each; batches hold {batch_videos}"
+        )
     segments_per_video = train_settings.segments_per_video
     streams = tuple(tuple(map(str, paths)) for paths in feature_streams)
-    hyper = {"video_dim": first_video_width(videos, streams), "vocab_size": vocab_size,
-             "word_dim": model_settings.word_dim, "joint_dim": model_settings.joint_dim}
-    key = {**hyper, **{k: getattr(train_settings, k) for k in TRAJECTORY_KEYS}, "length_s": length_s,
-           "data_sha256": videos.fingerprint}
+    hyper = {
+        "video_dim": first_video_width(videos, streams),
+        "vocab_size": vocab_size,
+        "word_dim": model_settings.word_dim,
+        "joint_dim": model_settings.joint_dim,
+    }
+    key = {
+        **hyper,
+        **{k: getattr(train_settings, k) for k in TRAJECTORY_KEYS},
+        "length_s": length_s,
+        "data_sha256": videos.fingerprint,
+    }
 
-    device = (resolve_device(train_settings.device, allow_cpu_fallback)
-              if replica is None else replica.device)
+    device = resolve_device(train_settings.device, allow_cpu_fallback) if replica is None else replica.device
     writes = replica is None or replica.rank == 0
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -232,23 +263,32 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
     shared = None if replica is None else DistributedDataParallel(model)
     n_segments = int(videos.n_segments.sum())
     workers = train_settings.loader_workers
-    log.info("training on %d videos (%d segments) of %d shards, %d steps, %d process(es), device "
-             "%s, %d loader worker(s)", len(videos), n_segments, len(videos.index_files), steps,
-             world_size, device, workers)
+    log.info(
+        "training on %d videos (%d segments) of %d shards, %d steps, %d process(es), device %s, %d loader worker(s)",
+        len(videos),
+        n_segments,
+        len(videos.index_files),
+        steps,
+        world_size,
+        device,
+        workers,
+    )
 
     model.train()
     margin = float(train_settings.margin)
     reader = BatchReader(videos.index_files, streams, length_s, vocab_size, hyper["video_dim"])
-    batches = planned_batches(rng, videos, reader, batch_videos, segments_per_video,
-                              steps - start_step, workers)
+    batches = planned_batches(rng, videos, reader, batch_videos, segments_per_video, steps - start_step, workers)
     started, loading = time.perf_counter(), 0.0
     with contextlib.closing(batches):
         for step in range(start_step + 1, steps + 1):
             waited = time.perf_counter()
             batch, rng_state = next(batches)
             loading += time.perf_counter() - waited
-            loss = (train_step(model, optimizer, batch, margin, device) if shared is None
-                    else replica_train_step(shared, optimizer, batch, margin, replica))
+            loss = (
+                train_step(model, optimizer, batch, margin, device)
+                if shared is None
+                else replica_train_step(shared, optimizer, batch, margin, replica)
+            )
             elapsed = seconds_before + time.perf_counter() - started
             if step % train_settings.log_every == 0 or step == steps:
                 value = loss.item()  # synchronises with the GPU, hence only at log steps
@@ -257,25 +297,54 @@ def train_model(videos: TrainingVideos, feature_streams: Sequence[Sequence[str |
                 log_rows.append([step, value, elapsed])
                 log.info("step %d loss %.5f (%.1f s)", step, value, elapsed)
             if writes and (step % train_settings.checkpoint_every == 0 or step == steps):
-                _save({"key": key, "step": step, "model": _cpu_state(model),
-                       "optimizer": _cpu_state(optimizer), "numpy_rng": rng_state,
-                       "log_rows": log_rows, "seconds": elapsed}, resume_path)
+                _save(
+                    {
+                        "key": key,
+                        "step": step,
+                        "model": _cpu_state(model),
+                        "optimizer": _cpu_state(optimizer),
+                        "numpy_rng": rng_state,
+                        "log_rows": log_rows,
+                        "seconds": elapsed,
+                    },
+                    resume_path,
+                )
     trained = time.perf_counter() - started
-    log.info("waited %.1f s of %.1f s for batches (%.1f%%)", loading, trained,
-             100 * loading / trained if trained else 0.0)
+    log.info(
+        "waited %.1f s of %.1f s for batches (%.1f%%)", loading, trained, 100 * loading / trained if trained else 0.0
+    )
 
-    summary = {"steps": steps, "resumed_from": start_step, "n_videos": len(videos),
-               "n_segments": n_segments, "batch_videos": batch_videos,
-               "final_loss": log_rows[-1][1] if log_rows else None, "device": str(device),
-               "processes": world_size, "seconds": log_rows[-1][2] if log_rows else 0.0,
-               "loading_seconds": loading}
+    summary = {
+        "steps": steps,
+        "resumed_from": start_step,
+        "n_videos": len(videos),
+        "n_segments": n_segments,
+        "batch_videos": batch_videos,
+        "final_loss": log_rows[-1][1] if log_rows else None,
+        "device": str(device),
+        "processes": world_size,
+        "seconds": log_rows[-1][2] if log_rows else 0.0,
+        "loading_seconds": loading,
+    }
     if not writes:
         return summary
-    _save({"model_state": _cpu_state(model), "model_params": hyper, "length_s": length_s,
-           "provenance": provenance(model=model_settings.to_config(),
-                                    train={k: getattr(train_settings, k) for k in TRAJECTORY_KEYS},
-                                    steps=steps, length_s=length_s, data_sha256=key["data_sha256"],
-                                    summary=summary, inputs=dict(inputs or {}))}, out_path)
+    _save(
+        {
+            "model_state": _cpu_state(model),
+            "model_params": hyper,
+            "length_s": length_s,
+            "provenance": provenance(
+                model=model_settings.to_config(),
+                train={k: getattr(train_settings, k) for k in TRAJECTORY_KEYS},
+                steps=steps,
+                length_s=length_s,
+                data_sha256=key["data_sha256"],
+                summary=summary,
+                inputs=dict(inputs or {}),
+            ),
+        },
+        out_path,
+    )
     write_table(pd.DataFrame(log_rows, columns=LOG_COLUMNS), log_tsv)
     return summary
 

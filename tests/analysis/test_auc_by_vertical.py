@@ -3,20 +3,28 @@ import pandas as pd
 import pytest
 
 from groundprobe.evaluation.auc_by_category import bootstrap_interval
-from groundprobe.analysis.auc_by_vertical import (OVERALL, VERTICAL_COLUMNS, most_frequent_verticals,
-                                   plot_vertical_distributions, vertical_members, vertical_table)
+from groundprobe.analysis.auc_by_vertical import (
+    OVERALL,
+    VERTICAL_COLUMNS,
+    most_frequent_verticals,
+    plot_vertical_distributions,
+    vertical_members,
+    vertical_table,
+)
 
 
 @pytest.fixture
 def auc_by_video() -> pd.DataFrame:
     """v1 has two labels in V1 (counts once there); v2 is in V1 and V2; v4 is a training video."""
-    return pd.DataFrame({
-        "video_id": ["v1", "v2", "v3", "v4", "v5", "v6"],
-        "split": ["validation", "validation", "validation", "train", "validation", "validation"],
-        "labels": ["A;B", "A;C", "C", "A", "D", "B"],
-        "verticals": ["V1;V1", "V1;V2", "V2", "V1", "V3", "V1"],
-        "auc": [0.6, 0.8, 0.4, 0.99, 0.7, 0.3],
-    })
+    return pd.DataFrame(
+        {
+            "video_id": ["v1", "v2", "v3", "v4", "v5", "v6"],
+            "split": ["validation", "validation", "validation", "train", "validation", "validation"],
+            "labels": ["A;B", "A;C", "C", "A", "D", "B"],
+            "verticals": ["V1;V1", "V1;V2", "V2", "V1", "V3", "V1"],
+            "auc": [0.6, 0.8, 0.4, 0.99, 0.7, 0.3],
+        }
+    )
 
 
 def test_vertical_table_matches_hand_computed_statistics(auc_by_video):
@@ -31,8 +39,7 @@ def test_vertical_table_matches_hand_computed_statistics(auc_by_video):
     for row in table.itertuples():
         n, mean, median, q25, q75 = expected[row.vertical]
         assert row.n_videos == n
-        assert (row.mean_auc, row.median_auc, row.q25_auc, row.q75_auc) == pytest.approx(
-            (mean, median, q25, q75))
+        assert (row.mean_auc, row.median_auc, row.q25_auc, row.q75_auc) == pytest.approx((mean, median, q25, q75))
         assert row.ci_low <= row.mean_auc <= row.ci_high
     single = table.set_index("vertical").loc["V3"]
     assert single["ci_low"] == single["ci_high"] == pytest.approx(0.7)
@@ -40,8 +47,7 @@ def test_vertical_table_matches_hand_computed_statistics(auc_by_video):
 
 def test_vertical_table_ignores_row_order(auc_by_video):
     shuffled = auc_by_video.sample(frac=1, random_state=3)
-    pd.testing.assert_frame_equal(vertical_table(auc_by_video, 100, 0.95, 7),
-                                  vertical_table(shuffled, 100, 0.95, 7))
+    pd.testing.assert_frame_equal(vertical_table(auc_by_video, 100, 0.95, 7), vertical_table(shuffled, 100, 0.95, 7))
 
 
 def test_members_count_a_video_once_per_distinct_vertical(auc_by_video):

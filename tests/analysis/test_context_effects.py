@@ -4,10 +4,20 @@ import pytest
 import statsmodels.formula.api as smf
 from scipy.stats import norm
 
-from groundprobe.analysis.context_effects import (CONTEXT_COLUMNS, OVERALL, SLOPE_COLUMNS, ClusteredMeans,
-                                         context_effects, position_bin_index, scope_pairs,
-                                         select_categories, token_bin_index, token_bins,
-                                         token_histogram, write_context_figures)
+from groundprobe.analysis.context_effects import (
+    CONTEXT_COLUMNS,
+    OVERALL,
+    SLOPE_COLUMNS,
+    ClusteredMeans,
+    context_effects,
+    position_bin_index,
+    scope_pairs,
+    select_categories,
+    token_bin_index,
+    token_bins,
+    token_histogram,
+    write_context_figures,
+)
 
 
 def chunked(captions: pd.DataFrame, n_chunks: int = 3):
@@ -53,15 +63,18 @@ def test_clustered_interval_matches_statsmodels_cluster_robust_mean():
     videos = np.array(["a", "a", "b", "c", "c"])
     # Two groups: the values above (chunks a | b, c) and the first three alone (chunk a | b).
     means = ClusteredMeans(2)
-    chunks = [(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0]), values[[0, 1, 0, 1]]),
-              (np.array([0, 0, 0, 1]), np.array([0, 1, 1, 0]), values[[2, 3, 4, 2]])]
+    chunks = [
+        (np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0]), values[[0, 1, 0, 1]]),
+        (np.array([0, 0, 0, 1]), np.array([0, 1, 1, 0]), values[[2, 3, 4, 2]]),
+    ]
     for groups, clusters, chunk_values in chunks:
         means.add(groups, clusters, chunk_values)
     for groups, clusters, chunk_values in chunks:
         means.add_residuals(groups, clusters, chunk_values)
     mean, low, high = means.intervals(0.95)
     fit = smf.ols("y ~ 1", pd.DataFrame({"y": values})).fit(
-        cov_type="cluster", cov_kwds={"groups": pd.factorize(videos)[0]})
+        cov_type="cluster", cov_kwds={"groups": pd.factorize(videos)[0]}
+    )
     assert mean[0] == pytest.approx(fit.params["Intercept"])
     assert (high[0] - low[0]) / 2 == pytest.approx(norm.ppf(0.975) * fit.bse["Intercept"])
     # By hand for {0.2, 0.4 | 0.9}: residual sums -0.4 and 0.4, se = sqrt(2 * 0.32) / 3 = 0.8 / 3.
@@ -74,8 +87,9 @@ def test_clustered_interval_matches_statsmodels_cluster_robust_mean():
 
 
 def test_categories_are_chosen_by_videos_not_captions():
-    captions = pd.DataFrame({"video_id": ["a"] * 5 + ["b", "c", "d"],
-                             "labels": ["Pet"] * 5 + ["Cooking;Dance", "Cooking", "Dance"]})
+    captions = pd.DataFrame(
+        {"video_id": ["a"] * 5 + ["b", "c", "d"], "labels": ["Pet"] * 5 + ["Cooking;Dance", "Cooking", "Dance"]}
+    )
     assert select_categories([captions.iloc[:6], captions.iloc[6:]], [], 2) == ["Cooking", "Dance"]
     assert select_categories([captions], ["Pet"], 2) == ["Pet"]
     rows, scopes = scope_pairs(pd.Series(["Pet", "Cooking;Dance", np.nan, "Dance;Dance"]), ["Cooking", "Dance", "Pet"])
@@ -93,18 +107,29 @@ def planted_captions() -> pd.DataFrame:
         for position in range(10):
             grounded = position in (0, 9)
             n_tokens = (3 if grounded else 1) if category == "Cooking" else (1 if grounded else 3)
-            rows.append((f"v{video:02d}", category, (position + 0.5) / 10, n_tokens,
-                         (0.8 if grounded else 0.5) + 0.01 * (video % 3 - 1)))
+            rows.append(
+                (
+                    f"v{video:02d}",
+                    category,
+                    (position + 0.5) / 10,
+                    n_tokens,
+                    (0.8 if grounded else 0.5) + 0.01 * (video % 3 - 1),
+                )
+            )
     return pd.DataFrame(rows, columns=["video_id", "labels", "rel_position", "n_tokens", "segment_auc"])
 
 
 def test_planted_start_and_end_effect_by_hand():
-    table, _ = context_effects(chunked(planted_captions()), ["Cooking", "Pet"], n_position_bins=10,
-                               n_token_bins=4, confidence=0.95)
+    table, _ = context_effects(
+        chunked(planted_captions()), ["Cooking", "Pet"], n_position_bins=10, n_token_bins=4, confidence=0.95
+    )
     assert list(table.columns) == CONTEXT_COLUMNS
     position = table[table["panel"] == "position"].set_index(["category", "bin"])
     assert position["n"].groupby(level="category").apply(list).to_dict() == {
-        OVERALL: [20] * 10, "Cooking": [10] * 10, "Pet": [10] * 10}
+        OVERALL: [20] * 10,
+        "Cooking": [10] * 10,
+        "Pet": [10] * 10,
+    }
     # Overall shift: residues 0, 1, 2 occur 7, 7, 6 times in 0..19 -> mean 0.01 * (-7 + 6) / 20.
     overall = position.loc[OVERALL, "mean_segment_auc"].to_numpy()
     np.testing.assert_allclose(overall, [0.7995] + [0.4995] * 8 + [0.7995])
@@ -128,8 +153,10 @@ def cluster_robust_slope_se(y: np.ndarray, x: np.ndarray, groups: np.ndarray) ->
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
     residuals = y - X @ beta
     bread = np.linalg.inv(X.T @ X)
-    meat = sum(np.outer(X[groups == g].T @ residuals[groups == g], X[groups == g].T @ residuals[groups == g])
-               for g in np.unique(groups))
+    meat = sum(
+        np.outer(X[groups == g].T @ residuals[groups == g], X[groups == g].T @ residuals[groups == g])
+        for g in np.unique(groups)
+    )
     n, k, n_groups = len(y), 2, len(np.unique(groups))
     covariance = bread @ meat @ bread * n_groups / (n_groups - 1) * (n - 1) / (n - k)
     return float(beta[1]), float(np.sqrt(covariance[1, 1]))
@@ -146,8 +173,15 @@ def test_token_slope_matches_a_least_squares_fit_and_a_sandwich_by_hand():
     auc = 0.5 + 0.02 * tokens + rng.normal(0, 0.1, 30)[videos] + rng.normal(0, 0.05, len(videos))
     # Solo: one video, so a slope but no standard error; Flat: no variation, so no slope.
     labels = np.select([videos == 0, videos >= 28], ["Solo", "Flat"], "")
-    captions = pd.DataFrame({"video_id": [f"v{video}" for video in videos], "labels": labels,
-                             "rel_position": 0.5, "n_tokens": tokens, "segment_auc": auc})
+    captions = pd.DataFrame(
+        {
+            "video_id": [f"v{video}" for video in videos],
+            "labels": labels,
+            "rel_position": 0.5,
+            "n_tokens": tokens,
+            "segment_auc": auc,
+        }
+    )
     captions.loc[videos >= 28, "n_tokens"] = 4
     slopes = slopes_of(captions, ["Solo", "Flat"], n_chunks=4)
     assert list(slopes.columns) == SLOPE_COLUMNS[1:]
@@ -165,8 +199,9 @@ def test_token_slope_matches_a_least_squares_fit_and_a_sandwich_by_hand():
     assert solo[SLOPE_COLUMNS[4:]].isna().all()
 
 
-def reference_tables(captions: pd.DataFrame, categories: list[str], n_position_bins: int,
-                     n_token_bins: int, confidence: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def reference_tables(
+    captions: pd.DataFrame, categories: list[str], n_position_bins: int, n_token_bins: int, confidence: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both tables from every row at once: rows selected per category and bin with pandas, each
     mean and slope fitted by statsmodels with standard errors clustered by video."""
     z = norm.ppf((1 + confidence) / 2)
@@ -174,9 +209,14 @@ def reference_tables(captions: pd.DataFrame, categories: list[str], n_position_b
     lows = np.unique(np.concatenate([[captions["n_tokens"].min()], inner[inner > captions["n_tokens"].min()]]))
     edges = {"position": np.linspace(0, 1, n_position_bins + 1)[:-1], "tokens": lows}
     values = {"position": captions["rel_position"].to_numpy(), "tokens": captions["n_tokens"].to_numpy()}
-    members = {category: (np.ones(len(captions), dtype=bool) if category == OVERALL else
-                          captions["labels"].fillna("").map(lambda cell: category in cell.split(";")).to_numpy())
-               for category in [OVERALL] + categories}
+    members = {
+        category: (
+            np.ones(len(captions), dtype=bool)
+            if category == OVERALL
+            else captions["labels"].fillna("").map(lambda cell: category in cell.split(";")).to_numpy()
+        )
+        for category in [OVERALL] + categories
+    }
     members = {category: member for category, member in members.items() if member.any()}
     bins, slopes = [], []
     for panel in ("position", "tokens"):
@@ -189,7 +229,8 @@ def reference_tables(captions: pd.DataFrame, categories: list[str], n_position_b
                     mean = rows["segment_auc"].mean()
                 if rows["video_id"].nunique() > 1:
                     fit = smf.ols("segment_auc ~ 1", rows).fit(
-                        cov_type="cluster", cov_kwds={"groups": pd.factorize(rows["video_id"])[0]})
+                        cov_type="cluster", cov_kwds={"groups": pd.factorize(rows["video_id"])[0]}
+                    )
                     mean = fit.params["Intercept"]
                     low, high = np.clip([mean - z * fit.bse["Intercept"], mean + z * fit.bse["Intercept"]], 0, 1)
                 bins.append((panel, category, number, len(rows), rows["video_id"].nunique(), mean, low, high))
@@ -197,15 +238,19 @@ def reference_tables(captions: pd.DataFrame, categories: list[str], n_position_b
         rows = captions[member]
         if rows["video_id"].nunique() > 1:
             fit = smf.ols("segment_auc ~ n_tokens", rows).fit(
-                cov_type="cluster", cov_kwds={"groups": pd.factorize(rows["video_id"])[0]})
+                cov_type="cluster", cov_kwds={"groups": pd.factorize(rows["video_id"])[0]}
+            )
             low, high = fit.conf_int(alpha=1 - confidence).loc["n_tokens"]
             estimates = (fit.params["n_tokens"], fit.bse["n_tokens"], low, high, fit.pvalues["n_tokens"])
         else:  # no spread between videos to estimate
             estimates = (smf.ols("segment_auc ~ n_tokens", rows).fit().params["n_tokens"],) + (np.nan,) * 4
         slopes.append((category, len(rows), rows["video_id"].nunique(), *estimates))
-    return (pd.DataFrame(bins, columns=["panel", "category", "number", "n", "n_videos", "mean_segment_auc",
-                                        "ci_low", "ci_high"]),
-            pd.DataFrame(slopes, columns=SLOPE_COLUMNS))
+    return (
+        pd.DataFrame(
+            bins, columns=["panel", "category", "number", "n", "n_videos", "mean_segment_auc", "ci_low", "ci_high"]
+        ),
+        pd.DataFrame(slopes, columns=SLOPE_COLUMNS),
+    )
 
 
 def test_accumulated_tables_equal_a_fit_on_every_row():
@@ -215,8 +260,15 @@ def test_accumulated_tables_equal_a_fit_on_every_row():
     for video in range(120):
         cell = cells[rng.integers(len(cells) - 1)] if video else "Solo"  # Solo: one video only
         for _ in range(rng.integers(1, 10)):
-            rows.append((f"v{video:03d}", cell, rng.choice([0.0, 0.1, 0.35, 0.5, 1.0, rng.uniform()]),
-                         int(rng.integers(1, 9)), float(np.round(rng.uniform(), 2))))
+            rows.append(
+                (
+                    f"v{video:03d}",
+                    cell,
+                    rng.choice([0.0, 0.1, 0.35, 0.5, 1.0, rng.uniform()]),
+                    int(rng.integers(1, 9)),
+                    float(np.round(rng.uniform(), 2)),
+                )
+            )
     captions = pd.DataFrame(rows, columns=["video_id", "labels", "rel_position", "n_tokens", "segment_auc"])
     categories = select_categories([captions], [], 3) + ["Solo", "Absent"]
     table, slopes = context_effects(chunked(captions, 5), categories, 4, 3, 0.9)

@@ -3,8 +3,14 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from groundprobe.analysis.correlations import (CORRELATION_COLUMNS, category_frequency, correlation_table,
-                                      frequency_correlation, instructional_correlation, spearman_row)
+from groundprobe.analysis.correlations import (
+    CORRELATION_COLUMNS,
+    category_frequency,
+    correlation_table,
+    frequency_correlation,
+    instructional_correlation,
+    spearman_row,
+)
 
 # A small example with ties in both variables, and its average ranks written out by hand.
 X = [1, 2, 2, 3, 5, 5, 5, 8]
@@ -23,11 +29,14 @@ def test_spearman_matches_scipy_and_a_hand_computation_with_ties():
     assert (row["n"], row["note"]) == (8, "")
 
 
-@pytest.mark.parametrize("x, y, reason", [
-    ([1, 2], [3, 4], "2 pairs"),
-    ([1, 1, 1, 1], [1, 2, 3, 4], "x is constant"),
-    ([1, 2, 3, 4], [5, 5, 5, 5], "y is constant"),
-])
+@pytest.mark.parametrize(
+    "x, y, reason",
+    [
+        ([1, 2], [3, 4], "2 pairs"),
+        ([1, 1, 1, 1], [1, 2, 3, 4], "x is constant"),
+        ([1, 2, 3, 4], [5, 5, 5, 5], "y is constant"),
+    ],
+)
 def test_spearman_states_why_it_is_not_computed(x, y, reason):
     row = spearman_row("example", "x", "y", np.array(x), np.array(y))
     assert np.isnan(row["rho"]) and np.isnan(row["p"])
@@ -35,19 +44,20 @@ def test_spearman_states_why_it_is_not_computed(x, y, reason):
 
 
 def test_instructional_uses_labelled_validation_videos_only():
-    auc_by_video = pd.DataFrame({
-        "split": ["validation"] * 5 + ["train"],
-        "instructional": [1, 0, np.nan, 1, 0, 1],
-        "auc": [0.9, 0.6, 0.1, 0.8, 0.7, 0.0],
-    })
+    auc_by_video = pd.DataFrame(
+        {
+            "split": ["validation"] * 5 + ["train"],
+            "instructional": [1, 0, np.nan, 1, 0, 1],
+            "auc": [0.9, 0.6, 0.1, 0.8, 0.7, 0.0],
+        }
+    )
     row = instructional_correlation(auc_by_video)
     assert row["n"] == 4
     assert row["rho"] == pytest.approx(spearmanr([1, 0, 1, 0], [0.9, 0.6, 0.8, 0.7]).statistic)
 
 
 def test_category_frequency_counts_videos_once_per_label_in_the_split():
-    manifest = pd.DataFrame({"split": ["train", "train", "train", "validation"],
-                             "labels": ["A;A;B", "A", "", "C"]})
+    manifest = pd.DataFrame({"split": ["train", "train", "train", "validation"], "labels": ["A;A;B", "A", "", "C"]})
     assert category_frequency(manifest, "train").to_dict() == {"A": 2, "B": 1}
     assert category_frequency(manifest, "all").to_dict() == {"A": 2, "B": 1, "C": 1}
 

@@ -8,20 +8,35 @@ import pytest
 import statsmodels.api as sm
 
 from groundprobe.analysis.lexical_captions import OVERALL
-from groundprobe.analysis.lexical_ols import (CLUSTER_FTEST_COLUMNS, CLUSTER_WORD_COLUMNS, COEF_COLUMNS, FTEST_COLUMNS,
-                                              WORD_COLUMNS, accumulate_moments, fit_scopes, ftest_row, lexical_ols,
-                                              select_vocabulary, word_coefficients)
+from groundprobe.analysis.lexical_ols import (
+    CLUSTER_FTEST_COLUMNS,
+    CLUSTER_WORD_COLUMNS,
+    COEF_COLUMNS,
+    FTEST_COLUMNS,
+    WORD_COLUMNS,
+    fit_scopes,
+    ftest_row,
+    lexical_ols,
+    word_coefficients,
+)
+from groundprobe.analysis.lexical_passes import accumulate_moments, select_vocabulary
 from groundprobe.analysis.ols import CONTROL_NAMES
 
-POSITIVE = ["oven", "knife"]      # planted: always said while the object is visible
+POSITIVE = ["oven", "knife"]  # planted: always said while the object is visible
 NEGATIVE = ["subscribe", "guys"]  # planted: never
 NEUTRAL = ["today", "really", "just", "okay", "pepper", "salt", "rare"]
 WORDS = POSITIVE + NEGATIVE + NEUTRAL
 ARGS = dict(min_videos=5, max_words=100, position_bins=10)
 
 
-def simulate(seed: int, word_effect: float, n_videos: int = 60, per_video: int = 20, prefix: str = "v",
-             labels=lambda i: "Cooking" if i % 2 else "Cooking;Tools" if i % 3 else "Tools") -> pd.DataFrame:
+def simulate(
+    seed: int,
+    word_effect: float,
+    n_videos: int = 60,
+    per_video: int = 20,
+    prefix: str = "v",
+    labels=lambda i: "Cooking" if i % 2 else "Cooking;Tools" if i % 3 else "Tools",
+) -> pd.DataFrame:
     """Captions with known effects: +0.08 in the first position bin, +0.05 in the last, +0.03 per
     log token, +word_effect for POSITIVE words, -word_effect for NEGATIVE ones, a N(0, 0.03)
     effect per video and N(0, 0.05) noise per caption. "pepper" is always said with "salt"
@@ -36,12 +51,30 @@ def simulate(seed: int, word_effect: float, n_videos: int = 60, per_video: int =
     present[:, WORDS.index("rare")] &= video < 1
     tokens = [" ".join([w for w, p in zip(WORDS, row) if p] + ["filler"]) for row in present]
     effect = np.r_[np.full(2, word_effect), np.full(2, -word_effect), np.zeros(len(NEUTRAL))]
-    auc = (0.6 + 0.08 * (rel_position < 0.1) + 0.05 * (rel_position >= 0.9) + 0.03 * np.log(n_tokens)
-           + present @ effect + rng.normal(0, 0.03, n_videos)[video] + rng.normal(0, 0.05, n))
-    return pd.DataFrame({"video_id": [f"{prefix}{i:03d}" for i in video], "split": "validation",
-                         "labels": [labels(i) for i in video], "verticals": "", "instructional": 1,
-                         "segment": np.tile(np.arange(per_video), n_videos), "start_s": 0,
-                         "rel_position": rel_position, "n_tokens": n_tokens, "tokens": tokens, "segment_auc": auc})
+    auc = (
+        0.6
+        + 0.08 * (rel_position < 0.1)
+        + 0.05 * (rel_position >= 0.9)
+        + 0.03 * np.log(n_tokens)
+        + present @ effect
+        + rng.normal(0, 0.03, n_videos)[video]
+        + rng.normal(0, 0.05, n)
+    )
+    return pd.DataFrame(
+        {
+            "video_id": [f"{prefix}{i:03d}" for i in video],
+            "split": "validation",
+            "labels": [labels(i) for i in video],
+            "verticals": "",
+            "instructional": 1,
+            "segment": np.tile(np.arange(per_video), n_videos),
+            "start_s": 0,
+            "rel_position": rel_position,
+            "n_tokens": n_tokens,
+            "tokens": tokens,
+            "segment_auc": auc,
+        }
+    )
 
 
 def corpus(seed: int = 0, word_effect: float = 0.1) -> pd.DataFrame:
@@ -81,8 +114,9 @@ def reference(rows: pd.DataFrame, min_videos: int, max_words: int, position_bins
         if column.min() < column.max() and not any((indicators[:, i] == column).all() for i in keep):
             keep.append(j)
     rel, tokens = rows["rel_position"].to_numpy(), rows["n_tokens"].to_numpy()
-    controls = np.column_stack([np.ones(len(rows)), rel < 1 / position_bins, rel >= 1 - 1 / position_bins,
-                                np.log(tokens)])
+    controls = np.column_stack(
+        [np.ones(len(rows)), rel < 1 / position_bins, rel >= 1 - 1 / position_bins, np.log(tokens)]
+    )
     return [vocabulary[j] for j in keep], np.hstack([controls, indicators[:, keep]])
 
 
@@ -98,8 +132,10 @@ def close(ours, theirs, rtol=1e-8):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_matches_statsmodels_on_the_dense_design_with_clustered_errors(seed):
     table = corpus(seed)
-    fits = {fit.scope: fit for fit in fit_scopes(lambda: shards(table, 3), "validation", min_captions=100,
-                                                  cluster_by_video=True, **ARGS)}
+    fits = {
+        fit.scope: fit
+        for fit in fit_scopes(lambda: shards(table, 3), "validation", min_captions=100, cluster_by_video=True, **ARGS)
+    }
     assert list(fits) == [OVERALL, "Cooking", "Mixtape", "Singular", "Tools"]
     assert fits["Mixtape"].skipped_reason == "15 captions < min_captions 100"
     for scope in (OVERALL, "Cooking", "Tools"):
@@ -112,13 +148,28 @@ def test_matches_statsmodels_on_the_dense_design_with_clustered_errors(seed):
         auc = rows["segment_auc"].to_numpy()
         full, restricted = sm.OLS(auc, design).fit(), sm.OLS(auc, design[:, :4]).fit()
         for model, reference_model in ((ours.full, full), (ours.restricted, restricted)):
-            for attribute in ("params", "bse", "tvalues", "pvalues", "ssr", "rsquared", "rsquared_adj", "fvalue",
-                              "f_pvalue", "llf", "aic", "bic", "df_resid"):
+            for attribute in (
+                "params",
+                "bse",
+                "tvalues",
+                "pvalues",
+                "ssr",
+                "rsquared",
+                "rsquared_adj",
+                "fvalue",
+                "f_pvalue",
+                "llf",
+                "aic",
+                "bic",
+                "df_resid",
+            ):
                 close(getattr(model, attribute), getattr(reference_model, attribute))
         f_value, p_value, df_num = full.compare_f_test(restricted)
         row = ftest_row(ours, cluster_by_video=True)
-        close([row["F"], row["p"], row["df_num"], row["df_den"], row["r2_full"], row["r2_restricted"]],
-              [f_value, p_value, df_num, full.df_resid, full.rsquared, restricted.rsquared])
+        close(
+            [row["F"], row["p"], row["df_num"], row["df_den"], row["r2_full"], row["r2_restricted"]],
+            [f_value, p_value, df_num, full.df_resid, full.rsquared, restricted.rsquared],
+        )
         groups = pd.factorize(rows["video_id"])[0]
         clustered = sm.OLS(auc, design).fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
         close(ours.full.bse_cluster, clustered.bse)
@@ -136,8 +187,15 @@ def test_matches_statsmodels_on_the_dense_design_with_clustered_errors(seed):
 def test_tables_do_not_depend_on_sharding_or_the_memory_budget():
     table = corpus(2)
     one = lexical_ols(lambda: [table], "validation", top_words=2, min_captions=100, cluster_by_video=True, **ARGS)
-    many = lexical_ols(lambda: shards(table, 3), "validation", top_words=2, min_captions=100, cluster_by_video=True,
-                       accumulator_bytes=1, **ARGS)  # every scope (and category count) in a pass of its own
+    many = lexical_ols(
+        lambda: shards(table, 3),
+        "validation",
+        top_words=2,
+        min_captions=100,
+        cluster_by_video=True,
+        accumulator_bytes=1,
+        **ARGS,
+    )  # every scope (and category count) in a pass of its own
     for ours, theirs in zip(one[:3], many[:3]):
         pd.testing.assert_frame_equal(ours, theirs, rtol=1e-10)
 
@@ -149,15 +207,25 @@ def test_moments_hold_the_exact_xtx_of_the_dense_design_in_int32_or_int64():
     vocabulary = ["oven", "salt", "pepper", "filler", "guys"]
     columns = np.arange(4 + len(vocabulary))
     scopes = [OVERALL, "Tools"]
-    moments = accumulate_moments(lambda: shards(table, 3), "validation", scopes, [columns] * 2, [100, 2**31],
-                                 pa.array(sorted(vocabulary)), 10, 0.0)
+    moments = accumulate_moments(
+        lambda: shards(table, 3),
+        "validation",
+        scopes,
+        [columns] * 2,
+        [100, 2**31],
+        pa.array(sorted(vocabulary)),
+        10,
+        0.0,
+    )
     for scope, ours in zip(scopes, moments):
         rows = scope_captions(table, scope)
         said = [set(t.split()) if isinstance(t, str) else set() for t in rows["tokens"]]
         rel, tokens = rows["rel_position"].to_numpy(), rows["n_tokens"].to_numpy()
         # the Frame's columns: controls, then the words in the order of the word array (sorted)
-        design = np.column_stack([np.ones(len(rows)), rel < 0.1, rel >= 0.9, np.log(tokens)]
-                                 + [[w in words for words in said] for w in sorted(vocabulary)]).astype(float)
+        design = np.column_stack(
+            [np.ones(len(rows)), rel < 0.1, rel >= 0.9, np.log(tokens)]
+            + [[w in words for words in said] for w in sorted(vocabulary)]
+        ).astype(float)
         assert ours.n == len(rows) and ours.n_videos == rows["video_id"].nunique()
         xtx = design.T @ design
         np.testing.assert_allclose(ours.xtx(columns), xtx, rtol=1e-12)
@@ -170,8 +238,9 @@ def test_moments_hold_the_exact_xtx_of_the_dense_design_in_int32_or_int64():
 
 def test_tables_columns_summaries_and_planted_words():
     table = corpus(4)
-    coefs, words, ftest, summaries = lexical_ols(lambda: shards(table, 2), "validation", top_words=2,
-                                                 min_captions=100, **ARGS)
+    coefs, words, ftest, summaries = lexical_ols(
+        lambda: shards(table, 2), "validation", top_words=2, min_captions=100, **ARGS
+    )
     assert list(coefs.columns) == COEF_COLUMNS and list(ftest.columns) == FTEST_COLUMNS
     assert list(words.columns) == WORD_COLUMNS and set(words["scope"]) == {OVERALL, "Cooking", "Tools"}
     assert len(words[words["scope"] == "Cooking"]) == ftest.set_index("scope").loc["Cooking", "k_words"]
@@ -197,8 +266,9 @@ def test_tables_columns_summaries_and_planted_words():
 
 def test_clustered_columns_are_added_after_todays():
     table = corpus(5)
-    coefs, words, ftest, _ = lexical_ols(lambda: [table], "validation", top_words=2, min_captions=100,
-                                         cluster_by_video=True, **ARGS)
+    coefs, words, ftest, _ = lexical_ols(
+        lambda: [table], "validation", top_words=2, min_captions=100, cluster_by_video=True, **ARGS
+    )
     assert list(words.columns) == WORD_COLUMNS + CLUSTER_WORD_COLUMNS
     assert list(coefs.columns) == WORD_COLUMNS + CLUSTER_WORD_COLUMNS + ["rank", "sign"]
     assert list(ftest.columns) == FTEST_COLUMNS + CLUSTER_FTEST_COLUMNS

@@ -13,31 +13,43 @@ import pytest
 import yaml
 
 from groundprobe.captions.asr import extract_shard_words
-from groundprobe.captions.caption_language import (REASON_CODE, LanguageCheck, LanguageConfigError,
-                                          check_caption_languages, judge, webvtt_language)
+from groundprobe.captions.caption_language import (
+    REASON_CODE,
+    LanguageCheck,
+    LanguageConfigError,
+    check_caption_languages,
+    judge,
+    webvtt_language,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # ../shared beside the checkout (as tests/test_asr.py finds it), or one level up from a worktree.
-REAL = next((folder / "shared" / "realdata" / "vtt" for folder in (ROOT.parent, ROOT.parent.parent)
-             if (folder / "shared" / "realdata" / "vtt").is_dir()), ROOT.parent / "shared")
+REAL = next(
+    (
+        folder / "shared" / "realdata" / "vtt"
+        for folder in (ROOT.parent, ROOT.parent.parent)
+        if (folder / "shared" / "realdata" / "vtt").is_dir()
+    ),
+    ROOT.parent / "shared",
+)
 REAL_MANUAL = {"richardadonnell_upwork_proposals.en.vtt"}
 
 TEXTS = {
     "en": "so today we are going to bake a simple loaf of bread at home all you need is flour water "
-          "salt and a little yeast we mix everything in a big bowl and let the dough rest for about "
-          "an hour then we shape the loaf and put it in a hot oven for forty minutes",
+    "salt and a little yeast we mix everything in a big bowl and let the dough rest for about "
+    "an hour then we shape the loaf and put it in a hot oven for forty minutes",
     "fr": "bonjour à tous aujourd'hui on va faire du pain maison c'est très simple il faut de la "
-          "farine de l'eau du sel et un peu de levure on mélange tout dans un grand bol et on laisse "
-          "reposer la pâte pendant une heure ensuite on façonne le pain et on le met au four chaud",
+    "farine de l'eau du sel et un peu de levure on mélange tout dans un grand bol et on laisse "
+    "reposer la pâte pendant une heure ensuite on façonne le pain et on le met au four chaud",
     "de": "hallo zusammen heute zeige ich euch wie man ein einfaches brot zu hause backt ihr braucht "
-          "nur mehl wasser salz und ein bisschen hefe alles wird in einer großen schüssel gemischt "
-          "dann lassen wir den teig eine stunde ruhen und danach kommt er in den heißen ofen",
+    "nur mehl wasser salz und ein bisschen hefe alles wird in einer großen schüssel gemischt "
+    "dann lassen wir den teig eine stunde ruhen und danach kommt er in den heißen ofen",
     "ru": "всем привет сегодня я покажу вам как испечь простой хлеб дома нам понадобится только мука "
-          "вода соль и немного дрожжей всё смешиваем в большой миске и оставляем тесто примерно на "
-          "час потом формируем буханку и отправляем её в горячую духовку на сорок минут",
+    "вода соль и немного дрожжей всё смешиваем в большой миске и оставляем тесто примерно на "
+    "час потом формируем буханку и отправляем её в горячую духовку на сорок минут",
     "ja": "皆さん こんにちは 今日は 家で 簡単な パンの 作り方を 紹介します 小麦粉と 水と 塩と 少しの "
-          "イーストを 用意して ください 大きな ボウルで 全部 混ぜて 生地を 一時間 ほど 休ませます "
-          "そのあと 形を 整えて 熱い オーブンで 四十分 焼きます 焼き上がったら 少し 冷まして 食べます",
+    "イーストを 用意して ください 大きな ボウルで 全部 混ぜて 生地を 一時間 ほど 休ませます "
+    "そのあと 形を 整えて 熱い オーブンで 四十分 焼きます 焼き上がったら 少し 冷まして 食べます",
 }
 
 
@@ -54,23 +66,26 @@ def timestamp(seconds: float) -> str:
 def vtt(text: str, header: str = "") -> str:
     """Human-caption WebVTT of ``text``, six words a 2-second cue; ``header``: its Language."""
     words = text.split()
-    cues = [f"{timestamp(2 * i)} --> {timestamp(2 * i + 2)}\n{' '.join(words[6 * i:6 * i + 6])}\n"
-            for i in range((len(words) + 5) // 6)]
+    cues = [
+        f"{timestamp(2 * i)} --> {timestamp(2 * i + 2)}\n{' '.join(words[6 * i : 6 * i + 6])}\n"
+        for i in range((len(words) + 5) // 6)
+    ]
     head = "WEBVTT\nKind: captions" + (f"\nLanguage: {header}" if header else "")
     return head + "\n\n" + "\n".join(cues)
 
 
 def srt(text: str) -> str:
     words = text.split()
-    return "\n".join(f"{i + 1}\n{timestamp(2 * i).replace('.', ',')} --> "
-                     f"{timestamp(2 * i + 2).replace('.', ',')}\n{' '.join(words[6 * i:6 * i + 6])}\n"
-                     for i in range((len(words) + 5) // 6))
+    return "\n".join(
+        f"{i + 1}\n{timestamp(2 * i).replace('.', ',')} --> "
+        f"{timestamp(2 * i + 2).replace('.', ',')}\n{' '.join(words[6 * i : 6 * i + 6])}\n"
+        for i in range((len(words) + 5) // 6)
+    )
 
 
 def run_stage(files: dict[str, Path], check: LanguageCheck, kind: str = "manual"):
     """The asr stage's two steps on ``files`` (video id -> caption file): parse, then check."""
-    videos = pd.DataFrame({"video_id": list(files), "captions": [str(f) for f in files.values()],
-                           "caption_kind": kind})
+    videos = pd.DataFrame({"video_id": list(files), "captions": [str(f) for f in files.values()], "caption_kind": kind})
     words, _readings, qc = extract_shard_words(videos)
     assert qc == []
     kept, language_qc, verdicts = check_caption_languages(words, files, check)
@@ -79,10 +94,8 @@ def run_stage(files: dict[str, Path], check: LanguageCheck, kind: str = "manual"
 
 @pytest.mark.parametrize("language", ["fr", "de", "ru", "ja"])
 @pytest.mark.parametrize("write", [vtt, srt], ids=["vtt without header", "srt"])
-def test_made_up_foreign_captions_are_not_english_and_english_ones_in_the_shard_stay(
-        tmp_path, check, language, write):
-    files = {"foreign": tmp_path / f"foreign.{write.__name__}",
-             "english": tmp_path / f"english.{write.__name__}"}
+def test_made_up_foreign_captions_are_not_english_and_english_ones_in_the_shard_stay(tmp_path, check, language, write):
+    files = {"foreign": tmp_path / f"foreign.{write.__name__}", "english": tmp_path / f"english.{write.__name__}"}
     files["foreign"].write_text(write(TEXTS[language]))
     files["english"].write_text(write(TEXTS["en"]))
     words, kept, qc, verdicts = run_stage(files, check)
@@ -103,7 +116,8 @@ def test_the_webvtt_language_header_decides_when_it_names_a_language_not_accepte
     assert list(qc) == ["de_header"]
     assert qc["de_header"].reason == (
         f"{REASON_CODE}: text in 'en' (confidence {verdicts['de_header'].confidence:.2f}, "
-        f"{len(TEXTS['en'].split())} words); WebVTT header Language: de; accepted: en")
+        f"{len(TEXTS['en'].split())} words); WebVTT header Language: de; accepted: en"
+    )
     assert verdicts["en_gb_header"].accepted and verdicts["en_gb_header"].header == "en-GB"
 
 
@@ -146,8 +160,8 @@ def test_a_text_too_short_to_judge_is_kept_unless_its_header_says_otherwise(tmp_
     assert verdicts["no_header"].accepted and verdicts["no_header"].language == ""
     assert set(kept["video_id"]) == {"no_header"}
     assert qc["fr_header"].reason.startswith(
-        f"{REASON_CODE}: text too short to judge ({verdicts['fr_header'].letters} letters); "
-        "WebVTT header Language: fr")
+        f"{REASON_CODE}: text too short to judge ({verdicts['fr_header'].letters} letters); WebVTT header Language: fr"
+    )
 
 
 def test_a_language_the_identifier_cannot_name_is_a_config_error():
@@ -155,13 +169,16 @@ def test_a_language_the_identifier_cannot_name_is_a_config_error():
         LanguageCheck.from_config(["en", "eng"], {"min_confidence": 0.5, "min_chars": 100})
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("WEBVTT\nKind: captions\nLanguage: ru\n\n00:00:01.000 --> 00:00:02.000\nda\n", "ru"),
-    ("WEBVTT - title\nLanguage:  en-GB \n\n", "en-GB"),
-    # After the header's blank line, "Language:" is cue text, and an SRT file has no header.
-    ("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nLanguage: de\n", ""),
-    ("1\n00:00:01,000 --> 00:00:02,000\nLanguage: de\n", ""),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("WEBVTT\nKind: captions\nLanguage: ru\n\n00:00:01.000 --> 00:00:02.000\nda\n", "ru"),
+        ("WEBVTT - title\nLanguage:  en-GB \n\n", "en-GB"),
+        # After the header's blank line, "Language:" is cue text, and an SRT file has no header.
+        ("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nLanguage: de\n", ""),
+        ("1\n00:00:01,000 --> 00:00:02,000\nLanguage: de\n", ""),
+    ],
+)
 def test_webvtt_language_reads_the_header_only(text, expected):
     assert webvtt_language(text) == expected
 

@@ -42,6 +42,7 @@ def workdir():
 
 # -- Writing -----------------------------------------------------------------------------------
 
+
 def clock(ms: int, fraction_separator: str = ".", hours: bool = True) -> str:
     """``ms`` as hh:mm:ss.ttt (``hours`` False and under an hour: mm:ss.ttt, as WebVTT allows)."""
     h, rest = divmod(ms, 3_600_000)
@@ -60,8 +61,9 @@ class Layout:
     final_line_break: bool
 
 
-layouts = st.builds(Layout, st.sampled_from(["\n", "\r\n"]),
-                    st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]), st.booleans())
+layouts = st.builds(
+    Layout, st.sampled_from(["\n", "\r\n"]), st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]), st.booleans()
+)
 
 
 def write(path: Path, lines: list[str], layout: Layout) -> Path:
@@ -91,16 +93,22 @@ class Piece:
 def word_pieces(draw, srt: bool) -> Piece:
     word = draw(WORDS) + draw(PUNCTUATION)
     tags = ["<i>{}</i>", "<b>{}</b>", "<u>{}</u>"] + (
-        ['<font color="#ffff00">{}</font>'] if srt else ["<c.colorE5E5E5>{}</c>", "<c>{}</c>"])
+        ['<font color="#ffff00">{}</font>'] if srt else ["<c.colorE5E5E5>{}</c>", "<c>{}</c>"]
+    )
     raw = draw(st.sampled_from(["{}"] * 3 + tags)).format(word)
     return Piece(raw, word, word)
 
 
 # Pieces that display but are not speech (sound descriptions, speaker marks, a lone entity), and
 # tags that display nothing.
-NOT_SPEECH = [Piece("[Music]", "[Music]", None), Piece("(upbeat music)", "(upbeat music)", None),
-              Piece("-", "-", None), Piece("&gt;&gt;", ">>", None), Piece("&amp;", "&", None),
-              Piece("\u266a", "\u266a", None)]
+NOT_SPEECH = [
+    Piece("[Music]", "[Music]", None),
+    Piece("(upbeat music)", "(upbeat music)", None),
+    Piece("-", "-", None),
+    Piece("&gt;&gt;", ">>", None),
+    Piece("&amp;", "&", None),
+    Piece("\u266a", "\u266a", None),
+]
 
 
 def pieces(srt: bool) -> st.SearchStrategy[Piece]:
@@ -121,8 +129,11 @@ def caption_lines(draw, srt: bool) -> Line:
     text by chance, which would make them rolling cues)."""
     parts = draw(st.lists(pieces(srt), max_size=4))
     parts.insert(draw(st.integers(0, len(parts))), draw(word_pieces(srt)))
-    return Line(" ".join(p.raw for p in parts), " ".join(p.shown for p in parts if p.shown),
-                tuple(p.word for p in parts if p.word))
+    return Line(
+        " ".join(p.raw for p in parts),
+        " ".join(p.shown for p in parts if p.shown),
+        tuple(p.word for p in parts if p.word),
+    )
 
 
 @dataclass(frozen=True)
@@ -141,8 +152,11 @@ def human_cues(draw, srt: bool) -> list[Cue]:
     # CaptionError); it holds no word, which the ASR stage records as a QC row either way.
     least = 1 if srt and n == 1 else 0
     line_counts = draw(st.lists(st.integers(least, 3), min_size=n, max_size=n))
-    lines = draw(st.lists(caption_lines(srt), min_size=sum(line_counts), max_size=sum(line_counts),
-                          unique_by=lambda line: line.shown))
+    lines = draw(
+        st.lists(
+            caption_lines(srt), min_size=sum(line_counts), max_size=sum(line_counts), unique_by=lambda line: line.shown
+        )
+    )
     cues, end_ms = [], 0
     for count in line_counts:
         start_ms = end_ms + draw(st.integers(0, MAX_GAP_MS))
@@ -155,8 +169,7 @@ def human_cues(draw, srt: bool) -> list[Cue]:
 def spread(words: tuple[str, ...], start_ms: int, end_ms: int) -> list[tuple[str, float, float]]:
     """Words sharing a span evenly, as the module docstring defines human captions' word times."""
     step = (end_ms - start_ms) / 1000 / len(words) if words else 0
-    return [(word, start_ms / 1000 + i * step, start_ms / 1000 + (i + 1) * step)
-            for i, word in enumerate(words)]
+    return [(word, start_ms / 1000 + i * step, start_ms / 1000 + (i + 1) * step) for i, word in enumerate(words)]
 
 
 def assert_words(words: list[Word], expected: list[tuple[str, float, float]]) -> None:
@@ -176,8 +189,12 @@ def srt_files(draw, cues: list[Cue]) -> list[str]:
     for cue in cues:
         number += draw(st.integers(1, 3))
         coordinates = draw(st.sampled_from(["", "", "  X1:100 X2:600 Y1:40 Y2:80"]))
-        lines += [str(number), f"{clock(cue.start_ms, separator)} --> "
-                  f"{clock(cue.end_ms, separator)}{coordinates}", *(line.raw for line in cue.lines), ""]
+        lines += [
+            str(number),
+            f"{clock(cue.start_ms, separator)} --> {clock(cue.end_ms, separator)}{coordinates}",
+            *(line.raw for line in cue.lines),
+            "",
+        ]
     return lines
 
 
@@ -194,8 +211,7 @@ def vtt_files(draw, cues: list[Cue]) -> list[str]:
             lines.append(draw(st.sampled_from([f"cue-{i}", str(i + 1)])))
         short = draw(st.booleans())
         settings = draw(st.sampled_from(["", " align:start position:10%", " line:0 size:80%"]))
-        lines.append(f"{clock(cue.start_ms, hours=not short)} --> "
-                     f"{clock(cue.end_ms, hours=not short)}{settings}")
+        lines.append(f"{clock(cue.start_ms, hours=not short)} --> {clock(cue.end_ms, hours=not short)}{settings}")
         lines += [line.raw for line in cue.lines] + [""]
     return lines
 
@@ -209,13 +225,14 @@ def test_generated_human_captions_read_back_as_their_words(workdir, data, srt, l
     path = write(workdir / ("captions.srt" if srt else "captions.vtt"), lines, layout)
     reading = read_captions(path, kind)
     assert (reading.format, reading.read_as) == ("SRT" if srt else "WebVTT", kind)
-    expected = [word for cue in cues
-                for word in spread(sum((line.words for line in cue.lines), ()),
-                                   cue.start_ms, cue.end_ms)]
+    expected = [
+        word for cue in cues for word in spread(sum((line.words for line in cue.lines), ()), cue.start_ms, cue.end_ms)
+    ]
     assert_words(reading.words, expected)
 
 
 # -- YouTube's rolling ASR -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SpokenLine:
@@ -231,8 +248,9 @@ class SpokenLine:
 @st.composite
 def spoken_lines(draw) -> list[SpokenLine]:
     """1-6 distinct lines of 1-5 words each, times increasing."""
-    texts = draw(st.lists(st.lists(WORDS, min_size=1, max_size=5).map(tuple), min_size=1,
-                          max_size=6, unique_by=" ".join))
+    texts = draw(
+        st.lists(st.lists(WORDS, min_size=1, max_size=5).map(tuple), min_size=1, max_size=6, unique_by=" ".join)
+    )
     lines, now_ms = [], draw(st.integers(0, MAX_GAP_MS))
     for words in texts:
         starts = [now_ms]
@@ -244,8 +262,9 @@ def spoken_lines(draw) -> list[SpokenLine]:
     return lines
 
 
-def rolling_cues(lines: list[SpokenLine], timing: Callable[[int, int], str],
-                 tagged: Callable[[SpokenLine], str]) -> list[list[str]]:
+def rolling_cues(
+    lines: list[SpokenLine], timing: Callable[[int, int], str], tagged: Callable[[SpokenLine], str]
+) -> list[list[str]]:
     """YouTube's rolling layout: each line's cue shows the previous line above it (the first
     cue a blank line), then a 10 ms cue freezes it above a blank line. ``timing(start, end)``
     writes a timing line; ``tagged(line)`` the new line as written."""
@@ -259,21 +278,19 @@ def rolling_cues(lines: list[SpokenLine], timing: Callable[[int, int], str],
 
 def vtt_tagged(line: SpokenLine) -> str:
     """A line as YouTube writes it: the first word plain, each later word after its start tag."""
-    return line.words[0] + "".join(f"<{clock(start)}><c> {word}</c>"
-                                   for word, start in zip(line.words[1:], line.word_starts_ms[1:]))
+    return line.words[0] + "".join(
+        f"<{clock(start)}><c> {word}</c>" for word, start in zip(line.words[1:], line.word_starts_ms[1:])
+    )
 
 
 def asr_vtt(lines: list[SpokenLine]) -> list[str]:
-    cues = rolling_cues(lines, lambda s, e: f"{clock(s)} --> {clock(e)} align:start position:0%",
-                        vtt_tagged)
-    return ["WEBVTT", "Kind: captions", "Language: en", ""] + [
-        text for cue in cues for text in cue + [""]]
+    cues = rolling_cues(lines, lambda s, e: f"{clock(s)} --> {clock(e)} align:start position:0%", vtt_tagged)
+    return ["WEBVTT", "Kind: captions", "Language: en", ""] + [text for cue in cues for text in cue + [""]]
 
 
 def asr_srt(lines: list[SpokenLine]) -> list[str]:
     """The same captions converted to SRT (yt-dlp --convert-subs srt): word tags lost."""
-    cues = rolling_cues(lines, lambda s, e: f"{clock(s, ',')} --> {clock(e, ',')}",
-                        lambda line: " ".join(line.words))
+    cues = rolling_cues(lines, lambda s, e: f"{clock(s, ',')} --> {clock(e, ',')}", lambda line: " ".join(line.words))
     return [text for n, cue in enumerate(cues, start=1) for text in [str(n)] + cue + [""]]
 
 
@@ -283,8 +300,7 @@ def asr_vtt_words(lines: list[SpokenLine]) -> list[tuple[str, float, float]]:
     words = []
     for line in lines:
         ends = line.word_starts_ms[1:] + (line.end_ms,)
-        words += [(word, start / 1000, end / 1000)
-                  for word, start, end in zip(line.words, line.word_starts_ms, ends)]
+        words += [(word, start / 1000, end / 1000) for word, start, end in zip(line.words, line.word_starts_ms, ends)]
     return words
 
 
@@ -293,11 +309,9 @@ def asr_srt_words(lines: list[SpokenLine]) -> list[tuple[str, float, float]]:
     return [word for line in lines for word in spread(line.words, line.word_starts_ms[0], line.end_ms)]
 
 
-@given(lines=spoken_lines(), srt=st.booleans(), layout=layouts,
-       kind=st.sampled_from(["auto", "manual"]))
+@given(lines=spoken_lines(), srt=st.booleans(), layout=layouts, kind=st.sampled_from(["auto", "manual"]))
 def test_generated_rolling_asr_is_detected_and_read_once_per_word(workdir, lines, srt, layout, kind):
-    path = write(workdir / ("asr.srt" if srt else "asr.vtt"),
-                 asr_srt(lines) if srt else asr_vtt(lines), layout)
+    path = write(workdir / ("asr.srt" if srt else "asr.vtt"), asr_srt(lines) if srt else asr_vtt(lines), layout)
     reading = read_captions(path, kind)
     assert (reading.format, reading.read_as) == ("SRT" if srt else "WebVTT", "auto")
     assert_words(reading.words, asr_srt_words(lines) if srt else asr_vtt_words(lines))
@@ -307,13 +321,64 @@ def test_generated_rolling_asr_is_detected_and_read_once_per_word(workdir, lines
 
 # Pieces of caption syntax that random text rarely holds: timings (damaged, huge, in Arabic-Indic
 # digits), tags, block keywords, other formats' openings, encodings' marks.
-FRAGMENTS = ["WEBVTT", "WEBVTT\n", "\n", "\n\n", "\r\n", "\r", " ", "-->", " --> ", "->", "1", "12",
-             "00:00:01.000", "00:00:01,000", "00:01.5", "99:99:99.999", "1:2:3", ":", ".", ",",
-             "<00:00:01.500>", "<c>", "</c>", "<i>", "</i>", "<", ">", "<v Ana>", r"{\an8}", "{",
-             "}", "NOTE", "STYLE", "REGION", "align:start", "&amp;", "&", "[Music]", "(", ")", "[",
-             "word", "слово", "\u65e5\u672c", "\ufeff", "\x00", "\u2028", "\t",
-             "\u0663", "\u0660\u0660:\u0660\u0661.\u0660\u0660\u0660", "99999999999999999999:00:00.000",
-             "<?xml version='1.0'?>", "<timedtext>", "<tt", '{"events"', "0:00:01.000,0:00:02.000"]
+FRAGMENTS = [
+    "WEBVTT",
+    "WEBVTT\n",
+    "\n",
+    "\n\n",
+    "\r\n",
+    "\r",
+    " ",
+    "-->",
+    " --> ",
+    "->",
+    "1",
+    "12",
+    "00:00:01.000",
+    "00:00:01,000",
+    "00:01.5",
+    "99:99:99.999",
+    "1:2:3",
+    ":",
+    ".",
+    ",",
+    "<00:00:01.500>",
+    "<c>",
+    "</c>",
+    "<i>",
+    "</i>",
+    "<",
+    ">",
+    "<v Ana>",
+    r"{\an8}",
+    "{",
+    "}",
+    "NOTE",
+    "STYLE",
+    "REGION",
+    "align:start",
+    "&amp;",
+    "&",
+    "[Music]",
+    "(",
+    ")",
+    "[",
+    "word",
+    "слово",
+    "\u65e5\u672c",
+    "\ufeff",
+    "\x00",
+    "\u2028",
+    "\t",
+    "\u0663",
+    "\u0660\u0660:\u0660\u0661.\u0660\u0660\u0660",
+    "99999999999999999999:00:00.000",
+    "<?xml version='1.0'?>",
+    "<timedtext>",
+    "<tt",
+    '{"events"',
+    "0:00:01.000,0:00:02.000",
+]
 
 
 def splice(lines: list[str], data: st.DataObject) -> str:
@@ -323,7 +388,7 @@ def splice(lines: list[str], data: st.DataObject) -> str:
         at = data.draw(st.integers(0, len(text)))
         edit = data.draw(st.sampled_from(["delete", "insert", "repeat"]))
         if edit == "delete":
-            text = text[:at] + text[at + data.draw(st.integers(1, 12)):]
+            text = text[:at] + text[at + data.draw(st.integers(1, 12)) :]
         elif edit == "insert":
             text = text[:at] + data.draw(st.sampled_from(FRAGMENTS)) + text[at:]
         else:
@@ -375,8 +440,7 @@ def any_bytes(draw) -> bytes:
     if draw(st.booleans()):
         return draw(st.binary(max_size=200))
     text = draw(caption_like_texts())
-    return text.encode(draw(st.sampled_from(["latin-1", "utf-16-le", "utf-16-be", "cp1252"])),
-                       errors="replace")
+    return text.encode(draw(st.sampled_from(["latin-1", "utf-16-le", "utf-16-be", "cp1252"])), errors="replace")
 
 
 @given(data=any_bytes())

@@ -8,9 +8,20 @@ import pytest
 import torch
 
 from groundprobe.config import budget_label, load_yaml, parse_budget
-from groundprobe.curation.curate import (average_similarity, avg_sim_select, curated_draws, heuristic_select,
-                                         knn_draws, knn_pool, knn_select, nearest_sources, random_select,
-                                         source_blocks, title_words, video_mean)
+from groundprobe.curation.curate import (
+    average_similarity,
+    avg_sim_select,
+    curated_draws,
+    heuristic_select,
+    knn_draws,
+    knn_pool,
+    knn_select,
+    nearest_sources,
+    random_select,
+    source_blocks,
+    title_words,
+    video_mean,
+)
 from groundprobe.curation.draws import DRAW_COLUMNS, SELECTION_COLUMNS, drawn_videos, stack_draws
 from groundprobe.settings import CurationSettings, HeuristicSettings
 
@@ -27,8 +38,7 @@ def _brute_force_k(targets, sources):
     k = np.zeros((len(targets), len(sources)))
     for j, target in enumerate(targets):
         for i, source in enumerate(sources):
-            total = sum(float(np.dot(a, b)) for a in target.astype(np.float64)
-                        for b in source.astype(np.float64))
+            total = sum(float(np.dot(a, b)) for a in target.astype(np.float64) for b in source.astype(np.float64))
             k[j, i] = total / (len(target) * len(source))
     return k
 
@@ -117,12 +127,8 @@ def test_nearest_sources_continuous_similarities_match_the_clip_pairs():
 
 
 def test_knn_pool_is_rank_major_and_stops_at_pool_size():
-    neighbours = np.array([[4, 9, 7],
-                           [6, 4, 5],
-                           [4, 1, 3]])
-    similarities = np.array([[0.9, 0.8, 0.1],
-                             [0.95, 0.5, 0.4],
-                             [0.7, 0.8, 0.3]])
+    neighbours = np.array([[4, 9, 7], [6, 4, 5], [4, 1, 3]])
+    similarities = np.array([[0.9, 0.8, 0.1], [0.95, 0.5, 0.4], [0.7, 0.8, 0.3]])
     # rank 1: 6 (0.95), 4 (0.9), 4 again; rank 2: 1 (0.8, lower index than 9), 9 (0.8), 4 seen;
     # rank 3: 5 (0.4), 3 (0.3), 7 (0.1).
     np.testing.assert_array_equal(knn_pool(neighbours, similarities, 10), [6, 4, 1, 9, 5, 3, 7])
@@ -132,8 +138,20 @@ def test_knn_pool_is_rank_major_and_stops_at_pool_size():
 def _two_axis_case():
     """Targets along x and y; sources ranked by hand: x: s0 s1 s2 s8, y: s3 s4 s5 s8."""
     t = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.float32)
-    s = np.array([[0.9, 0, 0], [0.8, 0, 0], [0.7, 0, 0], [0, 0.95, 0], [0, 0.6, 0], [0, 0.5, 0],
-                  [0.05, 0.05, 0], [0, 0, 1], [0.3, 0.2, 0]], dtype=np.float32)
+    s = np.array(
+        [
+            [0.9, 0, 0],
+            [0.8, 0, 0],
+            [0.7, 0, 0],
+            [0, 0.95, 0],
+            [0, 0.6, 0],
+            [0, 0.5, 0],
+            [0.05, 0.05, 0],
+            [0, 0, 1],
+            [0.3, 0.2, 0],
+        ],
+        dtype=np.float32,
+    )
     return [f"s{i}" for i in range(len(s))], t, s
 
 
@@ -148,8 +166,9 @@ def test_knn_select_with_pool_factor_one_selects_exactly_the_pool():
 
 def test_knn_select_draws_budget_distinct_ids_from_the_pool_with_the_seed():
     ids, t, s = _two_axis_case()
-    draws = [knn_select(t, _all_blocks(ids, s, 2), budget=3, pool_factor=2.0, seed=seed, device=CPU)
-             for seed in range(40)]
+    draws = [
+        knn_select(t, _all_blocks(ids, s, 2), budget=3, pool_factor=2.0, seed=seed, device=CPU) for seed in range(40)
+    ]
     pool = {"s3", "s0", "s1", "s4", "s2", "s5"}  # pool_size = ceil(2.0 * 3) = 6
     for result in draws:
         assert len(result) == 3 and result["video_id"].is_unique
@@ -163,6 +182,7 @@ def test_knn_select_draws_budget_distinct_ids_from_the_pool_with_the_seed():
     def counted_blocks():
         passes.append(1)
         return source_blocks(ids, s, 2)
+
     together = knn_draws(t, counted_blocks, 3, 2.0, range(40), CPU)
     for alone, drawn in zip(draws, together):
         pd.testing.assert_frame_equal(alone, drawn)
@@ -270,10 +290,22 @@ def test_draws_are_stacked_in_order_and_each_is_read_back_in_selection_order():
         stack_draws([])
 
 
-@pytest.mark.parametrize("budget, n_source, expected", [
-    ("5%", 1000, 50), ("1.2%", 1000, 12), ("0.01%", 1000, 2), ("100%", 7, 7), (" 5% ", 40, 2),
-    (" 5% ", 60, 3), (200, 1000, 200), ("200", 1000, 200), (200, 150, 150), (2, 2, 2), ("1%", 2, 2),
-])
+@pytest.mark.parametrize(
+    "budget, n_source, expected",
+    [
+        ("5%", 1000, 50),
+        ("1.2%", 1000, 12),
+        ("0.01%", 1000, 2),
+        ("100%", 7, 7),
+        (" 5% ", 40, 2),
+        (" 5% ", 60, 3),
+        (200, 1000, 200),
+        ("200", 1000, 200),
+        (200, 150, 150),
+        (2, 2, 2),
+        ("1%", 2, 2),
+    ],
+)
 def test_parse_budget(budget, n_source, expected):
     assert parse_budget(budget, n_source) == expected
 
@@ -290,8 +322,9 @@ def test_parse_budget_refuses_a_source_too_small_to_train_on(n_source):
         parse_budget("5%", n_source)
 
 
-@pytest.mark.parametrize("budget, label", [("5%", "5pct"), ("1.2%", "1.2pct"), (200, "200"), ("200", "200"),
-                                           ("5.0%", "5pct")])
+@pytest.mark.parametrize(
+    "budget, label", [("5%", "5pct"), ("1.2%", "1.2pct"), (200, "200"), ("200", "200"), ("5.0%", "5pct")]
+)
 def test_budget_label(budget, label):
     assert budget_label(budget) == label
 
@@ -310,20 +343,27 @@ GENRES = {"Cooking": "Food", "Baking": "Food", "Recipe": "Food", "Football": "Sp
 
 
 def _metadata():
-    target = pd.DataFrame({"title": ["Easy pasta recipe for you in 3 steps", "Chocolate cake at home"],
-                           "labels": ["Cooking", "Baking;Dessert"]})
-    source = pd.DataFrame([
-        ("v1", "Cooking", "Pasta carbonara", "manual"),           # 1 shared (pasta), manual
-        ("v2", "Football", "Pasta party after the match", "manual"),  # wrong genre
-        ("v3", "Baking", "Chocolate cake recipe", "auto"),         # 3 shared
-        ("v4", "Cooking", "Morning vlog", "manual"),               # no shared word
-        ("v5", "Cooking;Football", "All for you", "manual"),       # shares only stop words
-        ("v6", "Recipe", "Best cake ever", "auto"),                # 1 shared (cake)
-        ("v7", "", "Pasta pasta", "manual"),                       # no label, so no genre
-        ("v8", "Cooking", "Cooking bread basics", ""),            # 1 shared (a target label name)
-        ("v9", "Baking", "Cake & pasta night", "manual"),          # 2 shared, manual
-        ("v10", "Cooking", "Top 3 tips", "manual"),                # shares only a one-character word
-    ], columns=["video_id", "labels", "title", "caption_kind"])
+    target = pd.DataFrame(
+        {
+            "title": ["Easy pasta recipe for you in 3 steps", "Chocolate cake at home"],
+            "labels": ["Cooking", "Baking;Dessert"],
+        }
+    )
+    source = pd.DataFrame(
+        [
+            ("v1", "Cooking", "Pasta carbonara", "manual"),  # 1 shared (pasta), manual
+            ("v2", "Football", "Pasta party after the match", "manual"),  # wrong genre
+            ("v3", "Baking", "Chocolate cake recipe", "auto"),  # 3 shared
+            ("v4", "Cooking", "Morning vlog", "manual"),  # no shared word
+            ("v5", "Cooking;Football", "All for you", "manual"),  # shares only stop words
+            ("v6", "Recipe", "Best cake ever", "auto"),  # 1 shared (cake)
+            ("v7", "", "Pasta pasta", "manual"),  # no label, so no genre
+            ("v8", "Cooking", "Cooking bread basics", ""),  # 1 shared (a target label name)
+            ("v9", "Baking", "Cake & pasta night", "manual"),  # 2 shared, manual
+            ("v10", "Cooking", "Top 3 tips", "manual"),  # shares only a one-character word
+        ],
+        columns=["video_id", "labels", "title", "caption_kind"],
+    )
     return source, target
 
 
@@ -360,7 +400,8 @@ def test_heuristic_select_is_seeded_and_independent_of_row_order():
     for seed in range(5):
         expected = heuristic_select(source, target, GENRES, "Food", budget=50, seed=seed)
         pd.testing.assert_frame_equal(
-            heuristic_select(source.iloc[::-1], target, GENRES, "Food", budget=50, seed=seed), expected)
+            heuristic_select(source.iloc[::-1], target, GENRES, "Food", budget=50, seed=seed), expected
+        )
 
 
 def test_heuristic_select_reads_empty_cells_as_nothing():
@@ -374,11 +415,13 @@ def test_heuristic_select_reads_empty_cells_as_nothing():
 
 def test_curated_draws_read_the_curation_settings():
     config = CurationSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["curation"])
-    settings = dataclasses.replace(config, knn_pool_factor=2.0,
-                                   heuristic=HeuristicSettings(genres=GENRES, target_genre="Food"))
+    settings = dataclasses.replace(
+        config, knn_pool_factor=2.0, heuristic=HeuristicSettings(genres=GENRES, target_genre="Food")
+    )
     source, target = _metadata()
-    drawn = curated_draws("heuristic", source["video_id"].tolist(), None, None, source, target, 3, [0, 1],
-                          settings, CPU)
+    drawn = curated_draws(
+        "heuristic", source["video_id"].tolist(), None, None, source, target, 3, [0, 1], settings, CPU
+    )
     for seed, result in zip([0, 1], drawn):
         pd.testing.assert_frame_equal(result, heuristic_select(source, target, GENRES, "Food", 3, seed))
     ids, t, s = _two_axis_case()

@@ -3,9 +3,17 @@ import pytest
 import torch
 
 from groundprobe.model.joint_embedding import JointEmbedding
-from groundprobe.curation.video_embeddings import (embedding_blocks, load_embeddings, model_embedder, normalised,
-                                          pooled_clips, save_embeddings, second_windows,
-                                          uniform_windows, video_means)
+from groundprobe.curation.video_embeddings import (
+    embedding_blocks,
+    load_embeddings,
+    model_embedder,
+    normalised,
+    pooled_clips,
+    save_embeddings,
+    second_windows,
+    uniform_windows,
+    video_means,
+)
 
 
 class ArraySource:
@@ -19,7 +27,7 @@ class ArraySource:
 def test_uniform_windows_tile_the_video_without_overlap():
     assert uniform_windows(12, 5).tolist() == [[0, 5], [5, 10]]
     assert uniform_windows(10, 5).tolist() == [[0, 5], [5, 10]]
-    assert uniform_windows(3, 5).tolist() == [[0, 3]]       # shorter than a window: all of it
+    assert uniform_windows(3, 5).tolist() == [[0, 3]]  # shorter than a window: all of it
     assert uniform_windows(0, 5).shape == (0, 2)
 
 
@@ -38,13 +46,20 @@ def test_pooled_clips_are_the_max_over_each_window():
 
 def test_video_means_average_the_normalised_clips_and_skip_videos_without_clips():
     rng = np.random.default_rng(0)
-    source = ArraySource({"a": rng.normal(size=(9, 4)).astype(np.float32),
-                          "b": rng.normal(size=(3, 4)).astype(np.float32)})
+    source = ArraySource(
+        {"a": rng.normal(size=(9, 4)).astype(np.float32), "b": rng.normal(size=(3, 4)).astype(np.float32)}
+    )
     spans = {"a": np.array([[0, 3], [2, 7]])}
-    ids, means, counts, qc = video_means(["a", "b"], lambda v, n: spans.get(v, np.zeros((0, 2), int)),
-                                         source, lambda v: len(source.arrays[v]), normalised)
-    expected = np.mean([row / np.linalg.norm(row) for row in
-                        (source.arrays["a"][0:3].max(0), source.arrays["a"][2:7].max(0))], axis=0)
+    ids, means, counts, qc = video_means(
+        ["a", "b"],
+        lambda v, n: spans.get(v, np.zeros((0, 2), int)),
+        source,
+        lambda v: len(source.arrays[v]),
+        normalised,
+    )
+    expected = np.mean(
+        [row / np.linalg.norm(row) for row in (source.arrays["a"][0:3].max(0), source.arrays["a"][2:7].max(0))], axis=0
+    )
     assert ids == ["a"] and counts.tolist() == [2]
     np.testing.assert_allclose(means[0], expected, rtol=1e-6)
     assert [(r.video_id, r.stage) for r in qc] == [("b", "video_embeddings")]
@@ -52,8 +67,7 @@ def test_video_means_average_the_normalised_clips_and_skip_videos_without_clips(
 
 def test_a_shard_without_embedded_videos_is_stored_and_skipped_when_blocks_are_read(tmp_path):
     source = ArraySource({"a": np.ones((4, 3), np.float32)})
-    ids, means, counts, qc = video_means(["a"], lambda v, n: np.zeros((0, 2), int), source,
-                                         lambda v: 4, normalised)
+    ids, means, counts, qc = video_means(["a"], lambda v, n: np.zeros((0, 2), int), source, lambda v: 4, normalised)
     assert ids == [] and means.shape == (0, 0) and len(counts) == 0 and len(qc) == 1
     empty, full = tmp_path / "00000.npz", tmp_path / "00001.npz"
     save_embeddings(empty, ids, means, counts)

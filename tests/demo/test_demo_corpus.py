@@ -21,39 +21,79 @@ from groundprobe.demo import corpus as demo_corpus
 from groundprobe.demo.auto_captions import auto_caption_vtt
 from groundprobe.demo.corpus import generate_demo_corpus
 from groundprobe.demo.crosstask_set import CROSSTASK_TASKS, CrossTaskVideo, plan_crosstask, step_object
-from groundprobe.demo.narration import (FILLER_WORDS, INTRO_PHRASES, NAME_SLOT, NEVER_GROUNDED_WORDS, OUTRO_PHRASES,
-                                        UNPLACED_NAME, talked_about_scenes)
+from groundprobe.demo.narration import (
+    FILLER_WORDS,
+    INTRO_PHRASES,
+    NAME_SLOT,
+    NEVER_GROUNDED_WORDS,
+    OUTRO_PHRASES,
+    UNPLACED_NAME,
+    talked_about_scenes,
+)
 from groundprobe.demo.photos import INSTRUCTIONAL_OBJECTS, OBJECTS, TARGET_OBJECTS, load_photo
-from groundprobe.demo.plans import (SECONDARY_LABELS, instructional_share, plan_corpus, plan_target_corpus,
-                                    stratified_labels)
+from groundprobe.demo.plans import (
+    SECONDARY_LABELS,
+    instructional_share,
+    plan_corpus,
+    plan_target_corpus,
+    stratified_labels,
+)
 from groundprobe.demo.render import render_video, working_photo
 from groundprobe.demo.scenes import Scene, object_order
-from groundprobe.settings import (DemoCategory, DemoCorpusSettings, DemoCrossTask, DemoInstructionalCorpus,
-                                  DemoTargetDomain)
+from groundprobe.settings import (
+    DemoCategory,
+    DemoCorpusSettings,
+    DemoCrossTask,
+    DemoInstructionalCorpus,
+    DemoTargetDomain,
+)
 
 # Relative: sources.tsv must name paths relative to the working directory.
 OUT_DIR = "resources/demo"
 
 # config.yaml's demo_corpus block, with the planted values of each test corpus.
-DEMO = DemoCorpusSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["demo_corpus"],
-                                      "demo_corpus")
+DEMO = DemoCorpusSettings.from_config(
+    load_yaml(Path(__file__).parents[2] / "config.yaml")["demo_corpus"], "demo_corpus"
+)
 
 TINY = replace(
-    DEMO, out_dir=OUT_DIR, seed=3, videos_per_category=3,
+    DEMO,
+    out_dir=OUT_DIR,
+    seed=3,
+    videos_per_category=3,
     categories=(DemoCategory("Cooking", 1.0, "positive"), DemoCategory("Video game", 0.0, "positive")),
-    duration_s=(6, 8), scene_s=(2, 3), width=64, height=48, fps=30,
-    phrase_s=1.2, validation_fraction=0.5, bad_inputs=True,
+    duration_s=(6, 8),
+    scene_s=(2, 3),
+    width=64,
+    height=48,
+    fps=30,
+    phrase_s=1.2,
+    validation_fraction=0.5,
+    bad_inputs=True,
     target_domain=DemoTargetDomain(videos=4, label="Motorcycling", rate=0.8, source_videos=1),
     crosstask=DemoCrossTask(videos_per_task=1),
     instructional_corpus=DemoInstructionalCorpus(videos=3, rate=0.8),
 )
 
 LARGE = replace(
-    DEMO, out_dir=OUT_DIR, seed=11, videos_per_category=40,
-    categories=(DemoCategory("Cooking", 0.9, "positive"), DemoCategory("Pet", 0.6, "negative"),
-                DemoCategory("Vehicle", 0.3, "positive"), DemoCategory("Video game", 0.0, "positive")),
-    duration_s=(20, 40), scene_s=(4, 7), width=320, height=240, fps=30,
-    phrase_s=1.6, validation_fraction=0.5, bad_inputs=True,
+    DEMO,
+    out_dir=OUT_DIR,
+    seed=11,
+    videos_per_category=40,
+    categories=(
+        DemoCategory("Cooking", 0.9, "positive"),
+        DemoCategory("Pet", 0.6, "negative"),
+        DemoCategory("Vehicle", 0.3, "positive"),
+        DemoCategory("Video game", 0.0, "positive"),
+    ),
+    duration_s=(20, 40),
+    scene_s=(4, 7),
+    width=320,
+    height=240,
+    fps=30,
+    phrase_s=1.6,
+    validation_fraction=0.5,
+    bad_inputs=True,
     target_domain=DemoTargetDomain(videos=40, label="Motorcycling", rate=0.8, source_videos=3),
     crosstask=DemoCrossTask(videos_per_task=200),
     instructional_corpus=DemoInstructionalCorpus(videos=40, rate=0.8),
@@ -97,15 +137,30 @@ def timed_words(text):
 
 def ffprobe(path):
     result = subprocess.run(
-        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-         "stream=codec_name,width,height,r_frame_rate,pix_fmt:format=duration", "-of", "json",
-         str(path)], capture_output=True, text=True)
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height,r_frame_rate,pix_fmt:format=duration",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     return result.returncode, (json.loads(result.stdout) if result.returncode == 0 else None)
 
 
 def decoded_sha(path):
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo",
-                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
     return hashlib.sha256(raw).hexdigest()
 
 
@@ -152,9 +207,18 @@ def test_same_seed_gives_the_same_corpus_and_another_seed_another(corpus, tmp_pa
 
 def test_sources_table_names_every_file_relative_to_the_working_directory(corpus):
     out, sources, _ = corpus
-    assert sources.columns.tolist() == ["video_id", "source", "source_type", "captions",
-                                        "caption_kind", "title", "labels", "verticals", "split",
-                                        "instructional"]
+    assert sources.columns.tolist() == [
+        "video_id",
+        "source",
+        "source_type",
+        "captions",
+        "caption_kind",
+        "title",
+        "labels",
+        "verticals",
+        "split",
+        "instructional",
+    ]
     base = out.parents[1]
     for row in sources.itertuples():
         assert row.source == f"{OUT_DIR}/videos/{row.video_id}.mp4"
@@ -175,8 +239,13 @@ def test_videos_are_real_h264_of_the_configured_size_rate_and_duration(corpus):
         code, info = ffprobe(out / "videos" / f"{video_id}.mp4")
         assert code == 0
         stream = info["streams"][0]
-        assert (stream["codec_name"], stream["width"], stream["height"], stream["pix_fmt"],
-                stream["r_frame_rate"]) == ("h264", 64, 48, "yuv420p", "30/1")
+        assert (stream["codec_name"], stream["width"], stream["height"], stream["pix_fmt"], stream["r_frame_rate"]) == (
+            "h264",
+            64,
+            48,
+            "yuv420p",
+            "30/1",
+        )
         duration = float(info["format"]["duration"])
         assert 6 - 0.1 <= duration <= 8 + 0.1
         assert abs(duration - truth["videos"][video_id]["duration_s"]) <= 0.1
@@ -199,7 +268,7 @@ def test_captions_are_youtube_automatic_captions_holding_each_planted_word_once(
         # Rolling structure: 10 ms cues repeat the line just completed; the next cue shows that
         # line on top.
         frozen = [i for i, (s, e, _) in enumerate(blocks) if e - s == 10]
-        assert len(frozen) == len(blocks) - len(frozen) - 1     # one between consecutive lines
+        assert len(frozen) == len(blocks) - len(frozen) - 1  # one between consecutive lines
         rolled += sum(blocks[i][2][0] != " " for i in frozen)
         for i in frozen:
             completed = re.sub(r"<[^>]*>", "", blocks[i - 1][2][-1])
@@ -220,11 +289,12 @@ def test_caption_format_by_hand():
         "WEBVTT\nKind: captions\nLanguage: en\n\n"
         "00:00:00.500 --> 00:00:05.990 align:start position:0%\n"
         " \nhello<00:00:00.900><c> big</c><00:00:01.250><c> world</c>\n\n"
-        "00:00:05.990 --> 00:00:06.000 align:start position:0%\n \n \n\n"   # pause > 3 s clears
-        "00:00:06.000 --> 00:00:06.400 align:start position:0%\n \nagain\n")
+        "00:00:05.990 --> 00:00:06.000 align:start position:0%\n \n \n\n"  # pause > 3 s clears
+        "00:00:06.000 --> 00:00:06.400 align:start position:0%\n \nagain\n"
+    )
     long_line = [(f"word{i:02d}", 0.5 * i, 0.5 * i + 0.4) for i in range(1, 10)]
     text = auto_caption_vtt(long_line)
-    assert "word01 word02 word03 word04 word05\n \n" in text     # a sixth word: 41 characters
+    assert "word01 word02 word03 word04 word05\n \n" in text  # a sixth word: 41 characters
     assert "word01 word02 word03 word04 word05\nword06<00:00:03.500><c> word07</c>" in text
     with pytest.raises(ValueError, match="word 1 'b'"):
         auto_caption_vtt([("a", 1.0, 1.2), ("b", 1.01, 1.3)])
@@ -248,8 +318,7 @@ def test_planted_rates_and_names_only_while_on_screen():
     assert not set(FILLER_WORDS) & set(NAMES)
     assert len(FILLER_WORDS) >= 100 and len(set(FILLER_WORDS)) == len(FILLER_WORDS)
     # The in-domain minority is narrated at the target's rate, the rest at their category's.
-    groups = [(c.rate, [p for p in plans if p.category == c.label and not p.in_domain])
-              for c in LARGE.categories]
+    groups = [(c.rate, [p for p in plans if p.category == c.label and not p.in_domain]) for c in LARGE.categories]
     groups.append((LARGE.target_domain.rate, [p for p in plans if p.in_domain]))
     for rate, mine in groups:
         # The rate is a share of each video's scenes between the first and the last (which the
@@ -259,8 +328,7 @@ def test_planted_rates_and_names_only_while_on_screen():
             inner = p.scenes[1:-1]
             for scene in (p.scenes[0], p.scenes[-1]):
                 assert not any(w.names == scene.obj for w in words_inside(narration_words(p), scene))
-            talked = [any(w.names == scene.obj for w in words_inside(narration_words(p), scene))
-                      for scene in inner]
+            talked = [any(w.names == scene.obj for w in words_inside(narration_words(p), scene)) for scene in inner]
             assert sum(talked) <= math.ceil(rate * len(inner)), (p.video_id, rate, len(inner))
             named += sum(talked)
             holding += sum(bool(words_inside(narration_words(p), scene)) for scene in inner)
@@ -277,7 +345,7 @@ def test_planted_rates_and_names_only_while_on_screen():
         assert all(a != b for a, b in zip(objs, objs[1:]))
         pool = TARGET_OBJECTS if p.in_domain else INSTRUCTIONAL_OBJECTS if p.instructional else OBJECTS
         assert set(objs) <= set(pool)
-        assert len(set(objs[:len(pool)])) == min(len(objs), len(pool))
+        assert len(set(objs[: len(pool)])) == min(len(objs), len(pool))
         assert all(1 <= len(ph.words) <= 6 for ph in p.phrases)
         assert abs(p.scenes[0].start_s) < 1e-9 and abs(p.scenes[-1].end_s - p.duration_s) < 1e-9
 
@@ -352,16 +420,16 @@ def test_never_grounded_words_are_said_only_where_nothing_is_named():
                     said += 1
                     assert phrase.part == "narration" and phrase.named_object is None
                     scene = next(s for s in p.scenes if s.start_s <= word.start_s < s.end_s)
-                    assert not any(w.names == scene.obj and scene.start_s <= w.start_s < scene.end_s
-                                   for w in narration_words(p)), (p.video_id, word)
+                    assert not any(
+                        w.names == scene.obj and scene.start_s <= w.start_s < scene.end_s for w in narration_words(p)
+                    ), (p.video_id, word)
     assert said >= 50
     assert not set(NEVER_GROUNDED_WORDS) & (set(FILLER_WORDS) | set(NAMES))
 
 
 def test_instructional_label_rises_with_the_rate_and_instructional_videos_show_fewer_objects():
     plans = [p for p in plan_corpus(LARGE) if not p.bad_input]
-    shares = [np.mean([p.instructional for p in plans if p.category == c.label])
-              for c in LARGE.categories]
+    shares = [np.mean([p.instructional for p in plans if p.category == c.label]) for c in LARGE.categories]
     assert shares[0] > shares[-1]
     vlog_only = set(OBJECTS) - set(INSTRUCTIONAL_OBJECTS)
     assert len(vlog_only) >= 3
@@ -372,7 +440,7 @@ def test_instructional_label_rises_with_the_rate_and_instructional_videos_show_f
 def test_stratified_labels_give_each_split_its_share_at_seeded_positions():
     splits = ["train"] * 7 + ["validation"] * 5
     labels = stratified_labels(splits, 0.4, np.random.default_rng(3))
-    assert sum(labels[:7]) == 3 and sum(labels[7:]) == 2      # round(2.8), round(2.0)
+    assert sum(labels[:7]) == 3 and sum(labels[7:]) == 2  # round(2.8), round(2.0)
     assert labels == stratified_labels(splits, 0.4, np.random.default_rng(3))
     draws = {tuple(stratified_labels(splits, 0.4, np.random.default_rng(seed))) for seed in range(20)}
     assert len(draws) > 1
@@ -384,19 +452,17 @@ def test_objects_repeat_only_after_the_whole_pool_and_never_back_to_back():
     pool = list("abcd")
     order = object_order(4000, pool, np.random.default_rng(0))
     assert all(a != b for a, b in zip(order, order[1:]))
-    assert all(sorted(order[i:i + 4]) == pool for i in range(0, 4000, 4))
+    assert all(sorted(order[i : i + 4]) == pool for i in range(0, 4000, 4))
 
 
 def test_splits_are_stratified_and_labels_carry_their_verticals(corpus):
     plans = plan_corpus(LARGE)
     for category in LARGE.categories:
-        splits = [p.split for p in plans if p.category == category.label and not p.bad_input
-                  and not p.in_domain]
+        splits = [p.split for p in plans if p.category == category.label and not p.bad_input and not p.in_domain]
         assert splits.count("validation") == 20 and splits.count("train") == 20
     few = plan_corpus(replace(LARGE, videos_per_category=8, validation_fraction=0.1))
     for category in LARGE.categories:
-        splits = [p.split for p in few if p.category == category.label and not p.bad_input
-                  and not p.in_domain]
+        splits = [p.split for p in few if p.category == category.label and not p.bad_input and not p.in_domain]
         assert splits.count("validation") == 3 and splits.count("train") == 5
     vocab = vocabulary()
     vertical = dict(zip(vocab["Name"], vocab["Vertical1"]))
@@ -409,8 +475,11 @@ def test_splits_are_stratified_and_labels_carry_their_verticals(corpus):
     for category in LARGE.categories:
         share = instructional_share(category.rate)
         for split in ("train", "validation"):
-            mine = [p.instructional for p in plans if p.category == category.label
-                    and p.split == split and not p.bad_input and not p.in_domain]
+            mine = [
+                p.instructional
+                for p in plans
+                if p.category == category.label and p.split == split and not p.bad_input and not p.in_domain
+            ]
             assert sum(mine) == round(share * len(mine)), (category, split)
     assert all(p.title.startswith("How to") == bool(p.instructional) for p in plans)
 
@@ -426,7 +495,10 @@ def test_bad_inputs_fail_the_way_planted(corpus):
     out, sources, truth = corpus
     bad = truth["bad_inputs"]
     assert {kind: b["qc_stage"] for kind, b in bad.items()} == {
-        "undecodable": "download", "too_short": "segments", "no_words": "asr"}
+        "undecodable": "download",
+        "too_short": "segments",
+        "no_words": "asr",
+    }
     rows = sources.set_index("video_id").loc[[b["video_id"] for b in bad.values()]]
     assert set(rows["split"]) == {"validation"}
     assert set(rows["labels"].str.split(";").str[0]) == {"Cooking"}
@@ -455,7 +527,7 @@ def test_bad_inputs_fail_the_way_planted(corpus):
 
 def test_an_encoder_failure_names_the_video(tmp_path):
     plan = plan_corpus(replace(TINY, bad_inputs=False))[0]
-    odd_width = 63   # H.264 4:2:0 needs even sizes: ffmpeg refuses
+    odd_width = 63  # H.264 4:2:0 needs even sizes: ffmpeg refuses
     photos = {obj: working_photo(load_photo(obj), odd_width, 48) for obj in OBJECTS}
     with pytest.raises(RuntimeError, match=f"{plan.video_id}: ffmpeg could not encode.*divisible"):
         render_video(tmp_path / "x.mp4", plan, photos, odd_width, 48, np.random.default_rng(0))
@@ -480,8 +552,11 @@ def test_the_in_domain_minority_is_added_to_each_categorys_training_videos_narra
         assert (shown <= target) if p.in_domain else not (shown & target), p.video_id
         assert not (p.in_domain and p.instructional)
     # Titles name what an in-domain video shows for about half of them, never for the others.
-    named = [p.title.split()[0].lower() in target or any(w in target for w in p.title.lower().split())
-             for p in plans if p.in_domain]
+    named = [
+        p.title.split()[0].lower() in target or any(w in target for w in p.title.lower().split())
+        for p in plans
+        if p.in_domain
+    ]
     assert 0.25 < np.mean(named) < 0.75
     assert not any(w in target for p in plans if not p.in_domain for w in p.title.lower().split())
 
@@ -490,8 +565,8 @@ def test_the_in_domain_minority_comes_last_and_leaves_the_rest_of_the_corpus_unc
     without = plan_corpus(replace(LARGE, target_domain=replace(LARGE.target_domain, source_videos=0)))
     with_minority = plan_corpus(LARGE)
     assert not any(p.in_domain for p in without)
-    assert with_minority[:len(without)] == without
-    assert all(p.in_domain for p in with_minority[len(without):])
+    assert with_minority[: len(without)] == without
+    assert all(p.in_domain for p in with_minority[len(without) :])
 
 
 def test_the_target_corpus_shows_only_target_objects_with_its_own_ids_and_splits():
@@ -524,6 +599,7 @@ def test_the_target_table_lists_the_target_videos_without_instructional_labels(c
 
 
 # The CrossTask-format task set.
+
 
 def crosstask_ids(plans):
     return {video.plan.video_id for video in plans}
@@ -602,9 +678,12 @@ def test_crosstask_files_parse_with_the_evaluations_readers_and_match_the_plante
     assert text.endswith("\n\n") and '"find the cat, then wait"' in text
     tasks = crosstask.read_tasks(folder / "tasks_primary.txt")
     assert list(tasks) == [t.task_id for t in CROSSTASK_TASKS]
-    for task in CROSSTASK_TASKS:   # step names (one with a comma) survive the round trip
+    for task in CROSSTASK_TASKS:  # step names (one with a comma) survive the round trip
         assert (tasks[task.task_id].name, tasks[task.task_id].url, tasks[task.task_id].steps) == (
-            task.name, task.url, task.steps)
+            task.name,
+            task.url,
+            task.steps,
+        )
     planted = truth["crosstask"]
     assert [t["steps"] for t in planted["tasks"]] == [list(t.steps) for t in CROSSTASK_TASKS]
     listed = read_video_list(folder / "videos_val.csv")
@@ -613,10 +692,12 @@ def test_crosstask_files_parse_with_the_evaluations_readers_and_match_the_plante
     rows = (folder / "videos_val.csv").read_text().splitlines()
     assert all(row.endswith(f"https://www.youtube.com/watch?v={video}") for row, (_, video) in zip(rows, listed))
     for task_id, video_id in listed:
-        intervals = crosstask.read_annotation(folder / "annotations" / f"{task_id}_{video_id}.csv",
-                                              len(tasks[task_id].steps))
-        assert [[i.step + 1, i.start_s, i.end_s] for i in intervals] == \
-            planted["videos"][video_id]["step_intervals_1based"]
+        intervals = crosstask.read_annotation(
+            folder / "annotations" / f"{task_id}_{video_id}.csv", len(tasks[task_id].steps)
+        )
+        assert [[i.step + 1, i.start_s, i.end_s] for i in intervals] == planted["videos"][video_id][
+            "step_intervals_1based"
+        ]
         assert len(intervals) >= 2 and [i.step for i in intervals] == sorted({i.step for i in intervals})
     table = pd.read_csv(folder / "sources.tsv", sep="\t", keep_default_na=False, dtype=str)
     assert table.columns.tolist() == sources.columns.tolist()
@@ -640,11 +721,14 @@ def test_no_crosstask_set_writes_no_crosstask_folder_and_the_same_corpus_otherwi
     for name in ["sources.tsv", "target/sources.tsv"]:
         assert (out / name).read_bytes() == (without / name).read_bytes()
     assert json.loads((without / "planted_truth.json").read_text()) == {
-        k: v for k, v in truth.items() if k != "crosstask"}
-    assert sorted(p.name for p in (without / "captions").iterdir()) == \
-        sorted(p.name for p in (out / "captions").iterdir())
-    assert {p.stem for p in (without / "videos").iterdir()} == \
-        {p.stem for p in (out / "videos").iterdir()} - set(truth["crosstask"]["videos"])
+        k: v for k, v in truth.items() if k != "crosstask"
+    }
+    assert sorted(p.name for p in (without / "captions").iterdir()) == sorted(
+        p.name for p in (out / "captions").iterdir()
+    )
+    assert {p.stem for p in (without / "videos").iterdir()} == {p.stem for p in (out / "videos").iterdir()} - set(
+        truth["crosstask"]["videos"]
+    )
     video = f"videos/{sources['video_id'].iloc[0]}.mp4"
     assert decoded_sha(out / video) == decoded_sha(without / video)
 
@@ -671,8 +755,7 @@ def test_the_instructional_corpus_is_a_howto100m_release_of_instructional_videos
     plans = plan_instructional_corpus(TINY)
     release = out / "howto100m"
     listed = read_howto100m_videos(release / "HowTo100M_v1.csv")
-    assert listed["video_id"].tolist() == [p.video_id for p in plans] == truth[
-        "instructional_corpus"]["video_ids"]
+    assert listed["video_id"].tolist() == [p.video_id for p in plans] == truth["instructional_corpus"]["video_ids"]
     assert not set(listed["video_id"]) & set(sources["video_id"])
     entries = dict(iter_caption_file(release / "caption.json"))
     for plan in plans:
@@ -684,14 +767,19 @@ def test_the_instructional_corpus_is_a_howto100m_release_of_instructional_videos
         assert entry["start"] == [round(ph.words[0].start_s, 3) for ph in spoken]
         assert entry["end"] == [round(ph.words[-1].end_s, 3) for ph in spoken]
         returncode, probe = ffprobe(release / "videos" / f"{plan.video_id}.mp4")
-        assert returncode == 0 and float(probe["format"]["duration"]) == pytest.approx(
-            plan.duration_s, abs=0.1)
+        assert returncode == 0 and float(probe["format"]["duration"]) == pytest.approx(plan.duration_s, abs=0.1)
     named = [ph.named_object is not None for p in plan_instructional_corpus(LARGE) for ph in p.phrases]
-    assert np.mean(named) > 0.5          # narrated like the high-rate categories
+    assert np.mean(named) > 0.5  # narrated like the high-rate categories
     # Through rule howto100m_sources' function, each video's words come back in order.
     table = tmp_path / "sources.tsv"
-    write_howto100m_sources(release / "HowTo100M_v1.csv", release / "caption.json",
-                            str(release / "videos"), None, table, tmp_path / "captions")
+    write_howto100m_sources(
+        release / "HowTo100M_v1.csv",
+        release / "caption.json",
+        str(release / "videos"),
+        None,
+        table,
+        tmp_path / "captions",
+    )
     for row in pd.read_csv(table, sep="\t", dtype=str).itertuples():
         plan = next(p for p in plans if p.video_id == row.video_id)
         assert [w.text for w in parse_captions(row.captions, "auto")] == [w.token for w in plan.words]

@@ -17,26 +17,36 @@ def corpus(tmp_path, manifest_name, instructional, target=True):
     manifest's path and the AUC tables' paths in shard order."""
     rng = np.random.default_rng(5)
     ids = [f"vid{i:03d}" for i in range(11)]
-    sources = pd.DataFrame({
-        "video_id": ids, "source": [f"videos/{v}.mp4" for v in ids],
-        "split": ["train", "validation", "validation"] * 3 + ["train", "validation"],
-        "labels": [LABELS[i % len(LABELS)] for i in range(11)],
-        # A separator, quotes and digits only in titles: the manifest's quoted cells.
-        "title": [f'a, "b" {i}' if i % 2 else str(i) for i in range(11)],
-        "instructional": instructional,
-    })
-    targets = pd.DataFrame({"video_id": [f"t{i}" for i in range(4)], "source": ["x.mp4"] * 4,
-                            "split": ["train", "validation"] * 2})
+    sources = pd.DataFrame(
+        {
+            "video_id": ids,
+            "source": [f"videos/{v}.mp4" for v in ids],
+            "split": ["train", "validation", "validation"] * 3 + ["train", "validation"],
+            "labels": [LABELS[i % len(LABELS)] for i in range(11)],
+            # A separator, quotes and digits only in titles: the manifest's quoted cells.
+            "title": [f'a, "b" {i}' if i % 2 else str(i) for i in range(11)],
+            "instructional": instructional,
+        }
+    )
+    targets = pd.DataFrame(
+        {"video_id": [f"t{i}" for i in range(4)], "source": ["x.mp4"] * 4, "split": ["train", "validation"] * 2}
+    )
     manifest = tmp_path / manifest_name
     write_table(build_manifest(sources, shard_size=3, target=targets if target else None), manifest)
-    shard_videos = {"00000": ["vid002", "vid000", "vid001"], "00001": ["vid004", "ghost", "vid003"],
-                    "00002": [], "00003": ["vid010", "vid009"]}
+    shard_videos = {
+        "00000": ["vid002", "vid000", "vid001"],
+        "00001": ["vid004", "ghost", "vid003"],
+        "00002": [],
+        "00003": ["vid010", "vid009"],
+    }
     paths = []
     for shard, videos in shard_videos.items():
-        auc = pd.DataFrame({"video_id": videos, "n_segments": rng.integers(2, 40, len(videos)),
-                            "auc": rng.random(len(videos))}, columns=AUC_COLUMNS)
+        auc = pd.DataFrame(
+            {"video_id": videos, "n_segments": rng.integers(2, 40, len(videos)), "auc": rng.random(len(videos))},
+            columns=AUC_COLUMNS,
+        )
         if len(videos) > 1:
-            auc.loc[1, "auc"] = 1.0                     # an integral float
+            auc.loc[1, "auc"] = 1.0  # an integral float
         paths.append(tmp_path / "evaluate" / "m" / f"{shard}.auc.tsv")
         write_table(auc, paths[-1])
     return manifest, paths
@@ -64,7 +74,9 @@ def test_shard_by_shard_writes_the_whole_table_joins_bytes(tmp_path, manifest_na
     sep = "," if out_name.endswith(".csv") else "\t"
     assert text[0] == sep.join(COLUMNS)
     assert [line.split(sep)[:5] for line in text[1:3]] == [
-        ["vid002", "validation", "", "", ""], ["vid000", "train", "Cooking;Pet", "Food & Drink;Pets & Animals", "1.0"]]
+        ["vid002", "validation", "", "", ""],
+        ["vid000", "train", "Cooking;Pet", "Food & Drink;Pets & Animals", "1.0"],
+    ]
     assert text[5].startswith(sep.join(["ghost", "", "", "", "", ""]))
 
 
@@ -72,7 +84,7 @@ def test_a_fully_labelled_corpus_differs_only_in_how_instructional_is_written(tm
     # The whole-table join wrote 0/1 when no video at all lacked a label (an int column), 0.0/1.0
     # otherwise; shard by shard it is always written as a float.
     manifest, paths = corpus(tmp_path, "manifest.tsv", ["1", "0"] * 5 + ["1"], target=False)
-    paths = [path for path in paths if path.name != "00001.auc.tsv"]   # no ghost video
+    paths = [path for path in paths if path.name != "00001.auc.tsv"]  # no ghost video
     reference = whole_table_join(paths, manifest, tmp_path / "reference.csv")
     write_auc_by_video(paths, manifest, tmp_path / "auc_by_video.csv")
     assert reference["instructional"].dtype == np.int64
@@ -84,8 +96,9 @@ def test_a_fully_labelled_corpus_differs_only_in_how_instructional_is_written(tm
 def test_a_file_not_named_by_its_shard_is_refused_and_nothing_is_written(tmp_path):
     manifest, paths = corpus(tmp_path, "manifest.tsv", [""] * 11)
     with pytest.raises(ValueError, match="shard"):
-        write_auc_by_video([paths[0], tmp_path / "evaluate" / "m" / "all.auc.tsv"], manifest,
-                           tmp_path / "auc_by_video.csv")
+        write_auc_by_video(
+            [paths[0], tmp_path / "evaluate" / "m" / "all.auc.tsv"], manifest, tmp_path / "auc_by_video.csv"
+        )
     with pytest.raises(ValueError, match="auc.tsv"):
         auc_shard_name(tmp_path / "00000.tsv")
     assert not (tmp_path / "auc_by_video.csv").exists()

@@ -7,12 +7,28 @@ import pytest
 import torch
 import yaml
 
-from groundprobe.evaluation.crosstask import (PUBLISHED_RECALL, RANDOM_WINDOW, StepInterval, Task, TaskVideo,
-                                              localise_task_videos, predict_argmax, predict_ordered,
-                                              predicted_times, random_window_steps, read_annotation,
-                                              read_task_videos, read_tasks, recall_table, recalled_steps,
-                                              score_windows, step_token_ids, unevaluated_videos, window_clips,
-                                              window_starts)
+from groundprobe.evaluation.crosstask import (
+    PUBLISHED_RECALL,
+    RANDOM_WINDOW,
+    StepInterval,
+    Task,
+    TaskVideo,
+    localise_task_videos,
+    predict_argmax,
+    predict_ordered,
+    predicted_times,
+    random_window_steps,
+    read_annotation,
+    read_task_videos,
+    read_tasks,
+    recall_table,
+    recalled_steps,
+    score_windows,
+    step_token_ids,
+    unevaluated_videos,
+    window_clips,
+    window_starts,
+)
 from groundprobe.ingest.crosstask_sources import read_video_list, sources_from_video_list
 from groundprobe.model.joint_embedding import JointEmbedding
 from groundprobe.ingest.qc import QcRecord
@@ -34,12 +50,9 @@ brake on,raise jack
 
 """
 # 6 windows (rows) x 3 steps; step 3's best window comes before step 2's.
-SCORES = np.array([[0.9, 0.1, 0.0],
-                   [0.2, 0.3, 0.8],
-                   [0.1, 0.7, 0.1],
-                   [0.0, 0.2, 0.6],
-                   [0.1, 0.1, 0.5],
-                   [0.0, 0.0, 0.1]])
+SCORES = np.array(
+    [[0.9, 0.1, 0.0], [0.2, 0.3, 0.8], [0.1, 0.7, 0.1], [0.0, 0.2, 0.6], [0.1, 0.1, 0.5], [0.0, 0.0, 0.1]]
+)
 
 
 def test_tasks_are_read_in_the_release_format(tmp_path):
@@ -76,8 +89,7 @@ def test_a_task_id_that_cannot_name_a_file_is_refused(tmp_path, task_id):
 
 def test_annotations_are_one_based_steps_in_seconds(tmp_path):
     (tmp_path / "16815_abc.csv").write_text("1,1.0,4.0\n3,9.5,11.25\n\n")
-    assert read_annotation(tmp_path / "16815_abc.csv", 3) == [StepInterval(0, 1.0, 4.0),
-                                                              StepInterval(2, 9.5, 11.25)]
+    assert read_annotation(tmp_path / "16815_abc.csv", 3) == [StepInterval(0, 1.0, 4.0), StepInterval(2, 9.5, 11.25)]
     (tmp_path / "bad.csv").write_text("4,1.0,2.0\n")
     with pytest.raises(ValueError, match="row 1: step 4"):
         read_annotation(tmp_path / "bad.csv", 3)
@@ -117,10 +129,11 @@ def test_the_ordered_assignment_is_the_best_increasing_one():
         scores = rng.normal(size=(n_windows, n_steps))
         windows = predict_ordered(scores)
         assert (np.diff(windows) > 0).all()
-        best = max(itertools.combinations(range(n_windows), n_steps),
-                   key=lambda choice: scores[list(choice), range(n_steps)].sum())
-        assert scores[windows, range(n_steps)].sum() == pytest.approx(
-            scores[list(best), range(n_steps)].sum())
+        best = max(
+            itertools.combinations(range(n_windows), n_steps),
+            key=lambda choice: scores[list(choice), range(n_steps)].sum(),
+        )
+        assert scores[windows, range(n_steps)].sum() == pytest.approx(scores[list(best), range(n_steps)].sum())
     with pytest.raises(ValueError, match="3 steps need at least as many windows"):
         predict_ordered(np.zeros((2, 3)))
 
@@ -129,8 +142,7 @@ def test_windows_are_scored_as_the_model_embeds_clips_and_captions():
     torch.manual_seed(0)
     model = JointEmbedding(video_dim=6, vocab_size=5, word_dim=4, joint_dim=3)
     seconds = np.random.default_rng(1).normal(size=(12, 6)).astype(np.float32)
-    steps = step_token_ids(["Add flour!", "whisk eggs", "unknown words"],
-                           {"add": 1, "flour": 2, "eggs": 4})
+    steps = step_token_ids(["Add flour!", "whisk eggs", "unknown words"], {"add": 1, "flour": 2, "eggs": 4})
     assert [ids.tolist() for ids in steps] == [[1, 2], [4], []]
     starts, clips = window_clips("v", seconds, window_s=5, stride_s=3)
     assert starts.tolist() == [0, 3, 6] and clips.shape == (3, 5, 6)
@@ -153,34 +165,53 @@ def test_listed_videos_without_a_known_task_or_an_annotation_go_to_qc(tmp_path):
     (tmp_path / "16815_vidA.csv").write_text("2,1.5,4\n")
     (tmp_path / "16815_vidE.csv").write_text("\n")
     (tmp_path / "16815_vidG.csv").write_text("1,nan,nan\n")
-    listed = [("16815", "vidA"), ("16815", "vidB"), ("99999", "vidC"), ("16815", "vidE"),
-              ("16815", "vidA"), ("16815", "vidG")]
+    listed = [
+        ("16815", "vidA"),
+        ("16815", "vidB"),
+        ("99999", "vidC"),
+        ("16815", "vidE"),
+        ("16815", "vidA"),
+        ("16815", "vidG"),
+    ]
     videos, qc = read_task_videos(listed, tasks, tmp_path)
     assert videos == [TaskVideo("16815", "vidA", (StepInterval(1, 1.5, 4.0),))]
     assert [(r.video_id, r.reason) for r in qc] == [
         ("vidB", f"no annotation file {tmp_path / '16815_vidB.csv'}"),
         ("vidC", "task 99999 is not in the tasks file"),
         ("vidE", f"annotation {tmp_path / '16815_vidE.csv'} has no step interval"),
-        ("vidG", f"unreadable annotation: {tmp_path / '16815_vidG.csv'}, row 1: step 1, nan-nan s; "
-                 "steps are 1..3 and an interval is finite and does not end before it starts")]
+        (
+            "vidG",
+            f"unreadable annotation: {tmp_path / '16815_vidG.csv'}, row 1: step 1, nan-nan s; "
+            "steps are 1..3 and an interval is finite and does not end before it starts",
+        ),
+    ]
     with pytest.raises(ValueError, match="vidA is listed under tasks 16815 and 23521"):
         read_task_videos(listed + [("23521", "vidA")], tasks, tmp_path)
     table = sources_from_video_list(listed)
-    assert table.to_dict("list") == {"video_id": ["vidA", "vidB", "vidC", "vidE", "vidG"],
-                                     "source": ["vidA", "vidB", "vidC", "vidE", "vidG"],
-                                     "source_type": ["ytdlp"] * 5, "split": ["validation"] * 5}
+    assert table.to_dict("list") == {
+        "video_id": ["vidA", "vidB", "vidC", "vidE", "vidG"],
+        "source": ["vidA", "vidB", "vidC", "vidE", "vidG"],
+        "source_type": ["ytdlp"] * 5,
+        "split": ["validation"] * 5,
+    }
 
 
 def test_videos_without_features_keep_the_reason_of_the_stage_that_dropped_them():
     videos = [TaskVideo("1", vid, (StepInterval(0, 0, 5),)) for vid in ("ok", "gone", "cut", "new")]
-    stage_qc = pd.DataFrame({"video_id": ["gone", "cut", "cut"],
-                             "stage": ["download", "features_3d", "features_2d"],
-                             "reason": ["unavailable: private video", "too short", "later"]})
+    stage_qc = pd.DataFrame(
+        {
+            "video_id": ["gone", "cut", "cut"],
+            "stage": ["download", "features_3d", "features_2d"],
+            "reason": ["unavailable: private video", "too short", "later"],
+        }
+    )
     kept, qc = unevaluated_videos(videos, {"ok", "gone", "cut"}, stage_qc)
     assert [video.video_id for video in kept] == ["ok"]
-    assert qc == [QcRecord("gone", "download", "unavailable: private video"),
-                  QcRecord("cut", "features_3d", "too short"),
-                  QcRecord("new", "crosstask", "not in the CrossTask sources table")]
+    assert qc == [
+        QcRecord("gone", "download", "unavailable: private video"),
+        QcRecord("cut", "features_3d", "too short"),
+        QcRecord("new", "crosstask", "not in the CrossTask sources table"),
+    ]
 
 
 def test_random_window_recall_is_the_share_of_window_centres_inside_each_step():
@@ -213,8 +244,7 @@ def planted_model(n_objects: int) -> JointEmbedding:
     """Clips of one-hot object seconds and words 1..n naming object 0..n-1 meet in the same space:
     a window scores 1 against a step whose object fills it, 1/sqrt(2) when it shares the window.
     Word n + 1 ('the') embeds as zeros: it adds nothing to a step's max-pooled words."""
-    model = JointEmbedding(video_dim=n_objects, vocab_size=n_objects + 1, word_dim=n_objects,
-                           joint_dim=n_objects)
+    model = JointEmbedding(video_dim=n_objects, vocab_size=n_objects + 1, word_dim=n_objects, joint_dim=n_objects)
     with torch.no_grad():
         for unit in (model.clip_unit, model.caption_unit):
             unit.linear.weight.copy_(torch.eye(n_objects))
@@ -222,7 +252,7 @@ def planted_model(n_objects: int) -> JointEmbedding:
             unit.gate.weight.zero_()
             unit.gate.bias.fill_(20.0)
         model.word_embedding.weight.zero_()
-        model.word_embedding.weight[1:n_objects + 1] = torch.eye(n_objects)
+        model.word_embedding.weight[1 : n_objects + 1] = torch.eye(n_objects)
     return model
 
 
@@ -233,15 +263,27 @@ def test_a_planted_model_recalls_every_step_far_above_random_windows():
     seconds = np.eye(4, dtype=np.float32)[objects]
     tasks = {"1": Task("1", "Demo", "", ("take the one", "two, then", "three", "stir"))}
     vocabulary = {"one": 2, "two": 3, "three": 4, "the": 5}
-    intervals = (StepInterval(0, 4, 10), StepInterval(1, 13, 20), StepInterval(2, 20, 30),
-                 StepInterval(3, 0, 30))
+    intervals = (StepInterval(0, 4, 10), StepInterval(1, 13, 20), StepInterval(2, 20, 30), StepInterval(3, 0, 30))
     videos = [TaskVideo("1", "long", intervals), TaskVideo("1", "short", intervals)]
     source = Seconds({"long": seconds, "short": seconds[:4]})
     for prediction in ("argmax", "dp"):
-        table, qc = localise_task_videos({"planted": planted_model(4)}, videos, tasks, source,
-                                         vocabulary, window_s=5, stride_s=1, prediction=prediction)
-        assert qc == [QcRecord("short", "crosstask", "4 s of features hold 0 windows of 5 s; too few "
-                                                    "for the 3 steps of task 1 with a known word")]
+        table, qc = localise_task_videos(
+            {"planted": planted_model(4)},
+            videos,
+            tasks,
+            source,
+            vocabulary,
+            window_s=5,
+            stride_s=1,
+            prediction=prediction,
+        )
+        assert qc == [
+            QcRecord(
+                "short",
+                "crosstask",
+                "4 s of features hold 0 windows of 5 s; too few for the 3 steps of task 1 with a known word",
+            )
+        ]
         row = table.iloc[0]
         assert (row.annotated_steps, row.recalled_steps) == (4, 3)
         # 26 windows, centres 2.5..27.5: 6, 7 and 8 inside steps 1-3, all 26 inside step 4.
@@ -255,10 +297,10 @@ def test_a_planted_model_recalls_every_step_far_above_random_windows():
 
 def test_recall_per_task_pools_the_videos_and_the_average_weighs_tasks_equally():
     tasks = {"a": Task("a", "Task A", "", ("x",)), "b": Task("b", "Task B", "", ("y",))}
-    table = pd.DataFrame([("m", "a", "v1", 4, 1, 1.0), ("m", "a", "v2", 1, 1, 0.5),
-                          ("m", "b", "v3", 2, 0, 0.5)],
-                         columns=["model", "task_id", "video_id", "annotated_steps",
-                                  "recalled_steps", "random_window_steps"])
+    table = pd.DataFrame(
+        [("m", "a", "v1", 4, 1, 1.0), ("m", "a", "v2", 1, 1, 0.5), ("m", "b", "v3", 2, 0, 0.5)],
+        columns=["model", "task_id", "video_id", "annotated_steps", "recalled_steps", "random_window_steps"],
+    )
     recall = recall_table(table, tasks, "argmax").set_index("model")
     assert recall.loc["m", ["Task A", "Task B", "average"]].tolist() == pytest.approx([40.0, 0.0, 20.0])
     assert recall.loc[RANDOM_WINDOW, ["Task A", "Task B"]].tolist() == pytest.approx([30.0, 25.0])
@@ -276,12 +318,17 @@ def test_without_a_sources_table_the_listed_videos_are_fetched_with_ytdlp(finish
     (release / "tasks_primary.txt").write_text(TASKS)
     (release / "videos_val.csv").write_text(
         "16815,dQw4w9WgXcQ,https://www.youtube.com/watch?v=dQw4w9WgXcQ\n"
-        "23521,9bZkp7q19f0,https://www.youtube.com/watch?v=9bZkp7q19f0\n")
+        "23521,9bZkp7q19f0,https://www.youtube.com/watch?v=9bZkp7q19f0\n"
+    )
     config_path = finished_run / "config.yaml"
     config = yaml.safe_load(config_path.read_text())
-    config["crosstask"].update(enabled=True, tasks=str(release / "tasks_primary.txt"),
-                               annotations=str(release / "annotations"),
-                               videos=str(release / "videos_val.csv"), sources="")
+    config["crosstask"].update(
+        enabled=True,
+        tasks=str(release / "tasks_primary.txt"),
+        annotations=str(release / "annotations"),
+        videos=str(release / "videos_val.csv"),
+        sources="",
+    )
     config_path.write_text(yaml.safe_dump(config))
     snakemake(finished_run, "--cores", "1", "results/crosstask/manifest.tsv")
     manifest = pd.read_csv(finished_run / "results/crosstask/manifest.tsv", sep="\t", dtype=str)
@@ -290,6 +337,5 @@ def test_without_a_sources_table_the_listed_videos_are_fetched_with_ytdlp(finish
     assert manifest["source"].tolist()[0] == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
     assert "Nothing to be done" in snakemake(finished_run, TARGET, "-n").stdout
     dry_run = snakemake(finished_run, "-n", "results/crosstask_recall.csv").stdout
-    assert planned_jobs(dry_run) == {"download": 1, "features_2d": 1, "features_3d": 1,
-                                     "crosstask": 1}
+    assert planned_jobs(dry_run) == {"download": 1, "features_2d": 1, "features_3d": 1, "crosstask": 1}
     assert "results/download/ct00000.tsv" in dry_run

@@ -6,8 +6,12 @@ from sklearn.metrics import roc_auc_score
 
 from groundprobe.evaluation import auc
 from groundprobe.evaluation.auc import intra_video_auc, segment_auc
-from groundprobe.evaluation.auc_by_category import (CATEGORY_COLUMNS, bootstrap_interval, categories_with_videos,
-                                         category_table)
+from groundprobe.evaluation.auc_by_category import (
+    CATEGORY_COLUMNS,
+    bootstrap_interval,
+    categories_with_videos,
+    category_table,
+)
 from groundprobe.evaluation.evaluate import AUC_COLUMNS, evaluate_videos, score_video
 from groundprobe.evaluation.segment_auc import SEGMENT_AUC_COLUMNS
 from groundprobe.model.joint_embedding import JointEmbedding
@@ -41,8 +45,13 @@ def pairwise_auc(sim: np.ndarray) -> float:
 
 def pairwise_segment_auc(sim: np.ndarray) -> np.ndarray:
     n = len(sim)
-    return np.array([sum(1.0 if sim[j, j] > sim[i, j] else 0.5 if sim[j, j] == sim[i, j] else 0.0
-                         for i in range(n) if i != j) / (n - 1) for j in range(n)])
+    return np.array(
+        [
+            sum(1.0 if sim[j, j] > sim[i, j] else 0.5 if sim[j, j] == sim[i, j] else 0.0 for i in range(n) if i != j)
+            / (n - 1)
+            for j in range(n)
+        ]
+    )
 
 
 def tied_matrix(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
@@ -69,11 +78,14 @@ def test_auc_by_ranks_equals_a_pairwise_count(n, kind):
         np.testing.assert_array_equal(segment_auc(sim), pairwise_segment_auc(sim))
 
 
-@pytest.mark.parametrize("values", [
-    [-0.0, 0.0, 1e-45, -1e-45, 1e-38, 0.5],                           # signed zeros, subnormals
-    [np.finfo(np.float32).min, np.finfo(np.float32).max, 0.0, 1.0],  # range overflows: all exact
-    [1000.0, 1000.0001, 1000.0002, -3.0],                            # a span tiny against the values
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [-0.0, 0.0, 1e-45, -1e-45, 1e-38, 0.5],  # signed zeros, subnormals
+        [np.finfo(np.float32).min, np.finfo(np.float32).max, 0.0, 1.0],  # range overflows: all exact
+        [1000.0, 1000.0001, 1000.0002, -3.0],  # a span tiny against the values
+    ],
+)
 def test_intra_video_auc_edge_values_match_sklearn(values):
     """Scores drawn from a few edge values (ties everywhere, also between aligned and misaligned
     pairs, across the bins and the exactly counted scores) equal sklearn's AUC."""
@@ -84,10 +96,13 @@ def test_intra_video_auc_edge_values_match_sklearn(values):
         assert intra_video_auc(sim) == pytest.approx(sklearn_auc(sim), abs=1e-12)
 
 
-@pytest.mark.parametrize("values", [
-    [0.0, 1e-45, 3e-45],  # n_bins / range overflows float32: every score counted exactly
-    [0.25],               # all equal: no range to bin
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.0, 1e-45, 3e-45],  # n_bins / range overflows float32: every score counted exactly
+        [0.25],  # all equal: no range to bin
+    ],
+)
 def test_intra_video_auc_unbinnable_ranges_equal_a_pairwise_count(values):
     sim = np.random.default_rng(0).choice(np.array(values, dtype=np.float32), size=(120, 120))
     assert intra_video_auc(sim) == pairwise_auc(sim)
@@ -135,50 +150,67 @@ def test_evaluate_videos_scores_by_hand_and_sends_single_segment_videos_to_qc():
     torch.manual_seed(0)
     model = JointEmbedding(video_dim=4, vocab_size=6, word_dim=3, joint_dim=3).eval()
     rng = np.random.default_rng(0)
-    source = DictSource({"a": rng.normal(size=(10, 4)).astype(np.float32),
-                         "b": rng.normal(size=(6, 4)).astype(np.float32)})
-    segments = pd.DataFrame({
-        "video_id": ["a", "a", "a", "b"], "segment": [0, 1, 2, 0], "start_s": [0, 3, 7, 1],
-        "end_s": [2, 5, 9, 3], "rel_position": [0.1, 0.4, 0.8, 0.3], "n_tokens": [2, 1, 3, 1],
-        "token_ids": ["1 4", "6", "2 2 5", "3"], "tokens": ["x y", "z", "u u v", "w"]})
+    source = DictSource(
+        {"a": rng.normal(size=(10, 4)).astype(np.float32), "b": rng.normal(size=(6, 4)).astype(np.float32)}
+    )
+    segments = pd.DataFrame(
+        {
+            "video_id": ["a", "a", "a", "b"],
+            "segment": [0, 1, 2, 0],
+            "start_s": [0, 3, 7, 1],
+            "end_s": [2, 5, 9, 3],
+            "rel_position": [0.1, 0.4, 0.8, 0.3],
+            "n_tokens": [2, 1, 3, 1],
+            "token_ids": ["1 4", "6", "2 2 5", "3"],
+            "tokens": ["x y", "z", "u u v", "w"],
+        }
+    )
     auc, by_segment, qc = evaluate_videos(model, segments, source)
     assert list(auc.columns) == AUC_COLUMNS and list(by_segment.columns) == SEGMENT_AUC_COLUMNS
-    assert [(r.video_id, r.stage, r.reason) for r in qc] == [
-        ("b", "evaluate", "fewer than 2 segments with words")]
+    assert [(r.video_id, r.stage, r.reason) for r in qc] == [("b", "evaluate", "fewer than 2 segments with words")]
     # By hand: max over the clip's seconds / the caption's words, then the model's units.
     seconds = source.arrays["a"]
     with torch.no_grad():
-        pooled = np.stack([seconds[start:start + 2].max(axis=0) for start in (0, 3, 7)])
+        pooled = np.stack([seconds[start : start + 2].max(axis=0) for start in (0, 3, 7)])
         clips = model.clip_unit(torch.from_numpy(pooled))
         words = model.word_embedding.weight
-        captions = model.caption_unit(torch.stack([words[[1, 4]].max(0).values, words[6],
-                                                   words[[2, 5]].max(0).values]))
+        captions = model.caption_unit(torch.stack([words[[1, 4]].max(0).values, words[6], words[[2, 5]].max(0).values]))
     sim = (clips @ captions.T).double().numpy()
     scored = score_video(model, seconds, segments[segments.video_id == "a"])
     np.testing.assert_allclose(scored, sim, atol=1e-6)
     assert auc.to_dict("records") == [
-        {"video_id": "a", "n_segments": 3, "auc": pytest.approx(sklearn_auc(sim), abs=1e-9)}]
+        {"video_id": "a", "n_segments": 3, "auc": pytest.approx(sklearn_auc(sim), abs=1e-9)}
+    ]
     assert by_segment["segment"].tolist() == [0, 1, 2]
     np.testing.assert_allclose(by_segment["segment_auc"], segment_auc(sim))
 
 
 def test_score_video_names_the_video_when_features_are_too_short():
     model = JointEmbedding(video_dim=4, vocab_size=6, word_dim=3, joint_dim=3)
-    segments = pd.DataFrame({"video_id": ["v", "v"], "segment": [0, 1], "start_s": [0, 4], "end_s": [2, 6],
-                             "token_ids": ["1", "2"]})
+    segments = pd.DataFrame(
+        {"video_id": ["v", "v"], "segment": [0, 1], "start_s": [0, 4], "end_s": [2, 6], "token_ids": ["1", "2"]}
+    )
     with pytest.raises(ValueError, match="video v: .*6 seconds of features, found 5"):
         score_video(model, np.zeros((5, 4), dtype=np.float32), segments)
 
 
 def test_category_table_by_hand():
-    videos = pd.DataFrame({
-        "video_id": ["m", "c1", "c2", "p1", "t1", "g1"],
-        "auc": [0.9, 0.7, 0.8, 0.6, 0.1, 0.55],
-        "labels": ["Cooking;Pet", "Cooking", "Cooking", "Pet", "Pet", "Video game"],
-        "verticals": ["Food & Drink;Pets & Animals", "Food & Drink", "Food & Drink", "Pets & Animals",
-                      "Pets & Animals", "Games"],
-        "split": ["validation", "validation", "validation", "validation", "train", "validation"],
-    })
+    videos = pd.DataFrame(
+        {
+            "video_id": ["m", "c1", "c2", "p1", "t1", "g1"],
+            "auc": [0.9, 0.7, 0.8, 0.6, 0.1, 0.55],
+            "labels": ["Cooking;Pet", "Cooking", "Cooking", "Pet", "Pet", "Video game"],
+            "verticals": [
+                "Food & Drink;Pets & Animals",
+                "Food & Drink",
+                "Food & Drink",
+                "Pets & Animals",
+                "Pets & Animals",
+                "Games",
+            ],
+            "split": ["validation", "validation", "validation", "validation", "train", "validation"],
+        }
+    )
     table = category_table(videos, n_boot=2000, confidence=0.95, seed=0)
     assert list(table.columns) == CATEGORY_COLUMNS
     # Cooking: m, c1, c2 -> 0.8; Pet: m, p1 (t1 is a training video) -> 0.75; Video game: 0.55.
@@ -206,8 +238,9 @@ def test_category_table_by_hand():
 
 
 def test_category_table_names_a_video_whose_labels_and_verticals_disagree():
-    videos = pd.DataFrame({"video_id": ["x"], "auc": [0.5], "labels": ["A;B"], "verticals": ["V"],
-                           "split": ["validation"]})
+    videos = pd.DataFrame(
+        {"video_id": ["x"], "auc": [0.5], "labels": ["A;B"], "verticals": ["V"], "split": ["validation"]}
+    )
     with pytest.raises(ValueError, match="video x: 2 labels but 1 verticals"):
         category_table(videos, n_boot=10, confidence=0.9, seed=0)
 

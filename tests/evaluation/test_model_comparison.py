@@ -5,8 +5,13 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
-from groundprobe.evaluation.model_comparison import (COMPARISON_COLUMNS, comparison_row, comparison_table,
-                                          paired_auc, sign_test_p)
+from groundprobe.evaluation.model_comparison import (
+    COMPARISON_COLUMNS,
+    comparison_row,
+    comparison_table,
+    paired_auc,
+    sign_test_p,
+)
 
 # Per labelled validation video: label, AUC of M_Diverse, AUC of M_Instructional, who wins.
 LABELLED = {
@@ -25,16 +30,27 @@ def example_inputs() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Evaluate tables of both models and a manifest (labels as text, as in the manifest file),
     with a training video, an unlabelled one and one scored by M_Diverse only beside LABELLED."""
     ids = list(LABELLED)
-    diverse = pd.DataFrame({"video_id": ids + ["train1", "unlabelled", "diverse_only"],
-                            "n_segments": 4,
-                            "auc": [v[1] for v in LABELLED.values()] + [0.9, 0.9, 0.9]})
-    instructional = pd.DataFrame({"video_id": ids + ["train1", "unlabelled"], "n_segments": 4,
-                                  "auc": [v[2] for v in LABELLED.values()] + [0.1, 0.1]})
-    manifest = pd.DataFrame({
-        "video_id": ids + ["train1", "unlabelled", "diverse_only"],
-        "split": ["validation"] * len(ids) + ["train", "validation", "validation"],
-        "instructional": [str(v[0]) for v in LABELLED.values()] + ["1", "", "1"],
-    })
+    diverse = pd.DataFrame(
+        {
+            "video_id": ids + ["train1", "unlabelled", "diverse_only"],
+            "n_segments": 4,
+            "auc": [v[1] for v in LABELLED.values()] + [0.9, 0.9, 0.9],
+        }
+    )
+    instructional = pd.DataFrame(
+        {
+            "video_id": ids + ["train1", "unlabelled"],
+            "n_segments": 4,
+            "auc": [v[2] for v in LABELLED.values()] + [0.1, 0.1],
+        }
+    )
+    manifest = pd.DataFrame(
+        {
+            "video_id": ids + ["train1", "unlabelled", "diverse_only"],
+            "split": ["validation"] * len(ids) + ["train", "validation", "validation"],
+            "instructional": [str(v[0]) for v in LABELLED.values()] + ["1", "", "1"],
+        }
+    )
     return diverse, instructional, manifest
 
 
@@ -56,8 +72,7 @@ def test_wins_ties_and_shares_are_counted_per_scope():
     assert table.loc["overall", "share_diverse_wins"] == pytest.approx(5 / 8)
     assert table.loc["overall", "share_instructional_wins"] == pytest.approx(1 / 8)
     assert table.loc["instructional=1", "mean_auc_diverse"] == pytest.approx((0.8 + 0.7 + 0.5 + 0.9) / 4)
-    assert (table.loc["instructional=0", "mean_auc_instructional"]
-            == pytest.approx((0.5 + 0.6 + 0.7 + 0.4) / 4))
+    assert table.loc["instructional=0", "mean_auc_instructional"] == pytest.approx((0.5 + 0.6 + 0.7 + 0.4) / 4)
     assert (table["note"] == "").all()
 
 
@@ -70,7 +85,7 @@ def test_sign_test_drops_ties_and_matches_scipy_and_the_binomial_tail():
     assert table.loc["overall", "sign_test_p"] == pytest.approx(hand)
     assert table.loc["overall", "sign_test_p"] == pytest.approx(binomtest(5, 6, 0.5).pvalue)
     assert table.loc["instructional=0", "sign_test_p"] == pytest.approx(2 / 2**3)  # 3 of 3
-    assert table.loc["instructional=1", "sign_test_p"] == pytest.approx(1.0)      # 2 of 3
+    assert table.loc["instructional=1", "sign_test_p"] == pytest.approx(1.0)  # 2 of 3
     assert sign_test_p(12, 3) == pytest.approx(binomtest(12, 15, 0.5).pvalue)
 
 

@@ -11,10 +11,14 @@ from conftest import DictSource
 
 
 def test_retrieval_ranks_by_hand_with_ties():
-    sim = np.array([[0.9, 0.1, 0.2, 0.3],    # correct 0.9 is the best
-                    [0.8, 0.5, 0.7, 0.1],    # 0.8 and 0.7 beat 0.5
-                    [0.4, 0.6, 0.4, 0.4],    # 0.6 beats 0.4; columns 0 and 3 tie with it
-                    [0.3, 0.3, 0.2, 0.1]])   # everything beats 0.1
+    sim = np.array(
+        [
+            [0.9, 0.1, 0.2, 0.3],  # correct 0.9 is the best
+            [0.8, 0.5, 0.7, 0.1],  # 0.8 and 0.7 beat 0.5
+            [0.4, 0.6, 0.4, 0.4],  # 0.6 beats 0.4; columns 0 and 3 tie with it
+            [0.3, 0.3, 0.2, 0.1],
+        ]
+    )  # everything beats 0.1
     ranks, ties = retrieval_ranks(sim)
     assert ranks.dtype == ties.dtype == np.int64
     assert ranks.tolist() == [1, 3, 2, 4]
@@ -54,21 +58,44 @@ def test_retrieval_ranks_reject_bad_shapes_and_nan():
 
 def test_retrieval_metrics_by_hand():
     metrics = retrieval_metrics(np.array([1, 2, 5, 6, 11, 1]), np.array([0, 2, 0, 1, 0, 0]))
-    assert list(metrics) == METRIC_KEYS == ["n_queries", "r1", "r5", "r10", "median_rank", "mean_rank",
-                                            "queries_with_ties"]
+    assert (
+        list(metrics)
+        == METRIC_KEYS
+        == ["n_queries", "r1", "r5", "r10", "median_rank", "mean_rank", "queries_with_ties"]
+    )
     # Sorted ranks 1 1 2 5 6 11: two at 1, four at 5 or better, five at 10 or better.
-    assert metrics == {"n_queries": 6, "r1": pytest.approx(2 / 6), "r5": pytest.approx(4 / 6),
-                       "r10": pytest.approx(5 / 6), "median_rank": 3.5, "mean_rank": pytest.approx(26 / 6),
-                       "queries_with_ties": 2}
+    assert metrics == {
+        "n_queries": 6,
+        "r1": pytest.approx(2 / 6),
+        "r5": pytest.approx(4 / 6),
+        "r10": pytest.approx(5 / 6),
+        "median_rank": 3.5,
+        "mean_rank": pytest.approx(26 / 6),
+        "queries_with_ties": 2,
+    }
     odd = retrieval_metrics(np.array([3, 1, 10]), np.array([0, 0, 0]), ks=(1, 3))
-    assert odd == {"n_queries": 3, "r1": pytest.approx(1 / 3), "r3": pytest.approx(2 / 3),
-                   "median_rank": 3.0, "mean_rank": pytest.approx(14 / 3), "queries_with_ties": 0}
+    assert odd == {
+        "n_queries": 3,
+        "r1": pytest.approx(1 / 3),
+        "r3": pytest.approx(2 / 3),
+        "median_rank": 3.0,
+        "mean_rank": pytest.approx(14 / 3),
+        "queries_with_ties": 0,
+    }
 
 
 def overlapping_segments() -> pd.DataFrame:
     rows = [  # (video_id, segment, start_s, end_s), deliberately out of order
-        ("b", 4, 12, 17), ("b", 1, 3, 8), ("b", 0, 0, 5), ("b", 3, 12, 17), ("b", 5, 2, 7),
-        ("b", 2, 5, 10), ("a", 0, 4, 9), ("a", 2, 9, 14), ("a", 1, 0, 5)]
+        ("b", 4, 12, 17),
+        ("b", 1, 3, 8),
+        ("b", 0, 0, 5),
+        ("b", 3, 12, 17),
+        ("b", 5, 2, 7),
+        ("b", 2, 5, 10),
+        ("a", 0, 4, 9),
+        ("a", 2, 9, 14),
+        ("a", 1, 0, 5),
+    ]
     table = pd.DataFrame(rows, columns=["video_id", "segment", "start_s", "end_s"])
     return table.assign(token_ids=[f"{s + 1}" for s in table["segment"]])
 
@@ -79,8 +106,7 @@ def test_retrieval_items_keep_non_overlapping_segments_greedily():
     # kept; 3 and 4 both [12,17): the lower segment number, 3, is kept and 4 overlaps it.
     # a: 1 [0,5) kept; 0 [4,9) overlaps; 2 [9,14) kept.
     items = retrieval_items(segments, None)
-    assert list(zip(items["video_id"], items["segment"])) == [
-        ("a", 1), ("a", 2), ("b", 0), ("b", 2), ("b", 3)]
+    assert list(zip(items["video_id"], items["segment"])) == [("a", 1), ("a", 2), ("b", 0), ("b", 2), ("b", 3)]
     assert list(items.columns) == list(segments.columns) and items.index.tolist() == list(range(5))
     assert items["token_ids"].tolist() == ["2", "3", "1", "3", "4"]
     assert retrieval_items(segments, 3).equals(items)  # no video has more than 3: nothing drawn
@@ -95,8 +121,15 @@ def test_retrieval_items_keep_non_overlapping_segments_greedily():
 
 def test_capped_retrieval_items_are_drawn_from_the_whole_video_not_its_opening():
     # 30 back-to-back segments: the first 3 would all be the video's opening.
-    long = pd.DataFrame({"video_id": "v", "segment": range(30), "start_s": range(0, 150, 5),
-                         "end_s": range(5, 155, 5), "token_ids": "1"})
+    long = pd.DataFrame(
+        {
+            "video_id": "v",
+            "segment": range(30),
+            "start_s": range(0, 150, 5),
+            "end_s": range(5, 155, 5),
+            "token_ids": "1",
+        }
+    )
     drawn = [retrieval_items(long, 3, seed)["segment"].tolist() for seed in range(20)]
     assert all(len(segs) == 3 and segs == sorted(set(segs)) for segs in drawn)
     assert drawn[0] == retrieval_items(long, 3, 0)["segment"].tolist()  # seeded
@@ -126,7 +159,7 @@ def brute_force_ranks(model: JointEmbedding, items: pd.DataFrame, source: DictSo
     clips, captions = [], []
     with torch.no_grad():
         for item in items.itertuples():
-            window = source.seconds(item.video_id)[item.start_s:item.end_s]
+            window = source.seconds(item.video_id)[item.start_s : item.end_s]
             clips.append(model.embed_clips(torch.from_numpy(window)[None])[0].double().numpy())
             ids = torch.tensor([[int(t) for t in item.token_ids.split()]])
             captions.append(model.embed_captions(ids)[0].double().numpy())
@@ -189,9 +222,10 @@ def test_planted_retrieval_is_perfect_and_ties_are_neither_penalised_nor_rewarde
     one_hot = np.eye(4, dtype=np.float32)
     source = DictSource({"a": one_hot[[0, 0, 1, 1]], "b": one_hot[[0, 0, 2, 2]], "c": one_hot[[3, 3]]})
     # (video, segment, start_s, end_s, token_ids); each 2-s clip shows one direction.
-    segments = pd.DataFrame([("a", 0, 0, 2, "1"), ("a", 1, 2, 4, "2"), ("b", 0, 0, 2, "1"),
-                             ("b", 1, 2, 4, "3"), ("c", 0, 0, 2, "4")],
-                            columns=["video_id", "segment", "start_s", "end_s", "token_ids"])
+    segments = pd.DataFrame(
+        [("a", 0, 0, 2, "1"), ("a", 1, 2, 4, "2"), ("b", 0, 0, 2, "1"), ("b", 1, 2, 4, "3"), ("c", 0, 0, 2, "4")],
+        columns=["video_id", "segment", "start_s", "end_s", "token_ids"],
+    )
     table, metrics = retrieve(planted_model(4), segments, source, None)
     # Clips a0 and b0 are identical and so are their captions: each query finds both at the top.
     assert table["rank"].tolist() == [1, 1, 1, 1, 1] and table["ties"].tolist() == [1, 0, 1, 0, 0]
@@ -202,16 +236,24 @@ def test_planted_retrieval_is_perfect_and_ties_are_neither_penalised_nor_rewarde
     segments.loc[3, "token_ids"] = "4"
     table, metrics = retrieve(planted_model(4), segments, source, None)
     assert table["rank"].tolist() == [1, 1, 1, 2, 1] and table["ties"].tolist() == [1, 0, 1, 3, 0]
-    assert metrics == {"n_queries": 5, "r1": 0.8, "r5": 1.0, "r10": 1.0, "median_rank": 1.0,
-                       "mean_rank": pytest.approx(1.2), "queries_with_ties": 3}
+    assert metrics == {
+        "n_queries": 5,
+        "r1": 0.8,
+        "r5": 1.0,
+        "r10": 1.0,
+        "median_rank": 1.0,
+        "mean_rank": pytest.approx(1.2),
+        "queries_with_ties": 3,
+    }
 
 
 def test_retrieve_needs_two_candidates():
     model = JointEmbedding(video_dim=4, vocab_size=8, word_dim=5, joint_dim=6)
     source = DictSource({"a": np.zeros((10, 4), dtype=np.float32)})
     # Two segments, but the second overlaps the first and is dropped: one item is left.
-    segments = pd.DataFrame({"video_id": ["a", "a"], "segment": [0, 1], "start_s": [0, 2],
-                             "end_s": [5, 7], "token_ids": ["1", "2"]})
+    segments = pd.DataFrame(
+        {"video_id": ["a", "a"], "segment": [0, 1], "start_s": [0, 2], "end_s": [5, 7], "token_ids": ["1", "2"]}
+    )
     with pytest.raises(ValueError, match="at least 2 candidate clips, found 1"):
         retrieve(model, segments, source, None)
 

@@ -6,9 +6,18 @@ from sklearn.metrics import roc_auc_score
 from groundprobe.evaluation.auc import segment_auc
 from groundprobe.io import read_table, write_table
 from groundprobe.ingest.manifest import MANIFEST_COLUMNS, shard_rows
-from groundprobe.evaluation.segment_auc import (SCORE_SCHEMA, SEGMENT_AUC_COLUMNS, SEGMENT_TABLE_COLUMNS,
-                                                SEGMENT_TABLE_SCHEMA, VIDEO_COLUMNS, iter_segment_tables,
-                                                join_segment_auc, read_scores, read_shard_videos, write_parquet)
+from groundprobe.evaluation.segment_auc import (
+    SCORE_SCHEMA,
+    SEGMENT_AUC_COLUMNS,
+    SEGMENT_TABLE_COLUMNS,
+    SEGMENT_TABLE_SCHEMA,
+    VIDEO_COLUMNS,
+    iter_segment_tables,
+    join_segment_auc,
+    read_scores,
+    read_shard_videos,
+    write_parquet,
+)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -22,16 +31,34 @@ def test_segment_auc_matches_sklearn_per_caption(seed, kind):
 
 
 def _shard():
-    scores = pd.DataFrame({"video_id": ["a", "a", "b", "b", "b"], "segment": [0, 2, 0, 1, 3],
-                           "start_s": [0, 7, 3, 3, 20], "rel_position": [0.1, 0.5, 0.2, 0.2, 0.9],
-                           "n_tokens": [2, 1, 3, 1, 2], "segment_auc": [1.0, 0.0, 0.5, 0.25, 0.75]})
-    segments = pd.DataFrame({"video_id": ["b", "a", "a", "a", "b", "b", "b", "c"],
-                             "segment": [3, 0, 1, 2, 0, 1, 2, 0], "start_s": [20, 0, 4, 7, 3, 3, 9, 0],
-                             "tokens": ["x y", "hey welcome", "bye", "cat", "one two three", "007",
-                                        "unused", "solo"]})
-    videos = pd.DataFrame({"video_id": ["a", "b", "c"], "split": ["validation", "train", "validation"],
-                           "labels": ["Cooking;Pet", "Pet", "Dance"], "verticals": ["F;P", "P", "D"],
-                           "instructional": [1, 0, 0], "title": ["t", "u", "v"]})
+    scores = pd.DataFrame(
+        {
+            "video_id": ["a", "a", "b", "b", "b"],
+            "segment": [0, 2, 0, 1, 3],
+            "start_s": [0, 7, 3, 3, 20],
+            "rel_position": [0.1, 0.5, 0.2, 0.2, 0.9],
+            "n_tokens": [2, 1, 3, 1, 2],
+            "segment_auc": [1.0, 0.0, 0.5, 0.25, 0.75],
+        }
+    )
+    segments = pd.DataFrame(
+        {
+            "video_id": ["b", "a", "a", "a", "b", "b", "b", "c"],
+            "segment": [3, 0, 1, 2, 0, 1, 2, 0],
+            "start_s": [20, 0, 4, 7, 3, 3, 9, 0],
+            "tokens": ["x y", "hey welcome", "bye", "cat", "one two three", "007", "unused", "solo"],
+        }
+    )
+    videos = pd.DataFrame(
+        {
+            "video_id": ["a", "b", "c"],
+            "split": ["validation", "train", "validation"],
+            "labels": ["Cooking;Pet", "Pet", "Dance"],
+            "verticals": ["F;P", "P", "D"],
+            "instructional": [1, 0, 0],
+            "title": ["t", "u", "v"],
+        }
+    )
     return scores[SEGMENT_AUC_COLUMNS], segments, videos
 
 
@@ -47,11 +74,14 @@ def test_join_keeps_every_caption_once_with_its_tokens_and_video():
     pd.testing.assert_series_equal(table["segment_auc"], scores["segment_auc"])
 
 
-@pytest.mark.parametrize("break_it, message", [
-    (lambda s, g, v: (s, g[g["segment"] != 2], v), "1 scored captions have no segment row"),
-    (lambda s, g, v: (s, g.assign(start_s=g["start_s"] + 1), v), "start_s differs"),
-    (lambda s, g, v: (s, g, v[v["video_id"] != "b"]), "1 scored videos are not in the manifest, e.g. b"),
-])
+@pytest.mark.parametrize(
+    "break_it, message",
+    [
+        (lambda s, g, v: (s, g[g["segment"] != 2], v), "1 scored captions have no segment row"),
+        (lambda s, g, v: (s, g.assign(start_s=g["start_s"] + 1), v), "start_s differs"),
+        (lambda s, g, v: (s, g, v[v["video_id"] != "b"]), "1 scored videos are not in the manifest, e.g. b"),
+    ],
+)
 def test_join_refuses_tables_that_do_not_match(break_it, message):
     with pytest.raises(ValueError, match=message):
         join_segment_auc(*break_it(*_shard()))
@@ -60,8 +90,11 @@ def test_join_refuses_tables_that_do_not_match(break_it, message):
 def test_per_shard_tables_read_back_lazily_with_their_types(tmp_path):
     scores, segments, videos = _shard()
     videos.loc[videos["video_id"] == "b", ["labels", "verticals", "instructional"]] = np.nan
-    write_parquet(scores.assign(video_id=scores["video_id"].map({"a": "007", "b": "b"})),
-                  tmp_path / "scores.parquet", SCORE_SCHEMA)
+    write_parquet(
+        scores.assign(video_id=scores["video_id"].map({"a": "007", "b": "b"})),
+        tmp_path / "scores.parquet",
+        SCORE_SCHEMA,
+    )
     assert read_scores(tmp_path / "scores.parquet")["video_id"].tolist() == ["007", "007", "b", "b", "b"]
     table = join_segment_auc(scores, segments, videos)
     paths = [tmp_path / "00000.parquet", tmp_path / "00001.parquet", tmp_path / "00002.parquet"]
@@ -71,8 +104,9 @@ def test_per_shard_tables_read_back_lazily_with_their_types(tmp_path):
     shards = list(iter_segment_tables(paths))
     assert [len(shard) for shard in shards] == [2, 3, 0]
     assert all(list(shard.columns) == SEGMENT_TABLE_COLUMNS for shard in shards)
-    pd.testing.assert_frame_equal(pd.concat(shards[:2], ignore_index=True), table.reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        pd.concat(shards[:2], ignore_index=True), table.reset_index(drop=True), check_dtype=False
+    )
     assert shards[1]["labels"].isna().all() and shards[1]["instructional"].isna().all()
     assert shards[0]["instructional"].tolist() == [1, 1] and shards[1]["tokens"].tolist()[1] == "007"
     # Only the columns and rows asked for.

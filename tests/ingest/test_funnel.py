@@ -16,24 +16,37 @@ VIDEOS = [  # id, split, download reason code ('' = ok), later QC stage ('' = no
     ("v8", "train", "", "", True),
     ("v9", "validation", "", "", True),
 ]
-EXPECTED = pd.DataFrame({
-    "step": ["ids", "available", "with_captions", "english_asr", "used"],
-    "videos": [10, 7, 5, 4, 2],
-    "train": [6, 4, 3, 2, 1],
-    "validation": [4, 3, 2, 2, 1],
-    "removed": [0, 3, 2, 1, 2],
-    "removed_by": ["", "download_failed: 1; live: 1; unavailable: 1", "no_captions: 2",
-                   "not_english: 1", "segments: 1; too_short: 1"],
-})
+EXPECTED = pd.DataFrame(
+    {
+        "step": ["ids", "available", "with_captions", "english_asr", "used"],
+        "videos": [10, 7, 5, 4, 2],
+        "train": [6, 4, 3, 2, 1],
+        "validation": [4, 3, 2, 2, 1],
+        "removed": [0, 3, 2, 1, 2],
+        "removed_by": [
+            "",
+            "download_failed: 1; live: 1; unavailable: 1",
+            "no_captions: 2",
+            "not_english: 1",
+            "segments: 1; too_short: 1",
+        ],
+    }
+)
 
 
 def tables(videos=VIDEOS):
     manifest = pd.DataFrame({"video_id": [v[0] for v in videos], "split": [v[1] for v in videos]})
-    downloads = pd.DataFrame({"video_id": [v[0] for v in videos],
-                              "status": ["failed" if v[2] else "ok" for v in videos],
-                              "reason_code": [v[2] for v in videos]})
-    qc = pd.DataFrame([(v[0], "download" if v[2] else v[3], "why") for v in videos if v[2] or v[3]],
-                      columns=["video_id", "stage", "reason"])
+    downloads = pd.DataFrame(
+        {
+            "video_id": [v[0] for v in videos],
+            "status": ["failed" if v[2] else "ok" for v in videos],
+            "reason_code": [v[2] for v in videos],
+        }
+    )
+    qc = pd.DataFrame(
+        [(v[0], "download" if v[2] else v[3], "why") for v in videos if v[2] or v[3]],
+        columns=["video_id", "stage", "reason"],
+    )
     evaluated = {v[0] for v in videos if v[4]}
     return manifest, downloads, qc, evaluated
 
@@ -52,9 +65,19 @@ def test_captions_refused_by_the_asr_language_check_leave_at_english_asr():
     # v8 (train) downloaded fine, but rule asr found its captions French: a loss of english_asr,
     # not of the last step; an asr drop for another reason (v9: no words) still counts at "used".
     manifest, downloads, qc, evaluated = tables()
-    qc = pd.concat([qc, pd.DataFrame({"video_id": ["v8", "v9"], "stage": ["asr", "asr"],
-                                      "reason": ["not_english: text in 'fr' (confidence 1.00, 55 words)",
-                                                 "no words in captions"]})], ignore_index=True)
+    qc = pd.concat(
+        [
+            qc,
+            pd.DataFrame(
+                {
+                    "video_id": ["v8", "v9"],
+                    "stage": ["asr", "asr"],
+                    "reason": ["not_english: text in 'fr' (confidence 1.00, 55 words)", "no words in captions"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     funnel = corpus_funnel(manifest, downloads, qc, set()).set_index("step")
     assert funnel.loc["english_asr", "removed_by"] == "not_english: 2"
     assert funnel.loc["english_asr", "train"] == 1

@@ -8,8 +8,13 @@ import pytest
 
 from groundprobe.ingest import howto100m
 from groundprobe.captions.caption_words import parse_captions
-from groundprobe.ingest.howto100m import (HowTo100MError, iter_caption_file, nested_subset,
-                                   read_howto100m_videos, write_howto100m_sources)
+from groundprobe.ingest.howto100m import (
+    HowTo100MError,
+    iter_caption_file,
+    nested_subset,
+    read_howto100m_videos,
+    write_howto100m_sources,
+)
 from groundprobe.io import read_table, read_text_table
 from groundprobe.ingest.manifest import SOURCE_COLUMNS, build_manifest
 
@@ -24,9 +29,8 @@ TRICKY = {
 
 @pytest.mark.parametrize("indent", [None, 2])
 @pytest.mark.parametrize("read_chars", [1, 7, 1 << 20])
-def test_the_caption_file_is_read_entry_by_entry_as_json_load_reads_it(tmp_path, monkeypatch,
-                                                                      indent, read_chars):
-    monkeypatch.setattr(howto100m, "READ_CHARS", read_chars)   # chunk edges everywhere
+def test_the_caption_file_is_read_entry_by_entry_as_json_load_reads_it(tmp_path, monkeypatch, indent, read_chars):
+    monkeypatch.setattr(howto100m, "READ_CHARS", read_chars)  # chunk edges everywhere
     path = tmp_path / "caption.json"
     path.write_text(json.dumps(TRICKY, indent=indent, ensure_ascii=read_chars == 7), encoding="utf-8")
     assert list(iter_caption_file(path)) == list(json.load(open(path, encoding="utf-8")).items())
@@ -34,14 +38,17 @@ def test_the_caption_file_is_read_entry_by_entry_as_json_load_reads_it(tmp_path,
     assert list(iter_caption_file(tmp_path / "empty.json")) == []
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[{"a": 1}]', "not a JSON object"),
-    ('{"v": {"start": [1], "end": [2]}}', "not an object with start, end, text"),
-    ('{"v": {"start": [1], "end": [2, 3], "text": ["x"]}}', "lists of one length"),
-    ('{"v": {"start": ["1"], "end": [2], "text": ["x"]}}', "not a number"),
-    ('{"v": {"start": [], "end": [], "text": []} "w": 1}', "after 'v'"),
-    ('{"v": {"start": [], "end": [], "text": []}, "w": {"start": [1], ', "not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[{"a": 1}]', "not a JSON object"),
+        ('{"v": {"start": [1], "end": [2]}}', "not an object with start, end, text"),
+        ('{"v": {"start": [1], "end": [2, 3], "text": ["x"]}}', "lists of one length"),
+        ('{"v": {"start": ["1"], "end": [2], "text": ["x"]}}', "not a number"),
+        ('{"v": {"start": [], "end": [], "text": []} "w": 1}', "after 'v'"),
+        ('{"v": {"start": [], "end": [], "text": []}, "w": {"start": [1], ', "not a JSON object"),
+    ],
+)
 def test_a_caption_file_not_in_the_format_is_an_error_naming_the_problem(tmp_path, text, message):
     path = tmp_path / "caption.json"
     path.write_text(text)
@@ -53,21 +60,27 @@ def release(tmp_path, n: int = 6) -> tuple:
     """A release of ``n`` videos (HowTo100M_v1.csv) and captions for all but the last, plus one
     unlisted video's."""
     ids = [f"vid{k:08d}" for k in range(n)]
-    videos = pd.DataFrame({"video_id": ids, "category_1": "Food and Entertaining",
-                           "category_2": ["Recipes", ""] * (n // 2) + ["Recipes"] * (n % 2),
-                           "rank": [str(k + 1) for k in range(n)], "task_id": "1234"})
+    videos = pd.DataFrame(
+        {
+            "video_id": ids,
+            "category_1": "Food and Entertaining",
+            "category_2": ["Recipes", ""] * (n // 2) + ["Recipes"] * (n % 2),
+            "rank": [str(k + 1) for k in range(n)],
+            "task_id": "1234",
+        }
+    )
     videos.to_csv(tmp_path / "HowTo100M_v1.csv", index=False)
-    captions = {vid: {"start": [0.0, 4.0], "end": [3.0, 6.5],
-                      "text": [f"take the pan {k}", "now stir\nit well"]}
-                for k, vid in enumerate(ids[:-1])}
+    captions = {
+        vid: {"start": [0.0, 4.0], "end": [3.0, 6.5], "text": [f"take the pan {k}", "now stir\nit well"]}
+        for k, vid in enumerate(ids[:-1])
+    }
     captions["unlisted000"] = {"start": [0], "end": [1], "text": ["never read"]}
     (tmp_path / "caption.json").write_text(json.dumps(captions))
     return tmp_path / "HowTo100M_v1.csv", tmp_path / "caption.json", ids, captions
 
 
 @pytest.mark.parametrize("videos_dir", ["", "local"])
-def test_the_release_becomes_a_sources_table_whose_captions_give_each_lines_words_over_its_span(
-        tmp_path, videos_dir):
+def test_the_release_becomes_a_sources_table_whose_captions_give_each_lines_words_over_its_span(tmp_path, videos_dir):
     csv, caption_file, ids, captions = release(tmp_path)
     out, captions_dir = tmp_path / "sources.tsv", tmp_path / "captions"
     videos_dir = str(tmp_path / videos_dir) if videos_dir else ""
@@ -90,7 +103,8 @@ def test_the_release_becomes_a_sources_table_whose_captions_give_each_lines_word
         assert tokens == " ".join(entry["text"]).split()
         # line 1: 4 words evenly over 0-3 s
         assert [t for w in words[:4] for t in (w.start_s, w.end_s)] == pytest.approx(
-            [0, 0.75, 0.75, 1.5, 1.5, 2.25, 2.25, 3.0])
+            [0, 0.75, 0.75, 1.5, 1.5, 2.25, 2.25, 3.0]
+        )
         assert words[4].start_s == pytest.approx(4.0) and words[-1].end_s == pytest.approx(6.5)
     # The manifest takes the table as it is (ytdlp rows with captions of their own included).
     manifest = build_manifest(read_text_table(out), shard_size=4)
@@ -103,12 +117,11 @@ def test_subsets_are_nested_and_independent_of_the_list_order(tmp_path):
     assert len(small) == 20 and len(large) == 60 and set(small) <= set(large)
     shuffled = ids.sample(frac=1, random_state=0).reset_index(drop=True)
     assert set(nested_subset(shuffled, 20)) == set(small)
-    assert small.tolist() == [v for v in ids if v in set(small)]   # kept in list order
+    assert small.tolist() == [v for v in ids if v in set(small)]  # kept in list order
     assert nested_subset(ids, None).equals(ids) and nested_subset(ids, 500).equals(ids)
     csv, caption_file, ids6, _ = release(tmp_path)
     n, _ = write_howto100m_sources(csv, caption_file, "", 3, tmp_path / "s.tsv", tmp_path / "c")
-    assert n == 3 and read_table(tmp_path / "s.tsv")["video_id"].tolist() == nested_subset(
-        pd.Series(ids6), 3).tolist()
+    assert n == 3 and read_table(tmp_path / "s.tsv")["video_id"].tolist() == nested_subset(pd.Series(ids6), 3).tolist()
 
 
 def test_a_video_list_not_in_the_format_is_refused(tmp_path):
@@ -119,8 +132,7 @@ def test_a_video_list_not_in_the_format_is_refused(tmp_path):
     path.write_text("video_id,category_1,category_2,rank,task_id\nshort,Food,,1,1\n")
     with pytest.raises(HowTo100MError, match="not YouTube ids: 'short'"):
         read_howto100m_videos(path)
-    path.write_text("video_id,category_1,category_2,rank,task_id\n"
-                    "abcdefghijk,Food,,1,1\nabcdefghijk,Food,,2,1\n")
+    path.write_text("video_id,category_1,category_2,rank,task_id\nabcdefghijk,Food,,1,1\nabcdefghijk,Food,,2,1\n")
     with pytest.raises(HowTo100MError, match="listed twice: abcdefghijk"):
         read_howto100m_videos(path)
 
@@ -135,8 +147,7 @@ def test_the_workflow_studies_the_release_as_its_corpus(tmp_path):
 
     csv, caption_file, ids, _ = release(tmp_path)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["corpus"].update(sources="results/howto100m/sources.tsv", target_sources="",
-                            instructional_sources="")
+    config["corpus"].update(sources="results/howto100m/sources.tsv", target_sources="", instructional_sources="")
     config["howto100m"].update(videos=str(csv), captions=str(caption_file), videos_dir="", size=4)
     config["curation"]["enabled"] = False
     config["crosstask"]["enabled"] = False

@@ -36,9 +36,9 @@ from groundprobe.ingest.manifest import SOURCE_COLUMNS
 from tiny_workflow import TARGET, snakemake, tiny_config, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
-CATALOGUE_DIR = "catalogue"              # the bad inputs, relative to the run's directory
+CATALOGUE_DIR = "catalogue"  # the bad inputs, relative to the run's directory
 SOURCES = f"{CATALOGUE_DIR}/sources.tsv"
-PROCESSED = None                         # a fine input: evaluated, in results/auc_by_video.csv
+PROCESSED = None  # a fine input: evaluated, in results/auc_by_video.csv
 
 # Catalogue item -> (QC stage, reason code, a detail its reason must name) or PROCESSED. The
 # reason code is what results/qc.csv's reason starts with (docs/own_corpus.md "QC reasons").
@@ -46,13 +46,13 @@ EXPECTED: dict[str, tuple[str, str, str] | None] = {
     "undecodable": ("download", "undecodable", "ffprobe cannot read it"),
     "zero-length": ("download", "undecodable", "ffprobe cannot read it"),
     "audio-only": ("download", "undecodable", "no video stream"),
-    "VFR": PROCESSED,        # frames are sampled by time (ffmpeg's fps filter), whatever their rate
-    "rotated": PROCESSED,    # ffmpeg turns it upright; frames are scaled to a square anyway
-    "4K": PROCESSED,         # decoded and scaled down like any other size
+    "VFR": PROCESSED,  # frames are sampled by time (ffmpeg's fps filter), whatever their rate
+    "rotated": PROCESSED,  # ffmpeg turns it upright; frames are scaled to a square anyway
+    "4K": PROCESSED,  # decoded and scaled down like any other size
     "< 5 s": ("segments", "shorter than one segment", "(3 s < 5 s)"),
     "< 1 s": ("features_2d", "shorter than one second", "no full second"),
     "truncated": ("features_2d", "truncated", "s of the 10.00 s its container states"),
-    "no audio": PROCESSED,   # features need no audio (no demo video has any)
+    "no audio": PROCESSED,  # features need no audio (no demo video has any)
     "captions missing (no such file)": ("download", "no_captions", "file not found"),
     "captions missing (empty cell)": ("download", "no_captions", "no caption file given"),
     "captions empty": ("asr", "caption file unreadable", "empty file"),
@@ -73,17 +73,22 @@ EXPECTED: dict[str, tuple[str, str, str] | None] = {
 # ids with shell metacharacters, ids with ../, an id with a trailing line break, duplicate ids,
 # missing columns (a required column, or a row's cells).
 
-ENGLISH_SRT = ("1\n00:00:00,500 --> 00:00:03,000\nwe bake the bread\n\n"
-               "2\n00:00:03,000 --> 00:00:06,000\nand slice the cake\n")
-FRENCH_VTT = ("WEBVTT\n\n00:00:00.500 --> 00:00:05.000\nbonjour et bienvenue dans ma cuisine "
-              "aujourd'hui nous allons préparer\n\n00:00:05.000 --> 00:00:09.500\nun gâteau au "
-              "chocolat avec de la farine du beurre et des oeufs frais\n")
+ENGLISH_SRT = (
+    "1\n00:00:00,500 --> 00:00:03,000\nwe bake the bread\n\n2\n00:00:03,000 --> 00:00:06,000\nand slice the cake\n"
+)
+FRENCH_VTT = (
+    "WEBVTT\n\n00:00:00.500 --> 00:00:05.000\nbonjour et bienvenue dans ma cuisine "
+    "aujourd'hui nous allons préparer\n\n00:00:05.000 --> 00:00:09.500\nun gâteau au "
+    "chocolat avec de la farine du beurre et des oeufs frais\n"
+)
 BAD_CAPTIONS: dict[str, bytes] = {
     "captions empty": b"",
     "captions header-only": b"WEBVTT\n\n",
     "malformed SRT": ENGLISH_SRT.replace(" --> 00:00:06", " -> 00:00:06").encode(),
-    "damaged VTT cue": ("WEBVTT\n\n00:00:00.500 --> 00:00:03.000\nwe bake the bread\n\n"
-                        "00:00:03,000 --> 00:00:06.000\nand slice the cake\n").encode(),
+    "damaged VTT cue": (
+        "WEBVTT\n\n00:00:00.500 --> 00:00:03.000\nwe bake the bread\n\n"
+        "00:00:03,000 --> 00:00:06.000\nand slice the cake\n"
+    ).encode(),
     "Latin-1 captions": "1\n00:00:00,500 --> 00:00:03,000\nthe café bakes crème brûlée\n".encode("latin-1"),
     "UTF-16 without BOM": ENGLISH_SRT.encode("utf-16-le"),
     "non-English captions": FRENCH_VTT.encode(),
@@ -99,7 +104,7 @@ class BadSite(http.server.BaseHTTPRequestHandler):
     """/missing.mp4: 404; /stalled.mp4: headers and a first block, then silence until ``release``;
     /truncated.mp4: half of ``video`` under the whole file's Content-Length, then the end."""
 
-    video = b""                   # set by the fixture
+    video = b""  # set by the fixture
     release = threading.Event()
 
     def log_message(self, *args):
@@ -118,7 +123,7 @@ class BadSite(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             self.release.wait(60)
         else:
-            self.wfile.write(self.video[:len(self.video) // 2])
+            self.wfile.write(self.video[: len(self.video) // 2])
 
 
 def ffmpeg(*args: str) -> None:
@@ -127,8 +132,12 @@ def ffmpeg(*args: str) -> None:
 
 def ffprobe(path: Path, entries: str) -> list[dict]:
     """ffprobe's streams (or frames, for ``frame=`` entries) of ``path`` as dicts."""
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", entries, "-of", "json",
-                          str(path)], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", entries, "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     data = json.loads(out)
     return data.get("frames", data.get("streams", []))
 
@@ -144,13 +153,22 @@ def make_bad_videos(out: Path) -> dict[str, Path]:
     (out / "undecodable.mp4").write_bytes(b"not a video\n" * 1000)
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=10", "-c:a", "aac", str(out / "audio.m4a"))
     return {
-        "plain": plain, "undecodable": out / "undecodable.mp4", "zero-length": out / "zero.mp4",
-        "audio-only": out / "audio.m4a", "rotated": out / "rotated.mp4",
+        "plain": plain,
+        "undecodable": out / "undecodable.mp4",
+        "zero-length": out / "zero.mp4",
+        "audio-only": out / "audio.m4a",
+        "rotated": out / "rotated.mp4",
         # 30 fps for 5 s, then every third frame: frame durations of 1/30 and 1/10 s
-        "VFR": make_test_video(out / "vfr.mp4", 10, output_args=(
-            "-vf", "select='lt(t,5)+not(mod(n,3))'", "-fps_mode", "vfr")),
-        "4K": make_test_video(out / "4k.mp4", 10, size="3840x2160", fps=2,   # 20 frames: cheap
-                              output_args=("-preset", "ultrafast")),
+        "VFR": make_test_video(
+            out / "vfr.mp4", 10, output_args=("-vf", "select='lt(t,5)+not(mod(n,3))'", "-fps_mode", "vfr")
+        ),
+        "4K": make_test_video(
+            out / "4k.mp4",
+            10,
+            size="3840x2160",
+            fps=2,  # 20 frames: cheap
+            output_args=("-preset", "ultrafast"),
+        ),
         "< 5 s": make_test_video(out / "3s.mp4", 3),
         "< 1 s": make_test_video(out / "half_s.mp4", 0.5),
         "truncated": cut_in_half(plain, out / "truncated.mp4"),
@@ -165,9 +183,16 @@ def catalogue_rows(workdir: Path, videos: dict[str, Path], good_captions: str, s
     rows = []
     for item in EXPECTED:
         video = videos.get(item, videos["plain"])
-        row = {"video_id": item_id(item), "source": str(video.relative_to(workdir)),
-               "source_type": "local", "captions": good_captions, "caption_kind": "auto",
-               "title": f"catalogue: {item}", "labels": "Cooking", "split": "validation"}
+        row = {
+            "video_id": item_id(item),
+            "source": str(video.relative_to(workdir)),
+            "source_type": "local",
+            "captions": good_captions,
+            "caption_kind": "auto",
+            "title": f"catalogue: {item}",
+            "labels": "Cooking",
+            "split": "validation",
+        }
         if item in BAD_CAPTIONS:
             path = captions_dir / f"{item_id(item)}.txt"
             path.write_bytes(BAD_CAPTIONS[item])
@@ -178,7 +203,7 @@ def catalogue_rows(workdir: Path, videos: dict[str, Path], good_captions: str, s
             row["captions"] = ""
         elif item == "rolling ASR labelled manual":
             row["caption_kind"] = "manual"
-        elif item == "quote in a cell":   # read with CSV quoting, it swallowed the rows below it
+        elif item == "quote in a cell":  # read with CSV quoting, it swallowed the rows below it
             row["title"] = '"unbalanced quote, and "Best" bread'
         elif item in ("404", "stalled download", "truncated download"):
             name = {"404": "missing", "stalled download": "stalled", "truncated download": "truncated"}[item]
@@ -208,16 +233,20 @@ def catalogue_run(tiny_local_run, tmp_path_factory):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), BadSite)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        bad = catalogue_rows(workdir, videos, good_captions,
-                             f"http://127.0.0.1:{server.server_address[1]}")
+        bad = catalogue_rows(workdir, videos, good_captions, f"http://127.0.0.1:{server.server_address[1]}")
         # Spread evenly, so that every shard holds both (the demo's rows in their order).
-        interleaved = [row for _, row in sorted(
-            [((i + 0.5) / len(demo), row) for i, row in enumerate(demo)]
-            + [((j + 0.5) / len(bad), row) for j, row in enumerate(bad)], key=lambda pair: pair[0])]
+        interleaved = [
+            row
+            for _, row in sorted(
+                [((i + 0.5) / len(demo), row) for i, row in enumerate(demo)]
+                + [((j + 0.5) / len(bad), row) for j, row in enumerate(bad)],
+                key=lambda pair: pair[0],
+            )
+        ]
         write_tsv(workdir / SOURCES, interleaved, SOURCE_COLUMNS)
         config = tiny_config()
         config["corpus"].update(sources=SOURCES, shard_size=20)
-        config["download"]["socket_timeout_s"] = 2   # the stalled server: fail after 2 s of silence
+        config["download"]["socket_timeout_s"] = 2  # the stalled server: fail after 2 s of silence
         write_config(workdir, config)
         snakemake(workdir, "--cores", "2", TARGET)
     finally:
@@ -243,19 +272,20 @@ def test_every_catalogue_input_ends_with_its_qc_stage_and_reason_or_is_evaluated
         code_written = reason.split(":")[0].split(" (")[0]
         assert (qc.loc[video_id, "stage"], code_written) == (stage, code), (item, reason)
         assert detail in reason, (item, reason)
-    size = (workdir / CATALOGUE_DIR / "videos/plain.mp4").stat().st_size   # what the site cut
-    assert (f"after {size // 2} of the {size} bytes announced"
-            in qc.loc[item_id("truncated download"), "reason"])
+    size = (workdir / CATALOGUE_DIR / "videos/plain.mp4").stat().st_size  # what the site cut
+    assert f"after {size // 2} of the {size} bytes announced" in qc.loc[item_id("truncated download"), "reason"]
 
 
 @pytest.mark.workflow
 def test_the_odd_but_fine_inputs_are_what_they_claim_and_read_as_they_should(catalogue_run):
     workdir, _, rows = catalogue_run
     videos = workdir / CATALOGUE_DIR / "videos"
-    assert [s.get("side_data_list", [{}])[0].get("rotation") for s in
-            ffprobe(videos / "rotated.mp4", "stream_side_data=rotation")] == [90]
+    assert [
+        s.get("side_data_list", [{}])[0].get("rotation")
+        for s in ffprobe(videos / "rotated.mp4", "stream_side_data=rotation")
+    ] == [90]
     times = [float(f["pts_time"]) for f in ffprobe(videos / "vfr.mp4", "frame=pts_time")]
-    gaps = {round(b - a, 3) for a, b in zip(times, times[1:])}   # seconds: 1/30 and 1/10
+    gaps = {round(b - a, 3) for a, b in zip(times, times[1:])}  # seconds: 1/30 and 1/10
     assert 0.1 in gaps and gaps - {0.1} and gaps - {0.1} <= {0.033, 0.034}
     assert ffprobe(videos / "4k.mp4", "stream=width,height") == [{"width": 3840, "height": 2160}]
     assert [s["codec_type"] for s in ffprobe(videos / "plain.mp4", "stream=codec_type")] == ["video"]
@@ -271,8 +301,9 @@ def test_the_odd_but_fine_inputs_are_what_they_claim_and_read_as_they_should(cat
     words = pd.concat([read_table(p) for p in sorted((workdir / "results/asr").glob("*/*.tsv.gz"))])
     rolling_id = item_id("rolling ASR labelled manual")
     captions = next(row["captions"] for row in rows if row["video_id"] == rolling_id)
-    original = next(row["video_id"] for row in rows
-                    if row["captions"] == captions and not row["video_id"].startswith("cat-"))
+    original = next(
+        row["video_id"] for row in rows if row["captions"] == captions and not row["video_id"].startswith("cat-")
+    )
     tokens = {vid: group["token"].tolist() for vid, group in words.groupby("video_id")}
     assert tokens[rolling_id] == tokens[original]
 
@@ -314,9 +345,12 @@ def run_manifest(workdir: Path, table: str, rows: list[list[str]]) -> str:
     path = workdir / table
     path.parent.mkdir(parents=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle, delimiter="," if table.endswith(".csv") else "\t",
-                   quoting=csv.QUOTE_MINIMAL if table.endswith(".csv") else csv.QUOTE_NONE,
-                   lineterminator="\n").writerows(rows)
+        csv.writer(
+            handle,
+            delimiter="," if table.endswith(".csv") else "\t",
+            quoting=csv.QUOTE_MINIMAL if table.endswith(".csv") else csv.QUOTE_NONE,
+            lineterminator="\n",
+        ).writerows(rows)
     config = tiny_config()
     config["corpus"]["sources"] = table
     write_config(workdir, config)
@@ -329,24 +363,37 @@ def run_manifest(workdir: Path, table: str, rows: list[list[str]]) -> str:
 def test_invalid_ids_stop_the_run_naming_each_one_and_missing_columns_name_the_column(tmp_path):
     header = ["video_id", "source", "split"]
     tables = {  # run -> (table, rows, what the error must say)
-        "ids": ("catalogue/ids.csv", [
-            header, ["fine", "v.mp4", "train"],
-            ["x;touch pwned", "v.mp4", "train"],        # shell metacharacters
-            ["$(touch pwned)", "v.mp4", "train"],
-            ["../escape", "v.mp4", "train"],            # leaves results/
-            ["clip\n", "v.mp4", "validation"],          # a trailing line break (quoted in CSV)
-            ["twice", "v.mp4", "train"], ["twice", "w.mp4", "validation"]],
-            ["invalid video_id (letters, digits, _ - . only): 'x;touch pwned', '$(touch pwned)', "
-             "'../escape', 'clip\\n'", "duplicate video_id: twice, twice"]),
-        "column": ("catalogue/sources.tsv", [header[:2], ["fine", "v.mp4"]],
-                   ["sources table lacks required column(s): split"]),
-        "cells": ("catalogue/sources.tsv", [header, ["fine", "v.mp4", "train"], ["short", "v.mp4"]],
-                  ["catalogue/sources.tsv, line 3: 2 field(s), but the header has 3 "
-                   "(video_id, source, split)"]),
+        "ids": (
+            "catalogue/ids.csv",
+            [
+                header,
+                ["fine", "v.mp4", "train"],
+                ["x;touch pwned", "v.mp4", "train"],  # shell metacharacters
+                ["$(touch pwned)", "v.mp4", "train"],
+                ["../escape", "v.mp4", "train"],  # leaves results/
+                ["clip\n", "v.mp4", "validation"],  # a trailing line break (quoted in CSV)
+                ["twice", "v.mp4", "train"],
+                ["twice", "w.mp4", "validation"],
+            ],
+            [
+                "invalid video_id (letters, digits, _ - . only): 'x;touch pwned', '$(touch pwned)', "
+                "'../escape', 'clip\\n'",
+                "duplicate video_id: twice, twice",
+            ],
+        ),
+        "column": (
+            "catalogue/sources.tsv",
+            [header[:2], ["fine", "v.mp4"]],
+            ["sources table lacks required column(s): split"],
+        ),
+        "cells": (
+            "catalogue/sources.tsv",
+            [header, ["fine", "v.mp4", "train"], ["short", "v.mp4"]],
+            ["catalogue/sources.tsv, line 3: 2 field(s), but the header has 3 (video_id, source, split)"],
+        ),
     }
     with ThreadPoolExecutor(len(tables)) as pool:
-        outputs = dict(zip(tables, pool.map(
-            lambda name: run_manifest(tmp_path / name, *tables[name][:2]), tables)))
+        outputs = dict(zip(tables, pool.map(lambda name: run_manifest(tmp_path / name, *tables[name][:2]), tables)))
     for name, (_, _, messages) in tables.items():
         for message in messages:
             assert message in outputs[name], (name, outputs[name][-3000:])
@@ -358,8 +405,10 @@ def test_invalid_ids_stop_the_run_naming_each_one_and_missing_columns_name_the_c
 # Modules whose QC records go to other tables than results/qc.csv (docs/own_corpus.md names them apart).
 OTHER_QC_TABLES = {"evaluation/crosstask.py", "curation/video_embeddings.py"}
 # Modules that write a reason from a table of codes: the codes, and their stage.
-CODE_TABLES = {"ingest/download.py": ("download", set(download.REASON_CODES)),
-               "captions/caption_language.py": ("asr", {caption_language.REASON_CODE})}
+CODE_TABLES = {
+    "ingest/download.py": ("download", set(download.REASON_CODES)),
+    "captions/caption_language.py": ("asr", {caption_language.REASON_CODE}),
+}
 
 
 def readme_reasons() -> dict[str, set[str]]:
@@ -385,7 +434,8 @@ def literal_reason_starts() -> dict[str, list[str]]:
                 reason = node.args[2]
                 first = reason.values[0] if isinstance(reason, ast.JoinedStr) else reason
                 starts.setdefault(path.relative_to(ROOT / "groundprobe").as_posix(), []).append(
-                    first.value if isinstance(first, ast.Constant) else "")
+                    first.value if isinstance(first, ast.Constant) else ""
+                )
     return starts
 
 
@@ -394,8 +444,14 @@ def test_readme_lists_every_qc_reason_the_library_writes():
     assert documented, "docs/own_corpus.md has no QC reason table"
     emitted: set[str] = set()
     starts = literal_reason_starts()
-    assert set(starts) - OTHER_QC_TABLES == {"captions/asr.py", "captions/caption_language.py", "ingest/download.py",
-                                             "evaluation/evaluate.py", "features/extract.py", "captions/segments.py"}
+    assert set(starts) - OTHER_QC_TABLES == {
+        "captions/asr.py",
+        "captions/caption_language.py",
+        "ingest/download.py",
+        "evaluation/evaluate.py",
+        "features/extract.py",
+        "captions/segments.py",
+    }
     for module, literal_starts in starts.items():
         if module in OTHER_QC_TABLES:
             continue

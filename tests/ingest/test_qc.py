@@ -11,11 +11,14 @@ def test_reconcile_counts():
     assert summary.to_dict("records") == [{"manifest": 3, "evaluated": 2, "qc": 1, "reconciled": True}]
 
 
-@pytest.mark.parametrize("evaluated, qc_ids, message", [
-    (["a"], ["c"], "lost.*b"),
-    (["a", "b"], ["b", "c"], "both evaluated and in QC: b"),
-    (["a", "b", "zz"], ["c"], "not in the manifest: zz"),
-])
+@pytest.mark.parametrize(
+    "evaluated, qc_ids, message",
+    [
+        (["a"], ["c"], "lost.*b"),
+        (["a", "b"], ["b", "c"], "both evaluated and in QC: b"),
+        (["a", "b", "zz"], ["c"], "not in the manifest: zz"),
+    ],
+)
 def test_reconcile_names_offenders(evaluated, qc_ids, message):
     qc = qc_frame([QcRecord(v, "asr", "no words in captions") for v in qc_ids])
     with pytest.raises(ReconciliationError, match=message):
@@ -25,8 +28,7 @@ def test_reconcile_names_offenders(evaluated, qc_ids, message):
 def test_reconciliation_starts_at_the_rows_of_the_sources_tables():
     qc = qc_frame([QcRecord("c", "download", "file not found")])
     summary = reconcile(["a", "b", "c"], ["a", "b"], qc, source_rows=3)
-    assert summary.to_dict("records") == [{"sources": 3, "manifest": 3, "evaluated": 2, "qc": 1,
-                                           "reconciled": True}]
+    assert summary.to_dict("records") == [{"sources": 3, "manifest": 3, "evaluated": 2, "qc": 1, "reconciled": True}]
     with pytest.raises(ReconciliationError, match="the sources tables hold 5 rows, the manifest 3"):
         reconcile(["a", "b", "c"], ["a", "b"], qc, source_rows=5)
 
@@ -46,7 +48,12 @@ def test_a_row_lost_reading_the_sources_table_fails_the_reconciliation(tmp_path)
 
 
 def test_first_reason_wins():
-    qc = pd.DataFrame({"video_id": ["x", "x", "y"], "stage": ["features_3d", "download", "segments"],
-                       "reason": ["later echo", "undecodable", "short"]})
+    qc = pd.DataFrame(
+        {
+            "video_id": ["x", "x", "y"],
+            "stage": ["features_3d", "download", "segments"],
+            "reason": ["later echo", "undecodable", "short"],
+        }
+    )
     out = first_reason_per_video(qc, ["download", "features_2d", "features_3d", "segments"])
     assert out.set_index("video_id")["reason"].to_dict() == {"x": "undecodable", "y": "short"}

@@ -13,13 +13,14 @@ abcdefghij1,18;67,validate
 abcdefghij2,7,validation
 abc-efg_ij3,120,train
 """
-EXPECTED = pd.DataFrame({
-    "video_id": ["abcdefghij0", "abcdefghij1", "abcdefghij2", "abc-efg_ij3"],
-    "labels": ["Cooking;Recipe", "Pet;Dog", "Car", "/m/0dxrf"],
-    "verticals": ["Food & Drink;Food & Drink", "Pets & Animals;Pets & Animals", "Autos & Vehicles",
-                  "Food & Drink"],
-    "split": ["train", "validation", "validation", "train"],
-})
+EXPECTED = pd.DataFrame(
+    {
+        "video_id": ["abcdefghij0", "abcdefghij1", "abcdefghij2", "abc-efg_ij3"],
+        "labels": ["Cooking;Recipe", "Pet;Dog", "Car", "/m/0dxrf"],
+        "verticals": ["Food & Drink;Food & Drink", "Pets & Animals;Pets & Animals", "Autos & Vehicles", "Food & Drink"],
+        "split": ["train", "validation", "validation", "train"],
+    }
+)
 
 
 def id_list(text: str = ID_LIST) -> pd.DataFrame:
@@ -52,21 +53,25 @@ def test_the_written_sources_table_is_read_back_with_its_quoted_label(tmp_path):
     assert len(manifest) == 5
 
 
-@pytest.mark.parametrize("text, expected", [("3 17  52", [3, 17, 52]), ("3;17", [3, 17]),
-                                            ("3,17", [3, 17]), (" 5 ", [5])])
+@pytest.mark.parametrize(
+    "text, expected", [("3 17  52", [3, 17, 52]), ("3;17", [3, 17]), ("3,17", [3, 17]), (" 5 ", [5])]
+)
 def test_label_index_separators(text, expected):
     assert parse_label_indices(text) == expected
 
 
-@pytest.mark.parametrize("row, message", [
-    ("short,22,train", "not an 11-character YouTube id: short"),
-    ("abcdefghij0,22,train", "duplicate video_id: abcdefghij0"),
-    ("abcdefghij9XYZ,22,train", "not an 11-character YouTube id: abcdefghij9XYZ"),
-    ("abcdefghij9,22,test", "split must be one of train, validate, validation: abcdefghij9"),
-    ("abcdefghij9,3862,train", "vocabulary indices 0..3861: abcdefghij9"),
-    ("abcdefghij9,Cooking,train", "vocabulary indices 0..3861: abcdefghij9"),
-    ("abcdefghij9,,train", "vocabulary indices 0..3861: abcdefghij9"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ("short,22,train", "not an 11-character YouTube id: short"),
+        ("abcdefghij0,22,train", "duplicate video_id: abcdefghij0"),
+        ("abcdefghij9XYZ,22,train", "not an 11-character YouTube id: abcdefghij9XYZ"),
+        ("abcdefghij9,22,test", "split must be one of train, validate, validation: abcdefghij9"),
+        ("abcdefghij9,3862,train", "vocabulary indices 0..3861: abcdefghij9"),
+        ("abcdefghij9,Cooking,train", "vocabulary indices 0..3861: abcdefghij9"),
+        ("abcdefghij9,,train", "vocabulary indices 0..3861: abcdefghij9"),
+    ],
+)
 def test_invalid_id_list_rows_are_named(row, message):
     with pytest.raises(ManifestError, match=message):
         read_id_list(id_list(ID_LIST + row + "\n"), load_yt8m_vocabulary())
@@ -78,12 +83,15 @@ def test_instructional_labels_fill_the_validation_sample_only():
     assert list(sources["instructional"]) == ["", "1", "0", ""]
 
 
-@pytest.mark.parametrize("labels, message", [
-    ({"video_id": ["abcdefghij0"], "instructional": ["1"]}, "in the train split: abcdefghij0"),
-    ({"video_id": ["zzzzzzzzzzz"], "instructional": ["1"]}, "not in the id list: zzzzzzzzzzz"),
-    ({"video_id": ["abcdefghij1"], "instructional": ["yes"]}, "must be 0 or 1: abcdefghij1"),
-    ({"video_id": ["abcdefghij1"] * 2, "instructional": ["1", "0"]}, "labelled twice: abcdefghij1"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ({"video_id": ["abcdefghij0"], "instructional": ["1"]}, "in the train split: abcdefghij0"),
+        ({"video_id": ["zzzzzzzzzzz"], "instructional": ["1"]}, "not in the id list: zzzzzzzzzzz"),
+        ({"video_id": ["abcdefghij1"], "instructional": ["yes"]}, "must be 0 or 1: abcdefghij1"),
+        ({"video_id": ["abcdefghij1"] * 2, "instructional": ["1", "0"]}, "labelled twice: abcdefghij1"),
+    ],
+)
 def test_invalid_instructional_labels_are_named(labels, message):
     with pytest.raises(ManifestError, match=message):
         yt8m_sources(id_list(), pd.DataFrame(labels))

@@ -14,8 +14,9 @@ def brute_force_loss(sim: np.ndarray, video: list[int], margin: float) -> float:
         other = [j for j in range(n) if video[j] != video[i]]
 
         def mean_hinge(negatives):
-            terms = [max(0.0, margin + sim[i][j] - sim[i][i]) + max(0.0, margin + sim[j][i] - sim[i][i])
-                     for j in negatives]
+            terms = [
+                max(0.0, margin + sim[i][j] - sim[i][i]) + max(0.0, margin + sim[j][i] - sim[i][i]) for j in negatives
+            ]
             return sum(terms) / len(terms)
 
         if same and other:
