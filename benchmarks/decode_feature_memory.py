@@ -8,6 +8,11 @@ whether it did.
 
     python benchmarks/decode_feature_memory.py                      # config values, 1 vs 20 minutes
     python benchmarks/decode_feature_memory.py --long-minutes 3 --frame-size 32 --crop 112 --resize 128
+
+Measured 2026-11-23 (the date of 2f553c1, the README commit that first recorded the figures; 2-core development
+machine shared with other jobs, 2 threads; `python benchmarks/decode_feature_memory.py` with config.yaml's settings
+then, EfficientNet-Lite0 224² and S3D 64²): peak RSS 1244 MB (1 min) vs 1319 MB (20 min), ratio 1.06
+(target <= 1.2); ffmpeg stays at 60 MB; EfficientNet-Lite0 224² ~9-11 frames/s and S3D 64² ~3-6 clips/s.
 """
 
 from __future__ import annotations
