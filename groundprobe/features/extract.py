@@ -122,7 +122,7 @@ def page_locked(buffer: mmap.mmap | None, device: torch.device) -> Iterator[None
 
     Copies from page-locked memory go to the GPU by DMA at the bus's speed; from pageable
     memory the driver stages them through a CPU copy (on an H200, S3D-G 30x224² ran at 540 vs
-    391 clips/s: docs/benchmarks.md, GPU check). Where the driver refuses, copies stay pageable: slower,
+    391 clips/s: benchmarks/gpu_check.py docstring). Where the driver refuses, copies stay pageable: slower,
     same features.
     """
     if buffer is None or device.type != "cuda":
