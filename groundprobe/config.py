@@ -236,15 +236,18 @@ def result_params(block: dict, block_name: str, drop: tuple[str, ...] = ()) -> d
     return BLOCKS[block_name].from_config(block, block_name).result_params(drop)
 
 
+def other_backbones_settings(backbone: str) -> tuple[str, ...]:
+    """The keys of a stream's config that only backbones other than ``backbone`` read
+    (:data:`BACKBONE_SETTINGS`): neither its rule's params nor its feature files carry them."""
+    return tuple(key for name, keys in BACKBONE_SETTINGS.items() if name != backbone for key in keys)
+
+
 def features_params(features: dict, stream: str) -> dict:
     """Rule params of feature stream ``stream`` ('2d' or '3d'): :func:`result_params` of config
     block ``features`` without the other stream and without the settings of backbones
     (:data:`BACKBONE_SETTINGS`) other than the stream's own."""
     other = {"2d": "3d", "3d": "2d"}[stream]
     params = result_params(features, "features", drop=(other,))
-    backbone = params[stream]["backbone"]
-    for name, keys in BACKBONE_SETTINGS.items():
-        if name != backbone:
-            for key in keys:
-                params[stream].pop(key, None)
+    for key in other_backbones_settings(params[stream]["backbone"]):
+        params[stream].pop(key, None)
     return params

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from groundprobe.config import other_backbones_settings
 from groundprobe.features.backbones import Backbone, load_backbone
 from groundprobe.features.decode import DecodeError, TruncatedVideo, ffmpeg_version, frames_per_second, stream_batches
 from groundprobe.features.parallel_decode import ParallelDecoder
@@ -81,9 +82,12 @@ def feature_provenance(h5_paths: Iterable[str | os.PathLike]) -> dict[str, str]:
 
 def recorded_settings(settings: FeatureSettings, stream: str) -> dict:
     """What a shard file of ``stream`` records of ``settings`` (in config form): config
-    ``features.<stream>`` plus the settings shared by both streams."""
+    ``features.<stream>`` without the settings of other backbones, plus the settings shared by
+    both streams."""
     block = settings.to_config()
-    return block[stream] | {key: value for key, value in block.items() if key not in ("2d", "3d")}
+    unused = other_backbones_settings(block[stream]["backbone"])
+    recorded = {key: value for key, value in block[stream].items() if key not in unused}
+    return recorded | {key: value for key, value in block.items() if key not in ("2d", "3d")}
 
 
 def rows_per_item(kind: str, settings: FeatureSettings) -> int:

@@ -30,6 +30,7 @@ from groundprobe.features.extract import (
     extract_video_features,
     feature_chunk_rows,
     feature_provenance,
+    recorded_settings,
 )
 from groundprobe.features.store import MERGE_GAP_ROWS, METADATA_CACHE_BYTES, FeatureStore, covering_runs, open_shard
 from groundprobe.features.s3dg import S3DG
@@ -57,6 +58,16 @@ def small_settings(stream: str, weights: str = "random", backbone: str | None = 
         resize, crop = SIZES_2D[backbone or settings.two_d.backbone]
         return replace(settings, two_d=replace(settings.two_d, weights=weights, resize=resize, crop=crop, batch_size=4))
     return replace(settings, three_d=replace(settings.three_d, weights=weights, frame_size=FRAME_SIZE_3D, batch_size=4))
+
+
+def test_a_shard_records_a_backbones_own_settings_only():
+    """s3dg_padding is S3D-G's: a 3D shard of another backbone does not record it (as its rule's
+    params leave it out), so shards of one setup agree whichever code version wrote them."""
+    assert FEATURES.three_d.backbone != "s3dg" and "s3dg_padding" not in recorded_settings(FEATURES, "3d")
+    s3dg = replace(FEATURES, three_d=replace(FEATURES.three_d, backbone="s3dg", s3dg_padding="tf_same"))
+    recorded = recorded_settings(s3dg, "3d")
+    assert recorded["s3dg_padding"] == "tf_same" and recorded["backbone"] == "s3dg"
+    assert recorded["threads"] == FEATURES.threads and "2d" not in recorded and "batch_size" in recorded
 
 
 def use_torch_home(monkeypatch, path: Path) -> Path:
