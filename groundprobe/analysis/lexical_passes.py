@@ -5,7 +5,6 @@ per-video cluster scores. The method: groundprobe.analysis.lexical_ols."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,28 +29,6 @@ from groundprobe.analysis.ols import (
     triangle_offsets,
 )
 from groundprobe.evaluation.auc_by_category import label_names
-
-WORD_COLUMNS = ["scope", "word", "coef", "se", "t", "p"]
-COEF_COLUMNS = WORD_COLUMNS + ["rank", "sign"]
-FTEST_COLUMNS = [
-    "scope",
-    "n",
-    "k_controls",
-    "k_words",
-    "F",
-    "df_num",
-    "df_den",
-    "p",
-    "r2_restricted",
-    "r2_full",
-    "skipped_reason",
-]
-# Added after the columns above only with cluster_by_video.
-CLUSTER_WORD_COLUMNS = ["se_cluster", "t_cluster", "p_cluster"]
-CLUSTER_FTEST_COLUMNS = ["n_videos", "F_cluster", "df_den_cluster", "p_cluster"]
-
-log = logging.getLogger(__name__)
-
 
 # ---------------------------------------------------------------------------------------------
 # Pass 1: counts
