@@ -30,14 +30,14 @@ class SettingsError(ValueError):
     """A config block that does not match its settings class (a key missing or unknown)."""
 
 
-def execution(key: str | None = None) -> Any:
+def execution() -> Any:
     """A field that only steers how a job runs: never a rule param."""
-    return field(metadata={"execution": True, **({"key": key} if key else {})})
+    return field(metadata={"execution": True})
 
 
-def config_key(key: str, *, execution_only: bool = False) -> Any:
-    """A field whose config key is no Python identifier (``2d``)."""
-    return field(metadata={"key": key, "execution": execution_only})
+def config_key(key: str) -> Any:
+    """A result field whose config key is no Python identifier (``2d``)."""
+    return field(metadata={"key": key})
 
 
 def _key(f: dataclasses.Field) -> str:
